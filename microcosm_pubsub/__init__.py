@@ -1,0 +1,1 @@
+"""Messaging between microcosm services over AWS SNS and SQS."""

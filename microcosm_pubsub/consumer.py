@@ -1,0 +1,169 @@
+"""`sqs_consumer`: receive messages from one SQS queue and settle them, singly or in batches."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.backoff import BackoffPolicy, clamp, make_backoff_policy
+from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.errors import ConfigurationError, ConsumeError
+from microcosm_pubsub.message import Delivery, SQSMessage
+
+
+logger = logging.getLogger("microcosm_pubsub.consumer")
+
+# SQS receives, deletes and changes visibility for at most ten messages per call
+SQS_MAX_BATCH = 10
+
+
+def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@defaults(
+    sqs_queue_url=typed(str, default_value=None),
+    endpoint_url=typed(str, default_value=None),
+    profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None),
+    # SQS hands out at most ten messages per receive
+    limit=typed(int, default_value=10),
+    # Long polling: fewer empty receives, and messages arrive as soon as they are sent
+    wait_seconds=typed(int, default_value=20),
+    # "constant" or "exponential" (with jitter, capped at 12 h)
+    backoff_policy=typed(str, default_value="constant"),
+    # Base delay of the backoff policy after a failure
+    message_retry_visibility_timeout_seconds=typed(int, default_value=5),
+    # Handlers run on this many threads
+    concurrency=typed(int, default_value=1),
+    connect_timeout_seconds=typed(float, default_value=5.0),
+    read_timeout_seconds=typed(float, default_value=30.0),
+    # boto3's standard retry mode, counting the first try
+    max_attempts=typed(int, default_value=3),
+)
+class SQSConsumer:
+    """Receives from `sqs_consumer.sqs_queue_url`; malformed messages come back marked, never raised."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        config = graph.config.sqs_consumer
+        self.sqs_queue_url: str | None = config.sqs_queue_url
+        self.limit = int(config.limit)
+        self.wait_seconds = int(config.wait_seconds)
+        if not 1 <= self.limit <= SQS_MAX_BATCH:
+            raise ConfigurationError(f"sqs_consumer.limit is {self.limit}; SQS takes 1 to {SQS_MAX_BATCH}")
+        if not 0 <= self.wait_seconds <= 20:
+            raise ConfigurationError(f"sqs_consumer.wait_seconds is {self.wait_seconds}; SQS takes 0 to 20")
+        self.backoff_policy: BackoffPolicy = make_backoff_policy(
+            config.backoff_policy, config.message_retry_visibility_timeout_seconds,
+        )
+        self.envelope = graph.sqs_envelope
+
+    @cached_property
+    def client(self) -> Any:
+        return self.graph.sqs_client
+
+    @property
+    def queue_url(self) -> str:
+        if not self.sqs_queue_url:
+            raise ConfigurationError(
+                "no SQS queue to consume: pass --sqs-queue-url, or set sqs_consumer.sqs_queue_url "
+                "(environment variable <SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL)"
+            )
+        return self.sqs_queue_url
+
+    def consume(self, limit: int | None = None, wait_seconds: int | None = None) -> list[SQSMessage]:
+        """Receive up to `limit` messages, waiting up to `wait_seconds` for the first.
+
+        :raises ConsumeError: when SQS cannot be reached or refuses (missing queue, throttling)
+        """
+        try:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(limit or self.limit, SQS_MAX_BATCH),
+                WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
+                AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageAttributeNames=["All"],
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise ConsumeError(f"receiving from {self.queue_url} failed: {error}") from error
+        received_at = time.time()
+        return [self.wrap(raw, received_at) for raw in response.get("Messages", [])]
+
+    def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
+        attributes = raw.get("Attributes", {})
+        sent = attributes.get("SentTimestamp")
+        delivery = Delivery(
+            sqs_message_id=str(raw.get("MessageId", "")),
+            receipt_handle=str(raw.get("ReceiptHandle", "")),
+            approximate_receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+            sent_timestamp=int(sent) / 1000 if sent and str(sent).isdigit() else None,
+            received_at=received_at or time.time(),
+            attributes=raw.get("MessageAttributes", {}),
+            body=str(raw.get("Body", "")),
+        )
+        return SQSMessage(self, self.envelope.open(raw), delivery)
+
+    def retry_delay(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> int:
+        """The explicit delay when given (0 included), else the backoff policy's."""
+        if visibility_timeout_seconds is not None:
+            return clamp(visibility_timeout_seconds)
+        return self.backoff_policy.visibility_timeout(message.approximate_receive_count)
+
+    def ack(self, message: SQSMessage) -> None:
+        self._call("delete_message", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
+
+    def nack(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> None:
+        self.extend_visibility(message, self.retry_delay(message, visibility_timeout_seconds))
+
+    def extend_visibility(self, message: SQSMessage, seconds: int) -> None:
+        self._call(
+            "change_message_visibility",
+            QueueUrl=self.queue_url,
+            ReceiptHandle=message.receipt_handle,
+            VisibilityTimeout=clamp(seconds),
+        )
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (BotoCoreError, ClientError) as error:
+            raise ConsumeError(f"{operation} on {self.queue_url} failed: {error}") from error
+
+    def delete_batch(self, messages: Sequence[SQSMessage]) -> list[SQSMessage]:
+        """Delete in batches of ten; returns the messages SQS did not delete (each logged)."""
+        return self._batch("delete_message_batch", [(message, {}) for message in messages])
+
+    def change_visibility_batch(self, settings: Sequence[tuple[SQSMessage, int]]) -> list[SQSMessage]:
+        """Set visibility timeouts in batches of ten; returns the messages that failed (each logged)."""
+        return self._batch(
+            "change_message_visibility_batch",
+            [(message, {"VisibilityTimeout": clamp(seconds)}) for message, seconds in settings],
+        )
+
+    def _batch(self, operation: str, entries: Sequence[tuple[SQSMessage, dict[str, Any]]]) -> list[SQSMessage]:
+        failed: list[SQSMessage] = []
+        for chunk in chunks(entries):
+            request = [
+                {"Id": str(index), "ReceiptHandle": message.receipt_handle, **extra}
+                for index, (message, extra) in enumerate(chunk)
+            ]
+            try:
+                response = getattr(self.client, operation)(QueueUrl=self.queue_url, Entries=request)
+            except (BotoCoreError, ClientError) as error:
+                logger.warning("%s of %d messages failed: %s", operation, len(chunk), error)
+                failed.extend(message for message, _ in chunk)
+                continue
+            for failure in response.get("Failed", []):
+                message = chunk[int(failure["Id"])][0]
+                logger.warning(
+                    "%s failed for message %s: %s %s",
+                    operation, message.message_id, failure.get("Code"), failure.get("Message"),
+                )
+                failed.append(message)
+        return failed

@@ -1,0 +1,87 @@
+"""Sending INVALID and EXPIRED messages to a dead-letter queue with their reason."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.consumer import SQSConsumer, chunks
+from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.result import MessageHandlingResult
+
+
+logger = logging.getLogger("microcosm_pubsub.deadletter")
+
+# SQS takes at most ten message attributes; ours come first, the original ones fill the rest
+SQS_MAX_ATTRIBUTES = 10
+# Keeps the reason readable and the message under SQS's size limit
+MAX_REASON_CHARS = 1024
+# Characters SQS refuses in a message attribute value
+DISALLOWED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def attribute(value: object, data_type: str = "String") -> dict[str, str]:
+    text = DISALLOWED.sub("?", str(value))[:MAX_REASON_CHARS] or "-"
+    return {"DataType": data_type, "StringValue": text}
+
+
+def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> dict[str, dict[str, Any]]:
+    """Why the message is here, then as many of its own attributes as SQS allows."""
+    message = result.message
+    attributes: dict[str, dict[str, Any]] = {
+        "pubsub_outcome": attribute(result.outcome.value),
+        "pubsub_reason": attribute(result.reason or result.outcome.value),
+        "pubsub_media_type": attribute(message.media_type or "unknown"),
+        "pubsub_receive_count": attribute(message.approximate_receive_count, "Number"),
+        "pubsub_source_queue": attribute(source_queue),
+    }
+    if result.error is not None:
+        attributes["pubsub_error"] = attribute(f"{type(result.error).__name__}: {result.error}")
+    for name, value in message.delivery.attributes.items():
+        if len(attributes) >= SQS_MAX_ATTRIBUTES:
+            break
+        if name in attributes or not isinstance(value, dict):
+            continue
+        kept = {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
+        if "DataType" in kept:
+            attributes[name] = kept
+    return attributes
+
+
+class DeadLetterQueue:
+    """Sends results to the configured queue; a message is deleted only once the send succeeded."""
+
+    def __init__(self, consumer: SQSConsumer, queue_url: str) -> None:
+        self.consumer = consumer
+        self.queue_url = queue_url
+
+    def send(self, results: Sequence[MessageHandlingResult]) -> list[SQSMessage]:
+        """Send in batches of ten; returns the messages that are now safe to delete."""
+        sent: list[SQSMessage] = []
+        for chunk in chunks(results):
+            entries = [
+                {
+                    "Id": str(index),
+                    # The body as received, so a requeue restores exactly what the producer sent
+                    "MessageBody": result.message.delivery.body,
+                    "MessageAttributes": dead_letter_attributes(result, self.consumer.queue_url),
+                }
+                for index, result in enumerate(chunk)
+            ]
+            try:
+                response = self.consumer.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (BotoCoreError, ClientError) as error:
+                logger.error("dead-lettering %d messages to %s failed, left on the queue: %s",
+                             len(chunk), self.queue_url, error)
+                continue
+            for success in response.get("Successful", []):
+                sent.append(chunk[int(success["Id"])].message)
+            for failure in response.get("Failed", []):
+                logger.error(
+                    "dead-lettering message %s failed, left on the queue: %s %s",
+                    chunk[int(failure["Id"])].message.message_id, failure.get("Code"), failure.get("Message"),
+                )
+        return sent

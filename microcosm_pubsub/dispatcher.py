@@ -1,0 +1,146 @@
+"""`sqs_message_dispatcher`: message -> handler -> outcome -> settled with the queue."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.deadletter import DeadLetterQueue
+from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.registry import handler_name
+from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
+
+
+logger = logging.getLogger("microcosm_pubsub.dispatcher")
+
+
+@defaults(
+    # Past this many receives a message is EXPIRED instead of handled; unset means no limit
+    message_max_processing_attempts=typed(int, default_value=None),
+    # Where INVALID and EXPIRED messages go with their reason; unset leaves INVALID ones to the redrive policy
+    dead_letter_queue_url=typed(str, default_value=None),
+    # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
+    dead_letter_ignored=typed(bool, default_value=False),
+    # Received-but-unsettled messages at most; 0 means max(receive limit, 2 x concurrency)
+    max_in_flight=typed(int, default_value=0),
+    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway
+    shutdown_timeout_seconds=typed(float, default_value=30.0),
+)
+class SQSMessageDispatcher:
+    """Runs one message through its handler and turns the result into an outcome; settles in batches."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        config = graph.config.sqs_message_dispatcher
+        self.max_attempts: int | None = config.message_max_processing_attempts
+        self.shutdown_timeout_seconds = float(config.shutdown_timeout_seconds)
+        self.max_in_flight_setting = int(config.max_in_flight)
+        if config.dead_letter_ignored and not config.dead_letter_queue_url:
+            raise ConfigurationError(
+                "sqs_message_dispatcher.dead_letter_ignored needs sqs_message_dispatcher.dead_letter_queue_url"
+            )
+        self.actions = actions(bool(config.dead_letter_queue_url), bool(config.dead_letter_ignored))
+        self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
+        self.handlers = graph.sqs_message_handler_registry
+        self.context = graph.sqs_message_context
+        self.opaque = graph.opaque
+
+    @cached_property
+    def consumer(self) -> Any:
+        return self.graph.sqs_consumer
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterQueue | None:
+        if not self.dead_letter_queue_url:
+            return None
+        return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+
+    def handle_message(self, message: SQSMessage) -> MessageHandlingResult:
+        """Decide the outcome of one message; never raises, settles nothing."""
+        started = time.monotonic()
+        media_type = message.media_type
+        if media_type is None:
+            return MessageHandlingResult(message, Outcome.INVALID, reason=message.problem)
+        handler = self.handlers.find(media_type)
+        if handler is None:
+            return MessageHandlingResult(message, Outcome.IGNORED, reason=f"no handler for media type {media_type}")
+        name = handler_name(handler)
+        if not message.is_valid:
+            outcome = Outcome.INVALID if message.opened.known else Outcome.IGNORED
+            return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
+        if self.max_attempts is not None and message.approximate_receive_count > self.max_attempts:
+            return MessageHandlingResult(
+                message, Outcome.EXPIRED, handler=name,
+                reason=f"received {message.approximate_receive_count} times, over "
+                       f"message_max_processing_attempts={self.max_attempts}",
+            )
+        try:
+            with self.opaque.initialize(self.context, message):
+                returned = handler(message.content or {})
+        except Exception as error:
+            return MessageHandlingResult.from_error(message, name, error, time.monotonic() - started)
+        outcome = Outcome.SUCCEEDED if returned else Outcome.SKIPPED
+        reason = None if returned else "handler returned a falsy value"
+        return MessageHandlingResult(message, outcome, name, reason, elapsed_seconds=time.monotonic() - started)
+
+    def handle_batch(self, messages: Sequence[SQSMessage]) -> list[MessageHandlingResult]:
+        """Handle messages one after another, then settle them together."""
+        results = [self.handle_message(message) for message in messages]
+        self.settle(results)
+        return results
+
+    def action(self, result: MessageHandlingResult) -> Action:
+        return self.actions[result.outcome]
+
+    def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
+        """Tell SQS every result in as few calls as it allows; log one line per outcome.
+
+        `release` messages were received but not handled: visible again at once.
+        """
+        deletes: list[SQSMessage] = []
+        visibility: list[tuple[SQSMessage, int]] = [(message, 0) for message in release]
+        dead: list[MessageHandlingResult] = []
+        for result in results:
+            action = self.action(result)
+            if action is Action.DELETE:
+                deletes.append(result.message)
+            elif action is Action.RETRY:
+                visibility.append((result.message, self.consumer.retry_delay(result.message, result.retry_seconds)))
+            elif action is Action.DEAD_LETTER:
+                dead.append(result)
+            log_result(result, action)
+        if dead and self.dead_letters is not None:
+            deletes.extend(self.dead_letters.send(dead))
+        if deletes:
+            self.consumer.delete_batch(deletes)
+        if visibility:
+            self.consumer.change_visibility_batch(visibility)
+
+
+def log_result(result: MessageHandlingResult, action: Action) -> None:
+    """One line per outcome; the fields are also on the record for structured formatters."""
+    if not logger.isEnabledFor(result.level):
+        return
+    message = result.message
+    fields = {
+        "media_type": message.media_type,
+        "message_id": message.message_id,
+        "outcome": result.outcome.value,
+        "action": action.value,
+        "reason": result.reason,
+        "receive_count": message.approximate_receive_count,
+        "handler": result.handler,
+        "elapsed_ms": round(result.elapsed_seconds * 1000, 3),
+    }
+    logger.log(
+        result.level,
+        "%s %s %s receive_count=%d handler=%s elapsed_ms=%.1f action=%s%s",
+        result.outcome.name, message.media_type, message.message_id, message.approximate_receive_count,
+        result.handler, fields["elapsed_ms"], action.value, f" reason={result.reason}" if result.reason else "",
+        exc_info=result.error if result.outcome is Outcome.FAILED else None,
+        extra={"pubsub": fields},
+    )

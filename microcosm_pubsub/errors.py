@@ -1,0 +1,98 @@
+"""One error tree for the package, and the signals a handler raises to choose an outcome."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class PubSubError(Exception):
+    """Root of every error this package raises."""
+
+
+class ConfigurationError(PubSubError):
+    """Configuration is missing or wrong; the message says which key to set."""
+
+
+class TopicNotDefinedError(PubSubError):
+    """No SNS topic is configured for a media type."""
+
+
+class SchemaNotFoundError(PubSubError):
+    """No schema is registered for a media type."""
+
+
+class DuplicateHandlerError(PubSubError):
+    """Two active handlers claim the same media type."""
+
+
+class MessageTooLargeError(PubSubError):
+    """An encoded message is over the SNS/SQS size limit; nothing was sent."""
+
+    def __init__(self, media_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"message of media type {media_type} is {size} bytes, over the limit of {limit} bytes; "
+            "store the payload elsewhere (for example S3) and publish a reference to it"
+        )
+        self.media_type = media_type
+        self.size = size
+        self.limit = limit
+
+
+class PublishError(PubSubError):
+    """SNS refused or could not be reached for a publish; chained from the boto error."""
+
+
+class BatchPublishError(PublishError):
+    """Some entries of a batched publish failed; `failures` says exactly which."""
+
+    def __init__(self, failures: list[dict[str, Any]], message_ids: list[str | None]) -> None:
+        summary = "; ".join(
+            f"#{failure['index']} {failure['media_type']}: {failure['code']} {failure['message']}"
+            for failure in failures
+        )
+        super().__init__(f"{len(failures)} of {len(message_ids)} messages were not published: {summary}")
+        self.failures = failures
+        self.message_ids = message_ids
+
+
+class ConsumeError(PubSubError):
+    """Receiving from SQS failed (endpoint unreachable, throttled, queue missing)."""
+
+
+class HandlerSignal(PubSubError):
+    """Base of the exceptions a handler raises on purpose to choose an outcome; not logged as failures."""
+
+    def __init__(self, reason: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(reason or type(self).__name__)
+        self.reason = reason
+        self.extra = extra or {}
+
+
+class Nack(HandlerSignal):
+    """Retry the message after `visibility_timeout_seconds` (0 means at once)."""
+
+    def __init__(
+        self,
+        visibility_timeout_seconds: int | None = None,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(reason, extra)
+        self.visibility_timeout_seconds = visibility_timeout_seconds
+
+
+class SkipMessage(HandlerSignal):
+    """The message needs no work; delete it."""
+
+    def __init__(self, reason: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(reason, extra)
+
+
+class IgnoreMessage(HandlerSignal):
+    """The message is not for this service; delete it (or dead-letter it if configured)."""
+
+    def __init__(self, reason: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(reason, extra)
+
+
+class TTLExpired(HandlerSignal):
+    """The message is too old to act on."""

@@ -1,0 +1,29 @@
+"""An outgoing message: validated and encoded, ready for SNS."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+# SNS refuses a message (body plus attributes) over 256 KiB, and a PublishBatch over the same in total
+SNS_MAX_BYTES = 262_144
+# SNS PublishBatch takes at most ten entries
+SNS_MAX_BATCH = 10
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A validated, encoded message and the topic it goes to."""
+
+    topic_arn: str
+    media_type: str
+    body: str
+    attributes: dict[str, dict[str, str]]
+
+    @property
+    def size(self) -> int:
+        """Bytes SNS counts against its limit: the body and every attribute's name, type and value."""
+        attribute_bytes = sum(
+            len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+            for name, value in self.attributes.items()
+        )
+        return len(self.body.encode()) + attribute_bytes

@@ -1,0 +1,172 @@
+"""`sns_producer`: validate, encode and publish messages to SNS."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from functools import cached_property
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.codecs import encode
+from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.deferred import DeferredProduction
+from microcosm_pubsub.errors import (
+    BatchPublishError,
+    ConfigurationError,
+    MessageTooLargeError,
+    PublishError,
+)
+from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
+
+
+logger = logging.getLogger("microcosm_pubsub.producer")
+
+@defaults(
+    endpoint_url=typed(str, default_value=None),
+    profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None),
+    # Publishing nothing must be asked for: never implied by --debug or --testing
+    skip=typed(bool, default_value=False),
+    # SNS PublishBatch takes at most ten entries per call
+    deferred_batch_size=typed(int, default_value=SNS_MAX_BATCH),
+    connect_timeout_seconds=typed(float, default_value=5.0),
+    read_timeout_seconds=typed(float, default_value=10.0),
+    # boto3's standard retry mode, counting the first try
+    max_attempts=typed(int, default_value=3),
+)
+class SNSProducer:
+    """Publishes messages; inside a `deferred()` block, holds them until the block succeeds."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        config = graph.config.sns_producer
+        self.skip = bool(config.skip)
+        self.batch_size = int(config.deferred_batch_size)
+        if not 1 <= self.batch_size <= SNS_MAX_BATCH:
+            raise ConfigurationError(
+                f"sns_producer.deferred_batch_size is {self.batch_size}; SNS takes 1 to {SNS_MAX_BATCH}"
+            )
+        self._deferred: ContextVar[Any] = ContextVar(f"deferred-{id(self)}", default=None)
+
+    @cached_property
+    def client(self) -> Any:
+        return self.graph.sns_client
+
+    def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
+        """Validate and publish one message; returns the SNS MessageId.
+
+        Returns None when `sns_producer.skip` is set, or inside a deferred block (which
+        publishes on success and keeps the ids).
+
+        :raises ValidationError: when the content does not fit its schema; nothing is sent
+        :raises TopicNotDefinedError: when no topic is configured for the media type
+        :raises MessageTooLargeError: when the encoded message is over 256 KiB
+        :raises PublishError: when SNS refuses the message or cannot be reached
+        """
+        message = self.prepare(media_type, dct, **kwargs)
+        deferred = self._deferred.get()
+        if deferred is not None:
+            deferred.pending.append(message)
+            return None
+        if self.skip:
+            logger.info("not publishing %s: sns_producer.skip is set", media_type)
+            return None
+        return self.publish(message)
+
+    def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage:
+        """Everything before the network: schema, validation, encoding, topic, size."""
+        schema = self.graph.pubsub_message_schema_registry.find(media_type)
+        body = encode(schema, media_type, {**(dct or {}), **kwargs}, self.opaque_data())
+        message = OutgoingMessage(
+            topic_arn=self.graph.sns_topic_arns.resolve(media_type),
+            media_type=media_type,
+            body=body,
+            attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
+        )
+        if message.size > SNS_MAX_BYTES:
+            raise MessageTooLargeError(media_type, message.size, SNS_MAX_BYTES)
+        return message
+
+    def opaque_data(self) -> Mapping[str, Any]:
+        """The caller's opaque context (request id and the like), carried into the message."""
+        opaque = self.graph.opaque
+        return dict(opaque.as_dict())
+
+    def publish(self, message: OutgoingMessage) -> str:
+        try:
+            response = self.client.publish(
+                TopicArn=message.topic_arn,
+                Message=message.body,
+                MessageAttributes=message.attributes,
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise PublishError(
+                f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
+            ) from error
+        message_id: str = response["MessageId"]
+        logger.debug("published %s as %s", message.media_type, message_id)
+        return message_id
+
+    def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+        """Publish with SNS PublishBatch: per topic, ten entries and 256 KiB a call.
+
+        :raises BatchPublishError: naming every entry that failed, after trying them all
+        """
+        message_ids: list[str | None] = [None] * len(messages)
+        failures: list[dict[str, Any]] = []
+        for chunk in batches(messages, self.batch_size):
+            self._publish_chunk(messages, chunk, message_ids, failures)
+        if failures:
+            raise BatchPublishError(sorted(failures, key=lambda failure: failure["index"]), message_ids)
+        return [message_id for message_id in message_ids if message_id is not None]
+
+    def _publish_chunk(
+        self,
+        messages: list[OutgoingMessage],
+        chunk: list[int],
+        message_ids: list[str | None],
+        failures: list[dict[str, Any]],
+    ) -> None:
+        def failure(index: int, code: str, text: str) -> dict[str, Any]:
+            return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
+
+        entries = [
+            {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes}
+            for index in chunk
+        ]
+        try:
+            response = self.client.publish_batch(
+                TopicArn=messages[chunk[0]].topic_arn, PublishBatchRequestEntries=entries,
+            )
+        except (BotoCoreError, ClientError) as error:
+            failures.extend(failure(index, type(error).__name__, str(error)) for index in chunk)
+            return
+        for success in response.get("Successful", []):
+            message_ids[int(success["Id"])] = success["MessageId"]
+        for failed in response.get("Failed", []):
+            failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+
+    def deferred(self) -> DeferredProduction:
+        """A block (or decorator) whose produces are published together, only if it succeeds."""
+        return DeferredProduction(self)
+
+
+def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[int]]:
+    """Indexes of messages grouped per topic, within SNS's count and size limits per call."""
+    by_topic: dict[str, list[int]] = {}
+    for index, message in enumerate(messages):
+        by_topic.setdefault(message.topic_arn, []).append(index)
+    for indexes in by_topic.values():
+        chunk: list[int] = []
+        chunk_bytes = 0
+        for index in indexes:
+            size = messages[index].size
+            if chunk and (len(chunk) == batch_size or chunk_bytes + size > SNS_MAX_BYTES):
+                yield chunk
+                chunk, chunk_bytes = [], 0
+            chunk.append(index)
+            chunk_bytes += size
+        if chunk:
+            yield chunk

@@ -1,0 +1,74 @@
+"""Shared test fixtures: one local endpoint per test process, unique stacks, graphs pointed at them."""
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import uuid
+from typing import Any
+
+from microcosm.api import create_object_graph, load_from_dict
+
+from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.provisioning import Stack
+
+
+# Nothing a test does may reach real AWS, whatever the machine's environment holds
+os.environ.update(DUMMY_CREDENTIALS)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+for _variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_SQS"):
+    os.environ.pop(_variable, None)
+
+_lock = threading.Lock()
+_endpoint: LocalEndpoint | None = None
+
+
+def endpoint() -> LocalEndpoint:
+    """The process's local endpoint, started on first use and stopped at exit."""
+    global _endpoint
+    with _lock:
+        if _endpoint is None:
+            _endpoint = LocalEndpoint().start()
+            atexit.register(_endpoint.stop)
+        return _endpoint
+
+
+def unique_name(prefix: str = "test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def new_stack(prefix: str = "test", **kwargs: Any) -> Stack:
+    """A fresh topic, queue and dead-letter queue on the local endpoint."""
+    return endpoint().provision(unique_name(prefix), **kwargs)
+
+
+def graph_config(stack: Stack | None = None, **overrides: Any) -> dict[str, Any]:
+    """Configuration pointing every client at the local endpoint, with short receives."""
+    url = endpoint().url
+    config: dict[str, Any] = {
+        "sns_producer": {"endpoint_url": url, "region_name": "us-east-1"},
+        "sqs_consumer": {"endpoint_url": url, "region_name": "us-east-1", "wait_seconds": 1},
+    }
+    if stack is not None:
+        config["sns_topic_arns"] = {"default": stack.topic_arn}
+        config["sqs_consumer"]["sqs_queue_url"] = stack.queue_url
+    for key, value in overrides.items():
+        config.setdefault(key, {}).update(value)
+    return config
+
+
+def make_graph(stack: Stack | None = None, name: str = "test", **overrides: Any) -> Any:
+    return create_object_graph(name, testing=True, loader=load_from_dict(graph_config(stack, **overrides)))
+
+
+def drain(graph: Any, attempts: int = 3) -> list[Any]:
+    """Receive until the queue is quiet for `attempts` receives in a row; acks nothing."""
+    received: list[Any] = []
+    quiet = 0
+    while quiet < attempts:
+        messages = graph.sqs_consumer.consume(wait_seconds=0)
+        quiet = 0 if messages else quiet + 1
+        received.extend(messages)
+    return received

@@ -1,0 +1,44 @@
+"""Packaging for microcosm_pubsub; entry points live in entrypoints.cfg."""
+from configparser import ConfigParser
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+
+def entry_points() -> dict[str, list[str]]:
+    parser = ConfigParser()
+    # Entry point names are case-sensitive binding keys
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(Path(__file__).parent / "entrypoints.cfg")
+    return {
+        section: [f"{name} = {target}" for name, target in parser.items(section)]
+        for section in parser.sections()
+    }
+
+
+setup(
+    name="microcosm_pubsub",
+    version="1.0.0.dev0",
+    description="Messaging between microcosm services over AWS SNS and SQS",
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=[*find_packages(exclude=["*.tests", "*.tests.*"]), "microcosm_pubsub.tests"],
+    package_data={"microcosm_pubsub": ["py.typed"]},
+    zip_safe=False,
+    install_requires=[
+        "boto3>=1.34",
+        "marshmallow>=3.18,<5",
+        "microcosm>=4",
+    ],
+    extras_require={
+        "local": ["moto[server]>=5.0"],
+        "test": ["moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1"],
+        "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]"],
+    },
+    entry_points=entry_points(),
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: System :: Distributed Computing",
+    ],
+)
