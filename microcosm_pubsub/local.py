@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from werkzeug.serving import BaseWSGIServer
 
-__all__ = ["DUMMY_CREDENTIALS", "LocalEndpoint", "LocalEndpointError", "Stack", "main"]
-
 DUMMY_CREDENTIALS: dict[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -124,34 +122,28 @@ class LocalEndpoint:
             region_name=self.region_name,
         )
         # An empty proxy map keeps HTTP(S)_PROXY from the environment off this loopback traffic
-        return session.client(service, endpoint_url=self.url, config=Config(proxies={}))
+        config = Config(proxies={})
+        # Spelled out per service because boto3's type stubs only accept literal service names
+        if service == "sns":
+            return session.client("sns", endpoint_url=self.url, config=config)
+        if service == "sqs":
+            return session.client("sqs", endpoint_url=self.url, config=config)
+        raise ValueError(f"the local endpoint serves 'sns' and 'sqs', not {service!r}")
 
     def environ(self) -> dict[str, str]:
         """The environment a service process needs to talk to this endpoint."""
         return {"AWS_ENDPOINT_URL": self.url, **DUMMY_CREDENTIALS}
 
     def provision(
-        self,
-        name: str,
-        *,
-        raw: bool = False,
-        dead_letter: bool = True,
-        max_receive_count: int = 3,
-        visibility_timeout: int = 30,
-        filter_media_types: list[str] | None = None,
+        self, name: str, *, raw: bool = False, dead_letter: bool = True, max_receive_count: int = 3,
+        visibility_timeout: int = 30, filter_media_types: list[str] | None = None,
     ) -> Stack:
         """Topic, queue and dead-letter queue `name` on this endpoint; see `provisioning.provision`."""
         sns, sqs = self.client("sns"), self.client("sqs")
         try:
             return provision(
-                sns,
-                sqs,
-                name,
-                raw=raw,
-                dead_letter=dead_letter,
-                max_receive_count=max_receive_count,
-                visibility_timeout=visibility_timeout,
-                filter_media_types=filter_media_types,
+                sns, sqs, name, raw=raw, dead_letter=dead_letter, max_receive_count=max_receive_count,
+                visibility_timeout=visibility_timeout, filter_media_types=filter_media_types,
             )
         finally:
             sns.close()
@@ -221,16 +213,12 @@ class LocalEndpoint:
 def _make_server(port: int) -> BaseWSGIServer:
     """moto's server app on 127.0.0.1 (moto's own default is every interface)."""
     try:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
     except ImportError as error:
         raise LocalEndpointError("the local endpoint needs moto: pip install 'microcosm_pubsub[local]'") from error
 
-    class QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
+    class QuietRequestHandler(MotoRequestHandler):
         """Errors still log; a line per request would drown test output."""
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

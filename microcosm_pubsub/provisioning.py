@@ -47,7 +47,9 @@ def provision(
 
     redrive_policy = ""  # an empty policy removes redrive from a queue provisioned with it earlier
     if dead_letter_queue_arn is not None:
-        redrive_policy = json.dumps({"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": max_receive_count})
+        redrive_policy = json.dumps(
+            {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": max_receive_count}
+        )
     sqs.set_queue_attributes(
         QueueUrl=queue_url,
         Attributes={

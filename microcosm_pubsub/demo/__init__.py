@@ -1,0 +1,1 @@
+"""`make demo`: real messages through the local SNS/SQS endpoint, a producer and a consumer daemon."""
