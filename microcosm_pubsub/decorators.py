@@ -1,6 +1,7 @@
 """`@schema` and `@handles`: declare schemas and handlers by media type."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from marshmallow import Schema
@@ -39,7 +40,7 @@ def schema(schema_class: S) -> S:
     return schema_class
 
 
-def handles(schema_class_or_media_type: type[Schema] | str) -> Any:
+def handles(schema_class_or_media_type: type[Schema] | str) -> Callable[[T], T]:
     """Register a function, or a class whose graph components are handlers, for a media type.
 
     Given a schema class, the schema is registered too.

@@ -54,7 +54,7 @@ def main() -> int:
         command = [sys.executable, "-m", "microcosm_pubsub.demo.service", "--sqs-queue-url", stack.queue_url,
                    "--concurrency", "4"]
         say("2. starting the consumer daemon: " + " ".join(command[1:]))
-        daemon = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        daemon = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603 (our own module)
         counts: Counter[str] = Counter()
         changed = threading.Condition()
         watcher = threading.Thread(target=watch, args=(daemon, counts, changed), daemon=True)
@@ -79,7 +79,7 @@ def main() -> int:
 
 
 def publish(endpoint: LocalEndpoint, stack: Any) -> None:
-    graph = create_object_graph("demo", loader=load_from_dict(
+    graph: Any = create_object_graph("demo", loader=load_from_dict(
         sns_topic_arns={"default": stack.topic_arn},
         sns_producer={"endpoint_url": endpoint.url, "region_name": endpoint.region_name},
     ))
@@ -105,7 +105,7 @@ def show_dead_letters(endpoint: LocalEndpoint, queue_url: str) -> None:
     response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                    MessageAttributeNames=["All"])
     for message in response.get("Messages", []):
-        attributes = message.get("MessageAttributes", {})
+        attributes: dict[str, Any] = dict(message.get("MessageAttributes", {}))
         reason = attributes.get("pubsub_reason", {}).get("StringValue")
         outcome = attributes.get("pubsub_outcome", {}).get("StringValue")
         say(f"   dead-letter queue holds a message: outcome={outcome} reason={reason}")
