@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -13,6 +14,7 @@ from microcosm_pubsub.backoff import BackoffPolicy, clamp, make_backoff_policy
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError
 from microcosm_pubsub.message import Delivery, SQSMessage
+from microcosm_pubsub.middleware import MiddlewareChain
 
 
 logger = logging.getLogger("microcosm_pubsub.consumer")
@@ -68,6 +70,11 @@ class SQSConsumer:
     def client(self) -> Any:
         return self.graph.sqs_client
 
+    @cached_property
+    def middleware(self) -> MiddlewareChain:
+        chain: MiddlewareChain = self.graph.pubsub_middleware
+        return chain
+
     @property
     def queue_url(self) -> str:
         if not self.sqs_queue_url:
@@ -93,7 +100,9 @@ class SQSConsumer:
         except (BotoCoreError, ClientError) as error:
             raise ConsumeError(f"receiving from {self.queue_url} failed: {error}") from error
         received_at = time.time()
-        return [self.wrap(raw, received_at) for raw in response.get("Messages", [])]
+        messages = [self.wrap(raw, received_at) for raw in response.get("Messages", [])]
+        self.middleware.received(messages)
+        return messages
 
     def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
         attributes = raw.get("Attributes", {})
@@ -107,7 +116,12 @@ class SQSConsumer:
             attributes=raw.get("MessageAttributes", {}),
             body=str(raw.get("Body", "")),
         )
-        return SQSMessage(self, self.envelope.open(raw), delivery)
+        message = SQSMessage(self, self.envelope.open(raw), delivery)
+        if message.is_valid:
+            problem = self.middleware.incoming(message)
+            if problem:
+                message.opened = replace(message.opened, content=None, problem=problem)
+        return message
 
     def retry_delay(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> int:
         """The explicit delay when given (0 included), else the backoff policy's."""

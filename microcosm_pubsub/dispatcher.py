@@ -48,6 +48,7 @@ class SQSMessageDispatcher:
         self.handlers = graph.sqs_message_handler_registry
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
+        self.middleware = graph.pubsub_middleware
 
     @cached_property
     def consumer(self) -> Any:
@@ -79,7 +80,7 @@ class SQSMessageDispatcher:
                        f"message_max_processing_attempts={self.max_attempts}",
             )
         try:
-            with self.opaque.initialize(self.context, message):
+            with self.opaque.initialize(self.context, message), self.middleware.handling(message):
                 returned = handler(message.content or {})
         except Exception as error:
             return MessageHandlingResult.from_error(message, name, error, time.monotonic() - started)
@@ -113,6 +114,7 @@ class SQSMessageDispatcher:
             elif action is Action.DEAD_LETTER:
                 dead.append(result)
             log_result(result, action)
+            self.middleware.settled(result, action)
         if dead and self.dead_letters is not None:
             deletes.extend(self.dead_letters.send(dead))
         if deletes:
