@@ -49,7 +49,9 @@ def encode(
 
     :raises ValidationError: with the field errors, when the content does not fit the schema
     """
-    wire_opaque = normalize_opaque_data(opaque_data)
+    # Opaque data given with the content wins over the caller's context
+    given = content.get("opaque_data")
+    wire_opaque = normalize_opaque_data({**(opaque_data or {}), **(given if isinstance(given, Mapping) else {})})
     wire_opaque[PUBLISHED_KEY] = str(time.time())
     obj = {**content, "media_type": media_type, "opaque_data": wire_opaque}
     try:
