@@ -20,6 +20,7 @@ import boto3
 from botocore.config import Config
 
 from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.local_speedups import speed_up_deep_queues
 from microcosm_pubsub.provisioning import Stack, provision
 
 
@@ -224,8 +225,8 @@ def _make_server(port: int) -> BaseWSGIServer:
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass
 
-    # moto's SQS receive slows down with deep queues: per returned message it calls
-    # is_message_valid_based_on_retention_period, which rebuilds every queue attribute (each an O(n) scan)
+    # moto's SQS receive slows down with deep queues; see local_speedups for the patch and why it is safe
+    speed_up_deep_queues()
     server: BaseWSGIServer = make_server(
         HOST, port, DomainDispatcherApplication(create_backend_app), threaded=True, request_handler=QuietRequestHandler
     )
