@@ -39,6 +39,6 @@ def speed_up_deep_queues() -> bool:
         retention_period = int(self.get_queue(queue_name).message_retention_period)
         return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
 
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period)  # noqa: B010
     setattr(SQSBackend, PATCHED, True)
     return True
