@@ -1,0 +1,261 @@
+"""`sns_producer` against the local endpoint: the wire format, validation, limits and failures."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import unittest
+import uuid
+from typing import Any, ClassVar
+
+from botocore.exceptions import ClientError
+from hamcrest import (
+    assert_that,
+    calling,
+    empty,
+    equal_to,
+    has_entries,
+    has_entry,
+    has_key,
+    instance_of,
+    is_,
+    none,
+    raises,
+)
+from marshmallow import ValidationError, fields
+
+from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.decorators import schema
+from microcosm_pubsub.errors import (
+    MessageTooLargeError,
+    PublishError,
+    PubSubError,
+    TopicNotDefinedError,
+)
+from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.tests import fixtures
+
+
+@schema
+class ProducerTestSchema(PubSubMessageSchema):
+    MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-producer-widget"
+
+    name = fields.String(required=True)
+    count = fields.Integer(required=False)
+
+
+MEDIA_TYPE = ProducerTestSchema.MEDIA_TYPE
+
+
+def raised_by(function: Any, *args: Any, **kwargs: Any) -> BaseException:
+    """The exception `function(*args, **kwargs)` raises."""
+    try:
+        function(*args, **kwargs)
+    except Exception as error:
+        return error
+    raise AssertionError(f"{function} raised nothing")
+
+
+def close_clients(graph: Any) -> None:
+    for key in ("sns_client", "sqs_client"):
+        client = graph.get(key)
+        if client is not None:
+            client.close()
+
+
+class ProducerTestCase(unittest.TestCase):
+    """A fresh stack per test, a graph publishing to it, and a plain boto3 reader of its queue."""
+
+    raw = False
+
+    sqs: ClassVar[Any]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.sqs = fixtures.endpoint().client("sqs")
+        cls.addClassCleanup(cls.sqs.close)
+
+    def setUp(self) -> None:
+        self.stack = fixtures.new_stack("producer", raw=self.raw, dead_letter=False)
+        self.graph = self.make_graph(self.stack)
+
+    def make_graph(self, stack: Stack | None, **overrides: Any) -> Any:
+        graph = fixtures.make_graph(stack, **overrides)
+        self.addCleanup(close_clients, graph)
+        return graph
+
+    def receive(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=self.stack.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait_seconds,
+            MessageAttributeNames=["All"],
+        )
+        return list(response.get("Messages", []))
+
+    def receive_one(self) -> dict[str, Any]:
+        messages = self.receive()
+        assert_that(len(messages), is_(equal_to(1)))
+        return messages[0]
+
+    def assert_queue_empty(self) -> None:
+        # SNS delivers to SQS within the Publish call, so an empty receive right after means nothing was sent
+        assert_that(self.receive(wait_seconds=0), is_(empty()))
+
+
+class WireFormatTests(ProducerTestCase):
+    def test_returns_message_id(self) -> None:
+        """produce returns the SNS MessageId, which the SNS envelope carries."""
+        message_id = self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        envelope = json.loads(self.receive_one()["Body"])
+        assert_that(envelope["MessageId"], is_(equal_to(message_id)))
+
+    def test_sns_envelope(self) -> None:
+        """The SQS body is the SNS notification envelope with the media type attribute."""
+        self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        envelope = json.loads(self.receive_one()["Body"])
+        assert_that(
+            envelope,
+            has_entries(
+                Type="Notification",
+                TopicArn=self.stack.topic_arn,
+                MessageAttributes=equal_to({"media_type": {"Type": "String", "Value": MEDIA_TYPE}}),
+            ),
+        )
+
+    def test_message_json(self) -> None:
+        """The envelope's Message is the JSON of mediaType, opaqueData and the fields."""
+        self.graph.sns_producer.produce(MEDIA_TYPE, name="a", count=3)
+        message = json.loads(json.loads(self.receive_one()["Body"])["Message"])
+        assert_that(
+            message,
+            has_entries(mediaType=MEDIA_TYPE, name="a", count=3, opaqueData=has_key("x-request-published")),
+        )
+        assert_that(sorted(message), is_(equal_to(["count", "mediaType", "name", "opaqueData"])))
+
+    def test_dict_and_kwargs_merged(self) -> None:
+        """Content given as a dict and keyword arguments is merged."""
+        self.graph.sns_producer.produce(MEDIA_TYPE, {"name": "a"}, count=4)
+        message = json.loads(json.loads(self.receive_one()["Body"])["Message"])
+        assert_that(message, has_entries(name="a", count=4))
+
+    def test_kwargs_win_over_dict(self) -> None:
+        """A keyword argument overrides the same key in the dict."""
+        self.graph.sns_producer.produce(MEDIA_TYPE, {"name": "a"}, name="b")
+        message = json.loads(json.loads(self.receive_one()["Body"])["Message"])
+        assert_that(message, has_entry("name", "b"))
+
+    def test_opaque_data_carried(self) -> None:
+        """The graph's opaque data (a request id) is carried into opaqueData, lower-cased."""
+        with self.graph.opaque.initialize(lambda: {"X-Request-Id": "req-1"}):
+            self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        message = json.loads(json.loads(self.receive_one()["Body"])["Message"])
+        assert_that(message["opaqueData"], has_entry("x-request-id", "req-1"))
+
+
+class RawDeliveryTests(ProducerTestCase):
+    raw = True
+
+    def test_bare_json(self) -> None:
+        """With raw delivery the SQS body is the message JSON itself."""
+        self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        body = json.loads(self.receive_one()["Body"])
+        assert_that(body, has_entries(mediaType=MEDIA_TYPE, name="a", opaqueData=has_key("x-request-published")))
+
+    def test_media_type_attribute(self) -> None:
+        """With raw delivery the media type arrives as an SQS message attribute."""
+        self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        attributes = self.receive_one()["MessageAttributes"]
+        assert_that(attributes, has_entry("media_type", has_entries(DataType="String", StringValue=MEDIA_TYPE)))
+
+
+class RefusalTests(ProducerTestCase):
+    def test_invalid_content(self) -> None:
+        """Content that does not fit the schema raises ValidationError naming the field."""
+        assert_that(
+            calling(self.graph.sns_producer.produce).with_args(MEDIA_TYPE, count=1),
+            raises(ValidationError, "name"),
+        )
+
+    def test_invalid_content_publishes_nothing(self) -> None:
+        """A message that fails validation is not published."""
+        error = raised_by(self.graph.sns_producer.produce, MEDIA_TYPE, count=1)
+        assert_that(error, is_(instance_of(ValidationError)))
+        self.assert_queue_empty()
+
+    def test_unmapped_media_type(self) -> None:
+        """A media type with no topic raises TopicNotDefinedError."""
+        graph = self.make_graph(None)
+        assert_that(
+            calling(graph.sns_producer.produce).with_args(MEDIA_TYPE, name="a"),
+            raises(TopicNotDefinedError, MEDIA_TYPE),
+        )
+
+    def test_too_large(self) -> None:
+        """A message over 256 KiB raises MessageTooLargeError with its size and the limit."""
+        name = "x" * 262_144
+        assert_that(
+            calling(self.graph.sns_producer.produce).with_args(MEDIA_TYPE, name=name),
+            raises(MessageTooLargeError, r"\d{6} bytes, over the limit of 262144 bytes"),
+        )
+
+    def test_too_large_sends_nothing(self) -> None:
+        """A message over the size limit is not sent."""
+        error = raised_by(self.graph.sns_producer.produce, MEDIA_TYPE, name="x" * 262_144)
+        assert_that(error, is_(instance_of(MessageTooLargeError)))
+        self.assert_queue_empty()
+
+    def test_missing_topic(self) -> None:
+        """Publishing to a topic that does not exist raises a PublishError naming the topic."""
+        missing = f"arn:aws:sns:us-east-1:123456789012:missing-{uuid.uuid4().hex}"
+        graph = self.make_graph(None, sns_topic_arns={"default": missing})
+        assert_that(calling(graph.sns_producer.produce).with_args(MEDIA_TYPE, name="a"), raises(PublishError, missing))
+
+    def test_missing_topic_chained(self) -> None:
+        """The PublishError is a PubSubError chained from the boto error."""
+        missing = f"arn:aws:sns:us-east-1:123456789012:missing-{uuid.uuid4().hex}"
+        graph = self.make_graph(None, sns_topic_arns={"default": missing})
+        error = raised_by(graph.sns_producer.produce, MEDIA_TYPE, name="a")
+        assert_that(error, is_(instance_of(PubSubError)))
+        assert_that(error.__cause__, is_(instance_of(ClientError)))
+
+    def test_skip(self) -> None:
+        """With sns_producer.skip, produce validates, publishes nothing and returns None."""
+        graph = self.make_graph(self.stack, sns_producer={"skip": True})
+        assert_that(graph.sns_producer.produce(MEDIA_TYPE, name="a"), is_(none()))
+        self.assert_queue_empty()
+
+    def test_skip_still_validates(self) -> None:
+        """With sns_producer.skip, invalid content still raises."""
+        graph = self.make_graph(self.stack, sns_producer={"skip": True})
+        assert_that(calling(graph.sns_producer.produce).with_args(MEDIA_TYPE, count=1), raises(ValidationError))
+
+
+class EntryPointTests(unittest.TestCase):
+    def test_bindings_from_entry_points(self) -> None:
+        """A graph finds sns_producer and sqs_consumer with nothing imported from the package."""
+        code = textwrap.dedent(
+            """
+            import sys
+            from microcosm.api import create_object_graph
+            assert not [name for name in sys.modules if name.startswith("microcosm_pubsub")]
+            graph = create_object_graph("svc", testing=True)
+            for component in (graph.sns_producer, graph.sqs_consumer):
+                print(type(component).__module__ + "." + type(component).__qualname__)
+            """
+        )
+        result = subprocess.run(
+            [sys.executable, "-W", "error", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": ""},
+            check=False,
+        )
+        assert_that(result.stderr, is_(equal_to("")))
+        assert_that(
+            result.stdout.split(),
+            is_(equal_to(["microcosm_pubsub.producer.SNSProducer", "microcosm_pubsub.consumer.SQSConsumer"])),
+        )

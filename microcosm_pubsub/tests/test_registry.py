@@ -1,0 +1,269 @@
+"""Schema and handler registries: exact and wildcard lookups, class handlers, duplicates."""
+from __future__ import annotations
+
+import unittest
+import uuid
+from typing import Any
+
+from hamcrest import (
+    assert_that,
+    calling,
+    equal_to,
+    has_item,
+    instance_of,
+    is_,
+    is_in,
+    is_not,
+    none,
+    raises,
+    same_instance,
+)
+from marshmallow import fields
+from microcosm.api import binding, create_object_graph, load_from_dict
+
+from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.decorators import handles, schema
+from microcosm_pubsub.errors import DuplicateHandlerError, PubSubError, SchemaNotFoundError
+from microcosm_pubsub.registry import PubSubMessageSchemaRegistry, handler_name
+
+
+PREFIX = "application/vnd.globality.pubsub._.test-registry"
+
+
+@schema
+class ExactSchema(PubSubMessageSchema):
+    MEDIA_TYPE = f"{PREFIX}.exact"
+
+    name = fields.String(required=True)
+
+
+@schema
+class WildcardSchema(PubSubMessageSchema):
+    MEDIA_TYPE = f"{PREFIX}.wild.*"
+
+
+@schema
+class SpecialSchema(PubSubMessageSchema):
+    MEDIA_TYPE = f"{PREFIX}.wild.special"
+
+
+class HandledSchema(PubSubMessageSchema):
+    MEDIA_TYPE = f"{PREFIX}.handled"
+
+
+@handles(HandledSchema)
+def handle_handled(message: dict[str, Any]) -> bool:
+    return True
+
+
+@handles(f"{PREFIX}.function")
+def handle_function(message: dict[str, Any]) -> bool:
+    return True
+
+
+@handles(f"{PREFIX}.any.*")
+def handle_any(message: dict[str, Any]) -> bool:
+    return True
+
+
+@handles(f"{PREFIX}.overridden")
+def handle_overridden(message: dict[str, Any]) -> bool:
+    return True
+
+
+@handles(f"{PREFIX}.component")
+class ComponentHandler:
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+
+    def __call__(self, message: dict[str, Any]) -> bool:
+        return True
+
+
+@handles(f"{PREFIX}.duplicate")
+class FirstDuplicateHandler:
+    def __init__(self, graph: Any) -> None:
+        pass
+
+    def __call__(self, message: dict[str, Any]) -> bool:
+        return True
+
+
+@handles(f"{PREFIX}.duplicate")
+class SecondDuplicateHandler:
+    def __init__(self, graph: Any) -> None:
+        pass
+
+    def __call__(self, message: dict[str, Any]) -> bool:
+        return True
+
+
+def new_graph() -> Any:
+    return create_object_graph("test", testing=True, loader=load_from_dict({}))
+
+
+class SchemaRegistryTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.registry = new_graph().pubsub_message_schema_registry
+
+    def test_exact(self) -> None:
+        """A schema is found under its exact media type."""
+        assert_that(self.registry.find(ExactSchema.MEDIA_TYPE), is_(instance_of(ExactSchema)))
+
+    def test_instance_reused(self) -> None:
+        """The registry hands out one schema instance per media type."""
+        first = self.registry.find(ExactSchema.MEDIA_TYPE)
+        assert_that(self.registry.find(ExactSchema.MEDIA_TYPE), is_(same_instance(first)))
+
+    def test_wildcard_one_segment(self) -> None:
+        """`prefix.*` matches a media type with one more final segment."""
+        assert_that(self.registry.find(f"{PREFIX}.wild.one"), is_(instance_of(WildcardSchema)))
+
+    def test_wildcard_not_two_segments(self) -> None:
+        """`prefix.*` does not match two more segments."""
+        assert_that(f"{PREFIX}.wild.one.two", is_not(is_in(self.registry)))
+
+    def test_wildcard_not_prefix_itself(self) -> None:
+        """`prefix.*` does not match the bare prefix."""
+        assert_that(f"{PREFIX}.wild", is_not(is_in(self.registry)))
+
+    def test_exact_beats_wildcard(self) -> None:
+        """An exact registration wins over a wildcard that also matches."""
+        assert_that(self.registry.find(f"{PREFIX}.wild.special"), is_(instance_of(SpecialSchema)))
+
+    def test_not_found_message(self) -> None:
+        """SchemaNotFoundError names the media type and how to register one."""
+        assert_that(
+            calling(self.registry.find).with_args(f"{PREFIX}.nobody"),
+            raises(SchemaNotFoundError, f"{PREFIX}.nobody.*@schema"),
+        )
+
+    def test_schema_declared_after_registry(self) -> None:
+        """A schema imported after the registry was built is still found."""
+
+        @schema
+        class LateSchema(PubSubMessageSchema):
+            MEDIA_TYPE = f"{PREFIX}.late-{uuid.uuid4().hex}"
+
+        assert_that(self.registry.find(LateSchema.MEDIA_TYPE), is_(instance_of(LateSchema)))
+
+    def test_two_schemas_for_one_media_type(self) -> None:
+        """Registering a second schema class for a media type is an error naming both."""
+        registry = PubSubMessageSchemaRegistry(None)
+        registry.register(f"{PREFIX}.clash", ExactSchema)
+        assert_that(
+            calling(registry.register).with_args(f"{PREFIX}.clash", SpecialSchema),
+            raises(PubSubError, "ExactSchema and SpecialSchema"),
+        )
+
+    def test_same_schema_twice(self) -> None:
+        """Registering the same schema class again is harmless."""
+        registry = PubSubMessageSchemaRegistry(None)
+        registry.register(f"{PREFIX}.again", ExactSchema)
+        registry.register(f"{PREFIX}.again", ExactSchema)
+        assert_that(registry.find(f"{PREFIX}.again"), is_(instance_of(ExactSchema)))
+
+
+class FunctionHandlerTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.graph = new_graph()
+        self.registry = self.graph.sqs_message_handler_registry
+
+    def test_function_by_media_type(self) -> None:
+        """A function decorated with @handles(media_type) is the handler for it."""
+        assert_that(self.registry.find(f"{PREFIX}.function"), is_(same_instance(handle_function)))
+
+    def test_function_by_schema(self) -> None:
+        """@handles(SchemaClass) registers the handler under the schema's media type."""
+        assert_that(self.registry.find(HandledSchema.MEDIA_TYPE), is_(same_instance(handle_handled)))
+
+    def test_handles_registers_schema(self) -> None:
+        """@handles(SchemaClass) registers the schema too."""
+        schemas = self.graph.pubsub_message_schema_registry
+        assert_that(schemas.find(HandledSchema.MEDIA_TYPE), is_(instance_of(HandledSchema)))
+
+    def test_wildcard_handler(self) -> None:
+        """A `prefix.*` handler matches one more segment, not two."""
+        assert_that(self.registry.find(f"{PREFIX}.any.thing"), is_(same_instance(handle_any)))
+        assert_that(self.registry.find(f"{PREFIX}.any.thing.else"), is_(none()))
+
+    def test_unknown_media_type(self) -> None:
+        """A media type nobody handles finds no handler."""
+        assert_that(self.registry.find(f"{PREFIX}.nobody"), is_(none()))
+
+    def test_media_types_listed(self) -> None:
+        """The active media types include the decorated functions'."""
+        assert_that(self.registry.media_types, has_item(f"{PREFIX}.function"))
+
+    def test_handler_name(self) -> None:
+        """A handler's name for logs is its module and qualified name."""
+        assert_that(handler_name(handle_function), is_(equal_to(f"{__name__}.handle_function")))
+
+
+class ClassHandlerTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.graph = new_graph()
+        self.registry = self.graph.sqs_message_handler_registry
+
+    def test_inactive_without_component(self) -> None:
+        """A decorated class is not a handler until the graph builds it as a component."""
+        assert_that(self.registry.find(f"{PREFIX}.component"), is_(none()))
+
+    def test_active_as_bound_component(self) -> None:
+        """A decorated class bound and used in the graph becomes the handler."""
+        key = f"test_registry_component_{uuid.uuid4().hex}"
+        binding(key)(ComponentHandler)
+        graph = new_graph()
+        [component] = graph.use(key)
+        assert_that(graph.sqs_message_handler_registry.find(f"{PREFIX}.component"), is_(same_instance(component)))
+
+    def test_active_after_assign(self) -> None:
+        """A component assigned to the graph becomes active at the next activate()."""
+        component = self.graph.assign("component_handler", ComponentHandler(self.graph))
+        assert_that(self.registry.activate(), has_item(f"{PREFIX}.component"))
+        assert_that(self.registry.find(f"{PREFIX}.component"), is_(same_instance(component)))
+
+    def test_duplicate_handlers(self) -> None:
+        """Two active handlers for one media type raise DuplicateHandlerError naming both."""
+        self.graph.assign("first_duplicate", FirstDuplicateHandler(self.graph))
+        self.graph.assign("second_duplicate", SecondDuplicateHandler(self.graph))
+        assert_that(
+            calling(self.registry.activate),
+            raises(DuplicateHandlerError, "FirstDuplicateHandler and .*SecondDuplicateHandler"),
+        )
+
+    def test_one_duplicate_is_fine(self) -> None:
+        """Only one of two classes for a media type being a component is no conflict."""
+        component = self.graph.assign("first_duplicate", FirstDuplicateHandler(self.graph))
+        self.registry.activate()
+        assert_that(self.registry.find(f"{PREFIX}.duplicate"), is_(same_instance(component)))
+
+
+class ExplicitRegistrationTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.registry = new_graph().sqs_message_handler_registry
+
+    def test_register(self) -> None:
+        """register() makes a handler findable without any decorator."""
+
+        def handler(message: dict[str, Any]) -> bool:
+            return True
+
+        self.registry.register(f"{PREFIX}.explicit", handler)
+        assert_that(self.registry.find(f"{PREFIX}.explicit"), is_(same_instance(handler)))
+
+    def test_register_wins(self) -> None:
+        """An explicitly registered handler wins over a decorated one."""
+
+        def replacement(message: dict[str, Any]) -> bool:
+            return False
+
+        assert_that(self.registry.find(f"{PREFIX}.overridden"), is_(same_instance(handle_overridden)))
+        self.registry.register(f"{PREFIX}.overridden", replacement)
+        assert_that(self.registry.find(f"{PREFIX}.overridden"), is_(same_instance(replacement)))
+
+    def test_register_is_per_graph(self) -> None:
+        """A registration on one graph's registry leaves another graph's alone."""
+        self.registry.register(f"{PREFIX}.overridden", lambda message: False)
+        other = new_graph().sqs_message_handler_registry
+        assert_that(other.find(f"{PREFIX}.overridden"), is_(same_instance(handle_overridden)))

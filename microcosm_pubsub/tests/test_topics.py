@@ -1,0 +1,149 @@
+"""`sns_topic_arns`: default, mappings, wildcards, lifecycle sections and environment variables."""
+from __future__ import annotations
+
+import json
+import os
+import unittest
+from typing import Any
+
+from hamcrest import assert_that, calling, equal_to, is_, raises
+from microcosm.api import create_object_graph, load_from_dict, load_from_environ
+
+from microcosm_pubsub.conventions import changed, created, deleted
+from microcosm_pubsub.errors import ConfigurationError, TopicNotDefinedError
+from microcosm_pubsub.topics import TopicArns
+
+
+ARN = "arn:aws:sns:us-east-1:123456789012:test-topics-{}"
+PREFIX = "application/vnd.globality.pubsub._.test-topics"
+
+
+def topic_arns(**config: Any) -> TopicArns:
+    graph: Any = create_object_graph("test", testing=True, loader=load_from_dict({"sns_topic_arns": config}))
+    arns: TopicArns = graph.sns_topic_arns
+    return arns
+
+
+def set_environ(test: unittest.TestCase, name: str, value: str) -> None:
+    """Set an environment variable for one test, restoring the old value after it."""
+    previous = os.environ.get(name)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+    test.addCleanup(restore)
+    os.environ[name] = value
+
+
+class DefaultTests(unittest.TestCase):
+    def test_default_for_everything(self) -> None:
+        """With only a default, every media type goes to the default topic."""
+        arns = topic_arns(default=ARN.format("default"))
+        assert_that(arns.resolve(f"{PREFIX}.anything"), is_(equal_to(ARN.format("default"))))
+
+    def test_item_access(self) -> None:
+        """`sns_topic_arns[media_type]` resolves like resolve()."""
+        arns = topic_arns(default=ARN.format("default"))
+        assert_that(arns[f"{PREFIX}.anything"], is_(equal_to(ARN.format("default"))))
+
+    def test_nothing_maps(self) -> None:
+        """With no default and no mapping, TopicNotDefinedError names the media type and the keys."""
+        arns = topic_arns()
+        assert_that(
+            calling(arns.resolve).with_args(f"{PREFIX}.unmapped"),
+            raises(TopicNotDefinedError, f"{PREFIX}.unmapped.*sns_topic_arns.default"),
+        )
+
+
+class MappingTests(unittest.TestCase):
+    def test_mapping_dict(self) -> None:
+        """A mapping sends its media type to its own topic, before the default."""
+        arns = topic_arns(default=ARN.format("default"), mappings={f"{PREFIX}.mapped": ARN.format("mapped")})
+        assert_that(arns.resolve(f"{PREFIX}.mapped"), is_(equal_to(ARN.format("mapped"))))
+        assert_that(arns.resolve(f"{PREFIX}.other"), is_(equal_to(ARN.format("default"))))
+
+    def test_mapping_json_string(self) -> None:
+        """A mapping given as a JSON object in a string (as from an environment variable) works."""
+        arns = topic_arns(mappings=json.dumps({f"{PREFIX}.mapped": ARN.format("mapped")}))
+        assert_that(arns.resolve(f"{PREFIX}.mapped"), is_(equal_to(ARN.format("mapped"))))
+
+    def test_mapping_bad_json(self) -> None:
+        """A mapping string that is not a JSON object is a ConfigurationError."""
+        assert_that(calling(topic_arns).with_args(mappings="{not json"), raises(ConfigurationError))
+
+    def test_wildcard_mapping(self) -> None:
+        """A `prefix.*` mapping covers media types one segment below the prefix."""
+        arns = topic_arns(default=ARN.format("default"), mappings={f"{PREFIX}.wild.*": ARN.format("wild")})
+        assert_that(arns.resolve(f"{PREFIX}.wild.one"), is_(equal_to(ARN.format("wild"))))
+        assert_that(arns.resolve(f"{PREFIX}.wild.one.two"), is_(equal_to(ARN.format("default"))))
+
+    def test_exact_beats_wildcard(self) -> None:
+        """An exact mapping wins over a wildcard mapping that also matches."""
+        arns = topic_arns(mappings={f"{PREFIX}.wild.*": ARN.format("wild"), f"{PREFIX}.wild.one": ARN.format("one")})
+        assert_that(arns.resolve(f"{PREFIX}.wild.one"), is_(equal_to(ARN.format("one"))))
+
+
+class LifecycleSectionTests(unittest.TestCase):
+    def test_created_section(self) -> None:
+        """`sns_topic_arns.created.foo` maps created("foo")."""
+        arns = topic_arns(created={"foo": ARN.format("created-foo")})
+        assert_that(arns.resolve(created("foo")), is_(equal_to(ARN.format("created-foo"))))
+
+    def test_section_is_per_change(self) -> None:
+        """A created section does not map changed() or deleted() of the same resource."""
+        arns = topic_arns(created={"foo": ARN.format("created-foo")})
+        assert_that(calling(arns.resolve).with_args(changed("foo")), raises(TopicNotDefinedError))
+        assert_that(calling(arns.resolve).with_args(deleted("foo")), raises(TopicNotDefinedError))
+
+    def test_public_media_type(self) -> None:
+        """A lifecycle section maps the public form of the media type too."""
+        arns = topic_arns(deleted={"foo": ARN.format("deleted-foo")})
+        assert_that(arns.resolve(deleted("foo", public=True)), is_(equal_to(ARN.format("deleted-foo"))))
+
+    def test_underscore_spelling(self) -> None:
+        """A hyphenated resource is found under its underscore spelling (environment variables)."""
+        arns = topic_arns(changed={"foo_bar": ARN.format("changed-foo-bar")})
+        assert_that(arns.resolve(changed("foo-bar")), is_(equal_to(ARN.format("changed-foo-bar"))))
+
+    def test_mapping_beats_section(self) -> None:
+        """An explicit mapping wins over a lifecycle section."""
+        arns = topic_arns(
+            mappings={created("foo"): ARN.format("mapped")}, created={"foo": ARN.format("created-foo")},
+        )
+        assert_that(arns.resolve(created("foo")), is_(equal_to(ARN.format("mapped"))))
+
+
+class EnvironmentTests(unittest.TestCase):
+    # A service name no other test uses, so no stray variable of another test can leak in
+    NAME = "topicsenvsvc"
+
+    def environ_graph(self) -> Any:
+        return create_object_graph(self.NAME, testing=True, loader=load_from_environ)
+
+    def test_lifecycle_from_environment(self) -> None:
+        """`<SERVICE>__SNS_TOPIC_ARNS__CREATED__FOO` maps created("foo")."""
+        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO", ARN.format("env-foo"))
+        arns = self.environ_graph().sns_topic_arns
+        assert_that(arns.resolve(created("foo")), is_(equal_to(ARN.format("env-foo"))))
+
+    def test_default_from_environment(self) -> None:
+        """`<SERVICE>__SNS_TOPIC_ARNS__DEFAULT` sets the default topic."""
+        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__DEFAULT", ARN.format("env-default"))
+        arns = self.environ_graph().sns_topic_arns
+        assert_that(arns.resolve(f"{PREFIX}.anything"), is_(equal_to(ARN.format("env-default"))))
+
+    def test_mappings_from_environment(self) -> None:
+        """`<SERVICE>__SNS_TOPIC_ARNS__MAPPINGS` takes a JSON object."""
+        mappings = json.dumps({f"{PREFIX}.mapped": ARN.format("env-mapped")})
+        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__MAPPINGS", mappings)
+        arns = self.environ_graph().sns_topic_arns
+        assert_that(arns.resolve(f"{PREFIX}.mapped"), is_(equal_to(ARN.format("env-mapped"))))
+
+    def test_hyphenated_resource_from_environment(self) -> None:
+        """An environment variable spells created("foo-bar") as FOO_BAR."""
+        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO_BAR", ARN.format("env-foo-bar"))
+        arns = self.environ_graph().sns_topic_arns
+        assert_that(arns.resolve(created("foo-bar")), is_(equal_to(ARN.format("env-foo-bar"))))
