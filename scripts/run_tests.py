@@ -1,8 +1,13 @@
-"""Run the nose2 suite with warnings as errors and a watchdog; end with `N passed, N failed`."""
+"""Run the nose2 suite with warnings as errors and a watchdog; end with `N passed, N failed`.
+
+`--summary FILE` also appends the counts to FILE; `--total FILE N` prints the sum of the N runs
+recorded there and exits non-zero if any failed, so `make test` can run several suites.
+"""
 from __future__ import annotations
 
 import faulthandler
 import sys
+from pathlib import Path
 from typing import Any
 
 from nose2 import result
@@ -35,16 +40,39 @@ class OutcomeCounter:
             self.failed += 1
 
 
-def main() -> int:
+def report(passed: int, failed: int, skipped: int) -> int:
+    sys.stderr.flush()
+    print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+def total(path: Path, expected_runs: int) -> int:
+    runs = [line.split() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    passed, failed, skipped = (sum(int(run[index]) for run in runs) for index in range(3))
+    missing = expected_runs - len(runs)
+    if missing > 0:
+        # A suite that died before reporting (a crash, the watchdog) counts as a failure
+        print(f"{missing} of {expected_runs} test runs reported nothing", file=sys.stderr)
+        failed += missing
+    return report(passed, failed, skipped)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--total"]:
+        return total(Path(argv[1]), int(argv[2]))
+    summary = None
+    if argv[:1] == ["--summary"]:
+        summary, argv = Path(argv[1]), argv[2:]
     faulthandler.dump_traceback_later(SUITE_TIMEOUT_SECONDS, exit=True)
     counter = OutcomeCounter()
     PluggableTestProgram(
-        module=None, argv=["nose2", *sys.argv[1:]], exit=False, extraHooks=[("testOutcome", counter)],
+        module=None, argv=["nose2", *argv], exit=False, extraHooks=[("testOutcome", counter)],
     )
-    sys.stderr.flush()
-    print(f"{counter.passed} passed, {counter.failed} failed, {counter.skipped} skipped", flush=True)
-    return 0 if counter.failed == 0 and counter.passed > 0 else 1
+    if summary is not None:
+        with summary.open("a") as file:
+            file.write(f"{counter.passed} {counter.failed} {counter.skipped}\n")
+    return report(counter.passed, counter.failed, counter.skipped)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
