@@ -86,6 +86,11 @@ class ConsumerDaemon:
         daemon.graph = daemon.create_graph(daemon.args, loader)
         return daemon
 
+    def make_lambda_handler(self) -> Any:
+        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`."""
+        from microcosm_pubsub.lambda_handler import LambdaHandler  # only Lambda deployments need it
+        return LambdaHandler(self)
+
     def run(self, argv: Sequence[str] | None = None) -> None:
         """Parse the command line, build the graph and consume until SIGTERM or SIGINT; exits the process."""
         self.args = self.parse_args(argv)

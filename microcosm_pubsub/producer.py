@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from microcosm.constants import DEFAULTS
 
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
@@ -18,6 +19,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.middleware import MiddlewareChain
 from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
 
 
@@ -35,6 +37,8 @@ logger = logging.getLogger("microcosm_pubsub.producer")
     read_timeout_seconds=typed(float, default_value=10.0),
     # boto3's standard retry mode, counting the first try
     max_attempts=typed(int, default_value=3),
+    # Record messages instead of publishing them (tests): see microcosm_pubsub.testing
+    record=typed(bool, default_value=False),
 )
 class SNSProducer:
     """Publishes messages; inside a `deferred()` block, holds them until the block succeeds."""
@@ -53,6 +57,11 @@ class SNSProducer:
     @cached_property
     def client(self) -> Any:
         return self.graph.sns_client
+
+    @cached_property
+    def middleware(self) -> MiddlewareChain:
+        chain: MiddlewareChain = self.graph.pubsub_middleware
+        return chain
 
     def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Validate and publish one message; returns the SNS MessageId.
@@ -79,12 +88,12 @@ class SNSProducer:
         """Everything before the network: schema, validation, encoding, topic, size."""
         schema = self.graph.pubsub_message_schema_registry.find(media_type)
         body = encode(schema, media_type, {**(dct or {}), **kwargs}, self.opaque_data())
-        message = OutgoingMessage(
+        message = self.middleware.outgoing(OutgoingMessage(
             topic_arn=self.graph.sns_topic_arns.resolve(media_type),
             media_type=media_type,
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
-        )
+        ))
         if message.size > SNS_MAX_BYTES:
             raise MessageTooLargeError(media_type, message.size, SNS_MAX_BYTES)
         return message
@@ -151,6 +160,19 @@ class SNSProducer:
     def deferred(self) -> DeferredProduction:
         """A block (or decorator) whose produces are published together, only if it succeeds."""
         return DeferredProduction(self)
+
+
+def configure_sns_producer(graph: Any) -> SNSProducer:
+    """`sns_producer`: the recording producer when `sns_producer.record` is set, else SNS's."""
+    if graph.config.sns_producer.record:
+        # Imported here so that production graphs never load the testing toolkit
+        from microcosm_pubsub.testing.recording import RecordingProducer
+        return RecordingProducer(graph)
+    return SNSProducer(graph)
+
+
+# The binding's configuration is the producer's own
+setattr(configure_sns_producer, DEFAULTS, getattr(SNSProducer, DEFAULTS))
 
 
 def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[int]]:

@@ -1,0 +1,1 @@
+"""Example services built on microcosm_pubsub; their tests run in the package's suite."""

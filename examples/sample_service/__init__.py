@@ -1,0 +1,1 @@
+"""A sample service: handles an order being created and announces its invoice."""

@@ -1,0 +1,1 @@
+"""The sample service's tests: the testing toolkit only, no mocks."""

@@ -1,0 +1,151 @@
+"""AWS Lambda entry point: handle the records of an SQS event and report the ones to retry."""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from microcosm_pubsub.consumer import SQSConsumer
+from microcosm_pubsub.deadletter import DeadLetterQueue
+from microcosm_pubsub.dispatcher import log_result
+from microcosm_pubsub.result import Action, MessageHandlingResult
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.daemon import ConsumerDaemon
+
+
+logger = logging.getLogger("microcosm_pubsub.lambda")
+
+# Lambda deletes every record not reported; these must come back. LEAVE is INVALID without a
+# dead-letter queue: reported, so the queue's redrive policy moves it after maxReceiveCount.
+RETRIED_ACTIONS = frozenset({Action.RETRY, Action.LEAVE, Action.RELEASE})
+# With less time left than this, records not yet started are reported instead of risking a
+# timeout, after which Lambda would retry the whole batch, successes included
+TIME_MARGIN_MILLIS = 1000
+
+Response = dict[str, list[dict[str, str]]]
+
+
+def sqs_message_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A Lambda SQS event record in the shape boto3's `receive_message` returns."""
+    attributes: dict[str, dict[str, Any]] = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        if not isinstance(value, Mapping):
+            continue
+        attribute: dict[str, Any] = {"DataType": str(value.get("dataType", "String"))}
+        if value.get("stringValue") is not None:
+            attribute["StringValue"] = str(value["stringValue"])
+        if value.get("binaryValue") is not None:
+            # Lambda base64-encodes binary attributes; boto3 hands out (and takes) bytes
+            try:
+                attribute["BinaryValue"] = base64.b64decode(value["binaryValue"])
+            except (binascii.Error, TypeError, ValueError):
+                continue
+        attributes[name] = attribute
+    return {
+        "MessageId": str(record.get("messageId", "")),
+        "ReceiptHandle": str(record.get("receiptHandle", "")),
+        "MD5OfBody": str(record.get("md5OfBody", "")),
+        "Body": record.get("body", ""),
+        "Attributes": dict(record.get("attributes") or {}),
+        "MessageAttributes": attributes,
+    }
+
+
+def queue_url_from_arn(arn: str) -> str | None:
+    """`https://sqs.<region>.amazonaws.com/<account>/<name>` for an SQS queue ARN, else None."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
+        return None
+    _, _, _, region, account, name = parts
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
+class LambdaHandler:
+    """`handler(event, context)` for a Lambda function subscribed to an SQS queue.
+
+    The daemon's graph is built on the first call and kept for the container's life. Each record
+    runs through the dispatcher like a received message; the response names the records to retry
+    (`ReportBatchItemFailures` must be on in the event source mapping). Nothing is deleted here:
+    Lambda deletes every record not named. A configured dead-letter queue gets INVALID and EXPIRED
+    records with their reason before they are left for Lambda to delete. Retry delays come from
+    the queue's visibility timeout: an explicit `Nack` delay cannot be honoured.
+    """
+
+    def __init__(self, daemon: ConsumerDaemon) -> None:
+        self.daemon = daemon
+        self._consumers: dict[str, SQSConsumer] = {}
+        self._activated = False
+
+    @property
+    def graph(self) -> Any:
+        if self.daemon.graph is None:
+            # No command line in Lambda: the environment configures the graph
+            self.daemon.args = self.daemon.parse_args([])
+            self.daemon.graph = self.daemon.create_graph(self.daemon.args)
+        if not self._activated:
+            handlers = self.daemon.graph.sqs_message_handler_registry.activate()
+            logger.info("%s handling in Lambda: %s", self.daemon.name, ", ".join(sorted(handlers)) or "nothing")
+            self._activated = True
+        return self.daemon.graph
+
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response:
+        dispatcher = self.graph.sqs_message_dispatcher
+        records = [record for record in event.get("Records") or [] if isinstance(record, Mapping)]
+        retry: set[int] = set()
+        dead: list[tuple[int, MessageHandlingResult]] = []
+        for index, record in enumerate(records):
+            # After a failure, a FIFO queue's later records must wait for it, to keep their order
+            if (retry and is_fifo(record)) or out_of_time(context):
+                retry.add(index)
+                continue
+            try:
+                result = dispatcher.handle_message(self.consumer(record).wrap(sqs_message_from_record(record)))
+                action = dispatcher.action(result)
+                log_result(result, action)
+                dispatcher.middleware.settled(result, action)
+            except Exception:
+                logger.exception("handling record %s failed", record.get("messageId"))
+                retry.add(index)
+                continue
+            if action is Action.DEAD_LETTER:
+                dead.append((index, result))
+            elif action in RETRIED_ACTIONS:
+                retry.add(index)
+        retry.update(self.dead_letter(dead))
+        return {"batchItemFailures": [{"itemIdentifier": str(records[index].get("messageId", ""))}
+                                      for index in sorted(retry)]}
+
+    def consumer(self, record: Mapping[str, Any]) -> SQSConsumer:
+        """A consumer standing for the record's source queue (dead-letter attributes name it)."""
+        arn = str(record.get("eventSourceARN") or "")
+        consumer = self._consumers.get(arn)
+        if consumer is None:
+            consumer = SQSConsumer(self.graph)
+            consumer.sqs_queue_url = queue_url_from_arn(arn) or consumer.sqs_queue_url or arn or "unknown"
+            self._consumers[arn] = consumer
+        return consumer
+
+    def dead_letter(self, dead: list[tuple[int, MessageHandlingResult]]) -> set[int]:
+        """Send to the dead-letter queue; returns the indexes that could not be sent (to retry)."""
+        url = self.graph.sqs_message_dispatcher.dead_letter_queue_url
+        if not dead or not url:
+            return {index for index, _ in dead}
+        failed: set[int] = set()
+        for consumer in {id(result.message.consumer): result.message.consumer for _, result in dead}.values():
+            mine = [(index, result) for index, result in dead if result.message.consumer is consumer]
+            sent = {id(message) for message in DeadLetterQueue(consumer, url).send([result for _, result in mine])}
+            failed.update(index for index, result in mine if id(result.message) not in sent)
+        return failed
+
+
+def is_fifo(record: Mapping[str, Any]) -> bool:
+    return str(record.get("eventSourceARN", "")).endswith(".fifo")
+
+
+def out_of_time(context: Any) -> bool:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return callable(remaining) and remaining() < TIME_MARGIN_MILLIS

@@ -1,0 +1,35 @@
+"""What a service's own tests import: recording producer, synchronous dispatch, integration environment.
+
+The matchers live in `microcosm_pubsub.testing.matchers` (they need PyHamcrest) and the pytest
+fixtures in `microcosm_pubsub.testing.pytest_plugin`; see docs/testing.md.
+"""
+from microcosm_pubsub.testing.dispatch import dispatch, dispatch_body, dispatch_recorded, dispatch_sqs_message
+from microcosm_pubsub.testing.environment import IntegrationEnvironment
+from microcosm_pubsub.testing.events import delivered, lambda_event, lambda_record, sns_notification, sqs_message
+from microcosm_pubsub.testing.graphs import recording_producer, testing_config, testing_daemon, testing_graph
+from microcosm_pubsub.testing.queues import drain, queue_consumer, shared_endpoint
+from microcosm_pubsub.testing.recording import EagerLoopError, RecordedMessage, RecordingProducer
+
+
+__all__ = [
+    "EagerLoopError",
+    "IntegrationEnvironment",
+    "RecordedMessage",
+    "RecordingProducer",
+    "delivered",
+    "dispatch",
+    "dispatch_body",
+    "dispatch_recorded",
+    "dispatch_sqs_message",
+    "drain",
+    "lambda_event",
+    "lambda_record",
+    "queue_consumer",
+    "recording_producer",
+    "shared_endpoint",
+    "sns_notification",
+    "sqs_message",
+    "testing_config",
+    "testing_daemon",
+    "testing_graph",
+]

@@ -1,0 +1,92 @@
+"""Synchronous dispatch: a message through the real envelope, handler and outcome path, without a queue."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from microcosm_pubsub.codecs import encode
+from microcosm_pubsub.errors import TopicNotDefinedError
+from microcosm_pubsub.outgoing import OutgoingMessage
+from microcosm_pubsub.result import MessageHandlingResult
+from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN, delivered, media_type_attributes
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.testing.recording import RecordedMessage
+
+
+def dispatch(
+    graph: Any,
+    media_type: str,
+    content: Mapping[str, Any] | None = None,
+    *,
+    opaque_data: Mapping[str, Any] | None = None,
+    receive_count: int = 1,
+    raw: bool = False,
+) -> MessageHandlingResult:
+    """Encode `content` as the producer would, deliver it as SQS would, and handle it; settles nothing.
+
+    The message goes through the graph's `sqs_consumer.wrap` (envelope detection, schema load) and
+    `sqs_message_dispatcher.handle_message` (handler lookup, receive-count limit, outcome).
+
+    :param opaque_data: added to the graph's own opaque data, as a caller's request context would be
+    :param receive_count: the `ApproximateReceiveCount` SQS reports, for retry and expiry logic
+    :param raw: deliver as with SNS raw message delivery instead of inside SNS's envelope
+    :raises ValidationError: when the content does not fit its schema, as `produce` would
+    :raises SchemaNotFoundError: when no schema is registered for the media type
+    """
+    schema = graph.pubsub_message_schema_registry.find(media_type)
+    opaque = {**dict(graph.opaque.as_dict()), **dict(opaque_data or {})}
+    # The producer's own steps but the topic (a handler test should not need one) and the size limit
+    outgoing: OutgoingMessage = graph.pubsub_middleware.outgoing(OutgoingMessage(
+        topic_arn=_topic_arn(graph, media_type),
+        media_type=media_type,
+        body=encode(schema, media_type, dict(content or {}), opaque),
+        attributes=media_type_attributes(media_type),
+    ))
+    message = delivered(
+        outgoing.body, outgoing.attributes, topic_arn=outgoing.topic_arn, raw=raw, receive_count=receive_count,
+    )
+    return dispatch_sqs_message(graph, message)
+
+
+def dispatch_body(
+    graph: Any,
+    body: str,
+    media_type: str | None = None,
+    *,
+    topic_arn: str = TESTING_TOPIC_ARN,
+    sns_message_id: str | None = None,
+    receive_count: int = 1,
+    raw: bool = False,
+) -> MessageHandlingResult:
+    """Handle a message body as published, valid or not (bad JSON, unknown media type...)."""
+    message = delivered(
+        body,
+        media_type_attributes(media_type),
+        topic_arn=topic_arn,
+        sns_message_id=sns_message_id,
+        raw=raw,
+        receive_count=receive_count,
+    )
+    return dispatch_sqs_message(graph, message)
+
+
+def dispatch_recorded(graph: Any, message: RecordedMessage, *, receive_count: int = 1) -> MessageHandlingResult:
+    """Handle a message the recording producer recorded, as its subscribers would receive it."""
+    return dispatch_sqs_message(graph, message.delivered(receive_count=receive_count))
+
+
+def dispatch_sqs_message(graph: Any, message: Mapping[str, Any]) -> MessageHandlingResult:
+    """Handle one message shaped as boto3's `receive_message` returns it."""
+    received = graph.sqs_consumer.wrap(dict(message))
+    result: MessageHandlingResult = graph.sqs_message_dispatcher.handle_message(received)
+    return result
+
+
+def _topic_arn(graph: Any, media_type: str) -> str:
+    try:
+        arn: str = graph.sns_topic_arns.resolve(media_type)
+    except TopicNotDefinedError:
+        return TESTING_TOPIC_ARN
+    return arn

@@ -1,0 +1,138 @@
+"""The shapes AWS hands out, built in memory: SNS notifications, SQS receives, Lambda SQS events."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+
+ACCOUNT_ID = "000000000000"
+REGION = "us-east-1"
+# Where a message that never went through SNS claims to come from
+TESTING_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:microcosm-pubsub-testing"
+TESTING_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:microcosm-pubsub-testing"
+
+Attributes = Mapping[str, Mapping[str, Any]]
+
+
+def media_type_attributes(media_type: str | None) -> dict[str, dict[str, str]]:
+    """The message attributes our producer sends: the media type, for SNS filter policies."""
+    if media_type is None:
+        return {}
+    return {"media_type": {"DataType": "String", "StringValue": media_type}}
+
+
+def sns_notification(
+    body: str,
+    attributes: Attributes | None = None,
+    *,
+    topic_arn: str = TESTING_TOPIC_ARN,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """The JSON SNS writes into an SQS body when raw delivery is off."""
+    message_id = message_id or str(uuid.uuid4())
+    timestamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": topic_arn,
+        "Message": body,
+        "Timestamp": timestamp,
+        "SignatureVersion": "1",
+        "Signature": "TESTING",
+        "SigningCertURL": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-testing.pem",
+        "UnsubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:testing",
+        "MessageAttributes": {name: _envelope_attribute(value) for name, value in (attributes or {}).items()},
+    }
+
+
+def _envelope_attribute(value: Mapping[str, Any]) -> dict[str, str]:
+    """SNS renames DataType/StringValue to Type/Value inside its envelope, binary values in base64."""
+    if "BinaryValue" in value:
+        return {"Type": str(value["DataType"]), "Value": base64.b64encode(value["BinaryValue"]).decode()}
+    return {"Type": str(value["DataType"]), "Value": str(value.get("StringValue", ""))}
+
+
+def sqs_message(
+    body: str,
+    message_attributes: Attributes | None = None,
+    *,
+    receive_count: int = 1,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """One message as boto3's `receive_message` returns it (attribute names as the consumer asks)."""
+    now_ms = str(int(time.time() * 1000))
+    message: dict[str, Any] = {
+        "MessageId": message_id or str(uuid.uuid4()),
+        "ReceiptHandle": f"testing-{uuid.uuid4().hex}",
+        "MD5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "Body": body,
+        "Attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": now_ms,
+            "SenderId": ACCOUNT_ID,
+            "ApproximateFirstReceiveTimestamp": now_ms,
+        },
+    }
+    if message_attributes:
+        message["MessageAttributes"] = {name: dict(value) for name, value in message_attributes.items()}
+    return message
+
+
+def delivered(
+    body: str,
+    attributes: Attributes | None = None,
+    *,
+    topic_arn: str = TESTING_TOPIC_ARN,
+    sns_message_id: str | None = None,
+    raw: bool = False,
+    receive_count: int = 1,
+) -> dict[str, Any]:
+    """What a queue subscribed to a topic receives for a published message, as boto3 returns it.
+
+    Without raw delivery the body is SNS's envelope and the SQS message has no attributes of its
+    own; with it, the body is the message and SNS's attributes become the SQS message's.
+    """
+    if raw:
+        return sqs_message(body, attributes, receive_count=receive_count)
+    envelope = sns_notification(body, attributes, topic_arn=topic_arn, message_id=sns_message_id)
+    return sqs_message(json.dumps(envelope), receive_count=receive_count)
+
+
+def lambda_record(message: Mapping[str, Any], *, queue_arn: str = TESTING_QUEUE_ARN) -> dict[str, Any]:
+    """A boto3-shaped SQS message as a record of the event Lambda passes to a function."""
+    region = queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else REGION
+    attributes = {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None,
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        for name, value in (message.get("MessageAttributes") or {}).items()
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": {
+            name: {key: value for key, value in entry.items() if value is not None}
+            for name, entry in attributes.items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def lambda_event(*records: Mapping[str, Any]) -> dict[str, Any]:
+    """The event Lambda passes to a function subscribed to an SQS queue."""
+    return {"Records": [dict(record) for record in records]}

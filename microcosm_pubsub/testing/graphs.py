@@ -1,0 +1,80 @@
+"""Testing graphs and daemons: configured to record what they produce, with no network at all."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from microcosm.api import create_object_graph, load_from_dict
+
+from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN
+from microcosm_pubsub.testing.recording import RecordingProducer
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.daemon import ConsumerDaemon
+
+D = TypeVar("D", bound="ConsumerDaemon")
+
+
+def merge_config(*configs: Mapping[str, Any]) -> dict[str, Any]:
+    """Configuration dicts merged left to right, nested sections key by key."""
+    merged: dict[str, Any] = {}
+    for config in configs:
+        for key, value in config.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = merge_config(merged[key], value)
+            else:
+                merged[key] = dict(value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Configuration of a recording graph: `sns_producer.record`, and a default topic to record against.
+
+    `overrides` are binding sections, e.g. `sns_topic_arns={"mappings": {...}}`, merged over these.
+    """
+    base = {
+        "sns_producer": {"record": True},
+        # Produce resolves a topic as in production; tests of mappings override this default
+        "sns_topic_arns": {"default": TESTING_TOPIC_ARN},
+    }
+    return merge_config(base, overrides)
+
+
+def testing_graph(
+    name: str = "testing",
+    *,
+    components: Sequence[str] = (),
+    eager: bool = False,
+    **config: Mapping[str, Any],
+) -> Any:
+    """A testing graph whose `sns_producer` records; `components` are built at once.
+
+    :param eager: also dispatch each produced message to this graph's handlers, synchronously
+    """
+    graph = create_object_graph(name, testing=True, loader=load_from_dict(testing_config(**config)))
+    graph.use(*components)
+    recording_producer(graph).eager = eager
+    return graph
+
+
+def testing_daemon(daemon_class: type[D], *, eager: bool = False, **config: Mapping[str, Any]) -> D:
+    """`daemon_class.create_for_testing()` with a recording producer; its graph is `daemon.graph`."""
+    daemon = cast(D, daemon_class.create_for_testing(loader=load_from_dict(testing_config(**config))))
+    recording_producer(daemon.graph).eager = eager
+    return daemon
+
+
+def recording_producer(graph: Any) -> RecordingProducer:
+    """The graph's recording producer.
+
+    :raises ConfigurationError: when the graph publishes for real (`sns_producer.record` is not set)
+    """
+    producer = graph.sns_producer
+    if not isinstance(producer, RecordingProducer):
+        raise ConfigurationError(
+            f"the graph's sns_producer is a {type(producer).__name__}, not a RecordingProducer: "
+            "build the graph with testing_graph()/testing_daemon(), or set sns_producer.record"
+        )
+    return producer

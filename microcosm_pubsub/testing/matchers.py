@@ -1,0 +1,240 @@
+"""PyHamcrest matchers over published messages: recorded by the recording producer, or really delivered.
+
+Each matcher takes a recording producer, a graph whose producer records, or a list of messages
+(`RecordedMessage`, `SQSMessage` as drained from a queue, or `MessageHandlingResult`):
+
+    assert_that(graph.sns_producer, published(created("order"), order_id="42", total=greater_than(0)))
+    assert_that(environment.published(), not_published(deleted("order")))
+
+Field values may be values or matchers (`has_entries`, `contains_string`...); the content they are
+matched against is what a handler would receive.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hamcrest import has_entries
+from hamcrest.core.base_matcher import BaseMatcher
+from hamcrest.core.description import Description
+from hamcrest.core.helpers.wrap_matcher import wrap_matcher
+from hamcrest.core.matcher import Matcher
+
+from microcosm_pubsub.testing.views import PublishedMessage, UnreadableSource, listing, view_of, views_of
+
+
+__all__ = ["a_message", "not_published", "published", "published_inanyorder"]
+
+
+class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+    """One message of a media type whose content matches."""
+
+    def __init__(self, media_type: Any, content: Any, fields: Mapping[str, Any]) -> None:
+        self.media_type: Matcher[Any] | None = None if media_type is None else wrap_matcher(media_type)
+        self.content: list[Matcher[Any]] = []
+        entries = dict(content) if isinstance(content, Mapping) else {}
+        entries.update(fields)
+        if entries:
+            self.content.append(has_entries(entries))
+        if isinstance(content, Matcher):
+            self.content.append(content)
+        elif content is not None and not isinstance(content, Mapping):
+            raise TypeError(f"content must be a mapping or a matcher, not {content!r}")
+
+    def matches_media_type(self, view: PublishedMessage) -> bool:
+        return self.media_type is None or self.media_type.matches(view.media_type)
+
+    def matches_view(self, view: PublishedMessage) -> bool:
+        return self.matches_media_type(view) and all(matcher.matches(view.content) for matcher in self.content)
+
+    def _matches(self, item: Any) -> bool:
+        view = view_of(item)
+        return view is not None and self.matches_view(view)
+
+    def describe_message(self, description: Description) -> None:
+        description.append_text("message")
+        if self.media_type is not None:
+            description.append_text(" of media type ").append_description_of(self.media_type)
+        for index, matcher in enumerate(self.content):
+            description.append_text(" with content " if index == 0 else " and ").append_description_of(matcher)
+
+    def describe_to(self, description: Description) -> None:
+        description.append_text("a ")
+        self.describe_message(description)
+
+    def describe_mismatch(self, item: Any, description: Description) -> None:
+        view = view_of(item)
+        if view is None:
+            description.append_text("was ").append_description_of(item).append_text(", not a message")
+        else:
+            self.describe_view_mismatch(view, description)
+
+    def describe_view_mismatch(self, view: PublishedMessage, description: Description) -> None:
+        if not self.matches_media_type(view):
+            description.append_text("was of media type ").append_description_of(view.media_type)
+            return
+        for matcher in self.content:
+            if not matcher.matches(view.content):
+                matcher.describe_mismatch(view.content, description)
+                return
+
+
+class PublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+    """At least one published message matches."""
+
+    def __init__(self, expected: MessageMatcher) -> None:
+        self.expected = expected
+
+    def _matches(self, source: Any) -> bool:
+        try:
+            return any(self.expected.matches_view(view) for view in views_of(source))
+        except UnreadableSource:
+            return False
+
+    def describe_to(self, description: Description) -> None:
+        description.append_text("a published ")
+        self.expected.describe_message(description)
+
+    def describe_mismatch(self, source: Any, description: Description) -> None:
+        try:
+            views = views_of(source)
+        except UnreadableSource as error:
+            description.append_text(str(error))
+            return
+        if not views:
+            description.append_text("nothing was published")
+            return
+        same_type = [view for view in views if self.expected.matches_media_type(view)]
+        if not same_type:
+            description.append_text("published no message of media type ")
+            description.append_description_of(self.expected.media_type)
+            description.append_text(f"; published instead:{listing(views)}")
+            return
+        description.append_text(f"published {len(same_type)} message(s) of this media type, none matching:")
+        for view in same_type:
+            description.append_text(f"\n    - {view.shown_content()}: ")
+            self.expected.describe_view_mismatch(view, description)
+
+
+class NotPublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+    """No published message matches (no message at all, without an expectation)."""
+
+    def __init__(self, expected: MessageMatcher) -> None:
+        self.expected = expected
+
+    def _matches(self, source: Any) -> bool:
+        try:
+            return not any(self.expected.matches_view(view) for view in views_of(source))
+        except UnreadableSource:
+            return False
+
+    def describe_to(self, description: Description) -> None:
+        if self.expected.media_type is None and not self.expected.content:
+            description.append_text("nothing published")
+            return
+        description.append_text("no published ")
+        self.expected.describe_message(description)
+
+    def describe_mismatch(self, source: Any, description: Description) -> None:
+        try:
+            views = views_of(source)
+        except UnreadableSource as error:
+            description.append_text(str(error))
+            return
+        matching = [view for view in views if self.expected.matches_view(view)]
+        such = "" if self.expected.media_type is None and not self.expected.content else " such"
+        description.append_text(f"published {len(matching)}{such} message(s):{listing(matching)}")
+
+
+class InAnyOrderMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+    """The published messages are exactly the expected ones, in any order."""
+
+    def __init__(self, expected: list[MessageMatcher]) -> None:
+        self.expected = expected
+
+    def _matches(self, source: Any) -> bool:
+        try:
+            views = views_of(source)
+        except UnreadableSource:
+            return False
+        pairs = pairing(self.expected, views)
+        return len(views) == len(self.expected) == len(pairs)
+
+    def describe_to(self, description: Description) -> None:
+        description.append_list("exactly these published messages, in any order: [", ", ", "]", self.expected)
+
+    def describe_mismatch(self, source: Any, description: Description) -> None:
+        try:
+            views = views_of(source)
+        except UnreadableSource as error:
+            description.append_text(str(error))
+            return
+        pairs = pairing(self.expected, views)
+        missing = [matcher for index, matcher in enumerate(self.expected) if index not in pairs]
+        extra = [view for index, view in enumerate(views) if index not in pairs.values()]
+        if missing:
+            description.append_list("nothing published matched [", ", ", "]", missing).append_text("; ")
+        if extra:
+            description.append_text(f"{len(extra)} unexpected:{listing(extra)}\n  ")
+        description.append_text(f"published {len(views)} message(s):{listing(views)}")
+
+
+def pairing(expected: list[MessageMatcher], views: list[PublishedMessage]) -> dict[int, int]:
+    """A largest matching of expectations to messages (expected index -> message index).
+
+    Augmenting paths rather than a greedy pass, so a loose expectation cannot take the only
+    message a stricter one would match.
+    """
+    owner: dict[int, int] = {}  # message index -> expected index
+
+    def assign(matcher_index: int, seen: set[int]) -> bool:
+        for view_index, view in enumerate(views):
+            if view_index in seen or not expected[matcher_index].matches_view(view):
+                continue
+            seen.add(view_index)
+            if view_index not in owner or assign(owner[view_index], seen):
+                owner[view_index] = matcher_index
+                return True
+        return False
+
+    for matcher_index in range(len(expected)):
+        assign(matcher_index, set())
+    return {matcher_index: view_index for view_index, matcher_index in owner.items()}
+
+
+def a_message(media_type: Any = None, content: Any = None, /, **fields: Any) -> MessageMatcher:
+    """Matches one message; also what `published_inanyorder` takes.
+
+    :param media_type: a media type or a matcher of one; None matches any
+    :param content: a mapping of expected fields, or a matcher of the whole content
+    :param fields: expected fields, each a value or a matcher
+    """
+    return MessageMatcher(media_type, content, fields)
+
+
+def published(media_type: Any, content: Any = None, /, **fields: Any) -> PublishedMatcher:
+    """At least one published message has this media type and these fields."""
+    return PublishedMatcher(a_message(media_type, content, **fields))
+
+
+def not_published(media_type: Any = None, content: Any = None, /, **fields: Any) -> NotPublishedMatcher:
+    """No published message has this media type and these fields; with no arguments, nothing was published."""
+    return NotPublishedMatcher(a_message(media_type, content, **fields))
+
+
+def published_inanyorder(*messages: MessageMatcher | str | tuple[Any, Mapping[str, Any]]) -> InAnyOrderMatcher:
+    """Exactly these messages were published, in any order.
+
+    Each is `a_message(...)`, a media type, or a `(media_type, {field: value})` pair.
+    """
+    expected: list[MessageMatcher] = []
+    for message in messages:
+        if isinstance(message, MessageMatcher):
+            expected.append(message)
+        elif isinstance(message, tuple):
+            expected.append(a_message(*message))
+        elif isinstance(message, str):
+            expected.append(a_message(message))
+        else:
+            raise TypeError(f"expected a_message(...), a media type or a (media_type, fields) pair, not {message!r}")
+    return InAnyOrderMatcher(expected)

@@ -1,0 +1,153 @@
+"""Queues of an integration environment: provisioning them on a local endpoint, draining them."""
+from __future__ import annotations
+
+import atexit
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from microcosm.hooks import invoke_resolve_hook
+
+from microcosm_pubsub.consumer import SQSConsumer
+from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
+
+
+# moto hands out messages as soon as they are sent, so two empty receives in a row mean the queue is empty
+QUIET_RECEIVES = 2
+
+_endpoint_lock = threading.Lock()
+_shared_endpoint: LocalEndpoint | None = None
+_admin_clients: dict[str, tuple[Any, Any]] = {}
+
+
+def shared_endpoint() -> LocalEndpoint:
+    """One local endpoint for the whole process, started on first use and stopped at exit."""
+    global _shared_endpoint
+    with _endpoint_lock:
+        if _shared_endpoint is None:
+            _shared_endpoint = LocalEndpoint().start()
+            atexit.register(_shared_endpoint.stop)
+        return _shared_endpoint
+
+
+def admin_clients(endpoint: LocalEndpoint) -> tuple[Any, Any]:
+    """SNS and SQS clients for provisioning on `endpoint`, made once per endpoint and closed at exit.
+
+    A boto3 client takes a tenth of a second to build; an environment per test would pay it often.
+    """
+    with _endpoint_lock:
+        clients = _admin_clients.get(endpoint.url)
+        if clients is None:
+            clients = _admin_clients[endpoint.url] = (endpoint.client("sns"), endpoint.client("sqs"))
+            for client in clients:
+                atexit.register(client.close)
+        return clients
+
+
+def known_media_types() -> list[str]:
+    """Media types of every schema declared with `@schema` so far."""
+    registry = PubSubMessageSchemaRegistry(None)
+    invoke_resolve_hook(registry)
+    return sorted(registry.schemas)
+
+
+def queue_consumer(graph: Any, queue_url: str) -> SQSConsumer:
+    """A consumer of `queue_url` sharing the graph's SQS client and envelope."""
+    consumer = SQSConsumer(graph)
+    consumer.sqs_queue_url = queue_url
+    return consumer
+
+
+def drain(
+    consumer: SQSConsumer,
+    *,
+    ack: bool = True,
+    max_messages: int = 500,
+    timeout_seconds: float = 10.0,
+) -> list[SQSMessage]:
+    """Receive until the queue is empty (deleting what was received unless `ack` is False)."""
+    received: list[SQSMessage] = []
+    quiet = 0
+    deadline = time.monotonic() + timeout_seconds
+    while quiet < QUIET_RECEIVES and len(received) < max_messages and time.monotonic() < deadline:
+        messages = consumer.consume(wait_seconds=0)
+        quiet = 0 if messages else quiet + 1
+        if messages and ack:
+            consumer.delete_batch(messages)
+        received.extend(messages)
+    return received
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What an environment provisioned: the service's stack, per-media-type topics, the observer queue."""
+
+    stack: Stack
+    topic_arns: dict[str, str]
+    observer_queue_url: str
+
+
+def provision_resources(
+    sns: Any,
+    sqs: Any,
+    prefix: str,
+    media_types: list[str] | None,
+    **stack_options: Any,
+) -> Resources:
+    """The service's topic, queue and dead-letter queue; a topic per media type; an observer queue.
+
+    Every topic fans out to both queues. `stack_options` go to `provisioning.provision`.
+    """
+    stack = provision(sns, sqs, prefix, **stack_options)
+    raw = "true" if stack_options.get("raw") else "false"
+    topic_arns: dict[str, str] = {}
+    for media_type in media_types or ():
+        # SNS topic names take letters, digits, hyphens and underscores, 256 at most
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", media_type)[-200:]
+        arn = sns.create_topic(Name=f"{prefix}-{slug}")["TopicArn"]
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=stack.queue_arn, Attributes={"RawMessageDelivery": raw})
+        topic_arns[media_type] = arn
+    observer_url = sqs.create_queue(QueueName=f"{prefix}-observer")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=observer_url, AttributeNames=["QueueArn"])["Attributes"]
+    observer_arn = attributes["QueueArn"]
+    topics = [stack.topic_arn, *topic_arns.values()]
+    for arn in topics:
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=observer_arn)
+    for queue_url, queue_arn in ((stack.queue_url, stack.queue_arn), (observer_url, observer_arn)):
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": _allow_topics(queue_arn, topics)})
+    return Resources(stack, topic_arns, observer_url)
+
+
+def delete_resources(sns: Any, sqs: Any, resources: Resources) -> None:
+    """Delete every topic and queue; best effort, since leftovers only cost moto some memory."""
+    stack = resources.stack
+    try:
+        for arn in {stack.topic_arn, *resources.topic_arns.values()}:
+            sns.delete_topic(TopicArn=arn)
+        for url in (stack.queue_url, stack.dead_letter_queue_url, resources.observer_queue_url):
+            if url:
+                sqs.delete_queue(QueueUrl=url)
+    except (BotoCoreError, ClientError):
+        pass
+
+
+def _allow_topics(queue_arn: str, topic_arns: list[str]) -> str:
+    """The queue policy letting every topic of the environment deliver to the queue."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AllowTopicsToSendMessage",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
+        }],
+    })

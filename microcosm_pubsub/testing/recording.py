@@ -1,0 +1,143 @@
+"""A producer that validates and encodes exactly as in production, then records instead of calling SNS."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from microcosm_pubsub.codecs import decode
+from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.outgoing import OutgoingMessage
+from microcosm_pubsub.producer import SNSProducer
+from microcosm_pubsub.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.testing import events
+from microcosm_pubsub.testing.dispatch import dispatch_recorded
+
+
+# A handler that produces what it handles would otherwise recurse until the stack overflows
+MAX_EAGER_DEPTH = 20
+
+_eager_depth: ContextVar[int] = ContextVar("microcosm_pubsub_eager_depth", default=0)
+
+
+class EagerLoopError(PubSubError):
+    """Eager dispatch went deeper than `MAX_EAGER_DEPTH`: handlers keep producing for each other."""
+
+
+@dataclass(frozen=True)
+class RecordedMessage:
+    """One message the recording producer would have published."""
+
+    topic_arn: str
+    media_type: str
+    # What a handler would receive: the body loaded through the media type's schema
+    content: dict[str, Any]
+    attributes: dict[str, dict[str, str]]
+    opaque_data: dict[str, str]
+    message_id: str
+    # The JSON that would have gone to SNS
+    body: str = field(repr=False)
+
+    def delivered(self, *, raw: bool = False, receive_count: int = 1) -> dict[str, Any]:
+        """This message as a queue subscribed to its topic would receive it, in boto3's shape."""
+        return events.delivered(
+            self.body, self.attributes, topic_arn=self.topic_arn, sns_message_id=self.message_id,
+            raw=raw, receive_count=receive_count,
+        )
+
+
+class RecordingProducer(SNSProducer):
+    """`sns_producer` when `sns_producer.record` is set: `produce` runs as in production up to SNS.
+
+    Schema lookup, validation, encoding, topic resolution, the size limit, `skip` and `deferred()`
+    all behave as they do in production; `publish` and `publish_batch` record the messages and
+    return generated ids. With `eager` set, each recorded message is also handled at once by the
+    graph's own handlers; a handler failure is raised from `produce` while `propagate` is set.
+    """
+
+    def __init__(self, graph: Any) -> None:
+        super().__init__(graph)
+        self._lock = threading.Lock()
+        self._messages: list[RecordedMessage] = []
+        self._results: list[MessageHandlingResult] = []
+        self.eager = False
+        self.propagate = True
+
+    @property
+    def messages(self) -> list[RecordedMessage]:
+        """Every message recorded so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def results(self) -> list[MessageHandlingResult]:
+        """What eager dispatch did with each message, in the order handling finished (a copy)."""
+        with self._lock:
+            return list(self._results)
+
+    def of_type(self, media_type: str) -> list[RecordedMessage]:
+        return [message for message in self.messages if message.media_type == media_type]
+
+    def clear(self) -> None:
+        """Forget what was recorded and dispatched."""
+        with self._lock:
+            self._messages.clear()
+            self._results.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._messages)
+
+    def __iter__(self) -> Iterator[RecordedMessage]:
+        return iter(self.messages)
+
+    def publish(self, message: OutgoingMessage) -> str:
+        recorded = self.record(message)
+        self.dispatch_eagerly([recorded])
+        return recorded.message_id
+
+    def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+        recorded = [self.record(message) for message in messages]
+        self.dispatch_eagerly(recorded)
+        return [message.message_id for message in recorded]
+
+    def record(self, message: OutgoingMessage) -> RecordedMessage:
+        wire = json.loads(message.body)
+        schema = self.graph.pubsub_message_schema_registry.find(message.media_type)
+        opaque = wire.get("opaqueData")
+        recorded = RecordedMessage(
+            topic_arn=message.topic_arn,
+            media_type=message.media_type,
+            content=decode(schema, wire),
+            attributes={name: dict(value) for name, value in message.attributes.items()},
+            opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
+            message_id=str(uuid.uuid4()),
+            body=message.body,
+        )
+        with self._lock:
+            self._messages.append(recorded)
+        return recorded
+
+    def dispatch_eagerly(self, messages: list[RecordedMessage]) -> None:
+        if not self.eager:
+            return
+        depth = _eager_depth.get()
+        if depth >= MAX_EAGER_DEPTH:
+            raise EagerLoopError(
+                f"eager dispatch is {depth} messages deep at {messages[0].media_type}; "
+                "do handlers keep producing messages for each other?"
+            )
+        token = _eager_depth.set(depth + 1)
+        try:
+            for message in messages:
+                result = dispatch_recorded(self.graph, message)
+                with self._lock:
+                    self._results.append(result)
+                if self.propagate and result.outcome is Outcome.FAILED and result.error is not None:
+                    raise result.error
+        finally:
+            _eager_depth.reset(token)
