@@ -18,7 +18,7 @@ all: lint typecheck test
 $(INSTALLED): setup.py entrypoints.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint]'
+	$(PY) -m pip install --quiet -e '.[test,lint,otel,prometheus]'
 	touch $@
 
 $(INSTALLED3): setup.py entrypoints.cfg pyproject.toml

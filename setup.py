@@ -33,7 +33,12 @@ setup(
     ],
     extras_require={
         "local": ["moto[server]>=5.0"],
-        "test": ["moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1"],
+        # The observability tests exercise OpenTelemetry spans and the Prometheus endpoint for real
+        "test": [
+            "moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1", "opentelemetry-sdk>=1.20", "prometheus-client>=0.17",
+        ],
+        "otel": ["opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
+        "prometheus": ["prometheus-client>=0.17"],
         "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]"],
     },
     entry_points=entry_points(),

@@ -14,6 +14,9 @@ from typing import Any
 from microcosm.api import create_object_graph, load_each, load_from_dict, load_from_environ
 
 from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.health import start_health_server
+from microcosm_pubsub.logs import FORMATS, configure_daemon_logging, log_configuration
+from microcosm_pubsub.metrics.middleware import serve_metrics
 from microcosm_pubsub.runner import Runner
 
 
@@ -47,6 +50,7 @@ class ConsumerDaemon:
         parser.add_argument("--debug", action="store_true", help="log at DEBUG")
         parser.add_argument("--testing", action="store_true", help="build a testing graph")
         parser.add_argument("--concurrency", type=int, help="handler threads (default 1)")
+        parser.add_argument("--log-format", choices=FORMATS, help="log lines as text or JSON (else logging.format)")
         return parser
 
     def parse_args(self, argv: Sequence[str] | None = None) -> Namespace:
@@ -97,6 +101,7 @@ class ConsumerDaemon:
         configure_logging(debug=self.args.debug)
         try:
             self.graph = self.create_graph(self.args)
+            configure_daemon_logging(self.graph, self.args.log_format)
             self.start()
         except PubSubError as error:
             logger.error("%s cannot start: %s", self.name, error)
@@ -119,6 +124,9 @@ class ConsumerDaemon:
             self.name, consumer.queue_url, concurrency, self.runner.in_flight.capacity,
             ", ".join(sorted(handlers)) or "nothing (no active handlers)",
         )
+        log_configuration(logger, self.name, self.graph.config)
+        start_health_server(self.graph)
+        serve_metrics(self.graph)
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:

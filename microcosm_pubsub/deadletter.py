@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consumer import SQSConsumer, chunks
+from microcosm_pubsub.consumer import SQS_MAX_BATCH, SQSConsumer
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 
@@ -19,6 +19,8 @@ logger = logging.getLogger("microcosm_pubsub.deadletter")
 SQS_MAX_ATTRIBUTES = 10
 # Keeps the reason readable and the message under SQS's size limit
 MAX_REASON_CHARS = 1024
+# A SendMessageBatch over SQS's size limit (1 MiB since 2025) is refused whole; 256 KiB keeps far from it
+SQS_MAX_BATCH_BYTES = 262_144
 # Characters SQS refuses in a message attribute value
 DISALLOWED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -51,6 +53,22 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
     return attributes
 
 
+def sized_chunks(results: Sequence[MessageHandlingResult]) -> list[list[MessageHandlingResult]]:
+    """Batches of at most ten and SQS_MAX_BATCH_BYTES of bodies (a bigger message goes alone): one huge
+    message must not make SQS refuse the whole batch and leave every message in it on the queue."""
+    batches: list[list[MessageHandlingResult]] = [[]]
+    size = 0
+    for result in results:
+        # Counting bodies only: our attributes add about 1 KiB a message, well inside SQS's 1 MiB
+        body = len(result.message.delivery.body.encode("utf-8", "surrogatepass"))
+        if batches[-1] and (len(batches[-1]) == SQS_MAX_BATCH or size + body > SQS_MAX_BATCH_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(result)
+        size += body
+    return [batch for batch in batches if batch]
+
+
 class DeadLetterQueue:
     """Sends results to the configured queue; a message is deleted only once the send succeeded."""
 
@@ -61,7 +79,7 @@ class DeadLetterQueue:
     def send(self, results: Sequence[MessageHandlingResult]) -> list[SQSMessage]:
         """Send in batches of ten; returns the messages that are now safe to delete."""
         sent: list[SQSMessage] = []
-        for chunk in chunks(results):
+        for chunk in sized_chunks(results):
             entries = [
                 {
                     "Id": str(index),

@@ -10,6 +10,7 @@ from typing import Any
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.deadletter import DeadLetterQueue
 from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.registry import handler_name
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
@@ -138,6 +139,8 @@ def log_result(result: MessageHandlingResult, action: Action) -> None:
         "handler": result.handler,
         "elapsed_ms": round(result.elapsed_seconds * 1000, 3),
     }
+    since_published = seconds_since_published(message.opaque_data)
+    fields["since_published_ms"] = None if since_published is None else round(since_published * 1000, 3)
     logger.log(
         result.level,
         "%s %s %s receive_count=%d handler=%s elapsed_ms=%.1f action=%s%s",

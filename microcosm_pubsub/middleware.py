@@ -41,6 +41,9 @@ class Middleware:
     def received(self, messages: Sequence[SQSMessage]) -> None:
         """After each receive, with what it returned (possibly nothing)."""
 
+    def receive_failed(self, error: Exception) -> None:
+        """After a receive that raised (endpoint unreachable, throttled, queue missing)."""
+
 
 class MiddlewareChain(Middleware):
     """The configured middleware, called in order (handling: nested, first outermost)."""
@@ -77,6 +80,10 @@ class MiddlewareChain(Middleware):
     def received(self, messages: Sequence[SQSMessage]) -> None:
         for item in self.middleware:
             item.received(messages)
+
+    def receive_failed(self, error: Exception) -> None:
+        for item in self.middleware:
+            item.receive_failed(error)
 
 
 @defaults(

@@ -80,6 +80,7 @@ class Runner:
             try:
                 messages = self.consumer.consume(limit=min(free, SQS_MAX_BATCH))
             except ConsumeError as error:
+                self.consumer.middleware.receive_failed(error)
                 failures += 1
                 delay = min(2 ** (failures - 1), MAX_RECEIVE_BACKOFF_SECONDS) * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not secrecy)
                 logger.warning("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, error)
@@ -102,10 +103,12 @@ class Runner:
             self.done.put(self.dispatcher.handle_message(message))
 
     def settle_loop(self) -> None:
-        heartbeat_interval = max(self.visibility_timeout / 3, 1.0)
+        # A message can wait up to interval + poll for its extension; that must stay well inside the
+        # visibility timeout, short ones included (the floor only stops a 0 s timeout from spinning)
+        heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
         while True:
             try:
-                first = self.done.get(timeout=min(heartbeat_interval, 1.0))
+                first = self.done.get(timeout=min(heartbeat_interval / 2, 1.0))
             except queue.Empty:
                 self.heartbeat(heartbeat_interval)
                 continue

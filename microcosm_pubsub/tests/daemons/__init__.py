@@ -1,0 +1,1 @@
+"""Small consumer daemon programs the daemon tests run as subprocesses."""

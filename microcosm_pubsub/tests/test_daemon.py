@@ -1,0 +1,291 @@
+"""ConsumerDaemon: start-time checks in-process, and real daemon programs as subprocesses."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hamcrest import assert_that, contains_string, equal_to, is_, is_not, less_than_or_equal_to, none, raises
+from microcosm.api import binding, load_from_dict
+
+from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.decorators import handles
+from microcosm_pubsub.errors import DuplicateHandlerError
+from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.tests.daemons.example import SimpleSchema
+from microcosm_pubsub.tests.daemons.recording import RECORD_FILE_VARIABLE, WorkSchema
+
+
+EXAMPLE = "microcosm_pubsub.tests.daemons.example"
+RECORDING = "microcosm_pubsub.tests.daemons.recording"
+DUPLICATE_MEDIA_TYPE = "application/vnd.microcosm.pubsub._.tests.daemon.duplicate"
+# Bounds for waits on child processes; only a broken daemon comes near them
+WAIT_SECONDS = 30.0
+
+SNS: Any = None
+SQS: Any = None
+
+
+def setUpModule() -> None:
+    global SNS, SQS
+    SNS = fixtures.endpoint().client("sns")
+    SQS = fixtures.endpoint().client("sqs")
+
+
+def tearDownModule() -> None:
+    SNS.close()
+    SQS.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def queue_counts(queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages on the queue."""
+    attributes = SQS.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (bound, read back, released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class DaemonProcess:
+    """A daemon program in a child process; its output goes to files the test reads while it runs."""
+
+    def __init__(self, directory: Path, module: str, args: list[str], env: dict[str, str]) -> None:
+        index = len(list(directory.glob("*.stderr")))
+        self.stdout_path = directory / f"{index}.stdout"
+        self.stderr_path = directory / f"{index}.stderr"
+        # Files rather than pipes: nobody has to drain them, and the test reads them with its own offset
+        with open(self.stdout_path, "wb") as stdout, open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, *args], env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+            )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def terminate(self) -> int | None:
+        """SIGTERM, then the exit status (None if it did not exit in time)."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def wait(self, timeout: float = WAIT_SECONDS) -> int | None:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+class DaemonProcessTestCase(unittest.TestCase):
+    """Spawns daemons that are killed at cleanup, whatever the test did."""
+
+    def setUp(self) -> None:
+        directory = tempfile.TemporaryDirectory(prefix="daemon-test-")
+        self.addCleanup(directory.cleanup)
+        self.directory = Path(directory.name)
+        self.record_path = self.directory / "record.txt"
+        self.record_path.touch()
+
+    def make_stack(self, visibility_timeout: int = 30) -> Stack:
+        # No redrive: a message redelivered after SIGKILL must come back to the queue, not move away
+        return provision(
+            SNS, SQS, fixtures.unique_name("daemon"), dead_letter=False, visibility_timeout=visibility_timeout,
+        )
+
+    def spawn(self, module: str, *args: str, **environ: str) -> DaemonProcess:
+        env = {**os.environ, **fixtures.endpoint().environ(), RECORD_FILE_VARIABLE: str(self.record_path), **environ}
+        daemon = DaemonProcess(self.directory, module, list(args), env)
+        self.addCleanup(daemon.kill)
+        return daemon
+
+    def producer(self, stack: Stack) -> Any:
+        graph = fixtures.make_graph(stack)
+        self.addCleanup(lambda: graph.sns_client.close())
+        return graph.sns_producer
+
+    def events(self, event: str) -> Counter[str]:
+        """How often the recording handler logged `event` for each message name."""
+        lines = self.record_path.read_text().splitlines()
+        return Counter(line.split()[1] for line in lines if line.startswith(f"{event} "))
+
+
+class ExampleDaemonTestCase(DaemonProcessTestCase):
+    def test_readme_example_handles_every_message(self) -> None:
+        """The old README example handles every message produced to its topic, then exits 0 on SIGTERM."""
+        stack = self.make_stack()
+        daemon = self.spawn(EXAMPLE, "--sqs-queue-url", stack.queue_url, EXAMPLE__SQS_CONSUMER__WAIT_SECONDS="1")
+        producer = self.producer(stack)
+        names = [f"example-{index}" for index in range(5)]
+        for name in names:
+            producer.produce(SimpleSchema.MEDIA_TYPE, name=name)
+        wait_for(lambda: daemon.stdout.count("handled") >= len(names))
+        assert_that(daemon.terminate(), is_(equal_to(0)))
+        assert_that(sorted(daemon.stdout.splitlines()), is_(equal_to([f"handled {name}" for name in names])))
+        assert_that(queue_counts(stack.queue_url), is_(equal_to((0, 0))))
+
+    def test_missing_queue_url(self) -> None:
+        """Without a queue URL the daemon exits non-zero and says how to give one."""
+        daemon = self.spawn(EXAMPLE)
+        assert_that(daemon.wait(), is_not(equal_to(0)))
+        assert_that(daemon.stderr, contains_string("no SQS queue to consume: pass --sqs-queue-url"))
+
+    def test_unreachable_endpoint_is_retried(self) -> None:
+        """An endpoint that refuses connections is logged and retried; the daemon lives on and exits 0 on SIGTERM."""
+        url = f"http://127.0.0.1:{closed_port()}"
+        daemon = self.spawn(
+            EXAMPLE, "--sqs-queue-url", f"{url}/123456789012/nowhere",
+            AWS_ENDPOINT_URL=url,
+            # One try per receive, so the daemon's own backoff shows within seconds
+            EXAMPLE__SQS_CONSUMER__MAX_ATTEMPTS="1",
+        )
+        wait_for(lambda: "receive failed (3 in a row)" in daemon.stderr or daemon.process.poll() is not None)
+        assert_that(daemon.process.poll(), is_(none()))
+        assert_that(daemon.stderr, contains_string("Could not connect to the endpoint URL"))
+        assert_that(daemon.terminate(), is_(equal_to(0)))
+
+
+class ShutdownTestCase(DaemonProcessTestCase):
+    def test_sigterm_finishes_in_flight_work(self) -> None:
+        """SIGTERM while handlers run: each finishes, its message is deleted, and the exit status is 0."""
+        stack = self.make_stack(visibility_timeout=30)
+        daemon = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--concurrency", "4")
+        producer = self.producer(stack)
+        names = [f"long-{index}" for index in range(4)]
+        for name in names:
+            producer.produce(WorkSchema.MEDIA_TYPE, name=name, seconds=2.0)
+        wait_for(lambda: len(self.events("started")) == len(names))
+        assert_that(daemon.terminate(), is_(equal_to(0)))
+        assert_that(self.events("finished"), is_(equal_to(Counter(names))))
+        assert_that(queue_counts(stack.queue_url), is_(equal_to((0, 0))))
+        assert_that(daemon.stderr, contains_string("received SIGTERM"))
+
+    def test_sigkill_loses_nothing(self) -> None:
+        """After SIGKILL of a busy daemon, a new daemon handles the rest: every message at least once."""
+        # A short visibility timeout brings back what the killed daemon held within seconds
+        stack = self.make_stack(visibility_timeout=2)
+        first = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--concurrency", "4")
+        producer = self.producer(stack)
+        names = [f"job-{index}" for index in range(24)]
+        for name in names:
+            producer.produce(WorkSchema.MEDIA_TYPE, name=name, seconds=0.2)
+        wait_for(lambda: sum(self.events("finished").values()) >= 6)
+        first.process.send_signal(signal.SIGKILL)
+        first.wait()
+        second = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--concurrency", "4")
+        wait_for(lambda: set(self.events("finished")) >= set(names))
+        assert_that(second.terminate(), is_(equal_to(0)))
+        finished = self.events("finished")
+        lost = sorted(set(names) - set(finished))
+        duplicates = sum(count - 1 for count in finished.values())
+        assert_that((lost, queue_counts(stack.queue_url)), is_(equal_to(([], (0, 0)))))
+        # At-least-once: what the killed daemon finished but had not deleted runs again, no more than it held
+        assert_that(duplicates, is_(less_than_or_equal_to(10)))
+
+
+class ConfigurationTestCase(DaemonProcessTestCase):
+    def startup_line(self, daemon: DaemonProcess) -> str:
+        """The daemon's 'consuming ...' line, once it has logged it; then the daemon is stopped."""
+        wait_for(lambda: " consuming " in daemon.stderr or daemon.process.poll() is not None)
+        assert_that(daemon.terminate(), is_(equal_to(0)))
+        [line] = [line for line in daemon.stderr.splitlines() if " consuming " in line]
+        return line
+
+    def test_configuration_from_environment(self) -> None:
+        """Queue URL and concurrency come from <NAME>__<BINDING>__<KEY> environment variables."""
+        stack = self.make_stack()
+        daemon = self.spawn(
+            RECORDING,
+            RECORDING__SQS_CONSUMER__SQS_QUEUE_URL=stack.queue_url,
+            RECORDING__SQS_CONSUMER__CONCURRENCY="3",
+        )
+        self.producer(stack).produce(WorkSchema.MEDIA_TYPE, name="from-env")
+        wait_for(lambda: "from-env" in self.events("finished"))
+        assert_that(self.startup_line(daemon), contains_string(f"consuming {stack.queue_url} with concurrency 3"))
+        assert_that(self.events("finished"), is_(equal_to(Counter(["from-env"]))))
+
+    def test_configuration_from_defaults(self) -> None:
+        """A daemon's `defaults` apply when neither environment nor command line says otherwise."""
+        stack = self.make_stack()
+        daemon = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url)
+        # RecordingDaemon.defaults sets concurrency 2 where the library's default is 1
+        assert_that(self.startup_line(daemon), contains_string("with concurrency 2 "))
+
+    def test_concurrency_flag_wins(self) -> None:
+        """--concurrency beats the environment, which beats the daemon's defaults."""
+        stack = self.make_stack()
+        daemon = self.spawn(
+            RECORDING, "--sqs-queue-url", stack.queue_url, "--concurrency", "5",
+            RECORDING__SQS_CONSUMER__CONCURRENCY="3",
+        )
+        assert_that(self.startup_line(daemon), contains_string("with concurrency 5 "))
+
+
+@binding("daemon_test_first_duplicate")
+@handles(DUPLICATE_MEDIA_TYPE)
+class FirstDuplicateHandler:
+    def __init__(self, graph: Any) -> None:
+        pass
+
+    def __call__(self, message: dict[str, Any]) -> bool:
+        return True
+
+
+@binding("daemon_test_second_duplicate")
+@handles(DUPLICATE_MEDIA_TYPE)
+class SecondDuplicateHandler:
+    def __init__(self, graph: Any) -> None:
+        pass
+
+    def __call__(self, message: dict[str, Any]) -> bool:
+        return True
+
+
+class DuplicateDaemon(ConsumerDaemon):
+    name = "duplicate"
+
+    @property
+    def components(self) -> list[str]:
+        return [*super().components, "daemon_test_first_duplicate", "daemon_test_second_duplicate"]
+
+
+class StartTestCase(unittest.TestCase):
+    def test_duplicate_handlers_fail_at_start(self) -> None:
+        """Two active handlers for one media type stop the daemon at start, naming both."""
+        daemon = DuplicateDaemon.create_for_testing(loader=load_from_dict(fixtures.graph_config()))
+        start: Callable[[], Any] = daemon.start
+        assert_that(start, raises(DuplicateHandlerError, "FirstDuplicateHandler and .*SecondDuplicateHandler"))
+        assert_that(daemon.runner, is_(none()))

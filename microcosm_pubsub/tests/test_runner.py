@@ -1,0 +1,246 @@
+"""The runner in-process with a real daemon graph: completeness, the concurrency bound, the heartbeat, settling."""
+from __future__ import annotations
+
+import threading
+import time
+import unittest
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from hamcrest import (
+    assert_that,
+    contains_inanyorder,
+    empty,
+    equal_to,
+    greater_than,
+    is_,
+    less_than_or_equal_to,
+)
+from marshmallow import fields
+from microcosm.api import load_from_dict
+
+from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.decorators import schema
+from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.tests import fixtures
+
+
+MEDIA_TYPE = "application/vnd.microcosm.pubsub._.tests.runner.job"
+# Bounds for waits on the runner's threads; only a broken runner comes near them
+WAIT_SECONDS = 20.0
+
+SNS: Any = None
+SQS: Any = None
+
+
+@schema
+class JobSchema(PubSubMessageSchema):
+    MEDIA_TYPE = MEDIA_TYPE
+
+    name = fields.String(required=True)
+
+
+def setUpModule() -> None:
+    global SNS, SQS
+    SNS = fixtures.endpoint().client("sns")
+    SQS = fixtures.endpoint().client("sqs")
+
+
+def tearDownModule() -> None:
+    SNS.close()
+    SQS.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def queue_counts(queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages on the queue."""
+    attributes = SQS.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+class Handler:
+    """Records the names it handled; optionally waits for `gate` first, counting how many wait at once."""
+
+    def __init__(self, gate: threading.Event | None = None, gate_timeout: float = WAIT_SECONDS) -> None:
+        self.gate = gate
+        self.gate_timeout = gate_timeout
+        self.lock = threading.Lock()
+        self.handled: list[str] = []
+        self.running = 0
+        self.max_running = 0
+
+    def __call__(self, message: dict[str, Any]) -> bool:
+        with self.lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            if self.gate is not None:
+                self.gate.wait(self.gate_timeout)
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.handled.append(message["name"])
+        return True
+
+
+class RunnerTestCase(unittest.TestCase):
+    def make_stack(self, visibility_timeout: int = 30) -> Stack:
+        # No redrive: these tests count every delivery themselves
+        return provision(
+            SNS, SQS, fixtures.unique_name("runner"), dead_letter=False, visibility_timeout=visibility_timeout,
+        )
+
+    def run_daemon(self, stack: Stack, handler: Handler, concurrency: int = 1) -> ConsumerDaemon:
+        """A daemon graph on `stack` with `handler`, its runner started in a thread and stopped at cleanup."""
+        config = fixtures.graph_config(stack, sqs_consumer={"concurrency": concurrency})
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
+        daemon.graph.sqs_message_handler_registry.register(MEDIA_TYPE, handler)
+        daemon.start()
+        assert daemon.runner is not None
+        # Built here, before the runner's threads race to build it (microcosm's graph is not thread-safe)
+        daemon.graph.use("sqs_client")
+        thread = threading.Thread(target=daemon.runner.run, name="runner-under-test", daemon=True)
+        thread.start()
+        self.addCleanup(self.stop, daemon, thread)
+        self.thread = thread
+        return daemon
+
+    def stop(self, daemon: ConsumerDaemon, thread: threading.Thread) -> None:
+        daemon.stop.set()
+        thread.join(WAIT_SECONDS)
+        for key, component in list(daemon.graph.items()):
+            if key in ("sqs_client", "sns_client"):
+                component.close()
+        assert_that(thread.is_alive(), is_(False))
+
+    def produce(self, daemon: ConsumerDaemon, names: list[str]) -> None:
+        for name in names:
+            daemon.graph.sns_producer.produce(MEDIA_TYPE, name=name)
+
+    def test_every_message_is_handled_and_deleted(self) -> None:
+        """Every produced message is handled once, counted as SUCCEEDED, and deleted."""
+        stack = self.make_stack()
+        handler = Handler()
+        daemon = self.run_daemon(stack, handler, concurrency=2)
+        names = [f"job-{index}" for index in range(15)]
+        self.produce(daemon, names)
+        wait_for(lambda: len(handler.handled) >= len(names))
+        self.stop(daemon, self.thread)
+        assert daemon.runner is not None
+        assert_that(handler.handled, contains_inanyorder(*names))
+        assert_that((daemon.runner.counts, queue_counts(stack.queue_url)),
+                    is_(equal_to(({"succeeded": len(names)}, (0, 0)))))
+
+    def test_settling_uses_batched_deletes(self) -> None:
+        """Results are deleted with DeleteMessageBatch, never one DeleteMessage per message."""
+        stack = self.make_stack()
+        handler = Handler()
+        daemon = self.run_daemon(stack, handler, concurrency=4)
+        calls: Counter[str] = Counter()
+        deleted: list[str] = []
+
+        def count(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+            calls[model.name] += 1
+            if model.name == "DeleteMessageBatch":
+                deleted.extend(entry["ReceiptHandle"] for entry in params["Entries"])
+
+        # A botocore event hook on the runner's real client sees every call it makes
+        daemon.graph.sqs_client.meta.events.register("before-parameter-build.sqs.*", count)
+        names = [f"job-{index}" for index in range(12)]
+        self.produce(daemon, names)
+        wait_for(lambda: len(handler.handled) >= len(names))
+        self.stop(daemon, self.thread)
+        assert_that((calls["DeleteMessage"], len(deleted), len(set(deleted))), is_(equal_to((0, 12, 12))))
+        assert_that(calls["DeleteMessageBatch"], is_(less_than_or_equal_to(12)))
+
+    def test_concurrency_and_prefetch_are_bounded(self) -> None:
+        """At concurrency 4, at most 4 handlers run at once and in-flight messages stay within capacity."""
+        stack = self.make_stack()
+        gate = threading.Event()
+        handler = Handler(gate)
+        daemon = self.run_daemon(stack, handler, concurrency=4)
+        runner = daemon.runner
+        assert runner is not None
+        samples: list[int] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.005):
+                samples.append(len(runner.in_flight))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        self.addCleanup(sampler.join, WAIT_SECONDS)
+        self.addCleanup(sampling.set)
+        self.addCleanup(gate.set)
+        # More messages than the capacity, so an unbounded receiver would show
+        names = [f"job-{index}" for index in range(runner.in_flight.capacity + 4)]
+        self.produce(daemon, names)
+        wait_for(lambda: handler.running >= 4)
+        # Give a broken bound the chance to receive and start more before the gate opens
+        wait_for(lambda: len(runner.in_flight) > runner.in_flight.capacity, timeout=0.5)
+        gate.set()
+        wait_for(lambda: len(handler.handled) >= len(names))
+        sampling.set()
+        assert_that(handler.max_running, is_(equal_to(4)))
+        assert_that(max(samples), is_(less_than_or_equal_to(runner.in_flight.capacity)))
+        assert_that(max(samples), is_(greater_than(4)))
+        assert_that(sorted(handler.handled), is_(equal_to(sorted(names))))
+
+    def check_heartbeat(self, visibility_timeout: int, handler_seconds: float) -> None:
+        """Handle one message for `handler_seconds` while another consumer polls the queue all along."""
+        stack = self.make_stack(visibility_timeout=visibility_timeout)
+        slow = threading.Event()
+        handler = Handler(slow, gate_timeout=handler_seconds)
+        daemon = self.run_daemon(stack, handler)
+        self.addCleanup(slow.set)
+        self.produce(daemon, ["slow"])
+        wait_for(lambda: handler.running == 1)
+        stolen: list[Any] = []
+        while handler.running and not stolen:
+            response = SQS.receive_message(QueueUrl=stack.queue_url, WaitTimeSeconds=1)
+            stolen.extend(response.get("Messages", []))
+        wait_for(lambda: len(handler.handled) == 1)
+        self.stop(daemon, self.thread)
+        assert daemon.runner is not None
+        assert_that(stolen, is_(empty()))
+        assert_that((handler.handled, daemon.runner.counts, queue_counts(stack.queue_url)),
+                    is_(equal_to((["slow"], {"succeeded": 1}, (0, 0)))))
+
+    def test_heartbeat_keeps_a_slow_message_hidden(self) -> None:
+        """A handler taking 5 s on a queue with a 2 s visibility timeout keeps its message from other consumers."""
+        self.check_heartbeat(visibility_timeout=2, handler_seconds=5.0)
+
+    def test_heartbeat_keeps_up_with_a_one_second_visibility_timeout(self) -> None:
+        """Even a 1 s visibility timeout is extended before it runs out."""
+        self.check_heartbeat(visibility_timeout=1, handler_seconds=3.0)
+
+    def test_unstarted_messages_are_released_at_stop(self) -> None:
+        """At stop, received messages no handler started are made visible again at once, not held."""
+        stack = self.make_stack(visibility_timeout=30)
+        gate = threading.Event()
+        handler = Handler(gate)
+        daemon = self.run_daemon(stack, handler, concurrency=1)
+        self.addCleanup(gate.set)
+        runner = daemon.runner
+        assert runner is not None
+        self.produce(daemon, [f"job-{index}" for index in range(5)])
+        # One handler blocks, the other four wait in the runner
+        wait_for(lambda: handler.running == 1 and len(runner.in_flight) == 5)
+        daemon.stop.set()
+        gate.set()
+        self.thread.join(WAIT_SECONDS)
+        assert_that((len(handler.handled), runner.counts), is_(equal_to((1, {"succeeded": 1}))))
+        assert_that(queue_counts(stack.queue_url), is_(equal_to((4, 0))))
