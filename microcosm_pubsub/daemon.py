@@ -115,6 +115,7 @@ class ConsumerDaemon:
     def start(self) -> None:
         """Check the handlers and the configuration, and log what this daemon will do."""
         handlers = self.graph.sqs_message_handler_registry.activate()
+        self.build_shared_components()
         consumer = self.graph.sqs_consumer
         dispatcher = self.graph.sqs_message_dispatcher
         concurrency = int(self.graph.config.sqs_consumer.concurrency)
@@ -127,6 +128,18 @@ class ConsumerDaemon:
         log_configuration(logger, self.name, self.graph.config)
         start_health_server(self.graph)
         serve_metrics(self.graph)
+
+    def build_shared_components(self) -> None:
+        """Build now what handler threads share: microcosm's graph is not safe to build from two threads at once."""
+        consumer = self.graph.sqs_consumer
+        consumer.client  # noqa: B018 (built for its side effect)
+        producer = self.graph.sns_producer
+        self.graph.use("pubsub_middleware", "opaque", "sqs_message_context")
+        try:
+            producer.client  # noqa: B018
+        except PubSubError as error:
+            # A daemon that never publishes needs no SNS client; one that does will say so on first use
+            logger.debug("no SNS client yet: %s", error)
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
