@@ -1,0 +1,65 @@
+"""The `pubsub` operator command line: one argparse subcommand per module."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.cli import local, peek, provision, publish, requeue, schemas, stats
+from microcosm_pubsub.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    CommandError,
+    HelpFormatter,
+    describe_aws_error,
+)
+
+
+SUBCOMMANDS = [local, provision, publish, peek, stats, requeue, schemas]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pubsub",
+        description="Operate microcosm_pubsub topics and queues: run a local endpoint, provision, publish, "
+        "inspect and requeue messages, export schemas. `pubsub COMMAND --help` tells more.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=HelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        module.register(subparsers)
+    for subparser in subparsers.choices.values():
+        # Each subcommand's --help ends with the exit codes too, after its own epilog
+        own = f"{subparser.epilog}\n\n" if subparser.epilog else ""
+        subparser.epilog = own + EXIT_CODES_HELP
+        subparser.formatter_class = HelpFormatter
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns the exit status (argparse itself exits 2 on a bad command line)."""
+    args = build_parser().parse_args(argv)
+    name = f"pubsub {args.command}"
+    try:
+        status: int = args.run(args)
+        sys.stdout.flush()
+        return status
+    except CommandError as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except (BotoCoreError, ClientError) as error:
+        # A call no subcommand wrapped: still one line, never a traceback
+        print(f"{name}: error: {describe_aws_error(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`pubsub peek q | head`); Python would complain again at exit otherwise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED

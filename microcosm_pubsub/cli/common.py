@@ -1,0 +1,164 @@
+"""What every subcommand shares: exit codes, errors, AWS clients, and Ctrl-C handling."""
+from __future__ import annotations
+
+import argparse
+import signal
+import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
+
+from microcosm_pubsub.errors import PubSubError
+
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+# The shell's convention for "stopped by SIGINT", so a script can tell a partial run from a failure
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit status:
+  0    success
+  1    the operation failed: AWS refused or could not be reached, a queue or
+       topic does not exist, some messages could not be moved
+  2    usage or input error: bad option, malformed stack file, invalid JSON
+       data, unknown media type, data that does not fit its schema
+  130  stopped by Ctrl-C (requeue finishes the batch in hand first)
+"""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps prose (a paragraph, a `- ` list item) to the terminal; keeps indented lines (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        paragraph: list[str] = []
+
+        def flush() -> None:
+            if paragraph:
+                joined = " ".join(paragraph)
+                hanging = indent + ("  " if joined.startswith("- ") else "")
+                lines.append(textwrap.fill(joined, width, initial_indent=indent, subsequent_indent=hanging,
+                                           break_on_hyphens=False))
+                paragraph.clear()
+
+        for line in text.splitlines():
+            if paragraph and paragraph[0].startswith("- ") and line.startswith("  ") and line[2:3].strip():
+                paragraph.append(line.strip())  # the hanging indent of a list item continues it
+                continue
+            if not line.strip() or line[0].isspace():
+                flush()
+                lines.append(indent + line if line.strip() else "")
+                continue
+            if line.startswith("- "):
+                flush()
+            paragraph.append(line.strip())
+            if line.endswith(":"):
+                flush()
+        flush()
+        return "\n".join(lines)
+
+
+class CommandError(PubSubError):
+    """A failure the command line reports as one line on stderr, exiting with `exit_code`."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(CommandError):
+    """The command line or its input is wrong; running it again unchanged will not help."""
+
+    exit_code = EXIT_USAGE
+
+
+def add_aws_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("AWS connection (boto3's standard chain supplies what is not given)")
+    group.add_argument("--endpoint-url", metavar="URL", help="SNS/SQS endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
+    group.add_argument("--region", help="AWS region (default: $AWS_DEFAULT_REGION or the AWS config)")
+    group.add_argument("--profile", help="AWS profile (default: $AWS_PROFILE)")
+
+
+class Clients:
+    """boto3 clients for the endpoint, region and profile the options or the environment name."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.endpoint_url: str | None = getattr(args, "endpoint_url", None)
+        self.region: str | None = getattr(args, "region", None)
+        self.profile: str | None = getattr(args, "profile", None)
+
+    def client(self, service: str) -> Any:
+        try:
+            session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+            return session.client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=self.endpoint_url,
+                # An operator waits at a terminal: fail in seconds, not after boto3's default minute
+                config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}),
+            )
+        except NoRegionError as error:
+            raise UsageError("no AWS region: set AWS_DEFAULT_REGION or pass --region") from error
+        except ProfileNotFound as error:
+            raise UsageError(str(error)) from error
+
+    def sns(self) -> SNSClient:
+        client: SNSClient = self.client("sns")
+        return client
+
+    def sqs(self) -> SQSClient:
+        client: SQSClient = self.client("sqs")
+        return client
+
+
+def describe_aws_error(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'Error')}: {details.get('Message', str(error))}"
+    return str(error)
+
+
+@contextmanager
+def aws_errors(doing: str) -> Iterator[None]:
+    """Turn a boto error inside the block into a one-line `CommandError` saying what was being done."""
+    try:
+        yield
+    except NoCredentialsError as error:
+        raise UsageError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE") from error
+    except EndpointConnectionError as error:
+        raise CommandError(f"{doing}: cannot reach {error.kwargs.get('endpoint_url', 'the endpoint')}") from error
+    except (BotoCoreError, ClientError) as error:
+        raise CommandError(f"{doing}: {describe_aws_error(error)}") from error
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM instead of the default abrupt exit; handlers restored after."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,159 @@
+"""JSON Schema (2020-12) for marshmallow schemas: the common field types and validators; others become `{}`."""
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from marshmallow.utils import missing  # type: ignore[attr-defined]
+
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# Looked up along each field class's MRO, so a subclass (Email of String) finds its own entry first
+SIMPLE: dict[type[fields.Field[Any]], dict[str, Any]] = {
+    fields.Raw: {},
+    fields.String: {"type": "string"},
+    fields.UUID: {"type": "string", "format": "uuid"},
+    fields.Email: {"type": "string", "format": "email"},
+    fields.Url: {"type": "string", "format": "uri"},
+    fields.IP: {"type": "string", "format": "ip"},
+    fields.IPv4: {"type": "string", "format": "ipv4"},
+    fields.IPv6: {"type": "string", "format": "ipv6"},
+    fields.Number: {"type": "number"},
+    fields.Integer: {"type": "integer"},
+    fields.Boolean: {"type": "boolean"},
+    fields.DateTime: {"type": "string", "format": "date-time"},
+    fields.Date: {"type": "string", "format": "date"},
+    fields.Time: {"type": "string", "format": "time"},
+    fields.TimeDelta: {"type": "number"},
+}
+
+
+class _Converter:
+    """One conversion; remembers the schemas it is inside, so a recursive one ends in a plain object."""
+
+    def __init__(self) -> None:
+        self.inside: list[type[Schema]] = []
+        self.structured: dict[type[fields.Field[Any]], Callable[[Any], dict[str, Any]]] = {
+            fields.List: lambda field: {"type": "array", "items": self.field(field.inner)},
+            fields.Tuple: self.tuple,
+            fields.Mapping: self.mapping,
+            fields.Nested: self.nested,
+            fields.Enum: self.enum,
+            fields.Constant: lambda field: {"const": field.constant} if _jsonable(field.constant) else {},
+            fields.Decimal: lambda field: {"type": "string"} if field.as_string else {"type": "number"},
+        }
+
+    def schema(self, schema: Schema) -> dict[str, Any]:
+        if type(schema) in self.inside:
+            return {"type": "object"}
+        self.inside.append(type(schema))
+        try:
+            properties: dict[str, Any] = {}
+            required: list[str] = []
+            for name, field in schema.fields.items():
+                if field.load_only:
+                    continue  # never on the wire: the wire is the schema's dump
+                key = field.data_key or name
+                properties[key] = self.field(field)
+                if field.required:
+                    required.append(key)
+        finally:
+            self.inside.pop()
+        result: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            result["required"] = required
+        return result
+
+    def field(self, field: fields.Field[Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for kind in type(field).__mro__:
+            if kind in self.structured:
+                result = self.structured[kind](field)
+                break
+            if kind in SIMPLE:
+                result = dict(SIMPLE[kind])
+                break
+        for validator in field.validators:
+            result.update(_validator(validator, result.get("type")))
+        description = field.metadata.get("description")
+        if isinstance(description, str):
+            result["description"] = description
+        default = field.dump_default
+        if default is not missing and not callable(default) and _jsonable(default):
+            result["default"] = default
+        if field.allow_none and result:
+            if isinstance(result.get("type"), str):
+                result["type"] = [result["type"], "null"]
+            elif "type" not in result:
+                result = {"anyOf": [result, {"type": "null"}]}
+        return result
+
+    def tuple(self, field: Any) -> dict[str, Any]:
+        items = [self.field(inner) for inner in field.tuple_fields]
+        return {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
+
+    def mapping(self, field: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"type": "object"}
+        if field.value_field is not None:
+            result["additionalProperties"] = self.field(field.value_field)
+        return result
+
+    def nested(self, field: Any) -> dict[str, Any]:
+        try:
+            inner = self.schema(field.schema)
+        except (ValueError, TypeError, LookupError):
+            return {}  # a nested schema named by a string marshmallow cannot resolve
+        return {"type": "array", "items": inner} if field.many else inner
+
+    def enum(self, field: Any) -> dict[str, Any]:
+        members: list[enum.Enum] = list(field.enum)
+        values = [member.value for member in members] if field.by_value else [member.name for member in members]
+        return {"enum": values} if _jsonable(values) else {}
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _validator(validator: Any, kind: Any) -> dict[str, Any]:
+    """Keywords for the validators JSON Schema can say; the rest are left to the schema itself."""
+    if isinstance(validator, validate.Length):
+        low, high = ("minLength", "maxLength") if kind == "string" else ("minItems", "maxItems")
+        if validator.equal is not None:
+            return {low: validator.equal, high: validator.equal}
+        return {key: value for key, value in ((low, validator.min), (high, validator.max)) if value is not None}
+    if isinstance(validator, validate.Range):
+        result = {}
+        if validator.min is not None:
+            result["minimum" if validator.min_inclusive else "exclusiveMinimum"] = validator.min
+        if validator.max is not None:
+            result["maximum" if validator.max_inclusive else "exclusiveMaximum"] = validator.max
+        return result if _jsonable(result) else {}
+    if isinstance(validator, validate.OneOf):
+        choices = list(validator.choices)
+        return {"enum": choices} if _jsonable(choices) else {}
+    if isinstance(validator, validate.Regexp):
+        return {"pattern": validator.regex.pattern}
+    if isinstance(validator, validate.Equal):
+        return {"const": validator.comparable} if _jsonable(validator.comparable) else {}
+    return {}
+
+
+def json_schema(schema: Schema, media_type: str | None = None) -> dict[str, Any]:
+    """A standalone JSON Schema document for what `schema` puts on the wire."""
+    document: dict[str, Any] = {"$schema": DIALECT, "title": type(schema).__name__}
+    doc = type(schema).__doc__
+    if doc:
+        document["description"] = doc.strip().split("\n")[0]
+    document.update(_Converter().schema(schema))
+    if media_type is not None and not media_type.endswith(".*") and "mediaType" in document["properties"]:
+        document["properties"]["mediaType"] = {**document["properties"]["mediaType"], "const": media_type}
+    return document

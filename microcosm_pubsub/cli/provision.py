@@ -1,0 +1,74 @@
+"""`pubsub provision`: make an endpoint match a stack file, and give the IAM policies it calls for."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from microcosm_pubsub.cli import stack as stack_module
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options
+from microcosm_pubsub.cli.iam import policies
+from microcosm_pubsub.cli.provisioner import Provisioner
+from microcosm_pubsub.cli.stack import load_stack
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "provision",
+        help="create topics, queues, dead-letter queues and subscriptions from a stack file",
+        description=(
+            "Create or update the topics, queues, dead-letter queues (with redrive policies) and "
+            "subscriptions a stack file declares, on the endpoint the environment names (AWS or local). "
+            "Idempotent: only what differs is changed, and a second run says 'no changes'. "
+            "Then prints the least-privilege IAM policies for producers and consumers."
+        ),
+        epilog="stack file format:\n" + (stack_module.__doc__ or "").split("\n", 1)[1],
+    )
+    parser.add_argument("--stack", required=True, metavar="FILE", help="the stack file (JSON; format below)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    parser.add_argument(
+        "--iam-policy-out", metavar="DIR",
+        help="write producer-policy.json and consumer-policy.json into DIR instead of printing them",
+    )
+    add_aws_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = load_stack(args.stack)
+    clients = Clients(args)
+    sts = clients.client("sts") if args.dry_run else None
+    provisioner = Provisioner(clients.sns(), clients.sqs(), dry_run=args.dry_run, sts=sts)
+    resources = provisioner.run(stack)
+
+    for change in provisioner.changes:
+        print(f"would {change}" if args.dry_run else change)
+    count = len(provisioner.changes)
+    plural = "" if count == 1 else "s"
+    if not count:
+        print("no changes")
+    elif args.dry_run:
+        print(f"dry run: {count} change{plural} planned, nothing applied")
+    else:
+        print(f"{count} change{plural} applied")
+
+    by_role = policies(stack, resources)
+    if args.iam_policy_out:
+        write_policies(Path(args.iam_policy_out), by_role)
+    else:
+        for role, policy in by_role.items():
+            print(f"IAM policy for {role}s:")
+            print(json.dumps(policy, indent=2))
+    return 0
+
+
+def write_policies(directory: Path, by_role: dict[str, dict[str, Any]]) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for role, policy in by_role.items():
+            path = directory / f"{role}-policy.json"
+            path.write_text(json.dumps(policy, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {path}")
+    except OSError as error:
+        raise UsageError(f"cannot write IAM policies to {directory}: {error.strerror or error}") from error

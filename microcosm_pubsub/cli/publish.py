@@ -1,0 +1,108 @@
+"""`pubsub publish`: publish one message in the wire format, validated against its schema when one is given."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from marshmallow import ValidationError
+
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
+from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
+from microcosm_pubsub.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
+from microcosm_pubsub.errors import SchemaNotFoundError
+from microcosm_pubsub.outgoing import SNS_MAX_BYTES, OutgoingMessage
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "publish",
+        help="publish one message to a topic and print its message id",
+        description=(
+            "Publish DATA (a JSON object of the message's fields, as they appear on the wire) with MT as "
+            "its media type, exactly as sns_producer would: mediaType and opaqueData are added and the "
+            "media_type message attribute is set. With --schemas, DATA is validated against the schema "
+            "registered for MT first, and nothing is sent if it does not fit."
+        ),
+        epilog=(
+            "example:\n  pubsub publish --topic-arn arn:aws:sns:us-east-1:123456789012:orders \\\n"
+            "    --media-type application/vnd.acme.pubsub._.created.order --data '{\"orderId\": \"42\"}'"
+        ),
+    )
+    parser.add_argument("--topic-arn", required=True, metavar="ARN")
+    parser.add_argument("--media-type", required=True, metavar="MT")
+    parser.add_argument("--data", required=True, metavar="JSON",
+                        help="a JSON object; @FILE reads it from FILE and - from standard input")
+    parser.add_argument("--schemas", metavar="MODULE", help="validate against the schemas this module declares")
+    add_aws_options(parser)
+    parser.set_defaults(run=run)
+
+
+def read_data(text: str) -> dict[str, Any]:
+    source = "--data"
+    try:
+        if text == "-":
+            source, text = "standard input", sys.stdin.read()
+        elif text.startswith("@"):
+            source = text[1:]
+            with open(source, encoding="utf-8") as stream:
+                text = stream.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {source}: {error.strerror or error}") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}"
+        raise UsageError(f"{source} is not valid JSON: {error.msg} at {where}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} must be a JSON object of the message's fields, not {type(data).__name__}")
+    return data
+
+
+def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> str:
+    """The JSON to publish: through the schema when there is one, else the data as given plus the envelope keys."""
+    given = data.get("mediaType", media_type)
+    if given != media_type:
+        raise UsageError(f"--data says mediaType {given!r} but --media-type is {media_type!r}")
+    if schemas is None:
+        opaque = normalize_opaque_data(data.get("opaqueData") if isinstance(data.get("opaqueData"), dict) else None)
+        opaque[PUBLISHED_KEY] = str(time.time())
+        return json.dumps({**data, "mediaType": media_type, "opaqueData": opaque}, separators=(",", ":"))
+    registry = load_registry(schemas)
+    try:
+        schema = registry.find(media_type)
+    except SchemaNotFoundError:
+        raise unknown_media_type(media_type, schemas, registry) from None
+    try:
+        # Load the wire form the operator typed, then encode it as the producer would
+        content = decode(schema, {**data, "mediaType": media_type})
+        content.pop("media_type", None)
+        opaque_data = content.pop("opaque_data", None)
+        return encode(schema, media_type, content, opaque_data)
+    except ValidationError as error:
+        raise UsageError(
+            f"--data does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}"
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    data = read_data(args.data)
+    message = OutgoingMessage(
+        topic_arn=args.topic_arn,
+        media_type=args.media_type,
+        body=message_body(args.media_type, data, args.schemas),
+        attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}},
+    )
+    if message.size > SNS_MAX_BYTES:
+        raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_BYTES}")
+    sns = Clients(args).sns()
+    with aws_errors(f"publishing to {args.topic_arn}"):
+        response = sns.publish(
+            TopicArn=message.topic_arn,
+            Message=message.body,
+            MessageAttributes=message.attributes,  # type: ignore[arg-type]
+        )
+    print(response["MessageId"])
+    return 0

@@ -1,0 +1,119 @@
+"""Queues by name, URL or ARN; releasing held messages; reading a message without a schema."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.cli.common import CommandError, aws_errors
+
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+# SQS batch calls take at most ten entries
+SQS_MAX_BATCH = 10
+
+
+def is_missing_queue(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A queue as the operator named it, and its URL."""
+
+    name: str
+    url: str
+
+
+def find_queue(sqs: SQSClient, queue: str) -> Queue:
+    """A queue named by name, URL or ARN; a name or ARN is looked up, so it must exist.
+
+    :raises CommandError: when it does not exist or cannot be looked up
+    """
+    if queue.startswith(("http://", "https://")):
+        url = queue
+    else:
+        arn = queue.split(":")
+        name, owner = (arn[5], arn[4]) if queue.startswith("arn:") and len(arn) == 6 else (queue, "")
+        kwargs = {"QueueOwnerAWSAccountId": owner} if owner else {}
+        with aws_errors(f"looking up queue {queue!r}"):
+            try:
+                url = sqs.get_queue_url(QueueName=name, **kwargs)["QueueUrl"]
+            except ClientError as error:
+                if is_missing_queue(error):
+                    raise CommandError(f"queue {queue!r} does not exist") from error
+                raise
+    return Queue(name=url.rstrip("/").rsplit("/", 1)[-1], url=url)
+
+
+def queue_attributes(sqs: SQSClient, queue: Queue) -> dict[str, str]:
+    with aws_errors(f"reading queue {queue.name!r}"):
+        try:
+            response = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
+        except ClientError as error:
+            if is_missing_queue(error):
+                raise CommandError(f"queue {queue.name!r} does not exist") from error
+            raise
+    return {str(key): value for key, value in response.get("Attributes", {}).items()}
+
+
+def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def release(sqs: SQSClient, queue: Queue, receipt_handles: Sequence[str]) -> int:
+    """Make held messages visible again at once; returns how many SQS refused (each is visible later anyway)."""
+    refused = 0
+    for chunk in chunks(receipt_handles):
+        entries: list[Any] = [
+            {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0} for index, handle in enumerate(chunk)
+        ]
+        try:
+            response = sqs.change_message_visibility_batch(QueueUrl=queue.url, Entries=entries)
+        except (BotoCoreError, ClientError):
+            refused += len(chunk)
+            continue
+        refused += len(response.get("Failed", []))
+    return refused
+
+
+@dataclass(frozen=True)
+class Peeked:
+    """What a received SQS message holds, read without any schema."""
+
+    media_type: str | None
+    content: Any
+    topic_arn: str | None
+
+
+def read_message(raw: Mapping[str, Any]) -> Peeked:
+    """Media type and content of a received message, SNS-wrapped or raw, JSON or not."""
+    attributes = raw.get("MessageAttributes") or {}
+    media_type = next(
+        (attributes[name].get("StringValue") for name in ("media_type", "pubsub_media_type") if name in attributes),
+        None,
+    )
+    body_text = raw.get("Body", "")
+    try:
+        content = json.loads(body_text)
+    except (TypeError, ValueError):
+        return Peeked(media_type, body_text, None)
+    topic_arn = None
+    if isinstance(content, dict) and content.get("Type") == "Notification" and isinstance(content.get("Message"), str):
+        topic_arn = content.get("TopicArn")
+        envelope_attribute = (content.get("MessageAttributes") or {}).get("media_type") or {}
+        media_type = envelope_attribute.get("Value") or media_type
+        try:
+            content = json.loads(content["Message"])
+        except ValueError:
+            content = content["Message"]
+    if isinstance(content, dict) and isinstance(content.get("mediaType"), str) and content["mediaType"]:
+        media_type = content["mediaType"]
+    return Peeked(media_type, content, topic_arn)

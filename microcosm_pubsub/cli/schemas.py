@@ -1,0 +1,94 @@
+"""`pubsub schemas`: export the registered media types and their JSON Schema, the contract other teams read."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+from microcosm.hooks import invoke_resolve_hook
+
+from microcosm_pubsub.cli.common import UsageError
+from microcosm_pubsub.cli.jsonschema import json_schema
+from microcosm_pubsub.cli.output import table
+from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "schemas",
+        help="export the registered media types and their JSON Schema",
+        description=(
+            "Import MODULE (and so its @schema and @handles declarations) and export the catalogue of "
+            "media types it registers, each with a JSON Schema (2020-12) of the message on the wire, "
+            "built from the marshmallow fields (types without a JSON equivalent become {})."
+        ),
+    )
+    parser.add_argument("--schemas", required=True, metavar="MODULE",
+                        help="dotted module that declares the schemas (the current directory is importable)")
+    parser.add_argument("--format", choices=["jsonschema", "text"], default="jsonschema",
+                        help="jsonschema: a JSON catalogue (default); text: a table of media types and schemas")
+    parser.add_argument("--media-type", metavar="MT", help="export this media type only")
+    parser.set_defaults(run=run)
+
+
+def load_registry(module: str) -> PubSubMessageSchemaRegistry:
+    """A schema registry holding what importing `module` declared.
+
+    :raises UsageError: when the module cannot be imported or declares conflicting schemas
+    """
+    # `python -m` would put the current directory on the path; a console script does not
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise UsageError(f"cannot import schemas module {module!r}: {error}") from error
+    except Exception as error:  # any failure inside the user's module is an input error here
+        raise UsageError(f"importing schemas module {module!r} failed: {type(error).__name__}: {error}") from error
+    registry = PubSubMessageSchemaRegistry(None)
+    try:
+        invoke_resolve_hook(registry)
+    except PubSubError as error:
+        raise UsageError(f"schemas module {module!r}: {error}") from error
+    return registry
+
+
+def unknown_media_type(media_type: str, module: str, registry: PubSubMessageSchemaRegistry) -> UsageError:
+    known = ", ".join(sorted(registry.schemas)) or "none"
+    return UsageError(f"no schema for media type {media_type!r} in {module} (registered: {known})")
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = load_registry(args.schemas)
+    media_types = sorted(registry.schemas)
+    if args.media_type is not None:
+        if args.media_type not in registry:
+            raise unknown_media_type(args.media_type, args.schemas, registry)
+        media_types = [args.media_type]
+    if not media_types:
+        raise UsageError(f"{args.schemas} registers no schemas (decorate them with @schema or @handles)")
+
+    if args.format == "text":
+        rows = [[media_type, qualified_name(type(registry.find(media_type)))] for media_type in media_types]
+        print(table(["MEDIA TYPE", "SCHEMA"], rows))
+        return 0
+    catalogue = {
+        "module": args.schemas,
+        "mediaTypes": {
+            media_type: {
+                "schema": qualified_name(type(registry.find(media_type))),
+                "jsonSchema": json_schema(registry.find(media_type), media_type),
+            }
+            for media_type in media_types
+        },
+    }
+    print(json.dumps(catalogue, indent=2, default=str))
+    return 0
+
+
+def qualified_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"

@@ -1,0 +1,209 @@
+"""The stack file: the topics, queues and subscriptions `pubsub provision` and `pubsub local` create.
+
+A stack file is one JSON object with three optional lists:
+
+    {
+      "topics": ["orders"],
+      "queues": [
+        {"name": "billing", "visibilityTimeout": 60,
+         "deadLetter": {"name": "billing-dlq", "maxReceiveCount": 5}},
+        {"name": "audit", "deadLetter": false}
+      ],
+      "subscriptions": [
+        {"topic": "orders", "queue": "billing",
+         "mediaTypes": ["application/vnd.acme.pubsub._.created.order"]},
+        {"topic": "orders", "queue": "audit", "raw": true}
+      ]
+    }
+
+- `topics`: SNS topic names (letters, digits, `-`, `_`; at most 256 characters).
+- `queues[].name`: SQS queue name (letters, digits, `-`, `_`; at most 80 characters; FIFO queues are
+  not supported).
+- `queues[].visibilityTimeout`: seconds a received message stays hidden, 0 to 43200 (default 30).
+- `queues[].deadLetter`: `false` for no dead-letter queue; otherwise an object with `name` (default
+  `<queue>-dlq`) and `maxReceiveCount` (1 to 1000, default 3): after that many receives SQS moves
+  a message to the dead-letter queue. Absent means the defaults. Dead-letter queues keep messages
+  for 14 days, the most SQS allows, so there is time to look at them. Several queues may share one.
+- `subscriptions[].topic` / `.queue`: a topic and a queue declared above.
+- `subscriptions[].raw`: `true` delivers the message JSON itself; `false` (default) wraps it in the
+  SNS notification envelope. Consumers read both.
+- `subscriptions[].mediaTypes`: deliver only these media types (an SNS filter policy on the
+  `media_type` message attribute); an entry ending in `.*` matches every media type with that prefix.
+  Absent means every message.
+
+Provisioning never deletes anything: a topic, queue or subscription removed from the file stays.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from microcosm_pubsub.cli.readers import (
+    JsonObject,
+    StackFileError,
+    boolean,
+    integer,
+    json_list,
+    name_of,
+    no_duplicates,
+)
+
+
+__all__ = [
+    "DeadLetterSpec", "QueueSpec", "StackFileError", "StackSpec", "SubscriptionSpec", "load_stack", "parse_stack",
+]
+
+TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+# SQS's own limits
+MAX_VISIBILITY_TIMEOUT = 43_200
+MAX_RECEIVE_COUNT = 1_000
+# SNS allows 150 values in one filter policy
+MAX_FILTER_VALUES = 150
+DEFAULT_VISIBILITY_TIMEOUT = 30
+DEFAULT_MAX_RECEIVE_COUNT = 3
+
+
+@dataclass(frozen=True)
+class DeadLetterSpec:
+    name: str
+    max_receive_count: int
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    visibility_timeout: int
+    dead_letter: DeadLetterSpec | None
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    topic: str
+    queue: str
+    raw: bool
+    media_types: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    topics: tuple[str, ...]
+    queues: tuple[QueueSpec, ...]
+    subscriptions: tuple[SubscriptionSpec, ...]
+
+    @property
+    def dead_letter_queues(self) -> list[str]:
+        """Dead-letter queue names, each once, in declaration order."""
+        names = [queue.dead_letter.name for queue in self.queues if queue.dead_letter is not None]
+        return list(dict.fromkeys(names))
+
+
+def _media_types(value: Any, where: str) -> tuple[str, ...]:
+    items = json_list(value, where)
+    if not items or len(items) > MAX_FILTER_VALUES:
+        raise StackFileError(f"{where}: must list 1 to {MAX_FILTER_VALUES} media types (leave it out for all)")
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise StackFileError(f"{where}[{index}]: must be a non-empty string, not {json.dumps(item)}")
+    return tuple(items)
+
+
+def _dead_letter(queue: str) -> Callable[[Any, str], DeadLetterSpec | None]:
+    def read(value: Any, where: str) -> DeadLetterSpec | None:
+        if value is False:
+            return None
+        spec = JsonObject(value, where, {"name", "maxReceiveCount"})
+        return DeadLetterSpec(
+            name=spec.field("name", name_of(QUEUE_NAME, "queue"), f"{queue}-dlq"),
+            max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT), DEFAULT_MAX_RECEIVE_COUNT),
+        )
+    return read
+
+
+def _default_dead_letter(queue: str) -> DeadLetterSpec | None:
+    return DeadLetterSpec(f"{queue}-dlq", DEFAULT_MAX_RECEIVE_COUNT)
+
+
+def _queue(value: Any, where: str) -> QueueSpec:
+    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter"})
+    if "name" not in spec.value:
+        raise StackFileError(f"{where}.name: required")
+    name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
+    return QueueSpec(
+        name=name,
+        visibility_timeout=spec.field(
+            "visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), DEFAULT_VISIBILITY_TIMEOUT
+        ),
+        dead_letter=spec.field(
+            "deadLetter", _dead_letter(name), _default_dead_letter(name)
+        ),
+    )
+
+
+def _subscription(value: Any, where: str) -> SubscriptionSpec:
+    spec = JsonObject(value, where, {"topic", "queue", "raw", "mediaTypes"})
+    for key in ("topic", "queue"):
+        if key not in spec.value:
+            raise StackFileError(f"{where}.{key}: required")
+    return SubscriptionSpec(
+        topic=spec.field("topic", name_of(TOPIC_NAME, "topic"), ""),
+        queue=spec.field("queue", name_of(QUEUE_NAME, "queue"), ""),
+        raw=spec.field("raw", boolean, False),
+        media_types=spec.field("mediaTypes", _media_types, None),
+    )
+
+
+def parse_stack(document: Any, source: str = "stack") -> StackSpec:
+    """Validate a parsed stack document.
+
+    :raises StackFileError: naming the first bad field, as `<source>: <path>: <problem>`
+    """
+    try:
+        root = JsonObject(document, "", {"topics", "queues", "subscriptions"})
+        empty: list[Any] = []
+        topics = [name_of(TOPIC_NAME, "topic")(item, f"topics[{index}]")
+                  for index, item in enumerate(root.field("topics", json_list, empty))]
+        queues = [_queue(item, f"queues[{index}]") for index, item in enumerate(root.field("queues", json_list, empty))]
+        subscriptions = [_subscription(item, f"subscriptions[{index}]")
+                         for index, item in enumerate(root.field("subscriptions", json_list, empty))]
+        no_duplicates(topics, "topics")
+        no_duplicates([queue.name for queue in queues], "queues")
+        declared = {queue.name for queue in queues}
+        for index, queue in enumerate(queues):
+            if queue.dead_letter is not None and queue.dead_letter.name in declared:
+                raise StackFileError(
+                    f"queues[{index}].deadLetter.name: {queue.dead_letter.name!r} is declared as a queue; "
+                    "a dead-letter queue must be its own"
+                )
+        pairs = []
+        for index, subscription in enumerate(subscriptions):
+            if subscription.topic not in topics:
+                raise StackFileError(f"subscriptions[{index}].topic: {subscription.topic!r} is not declared in topics")
+            if subscription.queue not in declared:
+                raise StackFileError(f"subscriptions[{index}].queue: {subscription.queue!r} is not declared in queues")
+            pairs.append(f"{subscription.topic} -> {subscription.queue}")
+        no_duplicates(pairs, "subscriptions")
+    except StackFileError as error:
+        raise StackFileError(f"{source}: {error}") from None
+    return StackSpec(tuple(topics), tuple(queues), tuple(subscriptions))
+
+
+def load_stack(path: str) -> StackSpec:
+    """Read and validate a stack file.
+
+    :raises StackFileError: when it cannot be read, is not JSON, or is not a valid stack
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackFileError(f"cannot read stack file {path}: {getattr(error, 'strerror', None) or error}") from error
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}"
+        raise StackFileError(f"{path}: not valid JSON: {error.msg} at {where}") from None
+    return parse_stack(document, path)

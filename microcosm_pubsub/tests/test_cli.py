@@ -1,0 +1,215 @@
+"""The `pubsub` console script end to end: help, publish, peek, stats and schemas."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import unittest
+
+from hamcrest import (
+    assert_that,
+    calling,
+    contains_inanyorder,
+    contains_string,
+    equal_to,
+    has_entries,
+    has_entry,
+    has_item,
+    has_key,
+    is_,
+    is_not,
+    none,
+    raises,
+    starts_with,
+)
+
+from microcosm_pubsub.cli import main
+from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.tests.cli_support import (
+    SCHEMAS_MODULE,
+    assert_one_line_error,
+    drain,
+    pubsub,
+    pubsub_in_process,
+    send,
+    visible,
+)
+
+
+SUBCOMMANDS = ["local", "provision", "publish", "peek", "stats", "requeue", "schemas"]
+# What cli_schemas registers; spelled out because importing it here would register its schemas in this process
+ORDER_CREATED = "application/vnd.acme.pubsub._.created.cli_order"
+ORDER_CANCELLED = "application/vnd.acme.pubsub._.cancelled.cli_order"
+
+
+class EndpointTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.sqs = fixtures.endpoint().client("sqs")
+        self.addCleanup(self.sqs.close)
+
+
+class TestHelp(unittest.TestCase):
+    def test_help_lists_subcommands_and_exit_codes(self) -> None:
+        """`pubsub --help` names every subcommand and documents the exit codes."""
+        result = pubsub("--help")
+        assert_that(result.returncode, is_(equal_to(0)))
+        for name in SUBCOMMANDS:
+            assert_that(result.stdout, contains_string(name))
+        assert_that(result.stdout, contains_string("exit status"))
+        assert_that(result.stdout, contains_string("130"))
+
+    def test_every_subcommand_has_help(self) -> None:
+        """Each subcommand's --help exits 0 and ends with the exit codes."""
+        for name in SUBCOMMANDS:
+            output = io.StringIO()
+            with contextlib.redirect_stdout(output):
+                assert_that(calling(main).with_args([name, "--help"]), raises(SystemExit, "^0$"))
+            assert_that(output.getvalue(), contains_string(f"usage: pubsub {name}"))
+            assert_that(output.getvalue(), contains_string("exit status"))
+
+    def test_bad_command_line_exits_2(self) -> None:
+        """An unknown subcommand is a usage error."""
+        result = pubsub("frobnicate")
+        assert_that(result.returncode, is_(equal_to(2)))
+
+
+class TestPublish(EndpointTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.stack = fixtures.new_stack("cli-publish", raw=True)
+
+    def test_publish_prints_the_message_id_and_sends_the_wire_format(self) -> None:
+        """Without schemas, the data goes out as given, with mediaType, opaqueData and the media_type attribute."""
+        result = pubsub("publish", "--topic-arn", self.stack.topic_arn, "--media-type", "a.b.c",
+                        "--data", '{"orderId": "1"}')
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        [message] = drain(self.sqs, self.stack.queue_url)
+        body = json.loads(message["Body"])
+        assert_that(body, has_entries(orderId="1", mediaType="a.b.c", opaqueData=has_key("x-request-published")))
+        assert_that(message["MessageAttributes"], has_entry("media_type", has_entry("StringValue", "a.b.c")))
+        assert_that(result.stdout.strip(), is_not(equal_to("")))
+
+    def test_publish_validates_and_encodes_through_the_schema(self) -> None:
+        """With --schemas, valid data is published as the schema dumps it."""
+        result = pubsub("publish", "--topic-arn", self.stack.topic_arn, "--media-type", ORDER_CREATED,
+                        "--schemas", SCHEMAS_MODULE, "--data", '{"orderId": "7", "quantity": 2}')
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        [message] = drain(self.sqs, self.stack.queue_url)
+        assert_that(json.loads(message["Body"]), has_entries(orderId="7", quantity=2, mediaType=ORDER_CREATED))
+
+    def test_data_that_does_not_fit_the_schema_is_not_sent(self) -> None:
+        """Schema errors exit 2 naming the fields, and nothing is published."""
+        result = pubsub("publish", "--topic-arn", self.stack.topic_arn, "--media-type", ORDER_CREATED,
+                        "--schemas", SCHEMAS_MODULE, "--data", '{"orderId": ""}')
+        assert_that(result.returncode, is_(equal_to(2)))
+        assert_one_line_error(result.stderr, "quantity")
+        assert_that(drain(self.sqs, self.stack.queue_url), is_(equal_to([])))
+
+    def test_invalid_json_data_exits_2(self) -> None:
+        """--data that is not JSON is a one-line input error."""
+        status, _, stderr = pubsub_in_process(
+            "publish", "--topic-arn", self.stack.topic_arn, "--media-type", "a.b", "--data", "{nope"
+        )
+        assert_that(status, is_(equal_to(2)))
+        assert_one_line_error(stderr, "not valid JSON")
+
+    def test_unknown_media_type_with_schemas_exits_2(self) -> None:
+        """A media type the schemas module does not register is an input error listing the known ones."""
+        result = pubsub("publish", "--topic-arn", self.stack.topic_arn, "--media-type", "application/vnd.x.unknown",
+                        "--schemas", SCHEMAS_MODULE, "--data", "{}")
+        assert_that(result.returncode, is_(equal_to(2)))
+        assert_one_line_error(result.stderr, ORDER_CANCELLED)
+
+    def test_publish_to_a_missing_topic_fails_with_1(self) -> None:
+        """SNS refusing the publish is an operation failure, reported in one line."""
+        result = pubsub("publish", "--topic-arn", self.stack.topic_arn + "-missing", "--media-type", "a.b",
+                        "--data", "{}")
+        assert_that(result.returncode, is_(equal_to(1)))
+        assert_one_line_error(result.stderr, "publishing to")
+
+
+class TestPeek(EndpointTestCase):
+    def test_peek_shows_messages_and_leaves_them_visible(self) -> None:
+        """Peeked messages are shown and visible again at once."""
+        stack = fixtures.new_stack("cli-peek")
+        for number in range(3):
+            send(self.sqs, stack.queue_url, json.dumps({"mediaType": "a.b.c", "n": number}))
+        result = pubsub("peek", stack.queue_url, "-n", "5")
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        assert_that(result.stdout.count("--- "), is_(equal_to(3)))
+        assert_that(result.stdout, contains_string("a.b.c"))
+        assert_that(visible(self.sqs, stack.queue_url), is_(equal_to(3)))
+
+    def test_peek_json_gives_media_type_receive_count_and_reason(self) -> None:
+        """--json prints one object per message, with the dead-letter reason when there is one."""
+        stack = fixtures.new_stack("cli-peek")
+        send(self.sqs, stack.queue_url, '{"n": 1}', media_type="a.b.c", pubsub_reason="handler timed out")
+        result = pubsub("peek", stack.queue_url, "--json")
+        [line] = result.stdout.splitlines()
+        assert_that(json.loads(line), has_entries(
+            media_type="a.b.c", receive_count=1, reason="handler timed out", content={"n": 1},
+        ))
+
+    def test_peek_missing_queue_fails_with_1(self) -> None:
+        """A queue that does not exist is reported in one line, without a traceback."""
+        result = pubsub("peek", fixtures.unique_name("missing"))
+        assert_that(result.returncode, is_(equal_to(1)))
+        assert_one_line_error(result.stderr, "does not exist")
+
+
+class TestStats(EndpointTestCase):
+    def test_stats_counts_visible_in_flight_and_dead_letters(self) -> None:
+        """Each row has the queue's depths and its dead-letter queue's depth; the oldest age is n/a locally."""
+        stack = fixtures.new_stack("cli-stats")
+        for number in range(3):
+            send(self.sqs, stack.queue_url, f'{{"n": {number}}}')
+        send(self.sqs, str(stack.dead_letter_queue_url), '{"dead": true}')
+        self.sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=1, VisibilityTimeout=60)
+        result = pubsub("stats", stack.queue_url, "--json")
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        [row] = json.loads(result.stdout)
+        assert_that(row, has_entries(
+            visible=2, in_flight=1, delayed=0, oldest_age_seconds=none(),
+            dead_letter_queue=str(stack.dead_letter_queue_url).rsplit("/", 1)[-1], dead_letter_visible=1,
+        ))
+
+    def test_stats_table_keeps_going_past_a_missing_queue(self) -> None:
+        """A missing queue is reported on stderr and exits 1; the other queues still get their row."""
+        stack = fixtures.new_stack("cli-stats")
+        missing = fixtures.unique_name("missing")
+        result = pubsub("stats", stack.queue_url, missing)
+        assert_that(result.returncode, is_(equal_to(1)))
+        [header, row] = result.stdout.splitlines()
+        assert_that(header, starts_with("QUEUE"))
+        assert_that(row, contains_string("n/a"))
+        assert_one_line_error(result.stderr, missing)
+
+
+class TestSchemas(unittest.TestCase):
+    def test_schemas_exports_every_media_type_with_its_json_schema(self) -> None:
+        """The catalogue lists each registered media type, its schema class and a JSON Schema."""
+        result = pubsub("schemas", "--schemas", SCHEMAS_MODULE)
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        catalogue = json.loads(result.stdout)["mediaTypes"]
+        assert_that(list(catalogue), contains_inanyorder(ORDER_CREATED, ORDER_CANCELLED))
+        document = catalogue[ORDER_CREATED]["jsonSchema"]
+        assert_that(document["required"], has_item("orderId"))
+        assert_that(document["properties"]["mediaType"], has_entry("const", ORDER_CREATED))
+        assert_that(document["properties"]["extra"], is_(equal_to({})))
+
+    def test_schemas_text_format_is_a_table(self) -> None:
+        """--format text prints media types beside their schema classes."""
+        result = pubsub("schemas", "--schemas", SCHEMAS_MODULE, "--format", "text")
+        assert_that(result.stdout, contains_string("OrderCreatedSchema"))
+
+    def test_unknown_media_type_exits_2(self) -> None:
+        """Asking for a media type the module does not register is an input error."""
+        result = pubsub("schemas", "--schemas", SCHEMAS_MODULE, "--media-type", "application/vnd.x.unknown")
+        assert_that(result.returncode, is_(equal_to(2)))
+        assert_one_line_error(result.stderr, "no schema for media type")
+
+    def test_unimportable_module_exits_2(self) -> None:
+        """A module that cannot be imported is an input error."""
+        result = pubsub("schemas", "--schemas", "microcosm_pubsub.tests.no_such_module")
+        assert_that(result.returncode, is_(equal_to(2)))
+        assert_one_line_error(result.stderr, "cannot import")
