@@ -87,7 +87,8 @@ class SNSProducer:
     def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage:
         """Everything before the network: schema, validation, encoding, topic, size."""
         schema = self.graph.pubsub_message_schema_registry.find(media_type)
-        body = encode(schema, media_type, {**(dct or {}), **kwargs}, self.opaque_data())
+        content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
+        body = encode(schema, media_type, content, self.opaque_data())
         message = self.middleware.outgoing(OutgoingMessage(
             topic_arn=self.graph.sns_topic_arns.resolve(media_type),
             media_type=media_type,

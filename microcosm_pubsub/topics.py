@@ -35,12 +35,16 @@ class TopicArns:
         self.default = default
         self.mappings = dict(mappings)
         self.lifecycle = {change: dict(arns) for change, arns in lifecycle.items()}
+        self._resolved: dict[str, str] = {}
 
     def resolve(self, media_type: str) -> str:
         """The topic ARN for a media type.
 
         :raises TopicNotDefinedError: when nothing maps it and there is no default
         """
+        cached = self._resolved.get(media_type)
+        if cached is not None:
+            return cached
         arn = lookup(self.mappings, media_type)
         if arn is None:
             parsed = parse_media_type(media_type)
@@ -56,6 +60,8 @@ class TopicArns:
                 f"no SNS topic for media type {media_type}: set sns_topic_arns.default, "
                 f"or map it in sns_topic_arns.mappings"
             )
+        # Configuration does not change under a running graph; the producer asks once per message
+        self._resolved[media_type] = arn
         return arn
 
     def __getitem__(self, media_type: str) -> str:
