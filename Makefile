@@ -1,4 +1,4 @@
-# One command surface: make test, make demo, make lint, make typecheck, make bench, make all
+# One command surface: make test, make demo, make lint, make typecheck, make bench, make soak, make all
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +11,7 @@ MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.
 	microcosm_pubsub.tests.test_dispatcher
 SUMMARY := .test-summary
 
-.PHONY: all test demo lint typecheck bench clean
+.PHONY: all test demo lint typecheck bench soak clean
 
 all: lint typecheck test
 
@@ -46,6 +46,10 @@ typecheck: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) -m benchmarks.run
+
+# The reliability suite at full size (10,000 messages under load); rewrites docs/reliability.md's figures
+soak: $(INSTALLED)
+	$(PY) scripts/soak.py --scale soak
 
 clean:
 	rm -rf $(VENV) $(VENV3) $(SUMMARY) build *.egg-info

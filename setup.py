@@ -36,6 +36,8 @@ setup(
         # The observability tests exercise OpenTelemetry spans and the Prometheus endpoint for real
         "test": [
             "moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1", "opentelemetry-sdk>=1.20", "prometheus-client>=0.17",
+            # Property-based fuzzing of bodies and attributes in the reliability suite
+            "hypothesis>=6.0",
         ],
         "otel": ["opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
         "prometheus": ["prometheus-client>=0.17"],

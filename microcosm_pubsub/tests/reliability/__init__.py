@@ -1,0 +1,1 @@
+"""The reliability suite's daemon, TCP proxy and harness (real subprocesses against the local endpoint)."""
