@@ -23,6 +23,12 @@ logger = logging.getLogger("microcosm_pubsub.consumer")
 SQS_MAX_BATCH = 10
 
 
+def whole_number(value: Any) -> int | None:
+    """An attribute SQS sends as decimal digits, or None when it is missing or not one."""
+    text = str(value) if value is not None else ""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -105,20 +111,26 @@ class SQSConsumer:
         return messages
 
     def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
-        attributes = raw.get("Attributes", {})
-        sent = attributes.get("SentTimestamp")
+        """A received message as an `SQSMessage`; never raises, whatever the message holds."""
+        attributes = raw.get("Attributes") or {}
+        sent = whole_number(attributes.get("SentTimestamp"))
         delivery = Delivery(
             sqs_message_id=str(raw.get("MessageId", "")),
             receipt_handle=str(raw.get("ReceiptHandle", "")),
-            approximate_receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-            sent_timestamp=int(sent) / 1000 if sent and str(sent).isdigit() else None,
+            approximate_receive_count=whole_number(attributes.get("ApproximateReceiveCount")) or 1,
+            sent_timestamp=sent / 1000 if sent else None,
             received_at=received_at or time.time(),
-            attributes=raw.get("MessageAttributes", {}),
+            attributes=raw.get("MessageAttributes") or {},
             body=str(raw.get("Body", "")),
         )
         message = SQSMessage(self, self.envelope.open(raw), delivery)
         if message.is_valid:
-            problem = self.middleware.incoming(message)
+            try:
+                problem = self.middleware.incoming(message)
+            except Exception as error:
+                # A faulty middleware must not take the receive loop, or the rest of the batch, with it
+                logger.exception("middleware failed on message %s", message.message_id)
+                problem = f"middleware failed: {type(error).__name__}: {error}"
             if problem:
                 message.opened = replace(message.opened, content=None, problem=problem)
         return message
