@@ -26,7 +26,8 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
     dead_letter_queue_url=typed(str, default_value=None),
     # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
     dead_letter_ignored=typed(bool, default_value=False),
-    # Received-but-unsettled messages at most; 0 means max(receive limit, 2 x concurrency)
+    # Messages waiting for or in a handler at most; 0 means max(receive limit, 2 x concurrency).
+    # One receive's worth more may be handled and waiting for its batched delete.
     max_in_flight=typed(int, default_value=0),
     # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway
     shutdown_timeout_seconds=typed(float, default_value=30.0),

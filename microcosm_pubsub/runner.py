@@ -40,7 +40,8 @@ class Runner:
         self.concurrency = concurrency
         self.stop = stop
         capacity = dispatcher.max_in_flight_setting or max(consumer.limit, 2 * concurrency)
-        self.in_flight = InFlight(capacity)
+        # One more receive's worth may wait for its batched delete while the next receive goes out
+        self.in_flight = InFlight(capacity, settling=consumer.limit)
         self.work: queue.Queue[Any] = queue.Queue()
         self.done: queue.Queue[Any] = queue.Queue()
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
@@ -98,9 +99,12 @@ class Runner:
                 return
             if self.stop.is_set():
                 # Not started before shutdown: hand it back to the queue instead of holding it
+                self.in_flight.handled(message)
                 self.done.put(message)
                 continue
-            self.done.put(self.dispatcher.handle_message(message))
+            result = self.dispatcher.handle_message(message)
+            self.in_flight.handled(message)
+            self.done.put(result)
 
     def settle_loop(self) -> None:
         # A message can wait up to interval + poll for its extension; that must stay well inside the

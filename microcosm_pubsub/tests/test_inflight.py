@@ -122,3 +122,33 @@ class DueTestCase(unittest.TestCase):
         self.in_flight.remove([settled])
         self.clock.now += 60
         assert_that(self.in_flight.due(10), is_(empty()))
+
+
+class SettlingTestCase(unittest.TestCase):
+    def test_handled_messages_make_room_for_the_next_receive(self) -> None:
+        """Once handled, messages waiting for their delete no longer hold back the next receive."""
+        in_flight = InFlight(2, settling=2)
+        held = [message("a"), message("b")]
+        for item in held:
+            in_flight.add(item)
+        assert_that(in_flight.free, is_(equal_to(0)))
+        for item in held:
+            in_flight.handled(item)
+        assert_that(in_flight.free, is_(equal_to(2)))
+
+    def test_nothing_is_held_beyond_the_limit(self) -> None:
+        """Handled-but-unsettled messages count against `limit`: capacity plus settling."""
+        in_flight = InFlight(2, settling=1)
+        for handle in ("a", "b", "c"):
+            in_flight.add(message(handle))
+            in_flight.handled(message(handle))
+        assert_that((in_flight.limit, in_flight.free), is_(equal_to((3, 0))))
+
+    def test_settling_releases_handled_messages(self) -> None:
+        """Removing a handled message frees its place in both bounds."""
+        in_flight = InFlight(1, settling=1)
+        first = message("a")
+        in_flight.add(first)
+        in_flight.handled(first)
+        in_flight.remove([first])
+        assert_that((len(in_flight), in_flight.free), is_(equal_to((0, 1))))
