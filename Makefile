@@ -39,10 +39,10 @@ demo: $(INSTALLED)
 	$(PY) -m microcosm_pubsub.demo
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check microcosm_pubsub scripts setup.py
+	$(VENV)/bin/ruff check microcosm_pubsub benchmarks examples scripts setup.py
 
 typecheck: $(INSTALLED)
-	$(VENV)/bin/mypy microcosm_pubsub
+	$(VENV)/bin/mypy microcosm_pubsub benchmarks examples
 
 bench: $(INSTALLED)
 	$(PY) -m benchmarks.run

@@ -23,7 +23,8 @@ setup(
     long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=[*find_packages(exclude=["*.tests", "*.tests.*"]), "microcosm_pubsub.tests"],
+    # The package with its tests (users run them against their install); benchmarks and examples stay out
+    packages=find_packages(include=["microcosm_pubsub", "microcosm_pubsub.*"]),
     package_data={"microcosm_pubsub": ["py.typed"]},
     zip_safe=False,
     install_requires=[

@@ -26,7 +26,7 @@ class OutcomeCounter:
         self.failed = 0
         self.skipped = 0
 
-    def testOutcome(self, event: Any) -> None:  # noqa: N802 (nose2's hook name)
+    def testOutcome(self, event: Any) -> None:
         if event.outcome == result.SKIP:
             self.skipped += 1
         elif event.outcome == result.SUBTEST:

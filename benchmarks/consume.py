@@ -1,0 +1,142 @@
+"""Consume phases: no-op handler, and a 20 ms handler at several concurrencies, each against plain boto3."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import (
+    ATTRIBUTES,
+    CONTENT,
+    Clock,
+    Sample,
+    alternate,
+    endpoint_pid,
+    graph_config,
+    make_graph,
+    plain_body,
+)
+from benchmarks.consumers import (
+    Consumer,
+    DaemonRunner,
+    DispatcherLoop,
+    PlainLoop,
+    PlainThreadPool,
+    noop,
+    sleeper,
+)
+from benchmarks.feeder import Feeder
+from microcosm_pubsub.consumer import SQS_MAX_BATCH
+from microcosm_pubsub.local import LocalEndpoint
+
+
+# How often the benchmark looks at the settled count (and passes it to the feeder)
+POLL_SECONDS = 0.005
+# Beyond what a consumer may hold in flight, this many messages wait visible in the queue
+VISIBLE_MARGIN = 30
+HANDLER_SECONDS = 0.02
+
+
+def sns_envelope(endpoint: LocalEndpoint) -> str:
+    """The body SNS delivers to a subscribed queue, taken from the endpoint itself."""
+    stack = endpoint.provision(f"bench-envelope-{uuid.uuid4().hex[:8]}", dead_letter=False)
+    sns: Any = endpoint.client("sns")
+    sqs = endpoint.client("sqs")
+    try:
+        sns.publish(TopicArn=stack.topic_arn, Message=plain_body(CONTENT), MessageAttributes=ATTRIBUTES)
+        messages = sqs.receive_message(QueueUrl=stack.queue_url, WaitTimeSeconds=1).get("Messages", [])
+        if not messages:
+            raise RuntimeError("the endpoint delivered nothing from SNS to SQS")
+        body: str = messages[0]["Body"]
+        return body
+    finally:
+        sns.close()
+        sqs.close()
+
+
+class Bench:
+    """Runs one consumer over a fresh queue that the feeder keeps shallow, timing until all are settled."""
+
+    def __init__(self, endpoint: LocalEndpoint, timeout_seconds: float = 120.0, wait_seconds: int = 1) -> None:
+        self.endpoint = endpoint
+        # Receives long-poll this long: stopping a consumer waits out at most one empty receive
+        self.wait_seconds = wait_seconds
+        self.timeout_seconds = timeout_seconds
+        self.sqs = endpoint.client("sqs")
+        self.feeder = Feeder(endpoint, sns_envelope(endpoint))
+
+    def close(self) -> None:
+        self.feeder.close()
+        self.sqs.close()
+
+    def run(self, make: Callable[[str], Consumer], messages: int, capacity: int) -> Sample:
+        queue_url = self.sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+        consumer = make(queue_url)
+        clock = Clock(endpoint_pid(self.endpoint))
+        try:
+            self.feeder.prefill(queue_url, messages, capacity + VISIBLE_MARGIN)
+            clock.start()
+            consumer.start()
+            deadline = time.monotonic() + self.timeout_seconds
+            while (settled := consumer.settled) < messages:
+                self.feeder.report(settled)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{type(consumer).__name__} settled {settled} of {messages} in time")
+                time.sleep(POLL_SECONDS)
+            sample = clock.stop(settled)
+        finally:
+            consumer.stop()
+        self.feeder.wait_fed()
+        self.sqs.delete_queue(QueueUrl=queue_url)
+        return sample
+
+    def plain(self, factory: Callable[[Any, str], Consumer]) -> Callable[[str], Consumer]:
+        """A plain consumer with a client of its own, as ours builds one per graph."""
+        def make(queue_url: str) -> Consumer:
+            return factory(self.endpoint.client("sqs"), queue_url)
+        return make
+
+
+def noop_phase(bench: Bench, messages: int, rounds: int, warmup: int = 20) -> dict[str, list[Sample]]:
+    """Receive ten, handle with a no-op, delete in one batch: by hand, through our Runner, plain boto3."""
+    endpoint, wait = bench.endpoint, bench.wait_seconds
+    return alternate(
+        {
+            "boto3": lambda count: bench.run(
+                bench.plain(lambda sqs, url: PlainLoop(sqs, url, noop, wait)), count, SQS_MAX_BATCH,
+            ),
+            "ours_dispatcher": lambda count: bench.run(
+                lambda url: DispatcherLoop(make_graph(endpoint, queue_url=url, wait_seconds=wait), noop),
+                count, SQS_MAX_BATCH,
+            ),
+            "ours_runner": lambda count: bench.run(
+                lambda url: DaemonRunner(graph_config(endpoint, queue_url=url, wait_seconds=wait), noop),
+                count, SQS_MAX_BATCH,
+            ),
+        },
+        messages, rounds, warmup,
+    )
+
+
+def sleep_phase(
+    bench: Bench, concurrency: int, messages: int, rounds: int, warmup: int | None = None,
+) -> dict[str, list[Sample]]:
+    """A handler sleeping 20 ms: our daemon's Runner against a plain boto3 thread pool of the same size."""
+    endpoint, wait = bench.endpoint, bench.wait_seconds
+    capacity = max(SQS_MAX_BATCH, 2 * concurrency)
+    handler = sleeper(HANDLER_SECONDS)
+    return alternate(
+        {
+            "ours": lambda count: bench.run(
+                lambda url: DaemonRunner(
+                    graph_config(endpoint, queue_url=url, concurrency=concurrency, wait_seconds=wait), handler,
+                ),
+                count, capacity,
+            ),
+            "boto3": lambda count: bench.run(
+                bench.plain(lambda sqs, url: PlainThreadPool(sqs, url, handler, concurrency, wait)), count, capacity,
+            ),
+        },
+        messages, rounds, min(messages, capacity + SQS_MAX_BATCH) if warmup is None else warmup,
+    )

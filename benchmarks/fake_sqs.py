@@ -1,0 +1,104 @@
+"""The 20 ms phase again without the endpoint: an in-memory SQS with a fixed latency per call.
+
+moto serves every call on one interpreter (one GIL), so on this machine it caps both consumers
+well below what their threads could do. Against this fake, each call costs `latency` seconds of
+waiting and no CPU, like a network round trip, and the queue never runs dry: what is left is how
+the consumers themselves scale with concurrency. Only throughput means anything here; the CPU
+figures leave out botocore, which the fake replaces.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import Clock, Sample, alternate, isolate_environment
+from benchmarks.consume import HANDLER_SECONDS, POLL_SECONDS
+from benchmarks.consumers import Consumer, DaemonRunner, PlainThreadPool, sleeper
+
+
+# Same-region SQS answers in roughly 5 to 20 ms
+LATENCY_SECONDS = 0.01
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/bench-fake"
+
+
+class FakeSQS:
+    """Just the SQS client calls the consumers make; `messages` bodies to hand out, then none."""
+
+    def __init__(self, body: str, messages: int, latency: float = LATENCY_SECONDS) -> None:
+        self.body, self.left, self.latency = body, messages, latency
+        self.ids = itertools.count()
+        self.lock = threading.Lock()
+
+    def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int = 1, **kwargs: Any) -> dict[str, Any]:
+        time.sleep(self.latency)
+        with self.lock:
+            count = min(MaxNumberOfMessages, self.left)
+            self.left -= count
+            ids = [next(self.ids) for _ in range(count)]
+        return {"Messages": [
+            {
+                "MessageId": f"m-{index}", "ReceiptHandle": f"r-{index}", "Body": self.body,
+                "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+            }
+            for index in ids
+        ]}
+
+    def _batch(self, Entries: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        time.sleep(self.latency)
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._batch(Entries)
+
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._batch(Entries)
+
+    def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
+        time.sleep(self.latency)
+        return {"Attributes": {"VisibilityTimeout": "30"}}
+
+    def close(self) -> None:
+        pass
+
+
+def run_fake(make: Callable[[FakeSQS], Consumer], body: str, messages: int) -> Sample:
+    fake = FakeSQS(body, messages)
+    consumer = make(fake)
+    clock = Clock()
+    try:
+        clock.start()
+        consumer.start()
+        deadline = time.monotonic() + 120
+        while (settled := consumer.settled) < messages:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{type(consumer).__name__} settled {settled} of {messages} in time")
+            time.sleep(POLL_SECONDS)
+        return clock.stop(settled)
+    finally:
+        consumer.stop()
+
+
+def ours(fake: FakeSQS, concurrency: int) -> Consumer:
+    config = {"sqs_consumer": {"sqs_queue_url": QUEUE_URL, "region_name": "us-east-1", "wait_seconds": 0,
+                               "concurrency": concurrency}}
+    runner = DaemonRunner(config, sleeper(HANDLER_SECONDS))
+    # Built lazily, so the fake takes the real client's place before any call
+    runner.daemon.graph.sqs_consumer.client = fake
+    return runner
+
+
+def fake_phase(body: str, concurrency: int, messages: int, rounds: int, warmup: int = 20) -> dict[str, list[Sample]]:
+    """Our Runner against the plain thread pool, both on the in-memory fake, at one concurrency."""
+    isolate_environment()
+    return alternate(
+        {
+            "ours": lambda count: run_fake(lambda fake: ours(fake, concurrency), body, count),
+            "boto3": lambda count: run_fake(
+                lambda fake: PlainThreadPool(fake, QUEUE_URL, sleeper(HANDLER_SECONDS), concurrency, 0), body, count,
+            ),
+        },
+        messages, rounds, warmup,
+    )

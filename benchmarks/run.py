@@ -1,0 +1,180 @@
+"""`python -m benchmarks.run`: every phase, each on a fresh endpoint; JSON, markdown, docs and a plot."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TypeVar
+
+from benchmarks.common import isolate_environment, summarize
+from benchmarks.consume import Bench, noop_phase, sleep_phase, sns_envelope
+from benchmarks.fake_sqs import fake_phase
+from benchmarks.memory import backlog_phase
+from benchmarks.plot import BLUE, LIGHT_BLUE, LIGHT_ORANGE, ORANGE, Series, line_plot
+from benchmarks.produce import produce_phases
+from benchmarks.report import fake_key, markdown, sleep_key, targets, write_docs
+from microcosm_pubsub.local import LocalEndpoint
+
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per phase (default 5)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every message count (default 1)")
+    parser.add_argument("--concurrency", default="1,4,16,32", help="handler threads for the 20 ms phase")
+    parser.add_argument("--backlogs", default="100,1000", help="queue depths for the memory phase")
+    parser.add_argument("--backlog-seconds", type=float, default=6.0, help="how long each backlog daemon runs")
+    parser.add_argument("--phases", default="produce,noop,sleep,fake,backlog", help="which phases to run")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="JSON directory")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md", help="markdown to update")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks-concurrency.png")
+    return parser.parse_args(argv)
+
+
+# Messages per contender per round at --scale 1: each run takes one to two seconds here
+PRODUCE_MESSAGES = 500
+NOOP_MESSAGES = 400
+SLEEP_MESSAGES = {1: 80, 4: 250, 16: 500, 32: 600}
+# Against the in-memory SQS, where concurrency 32 reaches about 850 messages a second
+FAKE_MESSAGES = {1: 50, 4: 150, 16: 500, 32: 800}
+
+
+def scaled(count: int, scale: float) -> int:
+    return max(int(count * scale), 10)
+
+
+def on_fresh_endpoint(what: str, run: Callable[[LocalEndpoint], T]) -> T:
+    """moto keeps everything it has seen; a new endpoint process per phase keeps phases independent."""
+    started = time.monotonic()
+    print(f"  {what}...", end="", flush=True, file=sys.stderr)
+    with LocalEndpoint(mode="process") as endpoint:
+        result = run(endpoint)
+    print(f" {time.monotonic() - started:.0f} s", flush=True, file=sys.stderr)
+    return result
+
+
+def with_bench(run: Callable[[Bench], T]) -> Callable[[LocalEndpoint], T]:
+    def wrapped(endpoint: LocalEndpoint) -> T:
+        bench = Bench(endpoint)
+        try:
+            return run(bench)
+        finally:
+            bench.close()
+    return wrapped
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    phases: dict[str, Any] = {}
+    memory: list[dict[str, Any]] = []
+    wanted = set(args.phases.split(","))
+    concurrencies = [int(value) for value in args.concurrency.split(",")]
+
+    def record(key: str, samples: dict[str, Any]) -> None:
+        phases[key] = {
+            name: summarize(runs, None if name == "boto3" else samples["boto3"]) for name, runs in samples.items()
+        }
+
+    if "produce" in wanted:
+        produced = on_fresh_endpoint(
+            "produce", lambda endpoint: produce_phases(endpoint, scaled(PRODUCE_MESSAGES, args.scale), args.rounds),
+        )
+        for key, samples in produced.items():
+            record(key, samples)
+    if "noop" in wanted:
+        record("consume_noop", on_fresh_endpoint("consume, no-op handler", with_bench(
+            lambda bench: noop_phase(bench, scaled(NOOP_MESSAGES, args.scale), args.rounds),
+        )))
+    if "sleep" in wanted:
+        for concurrency in concurrencies:
+            messages = scaled(SLEEP_MESSAGES.get(concurrency, 20 * concurrency), args.scale)
+            record(sleep_key(concurrency), on_fresh_endpoint(
+                f"consume, 20 ms handler, concurrency {concurrency}", with_bench(
+                    lambda bench, c=concurrency, m=messages: sleep_phase(bench, c, m, args.rounds),  # type: ignore[misc]
+                ),
+            ))
+    if "fake" in wanted:
+        body = on_fresh_endpoint("an SNS envelope for the in-memory SQS", sns_envelope)
+        for concurrency in concurrencies:
+            messages = scaled(FAKE_MESSAGES.get(concurrency, 25 * concurrency), args.scale)
+            print(f"  consume, 20 ms handler, in-memory SQS, concurrency {concurrency}", file=sys.stderr, flush=True)
+            record(fake_key(concurrency), fake_phase(body, concurrency, messages, args.rounds, warmup=10))
+    if "backlog" in wanted:
+        backlogs = [int(value) for value in args.backlogs.split(",")]
+        memory = on_fresh_endpoint("daemon memory with a backlog", lambda endpoint: backlog_phase(
+            endpoint, sns_envelope(endpoint), backlogs, args.backlog_seconds,
+        ))
+    return {"phases": phases, "memory": memory, "targets": targets(phases, memory, concurrencies)}
+
+
+def plot(record: dict[str, Any], path: Path) -> None:
+    concurrencies = sorted(
+        int(key.rsplit("_", 1)[1]) for key in record["phases"] if key.startswith("consume_sleep_")
+    )
+    if len(concurrencies) < 2:
+        return
+
+    def series(key: Callable[[int], str], name: str, label: str, color: tuple[int, int, int]) -> Series | None:
+        if any(key(c) not in record["phases"] for c in concurrencies):
+            return None
+        values = [record["phases"][key(c)][name]["throughput"] for c in concurrencies]
+        return Series(label, color, [v["median"] for v in values], [v["min"] for v in values],
+                      [v["max"] for v in values])
+
+    lines = [
+        series(sleep_key, "ours", "microcosm_pubsub Runner, local endpoint", BLUE),
+        series(sleep_key, "boto3", "plain boto3 + ThreadPoolExecutor, local endpoint", ORANGE),
+        series(fake_key, "ours", "microcosm_pubsub Runner, in-memory SQS (10 ms a call)", LIGHT_BLUE),
+        series(fake_key, "boto3", "plain boto3 + ThreadPoolExecutor, in-memory SQS", LIGHT_ORANGE),
+    ]
+    target = 15 * record["phases"][sleep_key(concurrencies[0])]["ours"]["throughput"]["median"]
+    line_plot(
+        path, "throughput vs concurrency, 20 ms handler", concurrencies, [line for line in lines if line],
+        "concurrency (handler threads)", "messages/s (median, min-max whiskers)",
+        reference=(target, f"target: 15x ours at concurrency {concurrencies[0]} (local endpoint)"),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    isolate_environment()
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    print(f"benchmarks: {args.rounds} rounds, scale {args.scale}", file=sys.stderr)
+    record: dict[str, Any] = {
+        "meta": {
+            "started": started.isoformat(timespec="seconds"),
+            "rounds": args.rounds,
+            "scale": args.scale,
+            "python": platform.python_version(),
+            "versions": {name: version(name) for name in ("boto3", "botocore", "moto", "marshmallow", "microcosm")},
+            "cpus": os.cpu_count(),
+            "load_average_before": os.getloadavg(),
+            "endpoint": "LocalEndpoint(mode='process'), a fresh one per phase",
+        },
+    }
+    record.update(measure(args))
+    record["meta"]["duration_seconds"] = time.monotonic() - clock
+    # Other work on this shared machine skews a run; the load averages show how much there was
+    record["meta"]["load_average_after"] = os.getloadavg()
+    table = markdown(record)
+    args.results.mkdir(parents=True, exist_ok=True)
+    result_path = args.results / f"{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+    result_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    plot(record, args.plot)
+    write_docs(args.docs, table, os.path.relpath(args.plot, args.docs.parent))
+    print(table)
+    print(f"wrote {result_path}, {args.docs} and {args.plot}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
