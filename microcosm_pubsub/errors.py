@@ -54,6 +54,10 @@ class BatchPublishError(PublishError):
         self.message_ids = message_ids
 
 
+class LocalEndpointError(PubSubError):
+    """The local SNS/SQS endpoint could not start."""
+
+
 class ConsumeError(PubSubError):
     """Receiving from SQS failed (endpoint unreachable, throttled, queue missing)."""
 

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.config import Config
 
-from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.errors import LocalEndpointError
 from microcosm_pubsub.local_speedups import speed_up_deep_queues
 from microcosm_pubsub.provisioning import Stack, provision
 
@@ -40,10 +40,6 @@ HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 _LISTENING = re.compile(r"^LISTENING (http://\S+)$")
-
-
-class LocalEndpointError(PubSubError):
-    """The local endpoint could not start."""
 
 
 class LocalEndpoint:

@@ -10,7 +10,8 @@ from typing import Any
 from microcosm_pubsub.cli.common import CommandError, stop_on_signals
 from microcosm_pubsub.cli.provisioner import Provisioner, Resources
 from microcosm_pubsub.cli.stack import load_stack
-from microcosm_pubsub.local import HOST, LocalEndpoint, LocalEndpointError
+from microcosm_pubsub.errors import LocalEndpointError
+from microcosm_pubsub.local import HOST, LocalEndpoint
 
 
 READY = "# ready: Ctrl-C stops the endpoint"

@@ -27,7 +27,8 @@ from hamcrest import (
     starts_with,
 )
 
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint, LocalEndpointError
+from microcosm_pubsub.errors import LocalEndpointError
+from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
 
 
 if TYPE_CHECKING:
