@@ -25,6 +25,7 @@ from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMess
 
 logger = logging.getLogger("microcosm_pubsub.producer")
 
+
 @defaults(
     endpoint_url=typed(str, default_value=None),
     profile_name=typed(str, default_value=None),
