@@ -4,9 +4,13 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from hamcrest import assert_that, has_length
 from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
@@ -72,3 +76,59 @@ def drain(graph: Any, attempts: int = 3) -> list[Any]:
         quiet = 0 if messages else quiet + 1
         received.extend(messages)
     return received
+
+
+def receive(graph: Any, count: int = 1) -> list[Any]:
+    """Exactly `count` messages from the graph's queue, in at most five short receives; acks nothing."""
+    messages: list[Any] = []
+    for _ in range(5):
+        messages.extend(graph.sqs_consumer.consume(limit=count - len(messages), wait_seconds=1))
+        if len(messages) >= count:
+            break
+    assert_that(messages, has_length(count))
+    return messages
+
+
+def close_clients(graph: Any) -> None:
+    """Close the boto clients a graph built, so their sockets are not left to the garbage collector."""
+    for key in ("sns_client", "sqs_client"):
+        client = graph.get(key)
+        if client is not None:
+            client.close()
+
+
+def queue_counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages on the queue."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+@contextmanager
+def environ(**variables: str | None) -> Iterator[None]:
+    """Set (or, given None, unset) environment variables inside the block, restoring them after it."""
+    saved = {name: os.environ.get(name) for name in variables}
+    try:
+        _update_environ(variables)
+        yield
+    finally:
+        _update_environ(saved)
+
+
+def _update_environ(variables: dict[str, str | None]) -> None:
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

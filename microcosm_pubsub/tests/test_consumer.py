@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import unittest
 import uuid
 from typing import Any, ClassVar
@@ -48,27 +47,6 @@ class Boom(Exception):
     """Raised by a test block on purpose."""
 
 
-def close_clients(graph: Any) -> None:
-    for key in ("sns_client", "sqs_client"):
-        client = graph.get(key)
-        if client is not None:
-            client.close()
-
-
-def set_environ(test: unittest.TestCase, name: str, value: str) -> None:
-    """Set an environment variable for one test, restoring the old value after it."""
-    previous = os.environ.get(name)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-    test.addCleanup(restore)
-    os.environ[name] = value
-
-
 def raised_by(function: Any, *args: Any, **kwargs: Any) -> BaseException:
     """The exception `function(*args, **kwargs)` raises."""
     try:
@@ -97,7 +75,7 @@ class ConsumerTestCase(unittest.TestCase):
 
     def make_graph(self, stack: Stack | None, **overrides: Any) -> Any:
         graph = fixtures.make_graph(stack, **overrides)
-        self.addCleanup(close_clients, graph)
+        self.addCleanup(fixtures.close_clients, graph)
         return graph
 
     def produce(self, **content: Any) -> str:
@@ -251,7 +229,7 @@ class MalformedTests(unittest.TestCase):
     def setUpClass(cls) -> None:
         stack = fixtures.new_stack("consumer-malformed", dead_letter=False)
         graph = fixtures.make_graph(stack)
-        cls.addClassCleanup(close_clients, graph)
+        cls.addClassCleanup(fixtures.close_clients, graph)
         sqs = fixtures.endpoint().client("sqs")
         cls.addClassCleanup(sqs.close)
         bodies = {
@@ -321,7 +299,7 @@ class MalformedTests(unittest.TestCase):
 class ConfigurationTests(unittest.TestCase):
     def make_graph(self, **sqs_consumer: Any) -> Any:
         graph = fixtures.make_graph(None, sqs_consumer=sqs_consumer)
-        self.addCleanup(close_clients, graph)
+        self.addCleanup(fixtures.close_clients, graph)
         return graph
 
     def test_missing_queue_url(self) -> None:
@@ -346,12 +324,12 @@ class ConfigurationTests(unittest.TestCase):
         sqs = fixtures.endpoint().client("sqs")
         self.addCleanup(sqs.close)
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"mediaType": MEDIA_TYPE, "name": "env"}))
-        set_environ(self, "AWS_ENDPOINT_URL_SQS", fixtures.endpoint().url)
+        self.enterContext(fixtures.environ(AWS_ENDPOINT_URL_SQS=fixtures.endpoint().url))
         # Were the variable ignored, boto3 would go to AWS over HTTPS: send that to a closed local port instead
-        set_environ(self, "HTTPS_PROXY", "http://127.0.0.1:9")
+        self.enterContext(fixtures.environ(HTTPS_PROXY="http://127.0.0.1:9"))
         config = {"sqs_consumer": {"sqs_queue_url": stack.queue_url, "region_name": "us-east-1", "max_attempts": 1}}
         graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
-        self.addCleanup(close_clients, graph)
+        self.addCleanup(fixtures.close_clients, graph)
         [message] = graph.sqs_consumer.consume(wait_seconds=1)
         assert_that(message.content, has_entries(name="env"))
 

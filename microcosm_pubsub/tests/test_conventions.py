@@ -1,7 +1,6 @@
 """Media-type naming: make_media_type, the lifecycle verbs, the organization and parsing."""
 from __future__ import annotations
 
-import os
 import unittest
 from enum import Enum
 
@@ -17,6 +16,7 @@ from microcosm_pubsub.conventions import (
     make_media_type,
     parse_media_type,
 )
+from microcosm_pubsub.tests import fixtures
 
 
 class Colour(Enum):
@@ -27,27 +27,10 @@ class Widget:
     pass
 
 
-def set_environ(test: unittest.TestCase, name: str, value: str | None) -> None:
-    """Set or unset an environment variable for one test, restoring the old value after it."""
-    previous = os.environ.get(name)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-    test.addCleanup(restore)
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
-
-
 class MakeMediaTypeTests(unittest.TestCase):
     def setUp(self) -> None:
         # A developer's shell may set the organization; these tests are about the default
-        set_environ(self, ORGANIZATION_ENVIRON, None)
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: None}))
 
     def test_private_by_default(self) -> None:
         """A media type is private (`._`) unless asked otherwise."""
@@ -80,7 +63,7 @@ class MakeMediaTypeTests(unittest.TestCase):
 
 class LifecycleVerbTests(unittest.TestCase):
     def setUp(self) -> None:
-        set_environ(self, ORGANIZATION_ENVIRON, None)
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: None}))
 
     def test_created(self) -> None:
         """created() names the created verb."""
@@ -102,22 +85,22 @@ class LifecycleVerbTests(unittest.TestCase):
 class OrganizationTests(unittest.TestCase):
     def test_organization_argument(self) -> None:
         """An explicit organization replaces the default."""
-        set_environ(self, ORGANIZATION_ENVIRON, None)
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: None}))
         assert_that(created("foo", organization="acme"), is_(equal_to("application/vnd.acme.pubsub._.created.foo")))
 
     def test_organization_from_environment(self) -> None:
         """MICROCOSM_PUBSUB_ORGANIZATION sets the organization when none is passed."""
-        set_environ(self, ORGANIZATION_ENVIRON, "initech")
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: "initech"}))
         assert_that(make_media_type("foo"), is_(equal_to("application/vnd.initech.pubsub._.foo")))
 
     def test_argument_beats_environment(self) -> None:
         """An explicit organization wins over the environment variable."""
-        set_environ(self, ORGANIZATION_ENVIRON, "initech")
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: "initech"}))
         assert_that(deleted("foo", organization="acme"), is_(equal_to("application/vnd.acme.pubsub._.deleted.foo")))
 
     def test_empty_environment_means_default(self) -> None:
         """An empty environment variable falls back to the default organization."""
-        set_environ(self, ORGANIZATION_ENVIRON, "")
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: ""}))
         assert_that(make_media_type("foo"), is_(equal_to("application/vnd.globality.pubsub._.foo")))
 
 

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from collections import Counter
 from collections.abc import Callable
@@ -45,23 +44,6 @@ def setUpModule() -> None:
 def tearDownModule() -> None:
     SNS.close()
     SQS.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def queue_counts(queue_url: str) -> tuple[int, int]:
-    """(visible, in flight) messages on the queue."""
-    attributes = SQS.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def closed_port() -> int:
@@ -152,10 +134,10 @@ class ExampleDaemonTestCase(DaemonProcessTestCase):
         names = [f"example-{index}" for index in range(5)]
         for name in names:
             producer.produce(SimpleSchema.MEDIA_TYPE, name=name)
-        wait_for(lambda: daemon.stdout.count("handled") >= len(names))
+        fixtures.wait_for(lambda: daemon.stdout.count("handled") >= len(names), WAIT_SECONDS)
         assert_that(daemon.terminate(), is_(equal_to(0)))
         assert_that(sorted(daemon.stdout.splitlines()), is_(equal_to([f"handled {name}" for name in names])))
-        assert_that(queue_counts(stack.queue_url), is_(equal_to((0, 0))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((0, 0))))
 
     def test_missing_queue_url(self) -> None:
         """Without a queue URL the daemon exits non-zero and says how to give one."""
@@ -172,7 +154,9 @@ class ExampleDaemonTestCase(DaemonProcessTestCase):
             # One try per receive, so the daemon's own backoff shows within seconds
             EXAMPLE__SQS_CONSUMER__MAX_ATTEMPTS="1",
         )
-        wait_for(lambda: "receive failed (3 in a row)" in daemon.stderr or daemon.process.poll() is not None)
+        fixtures.wait_for(
+            lambda: "receive failed (3 in a row)" in daemon.stderr or daemon.process.poll() is not None, WAIT_SECONDS,
+        )
         assert_that(daemon.process.poll(), is_(none()))
         assert_that(daemon.stderr, contains_string("Could not connect to the endpoint URL"))
         assert_that(daemon.terminate(), is_(equal_to(0)))
@@ -187,10 +171,10 @@ class ShutdownTestCase(DaemonProcessTestCase):
         names = [f"long-{index}" for index in range(4)]
         for name in names:
             producer.produce(WorkSchema.MEDIA_TYPE, name=name, seconds=2.0)
-        wait_for(lambda: len(self.events("started")) == len(names))
+        fixtures.wait_for(lambda: len(self.events("started")) == len(names), WAIT_SECONDS)
         assert_that(daemon.terminate(), is_(equal_to(0)))
         assert_that(self.events("finished"), is_(equal_to(Counter(names))))
-        assert_that(queue_counts(stack.queue_url), is_(equal_to((0, 0))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((0, 0))))
         assert_that(daemon.stderr, contains_string("received SIGTERM"))
 
     def test_sigkill_loses_nothing(self) -> None:
@@ -202,16 +186,16 @@ class ShutdownTestCase(DaemonProcessTestCase):
         names = [f"job-{index}" for index in range(24)]
         for name in names:
             producer.produce(WorkSchema.MEDIA_TYPE, name=name, seconds=0.2)
-        wait_for(lambda: sum(self.events("finished").values()) >= 6)
+        fixtures.wait_for(lambda: sum(self.events("finished").values()) >= 6, WAIT_SECONDS)
         first.process.send_signal(signal.SIGKILL)
         first.wait()
         second = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--concurrency", "4")
-        wait_for(lambda: set(self.events("finished")) >= set(names))
+        fixtures.wait_for(lambda: set(self.events("finished")) >= set(names), WAIT_SECONDS)
         assert_that(second.terminate(), is_(equal_to(0)))
         finished = self.events("finished")
         lost = sorted(set(names) - set(finished))
         duplicates = sum(count - 1 for count in finished.values())
-        assert_that((lost, queue_counts(stack.queue_url)), is_(equal_to(([], (0, 0)))))
+        assert_that((lost, fixtures.queue_counts(SQS, stack.queue_url)), is_(equal_to(([], (0, 0)))))
         # At-least-once: what the killed daemon finished but had not deleted runs again, no more than it held
         assert_that(duplicates, is_(less_than_or_equal_to(10)))
 
@@ -219,7 +203,9 @@ class ShutdownTestCase(DaemonProcessTestCase):
 class ConfigurationTestCase(DaemonProcessTestCase):
     def startup_line(self, daemon: DaemonProcess) -> str:
         """The daemon's 'consuming ...' line, once it has logged it; then the daemon is stopped."""
-        wait_for(lambda: " consuming " in daemon.stderr or daemon.process.poll() is not None)
+        fixtures.wait_for(
+            lambda: " consuming " in daemon.stderr or daemon.process.poll() is not None, WAIT_SECONDS,
+        )
         assert_that(daemon.terminate(), is_(equal_to(0)))
         [line] = [line for line in daemon.stderr.splitlines() if " consuming " in line]
         return line
@@ -233,7 +219,7 @@ class ConfigurationTestCase(DaemonProcessTestCase):
             RECORDING__SQS_CONSUMER__CONCURRENCY="3",
         )
         self.producer(stack).produce(WorkSchema.MEDIA_TYPE, name="from-env")
-        wait_for(lambda: "from-env" in self.events("finished"))
+        fixtures.wait_for(lambda: "from-env" in self.events("finished"), WAIT_SECONDS)
         assert_that(self.startup_line(daemon), contains_string(f"consuming {stack.queue_url} with concurrency 3"))
         assert_that(self.events("finished"), is_(equal_to(Counter(["from-env"]))))
 

@@ -58,13 +58,6 @@ class Boom(Exception):
     """Raised by a test block on purpose."""
 
 
-def close_clients(graph: Any) -> None:
-    for key in ("sns_client", "sqs_client"):
-        client = graph.get(key)
-        if client is not None:
-            client.close()
-
-
 class DeferredTestCase(unittest.TestCase):
     sqs: ClassVar[Any]
 
@@ -80,7 +73,7 @@ class DeferredTestCase(unittest.TestCase):
 
     def make_graph(self, stack: Stack, **overrides: Any) -> Any:
         graph = fixtures.make_graph(stack, **overrides)
-        self.addCleanup(close_clients, graph)
+        self.addCleanup(fixtures.close_clients, graph)
         return graph
 
     def delivered(self, stack: Stack | None = None, expected: int = 0) -> list[dict[str, Any]]:

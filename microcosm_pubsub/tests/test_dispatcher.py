@@ -105,13 +105,6 @@ def tearDownModule() -> None:
     SQS.close()
 
 
-def close_clients(graph: Any) -> None:
-    """Close the boto clients a graph built, so their sockets are not left to the garbage collector."""
-    for key, component in list(graph.items()):
-        if key in ("sqs_client", "sns_client"):
-            component.close()
-
-
 class DispatcherTestCase(unittest.TestCase):
     """A fresh stack and graph per test; `given` builds them with the test's configuration."""
 
@@ -135,7 +128,7 @@ class DispatcherTestCase(unittest.TestCase):
         self.graph = fixtures.make_graph(
             self.stack, sqs_message_dispatcher=dispatcher_config, sqs_consumer=consumer or {},
         )
-        self.addCleanup(close_clients, self.graph)
+        self.addCleanup(fixtures.close_clients, self.graph)
         return self.graph
 
     def handle(self, media_type: str, handler: Any) -> Any:

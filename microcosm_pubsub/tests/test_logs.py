@@ -63,22 +63,6 @@ def note_handler(message: dict[str, Any]) -> bool:
     return True
 
 
-def close_clients(graph: Any) -> None:
-    for key, component in list(graph.items()):
-        if key in ("sqs_client", "sns_client"):
-            component.close()
-
-
-def receive(graph: Any, count: int = 1) -> list[Any]:
-    messages: list[Any] = []
-    for _ in range(5):
-        messages.extend(graph.sqs_consumer.consume(limit=count - len(messages), wait_seconds=1))
-        if len(messages) >= count:
-            break
-    assert_that(messages, has_length(count))
-    return messages
-
-
 class Capture(logging.Handler):
     """Keeps the records it is given, without changing any logger's level (assertLogs would)."""
 
@@ -99,7 +83,7 @@ class OutcomeRecordTestCase(unittest.TestCase):
 
     def given(self, **overrides: Any) -> Any:
         self.graph = fixtures.make_graph(fixtures.new_stack("logs"), **overrides)
-        self.addCleanup(close_clients, self.graph)
+        self.addCleanup(fixtures.close_clients, self.graph)
         self.graph.sqs_message_handler_registry.register(NoteSchema.MEDIA_TYPE, note_handler)
         return self.graph
 
@@ -108,7 +92,7 @@ class OutcomeRecordTestCase(unittest.TestCase):
         graph = self.given()
         message_id = graph.sns_producer.produce(NoteSchema.MEDIA_TYPE, text="hello")
         with self.assertLogs(MESSAGE_LOGGER, logging.INFO) as captured:
-            graph.sqs_message_dispatcher.handle_batch(receive(graph))
+            graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         assert_that(captured.records, has_length(1))
         assert_that(vars(captured.records[0])["pubsub"], has_entries(
             media_type=NoteSchema.MEDIA_TYPE,
@@ -127,7 +111,7 @@ class OutcomeRecordTestCase(unittest.TestCase):
         graph = self.given()
         graph.sns_producer.produce(NoteSchema.MEDIA_TYPE, text="hello")
         with self.assertLogs(MESSAGE_LOGGER, logging.INFO) as captured:
-            graph.sqs_message_dispatcher.handle_batch(receive(graph))
+            graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         document = json.loads(JsonFormatter().format(captured.records[0]))
         assert_that(document, all_of(
             *(has_key(name) for name in FIELDS),
@@ -146,7 +130,7 @@ class OutcomeRecordTestCase(unittest.TestCase):
         logging.getLogger(MESSAGE_LOGGER).addHandler(captured)
         self.addCleanup(logging.getLogger(MESSAGE_LOGGER).removeHandler, captured)
         graph.sns_producer.produce(NoteSchema.MEDIA_TYPE, text="quiet")
-        graph.sqs_message_dispatcher.handle_batch(receive(graph))
+        graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         assert_that(captured.records, is_(empty()))
         assert_that(graph.pubsub_metrics.sink.count("messages_handled", outcome="succeeded"), is_(equal_to(1)))
 
@@ -225,7 +209,7 @@ class RedactionTestCase(unittest.TestCase):
         stack = fixtures.new_stack("logs-start")
         config = fixtures.graph_config(stack, my_service={"client_secret": SENTINEL, "region": "here"})
         daemon = ConsumerDaemon.create_for_testing(load_from_dict(config))
-        self.addCleanup(close_clients, daemon.graph)
+        self.addCleanup(fixtures.close_clients, daemon.graph)
         with self.assertLogs("microcosm_pubsub.daemon", logging.INFO) as captured:
             daemon.start()
         text = "\n".join(record.getMessage() for record in captured.records)

@@ -15,7 +15,6 @@ from hamcrest import (
     equal_to,
     greater_than_or_equal_to,
     has_item,
-    has_length,
     has_properties,
     is_,
     raises,
@@ -49,21 +48,10 @@ def tick_handler(message: dict[str, Any]) -> bool:
 
 
 def close_clients(graph: Any) -> None:
-    for key, component in list(graph.items()):
-        if key in ("sqs_client", "sns_client"):
-            component.close()
-        if key == "pubsub_metrics":
-            component.close()
-
-
-def receive(graph: Any, count: int = 1) -> list[Any]:
-    messages: list[Any] = []
-    for _ in range(5):
-        messages.extend(graph.sqs_consumer.consume(limit=count - len(messages), wait_seconds=1))
-        if len(messages) >= count:
-            break
-    assert_that(messages, has_length(count))
-    return messages
+    fixtures.close_clients(graph)
+    metrics = graph.get("pubsub_metrics")
+    if metrics is not None:
+        metrics.close()
 
 
 class MetricsGraphTestCase(unittest.TestCase):
@@ -86,7 +74,7 @@ class MiddlewareTestCase(MetricsGraphTestCase):
         """One produced-then-consumed message: received, handled, latencies and batch size recorded."""
         graph = self.given()
         graph.sns_producer.produce(TickSchema.MEDIA_TYPE, name="one")
-        graph.sqs_message_dispatcher.handle_batch(receive(graph))
+        graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         sink = graph.pubsub_metrics.sink
         media_type = TickSchema.MEDIA_TYPE
         assert_that(sink.count("messages_received", media_type=media_type), is_(equal_to(1)))
@@ -102,7 +90,7 @@ class MiddlewareTestCase(MetricsGraphTestCase):
         """Received messages are in flight until their outcome is settled."""
         graph = self.given()
         graph.sns_producer.produce(TickSchema.MEDIA_TYPE, name="one")
-        messages = receive(graph)
+        messages = fixtures.receive(graph)
         assert_that(graph.pubsub_metrics.sink.gauge_value("messages_in_flight"), is_(equal_to(1)))
         graph.sqs_message_dispatcher.handle_batch(messages)
         assert_that(graph.pubsub_metrics.sink.gauge_value("messages_in_flight"), is_(equal_to(0)))
@@ -113,7 +101,7 @@ class MiddlewareTestCase(MetricsGraphTestCase):
         graph.sns_producer.produce(TickSchema.MEDIA_TYPE, name="fail")
         # Captured so the expected traceback stays out of the test output
         with self.assertLogs("microcosm_pubsub.dispatcher", logging.WARNING):
-            graph.sqs_message_dispatcher.handle_batch(receive(graph))
+            graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         sink = graph.pubsub_metrics.sink
         assert_that(sink.count("messages_handled", outcome="failed"), is_(equal_to(1)))
         assert_that(sink.count("messages_failed", media_type=TickSchema.MEDIA_TYPE), is_(equal_to(1)))
@@ -123,7 +111,7 @@ class MiddlewareTestCase(MetricsGraphTestCase):
         graph = self.given(dead_letter_queue=True)
         graph.sqs_client.send_message(QueueUrl=self.stack.queue_url, MessageBody="not json")
         with self.assertLogs("microcosm_pubsub.dispatcher", logging.WARNING):
-            graph.sqs_message_dispatcher.handle_batch(receive(graph))
+            graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         sink = graph.pubsub_metrics.sink
         assert_that(sink.count("messages_dead_lettered", outcome="invalid", media_type="unknown"), is_(equal_to(1)))
 
@@ -192,7 +180,7 @@ class StatsdTestCase(unittest.TestCase):
         self.addCleanup(close_clients, graph)
         graph.sqs_message_handler_registry.register(TickSchema.MEDIA_TYPE, tick_handler)
         graph.sns_producer.produce(TickSchema.MEDIA_TYPE, name="one")
-        graph.sqs_message_dispatcher.handle_batch(receive(graph))
+        graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         # batch size, received, in flight; then handled, handler latency, end-to-end latency, in flight
         lines = self.datagrams(7)
         handled = f"pubsub.messages_handled:1|c|#media_type:{TickSchema.MEDIA_TYPE},outcome:succeeded"
@@ -206,7 +194,7 @@ class PrometheusTestCase(MetricsGraphTestCase):
         graph = self.given({"sinks": ["prometheus"], "prometheus_port": 0})
         host, port = serve_metrics(graph) or ("", 0)
         graph.sns_producer.produce(TickSchema.MEDIA_TYPE, name="one")
-        graph.sqs_message_dispatcher.handle_batch(receive(graph))
+        graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
         with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
         assert_that(text, contains_string(

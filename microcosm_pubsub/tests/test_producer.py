@@ -58,13 +58,6 @@ def raised_by(function: Any, *args: Any, **kwargs: Any) -> BaseException:
     raise AssertionError(f"{function} raised nothing")
 
 
-def close_clients(graph: Any) -> None:
-    for key in ("sns_client", "sqs_client"):
-        client = graph.get(key)
-        if client is not None:
-            client.close()
-
-
 class ProducerTestCase(unittest.TestCase):
     """A fresh stack per test, a graph publishing to it, and a plain boto3 reader of its queue."""
 
@@ -83,7 +76,7 @@ class ProducerTestCase(unittest.TestCase):
 
     def make_graph(self, stack: Stack | None, **overrides: Any) -> Any:
         graph = fixtures.make_graph(stack, **overrides)
-        self.addCleanup(close_clients, graph)
+        self.addCleanup(fixtures.close_clients, graph)
         return graph
 
     def receive(self, wait_seconds: int = 1) -> list[dict[str, Any]]:

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import unittest
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from hamcrest import (
@@ -51,23 +49,6 @@ def setUpModule() -> None:
 def tearDownModule() -> None:
     SNS.close()
     SQS.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def queue_counts(queue_url: str) -> tuple[int, int]:
-    """(visible, in flight) messages on the queue."""
-    attributes = SQS.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 class Handler:
@@ -136,11 +117,11 @@ class RunnerTestCase(unittest.TestCase):
         daemon = self.run_daemon(stack, handler, concurrency=2)
         names = [f"job-{index}" for index in range(15)]
         self.produce(daemon, names)
-        wait_for(lambda: len(handler.handled) >= len(names))
+        fixtures.wait_for(lambda: len(handler.handled) >= len(names), WAIT_SECONDS)
         self.stop(daemon, self.thread)
         assert daemon.runner is not None
         assert_that(handler.handled, contains_inanyorder(*names))
-        assert_that((daemon.runner.counts, queue_counts(stack.queue_url)),
+        assert_that((daemon.runner.counts, fixtures.queue_counts(SQS, stack.queue_url)),
                     is_(equal_to(({"succeeded": len(names)}, (0, 0)))))
 
     def test_settling_uses_batched_deletes(self) -> None:
@@ -160,7 +141,7 @@ class RunnerTestCase(unittest.TestCase):
         daemon.graph.sqs_client.meta.events.register("before-parameter-build.sqs.*", count)
         names = [f"job-{index}" for index in range(12)]
         self.produce(daemon, names)
-        wait_for(lambda: len(handler.handled) >= len(names))
+        fixtures.wait_for(lambda: len(handler.handled) >= len(names), WAIT_SECONDS)
         self.stop(daemon, self.thread)
         assert_that((calls["DeleteMessage"], len(deleted), len(set(deleted))), is_(equal_to((0, 12, 12))))
         assert_that(calls["DeleteMessageBatch"], is_(less_than_or_equal_to(12)))
@@ -188,12 +169,12 @@ class RunnerTestCase(unittest.TestCase):
         # More messages than the capacity, so an unbounded receiver would show
         names = [f"job-{index}" for index in range(runner.in_flight.capacity + 4)]
         self.produce(daemon, names)
-        wait_for(lambda: handler.running >= 4)
+        fixtures.wait_for(lambda: handler.running >= 4, WAIT_SECONDS)
         # Give a broken bound the chance to receive and start more before the gate opens
-        wait_for(lambda: len(runner.in_flight) > runner.in_flight.capacity, timeout=0.5)
+        fixtures.wait_for(lambda: len(runner.in_flight) > runner.in_flight.capacity, timeout=0.5)
         gated = max(samples)
         gate.set()
-        wait_for(lambda: len(handler.handled) >= len(names))
+        fixtures.wait_for(lambda: len(handler.handled) >= len(names), WAIT_SECONDS)
         sampling.set()
         assert_that(handler.max_running, is_(equal_to(4)))
         # While every handler is held nothing is handled, so only `capacity` may be received
@@ -210,16 +191,16 @@ class RunnerTestCase(unittest.TestCase):
         daemon = self.run_daemon(stack, handler)
         self.addCleanup(slow.set)
         self.produce(daemon, ["slow"])
-        wait_for(lambda: handler.running == 1)
+        fixtures.wait_for(lambda: handler.running == 1, WAIT_SECONDS)
         stolen: list[Any] = []
         while handler.running and not stolen:
             response = SQS.receive_message(QueueUrl=stack.queue_url, WaitTimeSeconds=1)
             stolen.extend(response.get("Messages", []))
-        wait_for(lambda: len(handler.handled) == 1)
+        fixtures.wait_for(lambda: len(handler.handled) == 1, WAIT_SECONDS)
         self.stop(daemon, self.thread)
         assert daemon.runner is not None
         assert_that(stolen, is_(empty()))
-        assert_that((handler.handled, daemon.runner.counts, queue_counts(stack.queue_url)),
+        assert_that((handler.handled, daemon.runner.counts, fixtures.queue_counts(SQS, stack.queue_url)),
                     is_(equal_to((["slow"], {"succeeded": 1}, (0, 0)))))
 
     def test_heartbeat_keeps_a_slow_message_hidden(self) -> None:
@@ -241,9 +222,9 @@ class RunnerTestCase(unittest.TestCase):
         assert runner is not None
         self.produce(daemon, [f"job-{index}" for index in range(5)])
         # One handler blocks, the other four wait in the runner
-        wait_for(lambda: handler.running == 1 and len(runner.in_flight) == 5)
+        fixtures.wait_for(lambda: handler.running == 1 and len(runner.in_flight) == 5, WAIT_SECONDS)
         daemon.stop.set()
         gate.set()
         self.thread.join(WAIT_SECONDS)
         assert_that((len(handler.handled), runner.counts), is_(equal_to((1, {"succeeded": 1}))))
-        assert_that(queue_counts(stack.queue_url), is_(equal_to((4, 0))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((4, 0))))

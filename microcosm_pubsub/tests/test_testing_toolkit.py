@@ -46,7 +46,7 @@ from microcosm_pubsub.testing import (
     testing_graph,
 )
 from microcosm_pubsub.testing.pytest_plugin import environment_fixture
-from microcosm_pubsub.tests.fixtures import endpoint
+from microcosm_pubsub.tests.fixtures import endpoint, environ
 
 
 GADGET = created("toolkit_gadget")
@@ -340,8 +340,7 @@ class TestEnvironmentLifecycle(unittest.TestCase):
 
     def test_credentials_are_dummy_only_while_started(self) -> None:
         """While started, AWS credentials are dummy ones and AWS_PROFILE is unset; stop restores both."""
-        os.environ["AWS_PROFILE"] = "production"
-        self.addCleanup(os.environ.pop, "AWS_PROFILE", None)
+        self.enterContext(environ(AWS_PROFILE="production"))
         with IntegrationEnvironment(name="toolkit", endpoint=endpoint()):
             inside = (os.environ.get("AWS_PROFILE"), os.environ["AWS_ACCESS_KEY_ID"])
         assert_that(inside, is_(equal_to((None, "testing"))))

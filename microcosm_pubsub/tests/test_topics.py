@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import unittest
 from typing import Any
 
@@ -11,6 +10,7 @@ from microcosm.api import create_object_graph, load_from_dict, load_from_environ
 
 from microcosm_pubsub.conventions import changed, created, deleted
 from microcosm_pubsub.errors import ConfigurationError, TopicNotDefinedError
+from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.topics import TopicArns
 
 
@@ -22,20 +22,6 @@ def topic_arns(**config: Any) -> TopicArns:
     graph: Any = create_object_graph("test", testing=True, loader=load_from_dict({"sns_topic_arns": config}))
     arns: TopicArns = graph.sns_topic_arns
     return arns
-
-
-def set_environ(test: unittest.TestCase, name: str, value: str) -> None:
-    """Set an environment variable for one test, restoring the old value after it."""
-    previous = os.environ.get(name)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-    test.addCleanup(restore)
-    os.environ[name] = value
 
 
 class DefaultTests(unittest.TestCase):
@@ -125,25 +111,25 @@ class EnvironmentTests(unittest.TestCase):
 
     def test_lifecycle_from_environment(self) -> None:
         """`<SERVICE>__SNS_TOPIC_ARNS__CREATED__FOO` maps created("foo")."""
-        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO", ARN.format("env-foo"))
+        self.enterContext(fixtures.environ(TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO=ARN.format("env-foo")))
         arns = self.environ_graph().sns_topic_arns
         assert_that(arns.resolve(created("foo")), is_(equal_to(ARN.format("env-foo"))))
 
     def test_default_from_environment(self) -> None:
         """`<SERVICE>__SNS_TOPIC_ARNS__DEFAULT` sets the default topic."""
-        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__DEFAULT", ARN.format("env-default"))
+        self.enterContext(fixtures.environ(TOPICSENVSVC__SNS_TOPIC_ARNS__DEFAULT=ARN.format("env-default")))
         arns = self.environ_graph().sns_topic_arns
         assert_that(arns.resolve(f"{PREFIX}.anything"), is_(equal_to(ARN.format("env-default"))))
 
     def test_mappings_from_environment(self) -> None:
         """`<SERVICE>__SNS_TOPIC_ARNS__MAPPINGS` takes a JSON object."""
         mappings = json.dumps({f"{PREFIX}.mapped": ARN.format("env-mapped")})
-        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__MAPPINGS", mappings)
+        self.enterContext(fixtures.environ(TOPICSENVSVC__SNS_TOPIC_ARNS__MAPPINGS=mappings))
         arns = self.environ_graph().sns_topic_arns
         assert_that(arns.resolve(f"{PREFIX}.mapped"), is_(equal_to(ARN.format("env-mapped"))))
 
     def test_hyphenated_resource_from_environment(self) -> None:
         """An environment variable spells created("foo-bar") as FOO_BAR."""
-        set_environ(self, "TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO_BAR", ARN.format("env-foo-bar"))
+        self.enterContext(fixtures.environ(TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO_BAR=ARN.format("env-foo-bar")))
         arns = self.environ_graph().sns_topic_arns
         assert_that(arns.resolve(created("foo-bar")), is_(equal_to(ARN.format("env-foo-bar"))))

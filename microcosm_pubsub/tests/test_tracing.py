@@ -49,12 +49,6 @@ class FollowSchema(PubSubMessageSchema):
     name = fields.String(required=True)
 
 
-def close_clients(graph: Any) -> None:
-    for key, component in list(graph.items()):
-        if key in ("sqs_client", "sns_client"):
-            component.close()
-
-
 class TracingTestCase(unittest.TestCase):
     """A graph with `pubsub_tracing`; the origin handler produces a follow-up message to the same topic."""
 
@@ -65,7 +59,7 @@ class TracingTestCase(unittest.TestCase):
             pubsub_middleware={"components": list(components)},
             pubsub_tracing={"opentelemetry": opentelemetry},
         )
-        self.addCleanup(close_clients, self.graph)
+        self.addCleanup(fixtures.close_clients, self.graph)
         self.handler_error: BaseException | None = None
         self.graph.sqs_message_handler_registry.register(OriginSchema.MEDIA_TYPE, self.origin_handler)
         self.graph.sqs_message_handler_registry.register(FollowSchema.MEDIA_TYPE, lambda message: True)

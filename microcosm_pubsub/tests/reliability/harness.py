@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -41,13 +40,8 @@ def scale() -> str:
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
     """Poll `predicate` until it holds or `timeout` seconds pass; returns whether it held."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+    # Slower than fixtures' default: these predicates are often HTTP calls to the endpoint under test
+    return fixtures.wait_for(predicate, timeout, interval)
 
 
 def daemon_config(**sections: dict[str, Any]) -> dict[str, str]:
@@ -164,11 +158,7 @@ class Records:
 
 def queue_depth(sqs: Any, queue_url: str) -> int:
     """Messages on the queue, visible or in flight."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return sum(fixtures.queue_counts(sqs, queue_url))
 
 
 def receive_all(sqs: Any, queue_url: str, quiet: int = 3, limit: int = 200) -> list[dict[str, Any]]:
@@ -278,7 +268,7 @@ class Lab:
         for section in ("sns_producer", "sqs_consumer"):
             config[section]["endpoint_url"] = self.endpoint.url
         graph = create_object_graph("reliability-test", testing=True, loader=load_from_dict(config))
-        self.cleanups.callback(close_clients, graph)
+        self.cleanups.callback(fixtures.close_clients, graph)
         return graph
 
     def publish(self, stack: Stack, names: list[str], **fields: Any) -> None:
@@ -307,10 +297,3 @@ class Lab:
     def depth(self, queue_url: str | None) -> int:
         assert queue_url is not None
         return queue_depth(self.sqs, queue_url)
-
-
-def close_clients(graph: Any) -> None:
-    """Close the boto clients a graph built, so their sockets are not left to the garbage collector."""
-    for key, component in list(graph.items()):
-        if key in ("sqs_client", "sns_client"):
-            component.close()
