@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def provision(
         Attributes={
             "VisibilityTimeout": str(visibility_timeout),
             "RedrivePolicy": redrive_policy,
-            "Policy": json.dumps(_allow_topic_policy(topic_arn, queue_arn)),
+            "Policy": allow_topics_policy(queue_arn, [topic_arn]),
         },
     )
 
@@ -82,21 +82,21 @@ def _queue(sqs: SQSClient, name: str) -> tuple[str, str]:
     return url, arn
 
 
-def _allow_topic_policy(topic_arn: str, queue_arn: str) -> dict[str, object]:
-    """The queue policy without which AWS drops what SNS delivers to the queue."""
+def topics_may_send(queue_arn: str, topic_arns: list[str], sid: str = "AllowTopicsToSendMessage") -> dict[str, Any]:
+    """The queue policy statement letting SNS deliver from these topics; without it AWS drops what they send."""
     return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowTopicToSendMessage",
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }
-        ],
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
     }
+
+
+def allow_topics_policy(queue_arn: str, topic_arns: list[str]) -> str:
+    """A whole queue policy (JSON) holding only `topics_may_send`."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [topics_may_send(queue_arn, topic_arns)]})
 
 
 def _subscribe(sns: SNSClient, topic_arn: str, queue_arn: str, attributes: dict[str, str]) -> str:

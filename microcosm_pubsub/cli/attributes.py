@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from microcosm_pubsub.provisioning import topics_may_send
+
 
 # The statement we own in a queue policy; statements others added are left alone
 POLICY_SID = "pubsub-allow-topics"
@@ -53,14 +55,7 @@ def queue_policy(current: str | None, queue_arn: str, topic_arns: list[str]) -> 
             # Provisioning never removes: a subscription dropped from the file still exists and must deliver
             allowed = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
             topic_arns = [*topic_arns, *([allowed] if isinstance(allowed, str) else allowed)]
-    ours = {
-        "Sid": POLICY_SID,
-        "Effect": "Allow",
-        "Principal": {"Service": "sns.amazonaws.com"},
-        "Action": "sqs:SendMessage",
-        "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": sorted(set(topic_arns))}},
-    }
+    ours = topics_may_send(queue_arn, sorted(set(topic_arns)), POLICY_SID)
     return {**policy, "Statement": [*others, ours]}
 
 def same(key: str, current: str | None, desired: str) -> bool:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import atexit
-import json
 import re
 import threading
 import time
@@ -15,7 +14,7 @@ from microcosm.hooks import invoke_resolve_hook
 from microcosm_pubsub.consumer import SQSConsumer
 from microcosm_pubsub.local import LocalEndpoint
 from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.provisioning import Stack, allow_topics_policy, provision
 from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
 
 
@@ -121,7 +120,7 @@ def provision_resources(
     for arn in topics:
         sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=observer_arn)
     for queue_url, queue_arn in ((stack.queue_url, stack.queue_arn), (observer_url, observer_arn)):
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": _allow_topics(queue_arn, topics)})
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": allow_topics_policy(queue_arn, topics)})
     return Resources(stack, topic_arns, observer_url)
 
 
@@ -136,18 +135,3 @@ def delete_resources(sns: Any, sqs: Any, resources: Resources) -> None:
                 sqs.delete_queue(QueueUrl=url)
     except (BotoCoreError, ClientError):
         pass
-
-
-def _allow_topics(queue_arn: str, topic_arns: list[str]) -> str:
-    """The queue policy letting every topic of the environment deliver to the queue."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "AllowTopicsToSendMessage",
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
-        }],
-    })

@@ -191,7 +191,7 @@ class TestProvision(ClientsTestCase):
             Effect="Allow",
             Action="sqs:SendMessage",
             Resource=stack.queue_arn,
-            Condition={"ArnEquals": {"aws:SourceArn": stack.topic_arn}},
+            Condition={"ArnEquals": {"aws:SourceArn": [stack.topic_arn]}},
         ))
 
 
