@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from microcosm.api import create_object_graph, load_each, load_from_dict, load_from_environ
+from microcosm.errors import ValidationError as MicrocosmValidationError
 
 from microcosm_pubsub.errors import PubSubError
 from microcosm_pubsub.health import start_health_server
@@ -103,7 +104,8 @@ class ConsumerDaemon:
             self.graph = self.create_graph(self.args)
             configure_daemon_logging(self.graph, self.args.log_format)
             self.start()
-        except PubSubError as error:
+        except (PubSubError, MicrocosmValidationError) as error:
+            # Configuration mistakes get one clear line, not a traceback
             logger.error("%s cannot start: %s", self.name, error)
             sys.exit(2)
         self.install_signal_handlers()
@@ -121,8 +123,8 @@ class ConsumerDaemon:
         concurrency = int(self.graph.config.sqs_consumer.concurrency)
         self.runner = Runner(dispatcher, consumer, concurrency, self.stop)
         logger.info(
-            "%s consuming %s with concurrency %d (at most %d in flight), handling: %s",
-            self.name, consumer.queue_url, concurrency, self.runner.in_flight.capacity,
+            "%s consuming %s with concurrency %d (at most %d messages held, %d of them unhandled), handling: %s",
+            self.name, consumer.queue_url, concurrency, self.runner.in_flight.limit, self.runner.in_flight.capacity,
             ", ".join(sorted(handlers)) or "nothing (no active handlers)",
         )
         log_configuration(logger, self.name, self.graph.config)
