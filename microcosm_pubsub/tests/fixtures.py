@@ -1,9 +1,7 @@
 """Shared test fixtures: one local endpoint per test process, unique stacks, graphs pointed at them."""
 from __future__ import annotations
 
-import atexit
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +13,7 @@ from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
 from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.testing.queues import shared_endpoint
 
 
 # Nothing a test does may reach real AWS, whatever the machine's environment holds
@@ -25,18 +24,9 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 for _variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_SQS"):
     os.environ.pop(_variable, None)
 
-_lock = threading.Lock()
-_endpoint: LocalEndpoint | None = None
-
-
 def endpoint() -> LocalEndpoint:
-    """The process's local endpoint, started on first use and stopped at exit."""
-    global _endpoint
-    with _lock:
-        if _endpoint is None:
-            _endpoint = LocalEndpoint().start()
-            atexit.register(_endpoint.stop)
-        return _endpoint
+    """The process's local endpoint, shared with what users' tests get from `microcosm_pubsub.testing`."""
+    return shared_endpoint()
 
 
 def unique_name(prefix: str = "test") -> str:
