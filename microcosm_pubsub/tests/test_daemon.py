@@ -20,6 +20,7 @@ from microcosm_pubsub.daemon import ConsumerDaemon
 from microcosm_pubsub.decorators import handles
 from microcosm_pubsub.errors import DuplicateHandlerError
 from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.daemons.example import SimpleSchema
 from microcosm_pubsub.tests.daemons.recording import RECORD_FILE_VARIABLE, WorkSchema
@@ -37,13 +38,8 @@ SQS: Any = None
 
 def setUpModule() -> None:
     global SNS, SQS
-    SNS = fixtures.endpoint().client("sns")
-    SQS = fixtures.endpoint().client("sqs")
-
-
-def tearDownModule() -> None:
-    SNS.close()
-    SQS.close()
+    # The toolkit's clients for the endpoint: built once per process, closed at exit
+    SNS, SQS = admin_clients(fixtures.endpoint())
 
 
 def closed_port() -> int:

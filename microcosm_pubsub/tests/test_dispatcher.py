@@ -28,6 +28,7 @@ from microcosm_pubsub.errors import ConfigurationError, IgnoreMessage, Nack, Ski
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.provisioning import provision
 from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 
 
@@ -96,13 +97,8 @@ SQS: Any = None
 
 def setUpModule() -> None:
     global SNS, SQS
-    SNS = fixtures.endpoint().client("sns")
-    SQS = fixtures.endpoint().client("sqs")
-
-
-def tearDownModule() -> None:
-    SNS.close()
-    SQS.close()
+    # The toolkit's clients for the endpoint: built once per process, closed at exit
+    SNS, SQS = admin_clients(fixtures.endpoint())
 
 
 class DispatcherTestCase(unittest.TestCase):

@@ -22,6 +22,7 @@ from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.daemon import ConsumerDaemon
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 
 
@@ -42,13 +43,8 @@ class JobSchema(PubSubMessageSchema):
 
 def setUpModule() -> None:
     global SNS, SQS
-    SNS = fixtures.endpoint().client("sns")
-    SQS = fixtures.endpoint().client("sqs")
-
-
-def tearDownModule() -> None:
-    SNS.close()
-    SQS.close()
+    # The toolkit's clients for the endpoint: built once per process, closed at exit
+    SNS, SQS = admin_clients(fixtures.endpoint())
 
 
 class Handler:
