@@ -79,21 +79,15 @@ class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is A
                 return
 
 
-class PublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
-    """At least one published message matches."""
-
-    def __init__(self, expected: MessageMatcher) -> None:
-        self.expected = expected
+class SourceMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+    """A matcher over what a source published; a source that cannot be read never matches, and says why."""
 
     def _matches(self, source: Any) -> bool:
         try:
-            return any(self.expected.matches_view(view) for view in views_of(source))
+            views = views_of(source)
         except UnreadableSource:
             return False
-
-    def describe_to(self, description: Description) -> None:
-        description.append_text("a published ")
-        self.expected.describe_message(description)
+        return self.matches_views(views)
 
     def describe_mismatch(self, source: Any, description: Description) -> None:
         try:
@@ -101,6 +95,29 @@ class PublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is
         except UnreadableSource as error:
             description.append_text(str(error))
             return
+        self.describe_views_mismatch(views, description)
+
+    def matches_views(self, views: list[PublishedMessage]) -> bool:
+        raise NotImplementedError
+
+    def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
+        raise NotImplementedError
+
+
+class PublishedMatcher(SourceMatcher):
+    """Some published message matches."""
+
+    def __init__(self, expected: MessageMatcher) -> None:
+        self.expected = expected
+
+    def matches_views(self, views: list[PublishedMessage]) -> bool:
+        return any(self.expected.matches_view(view) for view in views)
+
+    def describe_to(self, description: Description) -> None:
+        description.append_text("a published ")
+        self.expected.describe_message(description)
+
+    def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
         if not views:
             description.append_text("nothing was published")
             return
@@ -116,17 +133,14 @@ class PublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is
             self.expected.describe_view_mismatch(view, description)
 
 
-class NotPublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+class NotPublishedMatcher(SourceMatcher):
     """No published message matches (no message at all, without an expectation)."""
 
     def __init__(self, expected: MessageMatcher) -> None:
         self.expected = expected
 
-    def _matches(self, source: Any) -> bool:
-        try:
-            return not any(self.expected.matches_view(view) for view in views_of(source))
-        except UnreadableSource:
-            return False
+    def matches_views(self, views: list[PublishedMessage]) -> bool:
+        return not any(self.expected.matches_view(view) for view in views)
 
     def describe_to(self, description: Description) -> None:
         if self.expected.media_type is None and not self.expected.content:
@@ -135,40 +149,26 @@ class NotPublishedMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest
         description.append_text("no published ")
         self.expected.describe_message(description)
 
-    def describe_mismatch(self, source: Any, description: Description) -> None:
-        try:
-            views = views_of(source)
-        except UnreadableSource as error:
-            description.append_text(str(error))
-            return
+    def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
         matching = [view for view in views if self.expected.matches_view(view)]
         such = "" if self.expected.media_type is None and not self.expected.content else " such"
         description.append_text(f"published {len(matching)}{such} message(s):{listing(matching)}")
 
 
-class InAnyOrderMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
+class InAnyOrderMatcher(SourceMatcher):
     """The published messages are exactly the expected ones, in any order."""
 
     def __init__(self, expected: list[MessageMatcher]) -> None:
         self.expected = expected
 
-    def _matches(self, source: Any) -> bool:
-        try:
-            views = views_of(source)
-        except UnreadableSource:
-            return False
+    def matches_views(self, views: list[PublishedMessage]) -> bool:
         pairs = pairing(self.expected, views)
         return len(views) == len(self.expected) == len(pairs)
 
     def describe_to(self, description: Description) -> None:
         description.append_list("exactly these published messages, in any order: [", ", ", "]", self.expected)
 
-    def describe_mismatch(self, source: Any, description: Description) -> None:
-        try:
-            views = views_of(source)
-        except UnreadableSource as error:
-            description.append_text(str(error))
-            return
+    def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
         pairs = pairing(self.expected, views)
         missing = [matcher for index, matcher in enumerate(self.expected) if index not in pairs]
         extra = [view for index, view in enumerate(views) if index not in pairs.values()]
