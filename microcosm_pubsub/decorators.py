@@ -7,11 +7,8 @@ from typing import Any, TypeVar
 from marshmallow import Schema
 from microcosm.hooks import on_resolve
 
-from microcosm_pubsub.registry import (
-    HANDLES_ATTRIBUTE,
-    PubSubMessageSchemaRegistry,
-    SQSMessageHandlerRegistry,
-)
+from microcosm_pubsub.handler_registry import HANDLES_ATTRIBUTE, SQSMessageHandlerRegistry
+from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
 
 
 T = TypeVar("T")

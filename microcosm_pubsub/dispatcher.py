@@ -10,9 +10,9 @@ from typing import Any
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.deadletter import DeadLetterQueue
 from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.registry import handler_name
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.conventions import LifecycleChange, parse_media_type
 from microcosm_pubsub.errors import ConfigurationError, TopicNotDefinedError
-from microcosm_pubsub.registry import lookup
+from microcosm_pubsub.wildcards import lookup
 
 
 def json_mapping(value: Any) -> dict[str, str]:

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.cli.common import CommandError, aws_errors, describe_aws_error
 from microcosm_pubsub.cli.queues import SQS_MAX_BATCH, Queue, read_message, release
-from microcosm_pubsub.registry import candidate_keys
+from microcosm_pubsub.wildcards import candidate_keys
 
 
 # Messages we receive and keep (no match, dry run) stay hidden this long, or until we release them at the end
