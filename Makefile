@@ -10,6 +10,9 @@ MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.
 	microcosm_pubsub.tests.test_producer microcosm_pubsub.tests.test_deferred microcosm_pubsub.tests.test_consumer \
 	microcosm_pubsub.tests.test_dispatcher
 SUMMARY := .test-summary
+# The old microcosm-pubsub 2.30.3, which the interoperability tests run as a peer (tests/test_interop.py)
+VENV_OLD ?= .venv-old
+INSTALLED_OLD := $(VENV_OLD)/.installed
 
 .PHONY: all test demo lint typecheck bench soak clean
 
@@ -27,10 +30,16 @@ $(INSTALLED3): setup.py entrypoints.cfg pyproject.toml
 	$(VENV3)/bin/python -m pip install --quiet -e '.[test]' 'marshmallow>=3.18,<4'
 	touch $@
 
+# Its logging stack breaks with python-json-logger 3 and later
+$(INSTALLED_OLD):
+	$(PYTHON) -m venv $(VENV_OLD)
+	$(VENV_OLD)/bin/python -m pip install --quiet 'microcosm-pubsub==2.30.3' 'python-json-logger<3'
+	touch $@
+
 # Each suite records its counts; the last line sums them and fails if any failed or died
-test: $(INSTALLED) $(INSTALLED3)
+test: $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD)
 	@rm -f $(SUMMARY)
-	-$(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -v -s . microcosm_pubsub.tests
+	-MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python $(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -v -s . microcosm_pubsub.tests
 	@echo "--- again under marshmallow 3 ---"
 	-$(VENV3)/bin/python -W error scripts/run_tests.py --summary $(SUMMARY) -s . $(MARSHMALLOW3_TESTS)
 	@$(PY) scripts/run_tests.py --total $(SUMMARY) 2
@@ -52,4 +61,4 @@ soak: $(INSTALLED)
 	$(PY) scripts/soak.py --scale soak
 
 clean:
-	rm -rf $(VENV) $(VENV3) $(SUMMARY) build *.egg-info
+	rm -rf $(VENV) $(VENV3) $(VENV_OLD) $(SUMMARY) build *.egg-info
