@@ -1,0 +1,23 @@
+"""The chain DSL, kept for services written against microcosm-pubsub 2.x; the core never imports it.
+
+`Chain(*links)` runs callables over one write-once context, each reading its arguments from the context
+by name; `@extracts`/`@binds` and the statements in `statements` (assign, call, for_each, switch, when,
+try_chain) store results and steer the run.
+"""
+from microcosm_pubsub.chain.chain import Chain
+from microcosm_pubsub.chain.context import SafeContext, ScopedSafeContext
+from microcosm_pubsub.chain.decorators import binds, extracts
+from microcosm_pubsub.chain.exceptions import AttributeNotFound, ChainError, ContextKeyAlreadySet, ContextKeyNotFound
+
+
+__all__ = [
+    "AttributeNotFound",
+    "Chain",
+    "ChainError",
+    "ContextKeyAlreadySet",
+    "ContextKeyNotFound",
+    "SafeContext",
+    "ScopedSafeContext",
+    "binds",
+    "extracts",
+]
