@@ -8,6 +8,17 @@ from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context import SafeContext, ScopedSafeContext
 from microcosm_pubsub.chain.decorators import binds, extracts
 from microcosm_pubsub.chain.exceptions import AttributeNotFound, ChainError, ContextKeyAlreadySet, ContextKeyNotFound
+from microcosm_pubsub.chain.statements import (
+    assign,
+    assign_constant,
+    assign_function,
+    call,
+    extract,
+    for_each,
+    switch,
+    try_chain,
+    when,
+)
 
 
 __all__ = [
@@ -18,6 +29,15 @@ __all__ = [
     "ContextKeyNotFound",
     "SafeContext",
     "ScopedSafeContext",
+    "assign",
+    "assign_constant",
+    "assign_function",
     "binds",
+    "call",
+    "extract",
     "extracts",
+    "for_each",
+    "switch",
+    "try_chain",
+    "when",
 ]

@@ -30,10 +30,10 @@ class ContextKeyNotFound(ChainError, KeyError):
 class ContextKeyAlreadySet(ChainError, ValueError):
     """A chain context is write-once: a key, once set, cannot be set again."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, why: str = "") -> None:
         super().__init__(
-            f"context key `{key}` is already set and a chain context is write-once; "
-            "store the new value under another name (for example with .as_() or @extracts)"
+            f"context key `{key}` is already set{why} and a chain context is write-once; "
+            "use another name (for example with .as_(), .with_args() or @extracts)"
         )
         self.key = key
 
