@@ -8,6 +8,7 @@ from microcosm_pubsub.chain.exceptions import AttributeNotFound, ContextKeyAlrea
 
 
 CONTEXT = "context"
+RESERVED = " (it always reads as the context itself)"
 
 
 class SafeContext(MutableMapping[str, Any]):
@@ -35,7 +36,9 @@ class SafeContext(MutableMapping[str, Any]):
             raise ContextKeyNotFound(key) from None
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key == CONTEXT or self._is_set(key):
+        if key == CONTEXT:
+            raise ContextKeyAlreadySet(key, RESERVED)
+        if self._is_set(key):
             raise ContextKeyAlreadySet(key)
         self._values[key] = value
 
@@ -66,7 +69,7 @@ class SafeContext(MutableMapping[str, Any]):
     def assign(self, key: str, value: Any) -> SafeContext:
         """Set `key` even if it is already set (the one way to overwrite, kept from the old API)."""
         if key == CONTEXT:
-            raise ContextKeyAlreadySet(key)
+            raise ContextKeyAlreadySet(key, RESERVED)
         self._values[key] = value
         return self
 
