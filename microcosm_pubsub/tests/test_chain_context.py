@@ -4,7 +4,17 @@ from __future__ import annotations
 import copy
 import unittest
 
-from hamcrest import assert_that, calling, contains_exactly, equal_to, has_length, instance_of, is_, raises, same_instance
+from hamcrest import (
+    assert_that,
+    calling,
+    contains_exactly,
+    equal_to,
+    has_length,
+    instance_of,
+    is_,
+    raises,
+    same_instance,
+)
 
 from microcosm_pubsub.chain.context import SafeContext
 from microcosm_pubsub.chain.exceptions import AttributeNotFound, ContextKeyAlreadySet, ContextKeyNotFound
