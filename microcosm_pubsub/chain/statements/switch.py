@@ -5,7 +5,7 @@ Kept for services written against microcosm-pubsub 2.x's chain DSL.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, overload
 
 from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context_decorators import Link
@@ -20,9 +20,17 @@ class SwitchStatement:
         self.cases: list[tuple[Any, Chain]] = []
         self.fallback: Chain | None = None
 
+    @overload
+    def case(self, value: Any) -> PendingBranch[SwitchStatement]: ...
+
+    @overload
     def case(
         self, value: Any, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
-    ) -> Any:
+    ) -> SwitchStatement: ...
+
+    def case(
+        self, value: Any, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
+    ) -> SwitchStatement | PendingBranch[SwitchStatement]:
         """With links, add the case and return the switch; without, return a branch awaiting `.then(...)`."""
         if not args and chain is None and links is None:
             return PendingBranch(self, lambda branch: self.cases.append((value, branch)), f"case({value!r})")

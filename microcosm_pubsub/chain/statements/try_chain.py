@@ -5,7 +5,7 @@ Kept for services written against microcosm-pubsub 2.x's chain DSL.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, overload
 
 from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context_decorators import Link
@@ -25,13 +25,25 @@ class TryChainStatement:
         self.handlers: list[tuple[type[BaseException], Chain]] = []
         self.fallback: Chain | None = None
 
+    @overload
+    def catch(self, error_type: type[BaseException]) -> PendingBranch[TryChainStatement]: ...
+
+    @overload
     def catch(
         self,
         error_type: type[BaseException],
         *args: Link,
         chain: Chain | None = None,
         links: Iterable[Link] | None = None,
-    ) -> Any:
+    ) -> TryChainStatement: ...
+
+    def catch(
+        self,
+        error_type: type[BaseException],
+        *args: Link,
+        chain: Chain | None = None,
+        links: Iterable[Link] | None = None,
+    ) -> TryChainStatement | PendingBranch[TryChainStatement]:
         """With links, add the handler and return the statement; without, return a branch awaiting `.then()`."""
         if not args and chain is None and links is None:
             return PendingBranch(
