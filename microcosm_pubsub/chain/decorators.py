@@ -33,6 +33,9 @@ def wrap(func: Callable[..., Any], call: Callable[..., Any]) -> Callable[..., An
 
 
 def _mark(func: F, mark: str, value: Any) -> F:
+    if isinstance(func, (staticmethod, classmethod)):
+        # Written above @staticmethod/@classmethod in a class body: mark the function, keep the descriptor
+        return type(func)(_mark(func.__func__, mark, value))
     if isinstance(func, type):
         # A marked class marks its instances, which are the links
         setattr(func, mark, value)

@@ -33,6 +33,11 @@ class Resource:
     def scale_and_store(self, value: int) -> int:
         return value * self.factor
 
+    @extracts("doubled")
+    @staticmethod
+    def double(value: int) -> int:
+        return value * 2
+
 
 class InjectionTestCase(unittest.TestCase):
     def test_parameters_are_read_by_name(self) -> None:
@@ -129,6 +134,12 @@ class ExtractsTestCase(unittest.TestCase):
         context: dict[str, Any] = {"value": 2}
         save_to_context(context, get_from_context(context, Resource().scale_and_store))()
         assert_that(context["scaled"], is_(equal_to(6)))
+
+    def test_marked_staticmethod_stays_static(self) -> None:
+        """@extracts written above @staticmethod marks it without binding self."""
+        context: dict[str, Any] = {"value": 2}
+        save_to_context(context, get_from_context(context, Resource().double))()
+        assert_that(context["doubled"], is_(equal_to(4)))
 
     def test_marked_class_marks_its_instances(self) -> None:
         """@extracts on a callable class applies to each instance."""
