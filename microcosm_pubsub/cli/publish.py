@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from typing import Any
 
+from botocore.exceptions import ClientError
 from marshmallow import ValidationError
 
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
+from microcosm_pubsub.cli.common import Clients, CommandError, UsageError, add_aws_options, aws_errors
 from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
 from microcosm_pubsub.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
 from microcosm_pubsub.errors import SchemaNotFoundError
@@ -31,13 +33,27 @@ def register(subparsers: Any) -> None:
             "    --media-type application/vnd.acme.pubsub._.created.order --data '{\"orderId\": \"42\"}'"
         ),
     )
-    parser.add_argument("--topic-arn", required=True, metavar="ARN")
+    parser.add_argument("--topic-arn", required=True, metavar="ARN", type=topic_arn,
+                        help="the topic's ARN: arn:aws:sns:<region>:<account>:<name>")
     parser.add_argument("--media-type", required=True, metavar="MT")
     parser.add_argument("--data", required=True, metavar="JSON",
                         help="a JSON object; @FILE reads it from FILE and - from standard input")
     parser.add_argument("--schemas", metavar="MODULE", help="validate against the schemas this module declares")
     add_aws_options(parser)
     parser.set_defaults(run=run)
+
+
+# arn:<partition>:sns:<region>:<account>:<name>; a name is letters, digits, '-' and '_' (FIFO: '.fifo')
+TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+
+
+def topic_arn(text: str) -> str:
+    """The --topic-arn value, checked before anything is sent (argparse reports the error and exits 2)."""
+    if not TOPIC_ARN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>, got {text!r}"
+        )
+    return text
 
 
 def read_data(text: str) -> dict[str, Any]:
@@ -99,10 +115,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_BYTES}")
     sns = Clients(args).sns()
     with aws_errors(f"publishing to {args.topic_arn}"):
-        response = sns.publish(
-            TopicArn=message.topic_arn,
-            Message=message.body,
-            MessageAttributes=message.attributes,  # type: ignore[arg-type]
-        )
+        try:
+            response = sns.publish(
+                TopicArn=message.topic_arn,
+                Message=message.body,
+                MessageAttributes=message.attributes,  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            # SNS answers a missing topic with NotFound "Topic does not exist" (moto: "Endpoint does not exist")
+            if error.response.get("Error", {}).get("Code") == "NotFound":
+                raise CommandError(f"publishing to {args.topic_arn}: topic does not exist") from error
+            raise
     print(response["MessageId"])
     return 0

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.cli.common import CommandError, aws_errors
+from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
 
 
 if TYPE_CHECKING:
@@ -16,6 +18,9 @@ if TYPE_CHECKING:
 
 # SQS batch calls take at most ten entries
 SQS_MAX_BATCH = 10
+# AWS's SQS hosts (sqs.<region>.amazonaws.com, the legacy <region>.queue.amazonaws.com, FIPS, dual-stack, China)
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+AWS_SQS_REGION = re.compile(r"^(?:sqs(?:-fips)?\.(?P<region>[a-z0-9-]+)\.|(?P<legacy>[a-z0-9-]+)\.queue\.)")
 
 
 def is_missing_queue(error: ClientError) -> bool:
@@ -37,6 +42,7 @@ def find_queue(sqs: SQSClient, queue: str) -> Queue:
     :raises CommandError: when it does not exist or cannot be looked up
     """
     if queue.startswith(("http://", "https://")):
+        check_url_matches_endpoint(sqs, queue)
         url = queue
     else:
         arn = queue.split(":")
@@ -50,6 +56,38 @@ def find_queue(sqs: SQSClient, queue: str) -> Queue:
                     raise CommandError(f"queue {queue!r} does not exist") from error
                 raise
     return Queue(name=url.rstrip("/").rsplit("/", 1)[-1], url=url)
+
+
+def check_url_matches_endpoint(sqs: SQSClient, url: str) -> None:
+    """Refuse a queue URL of another endpoint than the client's.
+
+    The client sends every call to its own endpoint and SQS finds the queue by the URL's path, so an
+    AWS URL used against the local endpoint (or the converse) would silently read the queue of the
+    same name there.
+
+    :raises UsageError: when the URL is on AWS and the endpoint is not, the converse, or another AWS region
+    """
+    endpoint = str(sqs.meta.endpoint_url)
+    host = urlsplit(url).hostname or ""
+    on_aws = host.endswith(AWS_HOST_SUFFIXES)
+    endpoint_on_aws = (urlsplit(endpoint).hostname or "").endswith(AWS_HOST_SUFFIXES)
+    if on_aws and not endpoint_on_aws:
+        raise UsageError(
+            f"{url} is a queue on AWS, but the endpoint is {endpoint} (--endpoint-url or AWS_ENDPOINT_URL): "
+            "name the queue by its name to use the endpoint's queue, or unset the endpoint to reach AWS"
+        )
+    if endpoint_on_aws and not on_aws:
+        parts = urlsplit(url)
+        raise UsageError(
+            f"{url} is not an AWS queue URL, but the endpoint is AWS ({endpoint}): "
+            f"pass --endpoint-url {parts.scheme}://{parts.netloc} (or set AWS_ENDPOINT_URL) to reach it"
+        )
+    named = AWS_SQS_REGION.match(host) if on_aws else None
+    if named:
+        region = named.group("region") or named.group("legacy")
+        if region != sqs.meta.region_name:
+            raise UsageError(f"{url} is a queue in region {region}, but the region is {sqs.meta.region_name}: "
+                             f"pass --region {region}")
 
 
 def queue_attributes(sqs: SQSClient, queue: Queue) -> dict[str, str]:

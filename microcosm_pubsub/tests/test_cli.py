@@ -5,7 +5,9 @@ import contextlib
 import io
 import json
 import unittest
+from typing import Any
 
+import boto3
 from hamcrest import (
     assert_that,
     calling,
@@ -24,6 +26,8 @@ from hamcrest import (
 )
 
 from microcosm_pubsub.cli import main
+from microcosm_pubsub.cli.common import UsageError
+from microcosm_pubsub.cli.queues import check_url_matches_endpoint
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import (
     SCHEMAS_MODULE,
@@ -120,12 +124,23 @@ class TestPublish(EndpointTestCase):
         assert_that(result.returncode, is_(equal_to(2)))
         assert_one_line_error(result.stderr, ORDER_CANCELLED)
 
-    def test_publish_to_a_missing_topic_fails_with_1(self) -> None:
-        """SNS refusing the publish is an operation failure, reported in one line."""
+    def test_publish_to_a_missing_topic_says_the_topic_does_not_exist(self) -> None:
+        """A topic that does not exist is an operation failure saying so, in one line."""
         result = pubsub("publish", "--topic-arn", self.stack.topic_arn + "-missing", "--media-type", "a.b",
                         "--data", "{}")
         assert_that(result.returncode, is_(equal_to(1)))
-        assert_one_line_error(result.stderr, "publishing to")
+        assert_one_line_error(result.stderr, f"publishing to {self.stack.topic_arn}-missing: topic does not exist")
+
+    def test_malformed_topic_arn_is_a_usage_error(self) -> None:
+        """--topic-arn that is not a topic ARN exits 2 saying what an ARN looks like, before any call."""
+        status, _, stderr = pubsub_in_process(
+            "publish", "--topic-arn", "not-an-arn", "--media-type", "a.b", "--data", "{}"
+        )
+        assert_that(status, is_(equal_to(2)))
+        assert_that(stderr, contains_string(
+            "argument --topic-arn: not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>"
+        ))
+        assert_that(stderr, is_not(contains_string("unpack")))
 
 
 class TestPeek(EndpointTestCase):
@@ -149,6 +164,16 @@ class TestPeek(EndpointTestCase):
         assert_that(json.loads(line), has_entries(
             media_type="a.b.c", receive_count=1, reason="handler timed out", content={"n": 1},
         ))
+
+    def test_peek_refuses_an_aws_url_on_the_local_endpoint(self) -> None:
+        """An AWS queue URL is refused (exit 2) rather than read as the local queue of the same name."""
+        stack = fixtures.new_stack("cli-peek")
+        send(self.sqs, stack.queue_url, '{"n": 1}', media_type="a.b.c")
+        name = stack.queue_url.rsplit("/", 1)[-1]
+        result = pubsub("peek", f"https://sqs.us-east-1.amazonaws.com/123456789012/{name}")
+        assert_that(result.returncode, is_(equal_to(2)))
+        assert_one_line_error(result.stderr, "is a queue on AWS, but the endpoint is http://127.0.0.1:")
+        assert_that(result.stdout, is_(equal_to("")))
 
     def test_peek_missing_queue_fails_with_1(self) -> None:
         """A queue that does not exist is reported in one line, without a traceback."""
@@ -213,3 +238,36 @@ class TestSchemas(unittest.TestCase):
         result = pubsub("schemas", "--schemas", "microcosm_pubsub.tests.no_such_module")
         assert_that(result.returncode, is_(equal_to(2)))
         assert_one_line_error(result.stderr, "cannot import")
+
+
+class TestQueueUrlEndpoint(unittest.TestCase):
+    def aws_client(self) -> Any:
+        session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        client = session.client("sqs")
+        self.addCleanup(client.close)
+        return client
+
+    def test_local_url_is_refused_when_the_endpoint_is_aws(self) -> None:
+        """A local queue URL with no endpoint set is refused, naming the --endpoint-url to pass."""
+        assert_that(
+            calling(check_url_matches_endpoint).with_args(self.aws_client(), "http://127.0.0.1:4566/123456789012/q"),
+            raises(UsageError, "pass --endpoint-url http://127.0.0.1:4566"),
+        )
+
+    def test_url_of_another_region_is_refused(self) -> None:
+        """An AWS queue URL in another region than the client's is refused, naming the --region to pass."""
+        assert_that(
+            calling(check_url_matches_endpoint).with_args(
+                self.aws_client(), "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
+            ),
+            raises(UsageError, "pass --region eu-west-1"),
+        )
+
+    def test_url_of_the_clients_region_is_accepted(self) -> None:
+        """An AWS queue URL in the client's region passes the check."""
+        assert_that(
+            calling(check_url_matches_endpoint).with_args(
+                self.aws_client(), "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+            ),
+            is_not(raises(UsageError)),
+        )
