@@ -50,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return status
     except CommandError as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
+        # One line per problem (a stack file reports all of its own at once)
+        for line in str(error).splitlines() or [""]:
+            print(f"{name}: error: {line}", file=sys.stderr)
         return error.exit_code
     except (BotoCoreError, ClientError) as error:
         # A call no subcommand wrapped: still one line, never a traceback

@@ -13,22 +13,44 @@ T = TypeVar("T")
 
 
 class StackFileError(UsageError):
-    """The stack file is missing, not JSON, or does not follow the format."""
+    """The stack file is missing, not JSON, or does not follow the format; one line per problem."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__("\n".join(self.problems))
+
+
+class Problems:
+    """Every problem found in the file, so that one run reports them all rather than the first."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def attempt(self, read: Callable[[], T], default: T) -> T:
+        """`read()`, or `default` with its problem recorded when it raises `StackFileError`."""
+        try:
+            return read()
+        except StackFileError as error:
+            self.found.extend(error.problems)
+            return default
 
 
 class JsonObject:
-    """One JSON object of the file, read field by field; errors name the field's path."""
+    """One JSON object of the file, read field by field; each problem names its field's path and is recorded."""
 
-    def __init__(self, value: Any, where: str, allowed: set[str]) -> None:
-        """`where` is the object's path, empty for the document itself."""
+    def __init__(self, value: Any, where: str, allowed: set[str], problems: Problems) -> None:
+        """`where` is the object's path, empty for the document itself.
+
+        :raises StackFileError: when `value` is not an object (nothing of it can be read)
+        """
         if not isinstance(value, dict):
             raise StackFileError(f"{where or 'the top level'}: must be an object, not {kind(value)}")
         self.value = value
         self.where = where
-        unknown = sorted(set(value) - allowed)
-        if unknown:
-            expected = ", ".join(sorted(allowed))
-            raise StackFileError(f"{self.path(unknown[0])}: unknown field (expected one of {expected})")
+        self.problems = problems
+        expected = ", ".join(sorted(allowed))
+        for key in sorted(set(value) - allowed):
+            problems.found.append(f"{self.path(key)}: unknown field (expected one of {expected})")
 
     def path(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
@@ -36,7 +58,7 @@ class JsonObject:
     def field(self, key: str, read: Callable[[Any, str], T], default: T) -> T:
         if key not in self.value:
             return default
-        return read(self.value[key], self.path(key))
+        return self.problems.attempt(lambda: read(self.value[key], self.path(key)), default)
 
 
 def kind(value: Any) -> str:
@@ -78,9 +100,14 @@ def json_list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def no_duplicates(names: list[str], where: str) -> None:
+def duplicates(names: list[str | None], where: str) -> list[str]:
+    """A problem for each name declared again; `None` stands for an entry that has no valid name."""
     seen: set[str] = set()
+    found = []
     for index, name in enumerate(names):
+        if name is None:
+            continue
         if name in seen:
-            raise StackFileError(f"{where}[{index}]: {name!r} is declared twice")
+            found.append(f"{where}[{index}]: {name!r} is declared twice")
         seen.add(name)
+    return found

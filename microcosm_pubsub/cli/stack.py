@@ -39,17 +39,19 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from microcosm_pubsub.cli.readers import (
     JsonObject,
+    Problems,
     StackFileError,
     boolean,
+    duplicates,
     integer,
     json_list,
     name_of,
-    no_duplicates,
 )
 
 
@@ -106,17 +108,20 @@ def _media_types(value: Any, where: str) -> tuple[str, ...]:
     items = json_list(value, where)
     if not items or len(items) > MAX_FILTER_VALUES:
         raise StackFileError(f"{where}: must list 1 to {MAX_FILTER_VALUES} media types (leave it out for all)")
-    for index, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
-            raise StackFileError(f"{where}[{index}]: must be a non-empty string, not {json.dumps(item)}")
+    bad = [
+        f"{where}[{index}]: must be a non-empty string, not {json.dumps(item)}"
+        for index, item in enumerate(items) if not isinstance(item, str) or not item.strip()
+    ]
+    if bad:
+        raise StackFileError(bad[0], bad)
     return tuple(items)
 
 
-def _dead_letter(queue: str) -> Callable[[Any, str], DeadLetterSpec | None]:
+def _dead_letter(queue: str, problems: Problems) -> Callable[[Any, str], DeadLetterSpec | None]:
     def read(value: Any, where: str) -> DeadLetterSpec | None:
         if value is False:
             return None
-        spec = JsonObject(value, where, {"name", "maxReceiveCount"})
+        spec = JsonObject(value, where, {"name", "maxReceiveCount"}, problems)
         return DeadLetterSpec(
             name=spec.field("name", name_of(QUEUE_NAME, "queue"), f"{queue}-dlq"),
             max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT), DEFAULT_MAX_RECEIVE_COUNT),
@@ -128,27 +133,30 @@ def _default_dead_letter(queue: str) -> DeadLetterSpec | None:
     return DeadLetterSpec(f"{queue}-dlq", DEFAULT_MAX_RECEIVE_COUNT)
 
 
-def _queue(value: Any, where: str) -> QueueSpec:
-    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter"})
+def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
+    """The queue, or None when it has no valid name (its other fields are still checked)."""
+    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter"}, problems)
     if "name" not in spec.value:
-        raise StackFileError(f"{where}.name: required")
+        problems.found.append(f"{where}.name: required")
     name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
-    return QueueSpec(
+    queue = QueueSpec(
         name=name,
         visibility_timeout=spec.field(
             "visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), DEFAULT_VISIBILITY_TIMEOUT
         ),
         dead_letter=spec.field(
-            "deadLetter", _dead_letter(name), _default_dead_letter(name)
+            "deadLetter", _dead_letter(name or "queue", problems), _default_dead_letter(name)
         ),
     )
+    return queue if name else None
 
 
-def _subscription(value: Any, where: str) -> SubscriptionSpec:
-    spec = JsonObject(value, where, {"topic", "queue", "raw", "mediaTypes"})
+def _subscription(value: Any, where: str, problems: Problems) -> SubscriptionSpec:
+    """The subscription; a missing or invalid topic or queue is left empty (and its problem recorded)."""
+    spec = JsonObject(value, where, {"topic", "queue", "raw", "mediaTypes"}, problems)
     for key in ("topic", "queue"):
         if key not in spec.value:
-            raise StackFileError(f"{where}.{key}: required")
+            problems.found.append(f"{where}.{key}: required")
     return SubscriptionSpec(
         topic=spec.field("topic", name_of(TOPIC_NAME, "topic"), ""),
         queue=spec.field("queue", name_of(QUEUE_NAME, "queue"), ""),
@@ -157,39 +165,69 @@ def _subscription(value: Any, where: str) -> SubscriptionSpec:
     )
 
 
+def _strings(items: list[Any], key: str | None = None) -> set[str]:
+    """The names as written (valid or not), so that a bad name is reported once, not again where it is used."""
+    values = [item.get(key) if key and isinstance(item, dict) else item for item in items]
+    return {value for value in values if isinstance(value, str)}
+
+
 def parse_stack(document: Any, source: str = "stack") -> StackSpec:
     """Validate a parsed stack document.
 
-    :raises StackFileError: naming the first bad field, as `<source>: <path>: <problem>`
+    :raises StackFileError: naming every bad field, one `<source>: <path>: <problem>` line each
     """
-    try:
-        root = JsonObject(document, "", {"topics", "queues", "subscriptions"})
-        empty: list[Any] = []
-        topics = [name_of(TOPIC_NAME, "topic")(item, f"topics[{index}]")
-                  for index, item in enumerate(root.field("topics", json_list, empty))]
-        queues = [_queue(item, f"queues[{index}]") for index, item in enumerate(root.field("queues", json_list, empty))]
-        subscriptions = [_subscription(item, f"subscriptions[{index}]")
-                         for index, item in enumerate(root.field("subscriptions", json_list, empty))]
-        no_duplicates(topics, "topics")
-        no_duplicates([queue.name for queue in queues], "queues")
-        declared = {queue.name for queue in queues}
-        for index, queue in enumerate(queues):
-            if queue.dead_letter is not None and queue.dead_letter.name in declared:
-                raise StackFileError(
-                    f"queues[{index}].deadLetter.name: {queue.dead_letter.name!r} is declared as a queue; "
-                    "a dead-letter queue must be its own"
-                )
-        pairs = []
-        for index, subscription in enumerate(subscriptions):
-            if subscription.topic not in topics:
-                raise StackFileError(f"subscriptions[{index}].topic: {subscription.topic!r} is not declared in topics")
-            if subscription.queue not in declared:
-                raise StackFileError(f"subscriptions[{index}].queue: {subscription.queue!r} is not declared in queues")
-            pairs.append(f"{subscription.topic} -> {subscription.queue}")
-        no_duplicates(pairs, "subscriptions")
-    except StackFileError as error:
-        raise StackFileError(f"{source}: {error}") from None
-    return StackSpec(tuple(topics), tuple(queues), tuple(subscriptions))
+    problems = Problems()
+    empty: list[Any] = []
+    root = problems.attempt(
+        lambda: JsonObject(document, "", {"topics", "queues", "subscriptions"}, problems), None
+    )
+    topic_items = root.field("topics", json_list, empty) if root else empty
+    queue_items = root.field("queues", json_list, empty) if root else empty
+    subscription_items = root.field("subscriptions", json_list, empty) if root else empty
+
+    topic_names: list[str | None] = [
+        problems.attempt(partial(name_of(TOPIC_NAME, "topic"), item, f"topics[{index}]"), None)
+        for index, item in enumerate(topic_items)
+    ]
+    parsed_queues = [
+        problems.attempt(partial(_queue, item, f"queues[{index}]", problems), None)
+        for index, item in enumerate(queue_items)
+    ]
+    subscriptions = [
+        problems.attempt(partial(_subscription, item, f"subscriptions[{index}]", problems), None)
+        for index, item in enumerate(subscription_items)
+    ]
+    problems.found.extend(duplicates(topic_names, "topics"))
+    problems.found.extend(duplicates([queue.name if queue else None for queue in parsed_queues], "queues"))
+
+    declared_topics, declared_queues = _strings(topic_items), _strings(queue_items, "name")
+    for index, queue in enumerate(parsed_queues):
+        if queue is not None and queue.dead_letter is not None and queue.dead_letter.name in declared_queues:
+            problems.found.append(
+                f"queues[{index}].deadLetter.name: {queue.dead_letter.name!r} is declared as a queue; "
+                "a dead-letter queue must be its own"
+            )
+    pairs: list[str | None] = []
+    for index, subscription in enumerate(subscriptions):
+        if subscription is None:
+            pairs.append(None)
+            continue
+        if subscription.topic and subscription.topic not in declared_topics:
+            problems.found.append(f"subscriptions[{index}].topic: {subscription.topic!r} is not declared in topics")
+        if subscription.queue and subscription.queue not in declared_queues:
+            problems.found.append(f"subscriptions[{index}].queue: {subscription.queue!r} is not declared in queues")
+        complete = subscription.topic and subscription.queue
+        pairs.append(f"{subscription.topic} -> {subscription.queue}" if complete else None)
+    problems.found.extend(duplicates(pairs, "subscriptions"))
+
+    if problems.found:
+        lines = [f"{source}: {problem}" for problem in problems.found]
+        raise StackFileError(lines[0], lines)
+    return StackSpec(
+        tuple(name for name in topic_names if name is not None),
+        tuple(queue for queue in parsed_queues if queue is not None),
+        tuple(subscription for subscription in subscriptions if subscription is not None),
+    )
 
 
 def load_stack(path: str) -> StackSpec:

@@ -11,6 +11,7 @@ from hamcrest import (
     assert_that,
     calling,
     contains_exactly,
+    contains_inanyorder,
     contains_string,
     equal_to,
     has_entries,
@@ -18,7 +19,9 @@ from hamcrest import (
     is_,
     is_not,
     none,
+    only_contains,
     raises,
+    starts_with,
 )
 
 from microcosm_pubsub.cli.stack import DeadLetterSpec, StackFileError, parse_stack
@@ -75,6 +78,40 @@ class TestStackFormat(unittest.TestCase):
         ]
         for document, message in cases:
             assert_that(calling(parse_stack).with_args(document), raises(StackFileError, re.escape(message)), message)
+
+
+    def test_every_problem_is_reported_not_only_the_first(self) -> None:
+        """One pass names each bad field of the file, in separate lines."""
+        document = {
+            "topics": ["orders", "orders"],
+            "queues": [{"name": "billing", "visibilityTimeout": "60"}, {"visibilityTimeout": 3}],
+            "subscriptions": [{"topic": "orders", "queue": "nope"}],
+        }
+        try:
+            parse_stack(document)
+        except StackFileError as error:
+            problems = error.problems
+        else:
+            raise AssertionError("parse_stack accepted a broken stack")
+        assert_that(problems, contains_inanyorder(
+            starts_with("stack: topics[1]: 'orders' is declared twice"),
+            starts_with("stack: queues[0].visibilityTimeout: must be an integer"),
+            "stack: queues[1].name: required",
+            "stack: subscriptions[0].queue: 'nope' is not declared in queues",
+        ))
+
+    def test_a_bad_name_is_reported_once(self) -> None:
+        """A subscription naming an invalid topic is not also reported as naming an undeclared one."""
+        document = {"topics": ["bad topic"], "queues": [{"name": "q"}],
+                    "subscriptions": [{"topic": "bad topic", "queue": "q"}]}
+        assert_that(calling(parse_stack).with_args(document), raises(StackFileError))
+        try:
+            parse_stack(document)
+        except StackFileError as error:
+            assert_that(error.problems, contains_exactly(
+                starts_with("stack: topics[0]: 'bad topic' is not a valid topic name"),
+                starts_with("stack: subscriptions[0].topic: 'bad topic' is not a valid topic name"),
+            ))
 
 
 class TestProvision(unittest.TestCase):
@@ -168,6 +205,23 @@ class TestProvision(unittest.TestCase):
         assert_that(result.stderr, contains_string("not valid JSON"))
         assert_that(result.stderr, contains_string("line 1 column"))
         assert_that(result.stderr, is_not(contains_string("Traceback")))
+
+    def test_provision_reports_every_problem_of_the_file(self) -> None:
+        """Each problem of the stack file is its own error line; the exit status is 2 and nothing is created."""
+        name = fixtures.unique_name("cli-stack-bad")
+        stack = write_json(self.directory, "stack.json", {
+            "topics": [name, "bad topic"], "queues": [{"name": name, "visibilityTimeout": -1, "color": "red"}],
+        })
+        status, _, stderr = pubsub_in_process("provision", "--stack", stack)
+        assert_that(status, is_(equal_to(2)))
+        lines = stderr.strip().splitlines()
+        assert_that(lines, contains_inanyorder(
+            contains_string("topics[1]: 'bad topic' is not a valid topic name"),
+            contains_string("queues[0].visibilityTimeout: must be an integer"),
+            contains_string("queues[0].color: unknown field"),
+        ))
+        assert_that(lines, only_contains(starts_with(f"pubsub provision: error: {stack}: ")))
+        assert_that(calling(self.sqs.get_queue_url).with_args(QueueName=name), raises(Exception))
 
     def test_invalid_stack_field_exits_2_naming_the_field(self) -> None:
         """A field of the wrong type is reported by its path."""
