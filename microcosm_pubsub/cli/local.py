@@ -5,11 +5,12 @@ import argparse
 import re
 import socket
 import sys
+from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.cli.common import CommandError, stop_on_signals
+from microcosm_pubsub.cli.common import CommandError, UsageError, stop_on_signals
 from microcosm_pubsub.cli.provisioner import Provisioner, Resources
-from microcosm_pubsub.cli.stack import load_stack
+from microcosm_pubsub.cli.stack import QueueSpec, StackSpec, load_stack
 from microcosm_pubsub.errors import LocalEndpointError
 from microcosm_pubsub.local import HOST, LocalEndpoint
 
@@ -23,14 +24,35 @@ def register(subparsers: Any) -> None:
         help="run a local SNS/SQS endpoint (moto) on 127.0.0.1 until Ctrl-C",
         description=(
             "Run moto's SNS/SQS server on 127.0.0.1 in the foreground, provision the stack file if one is "
-            "given, and print the environment a service needs (KEY=value lines: the endpoint, dummy "
-            "credentials, PUBSUB_TOPIC_ARN_<TOPIC> and PUBSUB_QUEUE_URL_<QUEUE>), then '" + READY + "'. "
-            "Ctrl-C (or SIGTERM) stops it and exits 0. Everything lives in memory and is gone after."
+            "given, and print the environment variables a service reads, as KEY=value lines, then '"
+            + READY + "'. Ctrl-C (or SIGTERM) stops it and exits 0. Everything lives in memory and is gone "
+            "after.\n\n"
+            "The variables are boto3's (AWS_ENDPOINT_URL, dummy credentials, region) and the service's own "
+            "configuration, read by its graph as <SERVICE>__<BINDING>__<KEY>: "
+            "<SERVICE>__SNS_PRODUCER__ENDPOINT_URL, <SERVICE>__SQS_CONSUMER__ENDPOINT_URL, "
+            "<SERVICE>__SNS_TOPIC_ARNS__DEFAULT (the topic it publishes to), "
+            "<SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL (its queue) and "
+            "<SERVICE>__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL (the queue's dead-letter queue). "
+            "SERVICE is the name the service's object graph is created with. By default each queue of the "
+            "stack is a service of the same name; --service names the one service to print for, and "
+            "--queue and --topic say which queue it consumes and which topic it publishes to when the stack "
+            "has several. Every topic and queue is also listed in '#' comment lines."
         ),
-        epilog="example:\n  pubsub local --port 4566 --stack stack.json > .env",
+        epilog=(
+            "example:\n  pubsub local --port 4566 --stack stack.json --service shop > .env\n"
+            "  set -a; . ./.env; set +a"
+        ),
     )
     parser.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (default: any free one)")
     parser.add_argument("--stack", metavar="FILE", help="stack file to provision (see `pubsub provision --help`)")
+    parser.add_argument("--service", type=service_name, metavar="NAME",
+                        help="the service (object graph name) to print the variables of (default: one per queue)")
+    parser.add_argument("--queue", metavar="QUEUE",
+                        help="the stack's queue the service consumes (default: the queue named as the service, "
+                        "else the stack's only queue)")
+    parser.add_argument("--topic", metavar="TOPIC",
+                        help="the stack's topic the service publishes to (default: the stack's only topic, else "
+                        "the topic named as the service, else the only one its queue subscribes to)")
     parser.set_defaults(run=run)
 
 
@@ -54,20 +76,98 @@ def check_port_free(number: int) -> None:
             raise CommandError(f"cannot listen on {HOST}:{number}: {error.strerror or error}") from error
 
 
-def env_name(prefix: str, name: str) -> str:
-    return f"{prefix}_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}"
+SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-def environment(endpoint: LocalEndpoint, resources: Resources) -> list[str]:
+def service_name(text: str) -> str:
+    if not SERVICE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter"
+        )
+    return text
+
+
+def prefix(service: str) -> str:
+    """How microcosm's `load_from_environ` spells a graph's name in its variables."""
+    return service.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service whose variables are printed: the queue it consumes and the topic it publishes to, if any."""
+
+    name: str
+    queue: QueueSpec | None
+    topic: str | None
+    why_no_topic: str = ""
+
+
+def services(args: argparse.Namespace, stack: StackSpec | None) -> list[Service]:
+    """The services to print the variables of, from the options (checked before anything starts).
+
+    :raises UsageError: when --queue or --topic names nothing in the stack, or the choice is ambiguous
+    """
+    topics = stack.topics if stack else ()
+    queues = {queue.name: queue for queue in stack.queues} if stack else {}
+    for option, name, declared in (("--queue", args.queue, queues), ("--topic", args.topic, topics)):
+        if name is not None and name not in declared:
+            known = ", ".join(declared) or "none"
+            raise UsageError(f"{option} {name!r} is not declared in the stack (it declares: {known})")
+    if args.service is None:
+        if args.queue or args.topic:
+            raise UsageError("--queue and --topic choose for a service: name it with --service")
+        return [service(name, queue, None, stack) for name, queue in queues.items()]
+    queue_name = args.queue or (args.service if args.service in queues else None)
+    if queue_name is None and len(queues) == 1:
+        [queue_name] = queues
+    if queue_name is None and queues:
+        raise UsageError(
+            f"the stack declares queues {', '.join(queues)}: pass --queue for the one {args.service} consumes"
+        )
+    return [service(args.service, queues.get(queue_name or ""), args.topic, stack)]
+
+
+def service(name: str, queue: QueueSpec | None, topic: str | None, stack: StackSpec | None) -> Service:
+    if topic is not None or stack is None:
+        return Service(name, queue, topic)
+    subscribed = {item.topic for item in stack.subscriptions if queue is not None and item.queue == queue.name}
+    if len(stack.topics) == 1:
+        return Service(name, queue, stack.topics[0])
+    if name in stack.topics:
+        return Service(name, queue, name)
+    if len(subscribed) == 1:
+        return Service(name, queue, subscribed.pop())
+    if not stack.topics:
+        return Service(name, queue, None, "the stack declares no topic")
+    return Service(name, queue, None, f"several topics ({', '.join(stack.topics)}): pass --topic, or set "
+                   f"{prefix(name)}__SNS_TOPIC_ARNS__MAPPINGS to a JSON object of media type to topic ARN")
+
+
+def environment(endpoint: LocalEndpoint, resources: Resources, chosen: list[Service]) -> list[str]:
     lines = [f"{key}={value}" for key, value in endpoint.environ().items()]
-    lines += [f"{env_name('PUBSUB_TOPIC_ARN', name)}={arn}" for name, arn in resources.topic_arns.items()]
-    lines += [f"{env_name('PUBSUB_QUEUE_URL', name)}={url}" for name, url in resources.queue_urls.items()]
+    for item in chosen:
+        variable = prefix(item.name)
+        lines.append(f"# service {item.name}")
+        lines.append(f"{variable}__SNS_PRODUCER__ENDPOINT_URL={endpoint.url}")
+        lines.append(f"{variable}__SQS_CONSUMER__ENDPOINT_URL={endpoint.url}")
+        if item.topic is not None:
+            lines.append(f"{variable}__SNS_TOPIC_ARNS__DEFAULT={resources.topic_arns[item.topic]}")
+        elif item.why_no_topic:
+            lines.append(f"# {item.name} has no default topic: {item.why_no_topic}")
+        if item.queue is not None:
+            lines.append(f"{variable}__SQS_CONSUMER__SQS_QUEUE_URL={resources.queue_urls[item.queue.name]}")
+            if item.queue.dead_letter is not None:
+                dead_letter = resources.queue_urls[item.queue.dead_letter.name]
+                lines.append(f"{variable}__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL={dead_letter}")
+    lines += [f"# topic {name}: {arn}" for name, arn in resources.topic_arns.items()]
+    lines += [f"# queue {name}: {url}" for name, url in resources.queue_urls.items()]
     return lines
 
 
 def run(args: argparse.Namespace) -> int:
     # Read the stack before starting anything, so a bad file fails fast with exit 2
     stack = load_stack(args.stack) if args.stack else None
+    chosen = services(args, stack)
     if args.port:
         check_port_free(args.port)
     endpoint = LocalEndpoint(port=args.port)
@@ -85,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 finally:
                     sns.close()
                     sqs.close()
-            print("\n".join([*environment(endpoint, resources), READY]), flush=True)
+            print("\n".join([*environment(endpoint, resources, chosen), READY]), flush=True)
             print(f"local SNS/SQS endpoint at {endpoint.url}", file=sys.stderr, flush=True)
             stop.wait()
         finally:

@@ -6,10 +6,13 @@ import selectors
 import signal
 import time
 import unittest
+from typing import Any
 
 import boto3
-from hamcrest import assert_that, contains_string, equal_to, has_entries, has_key, is_, starts_with
+from hamcrest import assert_that, contains_string, ends_with, equal_to, has_entries, has_length, is_, starts_with
+from microcosm.api import create_object_graph, load_from_environ
 
+from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import (
     RUN_TIMEOUT_SECONDS,
     assert_one_line_error,
@@ -31,11 +34,9 @@ class TestLocal(unittest.TestCase):
         })
         process = start("local", "--port", "0", "--stack", stack)
         try:
-            lines = read_until_ready(process)
-            env = dict(line.split("=", 1) for line in lines if "=" in line)
+            env = variables(read_until_ready(process))
             assert_that(env, has_entries(AWS_ENDPOINT_URL=starts_with("http://127.0.0.1:")))
-            assert_that(env, has_key("PUBSUB_TOPIC_ARN_ORDERS"))
-            assert_that(env, has_key("PUBSUB_QUEUE_URL_BILLING_DLQ"))
+            assert_that([name for name in env if name.startswith("PUBSUB_")], is_(equal_to([])))
 
             session = boto3.session.Session(
                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
@@ -44,8 +45,8 @@ class TestLocal(unittest.TestCase):
             sns = session.client("sns", endpoint_url=env["AWS_ENDPOINT_URL"])
             sqs = session.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"])
             try:
-                sns.publish(TopicArn=env["PUBSUB_TOPIC_ARN_ORDERS"], Message='{"hello": "local"}')
-                received = drain(sqs, env["PUBSUB_QUEUE_URL_BILLING"])
+                sns.publish(TopicArn=env["BILLING__SNS_TOPIC_ARNS__DEFAULT"], Message='{"hello": "local"}')
+                received = drain(sqs, env["BILLING__SQS_CONSUMER__SQS_QUEUE_URL"])
             finally:
                 sns.close()
                 sqs.close()
@@ -56,12 +57,52 @@ class TestLocal(unittest.TestCase):
         assert_that(status, is_(equal_to(0)))
         assert_that(stderr, contains_string("stopped"))
 
+    def test_local_prints_the_variables_a_named_service_reads(self) -> None:
+        """A graph named --service, loaded from the environment, gets its topic, queues and endpoint from the output."""
+        stack = write_json(temporary_directory(self), "stack.json", {
+            "topics": ["shop"], "queues": [{"name": "shop-orders", "deadLetter": {"name": "shop-dlq"}}],
+            "subscriptions": [{"topic": "shop", "queue": "shop-orders"}],
+        })
+        process = start("local", "--stack", stack, "--service", "cli-shop")
+        try:
+            env = variables(read_until_ready(process))
+            endpoint = env["AWS_ENDPOINT_URL"]
+            assert_that(env, has_entries(
+                CLI_SHOP__SNS_TOPIC_ARNS__DEFAULT=ends_with(":shop"),
+                CLI_SHOP__SQS_CONSUMER__SQS_QUEUE_URL=f"{endpoint}/123456789012/shop-orders",
+                CLI_SHOP__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL=f"{endpoint}/123456789012/shop-dlq",
+                CLI_SHOP__SNS_PRODUCER__ENDPOINT_URL=endpoint,
+                CLI_SHOP__SQS_CONSUMER__ENDPOINT_URL=endpoint,
+            ))
+            with fixtures.environ(**env):
+                graph: Any = create_object_graph("cli-shop", testing=True, loader=load_from_environ)
+                graph.sns_client.publish(TopicArn=graph.sns_topic_arns.resolve("a.b.c"), Message='{"n": 1}')
+                assert_that(graph.config.sqs_message_dispatcher.dead_letter_queue_url,
+                            is_(equal_to(env["CLI_SHOP__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL"])))
+                received = drain(graph.sqs_client, graph.config.sqs_consumer.sqs_queue_url)
+            assert_that(received, has_length(1))
+        finally:
+            process.send_signal(signal.SIGINT)
+            finish(process)
+
+    def test_local_asks_which_queue_when_the_service_is_ambiguous(self) -> None:
+        """--service on a stack of several queues, none of its name, is a usage error naming --queue."""
+        stack = write_json(temporary_directory(self), "stack.json", {"queues": [{"name": "a"}, {"name": "b"}]})
+        status, _, stderr = pubsub_in_process("local", "--stack", stack, "--service", "shop")
+        assert_that(status, is_(equal_to(2)))
+        assert_one_line_error(stderr, "the stack declares queues a, b: pass --queue for the one shop consumes")
+
     def test_local_with_malformed_stack_exits_2(self) -> None:
         """A bad stack file stops `pubsub local` before it starts anything."""
         stack = write_json(temporary_directory(self), "stack.json", '{"topics": [')
         status, _, stderr = pubsub_in_process("local", "--stack", stack)
         assert_that(status, is_(equal_to(2)))
         assert_one_line_error(stderr, "not valid JSON")
+
+
+def variables(lines: list[str]) -> dict[str, str]:
+    """The KEY=value lines, without the comments."""
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def read_until_ready(process: object) -> list[str]:
