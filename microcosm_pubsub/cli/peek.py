@@ -5,9 +5,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.cli.common import Clients, add_aws_options, aws_errors
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
 from microcosm_pubsub.cli.output import format_age
 from microcosm_pubsub.cli.queues import SQS_MAX_BATCH, find_queue, queue_attributes, read_message, release
 
@@ -15,6 +16,41 @@ from microcosm_pubsub.cli.queues import SQS_MAX_BATCH, find_queue, queue_attribu
 # Long enough that one peek never receives the same message twice, short if a peek dies holding them
 HOLD_SECONDS = 30
 MAX_MESSAGES = 100
+# Below this maxReceiveCount, one peek takes at least half of every message's tries
+MIN_SAFE_MAX_RECEIVE_COUNT = 3
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """A queue's redrive policy: after `max_receive_count` receives, SQS moves a message to `dead_letter_queue`."""
+
+    max_receive_count: int
+    dead_letter_queue: str
+
+
+def redrive_policy(attributes: dict[str, str]) -> Redrive | None:
+    """The queue's redrive policy, or None when it has none (or one this cannot read)."""
+    try:
+        policy = json.loads(attributes.get("RedrivePolicy") or "null")
+        if not isinstance(policy, dict):
+            return None
+        target = str(policy.get("deadLetterTargetArn", ""))
+        return Redrive(int(policy["maxReceiveCount"]), target.rsplit(":", 1)[-1] or "its dead-letter queue")
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def warning(receive_count: int, redrive: Redrive | None) -> str | None:
+    """What this peek did to the message's chances, when that is worth saying."""
+    if redrive is None:
+        return None
+    limit, dead_letter = redrive.max_receive_count, redrive.dead_letter_queue
+    if receive_count >= limit:
+        return (f"this peek was receive {receive_count} of {limit}: no consumer will get it again; SQS moves it "
+                f"to {dead_letter}, without a reason, at its next receive")
+    if receive_count == limit - 1:
+        return f"receive {receive_count} of {limit}: a consumer gets one more try before SQS moves it to {dead_letter}"
+    return None
 
 
 def register(subparsers: Any) -> None:
@@ -23,9 +59,14 @@ def register(subparsers: Any) -> None:
         help="show messages on a queue without consuming them",
         description=(
             "Receive up to N messages and show each one's media type, receive count, age, dead-letter "
-            "reason (if any) and body, then make them all visible again at once. Nothing is deleted. "
-            "A peek is a receive: it adds one to each message's receive count, so on a queue with a "
-            "redrive policy a message at its maxReceiveCount may move to the dead-letter queue."
+            "reason (if any) and body, then make them all visible again at once. Nothing is deleted.\n\n"
+            "Peeking counts as a receive: it adds one to each message's receive count, and SQS cannot "
+            "show a message's count before receiving it. On a queue with a redrive policy, a message this "
+            "peek takes to maxReceiveCount is never handled again: SQS moves it to the dead-letter queue, "
+            "without a reason, at its next receive. So peek says before receiving that it counts, marks "
+            "each message with its receives out of maxReceiveCount, warns for each one it left with one "
+            "receive or none, and refuses a queue whose maxReceiveCount is 1 or 2 (where any peek takes "
+            "away half or all of a message's tries) unless --force."
         ),
     )
     parser.add_argument("queue", metavar="QUEUE", help="queue name, URL or ARN")
@@ -33,6 +74,8 @@ def register(subparsers: Any) -> None:
         "-n", type=count, default=10, metavar="N", help=f"messages to show (1 to {MAX_MESSAGES}; default 10)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per message and line")
+    parser.add_argument("--force", action="store_true",
+                        help=f"peek even when the queue's maxReceiveCount is {MIN_SAFE_MAX_RECEIVE_COUNT - 1} or less")
     add_aws_options(parser)
     parser.set_defaults(run=run)
 
@@ -66,7 +109,7 @@ def receive(sqs: Any, url: str, wanted: int) -> list[dict[str, Any]]:
     return messages
 
 
-def summary(raw: dict[str, Any], now: float) -> dict[str, Any]:
+def summary(raw: dict[str, Any], now: float, redrive: Redrive | None) -> dict[str, Any]:
     peeked = read_message(raw)
     attributes = raw.get("Attributes", {})
     sent = attributes.get("SentTimestamp")
@@ -74,10 +117,13 @@ def summary(raw: dict[str, Any], now: float) -> dict[str, Any]:
         name: value.get("StringValue", value.get("BinaryValue"))
         for name, value in (raw.get("MessageAttributes") or {}).items()
     }
+    receive_count = int(attributes.get("ApproximateReceiveCount", 0))
     return {
         "message_id": raw.get("MessageId"),
         "media_type": peeked.media_type,
-        "receive_count": int(attributes.get("ApproximateReceiveCount", 0)),
+        "receive_count": receive_count,
+        "max_receive_count": redrive.max_receive_count if redrive else None,
+        "warning": warning(receive_count, redrive),
         "age_seconds": round(now - int(sent) / 1000, 3) if sent and str(sent).isdigit() else None,
         "reason": message_attributes.get("pubsub_reason"),
         "topic_arn": peeked.topic_arn,
@@ -87,10 +133,14 @@ def summary(raw: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 def show(index: int, total: int, message: dict[str, Any]) -> None:
+    limit = f"/{message['max_receive_count']}" if message["max_receive_count"] else ""
     print(
-        f"--- {index}/{total}  {message['media_type'] or '(no media type)'}  receives={message['receive_count']}  "
-        f"age={format_age(message['age_seconds'])}  id={message['message_id']}"
+        f"--- {index}/{total}  {message['media_type'] or '(no media type)'}  "
+        f"receives={message['receive_count']}{limit}  age={format_age(message['age_seconds'])}  "
+        f"id={message['message_id']}"
     )
+    if message["warning"]:
+        print(f"warning: {message['warning']}")
     if message["reason"]:
         print(f"reason: {message['reason']}")
     content = message["content"]
@@ -100,7 +150,18 @@ def show(index: int, total: int, message: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     sqs = Clients(args).sqs()
     queue = find_queue(sqs, args.queue)
-    queue_attributes(sqs, queue)  # a missing queue is reported as such, not as a failed receive
+    # A missing queue is reported as such, not as a failed receive
+    redrive = redrive_policy(queue_attributes(sqs, queue))
+    if redrive is not None:
+        limit, dead_letter = redrive.max_receive_count, redrive.dead_letter_queue
+        if limit < MIN_SAFE_MAX_RECEIVE_COUNT and not args.force:
+            raise UsageError(
+                f"queue {queue.name} moves a message to {dead_letter} after {limit} receive{'s' if limit > 1 else ''}, "
+                "and peeking counts as a receive: this peek could leave messages it shows with no try left "
+                "(pass --force to peek anyway)"
+            )
+        print(f"pubsub peek: peeking counts as a receive: {queue.name} moves a message to {dead_letter} after "
+              f"{limit} receives", file=sys.stderr, flush=True)
     messages: list[dict[str, Any]] = []
     try:
         with aws_errors(f"receiving from {queue.name}"):
@@ -109,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         # Even on Ctrl-C or a failed receive: what we hold goes back at once, not after HOLD_SECONDS
         refused = release(sqs, queue, [message["ReceiptHandle"] for message in messages])
     now = time.time()
-    summaries = [summary(message, now) for message in messages]
+    summaries = [summary(message, now, redrive) for message in messages]
     for index, message in enumerate(summaries, start=1):
         if args.json:
             print(json.dumps(message, default=str))
@@ -117,6 +178,12 @@ def run(args: argparse.Namespace) -> int:
             show(index, len(summaries), message)
     if not summaries:
         print(f"queue {queue.name} has no visible messages", flush=True)
+    spent = sum(1 for message in summaries if redrive and message["receive_count"] >= redrive.max_receive_count)
+    if spent and redrive:
+        print(f"pubsub peek: warning: {spent} message{'s' if spent > 1 else ''} reached maxReceiveCount "
+              f"{redrive.max_receive_count} with this peek and will move to {redrive.dead_letter_queue} without a "
+              f"reason at the next receive; `pubsub requeue {redrive.dead_letter_queue} --to {queue.name}` brings "
+              "them back after", file=sys.stderr)
     if refused:
         print(f"pubsub peek: {refused} messages could not be made visible again; they reappear within "
               f"{HOLD_SECONDS}s", file=sys.stderr)

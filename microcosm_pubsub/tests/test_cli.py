@@ -165,6 +165,48 @@ class TestPeek(EndpointTestCase):
             media_type="a.b.c", receive_count=1, reason="handler timed out", content={"n": 1},
         ))
 
+    def receive(self, queue_url: str, times: int) -> None:
+        """Receive the queue's one message `times` times, as a failing consumer would, leaving it visible."""
+        for _ in range(times):
+            self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, VisibilityTimeout=0)
+
+    def test_peek_says_it_counts_as_a_receive_and_warns_of_a_spent_message(self) -> None:
+        """A peek that takes a message to maxReceiveCount says so for the message and on stderr."""
+        stack = fixtures.new_stack("cli-peek", max_receive_count=3)
+        send(self.sqs, stack.queue_url, '{"n": 1}', media_type="a.b.c")
+        self.receive(stack.queue_url, 2)
+        result = pubsub("peek", stack.queue_url)
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        dead_letter = str(stack.dead_letter_queue_url).rsplit("/", 1)[-1]
+        assert_that(result.stdout, contains_string("receives=3/3"))
+        assert_that(result.stdout, contains_string(
+            f"warning: this peek was receive 3 of 3: no consumer will get it again; SQS moves it to {dead_letter}"
+        ))
+        assert_that(result.stderr, contains_string("peeking counts as a receive"))
+        assert_that(result.stderr, contains_string("1 message reached maxReceiveCount 3 with this peek"))
+
+    def test_peek_json_warns_of_the_last_try(self) -> None:
+        """--json gives maxReceiveCount and a warning for a message left with one receive."""
+        stack = fixtures.new_stack("cli-peek", max_receive_count=3)
+        send(self.sqs, stack.queue_url, '{"n": 1}', media_type="a.b.c")
+        self.receive(stack.queue_url, 1)
+        result = pubsub("peek", stack.queue_url, "--json")
+        [line] = result.stdout.splitlines()
+        assert_that(json.loads(line), has_entries(
+            receive_count=2, max_receive_count=3, warning=contains_string("a consumer gets one more try"),
+        ))
+
+    def test_peek_refuses_a_queue_with_a_low_max_receive_count_unless_forced(self) -> None:
+        """maxReceiveCount 2 is refused with exit 2 and nothing received; --force peeks anyway."""
+        stack = fixtures.new_stack("cli-peek", max_receive_count=2)
+        send(self.sqs, stack.queue_url, '{"n": 1}', media_type="a.b.c")
+        refused = pubsub("peek", stack.queue_url)
+        assert_that(refused.returncode, is_(equal_to(2)))
+        assert_one_line_error(refused.stderr, "pass --force to peek anyway")
+        forced = pubsub("peek", stack.queue_url, "--force")
+        assert_that(forced.returncode, is_(equal_to(0)), forced.stderr)
+        assert_that(forced.stdout, contains_string("receives=1/2"))
+
     def test_peek_refuses_an_aws_url_on_the_local_endpoint(self) -> None:
         """An AWS queue URL is refused (exit 2) rather than read as the local queue of the same name."""
         stack = fixtures.new_stack("cli-peek")
