@@ -100,3 +100,11 @@ class IgnoreMessage(HandlerSignal):
 
 class TTLExpired(HandlerSignal):
     """The message is too old to act on."""
+
+
+class HandlerNotFoundError(PubSubError, KeyError):
+    """No active handler for a media type; a `KeyError` too, as the old registry raised."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
