@@ -8,8 +8,8 @@ from functools import cached_property
 from typing import Any
 
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.deadletter import DeadLetterQueue
 from microcosm_pubsub.context import HANDLER_KEY, TTL_KEY
+from microcosm_pubsub.deadletter import DeadLetterQueue
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.logs import seconds_since_published
@@ -93,7 +93,8 @@ class SQSMessageDispatcher:
     ) -> MessageHandlingResult:
         media_type = message.media_type
         if media_type is None:
-            return MessageHandlingResult(message, Outcome.INVALID, reason=message.problem or "message has no media type")
+            reason = message.problem or "message has no media type"
+            return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
         try:
             handler = self.handlers.find(media_type, bound_handlers)
         except HandlerNotFoundError:

@@ -108,3 +108,7 @@ class HandlerNotFoundError(PubSubError, KeyError):
     def __str__(self) -> str:
         # KeyError quotes its argument; keep the message readable
         return str(self.args[0]) if self.args else ""
+
+
+class QueueExhausted(PubSubError):
+    """A reader standing in for SQS (a file, stdin, a Lambda event) has no message left: consuming stops."""

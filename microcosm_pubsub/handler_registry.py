@@ -103,7 +103,8 @@ class SQSMessageHandlerRegistry:
         if isinstance(handler, type):
             built: Handler = handler(self.graph)
             return built
-        return handler
+        found: Handler = handler
+        return found
 
     @property
     def media_types(self) -> list[str]:

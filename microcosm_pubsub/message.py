@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from microcosm_pubsub.envelope import Opened
 from microcosm_pubsub.errors import HandlerSignal, Nack
@@ -52,7 +52,8 @@ class SQSMessage:
         approximate_receive_count: int | None = None,
         handler: Any = None,
     ) -> None:
-        self.consumer = consumer
+        # None only for messages built by hand (the old constructor in tests): they cannot be settled
+        self.consumer = cast("SQSConsumer", consumer)
         self.handler = handler
         self.settled = False
         self.opened = Opened(media_type, content, message_id or "", topic_arn)
@@ -61,18 +62,15 @@ class SQSMessage:
             receipt_handle=receipt_handle or "",
             approximate_receive_count=1 if approximate_receive_count is None else approximate_receive_count,
         )
-        # The old constructor may be given None for both ids; keep what was given
-        self._message_id = message_id
-        self._receipt_handle = receipt_handle
+        self._message_id = message_id or ""
 
     @classmethod
-    def received(cls, consumer: SQSConsumer, opened: Opened, delivery: Delivery) -> SQSMessage:
+    def received(cls, consumer: SQSConsumer | None, opened: Opened, delivery: Delivery) -> SQSMessage:
         """A message as the consumer received it: what the envelope held, and SQS's delivery state."""
         message = cls(consumer)
         message.opened = opened
         message.delivery = delivery
         message._message_id = opened.message_id or delivery.sqs_message_id
-        message._receipt_handle = delivery.receipt_handle
         return message
 
     @property
@@ -92,7 +90,7 @@ class SQSMessage:
         self.opened = replace(self.opened, media_type=media_type)
 
     @property
-    def message_id(self) -> str | None:
+    def message_id(self) -> str:
         """The SNS MessageId when SNS delivered it (what `produce` returned), else SQS's."""
         return self._message_id
 
@@ -101,8 +99,8 @@ class SQSMessage:
         return self.delivery.sqs_message_id
 
     @property
-    def receipt_handle(self) -> str | None:
-        return self._receipt_handle
+    def receipt_handle(self) -> str:
+        return self.delivery.receipt_handle
 
     @property
     def approximate_receive_count(self) -> int:

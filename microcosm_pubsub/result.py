@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, unique
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from microcosm_pubsub.errors import HandlerSignal, IgnoreMessage, Nack, SkipMessage, TTLExpired
 
@@ -121,7 +121,8 @@ class MessageHandlingResult:
         chosen = outcome if outcome is not None else result
         if chosen is None:
             raise TypeError("MessageHandlingResult needs an outcome (`outcome=` or the old `result=`)")
-        self.message = message
+        # Only results built the old way, from `result=` alone, have no message
+        self.message = cast("SQSMessage", message)
         self.outcome: Outcome = chosen
         self.handler = handler
         self.reason = reason
@@ -159,7 +160,7 @@ class MessageHandlingResult:
     ) -> MessageHandlingResult:
         """The outcome a handler's exception asks for; a signal's reason and extra are kept."""
         signal = isinstance(error, HandlerSignal)
-        reason = error.reason if signal else None
+        reason = error.reason if isinstance(error, HandlerSignal) else None
         return cls(
             message=message,
             outcome=outcome_of(error),
@@ -184,7 +185,8 @@ class MessageHandlingResult:
     def media_type(self) -> str | None:
         if self._media_type is not None or self.message is None:
             return self._media_type
-        return self.message.media_type
+        media_type: str | None = self.message.media_type
+        return media_type
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -262,7 +264,7 @@ class MessageHandlingResult:
         self, opaque: Mapping[str, Any] | None, tag_mapping: Mapping[str, str], user_id_key: str | None,
     ) -> None:
         try:
-            import sentry_sdk  # optional: only services with the sentry extra report
+            import sentry_sdk  # type: ignore[import-not-found, unused-ignore]  # optional: the sentry extra
         except ImportError:
             return
         context = dict(opaque or {})
