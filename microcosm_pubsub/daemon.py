@@ -7,11 +7,12 @@ import signal
 import sys
 import threading
 from argparse import ArgumentParser, Namespace
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar
 
 from microcosm.api import create_object_graph, load_each, load_from_dict, load_from_environ
+from microcosm.caching import Cache, NaiveCache, ProcessCache
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
 from microcosm_pubsub.errors import PubSubError
@@ -23,22 +24,86 @@ from microcosm_pubsub.runner import Runner
 
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
+# Built before the graph is locked: the handlers' threads and the producer reach them lazily
+SUPPORT_COMPONENTS = (
+    "opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",
+    "pubsub_message_schema_registry", "sns_topic_arns", "sns_producer",
+)
+# Configuration of `create_for_testing()` daemons, below the test's own loader
+TESTING_DEFAULTS: dict[str, Any] = {
+    # A queue URL the stub client answers for; old tests assert this exact value
+    "sqs_consumer": {"sqs_queue_url": "queue"},
+    # The recording producer: what a handler publishes is kept for the test to inspect
+    "sns_producer": {"mock_sns": False},
+}
+# Any testing graph: a broken receive path fails a test within a second, not a 20 s long poll
+TESTING_GRAPH_DEFAULTS: dict[str, Any] = {"sqs_consumer": {"wait_seconds": 1}}
+
+R = TypeVar("R")
+
+
+class classorinstancemethod(Generic[R]):
+    """A method callable on an instance, or on the class, for which it builds a default instance."""
+
+    def __init__(self, function: Callable[..., R]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Callable[..., R]:
+        function = self.function
+
+        def bound(*args: Any, **kwargs: Any) -> R:
+            return function(owner() if instance is None else instance, *args, **kwargs)
+
+        return bound
+
+
+class Unavailable:
+    """Stands in a locked graph for a component that could not be built: using it raises why."""
+
+    def __init__(self, name: str, error: Exception) -> None:
+        self._name = name
+        self._error = error
+
+    def __getattr__(self, attribute: str) -> Any:
+        self.raise_error()
+
+    def raise_error(self) -> NoReturn:
+        raise self._error
+
+    def __repr__(self) -> str:
+        return f"<{self._name} unavailable: {self._error}>"
+
 
 class ConsumerDaemon:
     """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`."""
 
     name: str = "consumer"
 
-    def __init__(self) -> None:
+    def __init__(self, event: Mapping[str, Any] | None = None) -> None:
         self.graph: Any = None
         self.args: Namespace | None = None
+        # A Lambda SQS record the consumer reads instead of a queue (the old SQSJsonReader path)
+        self.event = dict(event) if event else None
         self.stop = threading.Event()
         self.runner: Runner | None = None
 
     @property
     def components(self) -> list[str]:
         """Binding names the daemon's graph builds at start; handler components among them become active."""
-        return ["sqs_consumer", "sqs_message_dispatcher"]
+        return [
+            "opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
+            "sqs_consumer", "sqs_message_dispatcher",
+        ]
+
+    @property
+    def bound_handlers(self) -> dict[str, Any]:
+        """The active handlers by media type: those bound in `components`."""
+        registry = self.graph.sqs_message_handler_registry
+        compute = getattr(registry, "compute_bound_handlers", None)
+        if compute is not None:
+            return dict(compute(self.components))
+        return dict(registry.activate())
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -66,33 +131,71 @@ class ConsumerDaemon:
             sqs_consumer["sqs_queue_url"] = args.sqs_queue_url
         if getattr(args, "concurrency", None):
             sqs_consumer["concurrency"] = args.concurrency
-        return {"sqs_consumer": sqs_consumer} if sqs_consumer else {}
+        event = getattr(args, "event", None) or self.event
+        config: dict[str, Any] = {}
+        if event:
+            sqs_consumer["sqs_event"] = dict(event)
+            config["sqs_envelope"] = {"strategy_name": "LambdaSQSEnvelope"}
+        if sqs_consumer:
+            config["sqs_consumer"] = sqs_consumer
+        return config
 
-    def create_graph(self, args: Namespace, loader: Any = None) -> Any:
-        """The daemon's graph: defaults, then the environment, then the command line, each winning over the last."""
+    def create_object_graph(self, args: Namespace, cache: Cache | None = None, loader: Any = None) -> Any:
+        """The daemon's graph, locked: defaults, the loader (else the environment), then the command line.
+
+        Each layer wins over the one before. Every component the daemon and its handlers need is
+        built before the lock, so a lazily built one cannot race between handler threads.
+        """
+        testing = bool(getattr(args, "testing", False))
         graph = create_object_graph(
             name=self.name,
             debug=bool(getattr(args, "debug", False)),
-            testing=bool(getattr(args, "testing", False)),
+            testing=testing,
             loader=load_each(
                 load_from_dict(self.defaults),
+                load_from_dict(TESTING_GRAPH_DEFAULTS if testing else {}),
                 loader or load_from_environ,
                 load_from_dict(self.command_line_config(args)),
             ),
+            cache=cache,  # type: ignore[arg-type]  # microcosm accepts a cache instance as well as its class
         )
         graph.use(*self.components)
+        use_support_components(graph)
+        graph.lock()
         return graph
 
+    def create_graph(self, args: Namespace, loader: Any = None) -> Any:
+        """`create_object_graph` with a fresh cache."""
+        return self.create_object_graph(args, loader=loader)
+
     @classmethod
-    def create_for_testing(cls, loader: Any = None, **kwargs: Any) -> ConsumerDaemon:
-        """A daemon whose graph is a testing graph, configured by `loader` (for example `load_from_dict(...)`)."""
-        daemon = cls()
-        daemon.args = Namespace(testing=True, debug=False, sqs_queue_url=None, concurrency=None, **kwargs)
-        daemon.graph = daemon.create_graph(daemon.args, loader)
+    def create_for_testing(cls, loader: Any = None, cache: Cache | None = None, **kwargs: Any) -> ConsumerDaemon:
+        """A daemon on a testing graph, configured by `loader` (for example `load_from_dict(...)`).
+
+        Stub SQS client unless the loader configures an endpoint, queue URL `queue`, recording
+        producer. Without a loader (the old tests' way) the graph's components are shared by every
+        such daemon of the class in the process, as the old package did; with one, each call gets
+        fresh components, since its configuration may differ from the last.
+        """
+        daemon = cls(event=kwargs.pop("event", None))
+        daemon.args = Namespace(**{
+            **vars(daemon.parse_args([])), "testing": True, "debug": False, "sqs_queue_url": None,
+            "event": daemon.event, **kwargs,
+        })
+        if cache is None:
+            scope = f"{cls.__module__}.{cls.__qualname__}"
+            cache = ProcessCache(scope=scope) if loader is None else NaiveCache()  # type: ignore[no-untyped-call]
+        daemon.graph = daemon.create_object_graph(
+            daemon.args, cache=cache, loader=load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ),
+        )
         return daemon
 
+    @classorinstancemethod
     def make_lambda_handler(self) -> Any:
-        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`."""
+        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`.
+
+        Callable on the class (`MyDaemon.make_lambda_handler()`) as well as on a daemon.
+        """
         from microcosm_pubsub.lambda_handler import LambdaHandler  # only Lambda deployments need it
         return LambdaHandler(self)
 
@@ -133,15 +236,12 @@ class ConsumerDaemon:
 
     def build_shared_components(self) -> None:
         """Build now what handler threads share: microcosm's graph is not safe to build from two threads at once."""
-        consumer = self.graph.sqs_consumer
-        consumer.client  # noqa: B018 (built for its side effect)
-        producer = self.graph.sns_producer
-        self.graph.use("pubsub_middleware", "opaque", "sqs_message_context")
-        try:
-            producer.client  # noqa: B018
-        except PubSubError as error:
-            # A daemon that never publishes needs no SNS client; one that does will say so on first use
-            logger.debug("no SNS client yet: %s", error)
+        if not getattr(self.graph, "_locked", False):
+            use_support_components(self.graph)
+        client = self.graph.sqs_consumer.client
+        if isinstance(client, Unavailable):
+            # Consuming needs the client the publishing side may do without: fail at start
+            client.raise_error()
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
@@ -153,6 +253,19 @@ class ConsumerDaemon:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+
+
+def use_support_components(graph: Any) -> None:
+    """Build what the consumer, the dispatcher and the producer reach lazily, so a locked graph has them."""
+    for name in ("sqs_client", "sns_client"):
+        try:
+            graph.use(name)
+        except PubSubError as error:
+            # A daemon that never publishes needs no SNS client, one reading a file no SQS client;
+            # whichever is needed raises this error on first use (the SQS one at start)
+            logger.debug("no %s: %s", name, error)
+            graph.assign(name, Unavailable(name, error))
+    graph.use(*SUPPORT_COMPONENTS)
 
 
 def summary(counts: dict[str, int]) -> str:
