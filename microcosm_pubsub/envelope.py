@@ -79,7 +79,7 @@ class SQSEnvelope:
             return Opened(None, None, message_id, topic_arn, opaque_data, problem="message has no media type")
 
         try:
-            schema = self.schemas.find(media_type)
+            schema = self.schemas.find(media_type).schema
         except SchemaNotFoundError as error:
             return Opened(media_type, None, message_id, topic_arn, opaque_data, problem=str(error), known=False)
         try:

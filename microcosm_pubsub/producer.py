@@ -88,7 +88,7 @@ class SNSProducer:
 
     def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage:
         """Everything before the network: schema, validation, encoding, topic, size."""
-        schema = self.graph.pubsub_message_schema_registry.find(media_type)
+        schema = self.graph.pubsub_message_schema_registry.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         body = encode(schema, media_type, content, self.opaque_data())
         message = self.middleware.outgoing(OutgoingMessage(

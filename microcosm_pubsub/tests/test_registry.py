@@ -108,16 +108,16 @@ class SchemaRegistryTests(unittest.TestCase):
 
     def test_exact(self) -> None:
         """A schema is found under its exact media type."""
-        assert_that(self.registry.find(ExactSchema.MEDIA_TYPE), is_(instance_of(ExactSchema)))
+        assert_that(self.registry.find(ExactSchema.MEDIA_TYPE).schema, is_(instance_of(ExactSchema)))
 
     def test_instance_reused(self) -> None:
-        """The registry hands out one schema instance per media type."""
+        """The registry hands out one codec (and schema instance) per media type."""
         first = self.registry.find(ExactSchema.MEDIA_TYPE)
         assert_that(self.registry.find(ExactSchema.MEDIA_TYPE), is_(same_instance(first)))
 
     def test_wildcard_one_segment(self) -> None:
         """`prefix.*` matches a media type with one more final segment."""
-        assert_that(self.registry.find(f"{PREFIX}.wild.one"), is_(instance_of(WildcardSchema)))
+        assert_that(self.registry.find(f"{PREFIX}.wild.one").schema, is_(instance_of(WildcardSchema)))
 
     def test_wildcard_not_two_segments(self) -> None:
         """`prefix.*` does not match two more segments."""
@@ -129,7 +129,7 @@ class SchemaRegistryTests(unittest.TestCase):
 
     def test_exact_beats_wildcard(self) -> None:
         """An exact registration wins over a wildcard that also matches."""
-        assert_that(self.registry.find(f"{PREFIX}.wild.special"), is_(instance_of(SpecialSchema)))
+        assert_that(self.registry.find(f"{PREFIX}.wild.special").schema, is_(instance_of(SpecialSchema)))
 
     def test_not_found_message(self) -> None:
         """SchemaNotFoundError names the media type and how to register one."""
@@ -145,7 +145,7 @@ class SchemaRegistryTests(unittest.TestCase):
         class LateSchema(PubSubMessageSchema):
             MEDIA_TYPE = f"{PREFIX}.late-{uuid.uuid4().hex}"
 
-        assert_that(self.registry.find(LateSchema.MEDIA_TYPE), is_(instance_of(LateSchema)))
+        assert_that(self.registry.find(LateSchema.MEDIA_TYPE).schema, is_(instance_of(LateSchema)))
 
     def test_two_schemas_for_one_media_type(self) -> None:
         """Registering a second schema class for a media type is an error naming both."""
@@ -161,7 +161,7 @@ class SchemaRegistryTests(unittest.TestCase):
         registry = PubSubMessageSchemaRegistry(None)
         registry.register(f"{PREFIX}.again", ExactSchema)
         registry.register(f"{PREFIX}.again", ExactSchema)
-        assert_that(registry.find(f"{PREFIX}.again"), is_(instance_of(ExactSchema)))
+        assert_that(registry.find(f"{PREFIX}.again").schema, is_(instance_of(ExactSchema)))
 
 
 class FunctionHandlerTests(unittest.TestCase):
@@ -180,7 +180,7 @@ class FunctionHandlerTests(unittest.TestCase):
     def test_handles_registers_schema(self) -> None:
         """@handles(SchemaClass) registers the schema too."""
         schemas = self.graph.pubsub_message_schema_registry
-        assert_that(schemas.find(HandledSchema.MEDIA_TYPE), is_(instance_of(HandledSchema)))
+        assert_that(schemas.find(HandledSchema.MEDIA_TYPE).schema, is_(instance_of(HandledSchema)))
 
     def test_wildcard_handler(self) -> None:
         """A `prefix.*` handler matches one more segment, not two."""
