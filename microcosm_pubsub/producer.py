@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.constants import DEFAULTS
 from microcosm.errors import NotBoundError
 
+from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.deferred import (
@@ -247,7 +248,9 @@ def configure_sns_producer(graph: Any) -> SNSProducer:
         # Imported here so that production graphs never load the testing toolkit
         from microcosm_pubsub.testing.recording import RecordingProducer
         return RecordingProducer(graph)
-    return SNSProducer(graph)
+    # The old testing mode (sns_producer.mock_sns false in a testing graph): decided with the clients
+    old_testing: SNSProducer | None = testing_producer(graph)
+    return SNSProducer(graph) if old_testing is None else old_testing
 
 
 # The binding's configuration is the producer's own
