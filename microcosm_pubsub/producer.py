@@ -14,6 +14,7 @@ from microcosm.errors import NotBoundError
 from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.context import SQSMessageContext
 from microcosm_pubsub.deferred import (
     DeferredBatchProducer,
     DeferredProducer,
@@ -44,10 +45,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("microcosm_pubsub.producer")
-
-# Opaque keys that only mean something to the queue that delivered the parent message
-UNPROPAGATED_OPAQUE_KEYS = frozenset({"receipt_handle"})
-
 
 def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     """Stands in for `pubsub_producer_metrics` when the graph binds none."""
@@ -101,6 +98,8 @@ class SNSProducer:
                 # A producer that never publishes (skip) needs no region; publishing will say what is missing
                 pass
         self.opaque: Any = graph.opaque
+        # Decides which of a handler's opaque keys its messages inherit
+        self.context: SQSMessageContext = graph.sqs_message_context
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -165,12 +164,10 @@ class SNSProducer:
     def opaque_data(self) -> Mapping[str, Any]:
         """The caller's opaque context (inside a handler, the handler's), carried into the message.
 
-        Custom keys travel as they are; a parent's receipt handle is of no use downstream and stays out.
+        Custom keys travel as they are; the parent delivery's own keys (receipt handle, message id) stay
+        out, see `sqs_message_context.propagated_keys`.
         """
-        return {
-            key: value for key, value in dict(self.opaque.as_dict()).items()
-            if str(key).lower() not in UNPROPAGATED_OPAQUE_KEYS
-        }
+        return self.context.propagated(dict(self.opaque.as_dict()))
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message as it is.
