@@ -12,6 +12,7 @@ from microcosm.constants import DEFAULTS
 
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.context import outgoing_opaque
 from microcosm_pubsub.deferred import DeferredProduction
 from microcosm_pubsub.errors import (
     BatchPublishError,
@@ -102,8 +103,8 @@ class SNSProducer:
 
     def opaque_data(self) -> Mapping[str, Any]:
         """The caller's opaque context (request id and the like), carried into the message."""
-        opaque = self.graph.opaque
-        return dict(opaque.as_dict())
+        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        return outgoing_opaque(self.graph)
 
     def publish(self, message: OutgoingMessage) -> str:
         try:
