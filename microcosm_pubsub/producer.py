@@ -14,7 +14,7 @@ from microcosm.errors import NotBoundError
 from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.context import SQSMessageContext
+from microcosm_pubsub.context import outgoing_opaque
 from microcosm_pubsub.deferred import (
     DeferredBatchProducer,
     DeferredProducer,
@@ -98,8 +98,6 @@ class SNSProducer:
                 # A producer that never publishes (skip) needs no region; publishing will say what is missing
                 pass
         self.opaque: Any = graph.opaque
-        # Decides which of a handler's opaque keys its messages inherit
-        self.context: SQSMessageContext = graph.sqs_message_context
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -162,12 +160,9 @@ class SNSProducer:
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
-        """The caller's opaque context (inside a handler, the handler's), carried into the message.
-
-        Custom keys travel as they are; the parent delivery's own keys (receipt handle, message id) stay
-        out, see `sqs_message_context.propagated_keys`.
-        """
-        return self.context.propagated(dict(self.opaque.as_dict()))
+        """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
+        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        return outgoing_opaque(self.graph)
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message as it is.

@@ -14,7 +14,6 @@ from hamcrest import (
     is_,
     is_in,
     is_not,
-    none,
     raises,
     same_instance,
 )
@@ -22,8 +21,6 @@ from marshmallow import fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import DuplicateHandlerError, PubSubError, SchemaNotFoundError
 from microcosm_pubsub.conventions import (
     ChangedURIMessageSchema,
     IdentityMessageSchema,
@@ -33,7 +30,15 @@ from microcosm_pubsub.conventions import (
     deleted,
     media_type,
 )
-from microcosm_pubsub.registry import AlreadyRegisteredError, PubSubMessageSchemaRegistry, handler_name
+from microcosm_pubsub.decorators import handles, schema
+from microcosm_pubsub.errors import (
+    AlreadyRegisteredError,
+    DuplicateHandlerError,
+    HandlerNotFoundError,
+    PubSubError,
+    SchemaNotFoundError,
+)
+from microcosm_pubsub.registry import PubSubMessageSchemaRegistry, handler_name
 
 
 PREFIX = "application/vnd.globality.pubsub._.test-registry"
@@ -85,6 +90,26 @@ def handle_any(message: dict[str, Any]) -> bool:
 @handles(f"{PREFIX}.overridden")
 def handle_overridden(message: dict[str, Any]) -> bool:
     return True
+
+
+@handles(f"{PREFIX}.unbound")
+def handle_unbound(message: dict[str, Any]) -> bool:
+    return True
+
+
+# A decorated function is active once a binding of the daemon's graph returns it (as in the old package)
+for _name, _function in (
+    ("test_registry_handle_handled", handle_handled),
+    ("test_registry_handle_function", handle_function),
+    ("test_registry_handle_any", handle_any),
+    ("test_registry_handle_overridden", handle_overridden),
+):
+    binding(_name)(lambda graph, function=_function: function)
+
+FUNCTION_BINDINGS = [
+    "test_registry_handle_handled", "test_registry_handle_function", "test_registry_handle_any",
+    "test_registry_handle_overridden",
+]
 
 
 @handles(f"{PREFIX}.component")
@@ -180,13 +205,19 @@ class SchemaRegistryTests(unittest.TestCase):
         assert_that(registry.find(f"{PREFIX}.again").schema, is_(instance_of(ExactSchema)))
 
 
+def bound_graph() -> Any:
+    graph = new_graph()
+    graph.use(*FUNCTION_BINDINGS)
+    return graph
+
+
 class FunctionHandlerTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.graph = new_graph()
+        self.graph = bound_graph()
         self.registry = self.graph.sqs_message_handler_registry
 
     def test_function_by_media_type(self) -> None:
-        """A function decorated with @handles(media_type) is the handler for it."""
+        """A function decorated with @handles(media_type) and bound is the handler for it."""
         assert_that(self.registry.find(f"{PREFIX}.function"), is_(same_instance(handle_function)))
 
     def test_function_by_schema(self) -> None:
@@ -201,19 +232,65 @@ class FunctionHandlerTests(unittest.TestCase):
     def test_wildcard_handler(self) -> None:
         """A `prefix.*` handler matches one more segment, not two."""
         assert_that(self.registry.find(f"{PREFIX}.any.thing"), is_(same_instance(handle_any)))
-        assert_that(self.registry.find(f"{PREFIX}.any.thing.else"), is_(none()))
+        assert_that(calling(self.registry.find).with_args(f"{PREFIX}.any.thing.else"), raises(KeyError))
 
     def test_unknown_media_type(self) -> None:
-        """A media type nobody handles finds no handler."""
-        assert_that(self.registry.find(f"{PREFIX}.nobody"), is_(none()))
+        """A media type nobody handles raises HandlerNotFoundError, a KeyError naming it."""
+        assert_that(
+            calling(self.registry.find).with_args(f"{PREFIX}.nobody"),
+            raises(HandlerNotFoundError, f"{PREFIX}.nobody"),
+        )
+
+    def test_unbound_function_inactive(self) -> None:
+        """A decorated function no binding of the graph returns is not a handler (another daemon's)."""
+        assert_that(calling(self.registry.find).with_args(f"{PREFIX}.unbound"), raises(KeyError))
+
+    def test_unbound_without_use(self) -> None:
+        """Without its binding in use, even a bound-able function is inactive."""
+        registry = new_graph().sqs_message_handler_registry
+        assert_that(calling(registry.find).with_args(f"{PREFIX}.function"), raises(KeyError))
 
     def test_media_types_listed(self) -> None:
-        """The active media types include the decorated functions'."""
+        """The active media types include the bound functions'."""
         assert_that(self.registry.media_types, has_item(f"{PREFIX}.function"))
 
     def test_handler_name(self) -> None:
         """A handler's name for logs is its module and qualified name."""
         assert_that(handler_name(handle_function), is_(equal_to(f"{__name__}.handle_function")))
+
+
+class BoundHandlersTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.graph = bound_graph()
+        self.registry = self.graph.sqs_message_handler_registry
+
+    def test_compute_for_components(self) -> None:
+        """compute_bound_handlers keeps to the named components."""
+        bound = self.registry.compute_bound_handlers(["test_registry_handle_function"])
+        assert_that(bound, is_(equal_to({f"{PREFIX}.function": handle_function})))
+
+    def test_find_in_given_handlers(self) -> None:
+        """find() with bound_handlers looks there only."""
+        bound = self.registry.compute_bound_handlers(["test_registry_handle_function"])
+        assert_that(calling(self.registry.find).with_args(HandledSchema.MEDIA_TYPE, bound), raises(KeyError))
+
+    def test_class_built_per_message(self) -> None:
+        """A class given as a bound handler is built with the graph on each find."""
+        bound = {f"{PREFIX}.component": ComponentHandler}
+        first = self.registry.find(f"{PREFIX}.component", bound)
+        second = self.registry.find(f"{PREFIX}.component", bound)
+        assert_that((first.graph, first is second), is_(equal_to((self.graph, False))))
+
+    def test_registered_and_bound_clash(self) -> None:
+        """A registered handler bound beside a decorated one for its media type is AlreadyRegisteredError."""
+        self.graph.assign("second_function_handler", lambda message: True)
+        self.registry.register(f"{PREFIX}.function", self.graph.second_function_handler)
+        assert_that(
+            calling(self.registry.compute_bound_handlers).with_args(
+                ["test_registry_handle_function", "second_function_handler"],
+            ),
+            raises(AlreadyRegisteredError, "has two handlers"),
+        )
 
 
 class ClassHandlerTests(unittest.TestCase):
@@ -223,7 +300,7 @@ class ClassHandlerTests(unittest.TestCase):
 
     def test_inactive_without_component(self) -> None:
         """A decorated class is not a handler until the graph builds it as a component."""
-        assert_that(self.registry.find(f"{PREFIX}.component"), is_(none()))
+        assert_that(calling(self.registry.find).with_args(f"{PREFIX}.component"), raises(KeyError))
 
     def test_active_as_bound_component(self) -> None:
         """A decorated class bound and used in the graph becomes the handler."""
@@ -257,7 +334,7 @@ class ClassHandlerTests(unittest.TestCase):
 
 class ExplicitRegistrationTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.registry = new_graph().sqs_message_handler_registry
+        self.registry = bound_graph().sqs_message_handler_registry
 
     def test_register(self) -> None:
         """register() makes a handler findable without any decorator."""
@@ -281,7 +358,7 @@ class ExplicitRegistrationTests(unittest.TestCase):
     def test_register_is_per_graph(self) -> None:
         """A registration on one graph's registry leaves another graph's alone."""
         self.registry.register(f"{PREFIX}.overridden", lambda message: False)
-        other = new_graph().sqs_message_handler_registry
+        other = bound_graph().sqs_message_handler_registry
         assert_that(other.find(f"{PREFIX}.overridden"), is_(same_instance(handle_overridden)))
 
 
@@ -326,7 +403,7 @@ class AutoRegistrationTests(unittest.TestCase):
 
     def test_switched_off(self) -> None:
         """With auto_register false, a convention media type needs a declared schema."""
-        graph = create_object_graph("test", testing=True, loader=load_from_dict(
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(
             {"pubsub_message_schema_registry": {"auto_register": "false"}},
         ))
         assert_that(

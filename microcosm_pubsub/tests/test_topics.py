@@ -172,7 +172,7 @@ class NestedSectionTests(unittest.TestCase):
 class CustomVerbTests(unittest.TestCase):
     def test_custom_verb_section(self) -> None:
         """A verb added to pubsub_lifecycle_change has its own section."""
-        graph = create_object_graph("test", testing=True, loader=load_from_dict(
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(
             {"sns_topic_arns": {"archived": {"foo": ARN.format("archived-foo")}}},
         ))
         graph.pubsub_lifecycle_change.add("archived")
