@@ -29,6 +29,7 @@ from hamcrest import (
     same_instance,
 )
 from marshmallow import ValidationError, fields
+from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import created, deleted
@@ -330,8 +331,8 @@ class OldConfigurationTests(ProducerTestCase):
 
     def test_locked_graph(self) -> None:
         """A producer taken with graph.use() then graph.lock() publishes."""
-        config = fixtures.load_from_dict(fixtures.graph_config(self.stack))
-        graph: Any = fixtures.create_object_graph("test", testing=True, loader=config)
+        config = load_from_dict(fixtures.graph_config(self.stack))
+        graph: Any = create_object_graph("test", testing=True, loader=config)
         graph.use("sns_producer")
         graph.lock()
         self.addCleanup(fixtures.close_clients, graph)
