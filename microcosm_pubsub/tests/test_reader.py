@@ -42,7 +42,7 @@ class FileQueueTests(unittest.TestCase):
         handle, self.path = tempfile.mkstemp(suffix=".jsonl")
         with os.fdopen(handle, "w") as stream:
             stream.write("\n".join([sqs_line(1), "", sqs_line(2), "not json", sqs_line(3)]) + "\n")
-        self.graph = create_object_graph("test", testing=True, loader=load_from_dict(
+        self.graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(
             sqs_consumer={"sqs_queue_url": self.path, "limit": 2},
         ))
         self.numbers: list[int] = []
