@@ -46,7 +46,8 @@ class FileQueueTests(unittest.TestCase):
             sqs_consumer={"sqs_queue_url": self.path, "limit": 2},
         ))
         self.numbers: list[int] = []
-        self.graph.sqs_message_handler_registry.register(LINE, functools.partial(handled, self.numbers))
+        registry: Any = self.graph.sqs_message_handler_registry
+        registry.register(LINE, functools.partial(handled, self.numbers))
 
     def tearDown(self) -> None:
         os.unlink(self.path)
