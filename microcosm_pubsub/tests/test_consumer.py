@@ -40,7 +40,8 @@ class ConsumerTestSchema(PubSubMessageSchema):
 
 
 MEDIA_TYPE = ConsumerTestSchema.MEDIA_TYPE
-UNKNOWN_MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-consumer-nobody"
+# Not a lifecycle convention (those get a convention schema automatically)
+UNKNOWN_MEDIA_TYPE = "application/vnd.globality.pubsub.test-consumer-nobody"
 
 
 class Boom(Exception):
