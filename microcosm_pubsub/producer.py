@@ -20,7 +20,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
-from microcosm_pubsub.middleware import MiddlewareChain
+from microcosm_pubsub.middleware import MiddlewareChain, Publication
 from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
 
 
@@ -107,17 +107,22 @@ class SNSProducer:
         return dict(opaque.as_dict())
 
     def publish(self, message: OutgoingMessage) -> str:
-        try:
-            response = self.client.publish(
-                TopicArn=message.topic_arn,
-                Message=message.body,
-                MessageAttributes=message.attributes,
-            )
-        except (BotoCoreError, ClientError) as error:
-            raise PublishError(
-                f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
-            ) from error
-        message_id: str = response["MessageId"]
+        # Middleware sees the call itself (a tracing span, its latency) and may amend the message first
+        publication = Publication(message)
+        with self.middleware.publishing(publication):
+            message = publication.message
+            try:
+                response = self.client.publish(
+                    TopicArn=message.topic_arn,
+                    Message=message.body,
+                    MessageAttributes=message.attributes,
+                )
+            except (BotoCoreError, ClientError) as error:
+                raise PublishError(
+                    f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
+                ) from error
+            message_id: str = response["MessageId"]
+            publication.message_id = message_id
         logger.debug("published %s as %s", message.media_type, message_id)
         return message_id
 
