@@ -118,8 +118,7 @@ class MiddlewareChain(Middleware):
 # The old package's observability, on by itself when its conditions hold (oneagent importable,
 # microcosm-metrics bound, Sentry configured); each component says whether it is active
 AUTOMATIC = [
-    "pubsub_dynatrace", "pubsub_send_metrics", "pubsub_send_batch_metrics", "pubsub_producer_metrics",
-    "sentry_logging_pubsub",
+    "pubsub_dynatrace", "pubsub_send_metrics", "pubsub_send_batch_metrics", "sentry_logging_pubsub",
 ]
 
 

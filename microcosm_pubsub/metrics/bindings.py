@@ -1,23 +1,22 @@
 """The old package's metrics bindings, kept for old services: histograms to microcosm-metrics' `graph.metrics`.
 
-`pubsub_send_metrics` (per handled message), `pubsub_send_batch_metrics` (per received batch) and
-`pubsub_producer_metrics` (per publish) are automatic middleware (see `pubsub_middleware.automatic`):
-each is active when its own `enabled` flag is on and `graph.metrics` is bound to a statsd client
-whose host is not `localhost`, as before. New services use `pubsub_metrics` instead.
+`pubsub_send_metrics` (per handled message) and `pubsub_send_batch_metrics` (per received batch) are
+automatic middleware (see `pubsub_middleware.automatic`); `pubsub_producer_metrics` (per publish) is
+called by the producer. Each is active when its own `enabled` flag is on and `graph.metrics` is
+bound to a statsd client whose host is not `localhost`, as before. New services use `pubsub_metrics`.
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from microcosm.errors import NotBoundError
 
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.logs import seconds_since_published
-from microcosm_pubsub.middleware import Middleware, Publication
+from microcosm_pubsub.middleware import Middleware
 from microcosm_pubsub.result import Outcome
 
 
@@ -124,19 +123,12 @@ class PubSubSendBatchMetrics(OldMetrics):
     enabled=typed(bool, default_value=True),
 )
 class PubSubProducerMetrics(OldMetrics):
-    """`sns_producer`: milliseconds per publish, tagged with its media type and SUCCESS or FAILURE."""
+    """`sns_producer`: milliseconds per publish, tagged with its media type and SUCCESS or FAILURE.
+
+    The producer calls it after each Publish (`graph.sns_producer.pubsub_producer_metrics`).
+    """
 
     key = "pubsub_producer_metrics"
 
-    @contextmanager
-    def publishing(self, publication: Publication) -> Iterator[None]:
-        started = time.monotonic()
-        outcome = "FAILURE"
-        try:
-            yield
-            outcome = "SUCCESS"
-        finally:
-            self.histogram(
-                "sns_producer", (time.monotonic() - started) * 1000,
-                publish_result=outcome, media_type=publication.message.media_type,
-            )
+    def __call__(self, elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
+        self.histogram("sns_producer", elapsed_ms, publish_result="SUCCESS" if publish_result else "FAILURE", **tags)
