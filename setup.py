@@ -41,6 +41,9 @@ setup(
             "hypothesis>=6.0",
             # The old package's Sentry reporting is tested with the real SDK, its transport captured
             "sentry-sdk>=2.0",
+            # The old package's suite and old services' tests import its decorators (`@logger`); tests only,
+            # never a runtime dependency (its logging stack breaks on python-json-logger 3.1+)
+            "microcosm-logging>=1.3",
         ],
         # Sentry reporting of failed messages (sentry_logging_pubsub), as the old package offered
         "sentry": ["sentry-sdk>=2.0"],

@@ -121,3 +121,15 @@ class IgnoreMessage(HandlerSignal):
 
 class TTLExpired(HandlerSignal):
     """The message is too old to act on."""
+
+
+class HandlerNotFoundError(PubSubError, KeyError):
+    """No active handler for a media type; a `KeyError` too, as the old registry raised."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class QueueExhausted(PubSubError):
+    """A reader standing in for SQS (a file, stdin, a Lambda event) has no message left: consuming stops."""
