@@ -110,22 +110,40 @@ class SentryClient:
         self.client.flush(timeout=timeout)
 
 
+def capture(error: BaseException, tags: Mapping[str, str], user_id: str | None = None, client: Any = None) -> None:
+    """Report `error` in a scope of its own, with these tags and user id; to `client`, else the global one."""
+    import sentry_sdk
+
+    with sentry_sdk.new_scope() as scope:
+        if client is not None:
+            scope.set_client(client)
+        for name, value in tags.items():
+            scope.set_tag(name, value)
+        if user_id is not None:
+            scope.set_user({"id": user_id})
+        scope.capture_exception(error)
+
+
 class SentryConfigPubsub(Middleware):
-    """Reports FAILED (and EXPIRED, with their error) messages to Sentry while `enabled`."""
+    """Reports FAILED (and EXPIRED, with their error) messages to Sentry while `enabled`.
+
+    Built by `configure_sentry_pubsub`, which fills in the default tags and user id key; built
+    directly (as old tests do), it has none.
+    """
 
     def __init__(
         self,
-        dsn: str | None,
-        enabled: bool,
-        client: SentryClient | None,
+        dsn: str | None = None,
+        enabled: bool = False,
+        client: SentryClient | None = None,
         tag_mapping: Mapping[str, str] | None = None,
         user_id_key: str | None = None,
     ) -> None:
         self.dsn = dsn
         self.enabled = enabled
         self.client = client
-        self.tag_mapping = dict(DEFAULT_TAG_MAPPING if tag_mapping is None else tag_mapping)
-        self.user_id_key = user_id_key or DEFAULT_USER_ID_KEY
+        self.tag_mapping = dict(tag_mapping or {})
+        self.user_id_key = user_id_key
 
     @property
     def active(self) -> bool:  # type: ignore[override]  # decided by configuration, per graph
@@ -148,31 +166,30 @@ class SentryConfigPubsub(Middleware):
         })
         present = {key: tag for key, tag in self.tag_mapping.items() if values.get(key.lower()) is not None}
         tags = {tag: str(values[key.lower()]) for key, tag in present.items()}
-        user_id = values.get(self.user_id_key.lower())
+        user_id = values.get(self.user_id_key.lower()) if self.user_id_key else None
         return tags, None if user_id is None else str(user_id)
 
     def report(self, result: MessageHandlingResult) -> None:
-        import sentry_sdk
-
-        assert self.client is not None
+        if self.client is None or result.error is None:
+            return
         tags, user_id = self.tags_of(result)
-        with sentry_sdk.new_scope() as scope:
-            scope.set_client(self.client.client)
-            for name, value in tags.items():
-                scope.set_tag(name, value)
-            if user_id is not None:
-                scope.set_user({"id": user_id})
-            scope.set_extra("outcome", result.outcome.name)
-            scope.capture_exception(result.error)
+        capture(result.error, {**tags, "outcome": result.outcome.name}, user_id, self.client.client)
+
+
+SETTINGS_DEFAULTS: Mapping[str, Any] = {
+    "enabled": False, "dsn": None, "custom_tags_mapping": None, "custom_user_id": None,
+}
 
 
 def _settings(graph: Any) -> dict[str, Any]:
-    """`sentry_logging_pubsub` over `sentry_logging` (the name the old README gave the section)."""
-    merged: dict[str, Any] = {}
-    for section in ("sentry_logging", "sentry_logging_pubsub"):
-        values = graph.config.get(section) or {}
-        merged.update({key: value for key, value in values.items() if value is not None})
-    return merged
+    """`sentry_logging_pubsub`, with `sentry_logging` (the old README's name) where it leaves a default."""
+    own = graph.config.get("sentry_logging_pubsub") or {}
+    old = graph.config.get("sentry_logging") or {}
+    settings: dict[str, Any] = {}
+    for key, default in SETTINGS_DEFAULTS.items():
+        value = own.get(key, default)
+        settings[key] = old.get(key, default) if value == default else value
+    return settings
 
 
 def _before_send(graph: Any) -> BeforeSend:
@@ -203,7 +220,7 @@ def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
     dsn = settings.get("dsn")
     tags = dict(DEFAULT_TAG_MAPPING)
     tags.update(settings.get("custom_tags_mapping") or {})
-    user_id_key = settings.get("custom_user_id")
+    user_id_key = settings.get("custom_user_id") or DEFAULT_USER_ID_KEY
     if not (_flag(settings.get("enabled")) and dsn):
         return SentryConfigPubsub(dsn, False, None, tags, user_id_key)
     try:
@@ -217,7 +234,11 @@ def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
     before_send = _before_send(graph)
     if graph.metadata.testing:
         transport = _capturing_transport()
-        client = sentry_sdk.Client(dsn=None, transport=transport, before_send=before_send)
+        # Nothing process-wide (excepthook, logging capture, atexit): this client only serves the graph's reports
+        client = sentry_sdk.Client(
+            dsn=None, transport=transport, before_send=before_send,
+            default_integrations=False, auto_enabling_integrations=False,
+        )
         return SentryConfigPubsub(dsn, True, SentryClient(client, before_send, transport), tags, user_id_key)
     build = graph.config.get("build_info_convention") or {}
     try:
