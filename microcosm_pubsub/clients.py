@@ -36,7 +36,8 @@ def make_client(
             endpoint_url=config.get("endpoint_url") or None,
             region_name=config.get("region_name") or None,
             config=Config(
-                connect_timeout=config.get("connect_timeout_seconds", 5),
+                # `connect_timeout` is the old package's name of the key
+                connect_timeout=config.get("connect_timeout") or config.get("connect_timeout_seconds", 5),
                 read_timeout=read_timeout_seconds,
                 retries={"max_attempts": config.get("max_attempts", 3), "mode": "standard"},
                 max_pool_connections=max_pool_connections,
@@ -78,7 +79,7 @@ def configure_sns_client(graph: Any) -> Any:
     config = graph.config.sns_producer
     if wants_stub(graph, "sns", config):
         return stub_client("sns")
-    return make_client("sns", config, "sns_producer", config.read_timeout_seconds)
+    return make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
 
 
 def configure_sqs_client(graph: Any) -> Any:
@@ -91,3 +92,23 @@ def configure_sqs_client(graph: Any) -> Any:
     # Handlers, the heartbeat and settling share the client: one connection each
     pool = max(10, int(config.concurrency) + 4)
     return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
+
+
+def _flag(value: Any) -> bool:
+    """A configuration flag that may arrive as a string from the environment ("false", "0", "no")."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
+
+
+def testing_producer(graph: Any) -> Any:
+    """The old testing mode's `sns_producer`, or None when the graph gets its usual producer.
+
+    A testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
+    sets) gets a recording producer whose `produce` is inspectable like a MagicMock.
+    """
+    if not getattr(graph.metadata, "testing", False) or _flag(graph.config.sns_producer.get("mock_sns", True)):
+        return None
+    # Imported here so that only testing graphs load unittest.mock and the testing toolkit
+    from microcosm_pubsub.testing.stubs import inspectable_recording_producer
+    return inspectable_recording_producer(graph)

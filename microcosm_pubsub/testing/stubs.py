@@ -201,3 +201,19 @@ class StubClient(MagicMock):
 def stub_client(service: str) -> StubClient:
     """A fresh stub client for `service`: "sns" or "sqs"."""
     return StubClient(service)
+
+
+def inspectable_recording_producer(graph: Any) -> Any:
+    """`sns_producer` for `mock_sns=False` in a testing graph: records, and `produce` is a MagicMock.
+
+    The old package made the whole producer a MagicMock there; old tests read
+    `graph.sns_producer.produce.call_args` and friends. This producer records `RecordedMessage`s
+    for the new matchers as well, after the same validation and encoding as production.
+    """
+    # Imported here: the recording producer imports the producer, which this module must not need
+    from microcosm_pubsub.testing.recording import RecordingProducer
+
+    producer = RecordingProducer(graph)
+    # An instance attribute in front of the method: calls are recorded, then handled as usual
+    producer.produce = MagicMock(name="sns_producer.produce", wraps=producer.produce)  # type: ignore[method-assign]
+    return producer
