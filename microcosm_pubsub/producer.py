@@ -14,7 +14,7 @@ from microcosm.errors import NotBoundError
 from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.context import LOCAL_KEYS, configured_keys, propagated
+from microcosm_pubsub.context import outgoing_opaque
 from microcosm_pubsub.deferred import (
     DeferredBatchProducer,
     DeferredProducer,
@@ -45,10 +45,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("microcosm_pubsub.producer")
-
-# Opaque keys that only mean something to the delivery of the parent message
-UNPROPAGATED_OPAQUE_KEYS = LOCAL_KEYS
-
 
 def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     """Stands in for `pubsub_producer_metrics` when the graph binds none."""
@@ -102,7 +98,6 @@ class SNSProducer:
                 # A producer that never publishes (skip) needs no region; publishing will say what is missing
                 pass
         self.opaque: Any = graph.opaque
-        self.propagated_keys = configured_keys(graph)
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -165,12 +160,9 @@ class SNSProducer:
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
-        """The caller's opaque context (inside a handler, the handler's), carried into the message.
-
-        Custom keys travel as they are; the per-delivery keys (a parent's receipt handle, message id, URI,
-        handler) stay out, and `sqs_message_context.propagated_keys` may narrow the rest (see context.py).
-        """
-        return propagated(self.opaque.as_dict(), self.propagated_keys)
+        """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
+        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        return outgoing_opaque(self.graph)
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message (middleware may amend it first, around the call).

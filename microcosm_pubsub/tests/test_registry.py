@@ -21,6 +21,15 @@ from marshmallow import fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.conventions import (
+    ChangedURIMessageSchema,
+    IdentityMessageSchema,
+    URIMessageSchema,
+    changed,
+    created,
+    deleted,
+    media_type,
+)
 from microcosm_pubsub.decorators import handles, schema
 from microcosm_pubsub.errors import (
     AlreadyRegisteredError,
@@ -33,6 +42,13 @@ from microcosm_pubsub.registry import PubSubMessageSchemaRegistry, handler_name
 
 
 PREFIX = "application/vnd.globality.pubsub._.test-registry"
+
+
+@schema
+class DeclaredCreatedSchema(PubSubMessageSchema):
+    MEDIA_TYPE = created("DeclaredThing")
+
+    name = fields.String(required=True)
 
 
 @schema
@@ -344,3 +360,77 @@ class ExplicitRegistrationTests(unittest.TestCase):
         self.registry.register(f"{PREFIX}.overridden", lambda message: False)
         other = bound_graph().sqs_message_handler_registry
         assert_that(other.find(f"{PREFIX}.overridden"), is_(same_instance(handle_overridden)))
+
+
+class AutoRegistrationTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.graph = new_graph()
+        self.registry = self.graph.pubsub_message_schema_registry
+
+    def test_created_gets_uri_schema(self) -> None:
+        """An undeclared created() media type gets URIMessageSchema."""
+        assert_that(self.registry.find(created("AutoThing")).schema, is_(instance_of(URIMessageSchema)))
+
+    def test_deleted_gets_identity_schema(self) -> None:
+        """An undeclared deleted() media type gets IdentityMessageSchema."""
+        assert_that(self.registry.find(deleted("AutoThing")).schema, is_(instance_of(IdentityMessageSchema)))
+
+    def test_changed_gets_changed_uri_schema(self) -> None:
+        """An undeclared changed() media type gets ChangedURIMessageSchema."""
+        assert_that(self.registry.find(changed("AutoThing")).schema, is_(instance_of(ChangedURIMessageSchema)))
+
+    def test_custom_verb_after_add(self) -> None:
+        """A verb added to the graph's pubsub_lifecycle_change gets URIMessageSchema too."""
+        self.graph.pubsub_lifecycle_change.add("archived")
+        assert_that(self.registry.find(media_type("archived")("thing")).schema, is_(instance_of(URIMessageSchema)))
+
+    def test_unknown_verb_not_registered(self) -> None:
+        """A verb nobody added gets no schema."""
+        frobbed = media_type("frobbed")("thing")
+        assert_that(calling(self.registry.find).with_args(frobbed), raises(SchemaNotFoundError))
+
+    def test_declared_schema_wins(self) -> None:
+        """A declared schema for a convention media type is used instead of the convention."""
+        found = self.registry.find(DeclaredCreatedSchema.MEDIA_TYPE).schema
+        assert_that(found, is_(instance_of(DeclaredCreatedSchema)))
+
+    def test_declared_later_replaces_convention(self) -> None:
+        """Registering a schema after a convention one was given replaces it without a clash."""
+        media = created(f"late_{uuid.uuid4().hex}")
+        self.registry.find(media)
+        self.registry.register(media, DeclaredCreatedSchema)
+        assert_that(self.registry.find(media).schema, is_(instance_of(DeclaredCreatedSchema)))
+
+    def test_switched_off(self) -> None:
+        """With auto_register false, a convention media type needs a declared schema."""
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(
+            {"pubsub_message_schema_registry": {"auto_register": "false"}},
+        ))
+        assert_that(
+            calling(graph.pubsub_message_schema_registry.find).with_args(created("AutoThing")),
+            raises(SchemaNotFoundError),
+        )
+
+
+class OldErrorNameTests(unittest.TestCase):
+    def test_not_found_is_key_error(self) -> None:
+        """An unknown media type raises something `except KeyError` catches."""
+        registry = new_graph().pubsub_message_schema_registry
+        assert_that(calling(registry.find).with_args(f"{PREFIX}.nothing"), raises(KeyError))
+
+    def test_not_found_message_unquoted(self) -> None:
+        """The KeyError's text reads as a sentence, not a quoted repr."""
+        error = SchemaNotFoundError("no schema")
+        assert_that(str(error), is_(equal_to("no schema")))
+
+    def test_already_registered(self) -> None:
+        """A clash raises AlreadyRegisteredError, importable from the registry module."""
+        registry = PubSubMessageSchemaRegistry(None)
+        registry.register(f"{PREFIX}.clash-old", ExactSchema)
+        assert_that(
+            calling(registry.register).with_args(f"{PREFIX}.clash-old", SpecialSchema), raises(AlreadyRegisteredError),
+        )
+
+    def test_duplicate_handler_is_already_registered(self) -> None:
+        """Two active handlers are an AlreadyRegisteredError too."""
+        assert_that(issubclass(DuplicateHandlerError, AlreadyRegisteredError), is_(equal_to(True)))
