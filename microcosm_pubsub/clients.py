@@ -36,7 +36,8 @@ def make_client(
             endpoint_url=config.get("endpoint_url") or None,
             region_name=config.get("region_name") or None,
             config=Config(
-                connect_timeout=config.get("connect_timeout_seconds", 5),
+                # `connect_timeout` is the old package's name of the key
+                connect_timeout=config.get("connect_timeout") or config.get("connect_timeout_seconds", 5),
                 read_timeout=read_timeout_seconds,
                 retries={"max_attempts": config.get("max_attempts", 3), "mode": "standard"},
                 max_pool_connections=max_pool_connections,
@@ -78,7 +79,7 @@ def configure_sns_client(graph: Any) -> Any:
     config = graph.config.sns_producer
     if wants_stub(graph, "sns", config):
         return stub_client("sns")
-    return make_client("sns", config, "sns_producer", config.read_timeout_seconds)
+    return make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
 
 
 def configure_sqs_client(graph: Any) -> Any:

@@ -48,6 +48,7 @@ def encode(
     media_type: str,
     content: Mapping[str, Any],
     opaque_data: Mapping[str, Any] | None = None,
+    published: str | None = None,
 ) -> str:
     """Dump content through its schema, validate the result, and return the JSON to publish.
 
@@ -56,7 +57,7 @@ def encode(
     # Opaque data given with the content wins over the caller's context
     given = content.get("opaque_data")
     wire_opaque = normalize_opaque_data({**(opaque_data or {}), **(given if isinstance(given, Mapping) else {})})
-    wire_opaque[PUBLISHED_KEY] = str(time.time())
+    wire_opaque[PUBLISHED_KEY] = str(time.time()) if published is None else published
     obj = {**content, "media_type": media_type, "opaque_data": wire_opaque}
     return json.dumps(dump(schema, obj), separators=(",", ":"))
 
