@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from hamcrest import (
     assert_that,
@@ -33,6 +34,7 @@ from hamcrest import (
 from microcosm.api import binding, load_from_dict
 from microcosm.caching import NaiveCache
 
+from microcosm_pubsub import config
 from microcosm_pubsub.config import unknown_keys
 from microcosm_pubsub.daemon import STDIN_QUEUE_URL, ConsumerDaemon, warn_unknown_keys
 from microcosm_pubsub.decorators import handles
@@ -405,15 +407,14 @@ class LockedGraphTestCase(unittest.TestCase):
 
 class UnknownKeysTestCase(unittest.TestCase):
     def test_each_unknown_key_is_named(self) -> None:
-        """Keys no binding declares, in this package's sections or an old binding's, are listed."""
+        """Keys no binding declares, in this package's sections or a retired old binding's, are listed."""
         daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(
-            sqs_consumer={"no_such_key": "1"}, pubsub_send_batch_metrics={"enabled": "false"},
+            sqs_consumer={"no_such_key": "1"}, retired_binding={"enabled": "false"},
             some_other_library={"anything": "1"},
         ))
-        assert_that(
-            unknown_keys(daemon.graph),
-            is_(equal_to(["pubsub_send_batch_metrics.enabled", "sqs_consumer.no_such_key"])),
-        )
+        with mock.patch.object(config, "OLD_BINDINGS", frozenset({"retired_binding"})):
+            found = unknown_keys(daemon.graph)
+        assert_that(found, is_(equal_to(["retired_binding.enabled", "sqs_consumer.no_such_key"])))
 
     def test_one_warning_per_unknown_key(self) -> None:
         """Starting logs one warning for each unknown key, and none for known ones."""
