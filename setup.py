@@ -39,10 +39,14 @@ setup(
             "moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1", "opentelemetry-sdk>=1.20", "prometheus-client>=0.17",
             # Property-based fuzzing of bodies and attributes in the reliability suite
             "hypothesis>=6.0",
+            # The old package's Sentry reporting is tested with the real SDK, its transport captured
+            "sentry-sdk>=2.0",
             # The old package's suite and old services' tests import its decorators (`@logger`); tests only,
             # never a runtime dependency (its logging stack breaks on python-json-logger 3.1+)
             "microcosm-logging>=1.3",
         ],
+        # Sentry reporting of failed messages (sentry_logging_pubsub), as the old package offered
+        "sentry": ["sentry-sdk>=2.0"],
         "otel": ["opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
         "prometheus": ["prometheus-client>=0.17"],
         "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]"],

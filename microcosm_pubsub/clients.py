@@ -109,6 +109,9 @@ def testing_producer(graph: Any) -> Any:
     """
     if not getattr(graph.metadata, "testing", False) or _flag(graph.config.sns_producer.get("mock_sns", True)):
         return None
+    if not wants_stub(graph, "sns", graph.config.sns_producer):
+        # An endpoint is configured (the local endpoint): publish for real, as the stub clients do
+        return None
     # Imported here so that only testing graphs load unittest.mock and the testing toolkit
     from microcosm_pubsub.testing.stubs import inspectable_recording_producer
     return inspectable_recording_producer(graph)

@@ -96,11 +96,15 @@ class SQSMessageContext:
         return propagated(opaque, self.allowed)
 
 
-def outgoing_opaque(graph: Any) -> dict[str, Any]:
-    """`graph.opaque` as a produced message carries it: through `propagated`, with the graph's `propagated_keys`.
+def configured_keys(graph: Any) -> frozenset[str]:
+    """The graph's `sqs_message_context.propagated_keys`, read from configuration only.
 
-    Reads configuration only, so a producer on a locked graph without `sqs_message_context` needs nothing more.
+    A producer on a locked graph without the `sqs_message_context` component needs nothing more.
     """
     section = graph.config.get("sqs_message_context") or {}
-    allowed = frozenset(key_list(section.get("propagated_keys", [ALL_KEYS])))
-    return propagated(graph.opaque.as_dict(), allowed)
+    return frozenset(key_list(section.get("propagated_keys", [ALL_KEYS])))
+
+
+def outgoing_opaque(graph: Any) -> dict[str, Any]:
+    """`graph.opaque` as a produced message carries it: through `propagated`, with the graph's `propagated_keys`."""
+    return propagated(graph.opaque.as_dict(), configured_keys(graph))

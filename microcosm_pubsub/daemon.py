@@ -33,8 +33,6 @@ HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
 OLD_HEALTHCHECK_HOST = "0.0.0.0"  # noqa: S104 (the old flags' documented default; probes come from the kubelet)
 # Where the old daemon served its health check when only a heartbeat threshold was set
 OLD_HEALTHCHECK_PORT = 80
-# How often the daemon looks whether a file or stdin source is read to its end
-END_OF_SOURCE_POLL_SECONDS = 0.2
 # The queue URL that means "read standard input"
 STDIN_QUEUE_URL = "STDIN"
 
@@ -276,23 +274,9 @@ class ConsumerDaemon:
                 target=report_health, args=(getattr(self.graph, HEALTH), args.process_index, health_reports, self.stop),
                 name="pubsub-health-report", daemon=True,
             ).start()
-        threading.Thread(target=self.stop_at_end_of_source, name="pubsub-end-of-source", daemon=True).start()
         self.runner.run()
         logger.info("%s stopped: %s", self.name, summary(self.runner.counts))
         return 0
-
-    def stop_at_end_of_source(self) -> None:
-        """Stop once a finite source (a file, stdin) is read to its end and its messages are handled.
-
-        A reader says so with `exhausted`, set by the receive that found nothing left; messages from
-        earlier receives are already counted in flight by then.
-        """
-        assert self.runner is not None
-        client = self.graph.sqs_consumer.client
-        while not self.stop.wait(END_OF_SOURCE_POLL_SECONDS):
-            if getattr(client, "exhausted", False) is True and len(self.runner.in_flight) == 0:
-                logger.info("%s read %s to its end", self.name, self.graph.sqs_consumer.queue_url)
-                self.stop.set()
 
     def start(self) -> None:
         """Check the handlers and the configuration, and log what this daemon will do."""

@@ -111,7 +111,8 @@ def configure_daemon_logging(
         formatter = make_formatter(str(chosen).lower())
         for handler in logging.getLogger().handlers if handlers is None else handlers:
             handler.setFormatter(formatter)
-    if config.get("level") is not None:
+    # --debug wins: microcosm-logging, when installed, sets a default `logging.level` of INFO
+    if config.get("level") is not None and not getattr(graph.metadata, "debug", False):
         logging.getLogger().setLevel(level_of(config["level"]))
     if config.get("message_level") is not None:
         logging.getLogger(MESSAGE_LOGGER).setLevel(level_of(config["message_level"]))

@@ -2,11 +2,14 @@
 
 A middleware is a graph component named in `pubsub_middleware.components`; it overrides any of
 the hooks of `Middleware`. Signing, tracing and metrics are middleware, not special cases.
+The components named in `pubsub_middleware.automatic` (the old package's Dynatrace hook, metrics
+bindings and Sentry) come first, each only while it says it is `active`.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub.config import defaults, typed
@@ -19,12 +22,28 @@ if TYPE_CHECKING:
     from microcosm_pubsub.result import Action, MessageHandlingResult
 
 
+@dataclass
+class Publication:
+    """One SNS Publish call as middleware sees it: the message to send, then SNS's answer."""
+
+    message: OutgoingMessage
+    message_id: str | None = None
+
+
 class Middleware:
     """Every hook does nothing; override the ones you need."""
+
+    # Automatic middleware (see `pubsub_middleware.automatic`) that is not active is left out of the chain
+    active = True
 
     def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
         """Before a message is sent (after validation, before the size check): may add attributes."""
         return message
+
+    @contextmanager
+    def publishing(self, publication: Publication) -> Iterator[None]:
+        """Around one Publish call: may replace `publication.message`; `message_id` is set after success."""
+        yield
 
     def incoming(self, message: SQSMessage) -> str | None:
         """After a message is received and decoded: a returned problem makes it INVALID."""
@@ -56,6 +75,16 @@ class MiddlewareChain(Middleware):
             message = item.outgoing(message)
         return message
 
+    @contextmanager
+    def publishing(self, publication: Publication) -> Iterator[None]:
+        if not self.middleware:
+            yield
+            return
+        with ExitStack() as stack:
+            for item in self.middleware:
+                stack.enter_context(item.publishing(publication))
+            yield
+
     def incoming(self, message: SQSMessage) -> str | None:
         for item in self.middleware:
             problem = item.incoming(message)
@@ -86,10 +115,23 @@ class MiddlewareChain(Middleware):
             item.receive_failed(error)
 
 
+# The old package's observability, on by itself when its conditions hold (oneagent importable,
+# microcosm-metrics bound, Sentry configured); each component says whether it is active
+AUTOMATIC = [
+    "pubsub_dynatrace", "pubsub_send_metrics", "pubsub_send_batch_metrics", "sentry_logging_pubsub",
+]
+
+
 @defaults(
     # Binding names of middleware components, in order; a comma-separated string from the environment
     components=typed(key_list, default_value=[]),
+    # Kept for old services: included before `components`, each only while active; [] turns them all off
+    automatic=typed(key_list, default_value=AUTOMATIC),
 )
 def configure_pubsub_middleware(graph: Any) -> MiddlewareChain:
-    names = key_list(graph.config.pubsub_middleware.components)
-    return MiddlewareChain([getattr(graph, name) for name in names])
+    config = graph.config.pubsub_middleware
+    names = key_list(config.components)
+    automatic = [getattr(graph, name) for name in key_list(config.automatic) if name not in names]
+    return MiddlewareChain(
+        [item for item in automatic if getattr(item, "active", True)] + [getattr(graph, name) for name in names]
+    )

@@ -28,7 +28,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
-from microcosm_pubsub.middleware import MiddlewareChain
+from microcosm_pubsub.middleware import MiddlewareChain, Publication
 from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
 from microcosm_pubsub.topics import TopicArns, iter_topic_mappings
 
@@ -165,28 +165,33 @@ class SNSProducer:
         return outgoing_opaque(self.graph)
 
     def publish(self, message: OutgoingMessage) -> str:
-        """Publish one prepared message as it is.
+        """Publish one prepared message (middleware may amend it first, around the call).
 
         :raises PublishError: when SNS refuses it or cannot be reached; other exceptions propagate as they are
         """
-        started = perf_counter()
-        published = False
-        try:
-            response = self.client.publish(
-                TopicArn=message.topic_arn,
-                Message=message.body,
-                MessageAttributes=message.attributes,
-            )
-            published = True
-        except (BotoCoreError, ClientError) as error:
-            raise PublishError(
-                f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
-            ) from error
-        finally:
-            self.pubsub_producer_metrics(
-                (perf_counter() - started) * 1000, publish_result=published, media_type=message.media_type,
-            )
-        message_id: str = response["MessageId"]
+        # Middleware sees the call itself (a tracing span around it) and may amend the message first
+        publication = Publication(message)
+        with self.middleware.publishing(publication):
+            message = publication.message
+            started = perf_counter()
+            published = False
+            try:
+                response = self.client.publish(
+                    TopicArn=message.topic_arn,
+                    Message=message.body,
+                    MessageAttributes=message.attributes,
+                )
+                published = True
+            except (BotoCoreError, ClientError) as error:
+                raise PublishError(
+                    f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
+                ) from error
+            finally:
+                self.pubsub_producer_metrics(
+                    (perf_counter() - started) * 1000, publish_result=published, media_type=message.media_type,
+                )
+            message_id: str = response["MessageId"]
+            publication.message_id = message_id
         logger.debug("published %s as %s", message.media_type, message_id)
         return message_id
 

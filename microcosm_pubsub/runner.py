@@ -83,6 +83,9 @@ class Runner:
             except QueueExhausted as error:
                 # A file or stdin standing in for the queue is read to its end: finish what is in flight
                 logger.info("no more messages: %s", error)
+                # A file cannot take back what was read: handle and settle it all before stopping
+                while not self.stop.is_set() and not self.in_flight.wait_until_empty(timeout=1.0):
+                    pass
                 self.stop.set()
                 break
             except ConsumeError as error:

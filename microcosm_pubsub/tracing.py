@@ -1,6 +1,7 @@
 """`pubsub_tracing`: W3C trace context in message attributes and opaque data; OpenTelemetry spans if installed."""
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import secrets
@@ -19,6 +20,22 @@ from microcosm_pubsub.result import Outcome, outcome_of
 
 if TYPE_CHECKING:
     from microcosm_pubsub.message import SQSMessage
+
+
+def _oneagent() -> tuple[Any, Any, Any, Any]:
+    """The Dynatrace OneAgent SDK's module and the three names the hook uses; Nones when not installed."""
+    try:
+        agent = importlib.import_module("oneagent")
+        common = importlib.import_module("oneagent.common")
+        sdk = importlib.import_module("oneagent.sdk")
+    except ImportError:
+        return None, None, None, None
+    return agent, common.ChannelType, sdk.Channel, common.MessagingDestinationType
+
+
+# Dynatrace OneAgent, kept for old services (see microcosm_pubsub.dynatrace): None when not installed.
+# The hook reads these names at call time, so tests can patch them on this module.
+oneagent, ChannelType, Channel, MessagingDestinationType = _oneagent()
 
 
 TRACEPARENT = "traceparent"

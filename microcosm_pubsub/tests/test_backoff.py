@@ -9,10 +9,13 @@ from microcosm_pubsub.backoff import (
     MAX_VISIBILITY_TIMEOUT_SECONDS,
     ConstantBackoff,
     ExponentialBackoff,
+    ExponentialBackoffPolicy,
+    NaiveBackoffPolicy,
     clamp,
     make_backoff_policy,
 )
 from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.message import SQSMessage
 
 
 class ConstantBackoffTests(unittest.TestCase):
@@ -96,3 +99,44 @@ class ClampTests(unittest.TestCase):
     def test_whole_seconds(self) -> None:
         """A fractional delay is truncated to whole seconds."""
         assert_that(clamp(2.7), is_(equal_to(2)))
+
+
+class OldPolicyNamesTests(unittest.TestCase):
+    def test_naive_by_old_name(self) -> None:
+        """sqs_consumer.backoff_policy=NaiveBackoffPolicy gives the constant delay."""
+        policy = make_backoff_policy("NaiveBackoffPolicy", 5)
+        assert_that((type(policy).__name__, policy.visibility_timeout(3)), is_(equal_to(("NaiveBackoffPolicy", 5))))
+
+    def test_exponential_by_old_name(self) -> None:
+        """ExponentialBackoffPolicy draws from 1 to 2**n - 1 seconds after the n-th receive."""
+        policy = make_backoff_policy("ExponentialBackoffPolicy", 5)
+        assert_that(policy, is_(instance_of(ExponentialBackoffPolicy)))
+        drawn: list[tuple[int, int]] = []
+        assert isinstance(policy, ExponentialBackoffPolicy)
+
+        def randint(low: int, high: int) -> int:
+            drawn.append((low, high))
+            return high
+
+        policy.randint = randint
+        assert_that(policy.visibility_timeout(3), is_(equal_to(7)))
+        assert_that(drawn, is_(equal_to([(1, 7)])))
+
+    def test_exponential_capped(self) -> None:
+        """The old exponential policy stays within twelve hours after many receives."""
+        policy = ExponentialBackoffPolicy()
+        policy.randint = lambda low, high: high
+        assert_that(policy.visibility_timeout(1000), is_(equal_to(MAX_VISIBILITY_TIMEOUT_SECONDS)))
+
+    def test_explicit_timeout_wins(self) -> None:
+        """compute_backoff_timeout honours an explicit delay, 0 included, in every policy."""
+        message = SQSMessage(None, None, None, None, None, approximate_receive_count=4)
+        policies = (NaiveBackoffPolicy(5), ExponentialBackoffPolicy())
+        delays = [policy.compute_backoff_timeout(message, 0) for policy in policies]
+        assert_that(delays, is_(equal_to([0, 0])))
+
+    def test_compute_without_timeout(self) -> None:
+        """compute_backoff_timeout without a delay asks the policy, with the message's receive count."""
+        message = SQSMessage(None, None, None, None, None, approximate_receive_count=2)
+        assert_that(ExponentialBackoff(3, random_fraction=lambda: 1.0).compute_backoff_timeout(message, None),
+                    is_(equal_to(6)))

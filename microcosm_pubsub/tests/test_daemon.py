@@ -1,6 +1,9 @@
 """ConsumerDaemon: start-time checks in-process, and real daemon programs as subprocesses."""
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import signal
 import socket
@@ -8,15 +11,32 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from hamcrest import assert_that, contains_string, equal_to, is_, is_not, less_than_or_equal_to, none, raises
+from hamcrest import (
+    assert_that,
+    calling,
+    contains_string,
+    equal_to,
+    has_items,
+    is_,
+    is_not,
+    less_than_or_equal_to,
+    none,
+    raises,
+)
 from microcosm.api import binding, load_from_dict
+from microcosm.caching import NaiveCache
 
-from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub import config
+from microcosm_pubsub.config import unknown_keys
+from microcosm_pubsub.daemon import STDIN_QUEUE_URL, ConsumerDaemon, warn_unknown_keys
 from microcosm_pubsub.decorators import handles
 from microcosm_pubsub.errors import DuplicateHandlerError
 from microcosm_pubsub.provisioning import Stack, provision
@@ -271,3 +291,195 @@ class StartTestCase(unittest.TestCase):
         start: Callable[[], Any] = daemon.start
         assert_that(start, raises(DuplicateHandlerError, "FirstDuplicateHandler and .*SecondDuplicateHandler"))
         assert_that(daemon.runner, is_(none()))
+
+
+class OldCommandLineTestCase(unittest.TestCase):
+    def config_for(self, *argv: str) -> dict[str, Any]:
+        daemon = ConsumerDaemon()
+        return daemon.command_line_config(daemon.parse_args(list(argv)))
+
+    def test_envelope_flag_names_the_strategy(self) -> None:
+        """--envelope sets sqs_envelope.strategy_name."""
+        config = self.config_for("--envelope", "RawSQSEnvelope")
+        assert_that(config["sqs_envelope"], is_(equal_to({"strategy_name": "RawSQSEnvelope"})))
+
+    def test_stdin_flag_reads_naive_messages(self) -> None:
+        """--stdin sets the queue URL STDIN and the naive envelope."""
+        config = self.config_for("--stdin")
+        assert_that(
+            (config["sqs_consumer"]["sqs_queue_url"], config["sqs_envelope"]["strategy_name"]),
+            is_(equal_to((STDIN_QUEUE_URL, "NaiveSQSEnvelope"))),
+        )
+
+    def test_healthcheck_flags_configure_the_health_endpoint(self) -> None:
+        """--healthcheck-port, --healthcheck-host and --heartbeat-threshold-seconds set pubsub_health."""
+        config = self.config_for(
+            "--healthcheck-port", "8181", "--healthcheck-host", "127.0.0.1", "--heartbeat-threshold-seconds", "30",
+        )
+        assert_that(config["pubsub_health"], is_(equal_to({"port": 8181, "host": "127.0.0.1", "stall_seconds": 30.0})))
+
+    def test_healthcheck_port_alone_listens_where_the_old_daemon_did(self) -> None:
+        """--healthcheck-port without a host answers on every interface, as the old flag did."""
+        assert_that(self.config_for("--healthcheck-port", "8181")["pubsub_health"]["host"], is_(equal_to("0.0.0.0")))
+
+    def test_heartbeat_variable_is_the_threshold_default(self) -> None:
+        """MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS sets the stall limit (and the old port 80) when no flag does."""
+        with fixtures.environ(MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS="45"):
+            config = self.config_for()
+        assert_that(config["pubsub_health"], is_(equal_to({"port": 80, "host": "0.0.0.0", "stall_seconds": 45.0})))
+
+    def test_no_health_flags_no_health_config(self) -> None:
+        """Without the old flags or the variable the command line leaves pubsub_health alone."""
+        with fixtures.environ(MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS=None):
+            assert_that(self.config_for(), is_(equal_to({})))
+
+    def test_debug_and_testing_are_exclusive(self) -> None:
+        """--debug with --testing is refused, as the old daemon refused it."""
+        with contextlib.redirect_stderr(io.StringIO()):
+            assert_that(calling(self.config_for).with_args("--debug", "--testing"), raises(SystemExit))
+
+    def test_processes_refuse_a_file_source(self) -> None:
+        """--processes 2 with --stdin is refused: one stream cannot be read by two processes."""
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            assert_that(calling(self.config_for).with_args("--processes", "2", "--stdin"), raises(SystemExit))
+        assert_that(stderr.getvalue(), contains_string("a file or stdin is read by one process"))
+
+    def test_health_flags_add_the_monitor_to_the_middleware(self) -> None:
+        """The old health flags need no configuration: pubsub_health joins the middleware chain."""
+        daemon = ConsumerDaemon()
+        args = daemon.parse_args(["--testing", "--healthcheck-port", "0"])
+        graph = daemon.create_object_graph(args, loader=load_from_dict(sqs_consumer={"sqs_queue_url": "queue"}))
+        assert_that(graph.config.pubsub_middleware.components, is_(equal_to(["pubsub_health"])))
+
+
+class CreateForTestingTestCase(unittest.TestCase):
+    def test_old_testing_defaults(self) -> None:
+        """Queue `queue`, one-second receives, the recording producer and a locked graph."""
+        graph = ConsumerDaemon.create_for_testing().graph
+        assert_that(
+            (graph.config.sqs_consumer.sqs_queue_url, graph.config.sqs_consumer.wait_seconds,
+             type(graph.sns_producer).__name__, graph._locked),
+            is_(equal_to(("queue", 1, "RecordingProducer", True))),
+        )
+
+    def test_graphs_are_shared_per_class_without_a_loader(self) -> None:
+        """Two daemons of one class built without a loader share components, as the old ProcessCache did."""
+        first, second = ConsumerDaemon.create_for_testing(), ConsumerDaemon.create_for_testing()
+        assert_that(second.graph.sqs_consumer, is_(first.graph.sqs_consumer))
+
+    def test_a_given_cache_is_used(self) -> None:
+        """With a NaiveCache each daemon gets its own components."""
+        first = ConsumerDaemon.create_for_testing(cache=NaiveCache())
+        second = ConsumerDaemon.create_for_testing(cache=NaiveCache())
+        assert_that(second.graph.sqs_consumer, is_not(first.graph.sqs_consumer))
+
+    def test_a_loader_gets_fresh_components(self) -> None:
+        """With a loader each daemon gets its own components: its configuration may differ from the last."""
+        first = ConsumerDaemon.create_for_testing(loader=load_from_dict())
+        second = ConsumerDaemon.create_for_testing(loader=load_from_dict())
+        assert_that(second.graph.sqs_consumer, is_not(first.graph.sqs_consumer))
+
+    def test_old_default_components(self) -> None:
+        """The components old daemons extend with their handlers are the defaults."""
+        assert_that(
+            ConsumerDaemon().components,
+            has_items("opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
+                      "sqs_consumer", "sqs_message_dispatcher"),
+        )
+
+    def test_event_selects_the_lambda_envelope(self) -> None:
+        """`cls(event=...)` reads the event's record with the Lambda envelope."""
+        daemon = ConsumerDaemon.create_for_testing(cache=NaiveCache(), event={"messageId": "m", "body": "{}"})
+        assert_that(daemon.graph.config.sqs_envelope.strategy_name, is_(equal_to("LambdaSQSEnvelope")))
+
+
+class LockedGraphTestCase(unittest.TestCase):
+    def test_produce_from_a_locked_daemon_graph(self) -> None:
+        """A handler's producer publishes from the daemon's locked graph."""
+        stack = fixtures.new_stack("locked")
+        config = fixtures.graph_config(stack, sns_producer={"mock_sns": True})
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
+        self.addCleanup(fixtures.close_clients, daemon.graph)
+        daemon.graph.sns_producer.produce(SimpleSchema.MEDIA_TYPE, name="locked")
+        [message] = fixtures.receive(daemon.graph)
+        assert_that((daemon.graph._locked, message.content["name"]), is_(equal_to((True, "locked"))))
+
+
+class UnknownKeysTestCase(unittest.TestCase):
+    def test_each_unknown_key_is_named(self) -> None:
+        """Keys no binding declares, in this package's sections or a retired old binding's, are listed."""
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(
+            sqs_consumer={"no_such_key": "1"}, retired_binding={"enabled": "false"},
+            some_other_library={"anything": "1"},
+        ))
+        with mock.patch.object(config, "OLD_BINDINGS", frozenset({"retired_binding"})):
+            found = unknown_keys(daemon.graph)
+        assert_that(found, is_(equal_to(["retired_binding.enabled", "sqs_consumer.no_such_key"])))
+
+    def test_one_warning_per_unknown_key(self) -> None:
+        """Starting logs one warning for each unknown key, and none for known ones."""
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(
+            sqs_consumer={"no_such_key": "1", "limit": 5}, sns_producer={"bogus": "x"},
+        ))
+        with self.assertLogs("microcosm_pubsub.daemon", "WARNING") as logs:
+            warn_unknown_keys("test", daemon.graph)
+        assert_that(
+            [line.split("configuration key ")[1].split(" ")[0] for line in logs.output],
+            is_(equal_to(["sns_producer.bogus", "sqs_consumer.no_such_key"])),
+        )
+
+
+class SourcesTestCase(DaemonProcessTestCase):
+    def test_file_of_messages_as_the_queue(self) -> None:
+        """A file path as --sqs-queue-url: each line's message is handled, then the daemon exits 0."""
+        path = self.directory / "messages.jsonl"
+        names = [f"file-{index}" for index in range(3)]
+        path.write_text("".join(json.dumps({
+            "MessageId": name, "ReceiptHandle": name,
+            "Body": json.dumps({"Message": json.dumps({"mediaType": SimpleSchema.MEDIA_TYPE, "name": name})}),
+        }) + "\n" for name in names))
+        daemon = self.spawn(EXAMPLE, "--sqs-queue-url", str(path))
+        assert_that(daemon.wait(), is_(equal_to(0)))
+        assert_that(sorted(daemon.stdout.splitlines()), is_(equal_to([f"handled {name}" for name in names])))
+
+    def test_stdin_messages(self) -> None:
+        """--stdin: each line is a bare message; the daemon exits 0 at the end of the input."""
+        lines = "".join(
+            json.dumps({"mediaType": SimpleSchema.MEDIA_TYPE, "name": f"stdin-{index}"}) + "\n" for index in range(2)
+        )
+        env = {**os.environ, **fixtures.endpoint().environ()}
+        process = subprocess.run(
+            [sys.executable, "-m", EXAMPLE, "--stdin"], input=lines, capture_output=True, text=True, env=env,
+            timeout=WAIT_SECONDS, check=False,
+        )
+        assert_that(
+            (process.returncode, sorted(process.stdout.splitlines())),
+            is_(equal_to((0, ["handled stdin-0", "handled stdin-1"]))),
+        )
+
+
+class HealthcheckTestCase(DaemonProcessTestCase):
+    def test_healthcheck_port_answers(self) -> None:
+        """--healthcheck-port P serves the old /api/health path and /ready once the daemon receives."""
+        stack = self.make_stack()
+        port = closed_port()
+        daemon = self.spawn(
+            EXAMPLE, "--sqs-queue-url", stack.queue_url, "--healthcheck-host", "127.0.0.1",
+            "--healthcheck-port", str(port), EXAMPLE__SQS_CONSUMER__WAIT_SECONDS="1",
+        )
+        fixtures.wait_for(lambda: http_status(port, "/ready") == 200, WAIT_SECONDS)
+        assert_that(
+            (http_status(port, "/api/health"), http_status(port, "/ready")), is_(equal_to((200, 200))),
+        )
+        assert_that(daemon.terminate(), is_(equal_to(0)))
+
+
+def http_status(port: int, path: str) -> int | None:
+    """The status a GET of `path` on 127.0.0.1:`port` answers, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return None

@@ -8,6 +8,7 @@ import unittest
 import urllib.request
 from typing import Any
 
+from botocore.exceptions import ClientError
 from hamcrest import (
     assert_that,
     calling,
@@ -15,18 +16,24 @@ from hamcrest import (
     equal_to,
     greater_than_or_equal_to,
     has_item,
+    has_items,
+    has_length,
     has_properties,
     is_,
+    is_not,
     raises,
 )
 from marshmallow import fields
+from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.codecs import PubSubMessageSchema, encode
 from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.errors import ConfigurationError, PubSubError
 from microcosm_pubsub.metrics import InMemorySink
 from microcosm_pubsub.metrics.middleware import serve_metrics
 from microcosm_pubsub.metrics.statsd import StatsdSink
+from microcosm_pubsub.testing import dispatch
+from microcosm_pubsub.testing.events import delivered, media_type_attributes
 from microcosm_pubsub.tests import fixtures
 
 
@@ -206,3 +213,122 @@ class PrometheusTestCase(MetricsGraphTestCase):
         """A Prometheus port with no prometheus sink is refused instead of serving nothing."""
         graph = self.given({"sinks": ["memory"], "prometheus_port": 0})
         assert_that(calling(serve_metrics).with_args(graph), raises(ConfigurationError))
+
+
+class RecordingStatsd:
+    """Stands in for microcosm-metrics' `graph.metrics`: a statsd client's host and `histogram`."""
+
+    def __init__(self, host: str = "statsd") -> None:
+        self.host = host
+        self.histograms: list[tuple[str, float, list[str]]] = []
+
+    def histogram(self, name: str, value: float, tags: list[str]) -> None:
+        self.histograms.append((name, value, tags))
+
+    def named(self, name: str) -> list[tuple[str, float, list[str]]]:
+        return [entry for entry in self.histograms if entry[0] == name]
+
+
+def old_metrics_graph(host: str | None = "statsd", **config: Any) -> tuple[Any, RecordingStatsd]:
+    """A testing graph (stub clients) with `graph.metrics` bound to a recording statsd client."""
+    loader = load_from_dict({
+        "sns_topic_arns": {"default": "arn:aws:sns:us-east-1:123456789012:ticks"},
+        "sqs_consumer": {"sqs_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/ticks"},
+        **config,
+    })
+    graph: Any = create_object_graph("oldmetrics", testing=True, loader=loader)
+    statsd = RecordingStatsd(host or "")
+    if host is not None:
+        graph.assign("metrics", statsd)
+    return graph, statsd
+
+
+class OldBindingsTestCase(unittest.TestCase):
+    def test_off_without_microcosm_metrics(self) -> None:
+        """Without a `metrics` binding the three bindings are off and not in the middleware chain."""
+        graph, _ = old_metrics_graph(host=None)
+        assert_that(
+            [graph.pubsub_send_metrics.enabled, graph.pubsub_send_batch_metrics.enabled,
+             graph.pubsub_producer_metrics.enabled],
+            is_(equal_to([False, False, False])),
+        )
+        assert_that(graph.pubsub_middleware.middleware, is_not(has_item(graph.pubsub_send_metrics)))
+
+    def test_off_for_localhost(self) -> None:
+        """A statsd client pointed at localhost (microcosm-metrics' unconfigured default) leaves them off."""
+        graph, _ = old_metrics_graph(host="localhost")
+        assert_that(graph.pubsub_send_metrics.enabled, is_(False))
+
+    def test_on_with_a_configured_host(self) -> None:
+        """With a statsd host configured they are on and in the middleware chain."""
+        graph, _ = old_metrics_graph()
+        assert_that(graph.pubsub_send_metrics.enabled, is_(True))
+        assert_that(graph.pubsub_middleware.middleware, has_item(graph.pubsub_send_batch_metrics))
+
+    def test_each_binding_reads_its_own_flag(self) -> None:
+        """Turning off pubsub_send_metrics leaves the batch and producer bindings on, and the reverse."""
+        graph, _ = old_metrics_graph(pubsub_send_metrics={"enabled": False})
+        assert_that(graph.pubsub_send_metrics.enabled, is_(False))
+        assert_that(graph.pubsub_send_batch_metrics.enabled, is_(True))
+        assert_that(graph.pubsub_producer_metrics.enabled, is_(True))
+        other, _ = old_metrics_graph(pubsub_send_batch_metrics={"enabled": False})
+        assert_that(other.pubsub_send_metrics.enabled, is_(True))
+        assert_that(other.pubsub_send_batch_metrics.enabled, is_(False))
+
+    def test_handled_message_histograms(self) -> None:
+        """A handled message sends `message` (ms) and `message_handle_start`, tagged with result and media type."""
+        graph, statsd = old_metrics_graph()
+        graph.sqs_message_handler_registry.register(TickSchema.MEDIA_TYPE, tick_handler)
+        result = dispatch(graph, TickSchema.MEDIA_TYPE, {"name": "one"})
+        graph.sqs_message_dispatcher.settle([result])
+        [(_, _, tags)] = statsd.named("message")
+        assert_that(tags, has_items(
+            "source:microcosm-pubsub", "result:SUCCEEDED", f"media-type:{TickSchema.MEDIA_TYPE}",
+        ))
+        assert_that(statsd.named("message_handle_start"), has_length(1))
+
+    def test_ignored_message_sends_nothing(self) -> None:
+        """A message with no handler here (IGNORED) is not this service's work: no `message` histogram."""
+        graph, statsd = old_metrics_graph()
+        result = dispatch(graph, TickSchema.MEDIA_TYPE, {"name": "unhandled"})
+        graph.sqs_message_dispatcher.settle([result])
+        assert_that(statsd.named("message"), is_(equal_to([])))
+
+    def test_batch_histograms(self) -> None:
+        """A received batch sends its size, then `message_batch` once its last message is settled."""
+        graph, statsd = old_metrics_graph()
+        graph.sqs_message_handler_registry.register(TickSchema.MEDIA_TYPE, tick_handler)
+        messages = [graph.sqs_consumer.wrap(recorded) for recorded in batch_of(graph, 2)]
+        graph.pubsub_middleware.received(messages)
+        results = [graph.sqs_message_dispatcher.handle_message(message) for message in messages]
+        graph.sqs_message_dispatcher.settle(results[:1])
+        assert_that(statsd.named("message_batch"), has_length(0))
+        graph.sqs_message_dispatcher.settle(results[1:])
+        assert_that([value for _, value, _ in statsd.named("message_batch_size")], is_(equal_to([2])))
+        assert_that(statsd.named("message_batch"), has_length(1))
+
+    def test_producer_histogram(self) -> None:
+        """Each publish sends `sns_producer` (ms), tagged SUCCESS and with its media type."""
+        graph, statsd = old_metrics_graph()
+        graph.sns_producer.produce(TickSchema.MEDIA_TYPE, name="one")
+        [(_, _, tags)] = statsd.named("sns_producer")
+        assert_that(tags, has_items("publish-result:SUCCESS", f"media-type:{TickSchema.MEDIA_TYPE}"))
+
+    def test_failed_publish_is_tagged_failure(self) -> None:
+        """A publish SNS refuses is counted with publish-result:FAILURE."""
+        graph, statsd = old_metrics_graph()
+        graph.sns_client.publish.side_effect = ClientError({"Error": {"Code": "Throttling"}}, "Publish")
+        produce = calling(graph.sns_producer.produce).with_args(TickSchema.MEDIA_TYPE, name="one")
+        assert_that(produce, raises(PubSubError))
+        [(_, _, tags)] = statsd.named("sns_producer")
+        assert_that(tags, has_item("publish-result:FAILURE"))
+
+
+def batch_of(graph: Any, count: int) -> list[dict[str, Any]]:
+    """`count` tick messages as SQS would deliver them."""
+    schema = graph.pubsub_message_schema_registry.find(TickSchema.MEDIA_TYPE).schema
+    return [
+        delivered(encode(schema, TickSchema.MEDIA_TYPE, {"name": f"n{index}"}, {}),
+                  media_type_attributes(TickSchema.MEDIA_TYPE))
+        for index in range(count)
+    ]

@@ -96,6 +96,8 @@ class SecurityTest(unittest.TestCase):
             },
             sns_topic_arns={"default": child_stack.topic_arn},
             sqs_message_dispatcher={"dead_letter_queue_url": stack.dead_letter_queue_url},
+            # Every key but the request id stays behind (the default lets custom keys travel, as before)
+            sqs_message_context={"propagated_keys": "x-request-id"},
             # Its health endpoint on a free port, so that the bind check has a server to look at
             pubsub_health={"port": 0},
         )

@@ -5,13 +5,17 @@ import importlib.util
 import json
 import logging
 import unittest
+from types import SimpleNamespace
 from typing import Any
+from unittest.mock import patch
 
 from hamcrest import (
     assert_that,
     contains_exactly,
     equal_to,
     has_entries,
+    has_item,
+    has_key,
     has_length,
     has_properties,
     is_,
@@ -20,11 +24,14 @@ from hamcrest import (
     not_none,
 )
 from marshmallow import fields
+from microcosm.api import create_object_graph, load_from_dict
 
+from microcosm_pubsub import tracing
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.testing import dispatch
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tracing import TraceContext, carried
 
@@ -231,3 +238,111 @@ class OpenTelemetryTestCase(TracingTestCase):
         before, after = carried(origin), carried(follow)
         assert before is not None and after is not None
         assert_that(after, has_properties(trace_id=before.trace_id, span_id=is_not(equal_to(before.span_id))))
+
+
+class FakeTracer:
+    """A OneAgent tracer: the tag it hands out and what it was told."""
+
+    def __init__(self, events: list[tuple[str, Any]]) -> None:
+        self.events = events
+        self.outgoing_dynatrace_string_tag = "dt-tag-1"
+
+    def __enter__(self) -> FakeTracer:
+        self.events.append(("enter", None))
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.events.append(("exit", exc_info[0]))
+
+    def set_vendor_message_id(self, message_id: str) -> None:
+        self.events.append(("vendor_message_id", message_id))
+
+    def set_correlation_id(self, correlation_id: str) -> None:
+        self.events.append(("correlation_id", correlation_id))
+
+
+class FakeOneAgent:
+    """The parts of the `oneagent` module (and its SDK) the Dynatrace hook uses, recording each call."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def get_sdk(self) -> FakeOneAgent:
+        return self
+
+    def create_messaging_system_info(self, vendor: str, destination: str, kind: str, channel: Any) -> tuple[str, str]:
+        self.events.append(("info", (vendor, destination, kind)))
+        return vendor, destination
+
+    def trace_outgoing_message(self, info: Any) -> FakeTracer:
+        self.events.append(("outgoing", info))
+        return FakeTracer(self.events)
+
+    def trace_incoming_message_process(self, info: Any, str_tag: str | None = None) -> FakeTracer:
+        self.events.append(("incoming", (info, str_tag)))
+        return FakeTracer(self.events)
+
+
+class DynatraceTestCase(unittest.TestCase):
+    """The old package's OneAgent spans, on a testing graph with stub clients and a fake `oneagent`."""
+
+    def setUp(self) -> None:
+        config = {
+            "sns_topic_arns": {"default": "arn:aws:sns:us-east-1:123456789012:orders"},
+            "sqs_consumer": {"sqs_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-queue"},
+        }
+        self.graph: Any = create_object_graph("dynatrace", testing=True, loader=load_from_dict(config))
+        self.agent = FakeOneAgent()
+        names = {"ChannelType": SimpleNamespace(TCP_IP="tcp"), "Channel": lambda kind, endpoint: (kind, endpoint),
+                 "MessagingDestinationType": SimpleNamespace(TOPIC="topic", QUEUE="queue")}
+        for name, value in {"oneagent": self.agent, **names}.items():
+            patcher = patch.object(tracing, name, value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+    def sent_opaque(self) -> dict[str, str]:
+        opaque: dict[str, str] = json.loads(self.graph.sns_client.publish.call_args[1]["Message"])["opaqueData"]
+        return opaque
+
+    def test_publish_span_tags_the_message(self) -> None:
+        """A publish runs in an outgoing span on the topic; its tag travels as x-dynatrace in the opaque data."""
+        message_id = self.graph.sns_producer.produce(OriginSchema.MEDIA_TYPE, name="a")
+        assert_that(self.sent_opaque(), has_entries({"x-dynatrace": "dt-tag-1"}))
+        assert_that(self.agent.events, contains_exactly(
+            ("info", ("SNS", "orders", "topic")), ("outgoing", ("SNS", "orders")), ("enter", None),
+            ("vendor_message_id", message_id), ("exit", None),
+        ))
+
+    def test_publish_span_carries_the_request_id(self) -> None:
+        """The caller's x-request-id is the span's correlation id."""
+        with self.graph.opaque.initialize(lambda: {"X-Request-Id": "req-9"}):
+            self.graph.sns_producer.produce(OriginSchema.MEDIA_TYPE, name="a")
+        assert_that(self.agent.events, has_item(equal_to(("correlation_id", "req-9"))))
+
+    def test_handling_span_continues_the_tag(self) -> None:
+        """A handled message runs in an incoming span on the queue, linked by its x-dynatrace tag."""
+        self.graph.sqs_message_handler_registry.register(OriginSchema.MEDIA_TYPE, lambda content: True)
+        result = dispatch(
+            self.graph, OriginSchema.MEDIA_TYPE, {"name": "a"},
+            opaque_data={"x-dynatrace": "dt-upstream", "x-request-id": "req-7"},
+        )
+        assert_that(result.outcome, is_(Outcome.SUCCEEDED))
+        assert_that(self.agent.events, contains_exactly(
+            ("info", ("SQS", "orders-queue", "queue")), ("incoming", (("SQS", "orders-queue"), "dt-upstream")),
+            ("enter", None), ("vendor_message_id", result.message.message_id), ("correlation_id", "req-7"),
+            ("exit", None),
+        ))
+
+    def test_without_oneagent_nothing_is_added(self) -> None:
+        """With `oneagent` not importable the hook adds nothing to the message."""
+        with patch.object(tracing, "oneagent", None):
+            self.graph.sns_producer.produce(OriginSchema.MEDIA_TYPE, name="a")
+        assert_that(self.sent_opaque(), is_not(has_key("x-dynatrace")))
+        assert_that(self.agent.events, is_(equal_to([])))
+
+    def test_automatic_middleware_can_be_turned_off(self) -> None:
+        """pubsub_middleware.automatic = [] leaves the hook out of the chain."""
+        graph: Any = create_object_graph(
+            "dynatrace", testing=True, loader=load_from_dict({"pubsub_middleware": {"automatic": []}}),
+        )
+        assert_that(graph.pubsub_middleware.middleware, is_(equal_to([])))

@@ -1,0 +1,134 @@
+"""The old package's metrics bindings, kept for old services: histograms to microcosm-metrics' `graph.metrics`.
+
+`pubsub_send_metrics` (per handled message) and `pubsub_send_batch_metrics` (per received batch) are
+automatic middleware (see `pubsub_middleware.automatic`); `pubsub_producer_metrics` (per publish) is
+called by the producer. Each is active when its own `enabled` flag is on and `graph.metrics` is
+bound to a statsd client whose host is not `localhost`, as before. New services use `pubsub_metrics`.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from microcosm.errors import NotBoundError
+
+from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.logs import seconds_since_published
+from microcosm_pubsub.middleware import Middleware
+from microcosm_pubsub.result import Outcome
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.message import SQSMessage
+    from microcosm_pubsub.result import Action, MessageHandlingResult
+
+
+SOURCE_TAG = "source:microcosm-pubsub"
+
+
+def tag_list(**tags: Any) -> list[str]:
+    """Datadog-style `key:value` tags, the form microcosm-metrics' client takes."""
+    return [SOURCE_TAG] + [f"{key.replace('_', '-')}:{value}" for key, value in tags.items()]
+
+
+class OldMetrics(Middleware):
+    """One of the old metrics bindings; `key` is its configuration section, read for its own `enabled`."""
+
+    key = ""
+
+    def __init__(self, graph: Any) -> None:
+        self.metrics = self.get_metrics(graph)
+        configured = bool(graph.config[self.key].enabled)
+        # microcosm-metrics points at localhost when nothing is configured: treat that as "no metrics"
+        self.enabled = configured and self.metrics is not None and getattr(self.metrics, "host", None) != "localhost"
+
+    @property
+    def active(self) -> bool:  # type: ignore[override]  # computed per graph, not a class constant
+        return self.enabled
+
+    def get_metrics(self, graph: Any) -> Any:
+        """`graph.metrics` when microcosm-metrics is bound, else None."""
+        try:
+            return graph.metrics
+        except NotBoundError:
+            return None
+
+    def histogram(self, name: str, value: float, **tags: Any) -> None:
+        if self.enabled:
+            self.metrics.histogram(name, value, tags=tag_list(**tags))
+
+
+@defaults(
+    # On wherever microcosm-metrics is configured; this flag turns the per-message histograms off
+    enabled=typed(bool, default_value=True),
+)
+class PubSubSendMetrics(OldMetrics):
+    """`message` (handling milliseconds) and `message_handle_start` (seconds since published) per message."""
+
+    key = "pubsub_send_metrics"
+
+    def settled(self, result: MessageHandlingResult, action: Action) -> None:
+        # As before: ignored messages (no handler here) are not this service's work
+        if result.outcome is Outcome.IGNORED:
+            return
+        message = result.message
+        tags = {"result": result.outcome.name, "media_type": message.media_type or "unknown"}
+        self.histogram("message", result.elapsed_seconds * 1000, **tags)
+        since_published = seconds_since_published(message.opaque_data)
+        if since_published is not None:
+            self.histogram("message_handle_start", since_published, **tags)
+
+
+@defaults(
+    # Read for this binding itself (the old package read pubsub_send_metrics.enabled here)
+    enabled=typed(bool, default_value=True),
+)
+class PubSubSendBatchMetrics(OldMetrics):
+    """`message_batch_size` per receive and `message_batch` (milliseconds until its last message settles)."""
+
+    key = "pubsub_send_batch_metrics"
+
+    def __init__(self, graph: Any) -> None:
+        super().__init__(graph)
+        self._lock = threading.Lock()
+        # message id -> (batch started, ids of the batch still unsettled)
+        self._batches: dict[str, tuple[float, set[str]]] = {}
+
+    def received(self, messages: Sequence[SQSMessage]) -> None:
+        if not messages or not self.enabled:
+            return
+        self.histogram("message_batch_size", len(messages))
+        pending = {message.message_id for message in messages}
+        batch = (time.monotonic(), pending)
+        with self._lock:
+            for message_id in pending:
+                self._batches[message_id] = batch
+
+    def settled(self, result: MessageHandlingResult, action: Action) -> None:
+        with self._lock:
+            batch = self._batches.pop(result.message.message_id, None)
+            if batch is None:
+                return
+            started, pending = batch
+            pending.discard(result.message.message_id)
+            done = not pending
+        if done:
+            self.histogram("message_batch", (time.monotonic() - started) * 1000)
+
+
+@defaults(
+    # Read for this binding itself (the old package read pubsub_send_metrics.enabled here)
+    enabled=typed(bool, default_value=True),
+)
+class PubSubProducerMetrics(OldMetrics):
+    """`sns_producer`: milliseconds per publish, tagged with its media type and SUCCESS or FAILURE.
+
+    The producer calls it after each Publish (`graph.sns_producer.pubsub_producer_metrics`).
+    """
+
+    key = "pubsub_producer_metrics"
+
+    def __call__(self, elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
+        self.histogram("sns_producer", elapsed_ms, publish_result="SUCCESS" if publish_result else "FAILURE", **tags)
