@@ -261,6 +261,9 @@ class ConsumerDaemon:
         try:
             self.graph = self.create_graph(args)
             configure_daemon_logging(self.graph, getattr(args, "log_format", None))
+            if getattr(args, "debug", False):
+                # --debug wins over a configured level (microcosm-logging's binding declares INFO)
+                logging.getLogger().setLevel(logging.DEBUG)
             self.start()
         except (PubSubError, MicrocosmValidationError) as error:
             # Configuration mistakes get one clear line, not a traceback
