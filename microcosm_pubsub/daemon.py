@@ -15,6 +15,7 @@ from microcosm.api import create_object_graph, load_each, load_from_dict, load_f
 from microcosm.caching import Cache, NaiveCache, ProcessCache
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
+from microcosm_pubsub.clients import ENDPOINT_VARIABLES
 from microcosm_pubsub.config import unknown_keys
 from microcosm_pubsub.context import key_list
 from microcosm_pubsub.errors import ConfigurationError, PubSubError
@@ -45,8 +46,6 @@ SUPPORT_COMPONENTS = (
 TESTING_DEFAULTS: dict[str, Any] = {
     # A queue URL the stub client answers for; old tests assert this exact value
     "sqs_consumer": {"sqs_queue_url": "queue"},
-    # The recording producer: what a handler publishes is kept for the test to inspect
-    "sns_producer": {"mock_sns": False},
 }
 # Any testing graph: a broken receive path fails a test within a second, not a 20 s long poll
 TESTING_GRAPH_DEFAULTS: dict[str, Any] = {"sqs_consumer": {"wait_seconds": 1}}
@@ -233,7 +232,8 @@ class ConsumerDaemon:
             scope = f"{cls.__module__}.{cls.__qualname__}"
             cache = ProcessCache(scope=scope) if loader is None else NaiveCache()  # type: ignore[no-untyped-call]
         daemon.graph = daemon.create_object_graph(
-            daemon.args, cache=cache, loader=load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ),
+            daemon.args, cache=cache,
+            loader=recording_unless_endpoint(load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ)),
         )
         return daemon
 
@@ -261,6 +261,9 @@ class ConsumerDaemon:
         try:
             self.graph = self.create_graph(args)
             configure_daemon_logging(self.graph, getattr(args, "log_format", None))
+            if getattr(args, "debug", False):
+                # --debug wins over a configured level (microcosm-logging's binding declares INFO)
+                logging.getLogger().setLevel(logging.DEBUG)
             self.start()
         except (PubSubError, MicrocosmValidationError) as error:
             # Configuration mistakes get one clear line, not a traceback
@@ -322,6 +325,23 @@ class ConsumerDaemon:
         if not in_child:
             # A child's Ctrl-C comes from its parent as SIGTERM; the terminal's own would count twice
             signal.signal(signal.SIGINT, handle)
+
+
+def recording_unless_endpoint(loader: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`loader`, plus `sns_producer.mock_sns` false (the recording producer) unless it configures an SNS endpoint.
+
+    The old `create_for_testing()` always mocked the producer; a test that points the producer at
+    an endpoint (the local one) means to publish there.
+    """
+    def load(metadata: Any) -> Any:
+        config = loader(metadata)
+        producer = config.get("sns_producer") or {}
+        endpoint = producer.get("endpoint_url") or any(os.environ.get(name) for name in ENDPOINT_VARIABLES["sns"])
+        if "mock_sns" not in producer and not endpoint:
+            config.setdefault("sns_producer", {})["mock_sns"] = False
+        return config
+
+    return load
 
 
 def warn_unknown_keys(name: str, graph: Any) -> None:

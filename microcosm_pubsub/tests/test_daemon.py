@@ -397,7 +397,7 @@ class LockedGraphTestCase(unittest.TestCase):
     def test_produce_from_a_locked_daemon_graph(self) -> None:
         """A handler's producer publishes from the daemon's locked graph."""
         stack = fixtures.new_stack("locked")
-        config = fixtures.graph_config(stack, sns_producer={"mock_sns": True})
+        config = fixtures.graph_config(stack)
         daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
         self.addCleanup(fixtures.close_clients, daemon.graph)
         daemon.graph.sns_producer.produce(SimpleSchema.MEDIA_TYPE, name="locked")

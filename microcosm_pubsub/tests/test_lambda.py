@@ -16,7 +16,7 @@ from microcosm_pubsub.decorators import handles
 from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.lambda_handler import queue_url_from_arn, sqs_message_from_record
 from microcosm_pubsub.testing import lambda_record, sqs_message
-from microcosm_pubsub.tests.fixtures import graph_config, new_stack
+from microcosm_pubsub.tests.fixtures import environ, graph_config, new_stack
 
 
 GIZMO = created("lambda_gizmo")
@@ -238,3 +238,22 @@ class TestRecordShape(unittest.TestCase):
         assert_that(queue_url_from_arn(QUEUE_ARN), is_(equal_to("https://sqs.us-east-2.amazonaws.com/123456789012/my-queue")))
         assert_that(queue_url_from_arn("arn:aws:sns:us-east-2:123456789012:topic"), is_(none()))
         assert_that(queue_url_from_arn(""), is_(none()))
+
+
+class WarmUpTestCase(unittest.TestCase):
+    def test_warm_up_on_the_class(self) -> None:
+        """`MyDaemon.make_lambda_handler()` works on the class; a warm-up event answers "warming up"."""
+        handle = GizmoDaemon.make_lambda_handler()
+        assert_that(handle({"warm": 1}, {}), is_(equal_to("warming up")))
+
+    def test_warm_up_on_an_instance(self) -> None:
+        """On a daemon, the warm-up event answers without building the graph."""
+        daemon = GizmoDaemon()
+        assert_that((daemon.make_lambda_handler()({"warm": True}), daemon.graph), is_(equal_to(("warming up", None))))
+
+    def test_class_handler_handles_records(self) -> None:
+        """The class-made handler builds its daemon's graph from the environment and handles a record."""
+        with environ(LAMBDA_GIZMO__SQS_CONSUMER__SQS_QUEUE_URL="queue"):
+            handle = GizmoDaemon.make_lambda_handler()
+            response = handle({"Records": []})
+        assert_that(response, is_(equal_to({"batchItemFailures": []})))
