@@ -39,10 +39,14 @@ setup(
             "moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1", "opentelemetry-sdk>=1.20", "prometheus-client>=0.17",
             # Property-based fuzzing of bodies and attributes in the reliability suite
             "hypothesis>=6.0",
+            # URI handler tests (ours and the old suite's) import requests
+            "requests>=2.31",
         ],
+        # microcosm_pubsub.handlers (URIHandler) fetches resources with requests
+        "uri": ["requests>=2.31"],
         "otel": ["opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
         "prometheus": ["prometheus-client>=0.17"],
-        "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]"],
+        "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]", "types-requests"],
     },
     entry_points=entry_points(),
     classifiers=[
