@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from microcosm.config.types import boolean, comma_separated_list
@@ -36,8 +37,11 @@ class ResourceCache(Protocol):
 class InProcessResourceCache:
     """JSON values kept in this process for `ttl` seconds; the oldest entry goes first when full."""
 
-    def __init__(self, max_entries: int = IN_PROCESS_MAX_ENTRIES) -> None:
+    def __init__(
+        self, max_entries: int = IN_PROCESS_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_entries = max_entries
+        self.clock = clock
         self.entries: OrderedDict[str, tuple[float | None, str]] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -48,7 +52,7 @@ class InProcessResourceCache:
             if entry is None:
                 return None
             expires_at, encoded = entry
-            if expires_at is not None and expires_at <= time.monotonic():
+            if expires_at is not None and expires_at <= self.clock():
                 del self.entries[key]
                 return None
         # Decoded afresh on each read, as from memcached: a caller's edits never reach the cache
@@ -57,7 +61,7 @@ class InProcessResourceCache:
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         """Store a JSON-serialisable `value` under `key` for `ttl` seconds (forever when None or 0)."""
         encoded = json.dumps(value)
-        expires_at = time.monotonic() + ttl if ttl else None
+        expires_at = self.clock() + ttl if ttl else None
         with self.lock:
             self.entries.pop(key, None)
             self.entries[key] = (expires_at, encoded)
