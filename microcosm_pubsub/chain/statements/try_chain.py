@@ -1,0 +1,80 @@
+"""`try_chain(...).catch(Error, ...)` or `.catch(Error).then(...)`, then `.otherwise(...)`.
+
+Kept for services written against microcosm-pubsub 2.x's chain DSL.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, overload
+
+from microcosm_pubsub.chain.chain import Chain
+from microcosm_pubsub.chain.context_decorators import Link
+from microcosm_pubsub.chain.statements.branch import Context, PendingBranch, body, run
+
+
+class TryChainStatement:
+    """Run links; on an error whose type is exactly a caught one, run that branch instead.
+
+    Only the exact type matches, not subclasses, as in microcosm-pubsub 2.x: a chain written for it
+    that catches `KeyError` must not start swallowing `ContextKeyNotFound`.
+    With no error, the `.otherwise()` branch (if any) runs and gives the result.
+    """
+
+    def __init__(self, attempt: Chain) -> None:
+        self.attempt = attempt
+        self.handlers: list[tuple[type[BaseException], Chain]] = []
+        self.fallback: Chain | None = None
+
+    @overload
+    def catch(self, error_type: type[BaseException]) -> PendingBranch[TryChainStatement]: ...
+
+    @overload
+    def catch(
+        self,
+        error_type: type[BaseException],
+        *args: Link,
+        chain: Chain | None = None,
+        links: Iterable[Link] | None = None,
+    ) -> TryChainStatement: ...
+
+    def catch(
+        self,
+        error_type: type[BaseException],
+        *args: Link,
+        chain: Chain | None = None,
+        links: Iterable[Link] | None = None,
+    ) -> TryChainStatement | PendingBranch[TryChainStatement]:
+        """With links, add the handler and return the statement; without, return a branch awaiting `.then()`."""
+        if not args and chain is None and links is None:
+            return PendingBranch(
+                self, lambda branch: self.handlers.append((error_type, branch)), f"catch({error_type.__name__})",
+            )
+        self.handlers.append((error_type, body(*args, chain=chain, links=links)))
+        return self
+
+    def otherwise(
+        self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
+    ) -> TryChainStatement:
+        self.fallback = body(*args, chain=chain, links=links)
+        return self
+
+    def __call__(self, context: Context) -> Any:
+        try:
+            result = self.attempt(context)
+        except Exception as error:
+            handler = next((branch for caught, branch in self.handlers if type(error) is caught), None)
+            if handler is None:
+                raise
+            return handler(context)
+        if self.fallback is not None:
+            return run(self.fallback, context)
+        return result
+
+    def __repr__(self) -> str:
+        caught = ", ".join(caught.__name__ for caught, _ in self.handlers)
+        return f"try_chain(...).catch({caught})"
+
+
+def try_chain(*args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> TryChainStatement:
+    """Run links and branch on the type of the error they raise."""
+    return TryChainStatement(body(*args, chain=chain, links=links))

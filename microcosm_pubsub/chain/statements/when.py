@@ -1,0 +1,42 @@
+"""`when("k").then(...).otherwise(...)`: branch on whether a context value is truthy.
+
+Kept for services written against microcosm-pubsub 2.x's chain DSL.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from microcosm_pubsub.chain.chain import Chain
+from microcosm_pubsub.chain.context_decorators import Link
+from microcosm_pubsub.chain.statements.branch import Context, body, run
+
+
+class WhenStatement:
+    """Run `.then()` links when the value under `key` is truthy, `.otherwise()` links when not."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.if_true: Chain | None = None
+        self.if_false: Chain | None = None
+
+    def then(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> WhenStatement:
+        self.if_true = body(*args, chain=chain, links=links)
+        return self
+
+    def otherwise(
+        self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
+    ) -> WhenStatement:
+        self.if_false = body(*args, chain=chain, links=links)
+        return self
+
+    def __call__(self, context: Context) -> Any:
+        return run(self.if_true if context[self.key] else self.if_false, context)
+
+    def __repr__(self) -> str:
+        return f"when({self.key!r})"
+
+
+def when(key: str) -> WhenStatement:
+    """Branch on the truth of a context key."""
+    return WhenStatement(key)
