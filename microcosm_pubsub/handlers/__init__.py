@@ -13,10 +13,11 @@ except ImportError as error:
         "install it with the `uri` extra: pip install 'microcosm_pubsub[uri]'"
     ) from error
 
+from microcosm_pubsub.handlers.chain_handlers import ChainHandler, ChainURIHandler
 from microcosm_pubsub.handlers.uri_handler import URIHandler
 
 
-__all__ = ["PublishBatchMessage", "URIHandler"]
+__all__ = ["ChainHandler", "ChainURIHandler", "PublishBatchMessage", "URIHandler"]
 
 
 def __getattr__(name: str) -> Any:
