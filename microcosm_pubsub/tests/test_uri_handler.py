@@ -355,3 +355,18 @@ class ImportTests(unittest.TestCase):
             "microcosm_pubsub.handlers fetches resources over HTTP with `requests`, which is not installed; "
             "install it with the `uri` extra: pip install 'microcosm_pubsub[uri]'\n",
         )))
+
+    def test_core_does_not_load_handlers(self) -> None:
+        """A graph with the consumer and the resource cache loads neither the handlers nor requests."""
+        code = (
+            "import sys, microcosm_pubsub.api, microcosm_pubsub.dispatcher, microcosm_pubsub.consumer, "
+            "microcosm_pubsub.producer\n"
+            "from microcosm.api import create_object_graph\n"
+            "graph = create_object_graph('test', testing=True)\n"
+            "graph.use('resource_cache', 'sqs_message_dispatcher')\n"
+            "print('microcosm_pubsub.handlers' in sys.modules, 'requests' in sys.modules)\n"
+        )
+        output = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        assert_that(output.strip(), is_(equal_to("False False")))
