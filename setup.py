@@ -41,6 +41,9 @@ setup(
             "hypothesis>=6.0",
             # URI handler tests (ours and the old suite's) import requests
             "requests>=2.31",
+            # The old package's suite and old services' tests import its decorators (`@logger`); tests only,
+            # never a runtime dependency (its logging stack breaks on python-json-logger 3.1+)
+            "microcosm-logging>=1.3",
         ],
         # microcosm_pubsub.handlers (URIHandler) fetches resources with requests
         "uri": ["requests>=2.31"],

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from microcosm_pubsub.errors import ConfigurationError
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.message import SQSMessage
 
 
 # SQS refuses a visibility timeout over twelve hours
@@ -21,8 +25,23 @@ class BackoffPolicy(Protocol):
     def visibility_timeout(self, receive_count: int) -> int:
         """Seconds to hide a message that failed on its `receive_count`-th delivery."""
 
+    def compute_backoff_timeout(self, message: SQSMessage, visibility_timeout_seconds: int | None) -> int:
+        """Seconds to hide `message`: an explicit delay when given (0 included), else the policy's."""
 
-class ConstantBackoff:
+
+class Backoff:
+    """What every policy shares: an explicit delay wins (capped at 12 h)."""
+
+    def visibility_timeout(self, receive_count: int) -> int:
+        raise NotImplementedError
+
+    def compute_backoff_timeout(self, message: SQSMessage, visibility_timeout_seconds: int | None) -> int:
+        if visibility_timeout_seconds is not None:
+            return clamp(visibility_timeout_seconds)
+        return self.visibility_timeout(message.approximate_receive_count or 1)
+
+
+class ConstantBackoff(Backoff):
     """The same delay after every failure."""
 
     def __init__(self, seconds: float) -> None:
@@ -32,7 +51,7 @@ class ConstantBackoff:
         return clamp(self.seconds)
 
 
-class ExponentialBackoff:
+class ExponentialBackoff(Backoff):
     """`base * 2**(n-1)` capped at twelve hours, with full jitter so retries of a burst spread out."""
 
     def __init__(
@@ -52,14 +71,40 @@ class ExponentialBackoff:
         return clamp(ceiling * self.random_fraction())
 
 
+class NaiveBackoffPolicy(ConstantBackoff):
+    """The old package's default: `message_retry_visibility_timeout_seconds` after every failure."""
+
+
+class ExponentialBackoffPolicy(Backoff):
+    """The old package's exponential policy: a random delay from 1 to `2**n - 1` seconds after the n-th try.
+
+    Unlike the old one, an explicit `Nack` delay is honoured. `randint` is an attribute so tests can fix it.
+    """
+
+    # Past 2**16 s the twelve-hour cap has long taken over
+    MAX_EXPONENT = 16
+
+    def __init__(self, seconds: float | None = None) -> None:
+        # The old policy takes no base delay; one given by the consumer's configuration is not used
+        self.seconds = seconds
+        self.randint: Callable[[int, int], int] = random.randint
+
+    def visibility_timeout(self, receive_count: int) -> int:
+        exponent = min(max(receive_count, 1), self.MAX_EXPONENT)
+        return clamp(self.randint(1, 2**exponent - 1))
+
+
 POLICIES: dict[str, Callable[[float], BackoffPolicy]] = {
     "constant": ConstantBackoff,
     "exponential": ExponentialBackoff,
+    # The old package's names (sqs_consumer.backoff_policy=NaiveBackoffPolicy)
+    "NaiveBackoffPolicy": NaiveBackoffPolicy,
+    "ExponentialBackoffPolicy": ExponentialBackoffPolicy,
 }
 
 
 def make_backoff_policy(name: str, seconds: float) -> BackoffPolicy:
-    """The policy called `name`, with `seconds` as its base delay.
+    """The policy called `name` (ours or the old package's class name), with `seconds` as its base delay.
 
     :raises ConfigurationError: for an unknown name, listing the known ones
     """

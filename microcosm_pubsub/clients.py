@@ -1,6 +1,11 @@
-"""The boto3 SNS and SQS clients, each its own graph binding, configured from the graph."""
+"""The boto3 SNS and SQS clients, each its own graph binding, configured from the graph.
+
+A testing graph with no endpoint configured gets stub clients instead (the old package's testing
+mode): see `microcosm_pubsub.testing.stubs`. The choice is made here and nowhere else.
+"""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +36,8 @@ def make_client(
             endpoint_url=config.get("endpoint_url") or None,
             region_name=config.get("region_name") or None,
             config=Config(
-                connect_timeout=config.get("connect_timeout_seconds", 5),
+                # `connect_timeout` is the old package's name of the key
+                connect_timeout=config.get("connect_timeout") or config.get("connect_timeout_seconds", 5),
                 read_timeout=read_timeout_seconds,
                 retries={"max_attempts": config.get("max_attempts", 3), "mode": "standard"},
                 max_pool_connections=max_pool_connections,
@@ -48,17 +54,61 @@ def make_client(
         ) from error
 
 
+# boto3 reads these before its configuration files: the general one, then one per service
+ENDPOINT_VARIABLES = {
+    "sns": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS"),
+    "sqs": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"),
+}
+
+
+def wants_stub(graph: Any, service: str, config: Mapping[str, Any]) -> bool:
+    """True in a testing graph where nothing says which endpoint `service` is to use."""
+    if not getattr(graph.metadata, "testing", False) or config.get("endpoint_url"):
+        return False
+    return not any(os.environ.get(variable) for variable in ENDPOINT_VARIABLES[service])
+
+
+def stub_client(service: str) -> Any:
+    # Imported here so that only testing graphs load unittest.mock and the testing toolkit
+    from microcosm_pubsub.testing.stubs import StubClient
+    return StubClient(service)
+
+
 def configure_sns_client(graph: Any) -> Any:
-    """The SNS client, configured by the `sns_producer` keys."""
+    """The SNS client, configured by the `sns_producer` keys; a stub in a testing graph with no endpoint."""
     config = graph.config.sns_producer
-    return make_client("sns", config, "sns_producer", config.read_timeout_seconds)
+    if wants_stub(graph, "sns", config):
+        return stub_client("sns")
+    return make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
 
 
 def configure_sqs_client(graph: Any) -> Any:
-    """The SQS client, configured by the `sqs_consumer` keys."""
+    """The SQS client, configured by the `sqs_consumer` keys; a stub in a testing graph with no endpoint."""
     config = graph.config.sqs_consumer
+    if wants_stub(graph, "sqs", config):
+        return stub_client("sqs")
     # A long poll holds the connection for wait_seconds; the read timeout must outlast it
     read_timeout = max(float(config.read_timeout_seconds), float(config.wait_seconds) + 10)
     # Handlers, the heartbeat and settling share the client: one connection each
     pool = max(10, int(config.concurrency) + 4)
     return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
+
+
+def _flag(value: Any) -> bool:
+    """A configuration flag that may arrive as a string from the environment ("false", "0", "no")."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
+
+
+def testing_producer(graph: Any) -> Any:
+    """The old testing mode's `sns_producer`, or None when the graph gets its usual producer.
+
+    A testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
+    sets) gets a recording producer whose `produce` is inspectable like a MagicMock.
+    """
+    if not getattr(graph.metadata, "testing", False) or _flag(graph.config.sns_producer.get("mock_sns", True)):
+        return None
+    # Imported here so that only testing graphs load unittest.mock and the testing toolkit
+    from microcosm_pubsub.testing.stubs import inspectable_recording_producer
+    return inspectable_recording_producer(graph)

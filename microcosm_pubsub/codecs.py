@@ -8,8 +8,12 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
+from microcosm_pubsub.errors import SchemaValidationError
+
 
 PUBLISHED_KEY = "x-request-published"
+# The old package's media type for a schema that declares none
+DEFAULT_MEDIA_TYPE = "application/json"
 
 
 class PubSubMessageSchema(Schema):
@@ -44,6 +48,7 @@ def encode(
     media_type: str,
     content: Mapping[str, Any],
     opaque_data: Mapping[str, Any] | None = None,
+    published: str | None = None,
 ) -> str:
     """Dump content through its schema, validate the result, and return the JSON to publish.
 
@@ -52,24 +57,73 @@ def encode(
     # Opaque data given with the content wins over the caller's context
     given = content.get("opaque_data")
     wire_opaque = normalize_opaque_data({**(opaque_data or {}), **(given if isinstance(given, Mapping) else {})})
-    wire_opaque[PUBLISHED_KEY] = str(time.time())
+    wire_opaque[PUBLISHED_KEY] = str(time.time()) if published is None else published
     obj = {**content, "media_type": media_type, "opaque_data": wire_opaque}
+    return json.dumps(dump(schema, obj), separators=(",", ":"))
+
+
+def dump(schema: Schema, content: Mapping[str, Any]) -> dict[str, Any]:
+    """Content (attribute names) to its wire form (field names), validated as a consumer will load it.
+
+    :raises SchemaValidationError: naming the schema, when the content does not fit it
+    """
+    name = type(schema).__name__
     try:
-        dumped = schema.dump(obj)
+        dumped = schema.dump(content)
     except (TypeError, ValueError, AttributeError) as error:
-        raise ValidationError({"_schema": [f"cannot serialize content: {error}"]}) from error
+        problem = ValidationError({"_schema": [f"cannot serialize content: {error}"]})
+        raise SchemaValidationError(name, problem) from error
     errors = schema.validate(dumped)
     if errors:
-        raise ValidationError(errors)
-    return json.dumps(dumped, separators=(",", ":"))
+        raise SchemaValidationError(name, ValidationError(errors))
+    result: dict[str, Any] = dumped
+    return result
 
 
 def decode(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     """Load wire data through its schema.
 
-    :raises ValidationError: when the data does not fit the schema
+    :raises SchemaValidationError: naming the schema, when the data does not fit it
     """
-    loaded = schema.load(data)
+    try:
+        loaded = schema.load(data)
+    except ValidationError as error:
+        raise SchemaValidationError(type(schema).__name__, error) from None
     if not isinstance(loaded, dict):
-        raise ValidationError({"_schema": ["schema did not load to a dict"]})
+        raise SchemaValidationError(type(schema).__name__, ValidationError({"_schema": ["did not load to a dict"]}))
     return loaded
+
+
+class PubSubMessageCodec:
+    """A schema with the old package's codec API: `encode` content to JSON, `decode` JSON to content."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"PubSubMessageCodec({type(self.schema).__name__})"
+
+    def encode(self, content: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        """The JSON of `content` and keyword fields (attribute names), exactly as given: no opaque data added.
+
+        :raises SchemaValidationError: when the content does not fit the schema; nothing is encoded
+        """
+        return json.dumps(dump(self.schema, {**(content or {}), **kwargs}))
+
+    def decode(self, message: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
+        """Content (attribute names) from a message's JSON text or its parsed object.
+
+        :raises SchemaValidationError: when the message does not fit the schema
+        """
+        if isinstance(message, (str, bytes)):
+            try:
+                message = json.loads(message)
+            except ValueError as error:
+                raise SchemaValidationError(
+                    type(self.schema).__name__, ValidationError({"_schema": [f"not JSON: {error}"]}),
+                ) from None
+        if not isinstance(message, Mapping):
+            raise SchemaValidationError(
+                type(self.schema).__name__, ValidationError({"_schema": ["message is not a JSON object"]}),
+            )
+        return decode(self.schema, message)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
@@ -12,9 +12,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.backoff import BackoffPolicy, clamp, make_backoff_policy
 from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.envelope import whole_number
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError
-from microcosm_pubsub.message import Delivery, SQSMessage
+from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.middleware import MiddlewareChain
+from microcosm_pubsub.reader import reader_for
 
 
 logger = logging.getLogger("microcosm_pubsub.consumer")
@@ -23,10 +25,7 @@ logger = logging.getLogger("microcosm_pubsub.consumer")
 SQS_MAX_BATCH = 10
 
 
-def whole_number(value: Any) -> int | None:
-    """An attribute SQS sends as decimal digits, or None when it is missing or not one."""
-    text = str(value) if value is not None else ""
-    return int(text) if text.isascii() and text.isdigit() else None
+__all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
 
 
 def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence[Any]]:
@@ -43,7 +42,7 @@ def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence
     limit=typed(int, default_value=10),
     # Long polling: fewer empty receives, and messages arrive as soon as they are sent
     wait_seconds=typed(int, default_value=20),
-    # "constant" or "exponential" (with jitter, capped at 12 h)
+    # "constant" or "exponential" (jitter, capped at 12 h); the old NaiveBackoffPolicy, ExponentialBackoffPolicy too
     backoff_policy=typed(str, default_value="constant"),
     # Base delay of the backoff policy after a failure
     message_retry_visibility_timeout_seconds=typed(int, default_value=5),
@@ -53,6 +52,8 @@ def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence
     read_timeout_seconds=typed(float, default_value=30.0),
     # boto3's standard retry mode, counting the first try
     max_attempts=typed(int, default_value=3),
+    # A Lambda SQS event (or one record) to consume instead of a queue, as the old package's daemon took it
+    sqs_event=None,
 )
 class SQSConsumer:
     """Receives from `sqs_consumer.sqs_queue_url`; malformed messages come back marked, never raised."""
@@ -70,11 +71,23 @@ class SQSConsumer:
         self.backoff_policy: BackoffPolicy = make_backoff_policy(
             config.backoff_policy, config.message_retry_visibility_timeout_seconds,
         )
+        self.sqs_event: Mapping[str, Any] | None = config.get("sqs_event") or None
         self.envelope = graph.sqs_envelope
 
     @cached_property
     def client(self) -> Any:
-        return self.graph.sqs_client
+        """The SQS client; a reader instead when the queue URL is a file path or `STDIN`, or a Lambda event is set."""
+        reader = reader_for(self.sqs_queue_url, self.sqs_event)
+        return reader if reader is not None else self.graph.sqs_client
+
+    @property
+    def sqs_client(self) -> Any:
+        """The old package's name for the client; assignable (tests put a reader or a fake there)."""
+        return self.client
+
+    @sqs_client.setter
+    def sqs_client(self, client: Any) -> None:
+        self.__dict__["client"] = client
 
     @cached_property
     def middleware(self) -> MiddlewareChain:
@@ -112,18 +125,8 @@ class SQSConsumer:
 
     def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
         """A received message as an `SQSMessage`; never raises, whatever the message holds."""
-        attributes = raw.get("Attributes") or {}
-        sent = whole_number(attributes.get("SentTimestamp"))
-        delivery = Delivery(
-            sqs_message_id=str(raw.get("MessageId", "")),
-            receipt_handle=str(raw.get("ReceiptHandle", "")),
-            approximate_receive_count=whole_number(attributes.get("ApproximateReceiveCount")) or 1,
-            sent_timestamp=sent / 1000 if sent else None,
-            received_at=received_at or time.time(),
-            attributes=raw.get("MessageAttributes") or {},
-            body=str(raw.get("Body", "")),
-        )
-        message = SQSMessage(self, self.envelope.open(raw), delivery)
+        shaped = self.envelope.sqs_shape(raw)
+        message = SQSMessage.received(self, self.envelope.open(shaped), self.envelope.delivery(shaped, received_at))
         if message.is_valid:
             try:
                 problem = self.middleware.incoming(message)
@@ -137,9 +140,7 @@ class SQSConsumer:
 
     def retry_delay(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> int:
         """The explicit delay when given (0 included), else the backoff policy's."""
-        if visibility_timeout_seconds is not None:
-            return clamp(visibility_timeout_seconds)
-        return self.backoff_policy.visibility_timeout(message.approximate_receive_count)
+        return self.backoff_policy.compute_backoff_timeout(message, visibility_timeout_seconds)
 
     def ack(self, message: SQSMessage) -> None:
         self._call("delete_message", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)

@@ -1,7 +1,15 @@
-"""`sqs_message_context`: the opaque data a handler's own messages inherit, through an allow-list."""
+"""`sqs_message_context`: the opaque context a handler runs in, and what of it travels downstream.
+
+While a message is handled, `graph.opaque` holds what the old package put there: the message's
+opaque data (custom keys included), `message_id`, `uri`, `receipt_handle` and `x-request-ttl` (the
+hops left, counted down from `initial_ttl`). The messages the handler publishes, and the headers
+a URI handler sends, carry `propagated(graph.opaque)`: everything but the delivery-local keys
+(`LOCAL_KEYS`: a receipt handle lets its holder delete the message; the others name this delivery
+and are set afresh on the next hop), narrowed further by `propagated_keys` when it is configured.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub.config import defaults, typed
@@ -11,6 +19,16 @@ if TYPE_CHECKING:
     from microcosm_pubsub.message import SQSMessage
 
 
+TTL_KEY = "x-request-ttl"
+MESSAGE_ID_KEY = "message_id"
+URI_KEY = "uri"
+RECEIPT_HANDLE_KEY = "receipt_handle"
+HANDLER_KEY = "handler"
+# Describe this delivery only: never written into a child message or sent as a header
+LOCAL_KEYS = frozenset({MESSAGE_ID_KEY, URI_KEY, RECEIPT_HANDLE_KEY, HANDLER_KEY})
+ALL_KEYS = "*"
+
+
 def key_list(value: Any) -> list[str]:
     """A list of keys from configuration: a list, or a comma-separated string (environment variables)."""
     if isinstance(value, str):
@@ -18,28 +36,71 @@ def key_list(value: Any) -> list[str]:
     return [str(key).strip().lower() for key in value if str(key).strip()]
 
 
-# Request identity and trace context travel downstream; anything else must be allowed explicitly
-DEFAULT_PROPAGATED_KEYS = [
-    "x-request-id",
-    "x-request-user",
-    "x-request-client",
-    "x-request-started-at",
-    "traceparent",
-    "tracestate",
-]
+def truthy(value: Any) -> bool:
+    """A boolean from configuration, where the environment gives strings."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def propagated(opaque: Mapping[str, Any], allowed: frozenset[str] = frozenset({ALL_KEYS})) -> dict[str, Any]:
+    """The opaque data a message produced in this context carries: no delivery-local key, only `allowed` ones."""
+    everything = ALL_KEYS in allowed
+    return {
+        key: value
+        for key, value in opaque.items()
+        if key.lower() not in LOCAL_KEYS and (everything or key.lower() in allowed)
+    }
 
 
 @defaults(
-    propagated_keys=typed(key_list, default_value=DEFAULT_PROPAGATED_KEYS),
+    # Count hops down in x-request-ttl and expire a message that arrives with none left: cuts publish loops
+    enable_ttl=typed(truthy, default_value=True),
+    # Hops a chain of messages may make when its first message carries no x-request-ttl
+    initial_ttl=typed(int, default_value=32),
+    # Opaque keys a handler's own messages inherit; "*" is every key but the delivery-local ones
+    propagated_keys=typed(key_list, default_value=[ALL_KEYS]),
 )
 class SQSMessageContext:
-    """Callable: the allow-listed opaque data of a message, for `graph.opaque` while it is handled."""
+    """Callable: the opaque context of a message, for `graph.opaque` while it is handled."""
 
     def __init__(self, graph: Any) -> None:
-        self.allowed = frozenset(key_list(graph.config.sqs_message_context.propagated_keys))
+        config = graph.config.sqs_message_context
+        self.enable_ttl = truthy(config.enable_ttl)
+        self.initial_ttl = int(config.initial_ttl)
+        self.allowed = frozenset(key_list(config.propagated_keys))
 
-    def __call__(self, message: SQSMessage) -> dict[str, str]:
-        return self.select(message.opaque_data.items())
+    def __call__(self, message: SQSMessage) -> dict[str, Any]:
+        context: dict[str, Any] = {str(key).lower(): value for key, value in message.opaque_data.items()}
+        delivery = {
+            MESSAGE_ID_KEY: message.message_id,
+            URI_KEY: message.uri,
+            RECEIPT_HANDLE_KEY: message.receipt_handle,
+        }
+        context.update({key: value for key, value in delivery.items() if value})
+        if self.enable_ttl:
+            context[TTL_KEY] = str(self.ttl_of(message) - 1)
+        return context
 
-    def select(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
-        return {key: value for key, value in items if key.lower() in self.allowed}
+    def ttl_of(self, message: SQSMessage) -> int:
+        """The hops the message had left when it arrived: its own TTL, else `initial_ttl`."""
+        ttl = message.ttl
+        return self.initial_ttl if ttl is None else ttl
+
+    def expired(self, message: SQSMessage) -> bool:
+        """Whether the message arrived with no hop left (TTL counting on)."""
+        return self.enable_ttl and self.ttl_of(message) <= 0
+
+    def propagated(self, opaque: Mapping[str, Any]) -> dict[str, Any]:
+        """What of `opaque` (for example `graph.opaque`) a produced message or an outgoing request carries."""
+        return propagated(opaque, self.allowed)
+
+
+def outgoing_opaque(graph: Any) -> dict[str, Any]:
+    """`graph.opaque` as a produced message carries it: through `propagated`, with the graph's `propagated_keys`.
+
+    Reads configuration only, so a producer on a locked graph without `sqs_message_context` needs nothing more.
+    """
+    section = graph.config.get("sqs_message_context") or {}
+    allowed = frozenset(key_list(section.get("propagated_keys", [ALL_KEYS])))
+    return propagated(graph.opaque.as_dict(), allowed)

@@ -7,14 +7,17 @@ import signal
 import sys
 import threading
 from argparse import ArgumentParser, Namespace
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar
 
 from microcosm.api import create_object_graph, load_each, load_from_dict, load_from_environ
+from microcosm.caching import Cache, NaiveCache, ProcessCache
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
-from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.config import unknown_keys
+from microcosm_pubsub.context import key_list
+from microcosm_pubsub.errors import ConfigurationError, PubSubError
 from microcosm_pubsub.health import start_health_server
 from microcosm_pubsub.logs import FORMATS, configure_daemon_logging, log_configuration
 from microcosm_pubsub.metrics.middleware import serve_metrics
@@ -23,22 +26,98 @@ from microcosm_pubsub.runner import Runner
 
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
+HEALTH = "pubsub_health"
+# The old daemon's heartbeat threshold, read when the flag is not given
+HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
+# The old daemon's health endpoint address: reachable by a probe from outside the container
+OLD_HEALTHCHECK_HOST = "0.0.0.0"  # noqa: S104 (the old flags' documented default; probes come from the kubelet)
+# Where the old daemon served its health check when only a heartbeat threshold was set
+OLD_HEALTHCHECK_PORT = 80
+# How often the daemon looks whether a file or stdin source is read to its end
+END_OF_SOURCE_POLL_SECONDS = 0.2
+# The queue URL that means "read standard input"
+STDIN_QUEUE_URL = "STDIN"
+
+# Built before the graph is locked: the handlers' threads and the producer reach them lazily
+SUPPORT_COMPONENTS = (
+    "opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",
+    "pubsub_message_schema_registry", "sns_topic_arns", "sns_producer",
+)
+# Configuration of `create_for_testing()` daemons, below the test's own loader
+TESTING_DEFAULTS: dict[str, Any] = {
+    # A queue URL the stub client answers for; old tests assert this exact value
+    "sqs_consumer": {"sqs_queue_url": "queue"},
+    # The recording producer: what a handler publishes is kept for the test to inspect
+    "sns_producer": {"mock_sns": False},
+}
+# Any testing graph: a broken receive path fails a test within a second, not a 20 s long poll
+TESTING_GRAPH_DEFAULTS: dict[str, Any] = {"sqs_consumer": {"wait_seconds": 1}}
+
+R = TypeVar("R")
+
+
+class classorinstancemethod(Generic[R]):
+    """A method callable on an instance, or on the class, for which it builds a default instance."""
+
+    def __init__(self, function: Callable[..., R]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Callable[..., R]:
+        function = self.function
+
+        def bound(*args: Any, **kwargs: Any) -> R:
+            return function(owner() if instance is None else instance, *args, **kwargs)
+
+        return bound
+
+
+class Unavailable:
+    """Stands in a locked graph for a component that could not be built: using it raises why."""
+
+    def __init__(self, name: str, error: Exception) -> None:
+        self._name = name
+        self._error = error
+
+    def __getattr__(self, attribute: str) -> Any:
+        self.raise_error()
+
+    def raise_error(self) -> NoReturn:
+        raise self._error
+
+    def __repr__(self) -> str:
+        return f"<{self._name} unavailable: {self._error}>"
+
 
 class ConsumerDaemon:
     """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`."""
 
     name: str = "consumer"
 
-    def __init__(self) -> None:
+    def __init__(self, event: Mapping[str, Any] | None = None) -> None:
         self.graph: Any = None
         self.args: Namespace | None = None
+        # A Lambda SQS record the consumer reads instead of a queue (the old SQSJsonReader path)
+        self.event = dict(event) if event else None
         self.stop = threading.Event()
         self.runner: Runner | None = None
 
     @property
     def components(self) -> list[str]:
         """Binding names the daemon's graph builds at start; handler components among them become active."""
-        return ["sqs_consumer", "sqs_message_dispatcher"]
+        return [
+            "opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
+            "sqs_consumer", "sqs_message_dispatcher",
+        ]
+
+    @property
+    def bound_handlers(self) -> dict[str, Any]:
+        """The active handlers by media type: those bound in `components`."""
+        registry = self.graph.sqs_message_handler_registry
+        compute = getattr(registry, "compute_bound_handlers", None)
+        if compute is not None:
+            return dict(compute(self.components))
+        return dict(registry.activate())
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -47,52 +126,125 @@ class ConsumerDaemon:
 
     def make_arg_parser(self) -> ArgumentParser:
         parser = ArgumentParser(prog=self.name, description=f"Consume SQS messages for {self.name}")
-        parser.add_argument("--sqs-queue-url", help="the queue to consume (else sqs_consumer.sqs_queue_url)")
-        parser.add_argument("--debug", action="store_true", help="log at DEBUG")
-        parser.add_argument("--testing", action="store_true", help="build a testing graph")
-        parser.add_argument("--concurrency", type=int, help="handler threads (default 1)")
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument(
+            "--sqs-queue-url", help="the queue to consume, or a file of messages (else sqs_consumer.sqs_queue_url)",
+        )
+        source.add_argument("--stdin", action="store_true", help="read messages from standard input, one per line")
+        parser.add_argument("--envelope", help="the envelope strategy by name (sqs_envelope.strategy_name)")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--debug", action="store_true", help="log at DEBUG")
+        mode.add_argument("--testing", action="store_true", help="build a testing graph")
+        parser.add_argument("--concurrency", type=int, help="handler threads per process (default 1)")
+        parser.add_argument("--processes", type=int, default=1, help="consumer processes on the queue (default 1)")
         parser.add_argument("--log-format", choices=FORMATS, help="log lines as text or JSON (else logging.format)")
+        parser.add_argument(
+            "--healthcheck-host", help=f"the health endpoint's address (default {OLD_HEALTHCHECK_HOST} with the flags)",
+        )
+        parser.add_argument("--healthcheck-port", type=int, help="serve the health endpoint on this port")
+        parser.add_argument(
+            "--heartbeat-threshold-seconds", type=float, default=heartbeat_threshold_from_environ(),
+            help=f"unhealthy after this long without a receive or a settle (env {HEARTBEAT_VARIABLE}; -1: default)",
+        )
         return parser
 
     def parse_args(self, argv: Sequence[str] | None = None) -> Namespace:
-        args = self.make_arg_parser().parse_args(argv)
+        parser = self.make_arg_parser()
+        args = parser.parse_args(argv)
         if args.concurrency is not None and args.concurrency < 1:
-            self.make_arg_parser().error("--concurrency must be at least 1")
+            parser.error("--concurrency must be at least 1")
+        if args.processes < 1:
+            parser.error("--processes must be at least 1")
+        if args.processes > 1 and (args.stdin or is_file_source(args.sqs_queue_url)):
+            parser.error("--processes reads one queue from several processes; a file or stdin is read by one process")
+        if args.healthcheck_port is not None and not 0 <= args.healthcheck_port <= 65535:
+            parser.error("--healthcheck-port must be between 0 and 65535")
         return args
 
     def command_line_config(self, args: Namespace) -> dict[str, Any]:
+        """The configuration the command line sets, above every other source."""
+        config: dict[str, Any] = {}
         sqs_consumer: dict[str, Any] = {}
-        if getattr(args, "sqs_queue_url", None):
+        sqs_envelope: dict[str, Any] = {}
+        if getattr(args, "stdin", False):
+            sqs_consumer["sqs_queue_url"] = STDIN_QUEUE_URL
+            # Lines typed or piped in are bare message bodies, not SNS notifications
+            sqs_envelope["strategy_name"] = "NaiveSQSEnvelope"
+        elif getattr(args, "sqs_queue_url", None):
             sqs_consumer["sqs_queue_url"] = args.sqs_queue_url
         if getattr(args, "concurrency", None):
             sqs_consumer["concurrency"] = args.concurrency
-        return {"sqs_consumer": sqs_consumer} if sqs_consumer else {}
+        event = getattr(args, "event", None) or self.event
+        if event:
+            sqs_consumer["sqs_event"] = dict(event)
+            sqs_envelope["strategy_name"] = "LambdaSQSEnvelope"
+        if getattr(args, "envelope", None):
+            sqs_envelope["strategy_name"] = args.envelope
+        health = health_config(args)
+        for name, section in (("sqs_consumer", sqs_consumer), ("sqs_envelope", sqs_envelope), (HEALTH, health)):
+            if section:
+                config[name] = section
+        return config
 
-    def create_graph(self, args: Namespace, loader: Any = None) -> Any:
-        """The daemon's graph: defaults, then the environment, then the command line, each winning over the last."""
+    def create_object_graph(self, args: Namespace, cache: Cache | None = None, loader: Any = None) -> Any:
+        """The daemon's graph, locked: defaults, the loader (else the environment), then the command line.
+
+        Each layer wins over the one before. Every component the daemon and its handlers need is
+        built before the lock, so a lazily built one cannot race between handler threads.
+        """
+        testing = bool(getattr(args, "testing", False))
         graph = create_object_graph(
             name=self.name,
             debug=bool(getattr(args, "debug", False)),
-            testing=bool(getattr(args, "testing", False)),
+            testing=testing,
             loader=load_each(
                 load_from_dict(self.defaults),
+                load_from_dict(TESTING_GRAPH_DEFAULTS if testing else {}),
                 loader or load_from_environ,
                 load_from_dict(self.command_line_config(args)),
             ),
+            cache=cache,  # type: ignore[arg-type]  # microcosm accepts a cache instance as well as its class
         )
+        if health_requested(args):
+            # The old flags need no configuration: the health monitor is fed by the middleware chain
+            add_middleware(graph, HEALTH)
         graph.use(*self.components)
+        use_support_components(graph)
+        graph.lock()
         return graph
 
+    def create_graph(self, args: Namespace, loader: Any = None) -> Any:
+        """`create_object_graph` with a fresh cache."""
+        return self.create_object_graph(args, loader=loader)
+
     @classmethod
-    def create_for_testing(cls, loader: Any = None, **kwargs: Any) -> ConsumerDaemon:
-        """A daemon whose graph is a testing graph, configured by `loader` (for example `load_from_dict(...)`)."""
-        daemon = cls()
-        daemon.args = Namespace(testing=True, debug=False, sqs_queue_url=None, concurrency=None, **kwargs)
-        daemon.graph = daemon.create_graph(daemon.args, loader)
+    def create_for_testing(cls, loader: Any = None, cache: Cache | None = None, **kwargs: Any) -> ConsumerDaemon:
+        """A daemon on a testing graph, configured by `loader` (for example `load_from_dict(...)`).
+
+        Stub SQS client unless the loader configures an endpoint, queue URL `queue`, recording
+        producer. Without a loader (the old tests' way) the graph's components are shared by every
+        such daemon of the class in the process, as the old package did; with one, each call gets
+        fresh components, since its configuration may differ from the last.
+        """
+        daemon = cls(event=kwargs.pop("event", None))
+        daemon.args = Namespace(**{
+            **vars(daemon.parse_args([])), "testing": True, "debug": False, "sqs_queue_url": None,
+            "event": daemon.event, **kwargs,
+        })
+        if cache is None:
+            scope = f"{cls.__module__}.{cls.__qualname__}"
+            cache = ProcessCache(scope=scope) if loader is None else NaiveCache()  # type: ignore[no-untyped-call]
+        daemon.graph = daemon.create_object_graph(
+            daemon.args, cache=cache, loader=load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ),
+        )
         return daemon
 
+    @classorinstancemethod
     def make_lambda_handler(self) -> Any:
-        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`."""
+        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`.
+
+        Callable on the class (`MyDaemon.make_lambda_handler()`) as well as on a daemon.
+        """
         from microcosm_pubsub.lambda_handler import LambdaHandler  # only Lambda deployments need it
         return LambdaHandler(self)
 
@@ -100,23 +252,51 @@ class ConsumerDaemon:
         """Parse the command line, build the graph and consume until SIGTERM or SIGINT; exits the process."""
         self.args = self.parse_args(argv)
         configure_logging(debug=self.args.debug)
+        if self.args.processes > 1:
+            from microcosm_pubsub.processes import run_processes  # only multi-process deployments need it
+            sys.exit(run_processes(self, self.args))
+        sys.exit(self.run_parsed(self.args))
+
+    def run_parsed(self, args: Namespace, health_reports: Any = None) -> int:
+        """Build the graph from parsed `args` and consume until stopped; returns the exit status."""
+        self.args = args
         try:
-            self.graph = self.create_graph(self.args)
-            configure_daemon_logging(self.graph, self.args.log_format)
+            self.graph = self.create_graph(args)
+            configure_daemon_logging(self.graph, getattr(args, "log_format", None))
             self.start()
         except (PubSubError, MicrocosmValidationError) as error:
             # Configuration mistakes get one clear line, not a traceback
             logger.error("%s cannot start: %s", self.name, error)
-            sys.exit(2)
-        self.install_signal_handlers()
+            return 2
+        self.install_signal_handlers(in_child=getattr(args, "process_index", None) is not None)
         assert self.runner is not None
+        if health_reports is not None and HEALTH in key_list(self.graph.config.pubsub_middleware.components):
+            from microcosm_pubsub.processes import report_health  # only multi-process deployments need it
+            threading.Thread(
+                target=report_health, args=(getattr(self.graph, HEALTH), args.process_index, health_reports, self.stop),
+                name="pubsub-health-report", daemon=True,
+            ).start()
+        threading.Thread(target=self.stop_at_end_of_source, name="pubsub-end-of-source", daemon=True).start()
         self.runner.run()
         logger.info("%s stopped: %s", self.name, summary(self.runner.counts))
-        sys.exit(0)
+        return 0
+
+    def stop_at_end_of_source(self) -> None:
+        """Stop once a finite source (a file, stdin) is read to its end and its messages are handled.
+
+        A reader says so with `exhausted`, set by the receive that found nothing left; messages from
+        earlier receives are already counted in flight by then.
+        """
+        assert self.runner is not None
+        client = self.graph.sqs_consumer.client
+        while not self.stop.wait(END_OF_SOURCE_POLL_SECONDS):
+            if getattr(client, "exhausted", False) is True and len(self.runner.in_flight) == 0:
+                logger.info("%s read %s to its end", self.name, self.graph.sqs_consumer.queue_url)
+                self.stop.set()
 
     def start(self) -> None:
         """Check the handlers and the configuration, and log what this daemon will do."""
-        handlers = self.graph.sqs_message_handler_registry.activate()
+        handlers = self.bound_handlers
         self.build_shared_components()
         consumer = self.graph.sqs_consumer
         dispatcher = self.graph.sqs_message_dispatcher
@@ -128,22 +308,25 @@ class ConsumerDaemon:
             ", ".join(sorted(handlers)) or "nothing (no active handlers)",
         )
         log_configuration(logger, self.name, self.graph.config)
+        warn_unknown_keys(self.name, self.graph)
         start_health_server(self.graph)
+        if getattr(self.args, "process_index", None) is not None and metrics_port(self.graph) is not None:
+            raise ConfigurationError(
+                "pubsub_metrics.prometheus_port cannot be served by each of --processes; "
+                "run one process per container, or use a push sink"
+            )
         serve_metrics(self.graph)
 
     def build_shared_components(self) -> None:
         """Build now what handler threads share: microcosm's graph is not safe to build from two threads at once."""
-        consumer = self.graph.sqs_consumer
-        consumer.client  # noqa: B018 (built for its side effect)
-        producer = self.graph.sns_producer
-        self.graph.use("pubsub_middleware", "opaque", "sqs_message_context")
-        try:
-            producer.client  # noqa: B018
-        except PubSubError as error:
-            # A daemon that never publishes needs no SNS client; one that does will say so on first use
-            logger.debug("no SNS client yet: %s", error)
+        if not getattr(self.graph, "_locked", False):
+            use_support_components(self.graph)
+        client = self.graph.sqs_consumer.client
+        if isinstance(client, Unavailable):
+            # Consuming needs the client the publishing side may do without: fail at start
+            client.raise_error()
 
-    def install_signal_handlers(self) -> None:
+    def install_signal_handlers(self, in_child: bool = False) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
             if self.stop.is_set():
                 # Messages held now come back after their visibility timeout: nothing is lost
@@ -152,7 +335,97 @@ class ConsumerDaemon:
             self.stop.set()
 
         signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
+        if not in_child:
+            # A child's Ctrl-C comes from its parent as SIGTERM; the terminal's own would count twice
+            signal.signal(signal.SIGINT, handle)
+
+
+def warn_unknown_keys(name: str, graph: Any) -> None:
+    """One warning per configuration key set for this package that nothing reads."""
+    for key in unknown_keys(graph):
+        logger.warning(
+            "%s: configuration key %s is set but unknown to microcosm_pubsub and is ignored; "
+            "check its name (docs/migration.md lists the old keys and their new names)", name, key,
+        )
+
+
+def metrics_port(graph: Any) -> Any:
+    section = graph.config.get("pubsub_metrics") or {}
+    return section.get("prometheus_port")
+
+
+def heartbeat_threshold_from_environ() -> float:
+    """The old environment variable's threshold in seconds; -1 (off) when unset or unreadable."""
+    value = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
+    if not value:
+        return -1.0
+    try:
+        return float(value)
+    except ValueError:
+        logger.warning("%s=%r is not a number of seconds; ignored", HEARTBEAT_VARIABLE, value)
+        return -1.0
+
+
+def health_requested(args: Namespace) -> bool:
+    """The old health flags (or the heartbeat variable) ask for the health endpoint."""
+    if getattr(args, "process_index", None) is not None:
+        # A child of --processes: the parent serves; the child's monitor feeds it
+        return True
+    threshold = getattr(args, "heartbeat_threshold_seconds", None)
+    return getattr(args, "healthcheck_port", None) is not None or (threshold is not None and threshold > 0)
+
+
+def health_config(args: Namespace) -> dict[str, Any]:
+    """`pubsub_health` settings from the old flags: port, host and the stall limit."""
+    threshold = getattr(args, "heartbeat_threshold_seconds", None)
+    if getattr(args, "process_index", None) is not None:
+        # Children never bind the port, whatever the environment says: the parent answers for all
+        child: dict[str, Any] = {"port": None}
+        if threshold is not None and threshold > 0:
+            child["stall_seconds"] = float(threshold)
+        return child
+    if not health_requested(args):
+        return {}
+    port = getattr(args, "healthcheck_port", None)
+    config: dict[str, Any] = {
+        # A threshold alone served on port 80 in the old daemon; deployments' probes expect it there
+        "port": OLD_HEALTHCHECK_PORT if port is None else port,
+        "host": getattr(args, "healthcheck_host", None) or OLD_HEALTHCHECK_HOST,
+    }
+    if threshold is not None and threshold > 0:
+        config["stall_seconds"] = float(threshold)
+    return config
+
+
+def add_middleware(graph: Any, name: str) -> None:
+    """Append `name` to `pubsub_middleware.components` unless it is there already."""
+    section = graph.config.pubsub_middleware
+    names = key_list(section.components)
+    if name not in names:
+        section.components = [*names, name]
+
+
+def is_file_source(url: str | None) -> bool:
+    """A queue URL that names a local file of messages (or standard input) rather than a queue."""
+    if not url:
+        return False
+    if url == STDIN_QUEUE_URL:
+        return True
+    path = url[len("file://"):] if url.startswith("file://") else url
+    return "://" not in path and os.path.exists(path)
+
+
+def use_support_components(graph: Any) -> None:
+    """Build what the consumer, the dispatcher and the producer reach lazily, so a locked graph has them."""
+    for name in ("sqs_client", "sns_client"):
+        try:
+            graph.use(name)
+        except PubSubError as error:
+            # A daemon that never publishes needs no SNS client, one reading a file no SQS client;
+            # whichever is needed raises this error on first use (the SQS one at start)
+            logger.debug("no %s: %s", name, error)
+            graph.assign(name, Unavailable(name, error))
+    graph.use(*SUPPORT_COMPONENTS)
 
 
 def summary(counts: dict[str, int]) -> str:

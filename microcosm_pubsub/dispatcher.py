@@ -8,8 +8,9 @@ from functools import cached_property
 from typing import Any
 
 from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.context import HANDLER_KEY, TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue
-from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
@@ -20,7 +21,7 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
 
 
 @defaults(
-    # Past this many receives a message is EXPIRED instead of handled; unset means no limit
+    # Past this many receives a message is EXPIRED (dead-lettered with a DLQ) instead of handled; unset: no limit
     message_max_processing_attempts=typed(int, default_value=None),
     # Where INVALID and EXPIRED messages go with their reason; unset leaves INVALID ones to the redrive policy
     dead_letter_queue_url=typed(str, default_value=None),
@@ -38,7 +39,8 @@ class SQSMessageDispatcher:
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         config = graph.config.sqs_message_dispatcher
-        self.max_attempts: int | None = config.message_max_processing_attempts
+        # The old package's attribute name: services and tests set it on the dispatcher
+        self.max_processing_attempts: int | None = config.message_max_processing_attempts
         self.shutdown_timeout_seconds = float(config.shutdown_timeout_seconds)
         self.max_in_flight_setting = int(config.max_in_flight)
         if config.dead_letter_ignored and not config.dead_letter_queue_url:
@@ -62,37 +64,74 @@ class SQSMessageDispatcher:
             return None
         return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
 
-    def handle_message(self, message: SQSMessage) -> MessageHandlingResult:
-        """Decide the outcome of one message; never raises, settles nothing."""
-        started = time.monotonic()
+    @property
+    def sqs_consumer(self) -> Any:
+        """The old package's name for the consumer."""
+        return self.consumer
+
+    @property
+    def max_attempts(self) -> int | None:
+        return self.max_processing_attempts
+
+    def handle_message(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
+    ) -> MessageHandlingResult:
+        """Decide the outcome of one message; never raises, settles nothing.
+
+        :param bound_handlers: handlers by media type (a daemon's `bound_handlers`); else the registry's active ones
+        """
+        started = time.perf_counter()
+        published = seconds_since_published({str(key).lower(): value for key, value in message.opaque_data.items()})
+        result = self._outcome(message, bound_handlers, started)
+        # Measured for every outcome, as the old package's results were (its metrics read them)
+        result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
+        result.handle_start_time = published
+        return result
+
+    def _outcome(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None, started: float,
+    ) -> MessageHandlingResult:
         media_type = message.media_type
         if media_type is None:
-            return MessageHandlingResult(message, Outcome.INVALID, reason=message.problem)
-        handler = self.handlers.find(media_type)
-        if handler is None:
+            reason = message.problem or "message has no media type"
+            return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
+        try:
+            handler = self.handlers.find(media_type, bound_handlers)
+        except HandlerNotFoundError:
             return MessageHandlingResult(message, Outcome.IGNORED, reason=f"no handler for media type {media_type}")
         name = handler_name(handler)
         if not message.is_valid:
             outcome = Outcome.INVALID if message.opened.known else Outcome.IGNORED
             return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
-        if self.max_attempts is not None and message.approximate_receive_count > self.max_attempts:
+        if message.content is None:
+            return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
+        if self.context.expired(message):
+            return MessageHandlingResult(
+                message, Outcome.EXPIRED, handler=name,
+                reason=f"{TTL_KEY} is {message.ttl}: the message made its last hop (a publish loop?)",
+            )
+        limit = self.max_processing_attempts
+        if limit is not None and message.approximate_receive_count > limit:
             return MessageHandlingResult(
                 message, Outcome.EXPIRED, handler=name,
                 reason=f"received {message.approximate_receive_count} times, over "
-                       f"message_max_processing_attempts={self.max_attempts}",
+                       f"message_max_processing_attempts={limit}",
             )
         try:
             with self.opaque.initialize(self.context, message), self.middleware.handling(message):
-                returned = handler(message.content or {})
+                self.opaque[HANDLER_KEY] = name
+                returned = handler(message.content)
         except Exception as error:
-            return MessageHandlingResult.from_error(message, name, error, time.monotonic() - started)
-        outcome = Outcome.SUCCEEDED if returned else Outcome.SKIPPED
-        reason = None if returned else "handler returned a falsy value"
-        return MessageHandlingResult(message, outcome, name, reason, elapsed_seconds=time.monotonic() - started)
+            return MessageHandlingResult.from_error(message, error, name, time.perf_counter() - started)
+        return MessageHandlingResult.from_return(message, returned, name, time.perf_counter() - started)
 
-    def handle_batch(self, messages: Sequence[SQSMessage]) -> list[MessageHandlingResult]:
-        """Handle messages one after another, then settle them together."""
-        results = [self.handle_message(message) for message in messages]
+    def handle_batch(
+        self, messages: Sequence[SQSMessage] | None = None, bound_handlers: dict[str, Any] | None = None,
+    ) -> list[MessageHandlingResult]:
+        """Handle messages one after another, then settle them together; receives one batch when none are given."""
+        if messages is None:
+            messages = self.consumer.consume()
+        results = [self.handle_message(message, bound_handlers) for message in messages]
         self.settle(results)
         return results
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import ValidationError
+
 
 class PubSubError(Exception):
     """Root of every error this package raises."""
@@ -16,12 +18,31 @@ class TopicNotDefinedError(PubSubError):
     """No SNS topic is configured for a media type."""
 
 
-class SchemaNotFoundError(PubSubError):
-    """No schema is registered for a media type."""
+class SchemaNotFoundError(PubSubError, KeyError):
+    """No schema is registered for a media type; a `KeyError` too, as the old registry raised."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
 
 
-class DuplicateHandlerError(PubSubError):
+class AlreadyRegisteredError(PubSubError):
+    """A media type already has a different schema, or two active handlers (the old package's name)."""
+
+
+class DuplicateHandlerError(AlreadyRegisteredError):
     """Two active handlers claim the same media type."""
+
+
+class SchemaValidationError(PubSubError, ValidationError):
+    """Content does not fit its schema; a marshmallow `ValidationError` whose text names the schema."""
+
+    def __init__(self, schema_name: str, error: ValidationError) -> None:
+        ValidationError.__init__(self, error.messages, error.field_name, error.data, error.valid_data)
+        self.schema_name = schema_name
+
+    def __str__(self) -> str:
+        return f"content does not fit {self.schema_name}: {self.messages}"
 
 
 class MessageTooLargeError(PubSubError):
@@ -100,3 +121,15 @@ class IgnoreMessage(HandlerSignal):
 
 class TTLExpired(HandlerSignal):
     """The message is too old to act on."""
+
+
+class HandlerNotFoundError(PubSubError, KeyError):
+    """No active handler for a media type; a `KeyError` too, as the old registry raised."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class QueueExhausted(PubSubError):
+    """A reader standing in for SQS (a file, stdin, a Lambda event) has no message left: consuming stops."""

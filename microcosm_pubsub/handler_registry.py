@@ -1,12 +1,18 @@
-"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type."""
+"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type.
+
+A handler declared with `@handles` is active only once it is bound: a component of the daemon's
+graph (named in its `components`) that is the handler itself, or whose class is the handler or
+carries `@handles`. A code base with several daemons thus keeps each daemon to its own handlers.
+`register()` is the direct way in for tests and scripts: active in that graph at once.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from microcosm.hooks import invoke_resolve_hook
 
-from microcosm_pubsub.errors import DuplicateHandlerError
+from microcosm_pubsub.errors import DuplicateHandlerError, HandlerNotFoundError
 from microcosm_pubsub.wildcards import lookup
 
 
@@ -15,54 +21,90 @@ HANDLES_ATTRIBUTE = "__pubsub_handles__"
 
 
 class SQSMessageHandlerRegistry:
-    """Active handlers by media type: `@handles` functions, plus handler components of the graph."""
+    """Declared handlers, and the active ones by media type."""
 
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         self.functions: list[tuple[str, Handler]] = []
         self.explicit: dict[str, Handler] = {}
-        self._active: dict[str, Handler] | None = None
+        self._bound: dict[str, Handler] | None = None
 
     def register(self, media_type: str, handler: Handler) -> None:
-        """Register a handler directly (tests, scripts); wins over decorated ones."""
+        """Register a handler directly (tests, scripts): active in this graph, winning over bound ones.
+
+        A daemon's `bound_handlers` still hold only its bound components (as in the old package).
+        """
+        self.declare(media_type, handler)
         self.explicit[media_type] = handler
-        self._active = None
 
     def declare(self, media_type: str, handler: Handler) -> None:
-        if (media_type, handler) not in self.functions:
+        """Record a decorated handler; it becomes active when bound."""
+        if not any(known == media_type and existing is handler for known, existing in self.functions):
             self.functions.append((media_type, handler))
 
-    def activate(self) -> dict[str, Handler]:
-        """Collect the active handlers now.
+    def compute_bound_handlers(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
+        """The handlers among `components` (binding names; all built components when None), by media type.
 
-        :raises DuplicateHandlerError: when two active handlers claim one media type
+        :raises DuplicateHandlerError: (an `AlreadyRegisteredError`) when two claim one media type
         """
         invoke_resolve_hook(self)
-        active: dict[str, Handler] = {}
-        for media_type, handler in self._declared():
-            known = active.get(media_type)
+        bound: dict[str, Handler] = {}
+        for media_type, handler in self._bound_pairs(self._components(components)):
+            known = bound.get(media_type)
             if known is not None and known is not handler:
                 raise DuplicateHandlerError(
                     f"media type {media_type} has two handlers, {handler_name(known)} and "
                     f"{handler_name(handler)}; keep one of them out of the daemon's components"
                 )
-            active[media_type] = handler
-        active.update(self.explicit)
-        self._active = active
-        return active
+            bound[media_type] = handler
+        return bound
 
-    def _declared(self) -> Iterator[tuple[str, Handler]]:
-        yield from self.functions
-        for _, component in list(self.graph.items()):
+    def _components(self, names: Iterable[str] | None) -> list[Any]:
+        if names is None:
+            return [component for _, component in list(self.graph.items())]
+        return [getattr(self.graph, name) for name in names]
+
+    def _bound_pairs(self, components: list[Any]) -> Iterator[tuple[str, Handler]]:
+        for component in components:
+            for media_type, handler in self.functions:
+                if handler is component or handler is type(component):
+                    yield media_type, component
             for media_type in getattr(type(component), HANDLES_ATTRIBUTE, ()):
                 yield media_type, component
 
+    def activate(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
+        """Fix the bound handlers now (a daemon's components; all built components when None).
+
+        :raises DuplicateHandlerError: when two active handlers claim one media type
+        """
+        self._bound = self.compute_bound_handlers(components)
+        return self.active
+
     @property
     def active(self) -> dict[str, Handler]:
-        return self._active if self._active is not None else self.activate()
+        """The bound handlers, then the registered ones over them."""
+        if self._bound is None:
+            self._bound = self.compute_bound_handlers()
+        return {**self._bound, **self.explicit} if self.explicit else self._bound
 
-    def find(self, media_type: str) -> Handler | None:
-        return lookup(self.active, media_type)
+    def find(self, media_type: str, bound_handlers: dict[str, Any] | None = None) -> Handler:
+        """The handler for the media type: from `bound_handlers` when given, else the active ones.
+
+        A class found there (the old package bound handlers by type) is built for this message.
+
+        :raises HandlerNotFoundError: (a `KeyError`) when none handles the media type
+        """
+        handler = lookup(self.active if bound_handlers is None else bound_handlers, media_type)
+        if handler is None:
+            raise HandlerNotFoundError(
+                f"no active handler for media type {media_type}; decorate one with @handles and name "
+                "its binding in the daemon's components"
+            )
+        if isinstance(handler, type):
+            built: Handler = handler(self.graph)
+            return built
+        found: Handler = handler
+        return found
 
     @property
     def media_types(self) -> list[str]:

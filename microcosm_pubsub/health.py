@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.context import key_list
@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("microcosm_pubsub.health")
 
 BINDING = "pubsub_health"
+# The old daemon's health check path; its probes answer 500 when unhealthy, as the old one did
+OLD_PATH = "/api/health"
+PATHS = ("/live", "/ready", "/health", OLD_PATH)
+
+
+class StatusSource(Protocol):
+    def status(self) -> HealthStatus: ...
 
 
 @dataclass(frozen=True)
@@ -96,13 +103,7 @@ class HealthMonitor(Middleware):
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Answer `/live` and `/ready` (and `/health`, the same as `/ready`) on a thread; returns the bound address."""
         if self.server is None:
-            self.server = ThreadingHTTPServer((host, port), _handler(self))
-            self.server.daemon_threads = True
-            self.thread = threading.Thread(
-                target=self.server.serve_forever, name=f"pubsub-health-{port}", daemon=True,
-            )
-            self.thread.start()
-            logger.info("health endpoint on http://%s:%d/live and /ready", *self.server.server_address[:2])
+            self.server, self.thread = serve_status(self, host, port)
         address = self.server.server_address
         return str(address[0]), int(address[1])
 
@@ -116,17 +117,31 @@ class HealthMonitor(Middleware):
             thread.join(timeout=5)
 
 
-def _handler(monitor: HealthMonitor) -> type[BaseHTTPRequestHandler]:
+def serve_status(source: StatusSource, host: str, port: int) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Answer the health paths from `source.status()` on a daemon thread."""
+    server = ThreadingHTTPServer((host, port), _handler(source))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=f"pubsub-health-{port}", daemon=True)
+    thread.start()
+    logger.info("health endpoint on http://%s:%d/live and /ready", *server.server_address[:2])
+    return server, thread
+
+
+def _handler(monitor: StatusSource) -> type[BaseHTTPRequestHandler]:
     class HealthRequestHandler(BaseHTTPRequestHandler):
         # http.server finds the method by this name
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
-            if path not in ("/live", "/ready", "/health"):
+            if path not in PATHS:
                 self.answer(404, {"error": "not found; try /live or /ready"})
                 return
             status = monitor.status()
-            healthy = status.live if path == "/live" else status.ready
-            self.answer(200 if healthy else 503, {"status": "ok" if healthy else "unhealthy", **asdict(status)})
+            # The old path is the old heartbeat check: is the loop turning
+            healthy = status.live if path in ("/live", OLD_PATH) else status.ready
+            unhealthy_code = 500 if path == OLD_PATH else 503
+            self.answer(
+                200 if healthy else unhealthy_code, {"status": "ok" if healthy else "unhealthy", **asdict(status)},
+            )
 
         def answer(self, code: int, document: dict[str, Any]) -> None:
             body = json.dumps(document).encode()

@@ -26,6 +26,9 @@ RETRIED_ACTIONS = frozenset({Action.RETRY, Action.LEAVE, Action.RELEASE})
 # timeout, after which Lambda would retry the whole batch, successes included
 TIME_MARGIN_MILLIS = 1000
 
+# What a keep-warm event (one with a "warm" key) gets back
+WARM_UP_ANSWER = "warming up"
+
 Response = dict[str, list[dict[str, str]]]
 
 
@@ -92,7 +95,10 @@ class LambdaHandler:
             self._activated = True
         return self.daemon.graph
 
-    def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response:
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response | str:
+        if "warm" in event:
+            # A scheduled keep-warm ping (the old package's convention): the container is up, nothing to handle
+            return WARM_UP_ANSWER
         dispatcher = self.graph.sqs_message_dispatcher
         records = [record for record in event.get("Records") or [] if isinstance(record, Mapping)]
         retry: set[int] = set()

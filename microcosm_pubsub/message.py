@@ -1,10 +1,10 @@
-"""A received message: immutable content beside its delivery state, settled through its consumer."""
+"""A received message: its content beside its delivery state, settled through its consumer."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from microcosm_pubsub.envelope import Opened
 from microcosm_pubsub.errors import HandlerSignal, Nack
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from microcosm_pubsub.consumer import SQSConsumer
 
 
+TTL_KEY = "x-request-ttl"
+
+
 @dataclass(frozen=True)
 class Delivery:
     """This delivery of a message: what SQS said when handing it out."""
@@ -21,37 +24,75 @@ class Delivery:
     sqs_message_id: str
     receipt_handle: str
     approximate_receive_count: int
-    sent_timestamp: float | None
-    received_at: float
-    attributes: dict[str, Any]
-    body: str
+    sent_timestamp: float | None = None
+    received_at: float = field(default_factory=time.time)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
 
 
 class SQSMessage:
     """`content` and `media_type` of one message, with `ack`, `nack` and `extend_visibility`.
 
+    Built by the consumer with `SQSMessage.received(consumer, opened, delivery)`, or directly with the
+    old package's constructor (tests and scripts): `SQSMessage(consumer, content, media_type,
+    message_id, receipt_handle, topic_arn=None, approximate_receive_count=None, handler=None)`.
+
     As a context manager: a clean exit acks; `Nack` nacks with its timeout; a `SkipMessage` or
     `IgnoreMessage` acks; any other exception nacks and propagates.
     """
 
-    def __init__(self, consumer: SQSConsumer, opened: Opened, delivery: Delivery) -> None:
-        self.consumer = consumer
-        self.opened = opened
-        self.delivery = delivery
+    def __init__(
+        self,
+        consumer: SQSConsumer | None = None,
+        content: dict[str, Any] | None = None,
+        media_type: str | None = None,
+        message_id: str | None = None,
+        receipt_handle: str | None = None,
+        topic_arn: str | None = None,
+        approximate_receive_count: int | None = None,
+        handler: Any = None,
+    ) -> None:
+        # None only for messages built by hand (the old constructor in tests): they cannot be settled
+        self.consumer = cast("SQSConsumer", consumer)
+        self.handler = handler
         self.settled = False
+        self.opened = Opened(media_type, content, message_id or "", topic_arn)
+        self.delivery = Delivery(
+            sqs_message_id=message_id or "",
+            receipt_handle=receipt_handle or "",
+            approximate_receive_count=1 if approximate_receive_count is None else approximate_receive_count,
+        )
+        self._message_id = message_id or ""
+
+    @classmethod
+    def received(cls, consumer: SQSConsumer | None, opened: Opened, delivery: Delivery) -> SQSMessage:
+        """A message as the consumer received it: what the envelope held, and SQS's delivery state."""
+        message = cls(consumer)
+        message.opened = opened
+        message.delivery = delivery
+        message._message_id = opened.message_id or delivery.sqs_message_id
+        return message
 
     @property
     def content(self) -> dict[str, Any] | None:
         return self.opened.content
 
+    @content.setter
+    def content(self, content: dict[str, Any] | None) -> None:
+        self.opened = replace(self.opened, content=content)
+
     @property
     def media_type(self) -> str | None:
         return self.opened.media_type
 
+    @media_type.setter
+    def media_type(self, media_type: str | None) -> None:
+        self.opened = replace(self.opened, media_type=media_type)
+
     @property
     def message_id(self) -> str:
         """The SNS MessageId when SNS delivered it (what `produce` returned), else SQS's."""
-        return self.opened.message_id or self.delivery.sqs_message_id
+        return self._message_id
 
     @property
     def sqs_message_id(self) -> str:
@@ -65,9 +106,38 @@ class SQSMessage:
     def approximate_receive_count(self) -> int:
         return self.delivery.approximate_receive_count
 
+    @approximate_receive_count.setter
+    def approximate_receive_count(self, count: int) -> None:
+        self.delivery = replace(self.delivery, approximate_receive_count=count)
+
     @property
-    def opaque_data(self) -> dict[str, str]:
+    def opaque_data(self) -> dict[str, Any]:
+        """The content's `opaque_data` (the dict itself: changes stick), else what the envelope read (`{}`)."""
+        content = self.opened.content
+        if isinstance(content, dict):
+            opaque = content.get("opaque_data")
+            if isinstance(opaque, dict):
+                return opaque
+        # A duck-typed schema without `opaqueData` still had opaque data on the wire
         return self.opened.opaque_data
+
+    @property
+    def ttl(self) -> int | None:
+        """Hops this message may still make (`x-request-ttl`), or None when it carries none or garbage."""
+        for key, value in self.opaque_data.items():
+            if str(key).lower() == TTL_KEY:
+                try:
+                    return int(value)
+                except (TypeError, ValueError):
+                    return None
+        return None
+
+    @property
+    def uri(self) -> str | None:
+        """The `uri` of a message that names a resource (the URI conventions), else None."""
+        content = self.opened.content
+        uri = content.get("uri") if isinstance(content, dict) else None
+        return uri if isinstance(uri, str) else None
 
     @property
     def topic_arn(self) -> str | None:
@@ -89,19 +159,24 @@ class SQSMessage:
             return None
         return max(time.time() - self.delivery.sent_timestamp, 0.0)
 
+    def _settling_consumer(self) -> SQSConsumer:
+        if self.consumer is None:
+            raise TypeError("this SQSMessage was built without a consumer; it cannot be acked or nacked")
+        return self.consumer
+
     def ack(self) -> None:
         """Delete the message: it is done."""
-        self.consumer.ack(self)
+        self._settling_consumer().ack(self)
         self.settled = True
 
     def nack(self, visibility_timeout_seconds: int | None = None) -> None:
         """Return the message to the queue after a delay (the backoff policy's when None)."""
-        self.consumer.nack(self, visibility_timeout_seconds)
+        self._settling_consumer().nack(self, visibility_timeout_seconds)
         self.settled = True
 
     def extend_visibility(self, seconds: int) -> None:
         """Keep the message hidden from other consumers for `seconds` from now."""
-        self.consumer.extend_visibility(self, seconds)
+        self._settling_consumer().extend_visibility(self, seconds)
 
     def __enter__(self) -> SQSMessage:
         return self

@@ -2,17 +2,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from functools import cached_property
+from time import perf_counter, time
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.constants import DEFAULTS
+from microcosm.errors import NotBoundError
 
+from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.deferred import DeferredProduction
+from microcosm_pubsub.context import outgoing_opaque
+from microcosm_pubsub.deferred import (
+    DeferredBatchProducer,
+    DeferredProducer,
+    DeferredProduction,
+    deferred,
+    deferred_batch,
+)
 from microcosm_pubsub.errors import (
     BatchPublishError,
     ConfigurationError,
@@ -21,9 +30,24 @@ from microcosm_pubsub.errors import (
 )
 from microcosm_pubsub.middleware import MiddlewareChain
 from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.topics import TopicArns, iter_topic_mappings
 
+
+__all__ = [
+    "DeferredBatchProducer",
+    "DeferredProducer",
+    "SNSProducer",
+    "configure_sns_producer",
+    "deferred",
+    "deferred_batch",
+    "iter_topic_mappings",
+    "time",
+]
 
 logger = logging.getLogger("microcosm_pubsub.producer")
+
+def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
+    """Stands in for `pubsub_producer_metrics` when the graph binds none."""
 
 
 @defaults(
@@ -32,37 +56,71 @@ logger = logging.getLogger("microcosm_pubsub.producer")
     region_name=typed(str, default_value=None),
     # Publishing nothing must be asked for: never implied by --debug or --testing
     skip=typed(bool, default_value=False),
-    # SNS PublishBatch takes at most ten entries per call
-    deferred_batch_size=typed(int, default_value=SNS_MAX_BATCH),
+    # Messages per old-style batch message (DeferredBatchProducer); PublishBatch takes at most ten of them a call
+    deferred_batch_size=typed(int, default_value=100),
     connect_timeout_seconds=typed(float, default_value=5.0),
     read_timeout_seconds=typed(float, default_value=10.0),
+    # The old package's names of the two timeouts: when set, they win
+    connect_timeout=typed(float, default_value=None),
+    read_timeout=typed(float, default_value=None),
     # boto3's standard retry mode, counting the first try
     max_attempts=typed(int, default_value=3),
     # Record messages instead of publishing them (tests): see microcosm_pubsub.testing
     record=typed(bool, default_value=False),
+    # Old testing mode: False in a testing graph gives the recording producer
+    mock_sns=typed(bool, default_value=True),
 )
 class SNSProducer:
-    """Publishes messages; inside a `deferred()` block, holds them until the block succeeds."""
+    """Publishes messages; inside a `deferred()` block, holds them until the block succeeds.
+
+    Everything it needs is resolved when it is built, so a locked graph can produce.
+    """
 
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         config = graph.config.sns_producer
         self.skip = bool(config.skip)
-        self.batch_size = int(config.deferred_batch_size)
-        if not 1 <= self.batch_size <= SNS_MAX_BATCH:
+        self.deferred_batch_size = int(config.deferred_batch_size)
+        if self.deferred_batch_size < 1:
             raise ConfigurationError(
-                f"sns_producer.deferred_batch_size is {self.batch_size}; SNS takes 1 to {SNS_MAX_BATCH}"
+                f"sns_producer.deferred_batch_size is {self.deferred_batch_size}; it must be at least 1"
             )
+        self.batch_size = min(self.deferred_batch_size, SNS_MAX_BATCH)
         self._deferred: ContextVar[Any] = ContextVar(f"deferred-{id(self)}", default=None)
+        self.schemas = graph.pubsub_message_schema_registry
+        self.topic_arns: TopicArns = graph.sns_topic_arns
+        self.middleware: MiddlewareChain = graph.pubsub_middleware
+        self._client: Any = None
+        if not config.record:
+            try:
+                self._client = graph.sns_client
+            except ConfigurationError:
+                # A producer that never publishes (skip) needs no region; publishing will say what is missing
+                pass
+        self.opaque: Any = graph.opaque
+        self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
-    @cached_property
+    @staticmethod
+    def _producer_metrics(graph: Any) -> Callable[..., Any]:
+        try:
+            metrics: Callable[..., Any] = graph.pubsub_producer_metrics
+        except NotBoundError:
+            return _no_metrics
+        return metrics
+
+    @property
     def client(self) -> Any:
-        return self.graph.sns_client
+        """The SNS client."""
+        if self._client is None:
+            self._client = self.graph.sns_client
+        return self._client
 
-    @cached_property
-    def middleware(self) -> MiddlewareChain:
-        chain: MiddlewareChain = self.graph.pubsub_middleware
-        return chain
+    @client.setter
+    def client(self, client: Any) -> None:
+        self._client = client
+
+    # The old package's name of the client
+    sns_client = client
 
     def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Validate and publish one message; returns the SNS MessageId.
@@ -87,11 +145,12 @@ class SNSProducer:
 
     def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage:
         """Everything before the network: schema, validation, encoding, topic, size."""
-        schema = self.graph.pubsub_message_schema_registry.find(media_type)
+        schema = self.schemas.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
-        body = encode(schema, media_type, content, self.opaque_data())
+        # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
+        body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
         message = self.middleware.outgoing(OutgoingMessage(
-            topic_arn=self.graph.sns_topic_arns.resolve(media_type),
+            topic_arn=self.topic_arns.resolve(media_type),
             media_type=media_type,
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
@@ -101,21 +160,32 @@ class SNSProducer:
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
-        """The caller's opaque context (request id and the like), carried into the message."""
-        opaque = self.graph.opaque
-        return dict(opaque.as_dict())
+        """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
+        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        return outgoing_opaque(self.graph)
 
     def publish(self, message: OutgoingMessage) -> str:
+        """Publish one prepared message as it is.
+
+        :raises PublishError: when SNS refuses it or cannot be reached; other exceptions propagate as they are
+        """
+        started = perf_counter()
+        published = False
         try:
             response = self.client.publish(
                 TopicArn=message.topic_arn,
                 Message=message.body,
                 MessageAttributes=message.attributes,
             )
+            published = True
         except (BotoCoreError, ClientError) as error:
             raise PublishError(
                 f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
             ) from error
+        finally:
+            self.pubsub_producer_metrics(
+                (perf_counter() - started) * 1000, publish_result=published, media_type=message.media_type,
+            )
         message_id: str = response["MessageId"]
         logger.debug("published %s as %s", message.media_type, message_id)
         return message_id
@@ -170,7 +240,9 @@ def configure_sns_producer(graph: Any) -> SNSProducer:
         # Imported here so that production graphs never load the testing toolkit
         from microcosm_pubsub.testing.recording import RecordingProducer
         return RecordingProducer(graph)
-    return SNSProducer(graph)
+    # The old testing mode (sns_producer.mock_sns false in a testing graph): decided with the clients
+    old_testing: SNSProducer | None = testing_producer(graph)
+    return SNSProducer(graph) if old_testing is None else old_testing
 
 
 # The binding's configuration is the producer's own

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum, unique
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 from microcosm_pubsub.errors import HandlerSignal, IgnoreMessage, Nack, SkipMessage, TTLExpired
 
 
 if TYPE_CHECKING:
     from microcosm_pubsub.message import SQSMessage
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 @unique
@@ -22,6 +28,10 @@ class Outcome(Enum):
     FAILED = "failed"
     EXPIRED = "expired"
     INVALID = "invalid"
+
+
+# The old package's name for the outcomes
+MessageHandlingResultType = Outcome
 
 
 @unique
@@ -40,6 +50,8 @@ class Rule:
     level: int
     without_dead_letter_queue: Action
     with_dead_letter_queue: Action
+    # Sent to the error reporter (Sentry) when it comes with an exception
+    reported: bool = False
 
 
 RULES: dict[Outcome, Rule] = {
@@ -48,8 +60,8 @@ RULES: dict[Outcome, Rule] = {
     # Dead-lettering ignored messages is opt-in: sqs_message_dispatcher.dead_letter_ignored
     Outcome.IGNORED: Rule(logging.INFO, Action.DELETE, Action.DELETE),
     Outcome.RETRIED: Rule(logging.INFO, Action.RETRY, Action.RETRY),
-    Outcome.FAILED: Rule(logging.WARNING, Action.RETRY, Action.RETRY),
-    Outcome.EXPIRED: Rule(logging.WARNING, Action.DELETE, Action.DEAD_LETTER),
+    Outcome.FAILED: Rule(logging.WARNING, Action.RETRY, Action.RETRY, reported=True),
+    Outcome.EXPIRED: Rule(logging.WARNING, Action.DELETE, Action.DEAD_LETTER, reported=True),
     Outcome.INVALID: Rule(logging.WARNING, Action.LEAVE, Action.DEAD_LETTER),
 }
 
@@ -81,35 +93,188 @@ def actions(dead_letter_queue: bool, dead_letter_ignored: bool = False) -> dict[
     return table
 
 
-@dataclass(frozen=True)
 class MessageHandlingResult:
-    """What happened to one message, before and after it is settled."""
+    """What happened to one message, before and after it is settled.
 
-    message: SQSMessage
-    outcome: Outcome
-    handler: str | None = None
-    reason: str | None = None
-    error: BaseException | None = field(default=None, compare=False)
-    elapsed_seconds: float = 0.0
-    # An explicit Nack delay; None leaves it to the backoff policy
-    retry_seconds: int | None = None
+    Ours: `MessageHandlingResult(message, outcome, handler, reason, error, elapsed_seconds, retry_seconds)`.
+    The old package's keywords work too: `result=` (the outcome), `media_type=`, `exc_info=`, `extra=`,
+    and its properties `result`, `media_type`, `extra` (with `reason`), `elapsed_time` (ms),
+    `handle_start_time` (seconds from publishing to handling) and `exc_info`.
+    """
+
+    def __init__(
+        self,
+        message: SQSMessage | None = None,
+        outcome: Outcome | None = None,
+        handler: str | None = None,
+        reason: str | None = None,
+        error: BaseException | None = None,
+        elapsed_seconds: float = 0.0,
+        retry_seconds: int | None = None,
+        *,
+        result: Outcome | None = None,
+        media_type: str | None = None,
+        exc_info: Any = None,
+        extra: Mapping[str, Any] | None = None,
+        handle_start_time: float | None = None,
+    ) -> None:
+        chosen = outcome if outcome is not None else result
+        if chosen is None:
+            raise TypeError("MessageHandlingResult needs an outcome (`outcome=` or the old `result=`)")
+        # Only results built the old way, from `result=` alone, have no message
+        self.message = cast("SQSMessage", message)
+        self.outcome: Outcome = chosen
+        self.handler = handler
+        self.reason = reason
+        self.error = error
+        self.elapsed_seconds = elapsed_seconds
+        # An explicit Nack delay; None leaves it to the backoff policy
+        self.retry_seconds = retry_seconds
+        self._media_type = media_type
+        self._exc_info = exc_info
+        self._extra: dict[str, Any] = dict(extra or {})
+        self.handle_start_time = handle_start_time
+
+    @classmethod
+    def invoke(cls, handler: Callable[[Any], Any], message: SQSMessage) -> MessageHandlingResult:
+        """Call `handler` with the message's content; its return value or exception is the outcome."""
+        started = time.perf_counter()
+        try:
+            returned = handler(message.content)
+        except Exception as error:
+            return cls.from_error(message, error, elapsed=time.perf_counter() - started)
+        return cls.from_return(message, returned, elapsed=time.perf_counter() - started)
+
+    @classmethod
+    def from_return(
+        cls, message: SQSMessage, returned: Any, handler: str | None = None, elapsed: float = 0.0,
+    ) -> MessageHandlingResult:
+        """A truthy return is SUCCEEDED, a falsy one SKIPPED."""
+        if returned:
+            return cls(message, Outcome.SUCCEEDED, handler, elapsed_seconds=elapsed)
+        return cls(message, Outcome.SKIPPED, handler, "handler returned a falsy value", elapsed_seconds=elapsed)
 
     @classmethod
     def from_error(
-        cls, message: SQSMessage, handler: str, error: BaseException, elapsed: float,
+        cls, message: SQSMessage, error: BaseException, handler: str | None = None, elapsed: float = 0.0,
     ) -> MessageHandlingResult:
-        outcome = outcome_of(error)
+        """The outcome a handler's exception asks for; a signal's reason and extra are kept."""
+        signal = isinstance(error, HandlerSignal)
         reason = error.reason if isinstance(error, HandlerSignal) else None
         return cls(
             message=message,
-            outcome=outcome,
+            outcome=outcome_of(error),
             handler=handler,
             reason=reason or f"{type(error).__name__}: {error}",
-            error=None if isinstance(error, HandlerSignal) else error,
+            error=None if signal else error,
             elapsed_seconds=elapsed,
             retry_seconds=error.visibility_timeout_seconds if isinstance(error, Nack) else None,
+            extra=error.extra if isinstance(error, HandlerSignal) else None,
         )
 
     @property
     def level(self) -> int:
         return RULES[self.outcome].level
+
+    @property
+    def result(self) -> Outcome:
+        """The old package's name for the outcome."""
+        return self.outcome
+
+    @property
+    def media_type(self) -> str | None:
+        if self._media_type is not None or self.message is None:
+            return self._media_type
+        media_type: str | None = self.message.media_type
+        return media_type
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The signal's extra, with `reason` when there is one."""
+        if self.reason is not None and "reason" not in self._extra:
+            return {"reason": self.reason, **self._extra}
+        return self._extra
+
+    @extra.setter
+    def extra(self, extra: Mapping[str, Any]) -> None:
+        self._extra = dict(extra)
+
+    @property
+    def elapsed_time(self) -> float:
+        """Milliseconds the handling took (the old package's unit)."""
+        return self.elapsed_seconds * 1000
+
+    @property
+    def exc_info(self) -> Any:
+        """`(type, value, traceback)` of a failure, else None."""
+        if self._exc_info is not None:
+            return self._exc_info
+        if self.error is None:
+            return None
+        return (type(self.error), self.error, self.error.__traceback__)
+
+    def resolve(self, message: SQSMessage | None = None) -> MessageHandlingResult:
+        """Settle the message alone, as the table says without a dead-letter queue: delete, retry, or leave.
+
+        The dispatcher settles in batches instead; this is the old one-call-per-message path.
+        """
+        target = message or self.message
+        if target is None:
+            raise TypeError("resolve() needs the message to settle")
+        action = RULES[self.outcome].without_dead_letter_queue
+        if action is Action.DELETE:
+            target.ack()
+        elif action is Action.RETRY:
+            target.nack(self.retry_seconds)
+        return self
+
+    def log_fields(self, opaque: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The opaque context, then the extra, then what this result says, for a structured log line."""
+        fields: dict[str, Any] = {**dict(opaque or {}), **self.extra}
+        fields.update(
+            media_type=self.media_type,
+            outcome=self.outcome.value,
+            handler=self.handler,
+            elapsed_time=self.elapsed_time,
+        )
+        if self.handle_start_time is not None:
+            fields["handle_start_time"] = self.handle_start_time
+        return fields
+
+    def log(self, logger: logging.Logger, opaque: Mapping[str, Any] | None = None) -> None:
+        """One line at the outcome's level; the fields go under `pubsub` so no key can clash with the record's."""
+        logger.log(
+            self.level,
+            "Result for media type: %s was : %s%s",
+            self.media_type, self.outcome.name, f" ({self.reason})" if self.reason else "",
+            exc_info=self.exc_info if self.outcome is Outcome.FAILED else None,
+            extra={"pubsub": self.log_fields(opaque)},
+        )
+
+    def error_reporting(self, sentry_config: Any, opaque: Mapping[str, Any] | None = None) -> None:
+        """Report a FAILED or EXPIRED result that carries an exception, when error reporting is on."""
+        if not RULES[self.outcome].reported or self.exc_info is None:
+            return
+        if not getattr(sentry_config, "enabled", False):
+            return
+        tag_mapping = dict(getattr(sentry_config, "tag_mapping", None) or {})
+        self._report_error(opaque, tag_mapping, getattr(sentry_config, "user_id_key", None))
+
+    def _report_error(
+        self, opaque: Mapping[str, Any] | None, tag_mapping: Mapping[str, str], user_id_key: str | None,
+    ) -> None:
+        try:
+            import sentry_sdk  # type: ignore[import-not-found, unused-ignore]  # optional: the sentry extra
+        except ImportError:
+            return
+        context = dict(opaque or {})
+        with sentry_sdk.new_scope() as scope:
+            for opaque_key, tag in tag_mapping.items():
+                if opaque_key.lower() in context:
+                    scope.set_tag(tag, context[opaque_key.lower()])
+            if user_id_key and context.get(user_id_key.lower()):
+                scope.set_user({"id": context[user_id_key.lower()]})
+            sentry_sdk.capture_exception(self.exc_info)
+
+    def __repr__(self) -> str:
+        return f"<MessageHandlingResult {self.outcome.name} {self.media_type} handler={self.handler}>"

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.consumer import SQS_MAX_BATCH
-from microcosm_pubsub.errors import ConsumeError
+from microcosm_pubsub.errors import ConsumeError, QueueExhausted
 from microcosm_pubsub.inflight import InFlight
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
@@ -80,6 +80,11 @@ class Runner:
                 continue
             try:
                 messages = self.consumer.consume(limit=min(free, SQS_MAX_BATCH))
+            except QueueExhausted as error:
+                # A file or stdin standing in for the queue is read to its end: finish what is in flight
+                logger.info("no more messages: %s", error)
+                self.stop.set()
+                break
             except ConsumeError as error:
                 self.consumer.middleware.receive_failed(error)
                 failures += 1

@@ -72,7 +72,7 @@ def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> 
         return json.dumps({**data, "mediaType": media_type, "opaqueData": opaque}, separators=(",", ":"))
     registry = load_registry(schemas)
     try:
-        schema = registry.find(media_type)
+        schema = registry.find(media_type).schema
     except SchemaNotFoundError:
         raise unknown_media_type(media_type, schemas, registry) from None
     try:

@@ -73,15 +73,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.schemas} registers no schemas (decorate them with @schema or @handles)")
 
     if args.format == "text":
-        rows = [[media_type, qualified_name(type(registry.find(media_type)))] for media_type in media_types]
+        rows = [[media_type, qualified_name(type(registry.find(media_type).schema))] for media_type in media_types]
         print(table(["MEDIA TYPE", "SCHEMA"], rows))
         return 0
     catalogue = {
         "module": args.schemas,
         "mediaTypes": {
             media_type: {
-                "schema": qualified_name(type(registry.find(media_type))),
-                "jsonSchema": json_schema(registry.find(media_type), media_type),
+                "schema": qualified_name(type(registry.find(media_type).schema)),
+                "jsonSchema": json_schema(registry.find(media_type).schema, media_type),
             }
             for media_type in media_types
         },

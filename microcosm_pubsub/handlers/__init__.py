@@ -1,7 +1,6 @@
 """Kept for services written for the old package: the URI, chain and batch handler base classes."""
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 
@@ -24,5 +23,7 @@ def __getattr__(name: str) -> Any:
     # The batch handler lives beside the producer's batch schema; importing it on demand keeps
     # `import microcosm_pubsub.handlers` from loading the producer
     if name == "PublishBatchMessage":
-        return import_module("microcosm_pubsub.batch").PublishBatchMessage
+        from microcosm_pubsub.batch import PublishBatchMessage
+
+        return PublishBatchMessage
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

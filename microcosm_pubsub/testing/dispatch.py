@@ -35,7 +35,7 @@ def dispatch(
     :raises ValidationError: when the content does not fit its schema, as `produce` would
     :raises SchemaNotFoundError: when no schema is registered for the media type
     """
-    schema = graph.pubsub_message_schema_registry.find(media_type)
+    schema = graph.pubsub_message_schema_registry.find(media_type).schema
     opaque = {**dict(graph.opaque.as_dict()), **dict(opaque_data or {})}
     # The producer's own steps but the topic (a handler test should not need one) and the size limit
     outgoing: OutgoingMessage = graph.pubsub_middleware.outgoing(OutgoingMessage(

@@ -12,7 +12,7 @@ matched against is what a handler would receive.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from hamcrest import has_entries
 from hamcrest.core.base_matcher import BaseMatcher
@@ -23,7 +23,7 @@ from hamcrest.core.matcher import Matcher
 from microcosm_pubsub.testing.views import PublishedMessage, UnreadableSource, listing, view_of, views_of
 
 
-__all__ = ["a_message", "not_published", "published", "published_inanyorder"]
+__all__ = ["a_message", "not_published", "published", "published_in_order", "published_inanyorder"]
 
 
 class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
@@ -155,10 +155,36 @@ class NotPublishedMatcher(SourceMatcher):
         description.append_text(f"published {len(matching)}{such} message(s):{listing(matching)}")
 
 
+class InOrderMatcher(SourceMatcher):
+    """The published messages are exactly the expected ones, in this order."""
+
+    def __init__(self, expected: list[Matcher[Any]]) -> None:
+        self.expected = expected
+
+    def matches_views(self, views: list[PublishedMessage]) -> bool:
+        return len(views) == len(self.expected) and all(
+            matcher.matches(view) for matcher, view in zip(self.expected, views, strict=True)
+        )
+
+    def describe_to(self, description: Description) -> None:
+        description.append_list("exactly these published messages, in this order: [", ", ", "]", self.expected)
+
+    def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
+        for index, (matcher, view) in enumerate(zip(self.expected, views, strict=False)):
+            if not matcher.matches(view):
+                description.append_text(f"message {index + 1} ({view}) ")
+                matcher.describe_mismatch(view, description)
+                description.append_text("\n  ")
+                break
+        if len(views) != len(self.expected):
+            description.append_text(f"{len(self.expected)} expected; ")
+        description.append_text(f"published {len(views)} message(s):{listing(views)}")
+
+
 class InAnyOrderMatcher(SourceMatcher):
     """The published messages are exactly the expected ones, in any order."""
 
-    def __init__(self, expected: list[MessageMatcher]) -> None:
+    def __init__(self, expected: list[Matcher[Any]]) -> None:
         self.expected = expected
 
     def matches_views(self, views: list[PublishedMessage]) -> bool:
@@ -179,7 +205,7 @@ class InAnyOrderMatcher(SourceMatcher):
         description.append_text(f"published {len(views)} message(s):{listing(views)}")
 
 
-def pairing(expected: list[MessageMatcher], views: list[PublishedMessage]) -> dict[int, int]:
+def pairing(expected: list[Matcher[Any]], views: list[PublishedMessage]) -> dict[int, int]:
     """A largest matching of expectations to messages (expected index -> message index).
 
     Augmenting paths rather than a greedy pass, so a loose expectation cannot take the only
@@ -189,7 +215,7 @@ def pairing(expected: list[MessageMatcher], views: list[PublishedMessage]) -> di
 
     def assign(matcher_index: int, seen: set[int]) -> bool:
         for view_index, view in enumerate(views):
-            if view_index in seen or not expected[matcher_index].matches_view(view):
+            if view_index in seen or not expected[matcher_index].matches(view):
                 continue
             seen.add(view_index)
             if view_index not in owner or assign(owner[view_index], seen):
@@ -222,14 +248,14 @@ def not_published(media_type: Any = None, content: Any = None, /, **fields: Any)
     return NotPublishedMatcher(a_message(media_type, content, **fields))
 
 
-def published_inanyorder(*messages: MessageMatcher | str | tuple[Any, Mapping[str, Any]]) -> InAnyOrderMatcher:
-    """Exactly these messages were published, in any order.
+Expected: TypeAlias = "Matcher[Any] | str | tuple[Any, Mapping[str, Any]]"
 
-    Each is `a_message(...)`, a media type, or a `(media_type, {field: value})` pair.
-    """
-    expected: list[MessageMatcher] = []
+
+def expectations(messages: tuple[Expected, ...]) -> list[Matcher[Any]]:
+    """Each of `a_message(...)` (or any matcher of one message), a media type, or a `(media_type, fields)` pair."""
+    expected: list[Matcher[Any]] = []
     for message in messages:
-        if isinstance(message, MessageMatcher):
+        if isinstance(message, Matcher):
             expected.append(message)
         elif isinstance(message, tuple):
             expected.append(a_message(*message))
@@ -237,4 +263,17 @@ def published_inanyorder(*messages: MessageMatcher | str | tuple[Any, Mapping[st
             expected.append(a_message(message))
         else:
             raise TypeError(f"expected a_message(...), a media type or a (media_type, fields) pair, not {message!r}")
-    return InAnyOrderMatcher(expected)
+    return expected
+
+
+def published_inanyorder(*messages: Expected) -> InAnyOrderMatcher:
+    """Exactly these messages were published, in any order.
+
+    Each is `a_message(...)`, a media type, or a `(media_type, {field: value})` pair.
+    """
+    return InAnyOrderMatcher(expectations(messages))
+
+
+def published_in_order(*messages: Expected) -> InOrderMatcher:
+    """Exactly these messages were published, in this order; each as for `published_inanyorder`."""
+    return InOrderMatcher(expectations(messages))

@@ -107,7 +107,7 @@ class RecordingProducer(SNSProducer):
 
     def record(self, message: OutgoingMessage) -> RecordedMessage:
         wire = json.loads(message.body)
-        schema = self.graph.pubsub_message_schema_registry.find(message.media_type)
+        schema = self.graph.pubsub_message_schema_registry.find(message.media_type).schema
         opaque = wire.get("opaqueData")
         recorded = RecordedMessage(
             topic_arn=message.topic_arn,

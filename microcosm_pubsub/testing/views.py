@@ -1,13 +1,19 @@
 """What the matchers see of a message, whether recorded by the recording producer or really delivered."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from typing import Any
 
+from marshmallow import ValidationError
 from microcosm.object_graph import ObjectGraph
 
+from microcosm_pubsub.codecs import decode
+from microcosm_pubsub.errors import PubSubError
 from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.producer import SNSProducer
 from microcosm_pubsub.result import MessageHandlingResult
 from microcosm_pubsub.testing.recording import RecordedMessage, RecordingProducer
 
@@ -29,6 +35,9 @@ class PublishedMessage:
     media_type: str | None
     content: Mapping[str, Any] | None
     problem: str | None = None
+    topic_arn: str | None = field(default=None, compare=False)
+    # The JSON document as published (camelCase keys), when the source had it
+    wire: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def shown_content(self) -> str:
         if self.content is None:
@@ -45,7 +54,12 @@ def view_of(item: Any) -> PublishedMessage | None:
     if isinstance(item, PublishedMessage):
         return item
     if isinstance(item, RecordedMessage):
-        return PublishedMessage(item.media_type, item.content)
+        return PublishedMessage(item.media_type, item.content, topic_arn=item.topic_arn, wire=_loads(item.body))
+    as_view = getattr(item, "as_view", None)
+    if callable(as_view):
+        # The old `microcosm_pubsub.matchers.PublishedMessage(topic_arn, message)`
+        view = as_view()
+        return view if isinstance(view, PublishedMessage) else None
     if isinstance(item, MessageHandlingResult):
         item = item.message
     if isinstance(item, SQSMessage):
@@ -60,7 +74,7 @@ def views_of(source: Any) -> list[PublishedMessage]:
     """
     if isinstance(source, ObjectGraph):
         producer = source.sns_producer
-        if not isinstance(producer, RecordingProducer):
+        if not isinstance(producer, RecordingProducer) and not is_recording_client(_client_of(producer)):
             raise UnreadableSource(
                 f"was a graph whose sns_producer is a {type(producer).__name__}, which records nothing "
                 "(set sns_producer.record, or pass the messages drained from a queue)"
@@ -70,7 +84,13 @@ def views_of(source: Any) -> list[PublishedMessage]:
     if single is not None:
         return [single]
     if isinstance(source, RecordingProducer):
-        return [PublishedMessage(message.media_type, message.content) for message in source.messages]
+        return [view for message in source.messages if (view := view_of(message)) is not None]
+    if is_recording_client(source):
+        return client_views(source)
+    client = _client_of(source)
+    if is_recording_client(client):
+        # A producer publishing through the old testing mode's stub client: read what it was asked to send
+        return client_views(client, getattr(getattr(source, "graph", None), "pubsub_message_schema_registry", None))
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
         items = list(source)
         views = [view_of(item) for item in items]
@@ -79,8 +99,65 @@ def views_of(source: Any) -> list[PublishedMessage]:
                 raise UnreadableSource(f"held {item!r}, which is not a message")
         return [view for view in views if view is not None]
     raise UnreadableSource(
-        f"was {source!r}, which is neither a recording producer nor a list of recorded or delivered messages"
+        f"was {source!r}, which is neither a recording producer, a stub SNS client, "
+        "nor a list of recorded or delivered messages"
     )
+
+
+def _client_of(producer: Any) -> Any:
+    """The SNS client a (non-recording) producer publishes through, else None."""
+    if isinstance(producer, RecordingProducer) or not isinstance(producer, SNSProducer):
+        return None
+    return producer.client
+
+
+def is_recording_client(client: Any) -> bool:
+    """True for an SNS client that records its calls (the old testing mode's stub, or any MagicMock)."""
+    return client is not None and isinstance(getattr(client, "mock_calls", None), list)
+
+
+def _loads(body: Any) -> Mapping[str, Any] | None:
+    try:
+        document = json.loads(body) if isinstance(body, str | bytes) else None
+    except ValueError:
+        return None
+    return document if isinstance(document, Mapping) else None
+
+
+def client_views(client: Any, registry: Any = None) -> list[PublishedMessage]:
+    """What a recording SNS client was asked to publish, in call order (`publish` and `publish_batch`)."""
+    views: list[PublishedMessage] = []
+    for name, _, kwargs in client.mock_calls:
+        if name == "publish":
+            message = kwargs.get("Message")
+            views.append(_sent_view(kwargs.get("TopicArn"), message, kwargs.get("MessageAttributes"), registry))
+        elif name == "publish_batch":
+            views.extend(
+                _sent_view(kwargs.get("TopicArn"), entry.get("Message"), entry.get("MessageAttributes"), registry)
+                for entry in kwargs.get("PublishBatchRequestEntries") or []
+            )
+    return views
+
+
+def _sent_view(topic_arn: Any, body: Any, attributes: Any, registry: Any) -> PublishedMessage:
+    wire = _loads(body)
+    attribute = attributes.get("media_type") if isinstance(attributes, Mapping) else None
+    media_type = attribute.get("StringValue") if isinstance(attribute, Mapping) else None
+    if wire is None:
+        return PublishedMessage(media_type, None, "the body is not a JSON object", topic_arn=topic_arn)
+    media_type = media_type or wire.get("mediaType")
+    return PublishedMessage(media_type, _content(media_type, wire, registry), topic_arn=topic_arn, wire=wire)
+
+
+def _content(media_type: Any, wire: Mapping[str, Any], registry: Any) -> Mapping[str, Any]:
+    """The content a handler would receive: loaded through the schema when the graph has one."""
+    if registry is not None and isinstance(media_type, str):
+        # An unknown media type or a body its schema refuses leaves the wire keys to match
+        with suppress(KeyError, PubSubError, ValidationError):
+            found = registry.find(media_type)
+            return decode(getattr(found, "schema", found), wire)
+    renamed = {"mediaType": "media_type", "opaqueData": "opaque_data"}
+    return {renamed.get(key, key): value for key, value in wire.items()}
 
 
 def listing(views: Iterable[PublishedMessage], indent: str = "\n    - ") -> str:

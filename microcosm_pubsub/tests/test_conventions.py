@@ -4,7 +4,8 @@ from __future__ import annotations
 import unittest
 from enum import Enum
 
-from hamcrest import assert_that, equal_to, is_, none
+from hamcrest import assert_that, calling, equal_to, is_, none, raises, same_instance
+from microcosm.api import create_object_graph
 
 from microcosm_pubsub.conventions import (
     DEFAULT_ORGANIZATION,
@@ -14,6 +15,8 @@ from microcosm_pubsub.conventions import (
     created,
     deleted,
     make_media_type,
+    media_type,
+    name_for,
     parse_media_type,
 )
 from microcosm_pubsub.tests import fixtures
@@ -27,18 +30,28 @@ class Widget:
     pass
 
 
+class OrderItem:
+    pass
+
+
+class Aliased:
+    __alias__ = "LineItem"
+
+
 class MakeMediaTypeTests(unittest.TestCase):
     def setUp(self) -> None:
         # A developer's shell may set the organization; these tests are about the default
         self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: None}))
 
-    def test_private_by_default(self) -> None:
-        """A media type is private (`._`) unless asked otherwise."""
-        assert_that(make_media_type("foo"), is_(equal_to("application/vnd.globality.pubsub._.foo")))
+    def test_private_created_by_default(self) -> None:
+        """A media type is private (`._`) and `created` unless asked otherwise, as in the old package."""
+        assert_that(make_media_type("foo"), is_(equal_to("application/vnd.globality.pubsub._.created.foo")))
 
     def test_public_drops_underscore(self) -> None:
         """`public=True` drops the `._` segment."""
-        assert_that(make_media_type("foo", public=True), is_(equal_to("application/vnd.globality.pubsub.foo")))
+        assert_that(
+            make_media_type("foo", public=True), is_(equal_to("application/vnd.globality.pubsub.created.foo")),
+        )
 
     def test_lifecycle_change_before_name(self) -> None:
         """The lifecycle change goes between the privacy segment and the name."""
@@ -51,10 +64,19 @@ class MakeMediaTypeTests(unittest.TestCase):
         """A lifecycle change may be given by its value."""
         assert_that(make_media_type("foo", "deleted"), is_(equal_to(deleted("foo"))))
 
-    def test_enum_and_class_resources(self) -> None:
-        """An enum resource is named by its value, a class by its lower-cased name."""
-        assert_that(created(Colour.Red), is_(equal_to("application/vnd.globality.pubsub._.created.red")))
+    def test_class_resource(self) -> None:
+        """A class is named by its snake-cased class name."""
         assert_that(created(Widget), is_(equal_to("application/vnd.globality.pubsub._.created.widget")))
+
+    def test_unknown_verb_is_fine(self) -> None:
+        """Any word is a verb for naming; only auto-registration needs it known."""
+        assert_that(
+            make_media_type("foo", "archived"), is_(equal_to("application/vnd.globality.pubsub._.archived.foo")),
+        )
+
+    def test_bad_verb(self) -> None:
+        """A verb that is not a word is refused with the reason."""
+        assert_that(calling(make_media_type).with_args("foo", "a.b"), raises(ValueError, "not a word"))
 
     def test_default_organization(self) -> None:
         """The default organization is the one peers on the old package publish under."""
@@ -91,7 +113,7 @@ class OrganizationTests(unittest.TestCase):
     def test_organization_from_environment(self) -> None:
         """MICROCOSM_PUBSUB_ORGANIZATION sets the organization when none is passed."""
         self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: "initech"}))
-        assert_that(make_media_type("foo"), is_(equal_to("application/vnd.initech.pubsub._.foo")))
+        assert_that(make_media_type("foo"), is_(equal_to("application/vnd.initech.pubsub._.created.foo")))
 
     def test_argument_beats_environment(self) -> None:
         """An explicit organization wins over the environment variable."""
@@ -101,7 +123,7 @@ class OrganizationTests(unittest.TestCase):
     def test_empty_environment_means_default(self) -> None:
         """An empty environment variable falls back to the default organization."""
         self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: ""}))
-        assert_that(make_media_type("foo"), is_(equal_to("application/vnd.globality.pubsub._.foo")))
+        assert_that(make_media_type("foo"), is_(equal_to("application/vnd.globality.pubsub._.created.foo")))
 
 
 class ParseMediaTypeTests(unittest.TestCase):
@@ -126,7 +148,13 @@ class ParseMediaTypeTests(unittest.TestCase):
 
     def test_no_lifecycle_change(self) -> None:
         """A conventional media type without a lifecycle change parses to None."""
-        assert_that(parse_media_type(make_media_type("foo")), is_(none()))
+        assert_that(parse_media_type("application/vnd.globality.pubsub._.foo.bar"), is_(none()))
+
+    def test_custom_verb(self) -> None:
+        """A custom verb parses when it is among the verbs given."""
+        assert_that(
+            parse_media_type(media_type("archived")("foo"), verbs=["archived"]), is_(equal_to(("archived", "foo"))),
+        )
 
     def test_unknown_verb(self) -> None:
         """An unknown verb parses to None."""
@@ -135,3 +163,72 @@ class ParseMediaTypeTests(unittest.TestCase):
     def test_verb_without_name(self) -> None:
         """A verb with no resource name after it parses to None."""
         assert_that(parse_media_type("application/vnd.globality.pubsub._.created"), is_(none()))
+
+
+class NameForTests(unittest.TestCase):
+    def test_camel_case_string(self) -> None:
+        """A CamelCase string is snake-cased."""
+        assert_that(name_for("FooBar"), is_(equal_to("foo_bar")))
+
+    def test_dotted_string(self) -> None:
+        """Each dotted segment is snake-cased and the dots stay."""
+        assert_that(name_for("FooBar.ThisThat"), is_(equal_to("foo_bar.this_that")))
+
+    def test_acronym(self) -> None:
+        """A run of capitals stays one word."""
+        assert_that(name_for("HTTPRequest"), is_(equal_to("http_request")))
+
+    def test_hyphen(self) -> None:
+        """Hyphens become underscores."""
+        assert_that(name_for("foo-bar"), is_(equal_to("foo_bar")))
+
+    def test_class(self) -> None:
+        """A class is named by its snake-cased name."""
+        assert_that(name_for(OrderItem), is_(equal_to("order_item")))
+
+    def test_instance(self) -> None:
+        """An instance is named by its class."""
+        assert_that(name_for(OrderItem()), is_(equal_to("order_item")))
+
+    def test_alias(self) -> None:
+        """`__alias__` names a class in place of its class name."""
+        assert_that(name_for(Aliased), is_(equal_to("line_item")))
+
+    def test_enum_member(self) -> None:
+        """An enum member is an instance: named by its class, as in the old package."""
+        assert_that(name_for(Colour.Red), is_(equal_to("colour")))
+
+    def test_created_camel_case(self) -> None:
+        """created("FooBar") is the old package's created.foo_bar."""
+        self.enterContext(fixtures.environ(**{ORGANIZATION_ENVIRON: None}))
+        assert_that(created("FooBar"), is_(equal_to("application/vnd.globality.pubsub._.created.foo_bar")))
+
+
+class LifecycleChangeTests(unittest.TestCase):
+    def test_built_in_verbs(self) -> None:
+        """The binding starts with created, changed and deleted."""
+        assert_that(LifecycleChange(), is_(equal_to({"created", "changed", "deleted"})))
+
+    def test_add_custom_verb(self) -> None:
+        """A custom verb can be added and then matches media types holding it."""
+        verbs = LifecycleChange()
+        verbs.add("archived")
+        assert_that(verbs.matches(media_type("archived")("foo")), is_(equal_to(True)))
+
+    def test_unknown_verb_does_not_match(self) -> None:
+        """A media type without a known verb does not match."""
+        assert_that(LifecycleChange().matches("application/vnd.globality.pubsub._.archived.foo"), is_(equal_to(False)))
+
+    def test_add_bad_verb(self) -> None:
+        """Adding something that is not a word is refused."""
+        assert_that(calling(LifecycleChange().add).with_args("two words"), raises(ValueError, "not a word"))
+
+    def test_enum_style_names(self) -> None:
+        """`LifecycleChange.Created` and friends are the verbs themselves."""
+        assert_that(make_media_type("foo", LifecycleChange.Deleted), is_(equal_to(deleted("foo"))))
+
+    def test_graph_binding(self) -> None:
+        """`pubsub_lifecycle_change` is a LifecycleChange bound once per graph."""
+        graph = create_object_graph("test", testing=True)
+        assert_that(graph.pubsub_lifecycle_change, is_(same_instance(graph.pubsub_lifecycle_change)))
+        assert_that(isinstance(graph.pubsub_lifecycle_change, LifecycleChange), is_(equal_to(True)))

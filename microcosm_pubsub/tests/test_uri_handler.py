@@ -370,3 +370,11 @@ class ImportTests(unittest.TestCase):
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
         ).stdout
         assert_that(output.strip(), is_(equal_to("False False")))
+
+    def test_publish_batch_message_reexported(self) -> None:
+        """`PublishBatchMessage` imports from its old paths as the batch module's one class."""
+        from microcosm_pubsub.batch import PublishBatchMessage
+        from microcosm_pubsub.handlers import PublishBatchMessage as from_package
+        from microcosm_pubsub.handlers.publish_batch_message import PublishBatchMessage as from_module
+
+        assert_that([from_package, from_module], contains_exactly(PublishBatchMessage, PublishBatchMessage))
