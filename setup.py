@@ -41,15 +41,19 @@ setup(
             "hypothesis>=6.0",
             # The old package's Sentry reporting is tested with the real SDK, its transport captured
             "sentry-sdk>=2.0",
+            # URI handler tests (ours and the old suite's) import requests
+            "requests>=2.31",
             # The old package's suite and old services' tests import its decorators (`@logger`); tests only,
             # never a runtime dependency (its logging stack breaks on python-json-logger 3.1+)
             "microcosm-logging>=1.3",
         ],
         # Sentry reporting of failed messages (sentry_logging_pubsub), as the old package offered
         "sentry": ["sentry-sdk>=2.0"],
+        # microcosm_pubsub.handlers (URIHandler) fetches resources with requests
+        "uri": ["requests>=2.31"],
         "otel": ["opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
         "prometheus": ["prometheus-client>=0.17"],
-        "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]"],
+        "lint": ["mypy>=1.10", "ruff>=0.5", "boto3-stubs[sns,sqs]", "types-requests"],
     },
     entry_points=entry_points(),
     classifiers=[
