@@ -13,6 +13,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 
 from microcosm.api import create_object_graph, load_each, load_from_dict, load_from_environ
 from microcosm.caching import Cache, NaiveCache, ProcessCache
+from microcosm.errors import NotBoundError
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
 from microcosm_pubsub.clients import ENDPOINT_VARIABLES
@@ -42,6 +43,8 @@ SUPPORT_COMPONENTS = (
     "opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",
     "pubsub_message_schema_registry", "sns_topic_arns", "sns_producer",
 )
+# Old services' handlers read `graph.logger` from microcosm-logging; built when that package binds it
+OPTIONAL_SUPPORT_COMPONENTS = ("logger",)
 # Configuration of `create_for_testing()` daemons, below the test's own loader
 TESTING_DEFAULTS: dict[str, Any] = {
     # A queue URL the stub client answers for; old tests assert this exact value
@@ -110,11 +113,7 @@ class ConsumerDaemon:
     @property
     def bound_handlers(self) -> dict[str, Any]:
         """The active handlers by media type: those bound in `components`."""
-        registry = self.graph.sqs_message_handler_registry
-        compute = getattr(registry, "compute_bound_handlers", None)
-        if compute is not None:
-            return dict(compute(self.components))
-        return dict(registry.activate())
+        return dict(self.graph.sqs_message_handler_registry.compute_bound_handlers(self.components))
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -430,6 +429,24 @@ def use_support_components(graph: Any) -> None:
             logger.debug("no %s: %s", name, error)
             graph.assign(name, Unavailable(name, error))
     graph.use(*SUPPORT_COMPONENTS)
+    for name in OPTIONAL_SUPPORT_COMPONENTS:
+        if not is_bound(graph, name):
+            continue
+        try:
+            graph.use(name)
+        except Exception as error:
+            # microcosm-logging's logging stack breaks with python-json-logger 3.1 and later
+            logger.warning("%s is bound but cannot be built (%s: %s); handlers reading graph.%s will fail",
+                           name, type(error).__name__, error, name)
+
+
+def is_bound(graph: Any, name: str) -> bool:
+    """Whether some installed package (or the application) binds `name`."""
+    try:
+        graph.factory_for(name)
+    except NotBoundError:
+        return False
+    return True
 
 
 def summary(counts: dict[str, int]) -> str:
