@@ -26,6 +26,7 @@ from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import created, deleted
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.testing import IntegrationEnvironment, RecordingProducer, dispatch, testing_graph
+from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN
 from microcosm_pubsub.testing.matchers import a_message, not_published, published, published_inanyorder
 from microcosm_pubsub.tests.fixtures import endpoint
 
@@ -303,6 +304,15 @@ class TestOldMatchersOnRecordingProducer(unittest.TestCase):
         assert_that(self.producer, old.published(all_of(old.has_media_type(WIDGET), old.has_uri("http://a"))))
         [message] = old.published_messages_for(self.graph)
         assert_that(message.message, has_entries(mediaType=WIDGET, uri="http://a"))
+
+    def test_unmapped_media_type_goes_to_the_testing_topic(self) -> None:
+        """With no topic configured for a media type, the old testing producer records it on the testing topic."""
+        graph: Any = create_object_graph("matchers", testing=True, loader=load_from_dict(
+            {"sns_producer": {"mock_sns": False}},
+        ))
+        graph.sns_producer.produce(WIDGET, name="a")
+        [message] = graph.sns_producer.messages
+        assert_that(message.topic_arn, is_(equal_to(TESTING_TOPIC_ARN)))
 
     def test_string_flag_from_the_environment(self) -> None:
         """mock_sns given as the string "false" (an environment variable) counts as false."""
