@@ -319,6 +319,13 @@ class TestOldMatchersOnRecordingProducer(unittest.TestCase):
         graph = old_testing_graph(mock_sns="false")
         assert_that(graph.sns_producer, is_(instance_of(RecordingProducer)))
 
+    def test_with_an_endpoint_mock_sns_is_ignored(self) -> None:
+        """mock_sns=False with an SNS endpoint configured changes nothing: the producer publishes there."""
+        config = {"sns_producer": {"mock_sns": False, "endpoint_url": endpoint().url, "region_name": "us-east-1"}}
+        graph: Any = create_object_graph("matchers", testing=True, loader=load_from_dict(config))
+        self.addCleanup(graph.sns_client.close)
+        assert_that(graph.sns_producer, is_not(instance_of(RecordingProducer)))
+
     def test_outside_testing_mock_sns_is_ignored(self) -> None:
         """mock_sns=False outside a testing graph changes nothing: the producer publishes."""
         config = {"sns_producer": {"mock_sns": False, "region_name": "us-east-1"}}
