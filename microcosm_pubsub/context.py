@@ -94,3 +94,13 @@ class SQSMessageContext:
     def propagated(self, opaque: Mapping[str, Any]) -> dict[str, Any]:
         """What of `opaque` (for example `graph.opaque`) a produced message or an outgoing request carries."""
         return propagated(opaque, self.allowed)
+
+
+def outgoing_opaque(graph: Any) -> dict[str, Any]:
+    """`graph.opaque` as a produced message carries it: through `propagated`, with the graph's `propagated_keys`.
+
+    Reads configuration only, so a producer on a locked graph without `sqs_message_context` needs nothing more.
+    """
+    section = graph.config.get("sqs_message_context") or {}
+    allowed = frozenset(key_list(section.get("propagated_keys", [ALL_KEYS])))
+    return propagated(graph.opaque.as_dict(), allowed)

@@ -97,8 +97,8 @@ class DeferredProducer(DeferredProduction):
         super().__enter__()
         return self
 
-    def produce(self, media_type: str, dct: Any = None, **kwargs: Any) -> None:
-        """Validate and hold a message until the block exits; returns None.
+    def produce(self, media_type: str, dct: Any = None, **kwargs: Any) -> str | None:
+        """Validate and hold a message until the block exits; returns None, as a deferred produce does.
 
         :raises PubSubError: outside the `with` block, where nothing would ever publish it
         """
@@ -106,7 +106,7 @@ class DeferredProducer(DeferredProduction):
             raise PubSubError(
                 f"{type(self).__name__}.produce() outside its block; use `with {type(self).__name__}(producer) as p:`"
             )
-        self.producer.produce(media_type, dct, **kwargs)
+        return self.producer.produce(media_type, dct, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         # Old code reads the producer's attributes (sns_client, ...) through the deferred one

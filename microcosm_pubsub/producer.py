@@ -14,6 +14,7 @@ from microcosm.errors import NotBoundError
 from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.context import outgoing_opaque
 from microcosm_pubsub.deferred import (
     DeferredBatchProducer,
     DeferredProducer,
@@ -44,10 +45,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("microcosm_pubsub.producer")
-
-# Opaque keys that only mean something to the queue that delivered the parent message
-UNPROPAGATED_OPAQUE_KEYS = frozenset({"receipt_handle"})
-
 
 def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     """Stands in for `pubsub_producer_metrics` when the graph binds none."""
@@ -163,14 +160,9 @@ class SNSProducer:
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
-        """The caller's opaque context (inside a handler, the handler's), carried into the message.
-
-        Custom keys travel as they are; a parent's receipt handle is of no use downstream and stays out.
-        """
-        return {
-            key: value for key, value in dict(self.opaque.as_dict()).items()
-            if str(key).lower() not in UNPROPAGATED_OPAQUE_KEYS
-        }
+        """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
+        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        return outgoing_opaque(self.graph)
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message (middleware may amend it first, around the call).

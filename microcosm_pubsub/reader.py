@@ -24,7 +24,16 @@ READER_VISIBILITY_TIMEOUT_SECONDS = "30"
 
 
 class SQSReader:
-    """The SQS client methods the consumer and the runner call, over messages held in memory or a stream."""
+    """The SQS client methods the consumer and the runner call, over messages held in memory or a stream.
+
+    `exhausted` turns true with the receive that finds nothing left (the daemon watches it).
+    """
+
+    exhausted = False
+
+    def end(self, reason: str) -> QueueExhausted:
+        self.exhausted = True
+        return QueueExhausted(reason)
 
     def receive_message(self, MaxNumberOfMessages: int = 10, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError
@@ -71,7 +80,7 @@ class SQSFileReader(SQSReader):
         if self._lines is None:
             if self._stream is None:
                 if self.path is None:
-                    raise QueueExhausted("SQSFileReader has neither a path nor a stream")
+                    raise self.end("SQSFileReader has neither a path nor a stream")
                 self._stream = open(self.path, encoding="utf-8")
             self._lines = iter(self._stream)
         return self._lines
@@ -86,7 +95,7 @@ class SQSFileReader(SQSReader):
                 break
         if not messages:
             self.close()
-            raise QueueExhausted(f"{self.path or 'the input'}: no message left after line {self.line_number}")
+            raise self.end(f"{self.path or 'the input'}: no message left after line {self.line_number}")
         return {"Messages": messages}
 
     def close(self) -> None:
@@ -111,7 +120,7 @@ class SQSJsonReader(SQSReader):
 
     def receive_message(self, MaxNumberOfMessages: int = 10, **kwargs: Any) -> dict[str, Any]:
         if self.done or not self.records:
-            raise QueueExhausted("the Lambda event's records are all handed out")
+            raise self.end("the Lambda event's records are all handed out")
         self.done = True
         return {"Messages": [dict(record) for record in self.records]}
 

@@ -40,7 +40,8 @@ class ConsumerTestSchema(PubSubMessageSchema):
 
 
 MEDIA_TYPE = ConsumerTestSchema.MEDIA_TYPE
-UNKNOWN_MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-consumer-nobody"
+# No lifecycle verb: a created() media type would get the convention schema (auto_register)
+UNKNOWN_MEDIA_TYPE = "application/vnd.globality.pubsub._.test-consumer-nobody"
 
 
 class Boom(Exception):

@@ -9,6 +9,7 @@ import textwrap
 import unittest
 import uuid
 from typing import Any, ClassVar
+from unittest.mock import patch
 
 from botocore.exceptions import ClientError
 from hamcrest import (
@@ -19,14 +20,19 @@ from hamcrest import (
     has_entries,
     has_entry,
     has_key,
+    has_length,
     instance_of,
     is_,
+    is_not,
     none,
     raises,
+    same_instance,
 )
 from marshmallow import ValidationError, fields
+from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.conventions import created, deleted
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.errors import (
     MessageTooLargeError,
@@ -35,6 +41,7 @@ from microcosm_pubsub.errors import (
     TopicNotDefinedError,
 )
 from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
 from microcosm_pubsub.tests import fixtures
 
 
@@ -252,3 +259,106 @@ class EntryPointTests(unittest.TestCase):
             result.stdout.split(),
             is_(equal_to(["microcosm_pubsub.producer.SNSProducer", "microcosm_pubsub.consumer.SQSConsumer"])),
         )
+
+
+class ConventionTests(ProducerTestCase):
+    def test_convention_message_without_schema(self) -> None:
+        """created("...") with a uri publishes with no declared schema, in the old wire format."""
+        media = created("ConventionWidget")
+        self.graph.sns_producer.produce(media, uri="http://example.com/widgets/1")
+        envelope = json.loads(self.receive_one()["Body"])
+        assert_that(envelope["MessageAttributes"], has_entry("media_type", {"Type": "String", "Value": media}))
+        assert_that(json.loads(envelope["Message"]), has_entries(mediaType=media, uri="http://example.com/widgets/1"))
+
+    def test_old_format_consumer_decodes(self) -> None:
+        """An old-format consumer (convention schema, no declaration) decodes what the new producer sent."""
+        media = deleted("ConventionWidget")
+        self.graph.sns_producer.produce(media, id="42", opaque_data={"X-Request-Id": "r1"})
+        body = json.loads(self.receive_one()["Body"])["Message"]
+        content = PubSubMessageSchemaRegistry(None).find(media).decode(body)
+        assert_that(content, has_entries(media_type=media, id="42", opaque_data=has_entry("x-request-id", "r1")))
+
+    def test_convention_validated(self) -> None:
+        """A convention message without its reference is refused before anything is sent."""
+        produce = self.graph.sns_producer.produce
+        assert_that(calling(produce).with_args(created("ConventionWidget")), raises(ValidationError))
+        self.assert_queue_empty()
+
+
+class OpaquePropagationTests(ProducerTestCase):
+    def test_handler_messages_carry_its_opaque_context(self) -> None:
+        """A message produced inside a handler carries the handler's opaque data, custom keys too."""
+        parent, child = created("OpaqueParent"), created("OpaqueChild")
+        opaque_data = {"X-Custom": "c", "X-Request-Id": "r1"}
+        self.graph.sns_producer.produce(parent, uri="http://example.com/1", opaque_data=opaque_data)
+
+        def handler(message: dict[str, Any]) -> bool:
+            self.graph.sns_producer.produce(child, uri="http://example.com/2")
+            return True
+
+        [message] = fixtures.receive(self.graph)
+        self.graph.sqs_message_dispatcher.handle_message(message, {parent: handler})
+        opaque = json.loads(json.loads(self.receive_one()["Body"])["Message"])["opaqueData"]
+        assert_that(opaque, has_entries({"x-custom": "c", "x-request-id": "r1", "x-request-ttl": "31"}))
+        assert_that(opaque, is_not(has_key("receipt_handle")))
+
+
+class OldConfigurationTests(ProducerTestCase):
+    def test_old_timeout_keys(self) -> None:
+        """sns_producer.connect_timeout and read_timeout (old names) configure the client."""
+        graph = self.make_graph(self.stack, sns_producer={"connect_timeout": "7", "read_timeout": "8"})
+        client_config = graph.sns_producer.sns_client.meta.config
+        assert_that((client_config.connect_timeout, client_config.read_timeout), is_(equal_to((7.0, 8.0))))
+
+    def test_skip_from_string(self) -> None:
+        """skip given as the string "true" (environment) skips publishing."""
+        graph = self.make_graph(self.stack, sns_producer={"skip": "true"})
+        assert_that(graph.sns_producer.produce(MEDIA_TYPE, name="a"), is_(none()))
+        self.assert_queue_empty()
+
+    def test_skip_false_from_string(self) -> None:
+        """skip given as the string "false" publishes."""
+        graph = self.make_graph(self.stack, sns_producer={"skip": "false"})
+        assert_that(graph.sns_producer.produce(MEDIA_TYPE, name="a"), is_(instance_of(str)))
+
+    def test_mock_sns_declared(self) -> None:
+        """mock_sns is a known key, true by default."""
+        assert_that(self.graph.config.sns_producer.mock_sns, is_(equal_to(True)))
+
+    def test_sns_client_is_the_client(self) -> None:
+        """sns_producer.sns_client is the client it publishes with (the old attribute)."""
+        assert_that(self.graph.sns_producer.sns_client, is_(same_instance(self.graph.sns_client)))
+
+    def test_locked_graph(self) -> None:
+        """A producer taken with graph.use() then graph.lock() publishes."""
+        config = load_from_dict(fixtures.graph_config(self.stack))
+        graph: Any = create_object_graph("test", testing=True, loader=config)
+        graph.use("sns_producer")
+        graph.lock()
+        self.addCleanup(fixtures.close_clients, graph)
+        graph.sns_producer.produce(created("LockedThing"), uri="http://example.com/1")
+        assert_that(self.receive(), has_length(1))
+
+    def test_published_time_from_producer_time(self) -> None:
+        """x-request-published comes from microcosm_pubsub.producer.time."""
+        with patch("microcosm_pubsub.producer.time", return_value=1234.5):
+            self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        opaque = json.loads(json.loads(self.receive_one()["Body"])["Message"])["opaqueData"]
+        assert_that(opaque, has_entry("x-request-published", "1234.5"))
+
+    def test_producer_metrics_once_per_publish(self) -> None:
+        """pubsub_producer_metrics is called once per publish, with the outcome."""
+        calls: list[tuple[Any, ...]] = []
+        self.graph.sns_producer.pubsub_producer_metrics = lambda *args, **kwargs: calls.append((args, kwargs))
+        self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
+        assert_that(calls, has_length(1))
+        assert_that(calls[0][1], has_entries(publish_result=True, media_type=MEDIA_TYPE))
+
+    def test_other_exceptions_propagate(self) -> None:
+        """An exception that is not boto's comes out of produce() as it is."""
+        class Broken:
+            def publish(self, **kwargs: Any) -> Any:
+                raise LookupError("broken client")
+
+        self.graph.sns_producer.sns_client = Broken()
+        assert_that(calling(self.graph.sns_producer.produce).with_args(MEDIA_TYPE, name="a"), raises(LookupError))

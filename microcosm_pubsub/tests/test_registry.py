@@ -14,7 +14,6 @@ from hamcrest import (
     is_,
     is_in,
     is_not,
-    none,
     raises,
     same_instance,
 )
@@ -22,12 +21,34 @@ from marshmallow import fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.conventions import (
+    ChangedURIMessageSchema,
+    IdentityMessageSchema,
+    URIMessageSchema,
+    changed,
+    created,
+    deleted,
+    media_type,
+)
 from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import DuplicateHandlerError, PubSubError, SchemaNotFoundError
+from microcosm_pubsub.errors import (
+    AlreadyRegisteredError,
+    DuplicateHandlerError,
+    HandlerNotFoundError,
+    PubSubError,
+    SchemaNotFoundError,
+)
 from microcosm_pubsub.registry import PubSubMessageSchemaRegistry, handler_name
 
 
 PREFIX = "application/vnd.globality.pubsub._.test-registry"
+
+
+@schema
+class DeclaredCreatedSchema(PubSubMessageSchema):
+    MEDIA_TYPE = created("DeclaredThing")
+
+    name = fields.String(required=True)
 
 
 @schema
@@ -69,6 +90,26 @@ def handle_any(message: dict[str, Any]) -> bool:
 @handles(f"{PREFIX}.overridden")
 def handle_overridden(message: dict[str, Any]) -> bool:
     return True
+
+
+@handles(f"{PREFIX}.unbound")
+def handle_unbound(message: dict[str, Any]) -> bool:
+    return True
+
+
+# A decorated function is active once a binding of the daemon's graph returns it (as in the old package)
+for _name, _function in (
+    ("test_registry_handle_handled", handle_handled),
+    ("test_registry_handle_function", handle_function),
+    ("test_registry_handle_any", handle_any),
+    ("test_registry_handle_overridden", handle_overridden),
+):
+    binding(_name)(lambda graph, function=_function: function)
+
+FUNCTION_BINDINGS = [
+    "test_registry_handle_handled", "test_registry_handle_function", "test_registry_handle_any",
+    "test_registry_handle_overridden",
+]
 
 
 @handles(f"{PREFIX}.component")
@@ -164,13 +205,19 @@ class SchemaRegistryTests(unittest.TestCase):
         assert_that(registry.find(f"{PREFIX}.again").schema, is_(instance_of(ExactSchema)))
 
 
+def bound_graph() -> Any:
+    graph = new_graph()
+    graph.use(*FUNCTION_BINDINGS)
+    return graph
+
+
 class FunctionHandlerTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.graph = new_graph()
+        self.graph = bound_graph()
         self.registry = self.graph.sqs_message_handler_registry
 
     def test_function_by_media_type(self) -> None:
-        """A function decorated with @handles(media_type) is the handler for it."""
+        """A function decorated with @handles(media_type) and bound is the handler for it."""
         assert_that(self.registry.find(f"{PREFIX}.function"), is_(same_instance(handle_function)))
 
     def test_function_by_schema(self) -> None:
@@ -185,19 +232,65 @@ class FunctionHandlerTests(unittest.TestCase):
     def test_wildcard_handler(self) -> None:
         """A `prefix.*` handler matches one more segment, not two."""
         assert_that(self.registry.find(f"{PREFIX}.any.thing"), is_(same_instance(handle_any)))
-        assert_that(self.registry.find(f"{PREFIX}.any.thing.else"), is_(none()))
+        assert_that(calling(self.registry.find).with_args(f"{PREFIX}.any.thing.else"), raises(KeyError))
 
     def test_unknown_media_type(self) -> None:
-        """A media type nobody handles finds no handler."""
-        assert_that(self.registry.find(f"{PREFIX}.nobody"), is_(none()))
+        """A media type nobody handles raises HandlerNotFoundError, a KeyError naming it."""
+        assert_that(
+            calling(self.registry.find).with_args(f"{PREFIX}.nobody"),
+            raises(HandlerNotFoundError, f"{PREFIX}.nobody"),
+        )
+
+    def test_unbound_function_inactive(self) -> None:
+        """A decorated function no binding of the graph returns is not a handler (another daemon's)."""
+        assert_that(calling(self.registry.find).with_args(f"{PREFIX}.unbound"), raises(KeyError))
+
+    def test_unbound_without_use(self) -> None:
+        """Without its binding in use, even a bound-able function is inactive."""
+        registry = new_graph().sqs_message_handler_registry
+        assert_that(calling(registry.find).with_args(f"{PREFIX}.function"), raises(KeyError))
 
     def test_media_types_listed(self) -> None:
-        """The active media types include the decorated functions'."""
+        """The active media types include the bound functions'."""
         assert_that(self.registry.media_types, has_item(f"{PREFIX}.function"))
 
     def test_handler_name(self) -> None:
         """A handler's name for logs is its module and qualified name."""
         assert_that(handler_name(handle_function), is_(equal_to(f"{__name__}.handle_function")))
+
+
+class BoundHandlersTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.graph = bound_graph()
+        self.registry = self.graph.sqs_message_handler_registry
+
+    def test_compute_for_components(self) -> None:
+        """compute_bound_handlers keeps to the named components."""
+        bound = self.registry.compute_bound_handlers(["test_registry_handle_function"])
+        assert_that(bound, is_(equal_to({f"{PREFIX}.function": handle_function})))
+
+    def test_find_in_given_handlers(self) -> None:
+        """find() with bound_handlers looks there only."""
+        bound = self.registry.compute_bound_handlers(["test_registry_handle_function"])
+        assert_that(calling(self.registry.find).with_args(HandledSchema.MEDIA_TYPE, bound), raises(KeyError))
+
+    def test_class_built_per_message(self) -> None:
+        """A class given as a bound handler is built with the graph on each find."""
+        bound = {f"{PREFIX}.component": ComponentHandler}
+        first = self.registry.find(f"{PREFIX}.component", bound)
+        second = self.registry.find(f"{PREFIX}.component", bound)
+        assert_that((first.graph, first is second), is_(equal_to((self.graph, False))))
+
+    def test_registered_and_bound_clash(self) -> None:
+        """A registered handler bound beside a decorated one for its media type is AlreadyRegisteredError."""
+        self.graph.assign("second_function_handler", lambda message: True)
+        self.registry.register(f"{PREFIX}.function", self.graph.second_function_handler)
+        assert_that(
+            calling(self.registry.compute_bound_handlers).with_args(
+                ["test_registry_handle_function", "second_function_handler"],
+            ),
+            raises(AlreadyRegisteredError, "has two handlers"),
+        )
 
 
 class ClassHandlerTests(unittest.TestCase):
@@ -207,7 +300,7 @@ class ClassHandlerTests(unittest.TestCase):
 
     def test_inactive_without_component(self) -> None:
         """A decorated class is not a handler until the graph builds it as a component."""
-        assert_that(self.registry.find(f"{PREFIX}.component"), is_(none()))
+        assert_that(calling(self.registry.find).with_args(f"{PREFIX}.component"), raises(KeyError))
 
     def test_active_as_bound_component(self) -> None:
         """A decorated class bound and used in the graph becomes the handler."""
@@ -241,7 +334,7 @@ class ClassHandlerTests(unittest.TestCase):
 
 class ExplicitRegistrationTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.registry = new_graph().sqs_message_handler_registry
+        self.registry = bound_graph().sqs_message_handler_registry
 
     def test_register(self) -> None:
         """register() makes a handler findable without any decorator."""
@@ -265,5 +358,79 @@ class ExplicitRegistrationTests(unittest.TestCase):
     def test_register_is_per_graph(self) -> None:
         """A registration on one graph's registry leaves another graph's alone."""
         self.registry.register(f"{PREFIX}.overridden", lambda message: False)
-        other = new_graph().sqs_message_handler_registry
+        other = bound_graph().sqs_message_handler_registry
         assert_that(other.find(f"{PREFIX}.overridden"), is_(same_instance(handle_overridden)))
+
+
+class AutoRegistrationTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.graph = new_graph()
+        self.registry = self.graph.pubsub_message_schema_registry
+
+    def test_created_gets_uri_schema(self) -> None:
+        """An undeclared created() media type gets URIMessageSchema."""
+        assert_that(self.registry.find(created("AutoThing")).schema, is_(instance_of(URIMessageSchema)))
+
+    def test_deleted_gets_identity_schema(self) -> None:
+        """An undeclared deleted() media type gets IdentityMessageSchema."""
+        assert_that(self.registry.find(deleted("AutoThing")).schema, is_(instance_of(IdentityMessageSchema)))
+
+    def test_changed_gets_changed_uri_schema(self) -> None:
+        """An undeclared changed() media type gets ChangedURIMessageSchema."""
+        assert_that(self.registry.find(changed("AutoThing")).schema, is_(instance_of(ChangedURIMessageSchema)))
+
+    def test_custom_verb_after_add(self) -> None:
+        """A verb added to the graph's pubsub_lifecycle_change gets URIMessageSchema too."""
+        self.graph.pubsub_lifecycle_change.add("archived")
+        assert_that(self.registry.find(media_type("archived")("thing")).schema, is_(instance_of(URIMessageSchema)))
+
+    def test_unknown_verb_not_registered(self) -> None:
+        """A verb nobody added gets no schema."""
+        frobbed = media_type("frobbed")("thing")
+        assert_that(calling(self.registry.find).with_args(frobbed), raises(SchemaNotFoundError))
+
+    def test_declared_schema_wins(self) -> None:
+        """A declared schema for a convention media type is used instead of the convention."""
+        found = self.registry.find(DeclaredCreatedSchema.MEDIA_TYPE).schema
+        assert_that(found, is_(instance_of(DeclaredCreatedSchema)))
+
+    def test_declared_later_replaces_convention(self) -> None:
+        """Registering a schema after a convention one was given replaces it without a clash."""
+        media = created(f"late_{uuid.uuid4().hex}")
+        self.registry.find(media)
+        self.registry.register(media, DeclaredCreatedSchema)
+        assert_that(self.registry.find(media).schema, is_(instance_of(DeclaredCreatedSchema)))
+
+    def test_switched_off(self) -> None:
+        """With auto_register false, a convention media type needs a declared schema."""
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(
+            {"pubsub_message_schema_registry": {"auto_register": "false"}},
+        ))
+        assert_that(
+            calling(graph.pubsub_message_schema_registry.find).with_args(created("AutoThing")),
+            raises(SchemaNotFoundError),
+        )
+
+
+class OldErrorNameTests(unittest.TestCase):
+    def test_not_found_is_key_error(self) -> None:
+        """An unknown media type raises something `except KeyError` catches."""
+        registry = new_graph().pubsub_message_schema_registry
+        assert_that(calling(registry.find).with_args(f"{PREFIX}.nothing"), raises(KeyError))
+
+    def test_not_found_message_unquoted(self) -> None:
+        """The KeyError's text reads as a sentence, not a quoted repr."""
+        error = SchemaNotFoundError("no schema")
+        assert_that(str(error), is_(equal_to("no schema")))
+
+    def test_already_registered(self) -> None:
+        """A clash raises AlreadyRegisteredError, importable from the registry module."""
+        registry = PubSubMessageSchemaRegistry(None)
+        registry.register(f"{PREFIX}.clash-old", ExactSchema)
+        assert_that(
+            calling(registry.register).with_args(f"{PREFIX}.clash-old", SpecialSchema), raises(AlreadyRegisteredError),
+        )
+
+    def test_duplicate_handler_is_already_registered(self) -> None:
+        """Two active handlers are an AlreadyRegisteredError too."""
+        assert_that(issubclass(DuplicateHandlerError, AlreadyRegisteredError), is_(equal_to(True)))

@@ -113,23 +113,23 @@ class ActionsTestCase(unittest.TestCase):
 class MessageHandlingResultTestCase(unittest.TestCase):
     def test_nack_carries_its_delay(self) -> None:
         """An explicit Nack delay, 0 included, reaches the result."""
-        result = MessageHandlingResult.from_error(MESSAGE, "handler", Nack(0, reason="later"), 0.1)
+        result = MessageHandlingResult.from_error(MESSAGE, Nack(0, reason="later"), "handler", 0.1)
         assert_that((result.outcome, result.retry_seconds, result.reason), is_(equal_to((Outcome.RETRIED, 0, "later"))))
 
     def test_nack_without_delay_leaves_it_to_the_policy(self) -> None:
         """Nack() without a delay leaves retry_seconds unset."""
-        result = MessageHandlingResult.from_error(MESSAGE, "handler", Nack(), 0.1)
+        result = MessageHandlingResult.from_error(MESSAGE, Nack(), "handler", 0.1)
         assert_that(result.retry_seconds, is_(none()))
 
     def test_signals_are_not_kept_as_errors(self) -> None:
         """A signal is control flow: no error to log with a traceback."""
-        result = MessageHandlingResult.from_error(MESSAGE, "handler", SkipMessage("nothing to do"), 0.1)
+        result = MessageHandlingResult.from_error(MESSAGE, SkipMessage("nothing to do"), "handler", 0.1)
         assert_that((result.error, result.reason), is_(equal_to((None, "nothing to do"))))
 
     def test_failures_keep_the_error(self) -> None:
         """A real failure keeps its exception and names it in the reason."""
         error = KeyError("id")
-        result = MessageHandlingResult.from_error(MESSAGE, "handler", error, 0.1)
+        result = MessageHandlingResult.from_error(MESSAGE, error, "handler", 0.1)
         assert_that((result.outcome, result.error, result.reason),
                     is_(equal_to((Outcome.FAILED, error, "KeyError: 'id'"))))
 

@@ -5,13 +5,14 @@ import json
 import unittest
 from typing import Any
 
-from hamcrest import assert_that, calling, equal_to, is_, raises
+from hamcrest import assert_that, calling, equal_to, is_, none, raises, same_instance
 from microcosm.api import create_object_graph, load_from_dict, load_from_environ
 
-from microcosm_pubsub.conventions import changed, created, deleted
+from microcosm_pubsub.batch import BATCH_MEDIA_TYPE
+from microcosm_pubsub.conventions import changed, created, deleted, media_type
 from microcosm_pubsub.errors import ConfigurationError, TopicNotDefinedError
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.topics import TopicArns
+from microcosm_pubsub.topics import TopicArns, iter_topic_mappings
 
 
 ARN = "arn:aws:sns:us-east-1:123456789012:test-topics-{}"
@@ -133,3 +134,69 @@ class EnvironmentTests(unittest.TestCase):
         self.enterContext(fixtures.environ(TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO_BAR=ARN.format("env-foo-bar")))
         arns = self.environ_graph().sns_topic_arns
         assert_that(arns.resolve(created("foo-bar")), is_(equal_to(ARN.format("env-foo-bar"))))
+
+    def test_dotted_lifecycle_name_from_environment(self) -> None:
+        """`..__CREATED__FOO__BAR_BAZ` (nested sections) maps created("foo.bar_baz")."""
+        self.enterContext(fixtures.environ(TOPICSENVSVC__SNS_TOPIC_ARNS__CREATED__FOO__BAR_BAZ=ARN.format("dotted")))
+        arns = self.environ_graph().sns_topic_arns
+        assert_that(arns.resolve(created("foo.bar_baz")), is_(equal_to(ARN.format("dotted"))))
+
+    def test_dotted_name_beats_default_from_environment(self) -> None:
+        """A dotted lifecycle name from the environment is not sent to the default topic."""
+        self.enterContext(fixtures.environ(
+            TOPICSENVSVC__SNS_TOPIC_ARNS__DEFAULT=ARN.format("default"),
+            TOPICSENVSVC__SNS_TOPIC_ARNS__DELETED__FOO__BAR=ARN.format("deleted-foo-bar"),
+        ))
+        arns = self.environ_graph().sns_topic_arns
+        assert_that(arns.resolve(deleted("FooBar.Bar")), is_(equal_to(ARN.format("default"))))
+        assert_that(arns.resolve(deleted("Foo.Bar")), is_(equal_to(ARN.format("deleted-foo-bar"))))
+
+
+class NestedSectionTests(unittest.TestCase):
+    def test_nested_dicts_collapse_with_dots(self) -> None:
+        """iter_topic_mappings flattens nested sections into dotted names."""
+        flat = dict(iter_topic_mappings({"a": "1", "b": {"c": "2", "d": {"e": "3"}}}))
+        assert_that(flat, is_(equal_to({"a": "1", "b.c": "2", "b.d.e": "3"})))
+
+    def test_nested_section_from_dict(self) -> None:
+        """A nested section in a config dict maps the dotted name."""
+        arns = topic_arns(created={"foo": {"bar": ARN.format("foo-bar")}})
+        assert_that(arns.resolve(created("foo.bar")), is_(equal_to(ARN.format("foo-bar"))))
+
+    def test_importable_from_producer(self) -> None:
+        """iter_topic_mappings is importable from microcosm_pubsub.producer, as before."""
+        from microcosm_pubsub.producer import iter_topic_mappings as from_producer
+        assert_that(from_producer, is_(same_instance(iter_topic_mappings)))
+
+
+class CustomVerbTests(unittest.TestCase):
+    def test_custom_verb_section(self) -> None:
+        """A verb added to pubsub_lifecycle_change has its own section."""
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(
+            {"sns_topic_arns": {"archived": {"foo": ARN.format("archived-foo")}}},
+        ))
+        graph.pubsub_lifecycle_change.add("archived")
+        assert_that(
+            graph.sns_topic_arns.resolve(media_type("archived")("foo")), is_(equal_to(ARN.format("archived-foo"))),
+        )
+
+    def test_unknown_verb_section_unused(self) -> None:
+        """A section of a verb nobody added maps nothing: the default applies."""
+        arns = topic_arns(default=ARN.format("default"), archived={"foo": ARN.format("archived-foo")})
+        assert_that(arns.resolve(media_type("archived")("foo")), is_(equal_to(ARN.format("default"))))
+
+
+class BatchTopicTests(unittest.TestCase):
+    def test_batch_needs_its_own_topic(self) -> None:
+        """The old batch media type never falls back to the default topic."""
+        arns = topic_arns(default=ARN.format("default"))
+        assert_that(calling(arns.resolve).with_args(BATCH_MEDIA_TYPE), raises(TopicNotDefinedError, "batch"))
+
+    def test_batch_mapped(self) -> None:
+        """The old batch media type goes where it is mapped."""
+        arns = topic_arns(default=ARN.format("default"), mappings={BATCH_MEDIA_TYPE: ARN.format("batch")})
+        assert_that(arns.resolve(BATCH_MEDIA_TYPE), is_(equal_to(ARN.format("batch"))))
+
+    def test_get_like_a_dict(self) -> None:
+        """`get` answers None for an unmapped media type, as the old dict did."""
+        assert_that(topic_arns().get(created("foo")), is_(none()))
