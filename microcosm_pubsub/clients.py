@@ -105,9 +105,11 @@ def testing_producer(graph: Any) -> Any:
     """The old testing mode's `sns_producer`, or None when the graph gets its usual producer.
 
     A testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
-    sets) gets a recording producer whose `produce` is inspectable like a MagicMock.
+    sets) and no SNS endpoint gets a recording producer whose `produce` is inspectable like a
+    MagicMock. With an endpoint configured, the producer publishes there, as the clients do.
     """
-    if not getattr(graph.metadata, "testing", False) or _flag(graph.config.sns_producer.get("mock_sns", True)):
+    config = graph.config.sns_producer
+    if _flag(config.get("mock_sns", True)) or not wants_stub(graph, "sns", config):
         return None
     if not wants_stub(graph, "sns", graph.config.sns_producer):
         # An endpoint is configured (the local endpoint): publish for real, as the stub clients do

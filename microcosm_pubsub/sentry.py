@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from microcosm.errors import NotBoundError
+from microcosm.errors import LockedGraphError, NotBoundError
 
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.middleware import Middleware
@@ -195,7 +195,7 @@ def _settings(graph: Any) -> dict[str, Any]:
 def _before_send(graph: Any) -> BeforeSend:
     try:
         custom: BeforeSend = graph.sentry_before_send
-    except NotBoundError:
+    except (NotBoundError, LockedGraphError):
         return default_before_send
     return custom
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from microcosm.errors import NotBoundError
+from microcosm.errors import LockedGraphError, NotBoundError
 
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.logs import seconds_since_published
@@ -52,7 +52,7 @@ class OldMetrics(Middleware):
         """`graph.metrics` when microcosm-metrics is bound, else None."""
         try:
             return graph.metrics
-        except NotBoundError:
+        except (NotBoundError, LockedGraphError):
             return None
 
     def histogram(self, name: str, value: float, **tags: Any) -> None:

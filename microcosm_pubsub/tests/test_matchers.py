@@ -26,6 +26,7 @@ from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import created, deleted
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.testing import IntegrationEnvironment, RecordingProducer, dispatch, testing_graph
+from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN
 from microcosm_pubsub.testing.matchers import a_message, not_published, published, published_inanyorder
 from microcosm_pubsub.tests.fixtures import endpoint
 
@@ -304,10 +305,26 @@ class TestOldMatchersOnRecordingProducer(unittest.TestCase):
         [message] = old.published_messages_for(self.graph)
         assert_that(message.message, has_entries(mediaType=WIDGET, uri="http://a"))
 
+    def test_unmapped_media_type_goes_to_the_testing_topic(self) -> None:
+        """With no topic configured for a media type, the old testing producer records it on the testing topic."""
+        graph: Any = create_object_graph("matchers", testing=True, loader=load_from_dict(
+            {"sns_producer": {"mock_sns": False}},
+        ))
+        graph.sns_producer.produce(WIDGET, name="a")
+        [message] = graph.sns_producer.messages
+        assert_that(message.topic_arn, is_(equal_to(TESTING_TOPIC_ARN)))
+
     def test_string_flag_from_the_environment(self) -> None:
         """mock_sns given as the string "false" (an environment variable) counts as false."""
         graph = old_testing_graph(mock_sns="false")
         assert_that(graph.sns_producer, is_(instance_of(RecordingProducer)))
+
+    def test_with_an_endpoint_mock_sns_is_ignored(self) -> None:
+        """mock_sns=False with an SNS endpoint configured changes nothing: the producer publishes there."""
+        config = {"sns_producer": {"mock_sns": False, "endpoint_url": endpoint().url, "region_name": "us-east-1"}}
+        graph: Any = create_object_graph("matchers", testing=True, loader=load_from_dict(config))
+        self.addCleanup(graph.sns_client.close)
+        assert_that(graph.sns_producer, is_not(instance_of(RecordingProducer)))
 
     def test_outside_testing_mock_sns_is_ignored(self) -> None:
         """mock_sns=False outside a testing graph changes nothing: the producer publishes."""

@@ -99,6 +99,11 @@ class SNSStubTests(unittest.TestCase):
         """client.exceptions.<Name> is a ClientError subclass, usable in an except clause."""
         assert_that(issubclass(self.sns.exceptions.NotFoundException, ClientError), is_(True))
 
+    def test_private_names_are_not_attributes(self) -> None:
+        """Private names (hooks probing the object) raise AttributeError and leave no call recorded."""
+        assert_that(hasattr(self.sns, "_microcosm_on_resolve"), is_(False))
+        assert_that(self.sns.mock_calls, is_(empty()))
+
     def test_other_attributes_are_plain_mocks(self) -> None:
         """Attributes that are not operations (close) are accepted and recorded like a MagicMock's."""
         self.sns.close()

@@ -25,7 +25,13 @@ from hamcrest import (
 from marshmallow import ValidationError, fields
 from microcosm.api import create_object_graph, load_from_dict
 
-# The sample service's tests run with this module: examples/ is outside the package nose2 discovers
+# The example services' tests run with this module: examples/ is outside the package nose2 discovers
+from examples.old_style_service.tests.test_service import (  # noqa: F401
+    TestOrderDaemon as TestOldStyleServiceDaemon,
+)
+from examples.old_style_service.tests.test_service import (  # noqa: F401
+    TestOrderHandler as TestOldStyleServiceHandler,
+)
 from examples.sample_service.tests.test_sample_service import (  # noqa: F401
     TestEagerly as TestSampleServiceEagerly,
 )
