@@ -7,7 +7,8 @@ import signal
 import sys
 import threading
 from argparse import ArgumentParser, Namespace
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -433,11 +434,30 @@ def use_support_components(graph: Any) -> None:
         if not is_bound(graph, name):
             continue
         try:
-            graph.use(name)
+            # microcosm-logging configures the root logger as it builds; the daemon's logging stays its own
+            with root_logging_kept():
+                graph.use(name)
         except Exception as error:
             # microcosm-logging's logging stack breaks with python-json-logger 3.1 and later
             logger.warning("%s is bound but cannot be built (%s: %s); handlers reading graph.%s will fail",
                            name, type(error).__name__, error, name)
+
+
+@contextmanager
+def root_logging_kept() -> Iterator[None]:
+    """Restore the root logger's handlers and level after the block, whatever it configured."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
 
 
 def is_bound(graph: Any, name: str) -> bool:
