@@ -10,6 +10,8 @@ MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.
 	microcosm_pubsub.tests.test_producer microcosm_pubsub.tests.test_deferred microcosm_pubsub.tests.test_consumer \
 	microcosm_pubsub.tests.test_dispatcher
 SUMMARY := .test-summary
+# Services' tests are often pytest modules: the examples' run under pytest too (nose2 runs them in the suite)
+PYTEST_EXAMPLES := examples/old_style_service/tests
 # The old microcosm-pubsub 2.30.3, which the interoperability tests run as a peer (tests/test_interop.py)
 VENV_OLD ?= .venv-old
 INSTALLED_OLD := $(VENV_OLD)/.installed
@@ -40,9 +42,11 @@ $(INSTALLED_OLD):
 test: $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD)
 	@rm -f $(SUMMARY)
 	-MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python $(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -v -s . microcosm_pubsub.tests
+	@echo "--- the examples' tests under pytest ---"
+	-$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES)
 	@echo "--- again under marshmallow 3 ---"
 	-$(VENV3)/bin/python -W error scripts/run_tests.py --summary $(SUMMARY) -s . $(MARSHMALLOW3_TESTS)
-	@$(PY) scripts/run_tests.py --total $(SUMMARY) 2
+	@$(PY) scripts/run_tests.py --total $(SUMMARY) 3
 
 demo: $(INSTALLED)
 	$(PY) -m microcosm_pubsub.demo

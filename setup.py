@@ -46,6 +46,8 @@ setup(
             # The old package's suite and old services' tests import its decorators (`@logger`); tests only,
             # never a runtime dependency (its logging stack breaks on python-json-logger 3.1+)
             "microcosm-logging>=1.3",
+            # Services' own tests are often pytest modules: the examples run under pytest as well as nose2
+            "pytest>=8",
             # ...whose `logger` binding builds its logging stack, which breaks on python-json-logger 3.1+
             "python-json-logger<3",
         ],

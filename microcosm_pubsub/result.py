@@ -264,17 +264,16 @@ class MessageHandlingResult:
         self, opaque: Mapping[str, Any] | None, tag_mapping: Mapping[str, str], user_id_key: str | None,
     ) -> None:
         try:
-            import sentry_sdk  # type: ignore[import-not-found, unused-ignore]  # optional: the sentry extra
+            import sentry_sdk  # type: ignore[import-not-found, unused-ignore]  # noqa: F401  # the sentry extra
         except ImportError:
             return
-        context = dict(opaque or {})
-        with sentry_sdk.new_scope() as scope:
-            for opaque_key, tag in tag_mapping.items():
-                if opaque_key.lower() in context:
-                    scope.set_tag(tag, context[opaque_key.lower()])
-            if user_id_key and context.get(user_id_key.lower()):
-                scope.set_user({"id": context[user_id_key.lower()]})
-            sentry_sdk.capture_exception(self.exc_info)
+        # Loaded only here: the old API's reporting shares the Sentry middleware's one capture
+        from microcosm_pubsub.sentry import capture
+
+        context = {str(key).lower(): value for key, value in (opaque or {}).items()}
+        tags = {tag: str(context[key.lower()]) for key, tag in tag_mapping.items() if key.lower() in context}
+        user_id = context.get(user_id_key.lower()) if user_id_key else None
+        capture(self.exc_info, tags, str(user_id) if user_id else None)
 
     def __repr__(self) -> str:
         return f"<MessageHandlingResult {self.outcome.name} {self.media_type} handler={self.handler}>"
