@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import TestCase
@@ -65,7 +68,9 @@ class TestInteroperability(TestCase):
         )
         assert_that(completed.returncode, is_(equal_to(0)), completed.stderr[-3000:])
 
-    def consume(self, python: str, *arguments: str) -> list[dict[str, Any]]:
+    def consume(
+        self, python: str, *arguments: str, while_running: Callable[[], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Run the service's daemon until it has handled everything, then SIGTERM it; returns the records."""
         daemon = subprocess.Popen(
             [python, "-I", str(SERVICE), "consume", "--sqs-queue-url", self.stack.queue_url, *arguments],
@@ -73,6 +78,8 @@ class TestInteroperability(TestCase):
         )
         try:
             wait_for(lambda: len(self.records()) >= EXPECTED_RECORDS or daemon.poll() is not None, timeout=90)
+            if while_running is not None:
+                while_running()
             # Anything extra (a duplicate, a stray message) would arrive now
             time.sleep(1.5)
         finally:
@@ -121,6 +128,23 @@ class TestInteroperability(TestCase):
         self.produce(OLD_PYTHON or "")
         self.assert_handled_everything(self.consume(NEW_PYTHON))
 
+    def test_old_command_line_with_processes_and_health_check(self) -> None:
+        """The old deployment's command line (`--processes 2 --healthcheck-port P`) runs unchanged."""
+        port = free_port()
+        health: list[int] = []
+
+        def check_health() -> None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as response:
+                health.append(response.status)
+
+        self.produce(OLD_PYTHON or "")
+        records = self.consume(
+            NEW_PYTHON, "--processes", "2", "--healthcheck-host", "127.0.0.1", "--healthcheck-port", str(port),
+            while_running=check_health,
+        )
+        self.assert_handled_everything(records)
+        assert_that(health, is_(equal_to([200])))
+
     def test_new_producer_to_old_daemon(self) -> None:
         """Messages published on this package are handled by a daemon still on the old package."""
         self.produce(NEW_PYTHON)
@@ -141,6 +165,13 @@ class TestInteroperability(TestCase):
         new = normalized(self.consume(NEW_PYTHON))
         assert_that(new, has_length(EXPECTED_RECORDS))
         assert_that(new, is_(equal_to(old)))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def normalized(records: list[dict[str, Any]]) -> list[str]:
