@@ -1,13 +1,16 @@
 """Typed front for microcosm's configuration decorators, and the check for configuration nobody reads."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from microcosm.api import defaults as _defaults
 from microcosm.api import typed
+from microcosm.config.model import Requirement
 from microcosm.errors import NotBoundError
-from microcosm.registry import get_defaults
+from microcosm.errors import ValidationError as MicrocosmValidationError
+from microcosm.registry import _registry, get_defaults
 
 
 T = TypeVar("T")
@@ -56,3 +59,35 @@ def unknown_keys(graph: Any) -> list[str]:
         if declared:
             found.extend(f"{section}.{key}" for key in values if key not in declared)
     return sorted(found)
+
+
+# microcosm words a value it cannot convert as a missing one: "Missing required configuration for: a.b: value"
+_UNCONVERTIBLE = re.compile(r"^Missing required configuration for: (?P<path>[^:]+): (?P<value>.*)$", re.DOTALL)
+
+
+def explain_validation_error(error: MicrocosmValidationError, name: str) -> str:
+    """microcosm's configuration error in words that fit it: an invalid value is named as invalid, with its type.
+
+    :param name: the graph's name, which prefixes its environment variables
+    """
+    text = str(error)
+    found = _UNCONVERTIBLE.match(text)
+    if found is None or not isinstance(error.__context__, (ValueError, TypeError)):
+        return text
+    path, value = found["path"], found["value"]
+    expected = expected_type(path.split("."))
+    variable = "__".join([name.replace("-", "_"), *path.split(".")]).upper()
+    kind = f"a {expected.__name__}" if expected is not None else "a value of the declared type"
+    return (f"invalid configuration: {path} is {value!r}, which is not {kind} "
+            f"(environment variable {variable}, if set there)")
+
+
+def expected_type(path: list[str]) -> type | None:
+    """The type a binding's `@defaults` declare for a key, when they declare one."""
+    declared: Any = _registry.defaults
+    for part in path:
+        if not isinstance(declared, Mapping) or part not in declared:
+            return None
+        declared = declared[part]
+    kind = getattr(declared, "type", None) if isinstance(declared, Requirement) else None
+    return kind if isinstance(kind, type) else None

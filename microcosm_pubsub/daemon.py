@@ -18,18 +18,20 @@ from microcosm.errors import NotBoundError
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
 from microcosm_pubsub.clients import ENDPOINT_VARIABLES
-from microcosm_pubsub.config import unknown_keys
+from microcosm_pubsub.config import explain_validation_error, unknown_keys
 from microcosm_pubsub.context import key_list
 from microcosm_pubsub.errors import ConfigurationError, PubSubError
 from microcosm_pubsub.health import start_health_server
 from microcosm_pubsub.logs import FORMATS, configure_daemon_logging, log_configuration
 from microcosm_pubsub.metrics.middleware import serve_metrics
 from microcosm_pubsub.runner import Runner
+from microcosm_pubsub.stopping import RunnerSettings
 
 
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
 HEALTH = "pubsub_health"
+RUNNER = "pubsub_runner"
 # The old daemon's heartbeat threshold, read when the flag is not given
 HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
 # The old daemon's health endpoint address: reachable by a probe from outside the container
@@ -143,6 +145,14 @@ class ConsumerDaemon:
             "--heartbeat-threshold-seconds", type=float, default=heartbeat_threshold_from_environ(),
             help=f"unhealthy after this long without a receive or a settle (env {HEARTBEAT_VARIABLE}; -1: default)",
         )
+        parser.add_argument(
+            "--stop-when-idle", type=float, metavar="SECONDS",
+            help="drain and exit 0 after SECONDS with nothing received (pubsub_runner.stop_when_idle_seconds)",
+        )
+        parser.add_argument(
+            "--max-messages", type=int, metavar="N",
+            help="receive at most N messages (per process), handle them and exit 0 (pubsub_runner.max_messages)",
+        )
         return parser
 
     def parse_args(self, argv: Sequence[str] | None = None) -> Namespace:
@@ -156,6 +166,10 @@ class ConsumerDaemon:
             parser.error("--processes reads one queue from several processes; a file or stdin is read by one process")
         if args.healthcheck_port is not None and not 0 <= args.healthcheck_port <= 65535:
             parser.error("--healthcheck-port must be between 0 and 65535")
+        if args.stop_when_idle is not None and not args.stop_when_idle > 0:
+            parser.error("--stop-when-idle must be more than 0 seconds")
+        if args.max_messages is not None and args.max_messages < 1:
+            parser.error("--max-messages must be at least 1")
         return args
 
     def command_line_config(self, args: Namespace) -> dict[str, Any]:
@@ -178,7 +192,13 @@ class ConsumerDaemon:
         if getattr(args, "envelope", None):
             sqs_envelope["strategy_name"] = args.envelope
         health = health_config(args)
-        for name, section in (("sqs_consumer", sqs_consumer), ("sqs_envelope", sqs_envelope), (HEALTH, health)):
+        runner: dict[str, Any] = {}
+        if getattr(args, "stop_when_idle", None) is not None:
+            runner["stop_when_idle_seconds"] = args.stop_when_idle
+        if getattr(args, "max_messages", None) is not None:
+            runner["max_messages"] = args.max_messages
+        sections = (("sqs_consumer", sqs_consumer), ("sqs_envelope", sqs_envelope), (HEALTH, health), (RUNNER, runner))
+        for name, section in sections:
             if section:
                 config[name] = section
         return config
@@ -265,9 +285,12 @@ class ConsumerDaemon:
                 # --debug wins over a configured level (microcosm-logging's binding declares INFO)
                 logging.getLogger().setLevel(logging.DEBUG)
             self.start()
-        except (PubSubError, MicrocosmValidationError) as error:
+        except PubSubError as error:
             # Configuration mistakes get one clear line, not a traceback
             logger.error("%s cannot start: %s", self.name, error)
+            return 2
+        except MicrocosmValidationError as error:
+            logger.error("%s cannot start: %s", self.name, explain_validation_error(error, self.name))
             return 2
         self.install_signal_handlers(in_child=getattr(args, "process_index", None) is not None)
         assert self.runner is not None
@@ -278,6 +301,9 @@ class ConsumerDaemon:
                 name="pubsub-health-report", daemon=True,
             ).start()
         self.runner.run()
+        if self.runner.failure:
+            logger.error("%s gave up: %s", self.name, self.runner.failure)
+            return 1
         logger.info("%s stopped: %s", self.name, summary(self.runner.counts))
         return 0
 
@@ -288,7 +314,10 @@ class ConsumerDaemon:
         consumer = self.graph.sqs_consumer
         dispatcher = self.graph.sqs_message_dispatcher
         concurrency = int(self.graph.config.sqs_consumer.concurrency)
-        self.runner = Runner(dispatcher, consumer, concurrency, self.stop)
+        settings = RunnerSettings.from_config(self.graph.config.get(RUNNER))
+        self.runner = Runner(dispatcher, consumer, concurrency, self.stop, settings)
+        # A missing queue stops the start here, with one line; an unreachable endpoint is the loop's to retry
+        self.runner.prepare()
         logger.info(
             "%s consuming %s with concurrency %d (at most %d messages held, %d of them unhandled), handling: %s",
             self.name, consumer.queue_url, concurrency, self.runner.in_flight.limit, self.runner.in_flight.capacity,

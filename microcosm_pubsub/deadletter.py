@@ -1,9 +1,11 @@
-"""Sending INVALID and EXPIRED messages to a dead-letter queue with their reason."""
+"""Sending messages to a dead-letter queue with their reason; finding that queue from a redrive policy."""
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -40,8 +42,14 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
         "pubsub_receive_count": attribute(message.approximate_receive_count, "Number"),
         "pubsub_source_queue": attribute(source_queue),
     }
-    if result.error is not None:
-        attributes["pubsub_error"] = attribute(f"{type(result.error).__name__}: {result.error}")
+    if message.message_id:
+        # The id the daemon logged (the SNS one for SNS deliveries), so a dead letter can be matched to its lines
+        attributes["pubsub_message_id"] = attribute(message.message_id)
+    if message.sqs_message_id:
+        attributes["pubsub_sqs_message_id"] = attribute(message.sqs_message_id)
+    error = None if result.error is None else f"{type(result.error).__name__}: {result.error}"
+    if error is not None and error != result.reason:
+        attributes["pubsub_error"] = attribute(error)
     for name, value in message.delivery.attributes.items():
         if len(attributes) >= SQS_MAX_ATTRIBUTES:
             break
@@ -67,6 +75,38 @@ def sized_chunks(results: Sequence[MessageHandlingResult]) -> list[list[MessageH
         batches[-1].append(result)
         size += body
     return [batch for batch in batches if batch]
+
+
+@dataclass(frozen=True)
+class RedrivePolicy:
+    """A queue's redrive policy: SQS moves a message to `dead_letter_target_arn` after `max_receive_count` receives."""
+
+    max_receive_count: int
+    dead_letter_target_arn: str
+
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, Any]) -> RedrivePolicy | None:
+        """The policy in a queue's attributes; None when it has none, or one this cannot read."""
+        text = attributes.get("RedrivePolicy")
+        if not isinstance(text, str) or not text:
+            return None
+        try:
+            policy = json.loads(text)
+            return cls(int(policy["maxReceiveCount"]), str(policy["deadLetterTargetArn"]))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("cannot read the queue's redrive policy %r; SQS's redrive is left to itself", text)
+            return None
+
+    def dead_letter_queue_url(self, client: Any) -> str:
+        """The dead-letter queue's URL, looked up by the name and account in its ARN.
+
+        :raises ValueError: when the target is not an SQS queue ARN
+        """
+        parts = self.dead_letter_target_arn.split(":")
+        if len(parts) != 6 or parts[2] != "sqs":
+            raise ValueError(f"{self.dead_letter_target_arn!r} is not an SQS queue ARN")
+        response = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
+        return str(response["QueueUrl"])
 
 
 class DeadLetterQueue:

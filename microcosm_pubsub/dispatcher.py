@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.context import HANDLER_KEY, TTL_KEY
-from microcosm_pubsub.deadletter import DeadLetterQueue
+from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.logs import seconds_since_published
@@ -21,10 +23,14 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
 
 
 @defaults(
-    # Past this many receives a message is EXPIRED (dead-lettered with a DLQ) instead of handled; unset: no limit
+    # Past this many receives a message is EXPIRED (dead-lettered with a DLQ) instead of handled; unset: the
+    # daemon follows the queue's redrive policy (below)
     message_max_processing_attempts=typed(int, default_value=None),
-    # Where INVALID and EXPIRED messages go with their reason; unset leaves INVALID ones to the redrive policy
+    # Where INVALID and EXPIRED messages go with their reason; unset: the daemon uses its queue's redrive target
     dead_letter_queue_url=typed(str, default_value=None),
+    # A daemon reads its queue's redrive policy at start and, on the last receive it allows, dead-letters a
+    # failed or retried message itself, with its reason, instead of leaving SQS to move it without one
+    dead_letter_from_redrive_policy=typed(bool, default_value=True),
     # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
     dead_letter_ignored=typed(bool, default_value=False),
     # Messages waiting for or in a handler at most; 0 means max(receive limit, 2 x concurrency).
@@ -47,8 +53,13 @@ class SQSMessageDispatcher:
             raise ConfigurationError(
                 "sqs_message_dispatcher.dead_letter_ignored needs sqs_message_dispatcher.dead_letter_queue_url"
             )
-        self.actions = actions(bool(config.dead_letter_queue_url), bool(config.dead_letter_ignored))
+        self.dead_letter_ignored = bool(config.dead_letter_ignored)
+        self.follows_redrive_policy = bool(config.dead_letter_from_redrive_policy)
         self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
+        # The receive count from which a failure is the message's last try: the redrive policy's maxReceiveCount
+        self.last_receive: int | None = None
+        self.actions = actions(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
+        self.last_receive_actions = actions(bool(self.dead_letter_queue_url), self.dead_letter_ignored, True)
         self.handlers = graph.sqs_message_handler_registry
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
@@ -63,6 +74,42 @@ class SQSMessageDispatcher:
         if not self.dead_letter_queue_url:
             return None
         return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+
+    def follow_redrive_policy(self, policy: RedrivePolicy) -> None:
+        """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins.
+
+        The dead-letter queue is the configured one, else the policy's target; the last receive is the
+        policy's maxReceiveCount unless `message_max_processing_attempts` is set.
+        """
+        if not self.follows_redrive_policy:
+            return
+        limit = self.max_processing_attempts
+        if limit is not None:
+            if limit >= policy.max_receive_count:
+                logger.warning(
+                    "message_max_processing_attempts=%d is not below the queue's maxReceiveCount %d: SQS moves "
+                    "a message that keeps failing to %s without a reason before that limit is reached",
+                    limit, policy.max_receive_count, policy.dead_letter_target_arn,
+                )
+            return
+        if not self.dead_letter_queue_url:
+            try:
+                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.client)
+            except (BotoCoreError, ClientError, KeyError, ValueError) as error:
+                logger.warning(
+                    "cannot find the dead-letter queue %s of the redrive policy (%s); messages that keep failing "
+                    "reach it without a reason: set sqs_message_dispatcher.dead_letter_queue_url",
+                    policy.dead_letter_target_arn, error,
+                )
+                return
+            self.__dict__.pop("dead_letters", None)
+        self.last_receive = policy.max_receive_count
+        self.actions = actions(True, self.dead_letter_ignored)
+        self.last_receive_actions = actions(True, self.dead_letter_ignored, last_receive=True)
+        logger.info(
+            "dead-lettering to %s with a reason: invalid messages, and failed ones at receive %d "
+            "(the queue's maxReceiveCount)", self.dead_letter_queue_url, policy.max_receive_count,
+        )
 
     @property
     def sqs_consumer(self) -> Any:
@@ -136,6 +183,9 @@ class SQSMessageDispatcher:
         return results
 
     def action(self, result: MessageHandlingResult) -> Action:
+        last = self.last_receive
+        if last is not None and result.message.approximate_receive_count >= last:
+            return self.last_receive_actions[result.outcome]
         return self.actions[result.outcome]
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:

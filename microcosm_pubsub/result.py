@@ -52,6 +52,9 @@ class Rule:
     with_dead_letter_queue: Action
     # Sent to the error reporter (Sentry) when it comes with an exception
     reported: bool = False
+    # With a dead-letter queue, on the last receive the queue's redrive policy allows: SQS would move a
+    # message left for another try at its next receive, without a reason, so it is dead-lettered now with one
+    on_last_receive: Action | None = None
 
 
 RULES: dict[Outcome, Rule] = {
@@ -59,8 +62,10 @@ RULES: dict[Outcome, Rule] = {
     Outcome.SKIPPED: Rule(logging.INFO, Action.DELETE, Action.DELETE),
     # Dead-lettering ignored messages is opt-in: sqs_message_dispatcher.dead_letter_ignored
     Outcome.IGNORED: Rule(logging.INFO, Action.DELETE, Action.DELETE),
-    Outcome.RETRIED: Rule(logging.INFO, Action.RETRY, Action.RETRY),
-    Outcome.FAILED: Rule(logging.WARNING, Action.RETRY, Action.RETRY, reported=True),
+    Outcome.RETRIED: Rule(logging.INFO, Action.RETRY, Action.RETRY, on_last_receive=Action.DEAD_LETTER),
+    Outcome.FAILED: Rule(
+        logging.WARNING, Action.RETRY, Action.RETRY, reported=True, on_last_receive=Action.DEAD_LETTER,
+    ),
     Outcome.EXPIRED: Rule(logging.WARNING, Action.DELETE, Action.DEAD_LETTER, reported=True),
     Outcome.INVALID: Rule(logging.WARNING, Action.LEAVE, Action.DEAD_LETTER),
 }
@@ -82,14 +87,21 @@ def outcome_of(error: BaseException) -> Outcome:
     return Outcome.FAILED
 
 
-def actions(dead_letter_queue: bool, dead_letter_ignored: bool = False) -> dict[Outcome, Action]:
-    """The action for each outcome under a dispatcher's configuration."""
+def actions(
+    dead_letter_queue: bool, dead_letter_ignored: bool = False, last_receive: bool = False,
+) -> dict[Outcome, Action]:
+    """The action for each outcome under a dispatcher's configuration.
+
+    :param last_receive: the table for a message on the last receive its queue's redrive policy allows
+    """
     table = {
         outcome: rule.with_dead_letter_queue if dead_letter_queue else rule.without_dead_letter_queue
         for outcome, rule in RULES.items()
     }
     if dead_letter_queue and dead_letter_ignored:
         table[Outcome.IGNORED] = Action.DEAD_LETTER
+    if dead_letter_queue and last_receive:
+        table.update({outcome: rule.on_last_receive for outcome, rule in RULES.items() if rule.on_last_receive})
     return table
 
 

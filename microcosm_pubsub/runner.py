@@ -11,10 +11,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.consumer import SQS_MAX_BATCH
-from microcosm_pubsub.errors import ConsumeError, QueueExhausted
+from microcosm_pubsub.deadletter import RedrivePolicy
+from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhausted
 from microcosm_pubsub.inflight import InFlight
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
+from microcosm_pubsub.stopping import RunnerSettings
 
 
 logger = logging.getLogger("microcosm_pubsub.runner")
@@ -26,13 +28,19 @@ MAX_RECEIVE_BACKOFF_SECONDS = 30.0
 # SQS's default queue visibility timeout, when the queue's own cannot be read
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
 
+# What SQS answers for a queue that does not exist (query and JSON protocols)
+MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
 _STOP = object()
 
 
 class Runner:
     """Runs `dispatcher` over `consumer` until `stop` is set, then drains what is in flight."""
 
-    def __init__(self, dispatcher: Any, consumer: Any, concurrency: int, stop: threading.Event) -> None:
+    def __init__(
+        self, dispatcher: Any, consumer: Any, concurrency: int, stop: threading.Event,
+        settings: RunnerSettings | None = None,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.dispatcher = dispatcher
@@ -46,9 +54,20 @@ class Runner:
         self.done: queue.Queue[Any] = queue.Queue()
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         self.counts: dict[str, int] = {}
+        self.settings = settings or RunnerSettings()
+        self.stop_condition = self.settings.stop_condition()
+        # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
+        self.prepared = False
+        # Since when receives have failed without a success between (monotonic clock)
+        self.failing_since: float | None = None
+        # Why the loop gave up, when it did: the daemon exits non-zero with it
+        self.failure: str | None = None
+        # Why an opt-in stop condition stopped the loop
+        self.stopped_because: str | None = None
 
     def run(self) -> None:
-        self.visibility_timeout = self.queue_visibility_timeout()
+        if not self.prepared:
+            self.prepare()
         workers = [
             threading.Thread(target=self.work_loop, name=f"pubsub-handler-{index}", daemon=True)
             for index in range(self.concurrency)
@@ -61,23 +80,65 @@ class Runner:
         finally:
             self.drain(workers, settler)
 
-    def queue_visibility_timeout(self) -> int:
+    def prepare(self) -> None:
+        """Read the queue's visibility timeout and redrive policy once.
+
+        :raises ConfigurationError: when the queue does not exist
+        """
+        queue_url = self.consumer.queue_url
         try:
             response = self.consumer.client.get_queue_attributes(
-                QueueUrl=self.consumer.queue_url, AttributeNames=["VisibilityTimeout"],
+                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"],
             )
-            return int(response["Attributes"]["VisibilityTimeout"])
-        except (BotoCoreError, ClientError, KeyError, ValueError) as error:
-            logger.warning("cannot read the queue's visibility timeout, assuming %ss: %s",
+            attributes = response["Attributes"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
+                raise ConfigurationError(
+                    f"queue {queue_url} does not exist: create it (`pubsub provision`, or `pubsub local` "
+                    "for the local endpoint) or fix sqs_consumer.sqs_queue_url / --sqs-queue-url"
+                ) from error
+            logger.warning("cannot read the queue's attributes, assuming a %ss visibility timeout and no "
+                           "redrive policy: %s", DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
+            self.prepared = True
+            return
+        except BotoCoreError as error:
+            # Unreachable for now: the receive loop retries, and reads the attributes after its first receive
+            logger.warning("cannot reach the queue %s yet: %s", queue_url, error)
+            self.failing_since = self.failing_since or time.monotonic()
+            return
+        except (KeyError, TypeError) as error:
+            logger.warning("unexpected queue attributes, assuming a %ss visibility timeout: %s",
                            DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
-            return DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+            self.prepared = True
+            return
+        self.prepared = True
+        try:
+            self.visibility_timeout = int(attributes.get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
+        except (TypeError, ValueError):
+            self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+        policy = RedrivePolicy.from_attributes(attributes)
+        if policy is not None:
+            self.dispatcher.follow_redrive_policy(policy)
 
     def receive_loop(self) -> None:
         failures = 0
         while not self.stop.is_set():
+            reason = self.stop_condition.reason(len(self.in_flight), time.monotonic())
+            if reason:
+                self.stopped_because = reason
+                logger.info("stopping: %s", reason)
+                self.stop.set()
+                break
+            budget = self.stop_condition.budget()
+            if budget is not None and budget < 1:
+                # Received all it may: wait for those to be handled and settled, then the condition stops the loop
+                self.in_flight.wait_until_empty(timeout=1.0)
+                continue
             free = self.in_flight.wait_for_room(timeout=1.0)
             if free < 1 or self.stop.is_set():
                 continue
+            if budget is not None:
+                free = min(free, budget)
             try:
                 messages = self.consumer.consume(limit=min(free, SQS_MAX_BATCH))
             except QueueExhausted as error:
@@ -91,11 +152,28 @@ class Runner:
             except ConsumeError as error:
                 self.consumer.middleware.receive_failed(error)
                 failures += 1
+                now = time.monotonic()
+                self.failing_since = self.failing_since or now
+                bound = self.settings.unreachable_exit_seconds
+                if bound and now - self.failing_since >= bound:
+                    self.failure = (
+                        f"no receive succeeded for {now - self.failing_since:.0f}s "
+                        f"(pubsub_runner.unreachable_exit_seconds={bound:g}); check the endpoint and the queue: {error}"
+                    )
+                    self.stop.set()
+                    break
                 delay = min(2 ** (failures - 1), MAX_RECEIVE_BACKOFF_SECONDS) * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not secrecy)
+                if bound:
+                    # Wake up for the bound rather than sleep past it
+                    delay = min(delay, max(bound - (now - self.failing_since), 0.1))
                 logger.warning("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, error)
                 self.stop.wait(delay)
                 continue
             failures = 0
+            self.failing_since = None
+            if not self.prepared:
+                self.prepare()
+            self.stop_condition.received(len(messages), time.monotonic())
             for message in messages:
                 self.in_flight.add(message)
                 self.work.put(message)
@@ -117,8 +195,9 @@ class Runner:
     def settle_loop(self) -> None:
         # A message can wait up to interval + poll for its extension; that must stay well inside the
         # visibility timeout, short ones included (the floor only stops a 0 s timeout from spinning)
-        heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
         while True:
+            # Read each turn: the queue's timeout may be learnt after the loop started (an endpoint down at start)
+            heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
             try:
                 first = self.done.get(timeout=min(heartbeat_interval / 2, 1.0))
             except queue.Empty:

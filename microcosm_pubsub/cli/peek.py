@@ -126,6 +126,9 @@ def summary(raw: dict[str, Any], now: float, redrive: Redrive | None) -> dict[st
         "warning": warning(receive_count, redrive),
         "age_seconds": round(now - int(sent) / 1000, 3) if sent and str(sent).isdigit() else None,
         "reason": message_attributes.get("pubsub_reason"),
+        # A dead letter's ids before it was dead-lettered: the ones the daemon's log lines name
+        "original_message_id": message_attributes.get("pubsub_message_id"),
+        "original_sqs_message_id": message_attributes.get("pubsub_sqs_message_id"),
         "topic_arn": peeked.topic_arn,
         "attributes": message_attributes,
         "content": peeked.content,
@@ -143,6 +146,9 @@ def show(index: int, total: int, message: dict[str, Any]) -> None:
         print(f"warning: {message['warning']}")
     if message["reason"]:
         print(f"reason: {message['reason']}")
+    if message["original_message_id"] or message["original_sqs_message_id"]:
+        print(f"original: message_id={message['original_message_id'] or '-'}  "
+              f"sqs_message_id={message['original_sqs_message_id'] or '-'}")
     content = message["content"]
     print(content if isinstance(content, str) else json.dumps(content, indent=2, default=str))
 
