@@ -77,7 +77,7 @@ def explain_validation_error(error: MicrocosmValidationError, name: str) -> str:
     path, value = found["path"], found["value"]
     expected = expected_type(path.split("."))
     variable = "__".join([name.replace("-", "_"), *path.split(".")]).upper()
-    kind = f"a {expected.__name__}" if expected is not None else "a value of the declared type"
+    kind = f"a valid {expected.__name__}" if expected is not None else "valid for its declared type"
     return (f"invalid configuration: {path} is {value!r}, which is not {kind} "
             f"(environment variable {variable}, if set there)")
 
