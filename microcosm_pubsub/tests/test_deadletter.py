@@ -72,11 +72,9 @@ class RedrivePolicyTestCase(unittest.TestCase):
 class LastReceiveTableTestCase(unittest.TestCase):
     def test_last_receive_dead_letters_what_would_be_retried(self) -> None:
         """On the last receive, with a dead-letter queue, FAILED and RETRIED are dead-lettered; the rest as usual."""
-        assert_that(
-            actions(True, last_receive=True),
-            has_entries({Outcome.FAILED: Action.DEAD_LETTER, Outcome.RETRIED: Action.DEAD_LETTER,
-                         Outcome.SUCCEEDED: Action.DELETE, Outcome.INVALID: Action.DEAD_LETTER}),
-        )
+        table = actions(True, last_receive=True)
+        chosen = [table[outcome] for outcome in (Outcome.FAILED, Outcome.RETRIED, Outcome.SUCCEEDED, Outcome.INVALID)]
+        assert_that(chosen, is_(equal_to([Action.DEAD_LETTER, Action.DEAD_LETTER, Action.DELETE, Action.DEAD_LETTER])))
 
     def test_without_a_dead_letter_queue_the_last_receive_retries(self) -> None:
         """Without a dead-letter queue there is nowhere to send it: a failure is retried as on any receive."""
