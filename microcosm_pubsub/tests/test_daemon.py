@@ -177,6 +177,72 @@ class ExampleDaemonTestCase(DaemonProcessTestCase):
         assert_that(daemon.stderr, contains_string("Could not connect to the endpoint URL"))
         assert_that(daemon.terminate(), is_(equal_to(0)))
 
+    def test_missing_queue_exits_2_with_one_line(self) -> None:
+        """Started on a queue that does not exist, the daemon exits 2 within seconds with one line naming it."""
+        queue_url = f"{fixtures.endpoint().url}/123456789012/{fixtures.unique_name('nope')}"
+        daemon = self.spawn(EXAMPLE, "--sqs-queue-url", queue_url)
+        assert_that(daemon.wait(timeout=15), is_(equal_to(2)))
+        [line] = daemon.stderr.splitlines()
+        assert_that(line, contains_string(f"example cannot start: queue {queue_url} does not exist: create it"))
+
+    def test_unreachable_endpoint_is_unready_then_exits(self) -> None:
+        """An endpoint unreachable past pubsub_runner.unreachable_exit_seconds: unready, then exit 1 with one line."""
+        url = f"http://127.0.0.1:{closed_port()}"
+        port = closed_port()
+        daemon = self.spawn(
+            EXAMPLE, "--sqs-queue-url", f"{url}/123456789012/nowhere",
+            "--healthcheck-host", "127.0.0.1", "--healthcheck-port", str(port),
+            AWS_ENDPOINT_URL=url, EXAMPLE__SQS_CONSUMER__MAX_ATTEMPTS="1",
+            EXAMPLE__PUBSUB_RUNNER__UNREACHABLE_EXIT_SECONDS="4",
+        )
+        fixtures.wait_for(lambda: http_status(port, "/ready") is not None, WAIT_SECONDS)
+        assert_that(http_status(port, "/ready"), is_(equal_to(503)))
+        assert_that(daemon.wait(), is_(equal_to(1)))
+        [line] = [line for line in daemon.stderr.splitlines() if " gave up: " in line]
+        assert_that(line, contains_string("no receive succeeded for 4s (pubsub_runner.unreachable_exit_seconds=4)"))
+
+    def test_invalid_value_is_named_as_invalid(self) -> None:
+        """WAIT_SECONDS=abc: exit 2 and one line naming the key, the value and the type, not 'missing'."""
+        daemon = self.spawn(EXAMPLE, "--sqs-queue-url", "unused", EXAMPLE__SQS_CONSUMER__WAIT_SECONDS="abc")
+        assert_that(daemon.wait(), is_(equal_to(2)))
+        [line] = daemon.stderr.splitlines()
+        assert_that(line, contains_string(
+            "invalid configuration: sqs_consumer.wait_seconds is 'abc', which is not a valid int "
+            "(environment variable EXAMPLE__SQS_CONSUMER__WAIT_SECONDS, if set there)"
+        ))
+
+
+class StopConditionTestCase(DaemonProcessTestCase):
+    def test_max_messages_handles_that_many_and_exits_0(self) -> None:
+        """--max-messages 3 with five waiting: three are handled, two stay on the queue, exit 0."""
+        stack = self.make_stack()
+        producer = self.producer(stack)
+        for index in range(5):
+            producer.produce(WorkSchema.MEDIA_TYPE, name=f"job-{index}")
+        daemon = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--max-messages", "3")
+        assert_that(daemon.wait(), is_(equal_to(0)))
+        assert_that(sum(self.events("finished").values()), is_(equal_to(3)))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((2, 0))))
+        assert_that(daemon.stderr, contains_string("stopping: 3 messages handled (max_messages=3)"))
+
+    def test_stop_when_idle_drains_and_exits_0(self) -> None:
+        """--stop-when-idle 2: what is waiting is handled, then two quiet seconds later the daemon exits 0."""
+        stack = self.make_stack()
+        self.producer(stack).produce(WorkSchema.MEDIA_TYPE, name="last-job")
+        daemon = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--stop-when-idle", "2")
+        assert_that(daemon.wait(), is_(equal_to(0)))
+        assert_that(self.events("finished"), is_(equal_to(Counter(["last-job"]))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((0, 0))))
+        assert_that(daemon.stderr, contains_string("stopping: idle for 2"))
+
+    def test_stop_conditions_from_configuration(self) -> None:
+        """pubsub_runner.max_messages set in the environment works as the flag does."""
+        stack = self.make_stack()
+        self.producer(stack).produce(WorkSchema.MEDIA_TYPE, name="only")
+        daemon = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, RECORDING__PUBSUB_RUNNER__MAX_MESSAGES="1")
+        assert_that(daemon.wait(), is_(equal_to(0)))
+        assert_that(self.events("finished"), is_(equal_to(Counter(["only"]))))
+
 
 class ShutdownTestCase(DaemonProcessTestCase):
     def test_sigterm_finishes_in_flight_work(self) -> None:
@@ -337,6 +403,12 @@ class OldCommandLineTestCase(unittest.TestCase):
         """--debug with --testing is refused, as the old daemon refused it."""
         with contextlib.redirect_stderr(io.StringIO()):
             assert_that(calling(self.config_for).with_args("--debug", "--testing"), raises(SystemExit))
+
+    def test_stop_flags_must_be_positive(self) -> None:
+        """--max-messages 0 and --stop-when-idle 0 are usage errors."""
+        for flags in (["--max-messages", "0"], ["--stop-when-idle", "0"]):
+            with contextlib.redirect_stderr(io.StringIO()):
+                assert_that(calling(ConsumerDaemon().parse_args).with_args(flags), raises(SystemExit))
 
     def test_processes_refuse_a_file_source(self) -> None:
         """--processes 2 with --stdin is refused: one stream cannot be read by two processes."""
