@@ -166,13 +166,14 @@ class PeekTestCase(DaemonTestBase):
     def test_peek_shows_the_original_ids(self) -> None:
         """`pubsub peek` of the dead-letter queue shows the message id the daemon logged."""
         stack = fixtures.new_stack("deadletter", max_receive_count=2)
-        assert stack.dead_letter_queue_url is not None
+        dead_letter_queue_url = stack.dead_letter_queue_url
+        assert dead_letter_queue_url is not None
         daemon = self.run_daemon(stack)
         message_id = daemon.graph.sns_producer.produce(MEDIA_TYPE, name="o-3")
         assert_that(
-            fixtures.wait_for(lambda: fixtures.queue_counts(SQS, stack.dead_letter_queue_url)[0] == 1, WAIT_SECONDS),
+            fixtures.wait_for(lambda: fixtures.queue_counts(SQS, dead_letter_queue_url)[0] == 1, WAIT_SECONDS),
             is_(True),
         )
-        result = pubsub("peek", stack.dead_letter_queue_url, "-n", "1")
+        result = pubsub("peek", dead_letter_queue_url, "-n", "1")
         assert_that(result.returncode, is_(equal_to(0)))
         assert_that(result.stdout, contains_string(f"original: message_id={message_id}  sqs_message_id="))
