@@ -70,16 +70,20 @@ class SQSMessageContext:
         self.initial_ttl = int(config.initial_ttl)
         self.allowed = frozenset(key_list(config.propagated_keys))
 
-    def __call__(self, message: SQSMessage) -> dict[str, Any]:
-        context: dict[str, Any] = {str(key).lower(): value for key, value in message.opaque_data.items()}
-        delivery = {
-            MESSAGE_ID_KEY: message.message_id,
-            URI_KEY: message.uri,
-            RECEIPT_HANDLE_KEY: message.receipt_handle,
-        }
-        context.update({key: value for key, value in delivery.items() if value})
+    def __call__(self, message: SQSMessage, handler: str | None = None, ttl: int | None = None) -> dict[str, Any]:
+        """The context for `message`; the dispatcher passes the handler's name and the TTL it already read.
+
+        Keys need no lower-casing here: `graph.opaque` normalizes them, and the delivery keys set last win.
+        """
+        context: dict[str, Any] = dict(message.opaque_data)
+        for key, value in (
+            (MESSAGE_ID_KEY, message.message_id), (URI_KEY, message.uri), (RECEIPT_HANDLE_KEY, message.receipt_handle),
+            (HANDLER_KEY, handler),
+        ):
+            if value:
+                context[key] = value
         if self.enable_ttl:
-            context[TTL_KEY] = str(self.ttl_of(message) - 1)
+            context[TTL_KEY] = str((self.ttl_of(message) if ttl is None else ttl) - 1)
         return context
 
     def ttl_of(self, message: SQSMessage) -> int:

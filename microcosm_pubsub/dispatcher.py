@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.context import HANDLER_KEY, TTL_KEY
+from microcosm_pubsub.context import TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
@@ -128,7 +128,7 @@ class SQSMessageDispatcher:
         :param bound_handlers: handlers by media type (a daemon's `bound_handlers`); else the registry's active ones
         """
         started = time.perf_counter()
-        published = seconds_since_published({str(key).lower(): value for key, value in message.opaque_data.items()})
+        published = seconds_since_published(message.opaque_data)
         result = self._outcome(message, bound_handlers, started)
         # Measured for every outcome, as the old package's results were (its metrics read them)
         result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
@@ -152,10 +152,11 @@ class SQSMessageDispatcher:
             return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
         if message.content is None:
             return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
-        if self.context.expired(message):
+        ttl = self.context.ttl_of(message)
+        if self.context.enable_ttl and ttl <= 0:
             return MessageHandlingResult(
                 message, Outcome.EXPIRED, handler=name,
-                reason=f"{TTL_KEY} is {message.ttl}: the message made its last hop (a publish loop?)",
+                reason=f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)",
             )
         limit = self.max_processing_attempts
         if limit is not None and message.approximate_receive_count > limit:
@@ -165,8 +166,7 @@ class SQSMessageDispatcher:
                        f"message_max_processing_attempts={limit}",
             )
         try:
-            with self.opaque.initialize(self.context, message), self.middleware.handling(message):
-                self.opaque[HANDLER_KEY] = name
+            with self.opaque.initialize(self.context, message, name, ttl), self.middleware.handling(message):
                 returned = handler(message.content)
         except Exception as error:
             return MessageHandlingResult.from_error(message, error, name, time.perf_counter() - started)

@@ -32,6 +32,9 @@ URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds since the producer stamped `x-request-published`; None when absent or unreadable."""
     stamp = opaque_data.get(PUBLISHED_KEY)
+    if stamp is None and opaque_data:
+        # Keys off the wire are lower-case; opaque data built by hand (old tests, scripts) may not be
+        stamp = next((value for key, value in opaque_data.items() if str(key).lower() == PUBLISHED_KEY), None)
     if stamp is None:
         return None
     try:

@@ -7,8 +7,8 @@ bindings and Sentry) come first, each only while it says it is `active`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,10 @@ class Publication:
     message_id: str | None = None
 
 
+# The context of a hook with nothing to do: shared, since entering it changes nothing
+NOTHING: AbstractContextManager[None] = nullcontext()
+
+
 class Middleware:
     """Every hook does nothing; override the ones you need."""
 
@@ -40,19 +44,17 @@ class Middleware:
         """Before a message is sent (after validation, before the size check): may add attributes."""
         return message
 
-    @contextmanager
-    def publishing(self, publication: Publication) -> Iterator[None]:
+    def publishing(self, publication: Publication) -> AbstractContextManager[None]:
         """Around one Publish call: may replace `publication.message`; `message_id` is set after success."""
-        yield
+        return NOTHING
 
     def incoming(self, message: SQSMessage) -> str | None:
         """After a message is received and decoded: a returned problem makes it INVALID."""
         return None
 
-    @contextmanager
-    def handling(self, message: SQSMessage) -> Iterator[None]:
-        """Around the handler's call, in the handler's thread."""
-        yield
+    def handling(self, message: SQSMessage) -> AbstractContextManager[None]:
+        """Around the handler's call, in the handler's thread (a `@contextmanager` method, typically)."""
+        return NOTHING
 
     def settled(self, result: MessageHandlingResult, action: Action) -> None:
         """After the outcome is decided and the queue told."""
@@ -75,15 +77,11 @@ class MiddlewareChain(Middleware):
             message = item.outgoing(message)
         return message
 
-    @contextmanager
-    def publishing(self, publication: Publication) -> Iterator[None]:
-        if not self.middleware:
-            yield
-            return
-        with ExitStack() as stack:
-            for item in self.middleware:
-                stack.enter_context(item.publishing(publication))
-            yield
+    def publishing(self, publication: Publication) -> AbstractContextManager[None]:
+        # Once per message: no generator or exit stack for a chain of none or one
+        if len(self.middleware) < 2:
+            return self.middleware[0].publishing(publication) if self.middleware else NOTHING
+        return self._nested(item.publishing(publication) for item in self.middleware)
 
     def incoming(self, message: SQSMessage) -> str | None:
         for item in self.middleware:
@@ -92,14 +90,18 @@ class MiddlewareChain(Middleware):
                 return problem
         return None
 
+    def handling(self, message: SQSMessage) -> AbstractContextManager[None]:
+        if len(self.middleware) < 2:
+            return self.middleware[0].handling(message) if self.middleware else NOTHING
+        return self._nested(item.handling(message) for item in self.middleware)
+
+    @staticmethod
     @contextmanager
-    def handling(self, message: SQSMessage) -> Iterator[None]:
-        if not self.middleware:
-            yield
-            return
+    def _nested(contexts: Iterable[AbstractContextManager[None]]) -> Iterator[None]:
+        """The contexts entered in order (the first outermost), made lazily so each sees the one before."""
         with ExitStack() as stack:
-            for item in self.middleware:
-                stack.enter_context(item.handling(message))
+            for context in contexts:
+                stack.enter_context(context)
             yield
 
     def settled(self, result: MessageHandlingResult, action: Action) -> None:
