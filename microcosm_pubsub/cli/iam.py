@@ -17,8 +17,9 @@ CONSUMER_ACTIONS = [
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 ]
-# The dispatcher sends INVALID and EXPIRED messages to the dead-letter queue itself, with the reason
-DEAD_LETTER_ACTIONS = ["sqs:SendMessage"]
+# The dispatcher sends INVALID, EXPIRED and last-receive FAILED messages to the dead-letter queue itself,
+# with the reason; it finds the queue named by the redrive policy's ARN with GetQueueUrl
+DEAD_LETTER_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 
 
 def producer_policy(stack: StackSpec, resources: Resources) -> dict[str, Any]:

@@ -195,7 +195,7 @@ class TestProvision(unittest.TestCase):
             self.queue(names["audit"])["QueueArn"], self.queue(names["billing"])["QueueArn"],
         ))
         assert_that(consumer["Statement"][1], has_entries(
-            Action=["sqs:SendMessage"], Resource=[self.queue(f"{names['billing']}-dlq")["QueueArn"]],
+            Action=["sqs:GetQueueUrl", "sqs:SendMessage"], Resource=[self.queue(f"{names['billing']}-dlq")["QueueArn"]],
         ))
 
     def test_malformed_stack_file_exits_2_naming_the_problem(self) -> None:
