@@ -1,7 +1,7 @@
 """Testing graphs and daemons: configured to record what they produce, with no network at all."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from microcosm.api import create_object_graph, load_from_dict
@@ -15,6 +15,17 @@ if TYPE_CHECKING:
     from microcosm_pubsub.daemon import ConsumerDaemon
 
 D = TypeVar("D", bound="ConsumerDaemon")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def not_a_test(function: F) -> F:
+    """Mark a helper whose name starts with `test` so that pytest does not collect it as a test.
+
+    pytest collects every module-level `test*` function, imported ones too: a test module doing
+    `from microcosm_pubsub.testing import testing_graph` would otherwise run the helper as a test.
+    """
+    setattr(function, "__test__", False)  # noqa: B010 (functions declare no such attribute to mypy)
+    return function
 
 
 def merge_config(*configs: Mapping[str, Any]) -> dict[str, Any]:
@@ -29,6 +40,7 @@ def merge_config(*configs: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@not_a_test
 def testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Configuration of a recording graph: `sns_producer.record`, and a default topic to record against.
 
@@ -42,6 +54,7 @@ def testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
     return merge_config(base, overrides)
 
 
+@not_a_test
 def testing_graph(
     name: str = "testing",
     *,
@@ -59,6 +72,7 @@ def testing_graph(
     return graph
 
 
+@not_a_test
 def testing_daemon(daemon_class: type[D], *, eager: bool = False, **config: Mapping[str, Any]) -> D:
     """`daemon_class.create_for_testing()` with a recording producer; its graph is `daemon.graph`."""
     daemon = cast(D, daemon_class.create_for_testing(loader=load_from_dict(testing_config(**config))))
