@@ -28,23 +28,13 @@ from hamcrest import (
 from marshmallow import ValidationError, fields
 from microcosm.api import create_object_graph, load_from_dict
 
-# The example services' tests run with this module: examples/ is outside the package nose2 discovers
-from examples.old_style_service.tests.test_service import (  # noqa: F401
-    TestOrderDaemon as TestOldStyleServiceDaemon,
-)
-from examples.old_style_service.tests.test_service import (  # noqa: F401
-    TestOrderHandler as TestOldStyleServiceHandler,
-)
-from examples.sample_service.tests.test_sample_service import (  # noqa: F401
-    TestEagerly as TestSampleServiceEagerly,
-)
+import microcosm_pubsub.testing
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import changed, created
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.errors import ConfigurationError, Nack, TopicNotDefinedError
 from microcosm_pubsub.producer import SNSProducer
 from microcosm_pubsub.result import Outcome
-import microcosm_pubsub.testing
 from microcosm_pubsub.testing import (
     EagerLoopError,
     IntegrationEnvironment,
