@@ -382,7 +382,7 @@ class TestMissingHamcrest(unittest.TestCase):
 class TestPublishCapture(unittest.TestCase):
     def test_captures_a_producer_that_would_publish(self) -> None:
         """Inside a capture, a graph that would publish records instead; its SNS client is never called."""
-        graph = create_object_graph("toolkit", testing=True, loader=load_from_dict(
+        graph: Any = create_object_graph("toolkit", testing=True, loader=load_from_dict(
             sns_topic_arns={"default": "arn:aws:sns:us-east-1:000000000000:gadgets"},
         ))
         with capture_published() as published:
@@ -393,7 +393,7 @@ class TestPublishCapture(unittest.TestCase):
 
     def test_publishes_again_after_the_capture(self) -> None:
         """Once the capture is closed, the producer publishes through its client again."""
-        graph = create_object_graph("toolkit", testing=True, loader=load_from_dict(
+        graph: Any = create_object_graph("toolkit", testing=True, loader=load_from_dict(
             sns_topic_arns={"default": "arn:aws:sns:us-east-1:000000000000:gadgets"},
         ))
         with capture_published():
