@@ -357,8 +357,8 @@ class TestEnvironmentLifecycle(unittest.TestCase):
 
 
 class TestNotCollected(unittest.TestCase):
-    def test_helpers_named_like_tests_opt_out(self) -> None:
-        """Every helper of microcosm_pubsub.testing named test*/Test* says it is not a test (pytest, nose2)."""
+    def test_helpers_named_like_tests_opt_out_of_pytest(self) -> None:
+        """Every helper of microcosm_pubsub.testing named test*/Test* says `__test__ = False`, which pytest reads."""
         named_like_tests = [
             getattr(microcosm_pubsub.testing, name) for name in microcosm_pubsub.testing.__all__
             if name.lower().startswith("test")
@@ -366,6 +366,11 @@ class TestNotCollected(unittest.TestCase):
         assert_that(named_like_tests, has_length(3))
         assert_that([getattr(helper, "__test__", True) for helper in [*named_like_tests, TestingTopics]],
                     is_(equal_to([False] * 4)))
+
+    def test_helper_functions_escape_nose2(self) -> None:
+        """nose2 collects functions by their own __name__: the helpers' names do not start with test."""
+        names = [microcosm_pubsub.testing.testing_graph.__name__, microcosm_pubsub.testing.testing_config.__name__]
+        assert_that(names, is_(equal_to(["make_testing_graph", "make_testing_config"])))
 
 
 class TestMissingHamcrest(unittest.TestCase):
