@@ -1,8 +1,15 @@
 # One command surface: make test, make demo, make lint, make typecheck, make bench, make soak, make all
 PYTHON ?= python3
+# pip's output is filtered through grep: keep pip's exit status
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# What the demo needs and nothing else: the package and the local endpoint (moto's server)
+DEMO_INSTALLED := $(VENV)/.installed-demo
+# pip shows what it collects and installs (no --quiet: a first run takes a while), without progress bars
+PIP_INSTALL := -m pip install --progress-bar off --disable-pip-version-check
 # The contract promises marshmallow 3 and 4: the codec-facing tests run again under 3
 VENV3 ?= .venv-marshmallow3
 INSTALLED3 := $(VENV3)/.installed
@@ -10,8 +17,10 @@ MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.
 	microcosm_pubsub.tests.test_producer microcosm_pubsub.tests.test_deferred microcosm_pubsub.tests.test_consumer \
 	microcosm_pubsub.tests.test_dispatcher
 SUMMARY := .test-summary
-# Services' tests are often pytest modules: the examples' run under pytest too (nose2 runs them in the suite)
-PYTEST_EXAMPLES := examples/old_style_service/tests
+# Services' tests are often pytest modules: the examples' run under pytest too (nose2 runs the unittest-style
+# ones with the suite); tests_pytest holds the pytest-only ones (fixtures), as docs/testing.md shows them
+NOSE2_EXAMPLES := examples.old_style_service.tests examples.sample_service.tests
+PYTEST_EXAMPLES := examples/old_style_service/tests examples/sample_service/tests examples/sample_service/tests_pytest
 # The old microcosm-pubsub 2.30.3, which the interoperability tests run as a peer (tests/test_interop.py)
 VENV_OLD ?= .venv-old
 INSTALLED_OLD := $(VENV_OLD)/.installed
@@ -20,36 +29,49 @@ INSTALLED_OLD := $(VENV_OLD)/.installed
 
 all: lint typecheck test
 
+# The full environment (tests, lint, typecheck, optional integrations) also serves the demo
 $(INSTALLED): setup.py entrypoints.cfg pyproject.toml
+	@echo "--- $(VENV): installing microcosm_pubsub with its test, lint, otel and prometheus extras ---"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint,otel,prometheus]'
+	$(PY) $(PIP_INSTALL) -e '.[test,lint,otel,prometheus]' | grep -v '^Requirement already satisfied'
+	touch $@ $(DEMO_INSTALLED)
+
+$(DEMO_INSTALLED): setup.py entrypoints.cfg pyproject.toml
+	@echo "--- $(VENV): installing microcosm_pubsub and the local SNS/SQS endpoint (the local extra: moto) ---"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) $(PIP_INSTALL) -e '.[local]' | grep -v '^Requirement already satisfied'
 	touch $@
 
+# The second environment: the codec-facing tests again under marshmallow 3 (the contract promises 3 and 4)
 $(INSTALLED3): setup.py entrypoints.cfg pyproject.toml
+	@echo "--- $(VENV3): installing microcosm_pubsub with marshmallow 3, for the codec tests ---"
 	$(PYTHON) -m venv $(VENV3)
-	$(VENV3)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV3)/bin/python -m pip install --quiet -e '.[test]' 'marshmallow>=3.18,<4'
+	$(VENV3)/bin/python $(PIP_INSTALL) -e '.[test]' 'marshmallow>=3.18,<4' | grep -v '^Requirement already satisfied'
 	touch $@
 
-# Its logging stack breaks with python-json-logger 3 and later
+# The old package, run as a peer by the interoperability tests; its logging stack breaks with python-json-logger 3+
 $(INSTALLED_OLD):
+	@echo "--- $(VENV_OLD): installing the old microcosm-pubsub 2.30.3, the interoperability tests' peer ---"
 	$(PYTHON) -m venv $(VENV_OLD)
-	$(VENV_OLD)/bin/python -m pip install --quiet 'microcosm-pubsub==2.30.3' 'python-json-logger<3'
+	$(VENV_OLD)/bin/python $(PIP_INSTALL) 'microcosm-pubsub==2.30.3' 'python-json-logger<3' | grep -v '^Requirement already satisfied'
 	touch $@
 
-# Each suite records its counts; the last line sums them and fails if any failed or died
+# Each suite records its counts; the last line sums them and fails if any failed or died.
+# Progress is a line per test module and a dot per test; failures print in full with their log records,
+# the logging of passing tests stays captured (scripts/run_tests.py, scripts/nose2.cfg)
 test: $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD)
 	@rm -f $(SUMMARY)
-	-MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python $(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -v -s . microcosm_pubsub.tests
+	@echo "--- the suite (nose2), with the examples' tests ---"
+	-@MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python $(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -s . microcosm_pubsub.tests $(NOSE2_EXAMPLES)
 	@echo "--- the examples' tests under pytest ---"
-	-$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES)
-	@echo "--- again under marshmallow 3 ---"
-	-$(VENV3)/bin/python -W error scripts/run_tests.py --summary $(SUMMARY) -s . $(MARSHMALLOW3_TESTS)
+	-@$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES)
+	@echo "--- the codec tests again under marshmallow 3 ($(VENV3)) ---"
+	-@$(VENV3)/bin/python -W error scripts/run_tests.py --summary $(SUMMARY) -s . $(MARSHMALLOW3_TESTS)
 	@$(PY) scripts/run_tests.py --total $(SUMMARY) 3
 
-demo: $(INSTALLED)
-	$(PY) -m microcosm_pubsub.demo
+# Works with only the demo's install; a full one (make test) serves it too
+demo: $(DEMO_INSTALLED)
+	@$(PY) -m microcosm_pubsub.demo
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check microcosm_pubsub benchmarks examples scripts setup.py

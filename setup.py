@@ -34,6 +34,9 @@ setup(
     ],
     extras_require={
         "local": ["moto[server]>=5.0"],
+        # For a service's own tests: microcosm_pubsub.testing's matchers (PyHamcrest) and its
+        # IntegrationEnvironment (the local endpoint); pytest or nose2 is the service's choice
+        "testing": ["PyHamcrest>=2.1", "moto[server]>=5.0"],
         # The observability tests exercise OpenTelemetry spans and the Prometheus endpoint for real
         "test": [
             "moto[server]>=5.0", "nose2>=0.14", "PyHamcrest>=2.1", "opentelemetry-sdk>=1.20", "prometheus-client>=0.17",

@@ -65,19 +65,41 @@ def encode(
 def dump(schema: Schema, content: Mapping[str, Any]) -> dict[str, Any]:
     """Content (attribute names) to its wire form (field names), validated as a consumer will load it.
 
-    :raises SchemaValidationError: naming the schema, when the content does not fit it
+    :raises SchemaValidationError: naming the schema, and each field by the name the caller passed,
+        when the content does not fit it
     """
     name = type(schema).__name__
+    arguments = argument_names(schema)
     try:
         dumped = schema.dump(content)
     except (TypeError, ValueError, AttributeError) as error:
-        problem = ValidationError({"_schema": [f"cannot serialize content: {error}"]})
-        raise SchemaValidationError(name, problem) from error
+        raise SchemaValidationError(name, ValidationError(unserializable(schema, content, error)), arguments) from error
     errors = schema.validate(dumped)
     if errors:
-        raise SchemaValidationError(name, ValidationError(errors))
+        raise SchemaValidationError(name, ValidationError(errors), arguments)
     result: dict[str, Any] = dumped
     return result
+
+
+def argument_names(schema: Schema) -> dict[str, str]:
+    """Each field's key in the message (its `data_key`) -> the name a producer passes it by (its attribute)."""
+    return {
+        field.data_key or field_name: field.attribute or field_name
+        for field_name, field in schema.fields.items()
+    }
+
+
+def unserializable(schema: Schema, content: Mapping[str, Any], error: Exception) -> dict[str, list[str]]:
+    """Which fields could not be serialized (keyed as in the message), found by serializing each alone."""
+    problems: dict[str, list[str]] = {}
+    for field_name, field in schema.dump_fields.items():
+        attribute = field.attribute or field_name
+        try:
+            field.serialize(attribute, content, accessor=schema.get_attribute)
+        except (TypeError, ValueError, AttributeError) as field_error:
+            value = content.get(attribute) if isinstance(content, Mapping) else None
+            problems[field.data_key or field_name] = [f"cannot serialize {value!r}: {field_error}"]
+    return problems or {"_schema": [f"cannot serialize content: {error}"]}
 
 
 def decode(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """One error tree for the package, and the signals a handler raises to choose an outcome."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import ValidationError
@@ -35,14 +36,37 @@ class DuplicateHandlerError(AlreadyRegisteredError):
 
 
 class SchemaValidationError(PubSubError, ValidationError):
-    """Content does not fit its schema; a marshmallow `ValidationError` whose text names the schema."""
+    """Content does not fit its schema; a marshmallow `ValidationError` whose text names the schema.
 
-    def __init__(self, schema_name: str, error: ValidationError) -> None:
+    `messages` are keyed as marshmallow keys them (the wire's keys). When the content came from a
+    caller (`produce`, `encode`), `arguments` maps each wire key to the name the caller passes
+    (`amountCents` -> `amount_cents`), and the text names both.
+    """
+
+    def __init__(
+        self, schema_name: str, error: ValidationError, arguments: Mapping[str, str] | None = None,
+    ) -> None:
         ValidationError.__init__(self, error.messages, error.field_name, error.data, error.valid_data)
         self.schema_name = schema_name
+        self.arguments = dict(arguments) if arguments is not None else None
+
+    @property
+    def argument_messages(self) -> dict[str, Any] | list[Any] | Any:
+        """`messages` keyed by the names the caller passed (as `messages` when the content came off the wire)."""
+        if self.arguments is None or not isinstance(self.messages, dict):
+            return self.messages
+        return {self.arguments.get(key, key): value for key, value in self.messages.items()}
 
     def __str__(self) -> str:
-        return f"content does not fit {self.schema_name}: {self.messages}"
+        if self.arguments is None or not isinstance(self.messages, dict):
+            return f"content does not fit {self.schema_name}: {self.messages}"
+        problems = []
+        for key, value in self.messages.items():
+            argument = self.arguments.get(key, key)
+            name = argument if argument == key else f"{argument} ({key} in the message)"
+            text = " ".join(str(item) for item in value) if isinstance(value, list) else str(value)
+            problems.append(f"{name}: {text}" if key != "_schema" else text)
+        return f"content does not fit {self.schema_name}: " + "; ".join(problems)
 
 
 class MessageTooLargeError(PubSubError):

@@ -2,10 +2,16 @@
 
 `--summary FILE` also appends the counts to FILE; `--total FILE N` prints the sum of the N runs
 recorded there and exits non-zero if any failed, so `make test` can run several suites.
+
+Output: one line per test module as it starts, a dot (or F, E, s) per test, then each failure in
+full with the log records of that test. Logging goes to nose2's log capture (scripts/nose2.cfg),
+which keeps a test's records and shows them only if it fails, so the warnings and tracebacks tests
+provoke on purpose stay out of a green run.
 """
 from __future__ import annotations
 
 import faulthandler
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,24 @@ from nose2.main import PluggableTestProgram
 
 # A hung test must fail the run well inside CI's limit instead of eating it
 SUITE_TIMEOUT_SECONDS = 40 * 60
+# Log capture at INFO (botocore's DEBUG chatter would only cost time), shown for failures only
+CONFIG = Path(__file__).with_name("nose2.cfg")
+
+
+class ModuleProgress:
+    """A nose2 hook printing each test module's name as its first test starts (quiet runs only)."""
+
+    def __init__(self) -> None:
+        self.module: str | None = None
+
+    def startTest(self, event: Any) -> None:
+        test = event.test
+        # A function test (nose2's FunctionTestCase) names its module through the function
+        module = getattr(getattr(test, "_testFunc", None), "__module__", None) or type(test).__module__
+        if module != self.module:
+            sys.stderr.write(("\n" if self.module else "") + f"{module} ")
+            sys.stderr.flush()
+            self.module = module
 
 
 class OutcomeCounter:
@@ -65,9 +89,14 @@ def main(argv: list[str]) -> int:
         summary, argv = Path(argv[1]), argv[2:]
     faulthandler.dump_traceback_later(SUITE_TIMEOUT_SECONDS, exit=True)
     counter = OutcomeCounter()
-    PluggableTestProgram(
-        module=None, argv=["nose2", *argv], exit=False, extraHooks=[("testOutcome", counter)],
-    )
+    hooks: list[tuple[str, Any]] = [("testOutcome", counter)]
+    if not {"-v", "--verbose"} & set(argv):
+        hooks.append(("startTest", ModuleProgress()))
+    if not {"-c", "--config"} & set(argv):
+        argv = ["--config", str(CONFIG), *argv]
+    # nose2 would add a stderr handler to the root logger (logging.basicConfig); the capture replaces it
+    logging.getLogger().addHandler(logging.NullHandler())
+    PluggableTestProgram(module=None, argv=["nose2", *argv], exit=False, extraHooks=hooks)
     if summary is not None:
         with summary.open("a") as file:
             file.write(f"{counter.passed} {counter.failed} {counter.skipped}\n")

@@ -27,11 +27,31 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def readable(line: str) -> list[str]:
+    """A log line as shown: the daemon's one-line `configuration: {...}` becomes a line per binding."""
+    head, marker, document = line.partition(" configuration: ")
+    try:
+        config = json.loads(document) if marker else None
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        return [line]
+    shown = [f"{head} configuration:"]
+    for key, value in sorted(config.items()):
+        if value not in ({}, None, ""):
+            shown.append(f"    {key}: {json.dumps(value, sort_keys=True)}")
+    empty = sorted(key for key, value in config.items() if value in ({}, None, ""))
+    if empty:
+        shown.append(f"    (defaults only: {', '.join(empty)})")
+    return shown
+
+
 def watch(process: subprocess.Popen[str], counts: Counter[str], changed: threading.Condition) -> None:
     """Echo the daemon's log and count its outcome lines."""
     assert process.stderr is not None
     for line in process.stderr:
-        say(f"  daemon | {line.rstrip()}")
+        for shown in readable(line.rstrip()):
+            say(f"  daemon | {shown}")
         words = line.split()
         outcome = next((word for word in words if word in Outcome.__members__), None)
         if outcome and "microcosm_pubsub.dispatcher" in words:

@@ -4,6 +4,8 @@ They are thin names over `microcosm_pubsub.testing.matchers`, which new tests sh
 (`published`, `published_inanyorder`, `not_published`, `a_message`). Unlike the old ones, they see
 content passed positionally and every media type, not only `application/vnd.globality...`.
 """
+# First, so that a missing PyHamcrest raises the ImportError naming the testing extra
+import microcosm_pubsub.testing.matchers  # noqa: F401
 from microcosm_pubsub.matchers.published import (
     PublishedMessage,
     has_media_type,

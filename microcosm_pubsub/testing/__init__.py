@@ -1,8 +1,10 @@
 """What a service's own tests import: recording producer, synchronous dispatch, integration environment.
 
-The matchers live in `microcosm_pubsub.testing.matchers` (they need PyHamcrest) and the pytest
-fixtures in `microcosm_pubsub.testing.pytest_plugin`; see docs/testing.md.
+The matchers live in `microcosm_pubsub.testing.matchers` (they need PyHamcrest:
+`pip install 'microcosm_pubsub[testing]'`) and the pytest fixtures in
+`microcosm_pubsub.testing.pytest_plugin`; see docs/testing.md.
 """
+from microcosm_pubsub.testing.capture import PublishCapture, capture_published
 from microcosm_pubsub.testing.dispatch import dispatch, dispatch_body, dispatch_recorded, dispatch_sqs_message
 from microcosm_pubsub.testing.environment import IntegrationEnvironment
 from microcosm_pubsub.testing.events import delivered, lambda_event, lambda_record, sns_notification, sqs_message
@@ -14,8 +16,10 @@ from microcosm_pubsub.testing.recording import EagerLoopError, RecordedMessage, 
 __all__ = [
     "EagerLoopError",
     "IntegrationEnvironment",
+    "PublishCapture",
     "RecordedMessage",
     "RecordingProducer",
+    "capture_published",
     "delivered",
     "dispatch",
     "dispatch_body",

@@ -1,7 +1,7 @@
 """Testing graphs and daemons: configured to record what they produce, with no network at all."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from microcosm.api import create_object_graph, load_from_dict
@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from microcosm_pubsub.daemon import ConsumerDaemon
 
 D = TypeVar("D", bound="ConsumerDaemon")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def not_a_test(function: F) -> F:
+    """Mark a helper published under a `test*` name so that pytest does not collect it as a test.
+
+    pytest collects every module-level `test*` function, imported ones too: a test module doing
+    `from microcosm_pubsub.testing import testing_graph` would otherwise run the helper as a test.
+    nose2 goes by the function's own `__name__` instead, so the helpers are defined as `make_*`
+    and published under their documented names below.
+    """
+    setattr(function, "__test__", False)  # noqa: B010 (functions declare no such attribute to mypy)
+    return function
 
 
 def merge_config(*configs: Mapping[str, Any]) -> dict[str, Any]:
@@ -29,7 +42,7 @@ def merge_config(*configs: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
+def make_testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Configuration of a recording graph: `sns_producer.record`, and a default topic to record against.
 
     `overrides` are binding sections, e.g. `sns_topic_arns={"mappings": {...}}`, merged over these.
@@ -42,7 +55,7 @@ def testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
     return merge_config(base, overrides)
 
 
-def testing_graph(
+def make_testing_graph(
     name: str = "testing",
     *,
     components: Sequence[str] = (),
@@ -53,17 +66,23 @@ def testing_graph(
 
     :param eager: also dispatch each produced message to this graph's handlers, synchronously
     """
-    graph = create_object_graph(name, testing=True, loader=load_from_dict(testing_config(**config)))
+    graph = create_object_graph(name, testing=True, loader=load_from_dict(make_testing_config(**config)))
     graph.use(*components)
     recording_producer(graph).eager = eager
     return graph
 
 
-def testing_daemon(daemon_class: type[D], *, eager: bool = False, **config: Mapping[str, Any]) -> D:
+def make_testing_daemon(daemon_class: type[D], *, eager: bool = False, **config: Mapping[str, Any]) -> D:
     """`daemon_class.create_for_testing()` with a recording producer; its graph is `daemon.graph`."""
-    daemon = cast(D, daemon_class.create_for_testing(loader=load_from_dict(testing_config(**config))))
+    daemon = cast(D, daemon_class.create_for_testing(loader=load_from_dict(make_testing_config(**config))))
     recording_producer(daemon.graph).eager = eager
     return daemon
+
+
+# The documented names (see not_a_test)
+testing_config = not_a_test(make_testing_config)
+testing_graph = not_a_test(make_testing_graph)
+testing_daemon = not_a_test(make_testing_daemon)
 
 
 def recording_producer(graph: Any) -> RecordingProducer:

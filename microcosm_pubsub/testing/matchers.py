@@ -14,12 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
-from hamcrest import has_entries
-from hamcrest.core.base_matcher import BaseMatcher
-from hamcrest.core.description import Description
-from hamcrest.core.helpers.wrap_matcher import wrap_matcher
-from hamcrest.core.matcher import Matcher
 
+try:
+    from hamcrest import has_entries
+    from hamcrest.core.base_matcher import BaseMatcher
+    from hamcrest.core.description import Description
+    from hamcrest.core.helpers.wrap_matcher import wrap_matcher
+    from hamcrest.core.matcher import Matcher
+except ImportError as error:  # pragma: no cover (exercised with PyHamcrest hidden)
+    raise ImportError(
+        "microcosm_pubsub's matchers need PyHamcrest, which is not installed: "
+        "add the testing extra to your test requirements (pip install 'microcosm_pubsub[testing]')",
+        name=error.name,
+    ) from error
 from microcosm_pubsub.testing.views import PublishedMessage, UnreadableSource, listing, view_of, views_of
 
 

@@ -3,6 +3,8 @@
 - `pubsub_environment`: a started `IntegrationEnvironment` for the test, stopped after it.
 - `pubsub_environment_options`: the keyword arguments it is built with; `{}` unless a
   conftest.py overrides this fixture (for example `{"media_types": [...]}`).
+- `pubsub_published`: a `PublishCapture` open for the test: nothing reaches SNS, every
+  `produce()` in the process is recorded, and `pubsub_published.assert_published(...)` checks it.
 
 pytest is not a dependency of this package: it is imported only when pytest loads this module.
 """
@@ -12,6 +14,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from microcosm_pubsub.testing.capture import PublishCapture
 from microcosm_pubsub.testing.environment import IntegrationEnvironment
 
 
@@ -19,6 +22,12 @@ def environment_fixture(options: Mapping[str, Any]) -> Iterator[IntegrationEnvir
     """The body of the `pubsub_environment` fixture, usable without pytest."""
     with IntegrationEnvironment(**options) as environment:
         yield environment
+
+
+def published_fixture() -> Iterator[PublishCapture]:
+    """The body of the `pubsub_published` fixture, usable without pytest."""
+    with PublishCapture() as capture:
+        yield capture
 
 
 def _options() -> dict[str, Any]:
@@ -34,6 +43,7 @@ def _install(pytest: Any) -> None:
     globals().update(
         pubsub_environment_options=pytest.fixture(name="pubsub_environment_options")(_options),
         pubsub_environment=pytest.fixture(name="pubsub_environment")(_environment),
+        pubsub_published=pytest.fixture(name="pubsub_published")(published_fixture),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +48,42 @@ class RecordedMessage:
             self.body, self.attributes, topic_arn=self.topic_arn, sns_message_id=self.message_id,
             raw=raw, receive_count=receive_count,
         )
+
+
+# Called with every message recorded in the process (the captures of `testing/capture.py`)
+_listeners: list[Callable[[RecordedMessage], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def add_listener(listener: Callable[[RecordedMessage], None]) -> None:
+    with _listeners_lock:
+        _listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[RecordedMessage], None]) -> None:
+    with _listeners_lock:
+        _listeners.remove(listener)
+
+
+def record_message(graph: Any, message: OutgoingMessage) -> RecordedMessage:
+    """What `message` would have published, as a handler would receive it; every listener is told of it."""
+    wire = json.loads(message.body)
+    schema = graph.pubsub_message_schema_registry.find(message.media_type).schema
+    opaque = wire.get("opaqueData")
+    recorded = RecordedMessage(
+        topic_arn=message.topic_arn,
+        media_type=message.media_type,
+        content=decode(schema, wire),
+        attributes={name: dict(value) for name, value in message.attributes.items()},
+        opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
+        message_id=str(uuid.uuid4()),
+        body=message.body,
+    )
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(recorded)
+    return recorded
 
 
 class RecordingProducer(SNSProducer):
@@ -106,18 +142,7 @@ class RecordingProducer(SNSProducer):
         return [message.message_id for message in recorded]
 
     def record(self, message: OutgoingMessage) -> RecordedMessage:
-        wire = json.loads(message.body)
-        schema = self.graph.pubsub_message_schema_registry.find(message.media_type).schema
-        opaque = wire.get("opaqueData")
-        recorded = RecordedMessage(
-            topic_arn=message.topic_arn,
-            media_type=message.media_type,
-            content=decode(schema, wire),
-            attributes={name: dict(value) for name, value in message.attributes.items()},
-            opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
-            message_id=str(uuid.uuid4()),
-            body=message.body,
-        )
+        recorded = record_message(self.graph, message)
         with self._lock:
             self._messages.append(recorded)
         return recorded

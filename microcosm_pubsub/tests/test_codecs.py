@@ -23,6 +23,7 @@ from hamcrest import (
 from marshmallow import ValidationError, fields
 
 from microcosm_pubsub.codecs import PUBLISHED_KEY, PubSubMessageSchema, decode, encode
+from microcosm_pubsub.errors import SchemaValidationError
 
 
 MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-codecs-widget"
@@ -53,6 +54,23 @@ def validation_messages(function: Any, *args: Any) -> Any:
     except ValidationError as error:
         return error.messages
     raise AssertionError("no ValidationError was raised")
+
+
+class OrderSchema(PubSubMessageSchema):
+    """Fields whose key in the message (camelCase) differs from the name a producer passes."""
+
+    MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-codecs-order"
+
+    order_id = fields.String(data_key="orderId", required=True)
+    amountCents = fields.Integer(attribute="amount_cents", required=True)
+
+
+def validation_error(content: dict[str, Any]) -> SchemaValidationError:
+    try:
+        encode(OrderSchema(), OrderSchema.MEDIA_TYPE, content)
+    except SchemaValidationError as error:
+        return error
+    raise AssertionError(f"{content!r} was encoded")
 
 
 class SchemaTests(unittest.TestCase):
@@ -153,3 +171,35 @@ class DecodeTests(unittest.TestCase):
         """An old schema still encodes its media type onto the wire."""
         wire = json.loads(encode(OldStyleSchema(), OldStyleSchema.MEDIA_TYPE, {"name": "a"}))
         assert_that(wire, has_entries(mediaType=OldStyleSchema.MEDIA_TYPE, name="a"))
+
+
+class ArgumentNamingTests(unittest.TestCase):
+    """Encoding errors name the argument the caller passed, not only the key in the message."""
+
+    def test_missing_field_names_the_argument(self) -> None:
+        """A missing field is named by its attribute, with its key in the message beside it."""
+        error = validation_error({"order_id": "o-1"})
+        assert_that(str(error), contains_string("amount_cents (amountCents in the message): Missing data"))
+        assert_that(error.argument_messages, has_key("amount_cents"))
+
+    def test_invalid_value_names_the_argument(self) -> None:
+        """A value the field cannot serialize is named by its attribute, with the value."""
+        error = validation_error({"order_id": "o-1", "amount_cents": "abc"})
+        assert_that(str(error), contains_string("amount_cents (amountCents in the message): cannot serialize 'abc'"))
+
+    def test_data_key_field_names_the_argument(self) -> None:
+        """A field declared with data_key is named by its attribute too."""
+        error = validation_error({"amount_cents": 1})
+        assert_that(str(error), contains_string("order_id (orderId in the message)"))
+
+    def test_messages_keep_the_wire_keys(self) -> None:
+        """`messages` stay keyed as marshmallow keys them, for code that reads ValidationError.messages."""
+        error = validation_error({"order_id": "o-1"})
+        assert_that(error.messages, has_key("amountCents"))
+
+    def test_decode_errors_name_the_wire_key(self) -> None:
+        """Errors loading a received message name the keys of the message, which is what it holds."""
+        assert_that(
+            calling(decode).with_args(OrderSchema(), {"mediaType": OrderSchema.MEDIA_TYPE, "orderId": "o-1"}),
+            raises(SchemaValidationError, r"\{'amountCents': \['Missing data"),
+        )

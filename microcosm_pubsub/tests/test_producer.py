@@ -56,6 +56,17 @@ class ProducerTestSchema(PubSubMessageSchema):
 MEDIA_TYPE = ProducerTestSchema.MEDIA_TYPE
 
 
+@schema
+class CamelCaseTestSchema(PubSubMessageSchema):
+    MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-producer-camel"
+
+    order_id = fields.String(data_key="orderId", required=True)
+    amount_cents = fields.Integer(data_key="amountCents", required=True)
+
+
+CAMEL_MEDIA_TYPE = CamelCaseTestSchema.MEDIA_TYPE
+
+
 def raised_by(function: Any, *args: Any, **kwargs: Any) -> BaseException:
     """The exception `function(*args, **kwargs)` raises."""
     try:
@@ -177,6 +188,13 @@ class RefusalTests(ProducerTestCase):
         assert_that(
             calling(self.graph.sns_producer.produce).with_args(MEDIA_TYPE, count=1),
             raises(ValidationError, "name"),
+        )
+
+    def test_invalid_content_names_the_argument(self) -> None:
+        """A field whose key in the message differs is named by the argument produce() was given."""
+        assert_that(
+            calling(self.graph.sns_producer.produce).with_args(CAMEL_MEDIA_TYPE, order_id="o-1", amount_cents="abc"),
+            raises(ValidationError, r"amount_cents \(amountCents in the message\): cannot serialize 'abc'"),
         )
 
     def test_invalid_content_publishes_nothing(self) -> None:

@@ -1,10 +1,13 @@
 """The testing toolkit: recording producer, synchronous and eager dispatch, integration environment."""
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import threading
 import unittest
 from typing import Any
+from unittest.mock import patch
 
 from hamcrest import (
     assert_that,
@@ -25,16 +28,7 @@ from hamcrest import (
 from marshmallow import ValidationError, fields
 from microcosm.api import create_object_graph, load_from_dict
 
-# The example services' tests run with this module: examples/ is outside the package nose2 discovers
-from examples.old_style_service.tests.test_service import (  # noqa: F401
-    TestOrderDaemon as TestOldStyleServiceDaemon,
-)
-from examples.old_style_service.tests.test_service import (  # noqa: F401
-    TestOrderHandler as TestOldStyleServiceHandler,
-)
-from examples.sample_service.tests.test_sample_service import (  # noqa: F401
-    TestEagerly as TestSampleServiceEagerly,
-)
+import microcosm_pubsub.testing
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import changed, created
 from microcosm_pubsub.decorators import schema
@@ -44,13 +38,16 @@ from microcosm_pubsub.result import Outcome
 from microcosm_pubsub.testing import (
     EagerLoopError,
     IntegrationEnvironment,
+    PublishCapture,
     RecordingProducer,
+    capture_published,
     dispatch,
     dispatch_body,
     recording_producer,
     testing_graph,
 )
-from microcosm_pubsub.testing.pytest_plugin import environment_fixture
+from microcosm_pubsub.testing.pytest_plugin import environment_fixture, published_fixture
+from microcosm_pubsub.testing.stubs import TestingTopics
 from microcosm_pubsub.tests.fixtures import endpoint, environ
 
 
@@ -357,3 +354,108 @@ class TestEnvironmentLifecycle(unittest.TestCase):
         started = environment.resources is not None
         assert_that(calling(next).with_args(fixture), raises(StopIteration))
         assert_that((started, environment.resources), is_(equal_to((True, None))))
+
+
+class TestNotCollected(unittest.TestCase):
+    def test_helpers_named_like_tests_opt_out_of_pytest(self) -> None:
+        """Every helper of microcosm_pubsub.testing named test*/Test* says `__test__ = False`, which pytest reads."""
+        named_like_tests = [
+            getattr(microcosm_pubsub.testing, name) for name in microcosm_pubsub.testing.__all__
+            if name.lower().startswith("test")
+        ]
+        assert_that(named_like_tests, has_length(3))
+        assert_that([getattr(helper, "__test__", True) for helper in [*named_like_tests, TestingTopics]],
+                    is_(equal_to([False] * 4)))
+
+    def test_helper_functions_escape_nose2(self) -> None:
+        """nose2 collects functions by their own __name__: the helpers' names do not start with test."""
+        names = [microcosm_pubsub.testing.testing_graph.__name__, microcosm_pubsub.testing.testing_config.__name__]
+        assert_that(names, is_(equal_to(["make_testing_graph", "make_testing_config"])))
+
+
+class TestMissingHamcrest(unittest.TestCase):
+    def test_import_error_names_the_extra(self) -> None:
+        """Without PyHamcrest, importing the matchers raises an ImportError naming the testing extra."""
+        hidden = {"hamcrest": None, "microcosm_pubsub.testing.matchers": None, "microcosm_pubsub.matchers": None}
+        with patch.dict(sys.modules, hidden):
+            del sys.modules["microcosm_pubsub.testing.matchers"], sys.modules["microcosm_pubsub.matchers"]
+            for module in ("microcosm_pubsub.testing.matchers", "microcosm_pubsub.matchers"):
+                assert_that(calling(importlib.import_module).with_args(module),
+                            raises(ImportError, r"microcosm_pubsub\[testing\]"))
+
+
+class TestPublishCapture(unittest.TestCase):
+    def test_captures_a_producer_that_would_publish(self) -> None:
+        """Inside a capture, a graph that would publish records instead; its SNS client is never called."""
+        graph: Any = create_object_graph("toolkit", testing=True, loader=load_from_dict(
+            sns_topic_arns={"default": "arn:aws:sns:us-east-1:000000000000:gadgets"},
+        ))
+        with capture_published() as published:
+            message_id = graph.sns_producer.produce(GADGET, name="cog")
+
+        assert_that(published.assert_published(GADGET, name="cog").message_id, is_(equal_to(message_id)))
+        assert_that(graph.sns_client.publish.call_count, is_(equal_to(0)))
+
+    def test_publishes_again_after_the_capture(self) -> None:
+        """Once the capture is closed, the producer publishes through its client again."""
+        graph: Any = create_object_graph("toolkit", testing=True, loader=load_from_dict(
+            sns_topic_arns={"default": "arn:aws:sns:us-east-1:000000000000:gadgets"},
+        ))
+        with capture_published():
+            graph.sns_producer.produce(GADGET, name="captured")
+        graph.sns_producer.produce(GADGET, name="published")
+
+        assert_that(graph.sns_client.publish.call_count, is_(equal_to(1)))
+
+    def test_captures_a_recording_producer_and_batches(self) -> None:
+        """A recording producer's messages, deferred (batched) ones included, are captured too."""
+        graph = testing_graph()
+        with capture_published() as published, graph.sns_producer.deferred():
+            graph.sns_producer.produce(GADGET, name="one")
+            graph.sns_producer.produce(GADGET_CHANGED, name="two")
+
+        published.assert_published_in_order((GADGET, {"name": "one"}), (GADGET_CHANGED, {"name": "two"}))
+        assert_that(graph.sns_producer.messages, has_length(2))
+
+    def test_sees_only_what_was_published_while_open(self) -> None:
+        """A capture holds the messages published while it was open, not before nor after."""
+        graph = testing_graph()
+        graph.sns_producer.produce(GADGET, name="before")
+        with capture_published() as published:
+            graph.sns_producer.produce(GADGET, name="during")
+        graph.sns_producer.produce(GADGET, name="after")
+
+        published.assert_published_inanyorder((GADGET, {"name": "during"}))
+
+    def test_failed_assertion_shows_what_was_published(self) -> None:
+        """A failed assert_published says what was published instead."""
+        graph = testing_graph()
+        with capture_published() as published:
+            graph.sns_producer.produce(GADGET, name="cog")
+
+        assert_that(calling(published.assert_published).with_args(GADGET, name="sprocket"),
+                    raises(AssertionError, "value for 'name' was 'cog'"))
+
+    def test_assert_not_published(self) -> None:
+        """assert_not_published passes for what was not published and fails for what was."""
+        graph = testing_graph()
+        with capture_published() as published:
+            graph.sns_producer.produce(GADGET, name="cog")
+
+        published.assert_not_published(GADGET_CHANGED)
+        assert_that(calling(published.assert_not_published).with_args(), raises(AssertionError, "published 1"))
+
+    def test_setup_closes_in_cleanup(self) -> None:
+        """PublishCapture.setup(testcase) opens a capture that the test's cleanup closes."""
+        capture = PublishCapture.setup(self)
+        opened = capture.active
+        self.doCleanups()
+        assert_that((opened, capture.active), is_(equal_to((True, False))))
+
+    def test_pytest_fixture_body(self) -> None:
+        """The pytest fixture's body opens a capture for the test and closes it afterwards."""
+        fixture = published_fixture()
+        capture = next(fixture)
+        opened = capture.active
+        assert_that(calling(next).with_args(fixture), raises(StopIteration))
+        assert_that((opened, capture.active), is_(equal_to((True, False))))
