@@ -14,7 +14,7 @@ from microcosm.errors import NotBoundError
 from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.context import outgoing_opaque
+from microcosm_pubsub.context import configured_keys, propagated
 from microcosm_pubsub.deferred import (
     DeferredBatchProducer,
     DeferredProducer,
@@ -88,6 +88,8 @@ class SNSProducer:
         self.batch_size = min(self.deferred_batch_size, SNS_MAX_BATCH)
         self._deferred: ContextVar[Any] = ContextVar(f"deferred-{id(self)}", default=None)
         self.schemas = graph.pubsub_message_schema_registry
+        # Configuration does not change under a running graph: read once, not per message
+        self.propagated_keys = configured_keys(graph)
         self.topic_arns: TopicArns = graph.sns_topic_arns
         self.middleware: MiddlewareChain = graph.pubsub_middleware
         self._client: Any = None
@@ -162,7 +164,7 @@ class SNSProducer:
     def opaque_data(self) -> Mapping[str, Any]:
         """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
         # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
-        return outgoing_opaque(self.graph)
+        return propagated(self.graph.opaque.as_dict(), self.propagated_keys)
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message (middleware may amend it first, around the call).
