@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError, ProfileNotFound
 
+from microcosm_pubsub.config import flag
 from microcosm_pubsub.errors import ConfigurationError
 
 
@@ -94,13 +95,6 @@ def configure_sqs_client(graph: Any) -> Any:
     return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
 
 
-def _flag(value: Any) -> bool:
-    """A configuration flag that may arrive as a string from the environment ("false", "0", "no")."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "off")
-    return bool(value)
-
-
 def testing_producer(graph: Any) -> Any:
     """The old testing mode's `sns_producer`, or None when the graph gets its usual producer.
 
@@ -109,7 +103,7 @@ def testing_producer(graph: Any) -> Any:
     MagicMock. With an endpoint configured, the producer publishes there, as the clients do.
     """
     config = graph.config.sns_producer
-    if _flag(config.get("mock_sns", True)) or not wants_stub(graph, "sns", config):
+    if flag(config.get("mock_sns"), default=True) or not wants_stub(graph, "sns", config):
         return None
     if not wants_stub(graph, "sns", graph.config.sns_producer):
         # An endpoint is configured (the local endpoint): publish for real, as the stub clients do

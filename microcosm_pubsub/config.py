@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from microcosm.api import defaults as _defaults
 from microcosm.api import typed
 from microcosm.config.model import Requirement
+from microcosm.config.types import boolean
 from microcosm.errors import NotBoundError
 from microcosm.errors import ValidationError as MicrocosmValidationError
 from microcosm.registry import _registry, get_defaults
@@ -15,13 +16,21 @@ from microcosm.registry import _registry, get_defaults
 
 T = TypeVar("T")
 
-__all__ = ["defaults", "typed"]
+__all__ = ["defaults", "flag", "typed"]
 
 
 def defaults(**values: Any) -> Callable[[T], T]:
     """`microcosm.api.defaults`, typed: declares a binding's configuration with its defaults."""
     decorator: Callable[[T], T] = _defaults(**values)  # type: ignore[no-untyped-call]
     return decorator
+
+
+def flag(value: Any, default: bool = False) -> bool:
+    """A yes/no setting read as microcosm reads `typed(bool)` ones ("true", "off", "1" from the environment).
+
+    :raises ValueError: for a string that is neither yes nor no
+    """
+    return default if value is None else bool(boolean(value))
 
 
 # The old package's bindings: a section for one of them that no binding here declares is still

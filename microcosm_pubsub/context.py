@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.config import defaults, flag, typed
 
 
 if TYPE_CHECKING:
@@ -36,13 +36,6 @@ def key_list(value: Any) -> list[str]:
     return [str(key).strip().lower() for key in value if str(key).strip()]
 
 
-def truthy(value: Any) -> bool:
-    """A boolean from configuration, where the environment gives strings."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def propagated(opaque: Mapping[str, Any], allowed: frozenset[str] = frozenset({ALL_KEYS})) -> dict[str, Any]:
     """The opaque data a message produced in this context carries: no delivery-local key, only `allowed` ones."""
     everything = ALL_KEYS in allowed
@@ -55,7 +48,7 @@ def propagated(opaque: Mapping[str, Any], allowed: frozenset[str] = frozenset({A
 
 @defaults(
     # Count hops down in x-request-ttl and expire a message that arrives with none left: cuts publish loops
-    enable_ttl=typed(truthy, default_value=True),
+    enable_ttl=typed(bool, default_value=True),
     # Hops a chain of messages may make when its first message carries no x-request-ttl
     initial_ttl=typed(int, default_value=32),
     # Opaque keys a handler's own messages inherit; "*" is every key but the delivery-local ones
@@ -66,7 +59,7 @@ class SQSMessageContext:
 
     def __init__(self, graph: Any) -> None:
         config = graph.config.sqs_message_context
-        self.enable_ttl = truthy(config.enable_ttl)
+        self.enable_ttl = flag(config.enable_ttl, default=True)
         self.initial_ttl = int(config.initial_ttl)
         self.allowed = frozenset(key_list(config.propagated_keys))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import ValidationError
 
 from microcosm_pubsub.codecs import decode
-from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
 
 
@@ -232,17 +232,11 @@ def strategy(name: str) -> type[SQSEnvelope]:
         ) from None
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 @defaults(
     # The old package's envelope class names; LambdaSQSEnvelope is chosen for a Lambda event by default
     strategy_name=typed(str, default_value="CodecSQSEnvelope"),
     # Check each body against the MD5 SQS sends with it; a mismatch makes the message INVALID
-    validate_md5=typed(_truthy, default_value=False),
+    validate_md5=typed(bool, default_value=False),
 )
 def configure_sqs_envelope(graph: Any) -> SQSEnvelope:
     config = graph.config.sqs_envelope
@@ -250,4 +244,4 @@ def configure_sqs_envelope(graph: Any) -> SQSEnvelope:
     consumer_config = graph.config.get("sqs_consumer") or {}
     if name == "CodecSQSEnvelope" and consumer_config.get("sqs_event"):
         name = "LambdaSQSEnvelope"
-    return strategy(name)(graph, validate_md5=_truthy(config.validate_md5))
+    return strategy(name)(graph, validate_md5=flag(config.validate_md5))

@@ -164,7 +164,7 @@ class SNSProducer:
     def opaque_data(self) -> Mapping[str, Any]:
         """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
         # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
-        return propagated(self.graph.opaque.as_dict(), self.propagated_keys)
+        return propagated(self.opaque.as_dict(), self.propagated_keys)
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message (middleware may amend it first, around the call).

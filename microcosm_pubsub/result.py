@@ -171,8 +171,8 @@ class MessageHandlingResult:
         cls, message: SQSMessage, error: BaseException, handler: str | None = None, elapsed: float = 0.0,
     ) -> MessageHandlingResult:
         """The outcome a handler's exception asks for; a signal's reason and extra are kept."""
-        signal = isinstance(error, HandlerSignal)
-        reason = error.reason if isinstance(error, HandlerSignal) else None
+        signal = error if isinstance(error, HandlerSignal) else None
+        reason = signal.reason if signal else None
         return cls(
             message=message,
             outcome=outcome_of(error),
@@ -181,7 +181,7 @@ class MessageHandlingResult:
             error=None if signal else error,
             elapsed_seconds=elapsed,
             retry_seconds=error.visibility_timeout_seconds if isinstance(error, Nack) else None,
-            extra=error.extra if isinstance(error, HandlerSignal) else None,
+            extra=signal.extra if signal else None,
         )
 
     @property

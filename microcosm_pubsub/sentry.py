@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from microcosm.errors import LockedGraphError, NotBoundError
 
-from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.middleware import Middleware
 from microcosm_pubsub.result import Outcome
 
@@ -200,12 +200,6 @@ def _before_send(graph: Any) -> BeforeSend:
     return custom
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 @defaults(
     # Off unless asked for, and then only with a DSN and sentry-sdk installed
     enabled=typed(bool, default_value=False),
@@ -221,7 +215,7 @@ def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
     tags = dict(DEFAULT_TAG_MAPPING)
     tags.update(settings.get("custom_tags_mapping") or {})
     user_id_key = settings.get("custom_user_id") or DEFAULT_USER_ID_KEY
-    if not (_flag(settings.get("enabled")) and dsn):
+    if not (flag(settings.get("enabled")) and dsn):
         return SentryConfigPubsub(dsn, False, None, tags, user_id_key)
     try:
         import sentry_sdk
