@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,6 +17,10 @@ from microcosm_pubsub.errors import ConfigurationError, ConsumeError
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.middleware import MiddlewareChain
 from microcosm_pubsub.reader import reader_for
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.result import MessageHandlingResult
 
 
 logger = logging.getLogger("microcosm_pubsub.consumer")
@@ -161,6 +165,26 @@ class SQSConsumer:
             return getattr(self.client, operation)(**kwargs)
         except (BotoCoreError, ClientError) as error:
             raise ConsumeError(f"{operation} on {self.queue_url} failed: {error}") from error
+
+    def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]:
+        """The consumed queue's attributes `names`; boto's errors propagate (the caller tells them apart)."""
+        response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))
+        attributes: dict[str, Any] = response["Attributes"]
+        return attributes
+
+    def find_queue_url(self, name: str, account: str) -> str:
+        """The URL of queue `name` owned by `account` (a dead-letter target); boto's errors propagate."""
+        response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        return str(response["QueueUrl"])
+
+    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+        """Send `entries` to another queue (the dead-letter one) in one call; boto's errors propagate."""
+        response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        return response
+
+    def settle_alone(self, result: MessageHandlingResult) -> None:
+        """Settle one result as the graph's dispatcher would, dead-letter queue included (`with message:`)."""
+        self.graph.sqs_message_dispatcher.settle([result])
 
     def delete_batch(self, messages: Sequence[SQSMessage]) -> list[SQSMessage]:
         """Delete in batches of ten; returns the messages SQS did not delete (each logged)."""

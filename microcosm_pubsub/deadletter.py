@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consumer import SQS_MAX_BATCH, SQSConsumer
+from microcosm_pubsub.consumer import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 
@@ -97,27 +97,36 @@ class RedrivePolicy:
             logger.warning("cannot read the queue's redrive policy %r; SQS's redrive is left to itself", text)
             return None
 
-    def dead_letter_queue_url(self, client: Any) -> str:
+    def dead_letter_queue_url(self, find_queue_url: Callable[[str, str], str]) -> str:
         """The dead-letter queue's URL, looked up by the name and account in its ARN.
 
+        :param find_queue_url: `(queue name, account id) -> URL`, as `SQSConsumer.find_queue_url`
         :raises ValueError: when the target is not an SQS queue ARN
         """
         parts = self.dead_letter_target_arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise ValueError(f"{self.dead_letter_target_arn!r} is not an SQS queue ARN")
-        response = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
-        return str(response["QueueUrl"])
+        return find_queue_url(parts[5], parts[4])
+
+
+class BatchSender(Protocol):
+    """What dead-lettering needs from SQS: boto3's `send_message_batch` (the consumer offers it)."""
+
+    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]: ...
 
 
 class DeadLetterQueue:
     """Sends results to the configured queue; a message is deleted only once the send succeeded."""
 
-    def __init__(self, consumer: SQSConsumer, queue_url: str) -> None:
-        self.consumer = consumer
+    def __init__(self, sender: BatchSender, queue_url: str) -> None:
+        self.sender = sender
         self.queue_url = queue_url
 
-    def send(self, results: Sequence[MessageHandlingResult]) -> list[SQSMessage]:
-        """Send in batches of ten; returns the messages that are now safe to delete."""
+    def send(self, results: Sequence[MessageHandlingResult], source_queue: str) -> list[SQSMessage]:
+        """Send in batches of ten; returns the messages that are now safe to delete.
+
+        :param source_queue: the queue the messages came from, named in their dead-letter attributes
+        """
         sent: list[SQSMessage] = []
         for chunk in sized_chunks(results):
             entries = [
@@ -125,12 +134,12 @@ class DeadLetterQueue:
                     "Id": str(index),
                     # The body as received, so a requeue restores exactly what the producer sent
                     "MessageBody": result.message.delivery.body,
-                    "MessageAttributes": dead_letter_attributes(result, self.consumer.queue_url),
+                    "MessageAttributes": dead_letter_attributes(result, source_queue),
                 }
                 for index, result in enumerate(chunk)
             ]
             try:
-                response = self.consumer.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                response = self.sender.send_message_batch(self.queue_url, entries)
             except (BotoCoreError, ClientError) as error:
                 logger.error("dead-lettering %d messages to %s failed, left on the queue: %s",
                              len(chunk), self.queue_url, error)

@@ -16,7 +16,7 @@ from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
+from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 
 
 logger = logging.getLogger("microcosm_pubsub.dispatcher")
@@ -56,10 +56,7 @@ class SQSMessageDispatcher:
         self.dead_letter_ignored = bool(config.dead_letter_ignored)
         self.follows_redrive_policy = bool(config.dead_letter_from_redrive_policy)
         self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
-        # The receive count from which a failure is the message's last try: the redrive policy's maxReceiveCount
-        self.last_receive: int | None = None
-        self.actions = actions(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
-        self.last_receive_actions = actions(bool(self.dead_letter_queue_url), self.dead_letter_ignored, True)
+        self.policy = SettlePolicy(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
         self.handlers = graph.sqs_message_handler_registry
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
@@ -74,6 +71,11 @@ class SQSMessageDispatcher:
         if not self.dead_letter_queue_url:
             return None
         return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+
+    @property
+    def last_receive(self) -> int | None:
+        """The receive count from which a failure is the message's last try (the redrive policy's)."""
+        return self.policy.last_receive
 
     def follow_redrive_policy(self, policy: RedrivePolicy) -> None:
         """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins.
@@ -94,7 +96,7 @@ class SQSMessageDispatcher:
             return
         if not self.dead_letter_queue_url:
             try:
-                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.client)
+                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.find_queue_url)
             except (BotoCoreError, ClientError, KeyError, ValueError) as error:
                 logger.warning(
                     "cannot find the dead-letter queue %s of the redrive policy (%s); messages that keep failing "
@@ -103,9 +105,7 @@ class SQSMessageDispatcher:
                 )
                 return
             self.__dict__.pop("dead_letters", None)
-        self.last_receive = policy.max_receive_count
-        self.actions = actions(True, self.dead_letter_ignored)
-        self.last_receive_actions = actions(True, self.dead_letter_ignored, last_receive=True)
+        self.policy = SettlePolicy(True, self.dead_letter_ignored, last_receive=policy.max_receive_count)
         logger.info(
             "dead-lettering to %s with a reason: invalid messages, and failed ones at receive %d "
             "(the queue's maxReceiveCount)", self.dead_letter_queue_url, policy.max_receive_count,
@@ -183,10 +183,15 @@ class SQSMessageDispatcher:
         return results
 
     def action(self, result: MessageHandlingResult) -> Action:
-        last = self.last_receive
-        if last is not None and result.message.approximate_receive_count >= last:
-            return self.last_receive_actions[result.outcome]
-        return self.actions[result.outcome]
+        """What SQS is told about `result`: the one table (`SettlePolicy`) under this dispatcher's configuration."""
+        return self.policy.action(result)
+
+    def decide(self, result: MessageHandlingResult) -> Action:
+        """The result's action, logged and told to the middleware: every settle path (daemon, Lambda) does this."""
+        action = self.policy.action(result)
+        log_result(result, action)
+        self.middleware.settled(result, action)
+        return action
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
         """Tell SQS every result in as few calls as it allows; log one line per outcome.
@@ -197,17 +202,15 @@ class SQSMessageDispatcher:
         visibility: list[tuple[SQSMessage, int]] = [(message, 0) for message in release]
         dead: list[MessageHandlingResult] = []
         for result in results:
-            action = self.action(result)
+            action = self.decide(result)
             if action is Action.DELETE:
                 deletes.append(result.message)
             elif action is Action.RETRY:
                 visibility.append((result.message, self.consumer.retry_delay(result.message, result.retry_seconds)))
             elif action is Action.DEAD_LETTER:
                 dead.append(result)
-            log_result(result, action)
-            self.middleware.settled(result, action)
         if dead and self.dead_letters is not None:
-            deletes.extend(self.dead_letters.send(dead))
+            deletes.extend(self.dead_letters.send(dead, self.consumer.queue_url))
         if deletes:
             self.consumer.delete_batch(deletes)
         if visibility:

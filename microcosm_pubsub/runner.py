@@ -87,10 +87,7 @@ class Runner:
         """
         queue_url = self.consumer.queue_url
         try:
-            response = self.consumer.client.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"],
-            )
-            attributes = response["Attributes"]
+            attributes = self.consumer.queue_attributes(["VisibilityTimeout", "RedrivePolicy"])
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
                 raise ConfigurationError(
