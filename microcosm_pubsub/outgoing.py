@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
 
-# SNS refuses a message (body plus attributes) over 256 KiB, and a PublishBatch over the same in total
-SNS_MAX_BYTES = 262_144
-# SNS PublishBatch takes at most ten entries
-SNS_MAX_BATCH = 10
+
+# Kept importable from here: the limits themselves live in limits.py
+SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
+__all__ = ["SNS_MAX_BATCH", "SNS_MAX_BYTES", "OutgoingMessage"]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.constants import DEFAULTS
 from microcosm.errors import NotBoundError
 
+from microcosm_pubsub.batching import sized_batches
 from microcosm_pubsub.clients import testing_producer
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
@@ -28,8 +29,9 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.middleware import MiddlewareChain, Publication
-from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.outgoing import OutgoingMessage
 from microcosm_pubsub.topics import TopicArns, iter_topic_mappings
 
 
@@ -157,8 +159,8 @@ class SNSProducer:
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
         ))
-        if message.size > SNS_MAX_BYTES:
-            raise MessageTooLargeError(media_type, message.size, SNS_MAX_BYTES)
+        if message.size > SNS_MAX_MESSAGE_BYTES:
+            raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
@@ -257,19 +259,11 @@ setattr(configure_sns_producer, DEFAULTS, getattr(SNSProducer, DEFAULTS))
 
 
 def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[int]]:
-    """Indexes of messages grouped per topic, within SNS's count and size limits per call."""
+    """Indexes of messages grouped per topic, within SNS's count and size limits per PublishBatch call."""
     by_topic: dict[str, list[int]] = {}
     for index, message in enumerate(messages):
         by_topic.setdefault(message.topic_arn, []).append(index)
     for indexes in by_topic.values():
-        chunk: list[int] = []
-        chunk_bytes = 0
-        for index in indexes:
-            size = messages[index].size
-            if chunk and (len(chunk) == batch_size or chunk_bytes + size > SNS_MAX_BYTES):
-                yield chunk
-                chunk, chunk_bytes = [], 0
-            chunk.append(index)
-            chunk_bytes += size
-        if chunk:
-            yield chunk
+        yield from sized_batches(
+            indexes, lambda index: messages[index].size, max_bytes=SNS_MAX_BATCH_BYTES, max_count=batch_size,
+        )

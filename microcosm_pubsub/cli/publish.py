@@ -15,7 +15,8 @@ from microcosm_pubsub.cli.common import Clients, CommandError, UsageError, add_a
 from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
 from microcosm_pubsub.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
 from microcosm_pubsub.errors import SchemaNotFoundError
-from microcosm_pubsub.outgoing import SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.limits import SNS_MAX_MESSAGE_BYTES
+from microcosm_pubsub.outgoing import OutgoingMessage
 
 
 def register(subparsers: Any) -> None:
@@ -111,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         body=message_body(args.media_type, data, args.schemas),
         attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}},
     )
-    if message.size > SNS_MAX_BYTES:
-        raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_BYTES}")
+    if message.size > SNS_MAX_MESSAGE_BYTES:
+        raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_MESSAGE_BYTES}")
     sns = Clients(args).sns()
     with aws_errors(f"publishing to {args.topic_arn}"):
         try:

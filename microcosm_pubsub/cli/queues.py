@@ -3,21 +3,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
 
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-# SQS batch calls take at most ten entries
-SQS_MAX_BATCH = 10
 # AWS's SQS hosts (sqs.<region>.amazonaws.com, the legacy <region>.queue.amazonaws.com, FIPS, dual-stack, China)
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 AWS_SQS_REGION = re.compile(r"^(?:sqs(?:-fips)?\.(?P<region>[a-z0-9-]+)\.|(?P<legacy>[a-z0-9-]+)\.queue\.)")
@@ -99,11 +98,6 @@ def queue_attributes(sqs: SQSClient, queue: Queue) -> dict[str, str]:
                 raise CommandError(f"queue {queue.name!r} does not exist") from error
             raise
     return {str(key): value for key, value in response.get("Attributes", {}).items()}
-
-
-def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def release(sqs: SQSClient, queue: Queue, receipt_handles: Sequence[str]) -> int:
