@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.backoff import BackoffPolicy, clamp, make_backoff_policy
+from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.envelope import whole_number
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError
+from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.middleware import MiddlewareChain
 from microcosm_pubsub.reader import reader_for
@@ -25,16 +27,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("microcosm_pubsub.consumer")
 
-# SQS receives, deletes and changes visibility for at most ten messages per call
-SQS_MAX_BATCH = 10
-
-
+# `SQS_MAX_BATCH` and `chunks` are kept importable from here, where they used to live
 __all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
-
-
-def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 @defaults(
@@ -50,8 +44,8 @@ def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence
     backoff_policy=typed(str, default_value="constant"),
     # Base delay of the backoff policy after a failure
     message_retry_visibility_timeout_seconds=typed(int, default_value=5),
-    # Handlers run on this many threads
-    concurrency=typed(int, default_value=1),
+    # The old home of pubsub_runner.concurrency, read when that is unset
+    concurrency=typed(int, default_value=None),
     connect_timeout_seconds=typed(float, default_value=5.0),
     read_timeout_seconds=typed(float, default_value=30.0),
     # boto3's standard retry mode, counting the first try

@@ -183,8 +183,8 @@ class ConsumerDaemon(GraphBuilding):
         self.build_shared_components()
         consumer = self.graph.sqs_consumer
         dispatcher = self.graph.sqs_message_dispatcher
-        concurrency = int(self.graph.config.sqs_consumer.concurrency)
-        settings = RunnerSettings.from_config(self.graph.config.get(RUNNER))
+        settings = RunnerSettings.from_graph_config(self.graph.config)
+        concurrency = settings.concurrency
         self.runner = Runner(dispatcher, consumer, concurrency, self.stop, settings)
         # A missing queue stops the start here, with one line; an unreachable endpoint is the loop's to retry
         self.runner.prepare()

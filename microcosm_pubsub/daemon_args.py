@@ -92,8 +92,6 @@ class CommandLine:
             sqs_envelope["strategy_name"] = "NaiveSQSEnvelope"
         elif getattr(args, "sqs_queue_url", None):
             sqs_consumer["sqs_queue_url"] = args.sqs_queue_url
-        if getattr(args, "concurrency", None):
-            sqs_consumer["concurrency"] = args.concurrency
         event = getattr(args, "event", None) or self.event
         if event:
             sqs_consumer["sqs_event"] = dict(event)
@@ -106,6 +104,8 @@ class CommandLine:
             runner["stop_when_idle_seconds"] = args.stop_when_idle
         if getattr(args, "max_messages", None) is not None:
             runner["max_messages"] = args.max_messages
+        if getattr(args, "concurrency", None):
+            runner["concurrency"] = args.concurrency
         sections = (("sqs_consumer", sqs_consumer), ("sqs_envelope", sqs_envelope), (HEALTH, health), (RUNNER, runner))
         for name, section in sections:
             if section:

@@ -10,19 +10,16 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consumer import SQS_MAX_BATCH
+from microcosm_pubsub.batching import sized_batches
+from microcosm_pubsub.limits import SQS_BATCH_TARGET_BYTES, SQS_MAX_ATTRIBUTES, SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 
 
 logger = logging.getLogger("microcosm_pubsub.deadletter")
 
-# SQS takes at most ten message attributes; ours come first, the original ones fill the rest
-SQS_MAX_ATTRIBUTES = 10
 # Keeps the reason readable and the message under SQS's size limit
 MAX_REASON_CHARS = 1024
-# A SendMessageBatch over SQS's size limit (1 MiB since 2025) is refused whole; 256 KiB keeps far from it
-SQS_MAX_BATCH_BYTES = 262_144
 # Characters SQS refuses in a message attribute value
 DISALLOWED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -62,19 +59,14 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
 
 
 def sized_chunks(results: Sequence[MessageHandlingResult]) -> list[list[MessageHandlingResult]]:
-    """Batches of at most ten and SQS_MAX_BATCH_BYTES of bodies (a bigger message goes alone): one huge
+    """Batches of at most ten and SQS_BATCH_TARGET_BYTES of bodies (a bigger message goes alone): one huge
     message must not make SQS refuse the whole batch and leave every message in it on the queue."""
-    batches: list[list[MessageHandlingResult]] = [[]]
-    size = 0
-    for result in results:
-        # Counting bodies only: our attributes add about 1 KiB a message, well inside SQS's 1 MiB
-        body = len(result.message.delivery.body.encode("utf-8", "surrogatepass"))
-        if batches[-1] and (len(batches[-1]) == SQS_MAX_BATCH or size + body > SQS_MAX_BATCH_BYTES):
-            batches.append([])
-            size = 0
-        batches[-1].append(result)
-        size += body
-    return [batch for batch in batches if batch]
+    # Counting bodies only: our attributes add about 1 KiB a message, well inside SQS's batch limit
+    return list(sized_batches(results, body_bytes, SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH))
+
+
+def body_bytes(result: MessageHandlingResult) -> int:
+    return len(result.message.delivery.body.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)

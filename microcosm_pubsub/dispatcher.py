@@ -33,11 +33,9 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
     dead_letter_from_redrive_policy=typed(bool, default_value=True),
     # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
     dead_letter_ignored=typed(bool, default_value=False),
-    # Messages waiting for or in a handler at most; 0 means max(receive limit, 2 x concurrency).
-    # One receive's worth more may be handled and waiting for its batched delete.
-    max_in_flight=typed(int, default_value=0),
-    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway
-    shutdown_timeout_seconds=typed(float, default_value=30.0),
+    # The old homes of pubsub_runner.max_in_flight and pubsub_runner.shutdown_timeout_seconds, read when those are unset
+    max_in_flight=typed(int, default_value=None),
+    shutdown_timeout_seconds=typed(float, default_value=None),
 )
 class SQSMessageDispatcher:
     """Runs one message through its handler and turns the result into an outcome; settles in batches."""
@@ -47,8 +45,6 @@ class SQSMessageDispatcher:
         config = graph.config.sqs_message_dispatcher
         # The old package's attribute name: services and tests set it on the dispatcher
         self.max_processing_attempts: int | None = config.message_max_processing_attempts
-        self.shutdown_timeout_seconds = float(config.shutdown_timeout_seconds)
-        self.max_in_flight_setting = int(config.max_in_flight)
         if config.dead_letter_ignored and not config.dead_letter_queue_url:
             raise ConfigurationError(
                 "sqs_message_dispatcher.dead_letter_ignored needs sqs_message_dispatcher.dead_letter_queue_url"
