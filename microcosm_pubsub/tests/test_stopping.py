@@ -87,7 +87,8 @@ class RunnerSettingsTestCase(unittest.TestCase):
 def runner_settings(**sections: Any) -> RunnerSettings:
     """The `pubsub_runner` component of a testing graph configured with `sections`."""
     graph = create_object_graph("test", testing=True, loader=load_from_dict(sections))
-    settings: RunnerSettings = graph.pubsub_runner
+    settings = graph.pubsub_runner
+    assert isinstance(settings, RunnerSettings)
     return settings
 
 
