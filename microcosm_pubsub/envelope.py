@@ -56,9 +56,12 @@ class Opened:
     sns_wrapped: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unwrapped:
-    """A received SQS message's layers, read once: the only reader of SNS's notification shape."""
+    """A received SQS message's layers, read once: the only reader of SNS's notification shape.
+
+    Not frozen (one per received message, frozen costs in `__init__`); nothing changes it once made.
+    """
 
     sqs_message_id: str
     # The SNS message id when SNS wrapped the message, else the SQS one
@@ -100,13 +103,15 @@ def _sns_notification(body: Any) -> bool:
 
 def _strings(attributes: Any, key: str) -> dict[str, str]:
     """Message attributes as name -> string: SQS keeps the value in `StringValue`, SNS's envelope in `Value`."""
-    if not isinstance(attributes, Mapping) or not attributes:
+    if not attributes or not isinstance(attributes, Mapping):
         return {}
-    return {
-        str(name): entry[key]
-        for name, entry in attributes.items()
-        if isinstance(entry, Mapping) and isinstance(entry.get(key), str)
-    }
+    strings = {}
+    for name, entry in attributes.items():
+        # boto3 and json hand out dicts: no ABC check per entry
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(value, str):
+            strings[str(name)] = value
+    return strings
 
 
 def unwrap(raw: Mapping[str, Any]) -> Unwrapped:
