@@ -175,26 +175,35 @@ class MiddlewareChain(Middleware):
             item.receive_failed(error)
 
 
+def _phase(item: Any) -> Any:
+    # A component with the hooks but not derived from Middleware declares nothing
+    return getattr(item, "phase", TRANSFORM)
+
+
+def _touches(item: Any) -> Any:
+    return getattr(item, "touches", frozenset())
+
+
 def _checked(named: Sequence[tuple[str, Middleware]]) -> list[Middleware]:
     """The seals among `named` (name, middleware), in order, once every declaration is known to hold together.
 
     :raises ConfigurationError: naming the middleware and what to change
     """
     for name, item in named:
-        if item.phase not in PHASES:
+        if _phase(item) not in PHASES:
             raise ConfigurationError(
-                f"middleware {name} declares phase {item.phase!r}; use one of {', '.join(PHASES)}"
+                f"middleware {name} declares phase {_phase(item)!r}; use one of {', '.join(PHASES)}"
             )
-        unknown = set(item.touches) - {BODY, ATTRIBUTES}
+        unknown = set(_touches(item)) - {BODY, ATTRIBUTES}
         if unknown:
             raise ConfigurationError(
                 f"middleware {name} declares it touches {', '.join(sorted(unknown))}; "
                 f"declare {BODY!r} and/or {ATTRIBUTES!r}"
             )
-    seals = [(name, item) for name, item in named if item.phase == SEAL]
+    seals = [(name, item) for name, item in named if _phase(item) == SEAL]
     for name, item in seals:
         other = next((other for other, sealer in seals if sealer is not item), None)
-        if BODY in item.touches and other is not None:
+        if BODY in _touches(item) and other is not None:
             # Whichever runs second, the body the first one sealed is not the body sent
             raise ConfigurationError(
                 f"middleware {name} seals and changes the body, so it breaks the seal of {other} in either order: "
