@@ -101,6 +101,18 @@ class OrderTestCase(unittest.TestCase):
         MiddlewareChain([Recorder("b", log), Recorder("a", log), Recorder("c", log)]).outgoing(MESSAGE)
         assert_that(log, is_(equal_to(["b", "a", "c"])))
 
+    def test_component_not_derived_from_middleware_runs_as_a_transform(self) -> None:
+        """A component with the hooks but no declarations (not a Middleware) runs before the seals."""
+        log: list[str] = []
+
+        class Plain:
+            def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
+                log.append("plain")
+                return message
+
+        MiddlewareChain([RecordingSeal("seal", log), Plain()]).outgoing(MESSAGE)  # type: ignore[list-item]
+        assert_that(log, is_(equal_to(["plain", "seal"])))
+
     def test_seal_checks_incoming_first(self) -> None:
         """On the way in, a seal checks the message before the others read it."""
         log: list[str] = []
