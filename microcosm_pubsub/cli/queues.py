@@ -1,7 +1,6 @@
 """Queues by name, URL or ARN; releasing held messages; reading a message without a schema."""
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
+from microcosm_pubsub.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
 
 
 if TYPE_CHECKING:
@@ -127,25 +127,11 @@ class Peeked:
 
 def read_message(raw: Mapping[str, Any]) -> Peeked:
     """Media type and content of a received message, SNS-wrapped or raw, JSON or not."""
-    attributes = raw.get("MessageAttributes") or {}
-    media_type = next(
-        (attributes[name].get("StringValue") for name in ("media_type", "pubsub_media_type") if name in attributes),
-        None,
-    )
-    body_text = raw.get("Body", "")
-    try:
-        content = json.loads(body_text)
-    except (TypeError, ValueError):
-        return Peeked(media_type, body_text, None)
-    topic_arn = None
-    if isinstance(content, dict) and content.get("Type") == "Notification" and isinstance(content.get("Message"), str):
-        topic_arn = content.get("TopicArn")
-        envelope_attribute = (content.get("MessageAttributes") or {}).get("media_type") or {}
-        media_type = envelope_attribute.get("Value") or media_type
-        try:
-            content = json.loads(content["Message"])
-        except ValueError:
-            content = content["Message"]
+    wire = unwrap(raw)
+    attributes = wire.attributes
+    # Content that is not JSON is shown as the text it is
+    content = wire.payload if wire.problem is not None else wire.document
+    media_type = attributes.get(MEDIA_TYPE_ATTRIBUTE) or attributes.get("pubsub_media_type")
     if isinstance(content, dict) and isinstance(content.get("mediaType"), str) and content["mediaType"]:
         media_type = content["mediaType"]
-    return Peeked(media_type, content, topic_arn)
+    return Peeked(media_type, content, wire.topic_arn)
