@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.cli.common import CommandError, UsageError, stop_on_signals
-from microcosm_pubsub.cli.provisioner import Provisioner, Resources
-from microcosm_pubsub.cli.stack import QueueSpec, StackSpec, load_stack
+from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors, stop_on_signals
+from microcosm_pubsub.cli.stack import load_stack
 from microcosm_pubsub.errors import LocalEndpointError
 from microcosm_pubsub.local import HOST, LocalEndpoint
+from microcosm_pubsub.provisioning import Provisioner, QueueSpec, Resources, StackSpec
 
 
 READY = "# ready: Ctrl-C stops the endpoint"
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             if stack is not None:
                 sns, sqs = endpoint.client("sns"), endpoint.client("sqs")
                 try:
-                    resources = Provisioner(sns, sqs).run(stack)
+                    resources = Provisioner(sns, sqs, errors=aws_errors).run(stack)
                 finally:
                     sns.close()
                     sqs.close()

@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,14 @@ from microcosm_pubsub.cli.readers import (
     json_list,
     name_of,
 )
+from microcosm_pubsub.provisioning import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    DeadLetterSpec,
+    QueueSpec,
+    StackSpec,
+    SubscriptionSpec,
+)
 
 
 __all__ = [
@@ -66,42 +73,6 @@ MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_COUNT = 1_000
 # SNS allows 150 values in one filter policy
 MAX_FILTER_VALUES = 150
-DEFAULT_VISIBILITY_TIMEOUT = 30
-DEFAULT_MAX_RECEIVE_COUNT = 3
-
-
-@dataclass(frozen=True)
-class DeadLetterSpec:
-    name: str
-    max_receive_count: int
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    name: str
-    visibility_timeout: int
-    dead_letter: DeadLetterSpec | None
-
-
-@dataclass(frozen=True)
-class SubscriptionSpec:
-    topic: str
-    queue: str
-    raw: bool
-    media_types: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    topics: tuple[str, ...]
-    queues: tuple[QueueSpec, ...]
-    subscriptions: tuple[SubscriptionSpec, ...]
-
-    @property
-    def dead_letter_queues(self) -> list[str]:
-        """Dead-letter queue names, each once, in declaration order."""
-        names = [queue.dead_letter.name for queue in self.queues if queue.dead_letter is not None]
-        return list(dict.fromkeys(names))
 
 
 def _media_types(value: Any, where: str) -> tuple[str, ...]:

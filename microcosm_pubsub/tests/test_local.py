@@ -158,6 +158,16 @@ class TestProvision(ClientsTestCase):
         messages = self.receive(stack.queue_url)
         assert_that([message["Body"] for message in messages], is_(equal_to(["yes"])))
 
+    def test_filter_entry_ending_in_a_wildcard_matches_a_prefix(self) -> None:
+        """A filter entry `x.*` lets through every media type starting with `x.`, as in a stack file."""
+        stack = ENDPOINT.provision(unique("prefix"), filter_media_types=["acme.changed.*"], raw=True)
+        for media_type in ("acme.created.order", "acme.changed.order", "acme.changed.invoice"):
+            self.sns.publish(TopicArn=stack.topic_arn, Message=media_type, MessageAttributes=attribute(media_type))
+        messages = self.receive(stack.queue_url)
+        assert_that(sorted(message["Body"] for message in messages), is_(equal_to(
+            ["acme.changed.invoice", "acme.changed.order"]
+        )))
+
     def test_provision_is_idempotent(self) -> None:
         """Provisioning the same name twice returns the same stack."""
         name = unique("twice")
