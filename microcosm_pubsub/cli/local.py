@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors, stop_on_signals
+from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors, matching, stop_on_signals
 from microcosm_pubsub.cli.stack import load_stack
 from microcosm_pubsub.errors import LocalEndpointError
 from microcosm_pubsub.local import HOST, LocalEndpoint
@@ -79,12 +79,9 @@ def check_port_free(number: int) -> None:
 SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-def service_name(text: str) -> str:
-    if not SERVICE_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter"
-        )
-    return text
+service_name = matching(
+    SERVICE_NAME, lambda text: f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter",
+)
 
 
 def prefix(service: str) -> str:

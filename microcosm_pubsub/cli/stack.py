@@ -39,9 +39,9 @@ import json
 import re
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from microcosm_pubsub.cli.common import parse_json, read_text
 from microcosm_pubsub.cli.readers import (
     JsonObject,
     Problems,
@@ -206,13 +206,6 @@ def load_stack(path: str) -> StackSpec:
 
     :raises StackFileError: when it cannot be read, is not JSON, or is not a valid stack
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackFileError(f"cannot read stack file {path}: {getattr(error, 'strerror', None) or error}") from error
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        raise StackFileError(f"{path}: not valid JSON: {error.msg} at {where}") from None
+    text = read_text(path, f"stack file {path}", StackFileError)
+    document = parse_json(text, path, StackFileError)
     return parse_stack(document, path)
