@@ -17,6 +17,7 @@ from botocore.exceptions import NoRegionError, ProfileNotFound
 from microcosm_pubsub.config import flag
 from microcosm_pubsub.doubles import SNS_CLIENT, SQS_CLIENT, build_double
 from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.stopping import runner_setting
 
 
 def make_client(
@@ -87,7 +88,7 @@ def configure_sqs_client(graph: Any) -> Any:
     # A long poll holds the connection for wait_seconds; the read timeout must outlast it
     read_timeout = max(float(config.read_timeout_seconds), float(config.wait_seconds) + 10)
     # Handlers, the heartbeat and settling share the client: one connection each
-    pool = max(10, int(config.concurrency) + 4)
+    pool = max(10, int(runner_setting(graph.config, "concurrency") or 1) + 4)
     return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consumer import SQS_MAX_BATCH
 from microcosm_pubsub.deadletter import RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhausted
 from microcosm_pubsub.inflight import InFlight
+from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 from microcosm_pubsub.stopping import RunnerSettings
@@ -47,14 +47,14 @@ class Runner:
         self.consumer = consumer
         self.concurrency = concurrency
         self.stop = stop
-        capacity = dispatcher.max_in_flight_setting or max(consumer.limit, 2 * concurrency)
+        self.settings = settings or RunnerSettings()
+        capacity = self.settings.max_in_flight or max(consumer.limit, 2 * concurrency)
         # One more receive's worth may wait for its batched delete while the next receive goes out
         self.in_flight = InFlight(capacity, settling=consumer.limit)
         self.work: queue.Queue[Any] = queue.Queue()
         self.done: queue.Queue[Any] = queue.Queue()
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         self.counts: dict[str, int] = {}
-        self.settings = settings or RunnerSettings()
         self.stop_condition = self.settings.stop_condition()
         # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
         self.prepared = False
@@ -87,10 +87,7 @@ class Runner:
         """
         queue_url = self.consumer.queue_url
         try:
-            response = self.consumer.client.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"],
-            )
-            attributes = response["Attributes"]
+            attributes = self.consumer.queue_attributes(["VisibilityTimeout", "RedrivePolicy"])
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
                 raise ConfigurationError(
@@ -244,7 +241,7 @@ class Runner:
             self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
 
     def drain(self, workers: list[threading.Thread], settler: threading.Thread) -> None:
-        timeout = self.dispatcher.shutdown_timeout_seconds
+        timeout = self.settings.shutdown_timeout_seconds
         in_flight = len(self.in_flight)
         if in_flight:
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
