@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
 from microcosm_pubsub.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
+from microcosm_pubsub.provisioning import is_missing_queue
 
 
 if TYPE_CHECKING:
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
 # AWS's SQS hosts (sqs.<region>.amazonaws.com, the legacy <region>.queue.amazonaws.com, FIPS, dual-stack, China)
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 AWS_SQS_REGION = re.compile(r"^(?:sqs(?:-fips)?\.(?P<region>[a-z0-9-]+)\.|(?P<legacy>[a-z0-9-]+)\.queue\.)")
-
-
-def is_missing_queue(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 
 @dataclass(frozen=True)
