@@ -14,6 +14,7 @@ from microcosm_pubsub.context import TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
+from microcosm_pubsub.large_payload import cleaner
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
@@ -64,6 +65,7 @@ class SQSMessageDispatcher:
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
         self.middleware = graph.pubsub_middleware
+        self.payload_cleaner = cleaner(graph)
 
     @cached_property
     def consumer(self) -> Any:
@@ -206,10 +208,14 @@ class SQSMessageDispatcher:
                 dead.append(result)
             log_result(result, action)
             self.middleware.settled(result, action)
+        # Dead-lettered messages keep their object: only those deleted after handling give it up
+        handled = list(deletes) if self.payload_cleaner is not None else []
         if dead and self.dead_letters is not None:
             deletes.extend(self.dead_letters.send(dead))
         if deletes:
-            self.consumer.delete_batch(deletes)
+            undeleted = self.consumer.delete_batch(deletes)
+            if handled and self.payload_cleaner is not None:
+                self.payload_cleaner.delete_objects(handled, undeleted)
         if visibility:
             self.consumer.change_visibility_batch(visibility)
 

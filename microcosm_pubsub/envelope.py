@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
+from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, S3Object, omit_object, resolver
 
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class Opened:
     opaque_data: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     known: bool = True
+    # Where the body was read from when the wire carried an S3 pointer (large_payload.py)
+    payload_object: S3Object | None = None
 
 
 def _sns_notification(body: Any) -> bool:
@@ -83,6 +86,7 @@ class SQSEnvelope:
     def __init__(self, graph: Any, validate_md5: bool = False) -> None:
         self.schemas = graph.pubsub_message_schema_registry
         self.validate_md5 = validate_md5
+        self.resolve = resolver(graph).resolve
 
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """The message in the shape boto3's `receive_message` returns it."""
@@ -109,7 +113,7 @@ class SQSEnvelope:
         """The old package's entry point: a received message as an `SQSMessage` (never raises)."""
         from microcosm_pubsub.message import SQSMessage
 
-        shaped = self.sqs_shape(raw)
+        shaped = self.resolve(self.sqs_shape(raw))
         return SQSMessage.received(consumer, self.open(shaped), self.delivery(shaped))
 
     def open(self, raw: Mapping[str, Any]) -> Opened:
@@ -117,6 +121,10 @@ class SQSEnvelope:
         raw = self.sqs_shape(raw)
         message_id = str(raw.get("MessageId", ""))
         body_text = raw.get("Body", "")
+        if PAYLOAD_PROBLEM in raw:
+            return Opened(None, None, message_id, problem=raw[PAYLOAD_PROBLEM])
+        if PAYLOAD_OBJECT in raw:
+            return replace(self.open(omit_object(raw)), payload_object=raw[PAYLOAD_OBJECT])
         if self.validate_md5:
             problem = md5_problem(raw, body_text)
             if problem:
