@@ -28,12 +28,15 @@ def extended_sessions() -> tuple[Any, Any]:
     every SQS client made afterwards, ours included, would resolve pointers through an S3 client with no
     endpoint (real AWS). Put back at once, the patch reaches only the clients these tests make on purpose.
     """
-    saved = boto3.session.Session, boto3.Session, boto3.DEFAULT_SESSION
+    saved = boto3.session.Session, boto3.DEFAULT_SESSION
     try:
         sns = importlib.import_module("sns_extended_client").SNSExtendedClientSession
         sqs = importlib.import_module("sqs_extended_client").SQSExtendedClientSession
     finally:
-        boto3.session.Session, boto3.Session, boto3.DEFAULT_SESSION = saved
+        # Assigning a class is what the packages did; the type checker refuses it
+        boto3.session.Session = saved[0]  # type: ignore[misc]
+        boto3.Session = saved[0]  # type: ignore[misc]
+        boto3.DEFAULT_SESSION = saved[1]
     return sns, sqs
 
 
