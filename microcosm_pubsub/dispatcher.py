@@ -14,7 +14,7 @@ from microcosm_pubsub.context import TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
-from microcosm_pubsub.large_payload import cleaner
+from microcosm_pubsub.large_payload import Cleaner, cleaner
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
@@ -42,6 +42,9 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
 )
 class SQSMessageDispatcher:
     """Runs one message through its handler and turns the result into an outcome; settles in batches."""
+
+    # Deletes large payloads' objects after handling (large_payload.py); None: kept
+    payload_cleaner: Cleaner | None = None
 
     def __init__(self, graph: Any) -> None:
         self.graph = graph

@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
-from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, S3Object, omit_object, resolver
+from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, S3Object, omit_object, resolver
 
 
 if TYPE_CHECKING:
@@ -83,10 +83,17 @@ def md5_problem(raw: Mapping[str, Any], body: Any) -> str | None:
 class SQSEnvelope:
     """Detects the SNS notification envelope, parses the JSON and loads it through its schema."""
 
+    # Reads S3 pointers (large_payload.py); a service's envelope whose __init__ skips ours reads none
+    resolver: Resolver | None = None
+
     def __init__(self, graph: Any, validate_md5: bool = False) -> None:
         self.schemas = graph.pubsub_message_schema_registry
         self.validate_md5 = validate_md5
-        self.resolve = resolver(graph).resolve
+        self.resolver = resolver(graph)
+
+    def resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`raw` with the payload an S3 pointer names in place of the pointer (see large_payload.py)."""
+        return raw if self.resolver is None else self.resolver.resolve(raw)
 
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """The message in the shape boto3's `receive_message` returns it."""

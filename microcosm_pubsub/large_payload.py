@@ -117,7 +117,8 @@ class Offloader:
 
 
 def _marked(attributes: Any) -> bool:
-    return isinstance(attributes, Mapping) and any(name in attributes for name in SIZE_ATTRIBUTES)
+    # Once per received message: two dict lookups, no generator
+    return isinstance(attributes, dict) and (SIZE_ATTRIBUTE in attributes or LEGACY_SIZE_ATTRIBUTE in attributes)
 
 
 class Resolver:
