@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
+from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, S3Object, omit_object, resolver
 
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Opened:
     attributes: Mapping[str, str] = field(default_factory=dict)
     # Whether SNS wrapped the message in its notification (a subscription without raw delivery)
     sns_wrapped: bool = False
+    # Where the body was read from when the wire carried an S3 pointer (large_payload.py)
+    payload_object: S3Object | None = None
 
 
 @dataclass(slots=True)
@@ -170,9 +173,17 @@ def md5_problem(raw: Mapping[str, Any], body: Any) -> str | None:
 class SQSEnvelope:
     """Detects the SNS notification envelope, parses the JSON and loads it through its schema."""
 
+    # Reads S3 pointers (large_payload.py); a service's envelope whose __init__ skips ours reads none
+    resolver: Resolver | None = None
+
     def __init__(self, graph: Any, validate_md5: bool = False) -> None:
         self.schemas = graph.pubsub_message_schema_registry
         self.validate_md5 = validate_md5
+        self.resolver = resolver(graph)
+
+    def resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`raw` with the payload an S3 pointer names in place of the pointer (see large_payload.py)."""
+        return raw if self.resolver is None else self.resolver.resolve(raw)
 
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """The message in the shape boto3's `receive_message` returns it."""
@@ -199,12 +210,16 @@ class SQSEnvelope:
         """The old package's entry point: a received message as an `SQSMessage` (never raises)."""
         from microcosm_pubsub.message import SQSMessage
 
-        shaped = self.sqs_shape(raw)
+        shaped = self.resolve(self.sqs_shape(raw))
         return SQSMessage.received(consumer, self.open(shaped), self.delivery(shaped))
 
     def open(self, raw: Mapping[str, Any]) -> Opened:
         """Never raises: a message that cannot be used comes back with its `problem`."""
         raw = self.sqs_shape(raw)
+        if PAYLOAD_PROBLEM in raw:
+            return Opened(None, None, str(raw.get("MessageId", "")), problem=raw[PAYLOAD_PROBLEM])
+        if PAYLOAD_OBJECT in raw:
+            return replace(self.open(omit_object(raw)), payload_object=raw[PAYLOAD_OBJECT])
         if self.validate_md5:
             problem = md5_problem(raw, raw.get("Body", ""))
             if problem:

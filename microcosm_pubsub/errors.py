@@ -75,7 +75,8 @@ class MessageTooLargeError(PubSubError):
     def __init__(self, media_type: str, size: int, limit: int) -> None:
         super().__init__(
             f"message of media type {media_type} is {size} bytes, over the limit of {limit} bytes; "
-            "store the payload elsewhere (for example S3) and publish a reference to it"
+            "set sns_producer.large_payload_bucket to send it through S3, or publish a "
+            "reference to the data instead"
         )
         self.media_type = media_type
         self.size = size

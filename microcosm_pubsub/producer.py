@@ -30,6 +30,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.large_payload import offloader
 from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.middleware import MiddlewareChain, Publication
 from microcosm_pubsub.outgoing import OutgoingMessage
@@ -72,6 +73,11 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     record=typed(bool, default_value=False),
     # Old testing mode: False in a testing graph gives the recording producer
     mock_sns=typed(bool, default_value=True),
+    # Large payloads (see large_payload.py): unset, an oversized message raises MessageTooLargeError
+    large_payload_bucket=typed(str, default_value=None),
+    # Over this (body and attributes, as SNS and the AWS extended clients count), the body goes to S3
+    large_payload_threshold_bytes=typed(int, default_value=SNS_MAX_MESSAGE_BYTES),
+    large_payload_key_prefix=typed(str, default_value=""),
 )
 class SNSProducer:
     """Publishes messages; inside a `deferred()` block, holds them until the block succeeds.
@@ -104,6 +110,7 @@ class SNSProducer:
                 # A producer that never publishes (skip) needs no region; publishing will say what is missing
                 pass
         self.opaque: Any = graph.opaque
+        self.offloader = offloader(graph)
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -161,7 +168,7 @@ class SNSProducer:
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
         ))
-        if message.size > SNS_MAX_MESSAGE_BYTES:
+        if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
             raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
         return message
 
@@ -178,7 +185,7 @@ class SNSProducer:
         # Middleware sees the call itself (a tracing span around it) and may amend the message first
         publication = Publication(message)
         with self.middleware.publishing(publication):
-            message = publication.message
+            message = publication.message = self.offload(publication.message)
             started = perf_counter()
             published = False
             try:
@@ -206,6 +213,7 @@ class SNSProducer:
 
         :raises BatchPublishError: naming every entry that failed, after trying them all
         """
+        messages = [self.offload(message) for message in messages]
         message_ids: list[str | None] = [None] * len(messages)
         failures: list[dict[str, Any]] = []
         for chunk in batches(messages, self.batch_size):
@@ -239,6 +247,10 @@ class SNSProducer:
             message_ids[int(success["Id"])] = success["MessageId"]
         for failed in response.get("Failed", []):
             failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+
+    def offload(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message as it goes on the wire: its body in S3 when large payloads are on and it is too large."""
+        return message if self.offloader is None else self.offloader.offload(message)
 
     def deferred(self) -> DeferredProduction:
         """A block (or decorator) whose produces are published together, only if it succeeds."""
