@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
+from microcosm_pubsub.foreign import ForeignEvents, foreign_events
 from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, S3Object, omit_object, resolver
 
 
@@ -175,11 +176,14 @@ class SQSEnvelope:
 
     # Reads S3 pointers (large_payload.py); a service's envelope whose __init__ skips ours reads none
     resolver: Resolver | None = None
+    # Media types for messages that carry none (foreign.py); None when no rule is declared
+    foreign: ForeignEvents | None = None
 
     def __init__(self, graph: Any, validate_md5: bool = False) -> None:
         self.schemas = graph.pubsub_message_schema_registry
         self.validate_md5 = validate_md5
         self.resolver = resolver(graph)
+        self.foreign = foreign_events(graph)
 
     def resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """`raw` with the payload an S3 pointer names in place of the pointer (see large_payload.py)."""
@@ -239,6 +243,10 @@ class SQSEnvelope:
         body_media_type = body.get("mediaType")
         media_type = body_media_type if isinstance(body_media_type, str) and body_media_type else media_type
         if not media_type:
+            routed = self.foreign.route(body, wire.attributes) if self.foreign else None
+            if routed is not None:
+                # A foreign event (foreign.py): its handler gets the body as it is, no schema
+                return wire.opened(routed, body, opaque_data)
             return wire.opened(None, None, opaque_data, problem="message has no media type")
 
         try:
