@@ -158,3 +158,14 @@ class HandlerNotFoundError(PubSubError, KeyError):
 
 class QueueExhausted(PubSubError):
     """A reader standing in for SQS (a file, stdin, a Lambda event) has no message left: consuming stops."""
+
+
+class RetryInvocationError(PubSubError):
+    """A Lambda invocation from SNS fails on purpose: a record must be retried (SNS-to-Lambda has no partial response).
+
+    `message_ids` are the SNS message ids of the records that asked for it.
+    """
+
+    def __init__(self, message: str, message_ids: list[str]) -> None:
+        super().__init__(message)
+        self.message_ids = message_ids
