@@ -169,3 +169,7 @@ class RetryInvocationError(PubSubError):
     def __init__(self, message: str, message_ids: list[str]) -> None:
         super().__init__(message)
         self.message_ids = message_ids
+
+
+class ProduceArgumentError(PubSubError, ValueError):
+    """`produce` was given an argument its destination cannot take (a delay for a topic, say); nothing was sent."""

@@ -9,6 +9,8 @@ from microcosm_pubsub.provisioning import Resources, StackSpec
 IAM_VERSION = "2012-10-17"
 # What SNSProducer calls: publish and publish_batch (PublishBatch is authorised by sns:Publish)
 PRODUCER_ACTIONS = ["sns:Publish"]
+# A producer sending straight to a queue (destinations.py): SendMessage(Batch), GetQueueUrl for a queue ARN
+QUEUE_PRODUCER_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 # What the consumer and its runner call; the *Batch operations are authorised by these same actions
 CONSUMER_ACTIONS = [
     "sqs:ChangeMessageVisibility",
@@ -22,18 +24,29 @@ DEAD_LETTER_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 
 
 def producer_policy(stack: StackSpec, resources: Resources) -> dict[str, Any]:
-    """Publish to the stack's topics, nothing else."""
-    return {
-        "Version": IAM_VERSION,
-        "Statement": [
-            {
-                "Sid": "PublishToTopics",
-                "Effect": "Allow",
-                "Action": PRODUCER_ACTIONS,
-                "Resource": sorted(resources.topic_arns[name] for name in stack.topics),
-            }
-        ],
-    }
+    """Publish to the stack's topics and send to its destination queues, nothing else."""
+    statements: list[dict[str, Any]] = []
+    if stack.topics:
+        statements.append({
+            "Sid": "PublishToTopics",
+            "Effect": "Allow",
+            "Action": PRODUCER_ACTIONS,
+            "Resource": sorted(resources.topic_arns[name] for name in stack.topics),
+        })
+    destinations = destination_queues(stack)
+    if destinations:
+        statements.append({
+            "Sid": "SendToQueues",
+            "Effect": "Allow",
+            "Action": QUEUE_PRODUCER_ACTIONS,
+            "Resource": sorted(resources.queue_arns[name] for name in destinations),
+        })
+    return {"Version": IAM_VERSION, "Statement": statements}
+
+
+def destination_queues(stack: StackSpec) -> list[str]:
+    """The queues producers send to directly (those declaring `mediaTypes`)."""
+    return [queue.name for queue in stack.queues if queue.media_types]
 
 
 def consumer_policy(stack: StackSpec, resources: Resources) -> dict[str, Any]:
@@ -59,7 +72,7 @@ def consumer_policy(stack: StackSpec, resources: Resources) -> dict[str, Any]:
 def policies(stack: StackSpec, resources: Resources) -> dict[str, dict[str, Any]]:
     """Policies by role, leaving out a role the stack gives nothing to do."""
     result: dict[str, dict[str, Any]] = {}
-    if stack.topics:
+    if stack.topics or destination_queues(stack):
         result["producer"] = producer_policy(stack, resources)
     if stack.queues:
         result["consumer"] = consumer_policy(stack, resources)
