@@ -205,3 +205,18 @@ class TestStack(unittest.TestCase):
         assert_that(producer["Statement"], has_item(has_entries(
             Sid="SendToQueues", Action=["sqs:GetQueueUrl", "sqs:SendMessage"], Resource=[arn],
         )))
+
+
+class TestLocalEnvironment(unittest.TestCase):
+    def test_local_prints_the_mapping_to_the_queue(self) -> None:
+        """`pubsub local` tells each service to send a destination queue's media types to that queue."""
+        from microcosm_pubsub.cli.local import Service, environment
+        from microcosm_pubsub.provisioning import QueueSpec, Resources, StackSpec
+
+        queue = QueueSpec("thumbnails", 30, None, (TASK,))
+        stack = StackSpec((), (queue,), ())
+        arn = "arn:aws:sqs:us-east-1:123456789012:thumbnails"
+        resources = Resources(queue_urls={"thumbnails": "http://127.0.0.1/123456789012/thumbnails"},
+                              queue_arns={"thumbnails": arn})
+        lines = environment(fixtures.endpoint(), resources, [Service("shop", queue, None)], stack)
+        assert_that(lines, has_item(f'SHOP__SNS_TOPIC_ARNS__MAPPINGS={{"{TASK}":"{arn}"}}'))
