@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
@@ -21,43 +21,17 @@ from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
 from microcosm_pubsub.foreign import ForeignEvents, foreign_events
-from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, S3Object, omit_object, resolver
+from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, omit_object, resolver
+from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.received import Delivery, Opened
 
 
 if TYPE_CHECKING:
     from microcosm_pubsub.consumer import SQSConsumer
-    from microcosm_pubsub.message import Delivery, SQSMessage
 
 
 MEDIA_TYPE_ATTRIBUTE = "media_type"
 RAW_MEDIA_TYPE = "application/json"
-
-
-@dataclass(frozen=True)
-class Opened:
-    """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists.
-
-    `payload`, `attributes` and `sns_wrapped` are the wire as read once by `unwrap`: middleware
-    (signing, tracing) reads them here instead of parsing the body again.
-    """
-
-    media_type: str | None
-    content: dict[str, Any] | None
-    message_id: str
-    topic_arn: str | None = None
-    opaque_data: dict[str, Any] = field(default_factory=dict)
-    problem: str | None = None
-    known: bool = True
-    # The message exactly as its producer published it (what signing covers): the SNS notification's
-    # `Message` when SNS wrapped it, else the SQS body
-    payload: str = ""
-    # Message attributes as plain strings: the publisher's (SNS notification's `Value`s) over the queue's
-    # (SQS `StringValue`s); binary ones are left out
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    # Whether SNS wrapped the message in its notification (a subscription without raw delivery)
-    sns_wrapped: bool = False
-    # Where the body was read from when the wire carried an S3 pointer (large_payload.py)
-    payload_object: S3Object | None = None
 
 
 @dataclass(slots=True)
@@ -195,8 +169,6 @@ class SQSEnvelope:
 
     def delivery(self, raw: Mapping[str, Any], received_at: float | None = None) -> Delivery:
         """SQS's delivery state of the message: ids, receive count, send time, attributes, body."""
-        from microcosm_pubsub.message import Delivery  # message.py builds on this module
-
         raw = self.sqs_shape(raw)
         attributes = raw.get("Attributes") or {}
         sent = whole_number(attributes.get("SentTimestamp"))
@@ -212,8 +184,6 @@ class SQSEnvelope:
 
     def parse_raw_message(self, consumer: SQSConsumer | None, raw: Mapping[str, Any]) -> SQSMessage:
         """The old package's entry point: a received message as an `SQSMessage` (never raises)."""
-        from microcosm_pubsub.message import SQSMessage
-
         shaped = self.resolve(self.sqs_shape(raw))
         return SQSMessage.received(consumer, self.open(shaped), self.delivery(shaped))
 

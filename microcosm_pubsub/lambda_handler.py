@@ -100,7 +100,7 @@ class LambdaHandler:
         if records and records[0].get("EventSource") == "aws:sns":
             from microcosm_pubsub.lambda_sns import handle_sns_records  # a function subscribed to SNS, no queue
 
-            handle_sns_records(graph, records, context)
+            handle_sns_records(graph, records, RETRIED_ACTIONS, lambda: out_of_time(context))
             return None
         retry: set[int] = set()
         dead: dict[str, list[tuple[int, MessageHandlingResult]]] = {}

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from microcosm_pubsub.errors import RetryInvocationError
-from microcosm_pubsub.lambda_handler import RETRIED_ACTIONS, out_of_time
 from microcosm_pubsub.result import Action, MessageHandlingResult
 
 
@@ -57,15 +56,24 @@ def sqs_message_from_sns_record(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def handle_sns_records(graph: Any, records: Sequence[Mapping[str, Any]], context: Any) -> None:
-    """Handle every record; raise `RetryInvocationError` naming those to retry, once all were tried."""
+def handle_sns_records(
+    graph: Any,
+    records: Sequence[Mapping[str, Any]],
+    retried: frozenset[Action],
+    out_of_time: Callable[[], bool],
+) -> None:
+    """Handle every record; raise `RetryInvocationError` naming those to retry, once all were tried.
+
+    `retried`: the actions that call for another delivery (lambda_handler's, shared with SQS events);
+    `out_of_time()`: whether the invocation has too little time left to start a record.
+    """
     dispatcher, consumer = graph.sqs_message_dispatcher, graph.sqs_consumer
     retry: list[tuple[str, str]] = []
     dead: dict[str, list[MessageHandlingResult]] = {}
     for record in records:
         notification = record.get("Sns") or {}
         message_id = str(notification.get("MessageId", ""))
-        if out_of_time(context):
+        if out_of_time():
             retry.append((message_id, "not started: too little time left"))
             continue
         try:
@@ -78,7 +86,7 @@ def handle_sns_records(graph: Any, records: Sequence[Mapping[str, Any]], context
         if action is Action.DEAD_LETTER:
             source = str(notification.get("TopicArn") or record.get("EventSubscriptionArn") or "unknown")
             dead.setdefault(source, []).append(result)
-        elif action in RETRIED_ACTIONS:
+        elif action in retried:
             retry.append((message_id, result.outcome.name))
     dead_letters = dispatcher.dead_letters
     for source, results in dead.items():

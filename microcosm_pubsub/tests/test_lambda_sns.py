@@ -23,7 +23,7 @@ from microcosm_pubsub.errors import RetryInvocationError
 from microcosm_pubsub.lambda_sns import sqs_message_from_sns_record
 from microcosm_pubsub.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, sign
 from microcosm_pubsub.tests.fixtures import graph_config, new_stack
-from microcosm_pubsub.tests.test_lambda import GIZMO, GizmoDaemon
+from microcosm_pubsub.tests.test_lambda import GIZMO, Context, GizmoDaemon
 
 
 TOPIC_ARN = "arn:aws:sns:us-east-2:123456789012:gizmos"
@@ -96,6 +96,12 @@ class TestSNSEvent(unittest.TestCase):
             assert_that(error.message_ids, is_(equal_to(["sns-retry"])))
         else:
             raise AssertionError("the invocation returned")
+
+    def test_out_of_time_fails_the_invocation_unhandled(self) -> None:
+        """With too little time left, records are not started and the invocation raises so that they are retried."""
+        assert_that(calling(self.handle).with_args(sns_event(sns_record("ok")), Context(10)),
+                    raises(RetryInvocationError, "sns-ok \\(not started"))
+        assert_that(self.gizmos.names, is_(equal_to([])))
 
     def test_schema_violation_without_dead_letter_queue(self) -> None:
         """A record that breaks its schema is INVALID; with no dead-letter queue the invocation raises to keep it."""
