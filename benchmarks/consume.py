@@ -82,7 +82,8 @@ class Bench:
         counter = CallCounter(consumer.counted_client)
         clock = Clock(endpoint_pid(self.endpoint))
         try:
-            self.feeder.prefill(queue_url, messages, capacity + VISIBLE_MARGIN)
+            # Fed beyond the count: the backlog lasts the whole timed window, its tail included
+            self.feeder.prefill(queue_url, messages + capacity + VISIBLE_MARGIN, capacity + VISIBLE_MARGIN)
             counter.reset()
             clock.start()
             consumer.start()
@@ -93,6 +94,8 @@ class Bench:
                     raise TimeoutError(f"{type(consumer).__name__} settled {settled} of {messages} in time")
                 time.sleep(POLL_SECONDS)
             sample = clock.stop(settled).with_calls(counter.snapshot())
+            # The feeder sends its last messages (the margin) once it sees the count reached
+            self.feeder.report(settled)
         finally:
             consumer.stop()
         self.feeder.wait_fed()

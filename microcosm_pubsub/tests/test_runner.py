@@ -217,8 +217,8 @@ class RunnerTestCase(unittest.TestCase):
         runner = daemon.runner
         assert runner is not None
         self.produce(daemon, [f"job-{index}" for index in range(5)])
-        # One handler blocks, the other four wait in the runner
-        fixtures.wait_for(lambda: handler.running == 1 and len(runner.in_flight) == 5, WAIT_SECONDS)
+        # One handler blocks, at least one more message waits in the runner (it receives whole receives' worth)
+        fixtures.wait_for(lambda: handler.running == 1 and len(runner.in_flight) >= 2, WAIT_SECONDS)
         daemon.stop.set()
         gate.set()
         self.thread.join(WAIT_SECONDS)
