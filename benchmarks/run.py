@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # Messages per contender per round at --scale 1: each run takes one to two seconds here
 PRODUCE_MESSAGES = 500
 NOOP_MESSAGES = 400
-SLEEP_MESSAGES = {1: 80, 4: 250, 16: 500, 32: 600}
+SLEEP_MESSAGES = {1: 100, 4: 250, 16: 500, 32: 600}
 # Against the in-memory SQS, where concurrency 32 reaches about 850 messages a second
 FAKE_MESSAGES = {1: 50, 4: 150, 16: 500, 32: 800}
 # The CPU-bound handler: about 40 ms of hashing, so one process handles some 20 a second

@@ -119,17 +119,17 @@ class InFlight:
 
     # The handler threads
 
-    def next_message(self, finished: Any = None) -> SQSMessage | None:
+    def next_message(self, finished: Any = None, wait: bool = True) -> SQSMessage | None:
         """Record what the caller finished (a result, or a message handed back) and take the next message.
 
-        Waits while nothing is pending; None once the runner is closing and nothing is left.
+        Waits while nothing is pending (unless not `wait`); None once the runner is closing and nothing is left.
         """
         with self._lock:
             if finished is not None:
                 self._running -= 1
                 self._finish(finished)
             while not self._pending:
-                if self._closing:
+                if self._closing or not wait:
                     return None
                 self._work.wait()
             self._running += 1

@@ -80,6 +80,8 @@ class Runner:
         self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
         # Guards the stop condition and the first `prepare` between pollers
         self.poll_lock = threading.Lock()
+        # Whether the poller handles its own receives (set by `run`)
+        self.inline = False
         # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
         self.prepared = False
         # Since when receives have failed without a success between (monotonic clock)
@@ -95,9 +97,12 @@ class Runner:
         if self.pollers > 1 and not hasattr(self.consumer.client, "meta"):
             # Not an SQS client (a file, stdin, a Lambda event): read it in order
             self.pollers = 1
+        # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
+        # contending for the GIL; the settler still deletes while the next receive goes out
+        self.inline = self.concurrency == 1 and self.pollers == 1
         workers = [
             threading.Thread(target=self.work_loop, name=f"pubsub-handler-{index}", daemon=True)
-            for index in range(self.concurrency)
+            for index in range(0 if self.inline else self.concurrency)
         ]
         settler = threading.Thread(target=self.settle_loop, name="pubsub-settler", daemon=True)
         # Daemon threads: a poll left behind at stop must not keep the process alive
@@ -215,6 +220,8 @@ class Runner:
                 if not self.prepared:
                     self.prepare()
                 self.stop_condition.received(len(messages), time.monotonic())
+            if self.inline:
+                self.handle_pending()
 
     def release(self, messages: list[SQSMessage]) -> None:
         """Make received messages visible again now: nothing handled them."""
@@ -224,10 +231,11 @@ class Runner:
             logger.exception("releasing %d messages failed; they come back after their visibility timeout",
                              len(messages))
 
-    def work_loop(self) -> None:
+    def work_loop(self, wait: bool = True) -> None:
+        """Take messages one by one, handle each, pass on its result; until closing (or nothing pending)."""
         finished: Any = None
         while True:
-            message = self.in_flight.next_message(finished)
+            message = self.in_flight.next_message(finished, wait=wait)
             if message is None:
                 return
             if self.stop.is_set():
@@ -235,6 +243,10 @@ class Runner:
                 finished = message
                 continue
             finished = self.dispatcher.handle_message(message)
+
+    def handle_pending(self) -> None:
+        """The poller's own handler turn: what it received, then back to receiving."""
+        self.work_loop(wait=False)
 
     def settle_loop(self) -> None:
         # A message can wait up to interval + poll for its extension; that must stay well inside the
