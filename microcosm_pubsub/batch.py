@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema, fields
 
+from microcosm_pubsub.batching import sized_batches
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import DEFAULT_ORGANIZATION, created
 from microcosm_pubsub.decorators import handles
 from microcosm_pubsub.errors import MessageTooLargeError
-from microcosm_pubsub.outgoing import SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.limits import SNS_MAX_MESSAGE_BYTES
+from microcosm_pubsub.outgoing import OutgoingMessage
 
 
 if TYPE_CHECKING:
@@ -65,17 +67,10 @@ def batch_entry(message: OutgoingMessage) -> dict[str, Any]:
 
 def chunks(entries: list[dict[str, Any]], count: int) -> Iterator[list[dict[str, Any]]]:
     """Entries in chunks of at most `count`, each likely to fit one SNS message."""
-    chunk: list[dict[str, Any]] = []
-    size = BATCH_OVERHEAD_BYTES
-    for entry in entries:
-        entry_size = len(json.dumps(entry).encode())
-        if chunk and (len(chunk) == count or size + entry_size > SNS_MAX_BYTES):
-            yield chunk
-            chunk, size = [], BATCH_OVERHEAD_BYTES
-        chunk.append(entry)
-        size += entry_size
-    if chunk:
-        yield chunk
+    return sized_batches(
+        entries, lambda entry: len(json.dumps(entry).encode()),
+        max_bytes=SNS_MAX_MESSAGE_BYTES, max_count=count, base_bytes=BATCH_OVERHEAD_BYTES,
+    )
 
 
 def publish_as_batch_messages(producer: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:

@@ -1,7 +1,8 @@
 """The boto3 SNS and SQS clients, each its own graph binding, configured from the graph.
 
 A testing graph with no endpoint configured gets stub clients instead (the old package's testing
-mode): see `microcosm_pubsub.testing.stubs`. The choice is made here and nowhere else.
+mode): the choice is made here and nowhere else; the stubs are the testing toolkit's, built by name
+(`doubles.py`) so that this module never imports the toolkit.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from botocore.config import Config
 from botocore.exceptions import NoRegionError, ProfileNotFound
 
 from microcosm_pubsub.config import flag
+from microcosm_pubsub.doubles import SNS_CLIENT, SQS_CLIENT, build_double
 from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.stopping import runner_setting
 
 
 def make_client(
@@ -69,17 +72,11 @@ def wants_stub(graph: Any, service: str, config: Mapping[str, Any]) -> bool:
     return not any(os.environ.get(variable) for variable in ENDPOINT_VARIABLES[service])
 
 
-def stub_client(service: str) -> Any:
-    # Imported here so that only testing graphs load unittest.mock and the testing toolkit
-    from microcosm_pubsub.testing.stubs import StubClient
-    return StubClient(service)
-
-
 def configure_sns_client(graph: Any) -> Any:
     """The SNS client, configured by the `sns_producer` keys; a stub in a testing graph with no endpoint."""
     config = graph.config.sns_producer
     if wants_stub(graph, "sns", config):
-        return stub_client("sns")
+        return build_double(SNS_CLIENT, graph)
     return make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
 
 
@@ -87,27 +84,20 @@ def configure_sqs_client(graph: Any) -> Any:
     """The SQS client, configured by the `sqs_consumer` keys; a stub in a testing graph with no endpoint."""
     config = graph.config.sqs_consumer
     if wants_stub(graph, "sqs", config):
-        return stub_client("sqs")
+        return build_double(SQS_CLIENT, graph)
     # A long poll holds the connection for wait_seconds; the read timeout must outlast it
     read_timeout = max(float(config.read_timeout_seconds), float(config.wait_seconds) + 10)
     # Handlers, the heartbeat and settling share the client: one connection each
-    pool = max(10, int(config.concurrency) + 4)
+    pool = max(10, int(runner_setting(graph.config, "concurrency") or 1) + 4)
     return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
 
 
-def testing_producer(graph: Any) -> Any:
-    """The old testing mode's `sns_producer`, or None when the graph gets its usual producer.
+def old_testing_mode(graph: Any) -> bool:
+    """True where the old package's testing mode asks for an inspectable recording `sns_producer`.
 
-    A testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
-    sets) and no SNS endpoint gets a recording producer whose `produce` is inspectable like a
-    MagicMock. With an endpoint configured, the producer publishes there, as the clients do.
+    That is a testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
+    sets) and no SNS endpoint; its producer's `produce` is inspectable like a MagicMock. With an endpoint
+    configured, the producer publishes there, as the clients do.
     """
     config = graph.config.sns_producer
-    if flag(config.get("mock_sns"), default=True) or not wants_stub(graph, "sns", config):
-        return None
-    if not wants_stub(graph, "sns", graph.config.sns_producer):
-        # An endpoint is configured (the local endpoint): publish for real, as the stub clients do
-        return None
-    # Imported here so that only testing graphs load unittest.mock and the testing toolkit
-    from microcosm_pubsub.testing.stubs import inspectable_recording_producer
-    return inspectable_recording_producer(graph)
+    return not flag(config.get("mock_sns"), default=True) and wants_stub(graph, "sns", config)

@@ -3,34 +3,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.backoff import BackoffPolicy, clamp, make_backoff_policy
+from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.envelope import whole_number
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError
+from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.middleware import MiddlewareChain
 from microcosm_pubsub.reader import reader_for
 
 
+if TYPE_CHECKING:
+    from microcosm_pubsub.result import MessageHandlingResult
+
+
 logger = logging.getLogger("microcosm_pubsub.consumer")
 
-# SQS receives, deletes and changes visibility for at most ten messages per call
-SQS_MAX_BATCH = 10
-
-
+# `SQS_MAX_BATCH` and `chunks` are kept importable from here, where they used to live
 __all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
-
-
-def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 @defaults(
@@ -46,8 +44,8 @@ def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterable[Sequence
     backoff_policy=typed(str, default_value="constant"),
     # Base delay of the backoff policy after a failure
     message_retry_visibility_timeout_seconds=typed(int, default_value=5),
-    # Handlers run on this many threads
-    concurrency=typed(int, default_value=1),
+    # The old home of pubsub_runner.concurrency, read when that is unset
+    concurrency=typed(int, default_value=None),
     connect_timeout_seconds=typed(float, default_value=5.0),
     read_timeout_seconds=typed(float, default_value=30.0),
     # boto3's standard retry mode, counting the first try
@@ -161,6 +159,26 @@ class SQSConsumer:
             return getattr(self.client, operation)(**kwargs)
         except (BotoCoreError, ClientError) as error:
             raise ConsumeError(f"{operation} on {self.queue_url} failed: {error}") from error
+
+    def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]:
+        """The consumed queue's attributes `names`; boto's errors propagate (the caller tells them apart)."""
+        response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))
+        attributes: dict[str, Any] = response["Attributes"]
+        return attributes
+
+    def find_queue_url(self, name: str, account: str) -> str:
+        """The URL of queue `name` owned by `account` (a dead-letter target); boto's errors propagate."""
+        response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        return str(response["QueueUrl"])
+
+    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+        """Send `entries` to another queue (the dead-letter one) in one call; boto's errors propagate."""
+        response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        return response
+
+    def settle_alone(self, result: MessageHandlingResult) -> None:
+        """Settle one result as the graph's dispatcher would, dead-letter queue included (`with message:`)."""
+        self.graph.sqs_message_dispatcher.settle([result])
 
     def delete_batch(self, messages: Sequence[SQSMessage]) -> list[SQSMessage]:
         """Delete in batches of ten; returns the messages SQS did not delete (each logged)."""

@@ -1,4 +1,4 @@
-"""`ConsumerDaemon`: a service's consumer process: command line, configuration, signals, the receive loop."""
+"""`ConsumerDaemon`: a service's consumer process: start-up checks, signals, the receive loop."""
 from __future__ import annotations
 
 import logging
@@ -6,23 +6,48 @@ import os
 import signal
 import sys
 import threading
-from argparse import ArgumentParser, Namespace
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from argparse import Namespace
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, TypeVar
 
-from microcosm.api import create_object_graph, load_each, load_from_dict, load_from_environ
+from microcosm.api import load_each, load_from_dict, load_from_environ
 from microcosm.caching import Cache, NaiveCache, ProcessCache
-from microcosm.errors import NotBoundError
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
-from microcosm_pubsub.clients import ENDPOINT_VARIABLES
-from microcosm_pubsub.config import explain_validation_error, unknown_keys
+from microcosm_pubsub.config import explain_validation_error
 from microcosm_pubsub.context import key_list
+from microcosm_pubsub.daemon_args import (
+    HEALTH,
+    HEARTBEAT_VARIABLE,
+    OLD_HEALTHCHECK_HOST,
+    OLD_HEALTHCHECK_PORT,
+    RUNNER,
+    STDIN_QUEUE_URL,
+    CommandLine,
+    health_config,
+    health_requested,
+    heartbeat_threshold_from_environ,
+    is_file_source,
+)
+from microcosm_pubsub.daemon_graph import (
+    OPTIONAL_SUPPORT_COMPONENTS,
+    SUPPORT_COMPONENTS,
+    TESTING_DEFAULTS,
+    TESTING_GRAPH_DEFAULTS,
+    GraphBuilding,
+    Unavailable,
+    add_middleware,
+    is_bound,
+    metrics_port,
+    recording_unless_endpoint,
+    root_logging_kept,
+    use_support_components,
+    warn_unknown_keys,
+)
 from microcosm_pubsub.errors import ConfigurationError, PubSubError
 from microcosm_pubsub.health import start_health_server
-from microcosm_pubsub.logs import FORMATS, configure_daemon_logging, log_configuration
+from microcosm_pubsub.logs import configure_daemon_logging, log_configuration
 from microcosm_pubsub.metrics.middleware import serve_metrics
 from microcosm_pubsub.runner import Runner
 from microcosm_pubsub.stopping import RunnerSettings
@@ -30,31 +55,15 @@ from microcosm_pubsub.stopping import RunnerSettings
 
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
-HEALTH = "pubsub_health"
-RUNNER = "pubsub_runner"
-# The old daemon's heartbeat threshold, read when the flag is not given
-HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
-# The old daemon's health endpoint address: reachable by a probe from outside the container
-OLD_HEALTHCHECK_HOST = "0.0.0.0"  # noqa: S104 (the old flags' documented default; probes come from the kubelet)
-# Where the old daemon served its health check when only a heartbeat threshold was set
-OLD_HEALTHCHECK_PORT = 80
-# The queue URL that means "read standard input"
-STDIN_QUEUE_URL = "STDIN"
-
-# Built before the graph is locked: the handlers' threads and the producer reach them lazily
-SUPPORT_COMPONENTS = (
-    "opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",
-    "pubsub_message_schema_registry", "sns_topic_arns", "sns_producer",
-)
-# Old services' handlers read `graph.logger` from microcosm-logging; built when that package binds it
-OPTIONAL_SUPPORT_COMPONENTS = ("logger",)
-# Configuration of `create_for_testing()` daemons, below the test's own loader
-TESTING_DEFAULTS: dict[str, Any] = {
-    # A queue URL the stub client answers for; old tests assert this exact value
-    "sqs_consumer": {"sqs_queue_url": "queue"},
-}
-# Any testing graph: a broken receive path fails a test within a second, not a 20 s long poll
-TESTING_GRAPH_DEFAULTS: dict[str, Any] = {"sqs_consumer": {"wait_seconds": 1}}
+# Every name code imported from this module before it was split still comes from here
+__all__ = [
+    "HEALTH", "HEARTBEAT_VARIABLE", "OLD_HEALTHCHECK_HOST", "OLD_HEALTHCHECK_PORT", "OPTIONAL_SUPPORT_COMPONENTS",
+    "RUNNER", "STDIN_QUEUE_URL", "SUPPORT_COMPONENTS", "TESTING_DEFAULTS", "TESTING_GRAPH_DEFAULTS", "CommandLine",
+    "ConsumerDaemon", "GraphBuilding", "Unavailable", "add_middleware", "classorinstancemethod", "configure_logging",
+    "health_config", "health_requested", "heartbeat_threshold_from_environ", "is_bound", "is_file_source",
+    "metrics_port", "recording_unless_endpoint", "root_logging_kept", "summary", "use_support_components",
+    "warn_unknown_keys",
+]
 
 R = TypeVar("R")
 
@@ -74,165 +83,26 @@ class classorinstancemethod(Generic[R]):
 
         return bound
 
+class ConsumerDaemon(GraphBuilding):
+    """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`.
 
-class Unavailable:
-    """Stands in a locked graph for a component that could not be built: using it raises why."""
-
-    def __init__(self, name: str, error: Exception) -> None:
-        self._name = name
-        self._error = error
-
-    def __getattr__(self, attribute: str) -> Any:
-        self.raise_error()
-
-    def raise_error(self) -> NoReturn:
-        raise self._error
-
-    def __repr__(self) -> str:
-        return f"<{self._name} unavailable: {self._error}>"
-
-
-class ConsumerDaemon:
-    """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`."""
+    The command line is `daemon_args.CommandLine`'s, building the graph `daemon_graph.GraphBuilding`'s;
+    this class runs the daemon.
+    """
 
     name: str = "consumer"
 
     def __init__(self, event: Mapping[str, Any] | None = None) -> None:
         self.graph: Any = None
         self.args: Namespace | None = None
-        # A Lambda SQS record the consumer reads instead of a queue (the old SQSJsonReader path)
         self.event = dict(event) if event else None
         self.stop = threading.Event()
         self.runner: Runner | None = None
 
     @property
-    def components(self) -> list[str]:
-        """Binding names the daemon's graph builds at start; handler components among them become active."""
-        return [
-            "opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
-            "sqs_consumer", "sqs_message_dispatcher",
-        ]
-
-    @property
     def bound_handlers(self) -> dict[str, Any]:
         """The active handlers by media type: those bound in `components`."""
         return dict(self.graph.sqs_message_handler_registry.compute_bound_handlers(self.components))
-
-    @property
-    def defaults(self) -> dict[str, Any]:
-        """Configuration below the environment and the command line."""
-        return {}
-
-    def make_arg_parser(self) -> ArgumentParser:
-        parser = ArgumentParser(prog=self.name, description=f"Consume SQS messages for {self.name}")
-        source = parser.add_mutually_exclusive_group()
-        source.add_argument(
-            "--sqs-queue-url", help="the queue to consume, or a file of messages (else sqs_consumer.sqs_queue_url)",
-        )
-        source.add_argument("--stdin", action="store_true", help="read messages from standard input, one per line")
-        parser.add_argument("--envelope", help="the envelope strategy by name (sqs_envelope.strategy_name)")
-        mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--debug", action="store_true", help="log at DEBUG")
-        mode.add_argument("--testing", action="store_true", help="build a testing graph")
-        parser.add_argument("--concurrency", type=int, help="handler threads per process (default 1)")
-        parser.add_argument("--processes", type=int, default=1, help="consumer processes on the queue (default 1)")
-        parser.add_argument("--log-format", choices=FORMATS, help="log lines as text or JSON (else logging.format)")
-        parser.add_argument(
-            "--healthcheck-host", help=f"the health endpoint's address (default {OLD_HEALTHCHECK_HOST} with the flags)",
-        )
-        parser.add_argument("--healthcheck-port", type=int, help="serve the health endpoint on this port")
-        parser.add_argument(
-            "--heartbeat-threshold-seconds", type=float, default=heartbeat_threshold_from_environ(),
-            help=f"unhealthy after this long without a receive or a settle (env {HEARTBEAT_VARIABLE}; -1: default)",
-        )
-        parser.add_argument(
-            "--stop-when-idle", type=float, metavar="SECONDS",
-            help="drain and exit 0 after SECONDS with nothing received (pubsub_runner.stop_when_idle_seconds)",
-        )
-        parser.add_argument(
-            "--max-messages", type=int, metavar="N",
-            help="receive at most N messages (per process), handle them and exit 0 (pubsub_runner.max_messages)",
-        )
-        return parser
-
-    def parse_args(self, argv: Sequence[str] | None = None) -> Namespace:
-        parser = self.make_arg_parser()
-        args = parser.parse_args(argv)
-        if args.concurrency is not None and args.concurrency < 1:
-            parser.error("--concurrency must be at least 1")
-        if args.processes < 1:
-            parser.error("--processes must be at least 1")
-        if args.processes > 1 and (args.stdin or is_file_source(args.sqs_queue_url)):
-            parser.error("--processes reads one queue from several processes; a file or stdin is read by one process")
-        if args.healthcheck_port is not None and not 0 <= args.healthcheck_port <= 65535:
-            parser.error("--healthcheck-port must be between 0 and 65535")
-        if args.stop_when_idle is not None and not args.stop_when_idle > 0:
-            parser.error("--stop-when-idle must be more than 0 seconds")
-        if args.max_messages is not None and args.max_messages < 1:
-            parser.error("--max-messages must be at least 1")
-        return args
-
-    def command_line_config(self, args: Namespace) -> dict[str, Any]:
-        """The configuration the command line sets, above every other source."""
-        config: dict[str, Any] = {}
-        sqs_consumer: dict[str, Any] = {}
-        sqs_envelope: dict[str, Any] = {}
-        if getattr(args, "stdin", False):
-            sqs_consumer["sqs_queue_url"] = STDIN_QUEUE_URL
-            # Lines typed or piped in are bare message bodies, not SNS notifications
-            sqs_envelope["strategy_name"] = "NaiveSQSEnvelope"
-        elif getattr(args, "sqs_queue_url", None):
-            sqs_consumer["sqs_queue_url"] = args.sqs_queue_url
-        if getattr(args, "concurrency", None):
-            sqs_consumer["concurrency"] = args.concurrency
-        event = getattr(args, "event", None) or self.event
-        if event:
-            sqs_consumer["sqs_event"] = dict(event)
-            sqs_envelope["strategy_name"] = "LambdaSQSEnvelope"
-        if getattr(args, "envelope", None):
-            sqs_envelope["strategy_name"] = args.envelope
-        health = health_config(args)
-        runner: dict[str, Any] = {}
-        if getattr(args, "stop_when_idle", None) is not None:
-            runner["stop_when_idle_seconds"] = args.stop_when_idle
-        if getattr(args, "max_messages", None) is not None:
-            runner["max_messages"] = args.max_messages
-        sections = (("sqs_consumer", sqs_consumer), ("sqs_envelope", sqs_envelope), (HEALTH, health), (RUNNER, runner))
-        for name, section in sections:
-            if section:
-                config[name] = section
-        return config
-
-    def create_object_graph(self, args: Namespace, cache: Cache | None = None, loader: Any = None) -> Any:
-        """The daemon's graph, locked: defaults, the loader (else the environment), then the command line.
-
-        Each layer wins over the one before. Every component the daemon and its handlers need is
-        built before the lock, so a lazily built one cannot race between handler threads.
-        """
-        testing = bool(getattr(args, "testing", False))
-        graph = create_object_graph(
-            name=self.name,
-            debug=bool(getattr(args, "debug", False)),
-            testing=testing,
-            loader=load_each(
-                load_from_dict(self.defaults),
-                load_from_dict(TESTING_GRAPH_DEFAULTS if testing else {}),
-                loader or load_from_environ,
-                load_from_dict(self.command_line_config(args)),
-            ),
-            cache=cache,  # type: ignore[arg-type]  # microcosm accepts a cache instance as well as its class
-        )
-        if health_requested(args):
-            # The old flags need no configuration: the health monitor is fed by the middleware chain
-            add_middleware(graph, HEALTH)
-        graph.use(*self.components)
-        use_support_components(graph)
-        graph.lock()
-        return graph
-
-    def create_graph(self, args: Namespace, loader: Any = None) -> Any:
-        """`create_object_graph` with a fresh cache."""
-        return self.create_object_graph(args, loader=loader)
 
     @classmethod
     def create_for_testing(cls, loader: Any = None, cache: Cache | None = None, **kwargs: Any) -> ConsumerDaemon:
@@ -313,8 +183,8 @@ class ConsumerDaemon:
         self.build_shared_components()
         consumer = self.graph.sqs_consumer
         dispatcher = self.graph.sqs_message_dispatcher
-        concurrency = int(self.graph.config.sqs_consumer.concurrency)
-        settings = RunnerSettings.from_config(self.graph.config.get(RUNNER))
+        settings = RunnerSettings.from_graph_config(self.graph.config)
+        concurrency = settings.concurrency
         self.runner = Runner(dispatcher, consumer, concurrency, self.stop, settings)
         # A missing queue stops the start here, with one line; an unreachable endpoint is the loop's to retry
         self.runner.prepare()
@@ -333,15 +203,6 @@ class ConsumerDaemon:
             )
         serve_metrics(self.graph)
 
-    def build_shared_components(self) -> None:
-        """Build now what handler threads share: microcosm's graph is not safe to build from two threads at once."""
-        if not getattr(self.graph, "_locked", False):
-            use_support_components(self.graph)
-        client = self.graph.sqs_consumer.client
-        if isinstance(client, Unavailable):
-            # Consuming needs the client the publishing side may do without: fail at start
-            client.raise_error()
-
     def install_signal_handlers(self, in_child: bool = False) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
             if self.stop.is_set():
@@ -354,148 +215,6 @@ class ConsumerDaemon:
         if not in_child:
             # A child's Ctrl-C comes from its parent as SIGTERM; the terminal's own would count twice
             signal.signal(signal.SIGINT, handle)
-
-
-def recording_unless_endpoint(loader: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`loader`, plus `sns_producer.mock_sns` false (the recording producer) unless it configures an SNS endpoint.
-
-    The old `create_for_testing()` always mocked the producer; a test that points the producer at
-    an endpoint (the local one) means to publish there.
-    """
-    def load(metadata: Any) -> Any:
-        config = loader(metadata)
-        producer = config.get("sns_producer") or {}
-        endpoint = producer.get("endpoint_url") or any(os.environ.get(name) for name in ENDPOINT_VARIABLES["sns"])
-        if "mock_sns" not in producer and not endpoint:
-            config.setdefault("sns_producer", {})["mock_sns"] = False
-        return config
-
-    return load
-
-
-def warn_unknown_keys(name: str, graph: Any) -> None:
-    """One warning per configuration key set for this package that nothing reads."""
-    for key in unknown_keys(graph):
-        logger.warning(
-            "%s: configuration key %s is set but unknown to microcosm_pubsub and is ignored; "
-            "check its name (docs/migration.md lists the old keys and their new names)", name, key,
-        )
-
-
-def metrics_port(graph: Any) -> Any:
-    section = graph.config.get("pubsub_metrics") or {}
-    return section.get("prometheus_port")
-
-
-def heartbeat_threshold_from_environ() -> float:
-    """The old environment variable's threshold in seconds; -1 (off) when unset or unreadable."""
-    value = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
-    if not value:
-        return -1.0
-    try:
-        return float(value)
-    except ValueError:
-        logger.warning("%s=%r is not a number of seconds; ignored", HEARTBEAT_VARIABLE, value)
-        return -1.0
-
-
-def health_requested(args: Namespace) -> bool:
-    """The old health flags (or the heartbeat variable) ask for the health endpoint."""
-    if getattr(args, "process_index", None) is not None:
-        # A child of --processes: the parent serves; the child's monitor feeds it
-        return True
-    threshold = getattr(args, "heartbeat_threshold_seconds", None)
-    return getattr(args, "healthcheck_port", None) is not None or (threshold is not None and threshold > 0)
-
-
-def health_config(args: Namespace) -> dict[str, Any]:
-    """`pubsub_health` settings from the old flags: port, host and the stall limit."""
-    threshold = getattr(args, "heartbeat_threshold_seconds", None)
-    if getattr(args, "process_index", None) is not None:
-        # Children never bind the port, whatever the environment says: the parent answers for all
-        child: dict[str, Any] = {"port": None}
-        if threshold is not None and threshold > 0:
-            child["stall_seconds"] = float(threshold)
-        return child
-    if not health_requested(args):
-        return {}
-    port = getattr(args, "healthcheck_port", None)
-    config: dict[str, Any] = {
-        # A threshold alone served on port 80 in the old daemon; deployments' probes expect it there
-        "port": OLD_HEALTHCHECK_PORT if port is None else port,
-        "host": getattr(args, "healthcheck_host", None) or OLD_HEALTHCHECK_HOST,
-    }
-    if threshold is not None and threshold > 0:
-        config["stall_seconds"] = float(threshold)
-    return config
-
-
-def add_middleware(graph: Any, name: str) -> None:
-    """Append `name` to `pubsub_middleware.components` unless it is there already."""
-    section = graph.config.pubsub_middleware
-    names = key_list(section.components)
-    if name not in names:
-        section.components = [*names, name]
-
-
-def is_file_source(url: str | None) -> bool:
-    """A queue URL that names a local file of messages (or standard input) rather than a queue."""
-    if not url:
-        return False
-    if url == STDIN_QUEUE_URL:
-        return True
-    path = url[len("file://"):] if url.startswith("file://") else url
-    return "://" not in path and os.path.exists(path)
-
-
-def use_support_components(graph: Any) -> None:
-    """Build what the consumer, the dispatcher and the producer reach lazily, so a locked graph has them."""
-    for name in ("sqs_client", "sns_client"):
-        try:
-            graph.use(name)
-        except PubSubError as error:
-            # A daemon that never publishes needs no SNS client, one reading a file no SQS client;
-            # whichever is needed raises this error on first use (the SQS one at start)
-            logger.debug("no %s: %s", name, error)
-            graph.assign(name, Unavailable(name, error))
-    graph.use(*SUPPORT_COMPONENTS)
-    for name in OPTIONAL_SUPPORT_COMPONENTS:
-        if not is_bound(graph, name):
-            continue
-        try:
-            # microcosm-logging configures the root logger as it builds; the daemon's logging stays its own
-            with root_logging_kept():
-                graph.use(name)
-        except Exception as error:
-            # microcosm-logging's logging stack breaks with python-json-logger 3.1 and later
-            logger.warning("%s is bound but cannot be built (%s: %s); handlers reading graph.%s will fail",
-                           name, type(error).__name__, error, name)
-
-
-@contextmanager
-def root_logging_kept() -> Iterator[None]:
-    """Restore the root logger's handlers and level after the block, whatever it configured."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        for handler in handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(level)
-
-
-def is_bound(graph: Any, name: str) -> bool:
-    """Whether some installed package (or the application) binds `name`."""
-    try:
-        graph.factory_for(name)
-    except NotBoundError:
-        return False
-    return True
 
 
 def summary(counts: dict[str, int]) -> str:

@@ -4,25 +4,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consumer import SQS_MAX_BATCH, SQSConsumer
+from microcosm_pubsub.batching import sized_batches
+from microcosm_pubsub.limits import SQS_BATCH_TARGET_BYTES, SQS_MAX_ATTRIBUTES, SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 
 
 logger = logging.getLogger("microcosm_pubsub.deadletter")
 
-# SQS takes at most ten message attributes; ours come first, the original ones fill the rest
-SQS_MAX_ATTRIBUTES = 10
 # Keeps the reason readable and the message under SQS's size limit
 MAX_REASON_CHARS = 1024
-# A SendMessageBatch over SQS's size limit (1 MiB since 2025) is refused whole; 256 KiB keeps far from it
-SQS_MAX_BATCH_BYTES = 262_144
 # Characters SQS refuses in a message attribute value
 DISALLOWED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -62,19 +59,14 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
 
 
 def sized_chunks(results: Sequence[MessageHandlingResult]) -> list[list[MessageHandlingResult]]:
-    """Batches of at most ten and SQS_MAX_BATCH_BYTES of bodies (a bigger message goes alone): one huge
+    """Batches of at most ten and SQS_BATCH_TARGET_BYTES of bodies (a bigger message goes alone): one huge
     message must not make SQS refuse the whole batch and leave every message in it on the queue."""
-    batches: list[list[MessageHandlingResult]] = [[]]
-    size = 0
-    for result in results:
-        # Counting bodies only: our attributes add about 1 KiB a message, well inside SQS's 1 MiB
-        body = len(result.message.delivery.body.encode("utf-8", "surrogatepass"))
-        if batches[-1] and (len(batches[-1]) == SQS_MAX_BATCH or size + body > SQS_MAX_BATCH_BYTES):
-            batches.append([])
-            size = 0
-        batches[-1].append(result)
-        size += body
-    return [batch for batch in batches if batch]
+    # Counting bodies only: our attributes add about 1 KiB a message, well inside SQS's batch limit
+    return list(sized_batches(results, body_bytes, SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH))
+
+
+def body_bytes(result: MessageHandlingResult) -> int:
+    return len(result.message.delivery.body.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -97,27 +89,36 @@ class RedrivePolicy:
             logger.warning("cannot read the queue's redrive policy %r; SQS's redrive is left to itself", text)
             return None
 
-    def dead_letter_queue_url(self, client: Any) -> str:
+    def dead_letter_queue_url(self, find_queue_url: Callable[[str, str], str]) -> str:
         """The dead-letter queue's URL, looked up by the name and account in its ARN.
 
+        :param find_queue_url: `(queue name, account id) -> URL`, as `SQSConsumer.find_queue_url`
         :raises ValueError: when the target is not an SQS queue ARN
         """
         parts = self.dead_letter_target_arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise ValueError(f"{self.dead_letter_target_arn!r} is not an SQS queue ARN")
-        response = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])
-        return str(response["QueueUrl"])
+        return find_queue_url(parts[5], parts[4])
+
+
+class BatchSender(Protocol):
+    """What dead-lettering needs from SQS: boto3's `send_message_batch` (the consumer offers it)."""
+
+    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]: ...
 
 
 class DeadLetterQueue:
     """Sends results to the configured queue; a message is deleted only once the send succeeded."""
 
-    def __init__(self, consumer: SQSConsumer, queue_url: str) -> None:
-        self.consumer = consumer
+    def __init__(self, sender: BatchSender, queue_url: str) -> None:
+        self.sender = sender
         self.queue_url = queue_url
 
-    def send(self, results: Sequence[MessageHandlingResult]) -> list[SQSMessage]:
-        """Send in batches of ten; returns the messages that are now safe to delete."""
+    def send(self, results: Sequence[MessageHandlingResult], source_queue: str) -> list[SQSMessage]:
+        """Send in batches of ten; returns the messages that are now safe to delete.
+
+        :param source_queue: the queue the messages came from, named in their dead-letter attributes
+        """
         sent: list[SQSMessage] = []
         for chunk in sized_chunks(results):
             entries = [
@@ -125,12 +126,12 @@ class DeadLetterQueue:
                     "Id": str(index),
                     # The body as received, so a requeue restores exactly what the producer sent
                     "MessageBody": result.message.delivery.body,
-                    "MessageAttributes": dead_letter_attributes(result, self.consumer.queue_url),
+                    "MessageAttributes": dead_letter_attributes(result, source_queue),
                 }
                 for index, result in enumerate(chunk)
             ]
             try:
-                response = self.consumer.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                response = self.sender.send_message_batch(self.queue_url, entries)
             except (BotoCoreError, ClientError) as error:
                 logger.error("dead-lettering %d messages to %s failed, left on the queue: %s",
                              len(chunk), self.queue_url, error)

@@ -58,8 +58,9 @@ class DeferredProduction(ContextDecorator):
         return clone
 
     def __enter__(self) -> DeferredProduction:
-        if self.producer._deferred.get() is None:
-            self._token = self.producer._deferred.set(self)
+        token = self.producer.start_deferring(self)
+        if token is not None:
+            self._token = token
         self.active = True
         return self
 
@@ -72,7 +73,7 @@ class DeferredProduction(ContextDecorator):
         self.active = False
         if self._token is None:
             return
-        self.producer._deferred.reset(self._token)
+        self.producer.stop_deferring(self._token)
         self._token = None
         pending, self.pending = self.pending, []
         if exc_type is not None:

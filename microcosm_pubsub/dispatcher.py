@@ -16,7 +16,7 @@ from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions
+from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 
 
 logger = logging.getLogger("microcosm_pubsub.dispatcher")
@@ -33,11 +33,9 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
     dead_letter_from_redrive_policy=typed(bool, default_value=True),
     # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
     dead_letter_ignored=typed(bool, default_value=False),
-    # Messages waiting for or in a handler at most; 0 means max(receive limit, 2 x concurrency).
-    # One receive's worth more may be handled and waiting for its batched delete.
-    max_in_flight=typed(int, default_value=0),
-    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway
-    shutdown_timeout_seconds=typed(float, default_value=30.0),
+    # The old homes of pubsub_runner.max_in_flight and pubsub_runner.shutdown_timeout_seconds, read when those are unset
+    max_in_flight=typed(int, default_value=None),
+    shutdown_timeout_seconds=typed(float, default_value=None),
 )
 class SQSMessageDispatcher:
     """Runs one message through its handler and turns the result into an outcome; settles in batches."""
@@ -47,8 +45,6 @@ class SQSMessageDispatcher:
         config = graph.config.sqs_message_dispatcher
         # The old package's attribute name: services and tests set it on the dispatcher
         self.max_processing_attempts: int | None = config.message_max_processing_attempts
-        self.shutdown_timeout_seconds = float(config.shutdown_timeout_seconds)
-        self.max_in_flight_setting = int(config.max_in_flight)
         if config.dead_letter_ignored and not config.dead_letter_queue_url:
             raise ConfigurationError(
                 "sqs_message_dispatcher.dead_letter_ignored needs sqs_message_dispatcher.dead_letter_queue_url"
@@ -56,10 +52,7 @@ class SQSMessageDispatcher:
         self.dead_letter_ignored = bool(config.dead_letter_ignored)
         self.follows_redrive_policy = bool(config.dead_letter_from_redrive_policy)
         self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
-        # The receive count from which a failure is the message's last try: the redrive policy's maxReceiveCount
-        self.last_receive: int | None = None
-        self.actions = actions(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
-        self.last_receive_actions = actions(bool(self.dead_letter_queue_url), self.dead_letter_ignored, True)
+        self.policy = SettlePolicy(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
         self.handlers = graph.sqs_message_handler_registry
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
@@ -74,6 +67,11 @@ class SQSMessageDispatcher:
         if not self.dead_letter_queue_url:
             return None
         return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+
+    @property
+    def last_receive(self) -> int | None:
+        """The receive count from which a failure is the message's last try (the redrive policy's)."""
+        return self.policy.last_receive
 
     def follow_redrive_policy(self, policy: RedrivePolicy) -> None:
         """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins.
@@ -94,7 +92,7 @@ class SQSMessageDispatcher:
             return
         if not self.dead_letter_queue_url:
             try:
-                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.client)
+                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.find_queue_url)
             except (BotoCoreError, ClientError, KeyError, ValueError) as error:
                 logger.warning(
                     "cannot find the dead-letter queue %s of the redrive policy (%s); messages that keep failing "
@@ -103,9 +101,7 @@ class SQSMessageDispatcher:
                 )
                 return
             self.__dict__.pop("dead_letters", None)
-        self.last_receive = policy.max_receive_count
-        self.actions = actions(True, self.dead_letter_ignored)
-        self.last_receive_actions = actions(True, self.dead_letter_ignored, last_receive=True)
+        self.policy = SettlePolicy(True, self.dead_letter_ignored, last_receive=policy.max_receive_count)
         logger.info(
             "dead-lettering to %s with a reason: invalid messages, and failed ones at receive %d "
             "(the queue's maxReceiveCount)", self.dead_letter_queue_url, policy.max_receive_count,
@@ -183,10 +179,15 @@ class SQSMessageDispatcher:
         return results
 
     def action(self, result: MessageHandlingResult) -> Action:
-        last = self.last_receive
-        if last is not None and result.message.approximate_receive_count >= last:
-            return self.last_receive_actions[result.outcome]
-        return self.actions[result.outcome]
+        """What SQS is told about `result`: the one table (`SettlePolicy`) under this dispatcher's configuration."""
+        return self.policy.action(result)
+
+    def decide(self, result: MessageHandlingResult) -> Action:
+        """The result's action, logged and told to the middleware: every settle path (daemon, Lambda) does this."""
+        action = self.policy.action(result)
+        log_result(result, action)
+        self.middleware.settled(result, action)
+        return action
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
         """Tell SQS every result in as few calls as it allows; log one line per outcome.
@@ -197,17 +198,15 @@ class SQSMessageDispatcher:
         visibility: list[tuple[SQSMessage, int]] = [(message, 0) for message in release]
         dead: list[MessageHandlingResult] = []
         for result in results:
-            action = self.action(result)
+            action = self.decide(result)
             if action is Action.DELETE:
                 deletes.append(result.message)
             elif action is Action.RETRY:
                 visibility.append((result.message, self.consumer.retry_delay(result.message, result.retry_seconds)))
             elif action is Action.DEAD_LETTER:
                 dead.append(result)
-            log_result(result, action)
-            self.middleware.settled(result, action)
         if dead and self.dead_letters is not None:
-            deletes.extend(self.dead_letters.send(dead))
+            deletes.extend(self.dead_letters.send(dead, self.consumer.queue_url))
         if deletes:
             self.consumer.delete_batch(deletes)
         if visibility:

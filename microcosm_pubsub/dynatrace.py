@@ -6,14 +6,12 @@ and a span per handled message (the queue as destination, linked by that tag). A
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub import tracing
-from microcosm_pubsub.middleware import NOTHING, Middleware, Publication
+from microcosm_pubsub.middleware import BODY, NOTHING, Middleware, Publication
 
 
 if TYPE_CHECKING:
@@ -41,6 +39,9 @@ def _channel() -> Any:
 class DynatraceTracing(Middleware):
     """OneAgent messaging spans around publishing and handling, when `oneagent` is importable."""
 
+    # Publishing puts the span's tag into the body's opaque data: the chain seals the message again
+    touches = frozenset({BODY})
+
     def __init__(self, graph: Any) -> None:
         self.graph = graph
 
@@ -62,16 +63,13 @@ class DynatraceTracing(Middleware):
             "SNS", message.topic_arn.rsplit(":", 1)[-1], tracing.MessagingDestinationType.TOPIC, _channel(),
         )
         with sdk.trace_outgoing_message(info) as tracer:
-            document = json.loads(message.body)
-            if isinstance(document, dict):
-                opaque = document.get("opaqueData")
-                opaque = dict(opaque) if isinstance(opaque, Mapping) else {}
+            def tag(opaque: dict[str, Any]) -> None:
                 opaque[DYNATRACE_TAG] = tracer.outgoing_dynatrace_string_tag
                 request_id = _lookup(opaque, REQUEST_ID)
                 if request_id is not None:
                     tracer.set_correlation_id(request_id)
-                document["opaqueData"] = opaque
-                publication.message = replace(message, body=json.dumps(document))
+
+            publication.message = message.with_opaque_data(tag)
             yield
             if publication.message_id is not None:
                 tracer.set_vendor_message_id(publication.message_id)

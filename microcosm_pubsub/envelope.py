@@ -33,7 +33,11 @@ RAW_MEDIA_TYPE = "application/json"
 
 @dataclass(frozen=True)
 class Opened:
-    """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists."""
+    """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists.
+
+    `payload`, `attributes` and `sns_wrapped` are the wire as read once by `unwrap`: middleware
+    (signing, tracing) reads them here instead of parsing the body again.
+    """
 
     media_type: str | None
     content: dict[str, Any] | None
@@ -42,6 +46,54 @@ class Opened:
     opaque_data: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     known: bool = True
+    # The message exactly as its producer published it (what signing covers): the SNS notification's
+    # `Message` when SNS wrapped it, else the SQS body
+    payload: str = ""
+    # Message attributes as plain strings: the publisher's (SNS notification's `Value`s) over the queue's
+    # (SQS `StringValue`s); binary ones are left out
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    # Whether SNS wrapped the message in its notification (a subscription without raw delivery)
+    sns_wrapped: bool = False
+
+
+@dataclass(slots=True)
+class Unwrapped:
+    """A received SQS message's layers, read once: the only reader of SNS's notification shape.
+
+    Not frozen (one per received message, frozen costs in `__init__`); nothing changes it once made.
+    """
+
+    sqs_message_id: str
+    # The SNS message id when SNS wrapped the message, else the SQS one
+    message_id: str
+    payload: str
+    attributes: Mapping[str, str]
+    # The SQS body as JSON, then the published message as JSON (the same object for raw delivery)
+    body: Any = None
+    document: Any = None
+    # Why the body, or SNS's `Message` inside it, is not JSON (then `document` is None)
+    problem: str | None = None
+    topic_arn: str | None = None
+    sns_wrapped: bool = False
+
+    def opened(
+        self,
+        media_type: str | None,
+        content: dict[str, Any] | None = None,
+        opaque_data: dict[str, Any] | None = None,
+        problem: str | None = None,
+        known: bool = True,
+        body_only: bool = False,
+    ) -> Opened:
+        """What a strategy made of these layers, carrying the wire facts middleware reads.
+
+        `body_only`: the strategy took the SQS body itself as the message, so the ids are SQS's, no topic.
+        """
+        return Opened(
+            media_type, content, self.sqs_message_id if body_only else self.message_id,
+            None if body_only else self.topic_arn, opaque_data or {}, problem, known,
+            self.payload, self.attributes, self.sns_wrapped,
+        )
 
 
 def _sns_notification(body: Any) -> bool:
@@ -49,10 +101,48 @@ def _sns_notification(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("Message"), str) and "mediaType" not in body
 
 
-def _attribute(attributes: Any, name: str, key: str) -> str | None:
-    entry = attributes.get(name) if isinstance(attributes, Mapping) else None
-    value = entry.get(key) if isinstance(entry, Mapping) else None
-    return value if isinstance(value, str) else None
+def _strings(attributes: Any, key: str) -> dict[str, str]:
+    """Message attributes as name -> string: SQS keeps the value in `StringValue`, SNS's envelope in `Value`."""
+    if not attributes or not isinstance(attributes, Mapping):
+        return {}
+    strings = {}
+    for name, entry in attributes.items():
+        # boto3 and json hand out dicts: no ABC check per entry
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(value, str):
+            strings[str(name)] = value
+    return strings
+
+
+def unwrap(raw: Mapping[str, Any]) -> Unwrapped:
+    """Read a received SQS message (boto3's shape): one JSON parse of the body, one more of SNS's `Message`.
+
+    Never raises: a body (or SNS message) that is not JSON comes back with its `problem`.
+    """
+    sqs_message_id = str(raw.get("MessageId", ""))
+    body_text = raw.get("Body", "")
+    payload = body_text if isinstance(body_text, str) else str(body_text)
+    attributes = _strings(raw.get("MessageAttributes"), "StringValue")
+    try:
+        body = json.loads(body_text)
+    except (TypeError, ValueError) as error:
+        return Unwrapped(sqs_message_id, sqs_message_id, payload, attributes, problem=f"body is not JSON: {error}")
+    if not _sns_notification(body):
+        return Unwrapped(sqs_message_id, sqs_message_id, payload, attributes, body, body)
+    published = _strings(body.get("MessageAttributes"), "Value")
+    if published:
+        attributes = {**attributes, **published} if attributes else published
+    message_id = str(body.get("MessageId") or sqs_message_id)
+    topic_arn = str(body["TopicArn"]) if "TopicArn" in body else None
+    payload = body["Message"]
+    try:
+        document = json.loads(payload)
+    except ValueError as error:
+        return Unwrapped(
+            sqs_message_id, message_id, payload, attributes, body,
+            problem=f"SNS message is not JSON: {error}", topic_arn=topic_arn, sns_wrapped=True,
+        )
+    return Unwrapped(sqs_message_id, message_id, payload, attributes, body, document, None, topic_arn, True)
 
 
 def _opaque(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,50 +205,39 @@ class SQSEnvelope:
     def open(self, raw: Mapping[str, Any]) -> Opened:
         """Never raises: a message that cannot be used comes back with its `problem`."""
         raw = self.sqs_shape(raw)
-        message_id = str(raw.get("MessageId", ""))
-        body_text = raw.get("Body", "")
         if self.validate_md5:
-            problem = md5_problem(raw, body_text)
+            problem = md5_problem(raw, raw.get("Body", ""))
             if problem:
-                return Opened(None, None, message_id, problem=problem)
-        try:
-            body = json.loads(body_text)
-        except (TypeError, ValueError) as error:
-            return Opened(None, None, message_id, problem=f"body is not JSON: {error}")
-        return self.open_body(raw, body, message_id)
+                return Opened(None, None, str(raw.get("MessageId", "")), problem=problem)
+        return self.load(unwrap(raw))
 
-    def open_body(self, raw: Mapping[str, Any], body: Any, message_id: str) -> Opened:
-        topic_arn = None
-        media_type = _attribute(raw.get("MessageAttributes"), MEDIA_TYPE_ATTRIBUTE, "StringValue")
-        if _sns_notification(body):
-            topic_arn = str(body["TopicArn"]) if "TopicArn" in body else None
-            message_id = str(body.get("MessageId") or message_id)
-            media_type = _attribute(body.get("MessageAttributes"), MEDIA_TYPE_ATTRIBUTE, "Value") or media_type
-            try:
-                body = json.loads(body["Message"])
-            except ValueError as error:
-                return Opened(media_type, None, message_id, topic_arn, problem=f"SNS message is not JSON: {error}")
-
+    def load(self, wire: Unwrapped) -> Opened:
+        """The strategy's part: media type and content from the unwrapped layers."""
+        media_type = wire.attributes.get(MEDIA_TYPE_ATTRIBUTE)
+        if wire.problem is not None:
+            # A body that is not JSON at all says nothing about its media type
+            return wire.opened(media_type if wire.sns_wrapped else None, problem=wire.problem)
+        body = wire.document
         if not isinstance(body, dict):
-            return Opened(media_type, None, message_id, topic_arn, problem="message is JSON but not an object")
+            return wire.opened(media_type, problem="message is JSON but not an object")
         opaque_data = _opaque(body)
         body_media_type = body.get("mediaType")
         media_type = body_media_type if isinstance(body_media_type, str) and body_media_type else media_type
         if not media_type:
-            return Opened(None, None, message_id, topic_arn, opaque_data, problem="message has no media type")
+            return wire.opened(None, None, opaque_data, problem="message has no media type")
 
         try:
             schema = self.schemas.find(media_type).schema
         except SchemaNotFoundError as error:
-            return Opened(media_type, None, message_id, topic_arn, opaque_data, problem=str(error), known=False)
+            return wire.opened(media_type, None, opaque_data, problem=str(error), known=False)
         try:
             content = decode(schema, {**body, "mediaType": media_type})
         except ValidationError as error:
-            return Opened(
-                media_type, None, message_id, topic_arn, opaque_data,
+            return wire.opened(
+                media_type, None, opaque_data,
                 problem=f"content does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}",
             )
-        return Opened(media_type, content, message_id, topic_arn, opaque_data)
+        return wire.opened(media_type, content, opaque_data)
 
 
 class CodecSQSEnvelope(SQSEnvelope):
@@ -176,13 +255,24 @@ class LambdaSQSEnvelope(CodecSQSEnvelope):
         return sqs_message_from_record(raw)
 
 
+def _own_body(wire: Unwrapped) -> tuple[dict[str, Any] | None, str | None]:
+    """For a strategy taking the SQS body itself as the message: that JSON object, or why there is none."""
+    if wire.problem is not None and not wire.sns_wrapped:
+        return None, wire.problem
+    if not isinstance(wire.body, dict):
+        return None, "message is JSON but not an object"
+    return wire.body, None
+
+
 class RawSQSEnvelope(SQSEnvelope):
     """Any JSON body, as `application/json` content, without a schema."""
 
-    def open_body(self, raw: Mapping[str, Any], body: Any, message_id: str) -> Opened:
-        if not isinstance(body, dict):
-            return Opened(RAW_MEDIA_TYPE, None, message_id, problem="message is JSON but not an object")
-        return Opened(RAW_MEDIA_TYPE, body, message_id, opaque_data=_opaque(body))
+    def load(self, wire: Unwrapped) -> Opened:
+        # The body itself is the message, SNS's notification included
+        body, problem = _own_body(wire)
+        if body is None:
+            return wire.opened(None if wire.problem else RAW_MEDIA_TYPE, problem=problem, body_only=True)
+        return wire.opened(RAW_MEDIA_TYPE, body, _opaque(body), body_only=True)
 
 
 class NaiveSQSEnvelope(SQSEnvelope):
@@ -198,14 +288,15 @@ class NaiveSQSEnvelope(SQSEnvelope):
             "Body": json.dumps(dict(raw)),
         }
 
-    def open_body(self, raw: Mapping[str, Any], body: Any, message_id: str) -> Opened:
-        if not isinstance(body, dict):
-            return Opened(None, None, message_id, problem="message is JSON but not an object")
+    def load(self, wire: Unwrapped) -> Opened:
+        body, problem = _own_body(wire)
+        if body is None:
+            return wire.opened(None, problem=problem, body_only=True)
         media_type = body.get("mediaType")
         if not isinstance(media_type, str) or not media_type:
-            return Opened(None, None, message_id, problem="message has no mediaType")
+            return wire.opened(None, problem="message has no mediaType", body_only=True)
         content = {key: value for key, value in body.items() if key != "mediaType"}
-        return Opened(media_type, {"media_type": media_type, **content}, message_id, opaque_data=_opaque(body))
+        return wire.opened(media_type, {"media_type": media_type, **content}, _opaque(body), body_only=True)
 
 
 STRATEGIES: dict[str, type[SQSEnvelope]] = {

@@ -7,9 +7,6 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from microcosm_pubsub.consumer import SQSConsumer
-from microcosm_pubsub.deadletter import DeadLetterQueue
-from microcosm_pubsub.dispatcher import log_result
 from microcosm_pubsub.result import Action, MessageHandlingResult
 
 
@@ -70,82 +67,74 @@ def queue_url_from_arn(arn: str) -> str | None:
 class LambdaHandler:
     """`handler(event, context)` for a Lambda function subscribed to an SQS queue.
 
-    The daemon's graph is built on the first call and kept for the container's life. Each record
-    runs through the dispatcher like a received message; the response names the records to retry
+    The daemon's graph is built on the first call (`ConsumerDaemon.lambda_graph`) and kept for the
+    container's life. Each record runs through the dispatcher like a received message and its action
+    comes from the same table the daemon settles by; the response names the records to retry
     (`ReportBatchItemFailures` must be on in the event source mapping). Nothing is deleted here:
     Lambda deletes every record not named. A configured dead-letter queue gets INVALID and EXPIRED
-    records with their reason before they are left for Lambda to delete. Retry delays come from
-    the queue's visibility timeout: an explicit `Nack` delay cannot be honoured.
+    records with their reason (and the queue they came from) before they are left for Lambda to
+    delete. Retry delays come from the queue's visibility timeout: an explicit `Nack` delay cannot
+    be honoured.
     """
 
     def __init__(self, daemon: ConsumerDaemon) -> None:
         self.daemon = daemon
-        self._consumers: dict[str, SQSConsumer] = {}
-        self._activated = False
+        self._graph: Any = None
 
     @property
     def graph(self) -> Any:
-        if self.daemon.graph is None:
-            # No command line in Lambda: the environment configures the graph
-            self.daemon.args = self.daemon.parse_args([])
-            self.daemon.graph = self.daemon.create_graph(self.daemon.args)
-        if not self._activated:
-            handlers = self.daemon.graph.sqs_message_handler_registry.activate()
+        if self._graph is None:
+            graph = self.daemon.lambda_graph()
+            handlers = graph.sqs_message_handler_registry.activate()
             logger.info("%s handling in Lambda: %s", self.daemon.name, ", ".join(sorted(handlers)) or "nothing")
-            self._activated = True
-        return self.daemon.graph
+            self._graph = graph
+        return self._graph
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response | str:
         if "warm" in event:
             # A scheduled keep-warm ping (the old package's convention): the container is up, nothing to handle
             return WARM_UP_ANSWER
-        dispatcher = self.graph.sqs_message_dispatcher
+        graph = self.graph
+        dispatcher, consumer = graph.sqs_message_dispatcher, graph.sqs_consumer
         records = [record for record in event.get("Records") or [] if isinstance(record, Mapping)]
         retry: set[int] = set()
-        dead: list[tuple[int, MessageHandlingResult]] = []
+        dead: dict[str, list[tuple[int, MessageHandlingResult]]] = {}
         for index, record in enumerate(records):
             # After a failure, a FIFO queue's later records must wait for it, to keep their order
             if (retry and is_fifo(record)) or out_of_time(context):
                 retry.add(index)
                 continue
             try:
-                result = dispatcher.handle_message(self.consumer(record).wrap(sqs_message_from_record(record)))
-                action = dispatcher.action(result)
-                log_result(result, action)
-                dispatcher.middleware.settled(result, action)
+                result = dispatcher.handle_message(consumer.wrap(sqs_message_from_record(record)))
+                action = dispatcher.decide(result)
             except Exception:
                 logger.exception("handling record %s failed", record.get("messageId"))
                 retry.add(index)
                 continue
             if action is Action.DEAD_LETTER:
-                dead.append((index, result))
+                dead.setdefault(source_queue(record, consumer.sqs_queue_url), []).append((index, result))
             elif action in RETRIED_ACTIONS:
                 retry.add(index)
         retry.update(self.dead_letter(dead))
         return {"batchItemFailures": [{"itemIdentifier": str(records[index].get("messageId", ""))}
                                       for index in sorted(retry)]}
 
-    def consumer(self, record: Mapping[str, Any]) -> SQSConsumer:
-        """A consumer standing for the record's source queue (dead-letter attributes name it)."""
-        arn = str(record.get("eventSourceARN") or "")
-        consumer = self._consumers.get(arn)
-        if consumer is None:
-            consumer = SQSConsumer(self.graph)
-            consumer.sqs_queue_url = queue_url_from_arn(arn) or consumer.sqs_queue_url or arn or "unknown"
-            self._consumers[arn] = consumer
-        return consumer
-
-    def dead_letter(self, dead: list[tuple[int, MessageHandlingResult]]) -> set[int]:
-        """Send to the dead-letter queue; returns the indexes that could not be sent (to retry)."""
-        url = self.graph.sqs_message_dispatcher.dead_letter_queue_url
-        if not dead or not url:
-            return {index for index, _ in dead}
+    def dead_letter(self, dead: Mapping[str, list[tuple[int, MessageHandlingResult]]]) -> set[int]:
+        """Send to the dead-letter queue, by source queue; returns the indexes that could not be sent (to retry)."""
+        dead_letters = self.graph.sqs_message_dispatcher.dead_letters
+        if dead_letters is None:
+            return {index for entries in dead.values() for index, _ in entries}
         failed: set[int] = set()
-        for consumer in {id(result.message.consumer): result.message.consumer for _, result in dead}.values():
-            mine = [(index, result) for index, result in dead if result.message.consumer is consumer]
-            sent = {id(message) for message in DeadLetterQueue(consumer, url).send([result for _, result in mine])}
-            failed.update(index for index, result in mine if id(result.message) not in sent)
+        for source, entries in dead.items():
+            sent = {id(message) for message in dead_letters.send([result for _, result in entries], source)}
+            failed.update(index for index, result in entries if id(result.message) not in sent)
         return failed
+
+
+def source_queue(record: Mapping[str, Any], configured: str | None) -> str:
+    """The queue a record came from, for its dead-letter attributes: its event source's URL where it has one."""
+    arn = str(record.get("eventSourceARN") or "")
+    return queue_url_from_arn(arn) or configured or arn or "unknown"
 
 
 def is_fifo(record: Mapping[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import selectors
@@ -20,7 +21,12 @@ import boto3
 from botocore.config import Config
 
 from microcosm_pubsub.errors import LocalEndpointError
-from microcosm_pubsub.local_speedups import speed_up_deep_queues
+from microcosm_pubsub.local_speedups import (
+    MOTO_REQUIREMENT,
+    TESTED_MOTO_RANGE,
+    moto_tested,
+    speed_up_deep_queues,
+)
 from microcosm_pubsub.provisioning import Stack, provision
 
 
@@ -34,6 +40,8 @@ DUMMY_CREDENTIALS: dict[str, str] = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+logger = logging.getLogger("microcosm_pubsub.local")
 
 HOST = "127.0.0.1"
 # A child imports moto and boto3 before it serves; that takes seconds on a loaded CI machine
@@ -210,10 +218,23 @@ class LocalEndpoint:
 def _make_server(port: int) -> BaseWSGIServer:
     """moto's server app on 127.0.0.1 (moto's own default is every interface)."""
     try:
+        import moto
+    except ImportError as error:
+        raise LocalEndpointError("the local endpoint needs moto: pip install 'microcosm_pubsub[local]'") from error
+    version = str(getattr(moto, "__version__", "?"))
+    if not moto_tested(version):
+        logger.warning(
+            "moto %s is outside the range the local endpoint is tested with (%s), whose internals it uses; "
+            "if it misbehaves, pip install '%s'", version, TESTED_MOTO_RANGE, MOTO_REQUIREMENT,
+        )
+    try:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
     except ImportError as error:
-        raise LocalEndpointError("the local endpoint needs moto: pip install 'microcosm_pubsub[local]'") from error
+        raise LocalEndpointError(
+            f"the local endpoint cannot use moto {version} (tested with {TESTED_MOTO_RANGE}): "
+            f"pip install '{MOTO_REQUIREMENT}'"
+        ) from error
 
     class QuietRequestHandler(MotoRequestHandler):
         """Errors still log; a line per request would drown test output."""

@@ -14,9 +14,24 @@ from typing import Any
 
 logger = logging.getLogger("microcosm_pubsub.local")
 
-# Checked with moto 5.0 to 5.2; a newer major version is left alone until checked again
-SUPPORTED_MAJOR = "5."
+# The moto releases (major, minor) the local endpoint and this patch were tested with, both ends included.
+# Both reach into moto's internals (its werkzeug app, SQSBackend), which move between minor releases:
+# setup.py pins moto[server] to the same range; widen both together, after running the suite.
+TESTED_MOTO = ((5, 0), (5, 2))
+TESTED_MOTO_RANGE = f"{TESTED_MOTO[0][0]}.{TESTED_MOTO[0][1]} to {TESTED_MOTO[1][0]}.{TESTED_MOTO[1][1]}"
+# What to install for a tested moto (setup.py's extras say the same; a test keeps them together)
+MOTO_REQUIREMENT = f"moto[server]>={TESTED_MOTO[0][0]}.{TESTED_MOTO[0][1]},<{TESTED_MOTO[1][0]}.{TESTED_MOTO[1][1] + 1}"
 PATCHED = "_microcosm_pubsub_patched"
+
+
+def moto_tested(version: str) -> bool:
+    """Whether a moto version string (e.g. "5.2.5", "5.3.0.dev1") is in the tested major.minor range."""
+    parts = version.split(".")
+    try:
+        major_minor = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        return False
+    return TESTED_MOTO[0] <= major_minor <= TESTED_MOTO[1]
 
 
 def speed_up_deep_queues() -> bool:
@@ -30,9 +45,11 @@ def speed_up_deep_queues() -> bool:
     if getattr(SQSBackend, PATCHED, False):
         return True
     original = getattr(SQSBackend, "is_message_valid_based_on_retention_period", None)
-    if not str(getattr(moto, "__version__", "")).startswith(SUPPORTED_MAJOR) or original is None:
-        logger.info("moto %s is not one the deep-queue speed-up was checked with; not applied",
-                    getattr(moto, "__version__", "?"))
+    version = str(getattr(moto, "__version__", "?"))
+    if not moto_tested(version) or original is None:
+        # local.py has already warned about the version itself
+        logger.info("moto %s is not one the deep-queue speed-up was tested with (%s); not applied",
+                    version, TESTED_MOTO_RANGE)
         return False
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:

@@ -1,4 +1,4 @@
-"""A received message: its content beside its delivery state, settled through its consumer."""
+"""A received message: its content beside its delivery state; the consumer settles it, not the message."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from microcosm_pubsub.envelope import Opened
-from microcosm_pubsub.errors import HandlerSignal, Nack
+from microcosm_pubsub.result import MessageHandlingResult, Outcome
 
 
 if TYPE_CHECKING:
@@ -31,14 +31,18 @@ class Delivery:
 
 
 class SQSMessage:
-    """`content` and `media_type` of one message, with `ack`, `nack` and `extend_visibility`.
+    """`content` and `media_type` of one message beside its `delivery` (receipt handle, receive count).
 
     Built by the consumer with `SQSMessage.received(consumer, opened, delivery)`, or directly with the
     old package's constructor (tests and scripts): `SQSMessage(consumer, content, media_type,
     message_id, receipt_handle, topic_arn=None, approximate_receive_count=None, handler=None)`.
 
-    As a context manager: a clean exit acks; `Nack` nacks with its timeout; a `SkipMessage` or
-    `IgnoreMessage` acks; any other exception nacks and propagates.
+    The daemon, the runner and Lambda settle through the consumer and the dispatcher; the message never
+    settles itself there. For the old API only, `consumer` is kept as the message's settle target:
+    `ack()`, `nack()`, `extend_visibility()` and `with message:` go through it. As a context manager
+    the outcome (a clean exit succeeds; `Nack`, `SkipMessage`, `IgnoreMessage`, `TTLExpired` choose
+    theirs; anything else fails and propagates) is settled as the graph's dispatcher would settle it,
+    its dead-letter queue included.
     """
 
     def __init__(
@@ -52,10 +56,9 @@ class SQSMessage:
         approximate_receive_count: int | None = None,
         handler: Any = None,
     ) -> None:
-        # None only for messages built by hand (the old constructor in tests): they cannot be settled
+        # The old API's settle target; None for messages built by hand, which cannot be settled
         self.consumer = cast("SQSConsumer", consumer)
         self.handler = handler
-        self.settled = False
         self.opened = Opened(media_type, content, message_id or "", topic_arn)
         self.delivery = Delivery(
             sqs_message_id=message_id or "",
@@ -159,24 +162,22 @@ class SQSMessage:
             return None
         return max(time.time() - self.delivery.sent_timestamp, 0.0)
 
-    def _settling_consumer(self) -> SQSConsumer:
+    def _settle_target(self) -> SQSConsumer:
         if self.consumer is None:
             raise TypeError("this SQSMessage was built without a consumer; it cannot be acked or nacked")
         return self.consumer
 
     def ack(self) -> None:
-        """Delete the message: it is done."""
-        self._settling_consumer().ack(self)
-        self.settled = True
+        """Delete the message: it is done (the old API; the consumer's `ack`)."""
+        self._settle_target().ack(self)
 
     def nack(self, visibility_timeout_seconds: int | None = None) -> None:
-        """Return the message to the queue after a delay (the backoff policy's when None)."""
-        self._settling_consumer().nack(self, visibility_timeout_seconds)
-        self.settled = True
+        """Return the message to the queue after a delay, the backoff policy's when None (the old API)."""
+        self._settle_target().nack(self, visibility_timeout_seconds)
 
     def extend_visibility(self, seconds: int) -> None:
-        """Keep the message hidden from other consumers for `seconds` from now."""
-        self._settling_consumer().extend_visibility(self, seconds)
+        """Keep the message hidden from other consumers for `seconds` from now (the old API)."""
+        self._settle_target().extend_visibility(self, seconds)
 
     def __enter__(self) -> SQSMessage:
         return self
@@ -187,17 +188,13 @@ class SQSMessage:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
-        if exc is None:
-            self.ack()
+        if exc is not None and not isinstance(exc, Exception):
+            # KeyboardInterrupt, SystemExit: not the handler's outcome; the message comes back after its timeout
             return False
-        if isinstance(exc, Nack):
-            self.nack(exc.visibility_timeout_seconds)
-            return True
-        if isinstance(exc, HandlerSignal):
-            self.ack()
-            return True
-        self.nack()
-        return False
+        result = MessageHandlingResult.of_block(self, exc)
+        self._settle_target().settle_alone(result)
+        # Signals are the block's way to choose an outcome: swallowed; a failure propagates
+        return exc is not None and result.outcome is not Outcome.FAILED
 
     def __repr__(self) -> str:
         return f"<SQSMessage {self.media_type} {self.message_id} receive #{self.approximate_receive_count}>"

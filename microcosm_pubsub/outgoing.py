@@ -1,13 +1,17 @@
 """An outgoing message: validated and encoded, ready for SNS."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
 
 
-# SNS refuses a message (body plus attributes) over 256 KiB, and a PublishBatch over the same in total
-SNS_MAX_BYTES = 262_144
-# SNS PublishBatch takes at most ten entries
-SNS_MAX_BATCH = 10
+# Kept importable from here: the limits themselves live in limits.py
+SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
+__all__ = ["SNS_MAX_BATCH", "SNS_MAX_BYTES", "OutgoingMessage"]
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,20 @@ class OutgoingMessage:
             for name, value in self.attributes.items()
         )
         return len(self.body.encode()) + attribute_bytes
+
+    def with_opaque_data(
+        self, amend: Callable[[dict[str, Any]], None], attributes: dict[str, dict[str, str]] | None = None,
+    ) -> OutgoingMessage:
+        """This message with its body's `opaqueData` changed by `amend` (in place), and `attributes` if given.
+
+        A body that is not a JSON object is left as it is.
+        """
+        body = self.body
+        document = json.loads(body)
+        if isinstance(document, dict):
+            opaque = document.get("opaqueData")
+            opaque = dict(opaque) if isinstance(opaque, Mapping) else {}
+            amend(opaque)
+            document["opaqueData"] = opaque
+            body = json.dumps(document, separators=(",", ":"))
+        return replace(self, body=body, attributes=self.attributes if attributes is None else attributes)

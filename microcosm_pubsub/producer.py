@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from time import perf_counter, time
 from typing import Any
 
@@ -11,7 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.constants import DEFAULTS
 from microcosm.errors import NotBoundError
 
-from microcosm_pubsub.clients import testing_producer
+from microcosm_pubsub.batching import sized_batches
+from microcosm_pubsub.clients import old_testing_mode
 from microcosm_pubsub.codecs import encode
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.context import configured_keys, propagated
@@ -22,14 +23,16 @@ from microcosm_pubsub.deferred import (
     deferred,
     deferred_batch,
 )
+from microcosm_pubsub.doubles import INSPECTABLE_PRODUCER, RECORDING_PRODUCER, build_double
 from microcosm_pubsub.errors import (
     BatchPublishError,
     ConfigurationError,
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.middleware import MiddlewareChain, Publication
-from microcosm_pubsub.outgoing import SNS_MAX_BATCH, SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.outgoing import OutgoingMessage
 from microcosm_pubsub.topics import TopicArns, iter_topic_mappings
 
 
@@ -86,7 +89,8 @@ class SNSProducer:
                 f"sns_producer.deferred_batch_size is {self.deferred_batch_size}; it must be at least 1"
             )
         self.batch_size = min(self.deferred_batch_size, SNS_MAX_BATCH)
-        self._deferred: ContextVar[Any] = ContextVar(f"deferred-{id(self)}", default=None)
+        # The deferred block holding this context's produces, if any (see `start_deferring`)
+        self._holding: ContextVar[DeferredProduction | None] = ContextVar(f"deferred-{id(self)}", default=None)
         self.schemas = graph.pubsub_message_schema_registry
         # Configuration does not change under a running graph: read once, not per message
         self.propagated_keys = configured_keys(graph)
@@ -136,9 +140,9 @@ class SNSProducer:
         :raises PublishError: when SNS refuses the message or cannot be reached
         """
         message = self.prepare(media_type, dct, **kwargs)
-        deferred = self._deferred.get()
-        if deferred is not None:
-            deferred.pending.append(message)
+        holding = self._holding.get()
+        if holding is not None:
+            holding.pending.append(message)
             return None
         if self.skip:
             logger.info("not publishing %s: sns_producer.skip is set", media_type)
@@ -157,8 +161,8 @@ class SNSProducer:
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
         ))
-        if message.size > SNS_MAX_BYTES:
-            raise MessageTooLargeError(media_type, message.size, SNS_MAX_BYTES)
+        if message.size > SNS_MAX_MESSAGE_BYTES:
+            raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
@@ -240,16 +244,35 @@ class SNSProducer:
         """A block (or decorator) whose produces are published together, only if it succeeds."""
         return DeferredProduction(self)
 
+    def start_deferring(self, block: DeferredProduction) -> Token[DeferredProduction | None] | None:
+        """Hold this context's produces in `block` from now on.
+
+        Returns the token that `stop_deferring` takes; None when an outer block already holds them,
+        which `block` then joins (nothing to stop).
+        """
+        if self._holding.get() is not None:
+            return None
+        return self._holding.set(block)
+
+    def stop_deferring(self, token: Token[DeferredProduction | None]) -> None:
+        """Publish directly again, as before the `start_deferring` that gave `token`."""
+        self._holding.reset(token)
+
 
 def configure_sns_producer(graph: Any) -> SNSProducer:
-    """`sns_producer`: the recording producer when `sns_producer.record` is set, else SNS's."""
+    """`sns_producer`: the testing toolkit's recording producer when `sns_producer.record` is set, else SNS's.
+
+    The old testing mode (`sns_producer.mock_sns` false in a testing graph with no endpoint) gets the
+    toolkit's inspectable recording producer. The toolkit's doubles are built by name (doubles.py),
+    so a production graph never loads it.
+    """
     if graph.config.sns_producer.record:
-        # Imported here so that production graphs never load the testing toolkit
-        from microcosm_pubsub.testing.recording import RecordingProducer
-        return RecordingProducer(graph)
-    # The old testing mode (sns_producer.mock_sns false in a testing graph): decided with the clients
-    old_testing: SNSProducer | None = testing_producer(graph)
-    return SNSProducer(graph) if old_testing is None else old_testing
+        producer: SNSProducer = build_double(RECORDING_PRODUCER, graph)
+        return producer
+    if old_testing_mode(graph):
+        old_testing: SNSProducer = build_double(INSPECTABLE_PRODUCER, graph)
+        return old_testing
+    return SNSProducer(graph)
 
 
 # The binding's configuration is the producer's own
@@ -257,19 +280,11 @@ setattr(configure_sns_producer, DEFAULTS, getattr(SNSProducer, DEFAULTS))
 
 
 def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[int]]:
-    """Indexes of messages grouped per topic, within SNS's count and size limits per call."""
+    """Indexes of messages grouped per topic, within SNS's count and size limits per PublishBatch call."""
     by_topic: dict[str, list[int]] = {}
     for index, message in enumerate(messages):
         by_topic.setdefault(message.topic_arn, []).append(index)
     for indexes in by_topic.values():
-        chunk: list[int] = []
-        chunk_bytes = 0
-        for index in indexes:
-            size = messages[index].size
-            if chunk and (len(chunk) == batch_size or chunk_bytes + size > SNS_MAX_BYTES):
-                yield chunk
-                chunk, chunk_bytes = [], 0
-            chunk.append(index)
-            chunk_bytes += size
-        if chunk:
-            yield chunk
+        yield from sized_batches(
+            indexes, lambda index: messages[index].size, max_bytes=SNS_MAX_BATCH_BYTES, max_count=batch_size,
+        )

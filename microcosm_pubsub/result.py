@@ -105,6 +105,38 @@ def actions(
     return table
 
 
+class SettlePolicy:
+    """The one decision of what SQS is told about a result: `RULES` under a dead-letter configuration.
+
+    The daemon's dispatcher, the `with message:` exit and the Lambda handler all ask `action(result)`.
+    """
+
+    def __init__(
+        self, dead_letter_queue: bool = False, dead_letter_ignored: bool = False, last_receive: int | None = None,
+    ) -> None:
+        self.dead_letter_queue = dead_letter_queue
+        self.dead_letter_ignored = dead_letter_ignored
+        # The receive count from which a failure is the message's last try: the redrive policy's maxReceiveCount
+        self.last_receive = last_receive
+        # Tables built once: `action` runs per message
+        self.table = actions(dead_letter_queue, dead_letter_ignored)
+        self.last_receive_table = actions(dead_letter_queue, dead_letter_ignored, last_receive=True)
+
+    def action(self, result: MessageHandlingResult) -> Action:
+        last = self.last_receive
+        if last is not None and result.message.approximate_receive_count >= last:
+            return self.last_receive_table[result.outcome]
+        return self.table[result.outcome]
+
+    def __repr__(self) -> str:
+        return (f"<SettlePolicy dead_letter_queue={self.dead_letter_queue} "
+                f"dead_letter_ignored={self.dead_letter_ignored} last_receive={self.last_receive}>")
+
+
+# `resolve()` and a message settled on its own, with no dispatcher configuration to follow
+WITHOUT_DEAD_LETTER_QUEUE = SettlePolicy()
+
+
 class MessageHandlingResult:
     """What happened to one message, before and after it is settled.
 
@@ -184,6 +216,13 @@ class MessageHandlingResult:
             extra=signal.extra if signal else None,
         )
 
+    @classmethod
+    def of_block(cls, message: SQSMessage, error: BaseException | None) -> MessageHandlingResult:
+        """The outcome of a `with message:` block: a clean exit succeeded, else what its exception asks for."""
+        if error is None:
+            return cls(message, Outcome.SUCCEEDED)
+        return cls.from_error(message, error)
+
     @property
     def level(self) -> int:
         return RULES[self.outcome].level
@@ -233,7 +272,7 @@ class MessageHandlingResult:
         target = message or self.message
         if target is None:
             raise TypeError("resolve() needs the message to settle")
-        action = RULES[self.outcome].without_dead_letter_queue
+        action = WITHOUT_DEAD_LETTER_QUEUE.action(self)
         if action is Action.DELETE:
             target.ack()
         elif action is Action.RETRY:

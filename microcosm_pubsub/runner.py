@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consumer import SQS_MAX_BATCH
 from microcosm_pubsub.deadletter import RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhausted
 from microcosm_pubsub.inflight import InFlight
+from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 from microcosm_pubsub.stopping import RunnerSettings
@@ -62,10 +62,11 @@ class Runner:
         self.consumer = consumer
         self.concurrency = concurrency
         self.stop = stop
+        self.settings = settings or RunnerSettings()
         # A whole receive at a time: ten, or fewer when the consumer's limit says so
         self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
         # Handlers plus one receive's worth wait for or run in a handler
-        capacity = dispatcher.max_in_flight_setting or concurrency + self.batch
+        capacity = self.settings.max_in_flight or concurrency + self.batch
         # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
         # delete call and the next filling, while the next receive goes out
         self.in_flight = InFlight(capacity, settling=2 * self.batch)
@@ -73,7 +74,6 @@ class Runner:
         self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         self.counts: dict[str, int] = {}
-        self.settings = settings or RunnerSettings()
         self.stop_condition = self.settings.stop_condition()
         # Stop conditions count receives, and a file or stdin is read in order: those take one poller
         sequential = self.settings.stop_when_idle_seconds is not None or self.settings.max_messages is not None
@@ -125,10 +125,7 @@ class Runner:
         """
         queue_url = self.consumer.queue_url
         try:
-            response = self.consumer.client.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"],
-            )
-            attributes = response["Attributes"]
+            attributes = self.consumer.queue_attributes(["VisibilityTimeout", "RedrivePolicy"])
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
                 raise ConfigurationError(
@@ -288,7 +285,7 @@ class Runner:
         deadline = time.monotonic() + POLL_GRACE_SECONDS
         for poller in pollers or []:
             poller.join(max(deadline - time.monotonic(), 0))
-        timeout = self.dispatcher.shutdown_timeout_seconds
+        timeout = self.settings.shutdown_timeout_seconds
         in_flight = len(self.in_flight)
         if in_flight:
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from microcosm.config.types import boolean
 
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.envelope import MEDIA_TYPE_ATTRIBUTE, _sns_notification
+from microcosm_pubsub.envelope import MEDIA_TYPE_ATTRIBUTE
 from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.middleware import Middleware
+from microcosm_pubsub.middleware import ATTRIBUTES, SEAL, Middleware
 from microcosm_pubsub.outgoing import OutgoingMessage
 
 
@@ -51,38 +51,19 @@ def sign(secret: bytes, media_type: str, body: str) -> str:
     return base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode("ascii")
 
 
-def signed_parts(message: SQSMessage) -> tuple[str, dict[str, str]]:
-    """The string the producer signed and the message attributes as plain strings.
-
-    SNS-enveloped: the envelope's `Message` and its `MessageAttributes` (`Type`/`Value`); raw
-    delivery: the SQS body and SQS message attributes (`DataType`/`StringValue`).
-    """
-    body = message.delivery.body
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        envelope = None
-    if _sns_notification(envelope):
-        return envelope["Message"], _strings(envelope.get("MessageAttributes"), "Value")
-    return body, _strings(message.delivery.attributes, "StringValue")
-
-
-def _strings(attributes: Any, key: str) -> dict[str, str]:
-    if not isinstance(attributes, Mapping):
-        return {}
-    return {
-        str(name): entry[key]
-        for name, entry in attributes.items()
-        if isinstance(entry, Mapping) and isinstance(entry.get(key), str)
-    }
-
-
 def _shown(key_id: str) -> str:
     return repr(key_id[:MAX_SHOWN_KEY_ID_CHARS])
 
 
 class MessageSigning(Middleware):
-    """Signs what the producer sends with `signing_key_id`; verifies what arrives with any configured key."""
+    """Signs what the producer sends with `signing_key_id`; verifies what arrives with any configured key.
+
+    A sealing middleware: the chain signs after every middleware that changes the body (tracing's
+    trace context in the opaque data), so the signature covers the body as it reaches the wire.
+    """
+
+    phase = SEAL
+    touches = frozenset({ATTRIBUTES})
 
     def __init__(
         self, keys: Mapping[str, str], signing_key_id: str | None = None, required: bool | None = None,
@@ -115,7 +96,9 @@ class MessageSigning(Middleware):
     def incoming(self, message: SQSMessage) -> str | None:
         if not self._secrets:
             return None
-        body, attributes = signed_parts(message)
+        # The message as its producer published it, and the attributes it was published with
+        opened = message.opened
+        body, attributes = opened.payload, opened.attributes
         key_id = attributes.get(KEY_ID_ATTRIBUTE)
         signature = attributes.get(SIGNATURE_ATTRIBUTE)
         if key_id is None and signature is None:

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import importlib
-import json
 import re
 import secrets
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.middleware import Middleware
+from microcosm_pubsub.middleware import ATTRIBUTES, BODY, Middleware
 from microcosm_pubsub.outgoing import OutgoingMessage
 from microcosm_pubsub.result import Outcome, outcome_of
 
@@ -93,26 +92,10 @@ def current_trace() -> TraceContext | None:
     return _current.get()
 
 
-def _string_attribute(attributes: Any, name: str, key: str) -> str | None:
-    entry = attributes.get(name) if isinstance(attributes, Mapping) else None
-    value = entry.get(key) if isinstance(entry, Mapping) else None
-    return value if isinstance(value, str) else None
-
-
 def carried(message: SQSMessage) -> TraceContext | None:
-    """The context a received message carries: SQS attributes (raw delivery), SNS attributes, then opaque data."""
-    delivery = message.delivery
-    found = TraceContext.parse(
-        _string_attribute(delivery.attributes, TRACEPARENT, "StringValue"),
-        _string_attribute(delivery.attributes, TRACESTATE, "StringValue"),
-    )
-    if found is None and TRACEPARENT in delivery.body and message.topic_arn is not None:
-        with suppress(ValueError):
-            notification = json.loads(delivery.body)
-            attributes = notification.get("MessageAttributes") if isinstance(notification, dict) else None
-            found = TraceContext.parse(
-                _string_attribute(attributes, TRACEPARENT, "Value"), _string_attribute(attributes, TRACESTATE, "Value"),
-            )
+    """The context a received message carries: its message attributes (SNS's or SQS's), then its opaque data."""
+    attributes = message.opened.attributes
+    found = TraceContext.parse(attributes.get(TRACEPARENT), attributes.get(TRACESTATE))
     if found is None:
         opaque = message.opaque_data
         found = TraceContext.parse(opaque.get(TRACEPARENT), opaque.get(TRACESTATE))
@@ -123,14 +106,13 @@ def with_trace(message: OutgoingMessage, trace: TraceContext) -> OutgoingMessage
     """`message` carrying `trace` in its SNS attributes and its opaque data (replacing what the caller's had)."""
     attributes = {name: value for name, value in message.attributes.items() if name not in (TRACEPARENT, TRACESTATE)}
     attributes.update({name: {"DataType": "String", "StringValue": value} for name, value in trace.headers().items()})
-    body = message.body
-    document = json.loads(body)
-    if isinstance(document, dict):
-        opaque = document.get("opaqueData")
-        opaque = {key: value for key, value in opaque.items() if key != TRACESTATE} if isinstance(opaque, dict) else {}
-        document["opaqueData"] = {**opaque, **trace.headers()}
-        body = json.dumps(document, separators=(",", ":"))
-    return replace(message, body=body, attributes=attributes)
+    headers = trace.headers()
+
+    def carry(opaque: dict[str, Any]) -> None:
+        opaque.pop(TRACESTATE, None)
+        opaque.update(headers)
+
+    return message.with_opaque_data(carry, attributes)
 
 
 class PubSubTracing(Middleware):
@@ -138,8 +120,11 @@ class PubSubTracing(Middleware):
 
     With OpenTelemetry (the `otel` extra) recording, these are real spans: PRODUCER for each message
     sent, CONSUMER for each message handled, child of the producer's span. Without it, the same
-    W3C context still travels: same trace id, a new span id at every hop.
+    W3C context still travels: same trace id, a new span id at every hop. It changes the body (the
+    context in the opaque data), so the chain runs it before signing, whatever the listed order.
     """
+
+    touches = frozenset({BODY, ATTRIBUTES})
 
     def __init__(self, graph: Any, opentelemetry: bool = True, tracer_provider: Any = None) -> None:
         self.opaque = graph.opaque

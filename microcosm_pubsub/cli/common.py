@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import signal
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +91,38 @@ class UsageError(CommandError):
     """The command line or its input is wrong; running it again unchanged will not help."""
 
     exit_code = EXIT_USAGE
+
+
+def matching(pattern: re.Pattern[str], refusal: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type taking a value that matches `pattern` whole; else argparse prints `refusal(value)`, exit 2."""
+    def check(text: str) -> str:
+        if not pattern.fullmatch(text):
+            raise argparse.ArgumentTypeError(refusal(text))
+        return text
+    return check
+
+
+def read_text(path: str, what: str, error: Callable[[str], UsageError] = UsageError) -> str:
+    """The UTF-8 text of file `path`.
+
+    :raises UsageError: (or what `error` makes) "cannot read <what>: <why>"
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"cannot read {what}: {getattr(problem, 'strerror', None) or problem}") from problem
+
+
+def parse_json(text: str, source: str, error: Callable[[str], UsageError] = UsageError) -> Any:
+    """`text` as JSON.
+
+    :raises UsageError: (or what `error` makes) "<source> is not valid JSON: <why> at line L column C"
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as problem:
+        where = f"line {problem.lineno} column {problem.colno}"
+        raise error(f"{source} is not valid JSON: {problem.msg} at {where}") from None
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:

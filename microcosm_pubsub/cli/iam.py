@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from microcosm_pubsub.cli.provisioner import Resources
-from microcosm_pubsub.cli.stack import StackSpec
+from microcosm_pubsub.provisioning import Resources, StackSpec
 
 
 IAM_VERSION = "2012-10-17"

@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.cli.common import CommandError, UsageError, stop_on_signals
-from microcosm_pubsub.cli.provisioner import Provisioner, Resources
-from microcosm_pubsub.cli.stack import QueueSpec, StackSpec, load_stack
+from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors, matching, stop_on_signals
+from microcosm_pubsub.cli.stack import load_stack
 from microcosm_pubsub.errors import LocalEndpointError
 from microcosm_pubsub.local import HOST, LocalEndpoint
+from microcosm_pubsub.provisioning import Provisioner, QueueSpec, Resources, StackSpec
 
 
 READY = "# ready: Ctrl-C stops the endpoint"
@@ -79,12 +79,9 @@ def check_port_free(number: int) -> None:
 SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-def service_name(text: str) -> str:
-    if not SERVICE_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter"
-        )
-    return text
+service_name = matching(
+    SERVICE_NAME, lambda text: f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter",
+)
 
 
 def prefix(service: str) -> str:
@@ -181,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             if stack is not None:
                 sns, sqs = endpoint.client("sns"), endpoint.client("sqs")
                 try:
-                    resources = Provisioner(sns, sqs).run(stack)
+                    resources = Provisioner(sns, sqs, errors=aws_errors).run(stack)
                 finally:
                     sns.close()
                     sqs.close()

@@ -5,21 +5,22 @@ import argparse
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from microcosm_pubsub.batching import sized_batches
 from microcosm_pubsub.cli.common import CommandError, aws_errors, describe_aws_error
-from microcosm_pubsub.cli.queues import SQS_MAX_BATCH, Queue, read_message, release
+from microcosm_pubsub.cli.queues import Queue, read_message, release
+from microcosm_pubsub.limits import SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH
 from microcosm_pubsub.wildcards import candidate_keys
 
 
 # Messages we receive and keep (no match, dry run) stay hidden this long, or until we release them at the end
 HOLD_SECONDS = 300
-# SQS refuses a SendMessageBatch over 256 KiB in total
-MAX_BATCH_BYTES = 262_144
+# Counted per message beside its body: the attributes we keep, generously
+ATTRIBUTE_BYTES = 1_024
 DEAD_LETTER_PREFIX = "pubsub_"
 PROGRESS_EVERY_SECONDS = 5.0
 
@@ -69,18 +70,8 @@ def kept_attributes(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def size_batches(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    total = 0
-    for message in messages:
-        size = len(message.get("Body", "").encode()) + 1024  # the attributes, generously
-        if batch and total + size > MAX_BATCH_BYTES:
-            yield batch
-            batch, total = [], 0
-        batch.append(message)
-        total += size
-    if batch:
-        yield batch
+def message_bytes(message: dict[str, Any]) -> int:
+    return len(message.get("Body", "").encode()) + ATTRIBUTE_BYTES
 
 
 class Mover:
@@ -126,7 +117,7 @@ class Mover:
                     self.counts.would_move += len(matching)
                     self.hold(matching)
                 else:
-                    for chunk in size_batches(matching):
+                    for chunk in sized_batches(matching, message_bytes, max_bytes=SQS_BATCH_TARGET_BYTES):
                         self.move(chunk)
                 self.progress.update(self.counts, self.args.dry_run)
                 if self.args.rate:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from microcosm_pubsub.cli import stack as stack_module
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
 from microcosm_pubsub.cli.iam import policies
-from microcosm_pubsub.cli.provisioner import Provisioner
 from microcosm_pubsub.cli.stack import load_stack
+from microcosm_pubsub.provisioning import Provisioner
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack)
     clients = Clients(args)
     sts = clients.client("sts") if args.dry_run else None
-    provisioner = Provisioner(clients.sns(), clients.sqs(), dry_run=args.dry_run, sts=sts)
+    provisioner = Provisioner(clients.sns(), clients.sqs(), dry_run=args.dry_run, sts=sts, errors=aws_errors)
     resources = provisioner.run(stack)
 
     for change in provisioner.changes:

@@ -11,11 +11,21 @@ from typing import Any
 from botocore.exceptions import ClientError
 from marshmallow import ValidationError
 
-from microcosm_pubsub.cli.common import Clients, CommandError, UsageError, add_aws_options, aws_errors
+from microcosm_pubsub.cli.common import (
+    Clients,
+    CommandError,
+    UsageError,
+    add_aws_options,
+    aws_errors,
+    matching,
+    parse_json,
+    read_text,
+)
 from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
 from microcosm_pubsub.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
 from microcosm_pubsub.errors import SchemaNotFoundError
-from microcosm_pubsub.outgoing import SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.limits import SNS_MAX_MESSAGE_BYTES
+from microcosm_pubsub.outgoing import OutgoingMessage
 
 
 def register(subparsers: Any) -> None:
@@ -47,31 +57,23 @@ def register(subparsers: Any) -> None:
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 
 
-def topic_arn(text: str) -> str:
-    """The --topic-arn value, checked before anything is sent (argparse reports the error and exits 2)."""
-    if not TOPIC_ARN.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>, got {text!r}"
-        )
-    return text
+topic_arn = matching(
+    TOPIC_ARN, lambda text: f"not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>, got {text!r}",
+)
 
 
 def read_data(text: str) -> dict[str, Any]:
     source = "--data"
-    try:
-        if text == "-":
-            source, text = "standard input", sys.stdin.read()
-        elif text.startswith("@"):
-            source = text[1:]
-            with open(source, encoding="utf-8") as stream:
-                text = stream.read()
-    except OSError as error:
-        raise UsageError(f"cannot read {source}: {error.strerror or error}") from error
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        raise UsageError(f"{source} is not valid JSON: {error.msg} at {where}") from None
+    if text == "-":
+        source = "standard input"
+        try:
+            text = sys.stdin.read()
+        except OSError as error:
+            raise UsageError(f"cannot read {source}: {error.strerror or error}") from error
+    elif text.startswith("@"):
+        source = text[1:]
+        text = read_text(source, source)
+    data = parse_json(text, source)
     if not isinstance(data, dict):
         raise UsageError(f"{source} must be a JSON object of the message's fields, not {type(data).__name__}")
     return data
@@ -111,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
         body=message_body(args.media_type, data, args.schemas),
         attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}},
     )
-    if message.size > SNS_MAX_BYTES:
-        raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_BYTES}")
+    if message.size > SNS_MAX_MESSAGE_BYTES:
+        raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_MESSAGE_BYTES}")
     sns = Clients(args).sns()
     with aws_errors(f"publishing to {args.topic_arn}"):
         try:

@@ -1,31 +1,26 @@
 """Queues by name, URL or ARN; releasing held messages; reading a message without a schema."""
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
+from microcosm_pubsub.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
+from microcosm_pubsub.provisioning import is_missing_queue
 
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-# SQS batch calls take at most ten entries
-SQS_MAX_BATCH = 10
 # AWS's SQS hosts (sqs.<region>.amazonaws.com, the legacy <region>.queue.amazonaws.com, FIPS, dual-stack, China)
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 AWS_SQS_REGION = re.compile(r"^(?:sqs(?:-fips)?\.(?P<region>[a-z0-9-]+)\.|(?P<legacy>[a-z0-9-]+)\.queue\.)")
-
-
-def is_missing_queue(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 
 @dataclass(frozen=True)
@@ -101,11 +96,6 @@ def queue_attributes(sqs: SQSClient, queue: Queue) -> dict[str, str]:
     return {str(key): value for key, value in response.get("Attributes", {}).items()}
 
 
-def chunks(items: Sequence[Any], size: int = SQS_MAX_BATCH) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def release(sqs: SQSClient, queue: Queue, receipt_handles: Sequence[str]) -> int:
     """Make held messages visible again at once; returns how many SQS refused (each is visible later anyway)."""
     refused = 0
@@ -133,25 +123,11 @@ class Peeked:
 
 def read_message(raw: Mapping[str, Any]) -> Peeked:
     """Media type and content of a received message, SNS-wrapped or raw, JSON or not."""
-    attributes = raw.get("MessageAttributes") or {}
-    media_type = next(
-        (attributes[name].get("StringValue") for name in ("media_type", "pubsub_media_type") if name in attributes),
-        None,
-    )
-    body_text = raw.get("Body", "")
-    try:
-        content = json.loads(body_text)
-    except (TypeError, ValueError):
-        return Peeked(media_type, body_text, None)
-    topic_arn = None
-    if isinstance(content, dict) and content.get("Type") == "Notification" and isinstance(content.get("Message"), str):
-        topic_arn = content.get("TopicArn")
-        envelope_attribute = (content.get("MessageAttributes") or {}).get("media_type") or {}
-        media_type = envelope_attribute.get("Value") or media_type
-        try:
-            content = json.loads(content["Message"])
-        except ValueError:
-            content = content["Message"]
+    wire = unwrap(raw)
+    attributes = wire.attributes
+    # Content that is not JSON is shown as the text it is
+    content = wire.payload if wire.problem is not None else wire.document
+    media_type = attributes.get(MEDIA_TYPE_ATTRIBUTE) or attributes.get("pubsub_media_type")
     if isinstance(content, dict) and isinstance(content.get("mediaType"), str) and content["mediaType"]:
         media_type = content["mediaType"]
-    return Peeked(media_type, content, topic_arn)
+    return Peeked(media_type, content, wire.topic_arn)

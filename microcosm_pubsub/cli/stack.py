@@ -38,11 +38,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from microcosm_pubsub.cli.common import parse_json, read_text
 from microcosm_pubsub.cli.readers import (
     JsonObject,
     Problems,
@@ -52,6 +51,14 @@ from microcosm_pubsub.cli.readers import (
     integer,
     json_list,
     name_of,
+)
+from microcosm_pubsub.provisioning import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    DeadLetterSpec,
+    QueueSpec,
+    StackSpec,
+    SubscriptionSpec,
 )
 
 
@@ -66,42 +73,6 @@ MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_RECEIVE_COUNT = 1_000
 # SNS allows 150 values in one filter policy
 MAX_FILTER_VALUES = 150
-DEFAULT_VISIBILITY_TIMEOUT = 30
-DEFAULT_MAX_RECEIVE_COUNT = 3
-
-
-@dataclass(frozen=True)
-class DeadLetterSpec:
-    name: str
-    max_receive_count: int
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    name: str
-    visibility_timeout: int
-    dead_letter: DeadLetterSpec | None
-
-
-@dataclass(frozen=True)
-class SubscriptionSpec:
-    topic: str
-    queue: str
-    raw: bool
-    media_types: tuple[str, ...] | None
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    topics: tuple[str, ...]
-    queues: tuple[QueueSpec, ...]
-    subscriptions: tuple[SubscriptionSpec, ...]
-
-    @property
-    def dead_letter_queues(self) -> list[str]:
-        """Dead-letter queue names, each once, in declaration order."""
-        names = [queue.dead_letter.name for queue in self.queues if queue.dead_letter is not None]
-        return list(dict.fromkeys(names))
 
 
 def _media_types(value: Any, where: str) -> tuple[str, ...]:
@@ -235,13 +206,6 @@ def load_stack(path: str) -> StackSpec:
 
     :raises StackFileError: when it cannot be read, is not JSON, or is not a valid stack
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackFileError(f"cannot read stack file {path}: {getattr(error, 'strerror', None) or error}") from error
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        raise StackFileError(f"{path}: not valid JSON: {error.msg} at {where}") from None
+    text = read_text(path, f"stack file {path}", StackFileError)
+    document = parse_json(text, path, StackFileError)
     return parse_stack(document, path)

@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import threading
 import unittest
-from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 from microcosm_pubsub.outgoing import OutgoingMessage
 from microcosm_pubsub.producer import SNSProducer
-from microcosm_pubsub.testing.recording import RecordedMessage, add_listener, record_message, remove_listener
+from microcosm_pubsub.testing.recording import (
+    RecordedMessage,
+    RecordedMessages,
+    add_listener,
+    record_message,
+    remove_listener,
+)
 
 
-class PublishCapture:
+class PublishCapture(RecordedMessages):
     """The messages published in the process while it is open (between `start()` and `stop()`)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._messages: list[RecordedMessage] = []
+        super().__init__()
         self.active = False
 
     @classmethod
@@ -40,13 +44,13 @@ class PublishCapture:
     def start(self) -> PublishCapture:
         if not self.active:
             _intercept()
-            add_listener(self._record)
+            add_listener(self._append)
             self.active = True
         return self
 
     def stop(self) -> None:
         if self.active:
-            remove_listener(self._record)
+            remove_listener(self._append)
             _release()
             self.active = False
 
@@ -57,30 +61,6 @@ class PublishCapture:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _record(self, message: RecordedMessage) -> None:
-        with self._lock:
-            self._messages.append(message)
-
-    @property
-    def messages(self) -> list[RecordedMessage]:
-        """Every message captured so far, oldest first (a copy)."""
-        with self._lock:
-            return list(self._messages)
-
-    def of_type(self, media_type: str) -> list[RecordedMessage]:
-        return [message for message in self.messages if message.media_type == media_type]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._messages.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._messages)
-
-    def __iter__(self) -> Iterator[RecordedMessage]:
-        return iter(self.messages)
 
     def __repr__(self) -> str:
         return f"<PublishCapture of {len(self)} message(s)>"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -16,7 +15,6 @@ from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import MessageHandlingResult
 from microcosm_pubsub.testing.graphs import merge_config
 from microcosm_pubsub.testing.queues import (
-    QUIET_RECEIVES,
     Resources,
     admin_clients,
     delete_resources,
@@ -25,6 +23,7 @@ from microcosm_pubsub.testing.queues import (
     provision_resources,
     queue_consumer,
     shared_endpoint,
+    until_quiet,
 )
 
 
@@ -193,15 +192,10 @@ class IntegrationEnvironment:
         self, graph: Any, *, max_messages: int = 100, timeout_seconds: float = 10.0,
     ) -> list[MessageHandlingResult]:
         """Receive, handle and settle the service queue's messages with `graph` until it is empty."""
-        consumer, dispatcher = graph.sqs_consumer, graph.sqs_message_dispatcher
+        dispatcher = graph.sqs_message_dispatcher
         results: list[MessageHandlingResult] = []
-        quiet = 0
-        deadline = time.monotonic() + timeout_seconds
-        while quiet < QUIET_RECEIVES and len(results) < max_messages and time.monotonic() < deadline:
-            messages = consumer.consume(wait_seconds=0)
-            quiet = 0 if messages else quiet + 1
-            if messages:
-                results.extend(dispatcher.handle_batch(messages))
+        for messages in until_quiet(graph.sqs_consumer, max_messages=max_messages, timeout_seconds=timeout_seconds):
+            results.extend(dispatcher.handle_batch(messages))
         return results
 
     def drain(self, queue_url: str | None = None, *, ack: bool = True) -> list[SQSMessage]:

@@ -5,6 +5,7 @@ import atexit
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,20 @@ def queue_consumer(graph: Any, queue_url: str) -> SQSConsumer:
     return consumer
 
 
+def until_quiet(
+    consumer: SQSConsumer, *, max_messages: int, timeout_seconds: float,
+) -> Iterator[list[SQSMessage]]:
+    """Batches received without waiting, until QUIET_RECEIVES in a row are empty, `max_messages` came or time is up."""
+    received = quiet = 0
+    deadline = time.monotonic() + timeout_seconds
+    while quiet < QUIET_RECEIVES and received < max_messages and time.monotonic() < deadline:
+        messages = consumer.consume(wait_seconds=0)
+        quiet = 0 if messages else quiet + 1
+        received += len(messages)
+        if messages:
+            yield messages
+
+
 def drain(
     consumer: SQSConsumer,
     *,
@@ -73,12 +88,8 @@ def drain(
 ) -> list[SQSMessage]:
     """Receive until the queue is empty (deleting what was received unless `ack` is False)."""
     received: list[SQSMessage] = []
-    quiet = 0
-    deadline = time.monotonic() + timeout_seconds
-    while quiet < QUIET_RECEIVES and len(received) < max_messages and time.monotonic() < deadline:
-        messages = consumer.consume(wait_seconds=0)
-        quiet = 0 if messages else quiet + 1
-        if messages and ack:
+    for messages in until_quiet(consumer, max_messages=max_messages, timeout_seconds=timeout_seconds):
+        if ack:
             consumer.delete_batch(messages)
         received.extend(messages)
     return received

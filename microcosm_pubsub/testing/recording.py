@@ -86,7 +86,40 @@ def record_message(graph: Any, message: OutgoingMessage) -> RecordedMessage:
     return recorded
 
 
-class RecordingProducer(SNSProducer):
+class RecordedMessages:
+    """Recorded messages read as a list, safe across threads: what the recording producer and a capture share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[RecordedMessage] = []
+
+    @property
+    def messages(self) -> list[RecordedMessage]:
+        """Every message recorded so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._messages)
+
+    def of_type(self, media_type: str) -> list[RecordedMessage]:
+        return [message for message in self.messages if message.media_type == media_type]
+
+    def clear(self) -> None:
+        """Forget what was recorded."""
+        with self._lock:
+            self._messages.clear()
+
+    def _append(self, message: RecordedMessage) -> None:
+        with self._lock:
+            self._messages.append(message)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._messages)
+
+    def __iter__(self) -> Iterator[RecordedMessage]:
+        return iter(self.messages)
+
+
+class RecordingProducer(SNSProducer, RecordedMessages):
     """`sns_producer` when `sns_producer.record` is set: `produce` runs as in production up to SNS.
 
     Schema lookup, validation, encoding, topic resolution, the size limit, `skip` and `deferred()`
@@ -96,18 +129,11 @@ class RecordingProducer(SNSProducer):
     """
 
     def __init__(self, graph: Any) -> None:
-        super().__init__(graph)
-        self._lock = threading.Lock()
-        self._messages: list[RecordedMessage] = []
+        SNSProducer.__init__(self, graph)
+        RecordedMessages.__init__(self)
         self._results: list[MessageHandlingResult] = []
         self.eager = False
         self.propagate = True
-
-    @property
-    def messages(self) -> list[RecordedMessage]:
-        """Every message recorded so far, oldest first (a copy)."""
-        with self._lock:
-            return list(self._messages)
 
     @property
     def results(self) -> list[MessageHandlingResult]:
@@ -115,21 +141,11 @@ class RecordingProducer(SNSProducer):
         with self._lock:
             return list(self._results)
 
-    def of_type(self, media_type: str) -> list[RecordedMessage]:
-        return [message for message in self.messages if message.media_type == media_type]
-
     def clear(self) -> None:
         """Forget what was recorded and dispatched."""
         with self._lock:
             self._messages.clear()
             self._results.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._messages)
-
-    def __iter__(self) -> Iterator[RecordedMessage]:
-        return iter(self.messages)
 
     def publish(self, message: OutgoingMessage) -> str:
         recorded = self.record(message)
@@ -143,8 +159,7 @@ class RecordingProducer(SNSProducer):
 
     def record(self, message: OutgoingMessage) -> RecordedMessage:
         recorded = record_message(self.graph, message)
-        with self._lock:
-            self._messages.append(recorded)
+        self._append(recorded)
         return recorded
 
     def dispatch_eagerly(self, messages: list[RecordedMessage]) -> None:

@@ -210,6 +210,16 @@ def stub_client(service: str) -> StubClient:
     return StubClient(service)
 
 
+def sns_stub_client(graph: Any) -> StubClient:
+    """`sns_client` in a testing graph with no endpoint (registered in entrypoints.cfg, built by clients.py)."""
+    return StubClient("sns")
+
+
+def sqs_stub_client(graph: Any) -> StubClient:
+    """`sqs_client` in a testing graph with no endpoint (registered in entrypoints.cfg, built by clients.py)."""
+    return StubClient("sqs")
+
+
 class TestingTopics:
     """`sns_topic_arns` for the old testing mode: a media type with no topic gets the testing topic.
 

@@ -20,7 +20,7 @@ from hamcrest import (
 )
 
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.tests.cli_support import drain, finish, pubsub, send, start, visible, wait_until
+from microcosm_pubsub.tests.cli_support import drain, finish, pubsub, send, start, visible
 
 
 CREATED = "application/vnd.acme.pubsub._.created.order"
@@ -94,7 +94,7 @@ class TestRequeue(unittest.TestCase):
         # Given a slow requeue (5 a second) that has started moving
         process = start("requeue", self.source, "--to", self.target, "--rate", "5")
         try:
-            assert_that(wait_until(lambda: visible(self.sqs, self.target) > 0), is_(True))
+            assert_that(fixtures.wait_for(lambda: visible(self.sqs, self.target) > 0, timeout=20), is_(True))
         finally:
             # When Ctrl-C arrives
             process.send_signal(signal.SIGINT)

@@ -26,7 +26,7 @@ from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, ConsumeError, Nack, SkipMessage
+from microcosm_pubsub.errors import ConfigurationError, ConsumeError, Nack, SkipMessage, TTLExpired
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.provisioning import Stack
 from microcosm_pubsub.tests import fixtures
@@ -218,6 +218,28 @@ class ContextManagerTests(ConsumerTestCase):
         except Boom:
             pass
         assert_that(self.receive_one(wait_seconds=0).approximate_receive_count, is_(equal_to(2)))
+
+
+class ContextManagerDeadLetterTests(ConsumerTestCase):
+    """`with message:` settles by the dispatcher's table, dead-letter queue included."""
+
+    def setUp(self) -> None:
+        self.stack = fixtures.new_stack("consumer-dlq", dead_letter=True)
+        self.graph = self.make_graph(
+            self.stack, sqs_message_dispatcher={"dead_letter_queue_url": self.stack.dead_letter_queue_url},
+        )
+        self.consumer = self.graph.sqs_consumer
+
+    def test_expired_is_dead_lettered(self) -> None:
+        """TTLExpired in `with message:` sends the message to the dead-letter queue with its reason, then deletes it."""
+        self.produce(name="a")
+        with self.receive_one():
+            raise TTLExpired("out of hops")
+        dead = self.sqs.receive_message(
+            QueueUrl=self.stack.dead_letter_queue_url, WaitTimeSeconds=1, MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        reasons = [message["MessageAttributes"]["pubsub_reason"]["StringValue"] for message in dead]
+        assert_that((reasons, self.depth()), is_(equal_to((["out of hops"], 0))))
 
 
 class MalformedTests(unittest.TestCase):

@@ -369,6 +369,11 @@ class OldCommandLineTestCase(unittest.TestCase):
         config = self.config_for("--envelope", "RawSQSEnvelope")
         assert_that(config["sqs_envelope"], is_(equal_to({"strategy_name": "RawSQSEnvelope"})))
 
+    def test_concurrency_flag_sets_the_runner_key(self) -> None:
+        """--concurrency sets pubsub_runner.concurrency, the key that governs the handler threads."""
+        config = self.config_for("--concurrency", "3")
+        assert_that(config["pubsub_runner"], is_(equal_to({"concurrency": 3})))
+
     def test_stdin_flag_reads_naive_messages(self) -> None:
         """--stdin sets the queue URL STDIN and the naive envelope."""
         config = self.config_for("--stdin")

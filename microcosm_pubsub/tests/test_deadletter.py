@@ -66,7 +66,7 @@ class RedrivePolicyTestCase(unittest.TestCase):
         """Looking up a target that is not an SQS queue ARN says so."""
         policy = RedrivePolicy(3, "arn:aws:sns:us-east-1:123456789012:topic")
         with self.assertRaisesRegex(ValueError, "not an SQS queue ARN"):
-            policy.dead_letter_queue_url(SQS)
+            policy.dead_letter_queue_url(lambda name, account: "unused")
 
 
 class LastReceiveTableTestCase(unittest.TestCase):

@@ -144,6 +144,15 @@ class AllOrNothingTests(DeferredTestCase):
         assert_that(after_inner, is_(empty()))
         assert_that(self.delivered(expected=1), has_length(1))
 
+    def test_start_deferring_joins_an_open_block(self) -> None:
+        """A block started while another holds the produces gets no token: it joins the open one."""
+        outer, inner = self.producer.deferred(), self.producer.deferred()
+        token = self.producer.start_deferring(outer)
+        joined = self.producer.start_deferring(inner)
+        self.producer.produce(MEDIA_TYPE, name="held")
+        self.producer.stop_deferring(token)
+        assert_that((joined, len(outer.pending), len(inner.pending)), is_(equal_to((None, 1, 0))))
+
     def test_skip(self) -> None:
         """With sns_producer.skip a deferred block publishes nothing."""
         producer = self.make_graph(self.stack, sns_producer={"skip": True}).sns_producer

@@ -1,10 +1,11 @@
-"""Envelope strategies by name, and MD5 validation of bodies."""
+"""Envelope strategies by name, MD5 validation of bodies, and what the envelope keeps of the wire."""
 from __future__ import annotations
 
 import hashlib
 import json
 import unittest
 from typing import Any
+from unittest.mock import patch
 
 from hamcrest import (
     assert_that,
@@ -138,3 +139,73 @@ class Md5Tests(unittest.TestCase):
         """Without validate_md5, a wrong MD5OfBody is not looked at (the old default)."""
         message = graph().sqs_envelope.parse_raw_message(None, raw_message(body(), "0" * 32))
         assert_that(message.is_valid, is_(True))
+
+
+def sns_wrapped(text: str, **attributes: str) -> dict[str, Any]:
+    """The SQS message an SNS subscription without raw delivery hands out for `text`."""
+    notification = {
+        "Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:parcels",
+        "Message": text,
+        "MessageAttributes": {name: {"Type": "String", "Value": value} for name, value in attributes.items()},
+    }
+    return raw_message(json.dumps(notification))
+
+
+class UnwrapTestCase(unittest.TestCase):
+    """What the envelope keeps of the wire for middleware and the CLI: payload, attributes, layer."""
+
+    def test_sns_wrapped_payload_is_the_published_message_text(self) -> None:
+        """SNS-wrapped: the payload is SNS's `Message` as published, byte for byte, with its topic and id."""
+        text = body()
+        opened = graph().sqs_envelope.open(sns_wrapped(text, media_type=PARCEL))
+        assert_that(
+            (opened.payload, opened.sns_wrapped, opened.topic_arn, opened.message_id),
+            is_(equal_to((text, True, "arn:aws:sns:us-east-1:123456789012:parcels", "sns-1"))),
+        )
+
+    def test_raw_delivery_payload_is_the_sqs_body(self) -> None:
+        """Raw delivery: the payload is the SQS body and the attributes the SQS message attributes."""
+        message = raw_message(body())
+        message["MessageAttributes"] = {"media_type": {"DataType": "String", "StringValue": PARCEL}}
+        opened = graph().sqs_envelope.open(message)
+        assert_that(
+            (opened.payload, opened.sns_wrapped, dict(opened.attributes)),
+            is_(equal_to((message["Body"], False, {"media_type": PARCEL}))),
+        )
+
+    def test_sns_attributes_are_plain_strings_over_the_queues(self) -> None:
+        """SNS's attributes arrive as plain strings, over an SQS one of the same name; binary ones are left out."""
+        message = sns_wrapped(body(), traceparent="from-sns")
+        message["MessageAttributes"] = {
+            "traceparent": {"DataType": "String", "StringValue": "from-sqs"},
+            "pubsub_reason": {"DataType": "String", "StringValue": "dead-lettered"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00"},
+        }
+        opened = graph().sqs_envelope.open(message)
+        expected = {"traceparent": "from-sns", "pubsub_reason": "dead-lettered"}
+        assert_that(dict(opened.attributes), is_(equal_to(expected)))
+
+    def test_received_body_is_parsed_once_with_signing_and_tracing(self) -> None:
+        """With signing and tracing, a received SNS-wrapped message is parsed twice (envelope, message) in all."""
+        config = {
+            "pubsub_middleware": {"components": "pubsub_signing,pubsub_tracing"},
+            "pubsub_signing": {"keys": {"k": "a-secret-for-parsing-counts"}, "required": False},
+            "pubsub_tracing": {"opentelemetry": False},
+            "sqs_consumer": {"region_name": "us-east-1", "sqs_queue_url": "http://127.0.0.1:1/queue/none"},
+        }
+        parsing: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
+        message = sns_wrapped(body(), media_type=PARCEL)
+        with patch("microcosm_pubsub.envelope.json.loads", wraps=json.loads) as loads:
+            received = parsing.sqs_consumer.wrap(message)
+            with parsing.pubsub_middleware.handling(received):
+                pass
+        assert_that((received.is_valid, loads.call_count), is_(equal_to((True, 2))))
+
+    def test_raw_strategy_keeps_the_notification_as_content_and_the_published_payload(self) -> None:
+        """RawSQSEnvelope takes an SNS notification as content, yet keeps the published payload for signing."""
+        text = body()
+        opened = graph(strategy_name="RawSQSEnvelope").sqs_envelope.open(sns_wrapped(text))
+        assert_that(
+            (opened.content["Type"] if opened.content else None, opened.payload, opened.message_id, opened.topic_arn),
+            is_(equal_to(("Notification", text, "sqs-1", None))),
+        )

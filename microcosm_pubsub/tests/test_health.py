@@ -5,11 +5,9 @@ import json
 import logging
 import socket
 import threading
-import time
 import unittest
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 from hamcrest import (
@@ -55,15 +53,6 @@ def get(url: str) -> tuple[int, dict[str, Any]]:
     except urllib.error.HTTPError as error:
         with error:
             return error.code, json.loads(error.read())
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def closed_port() -> int:
@@ -169,7 +158,8 @@ class DaemonHealthTestCase(unittest.TestCase):
         """A consumer pointed at a closed port: `/ready` turns 503 naming the failed receives."""
         with self.assertLogs("microcosm_pubsub.runner", logging.WARNING):
             url = self.start_daemon(f"http://127.0.0.1:{closed_port()}")
-            assert_that(wait_for(lambda: get(f"{url}/ready")[1]["consecutive_failures"] >= 2), is_(True))
+            failing = fixtures.wait_for(lambda: get(f"{url}/ready")[1]["consecutive_failures"] >= 2, WAIT_SECONDS)
+            assert_that(failing, is_(True))
         status, document = get(f"{url}/ready")
         assert_that(status, is_(equal_to(503)))
         assert_that(document["problems"], has_item(contains_string("receives failed in a row")))
@@ -181,8 +171,8 @@ class DaemonHealthTestCase(unittest.TestCase):
         local = LocalEndpoint().start()
         self.addCleanup(local.stop)
         url = self.start_daemon(local.url)
-        assert_that(wait_for(lambda: get(f"{url}/ready")[0] == 200), is_(True))
+        assert_that(fixtures.wait_for(lambda: get(f"{url}/ready")[0] == 200, WAIT_SECONDS), is_(True))
         with self.assertLogs("microcosm_pubsub.runner", logging.WARNING):
             local.stop()
-            assert_that(wait_for(lambda: get(f"{url}/ready")[0] == 503), is_(True))
+            assert_that(fixtures.wait_for(lambda: get(f"{url}/ready")[0] == 503, WAIT_SECONDS), is_(True))
         assert_that(get(f"{url}/ready")[1]["problems"], has_item(contains_string("receives failed in a row")))

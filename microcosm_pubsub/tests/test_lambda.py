@@ -163,6 +163,14 @@ class TestLambdaHandler(unittest.TestCase):
         assert_that(daemon.graph, is_(same_instance(graph)))
         assert_that(graph.lambda_gizmo_handler.names, contains_exactly("one", "two"))
 
+    def test_daemon_args_are_left_alone(self) -> None:
+        """Building the graph for Lambda does not set the daemon's parsed command line."""
+        daemon = GizmoDaemon()
+        daemon.make_lambda_handler()({"Records": [record("m-1", sns_body("one"))]})
+        self.addCleanup(lambda: daemon.graph.sqs_client.close())
+
+        assert_that(daemon.args, is_(none()))
+
     def test_fifo_stops_after_a_failure(self) -> None:
         """On a FIFO queue, the records after a failure are reported unhandled, keeping their order."""
         fifo = "arn:aws:sqs:us-east-2:123456789012:gizmos.fifo"
@@ -201,6 +209,20 @@ class TestDeadLetterQueue(unittest.TestCase):
             pubsub_outcome=has_entries(StringValue="invalid"),
             pubsub_source_queue=has_entries(StringValue="https://sqs.us-east-2.amazonaws.com/123456789012/my-queue"),
         ))))
+
+    def test_each_record_names_its_own_source_queue(self) -> None:
+        """Records from two event sources are dead-lettered each naming the queue it came from."""
+        other = "arn:aws:sqs:eu-west-1:210987654321:other-queue"
+        self.handle({"Records": [record("m-a", "{a"), record("m-b", "{b", queue_arn=other)]})
+
+        dead = self.sqs.receive_message(QueueUrl=self.stack.dead_letter_queue_url, WaitTimeSeconds=1,
+                                        MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
+        sources = {message["Body"]: message["MessageAttributes"]["pubsub_source_queue"]["StringValue"]
+                   for message in dead}
+        assert_that(sources, is_(equal_to({
+            "{a": "https://sqs.us-east-2.amazonaws.com/123456789012/my-queue",
+            "{b": "https://sqs.eu-west-1.amazonaws.com/210987654321/other-queue",
+        })))
 
     def test_unsent_dead_letter_is_reported(self) -> None:
         """When the dead-letter queue refuses the record, it is reported so that nothing is lost."""

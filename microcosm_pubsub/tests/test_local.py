@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import unittest
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 from urllib.parse import urlparse
 from uuid import uuid4
 
 from hamcrest import (
     assert_that,
     calling,
+    contains_string,
     empty,
     equal_to,
     greater_than,
@@ -28,7 +32,8 @@ from hamcrest import (
 )
 
 from microcosm_pubsub.errors import LocalEndpointError
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint, _make_server
+from microcosm_pubsub.local_speedups import MOTO_REQUIREMENT, moto_tested
 
 
 if TYPE_CHECKING:
@@ -158,6 +163,16 @@ class TestProvision(ClientsTestCase):
         messages = self.receive(stack.queue_url)
         assert_that([message["Body"] for message in messages], is_(equal_to(["yes"])))
 
+    def test_filter_entry_ending_in_a_wildcard_matches_a_prefix(self) -> None:
+        """A filter entry `x.*` lets through every media type starting with `x.`, as in a stack file."""
+        stack = ENDPOINT.provision(unique("prefix"), filter_media_types=["acme.changed.*"], raw=True)
+        for media_type in ("acme.created.order", "acme.changed.order", "acme.changed.invoice"):
+            self.sns.publish(TopicArn=stack.topic_arn, Message=media_type, MessageAttributes=attribute(media_type))
+        messages = self.receive(stack.queue_url)
+        assert_that(sorted(message["Body"] for message in messages), is_(equal_to(
+            ["acme.changed.invoice", "acme.changed.order"]
+        )))
+
     def test_provision_is_idempotent(self) -> None:
         """Provisioning the same name twice returns the same stack."""
         name = unique("twice")
@@ -244,3 +259,27 @@ class TestProcessMode(unittest.TestCase):
         sqs = endpoint.client("sqs")
         self.addCleanup(sqs.close)
         assert_that(sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", []), is_(empty()))
+
+
+class TestMotoVersion(unittest.TestCase):
+    def test_tested_range_is_read_as_major_minor(self) -> None:
+        """5.0.x to 5.2.x count as tested; 4.2, 5.3 and 6.0 do not, whatever their patch level."""
+        versions = ["4.2.14", "5.0.0", "5.1.9", "5.2.5", "5.3.0", "5.3.0.dev1", "6.0.0", "nonsense"]
+        assert_that([moto_tested(version) for version in versions], is_(equal_to(
+            [False, True, True, True, False, False, False, False]
+        )))
+
+    def test_setup_pins_moto_to_the_tested_range(self) -> None:
+        """Every moto requirement in setup.py is the tested range, so pip cannot install an untested moto."""
+        setup = (Path(__file__).resolve().parents[2] / "setup.py").read_text(encoding="utf-8")
+        pins = re.findall(r'"(moto\[server\][^"]*)"', setup)
+        assert_that((len(pins), set(pins)), is_(equal_to((3, {MOTO_REQUIREMENT}))))
+
+    def test_untested_moto_is_named_with_the_tested_range(self) -> None:
+        """A moto outside the tested range gets a warning naming the range and what to install."""
+        import moto
+
+        with patch.object(moto, "__version__", "5.3.0"), self.assertLogs("microcosm_pubsub.local", "WARNING") as logs:
+            server = _make_server(0)
+        server.server_close()
+        assert_that(logs.output[0], contains_string("outside the range the local endpoint is tested with (5.0 to 5.2)"))

@@ -5,8 +5,9 @@ import signal
 
 from hamcrest import assert_that, contains_string, equal_to, is_
 
+from microcosm_pubsub.tests.fixtures import wait_for
 from microcosm_pubsub.tests.reliability.cases import SOAK, ReliabilityTestCase
-from microcosm_pubsub.tests.reliability.harness import record_figures, wait_until
+from microcosm_pubsub.tests.reliability.harness import record_figures
 
 
 class KillTest(ReliabilityTestCase):
@@ -18,7 +19,7 @@ class KillTest(ReliabilityTestCase):
         names = [f"kill-{concurrency}-{index}" for index in range(count)]
         self.lab.publish(stack, names, seconds=seconds)
         first = self.lab.start_daemon(stack, concurrency)
-        busy = wait_until(lambda: first.exited or len(self.records.handled()) >= count // 3, timeout=60)
+        busy = wait_for(lambda: first.exited or len(self.records.handled()) >= count // 3, timeout=60)
         assert_that((busy, first.exited), is_(equal_to((True, False))), first.tail())
 
         # When the daemon is killed mid-batch and another starts
@@ -62,7 +63,7 @@ class SigtermTest(ReliabilityTestCase):
         names = [f"sigterm-{index}" for index in range(10)]
         self.lab.publish(stack, names, seconds=1.0)
         first = self.lab.start_daemon(stack, concurrency=4)
-        running = wait_until(lambda: first.exited or len(self.records.events("started")) >= 4, timeout=30)
+        running = wait_for(lambda: first.exited or len(self.records.events("started")) >= 4, timeout=30)
         assert_that((running, first.exited), is_(equal_to((True, False))), first.tail())
 
         # When it is told to stop

@@ -5,8 +5,9 @@ import time
 
 from hamcrest import assert_that, contains_string, equal_to, greater_than, is_, less_than_or_equal_to
 
+from microcosm_pubsub.tests.fixtures import wait_for
 from microcosm_pubsub.tests.reliability.cases import ReliabilityTestCase
-from microcosm_pubsub.tests.reliability.harness import record_figures, wait_until
+from microcosm_pubsub.tests.reliability.harness import record_figures
 from microcosm_pubsub.tests.reliability.proxy import Proxy
 
 
@@ -28,7 +29,7 @@ class OutageTest(ReliabilityTestCase):
         daemon = self.lab.start_daemon(stack, concurrency=4, sqs_endpoint_url=proxy.url)
         self.wait_handled(daemon, before, timeout=30)
         # Settled too, so that the outage meets the receive loop rather than a pending delete
-        assert_that(wait_until(lambda: self.lab.depth(stack.queue_url) == 0, timeout=30), is_(True), daemon.tail())
+        assert_that(wait_for(lambda: self.lab.depth(stack.queue_url) == 0, timeout=30), is_(True), daemon.tail())
 
         # When the endpoint is unreachable for several seconds while more messages arrive
         proxy.set_mode(mode)
@@ -39,7 +40,7 @@ class OutageTest(ReliabilityTestCase):
 
         # Then the daemon logged, backed off, recovered by itself and lost nothing
         self.wait_handled(daemon, before + during, timeout=60)
-        drained = wait_until(lambda: self.lab.depth(stack.queue_url) == 0, timeout=60)
+        drained = wait_for(lambda: self.lab.depth(stack.queue_url) == 0, timeout=60)
         status = daemon.stop()
         lost = len(set(before + during) - self.records.handled())
         what = "connections refused (reset)" if mode == "refuse" else "HTTP 503 and throttling answers"

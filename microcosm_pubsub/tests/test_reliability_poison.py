@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from hamcrest import assert_that, contains_string, empty, equal_to, is_, not_
 
+from microcosm_pubsub.tests.fixtures import wait_for
 from microcosm_pubsub.tests.reliability.cases import UNKNOWN_MEDIA_TYPE, marker_of
 from microcosm_pubsub.tests.reliability.daemon import WorkSchema
-from microcosm_pubsub.tests.reliability.harness import Lab, attribute_value, receive_all, record_figures, wait_until
+from microcosm_pubsub.tests.reliability.harness import Lab, attribute_value, receive_all, record_figures
 
 
 def work_body(name: str, **fields: Any) -> str:
@@ -110,7 +111,7 @@ class PoisonTest(unittest.TestCase):
             stack, concurrency=4,
             sqs_message_dispatcher={"dead_letter_queue_url": stack.dead_letter_queue_url, "dead_letter_ignored": True},
         )
-        wait_until(
+        wait_for(
             lambda: daemon.exited
             or (lab.depth(stack.dead_letter_queue_url) >= len(markers) and lab.records.handled() >= set(cls.good)),
             timeout=60,

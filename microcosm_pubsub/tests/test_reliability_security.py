@@ -23,6 +23,7 @@ from hamcrest import (
 )
 
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.tests.fixtures import wait_for
 from microcosm_pubsub.tests.reliability.cases import fuzz_graph, marker_of
 from microcosm_pubsub.tests.reliability.daemon import WorkSchema
 from microcosm_pubsub.tests.reliability.harness import (
@@ -32,7 +33,6 @@ from microcosm_pubsub.tests.reliability.harness import (
     listening_addresses,
     receive_all,
     record_figures,
-    wait_until,
 )
 from microcosm_pubsub.tests.reliability.proxy import Proxy
 
@@ -101,7 +101,7 @@ class SecurityTest(unittest.TestCase):
             # Its health endpoint on a free port, so that the bind check has a server to look at
             pubsub_health={"port": 0},
         )
-        wait_until(
+        wait_for(
             lambda: daemon.exited
             or (lab.records.handled() >= set(cls.parents) and lab.depth(stack.dead_letter_queue_url) >= 3),
             timeout=60,

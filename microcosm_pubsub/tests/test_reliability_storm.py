@@ -7,8 +7,9 @@ from typing import Any, ClassVar
 
 from hamcrest import assert_that, contains_string, empty, equal_to, greater_than_or_equal_to, is_, only_contains
 
+from microcosm_pubsub.tests.fixtures import wait_for
 from microcosm_pubsub.tests.reliability.cases import marker_of
-from microcosm_pubsub.tests.reliability.harness import Lab, attribute_value, receive_all, record_figures, wait_until
+from microcosm_pubsub.tests.reliability.harness import Lab, attribute_value, receive_all, record_figures
 
 
 class StormTest(unittest.TestCase):
@@ -42,7 +43,7 @@ class StormTest(unittest.TestCase):
                 "dead_letter_queue_url": stack.dead_letter_queue_url,
             },
         )
-        wait_until(
+        wait_for(
             lambda: daemon.exited
             or (lab.depth(stack.dead_letter_queue_url) >= len(cls.storm) and lab.records.handled() >= set(cls.good)),
             timeout=60,

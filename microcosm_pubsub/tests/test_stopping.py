@@ -1,9 +1,11 @@
-"""Stop conditions of the receive loop as plain objects: idle time, message count, either."""
+"""The receive loop's settings and stop conditions: idle time, message count, either; old keys still read."""
 from __future__ import annotations
 
 import unittest
+from typing import Any
 
 from hamcrest import assert_that, calling, equal_to, is_, none, raises
+from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.errors import ConfigurationError
 from microcosm_pubsub.stopping import AnyStop, IdleStop, MaxMessagesStop, RunnerSettings
@@ -80,3 +82,48 @@ class RunnerSettingsTestCase(unittest.TestCase):
             calling(RunnerSettings.from_config).with_args({"stop_when_idle_seconds": -1}),
             raises(ConfigurationError, "pubsub_runner.stop_when_idle_seconds is -1"),
         )
+
+
+def runner_settings(**sections: Any) -> RunnerSettings:
+    """The `pubsub_runner` component of a testing graph configured with `sections`."""
+    graph = create_object_graph("test", testing=True, loader=load_from_dict(sections))
+    settings = graph.pubsub_runner
+    assert isinstance(settings, RunnerSettings)
+    return settings
+
+
+class RunnerKeysTestCase(unittest.TestCase):
+    def test_library_defaults(self) -> None:
+        """With nothing configured: one handler thread, the default in-flight bound, 30 s to drain."""
+        settings = runner_settings()
+        assert_that((settings.concurrency, settings.max_in_flight, settings.shutdown_timeout_seconds),
+                    is_(equal_to((1, 0, 30.0))))
+
+    def test_runner_keys(self) -> None:
+        """`pubsub_runner` holds concurrency, max_in_flight and shutdown_timeout_seconds."""
+        settings = runner_settings(pubsub_runner={"concurrency": 4, "max_in_flight": 12, "shutdown_timeout_seconds": 5})
+        assert_that((settings.concurrency, settings.max_in_flight, settings.shutdown_timeout_seconds),
+                    is_(equal_to((4, 12, 5.0))))
+
+    def test_old_concurrency_key(self) -> None:
+        """The old `sqs_consumer.concurrency` still sets the handler threads."""
+        assert_that(runner_settings(sqs_consumer={"concurrency": 3}).concurrency, is_(equal_to(3)))
+
+    def test_old_max_in_flight_key(self) -> None:
+        """The old `sqs_message_dispatcher.max_in_flight` still bounds the messages in flight."""
+        assert_that(runner_settings(sqs_message_dispatcher={"max_in_flight": 7}).max_in_flight, is_(equal_to(7)))
+
+    def test_old_shutdown_timeout_key(self) -> None:
+        """The old `sqs_message_dispatcher.shutdown_timeout_seconds` still sets the drain time."""
+        settings = runner_settings(sqs_message_dispatcher={"shutdown_timeout_seconds": 2.5})
+        assert_that(settings.shutdown_timeout_seconds, is_(equal_to(2.5)))
+
+    def test_runner_key_wins_over_old_key(self) -> None:
+        """Set in both places, `pubsub_runner`'s value is the one used."""
+        settings = runner_settings(pubsub_runner={"concurrency": 6}, sqs_consumer={"concurrency": 2})
+        assert_that(settings.concurrency, is_(equal_to(6)))
+
+    def test_concurrency_below_one_is_refused(self) -> None:
+        """A concurrency of 0 is refused, naming the key."""
+        assert_that(calling(RunnerSettings.from_config).with_args({"concurrency": 0}),
+                    raises(ConfigurationError, "pubsub_runner.concurrency"))

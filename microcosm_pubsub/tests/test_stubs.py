@@ -1,9 +1,12 @@
 """The stub SNS and SQS clients of the old testing mode: boto3-shaped answers, mock-style inspection."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import unittest
 import uuid
-from unittest.mock import ANY
+from unittest.mock import ANY, patch
 
 from botocore.exceptions import ClientError, ParamValidationError
 from hamcrest import (
@@ -14,11 +17,15 @@ from hamcrest import (
     equal_to,
     has_entries,
     has_key,
+    instance_of,
     is_,
     is_not,
     raises,
 )
+from microcosm.api import create_object_graph
 
+from microcosm_pubsub import doubles
+from microcosm_pubsub.errors import ConfigurationError
 from microcosm_pubsub.testing.stubs import StubClient
 
 
@@ -149,3 +156,37 @@ class SQSStubTests(unittest.TestCase):
     def test_unknown_service_is_refused(self) -> None:
         """A stub for a service other than sns or sqs is refused with the choices."""
         assert_that(calling(StubClient).with_args("s3"), raises(ValueError, "'sns' or 'sqs'"))
+
+
+class InstalledThroughTheGraphTests(unittest.TestCase):
+    def test_production_graph_never_loads_the_testing_toolkit(self) -> None:
+        """A production graph's clients, producer and consumer leave microcosm_pubsub.testing unloaded."""
+        code = (
+            "import sys\n"
+            "from microcosm.api import create_object_graph\n"
+            "graph = create_object_graph('svc', testing=False)\n"
+            "graph.use('sns_client', 'sqs_client', 'sns_producer', 'sqs_consumer')\n"
+            "print(sorted(name for name in sys.modules if name.startswith('microcosm_pubsub.testing')))\n"
+        )
+        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=False,
+        )
+        assert_that((result.stdout.strip(), result.stderr), is_(equal_to(("[]", ""))))
+
+    def test_testing_graph_without_endpoint_gets_the_stub_clients(self) -> None:
+        """A testing graph with no endpoint gets the toolkit's stub clients, built through the registered doubles."""
+        with patch.dict(os.environ, {"AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_SNS": "", "AWS_ENDPOINT_URL_SQS": ""}):
+            graph = create_object_graph("stubbed", testing=True)
+            clients = (graph.sns_client, graph.sqs_client)
+        assert_that(clients, contains_exactly(instance_of(StubClient), instance_of(StubClient)))
+
+    def test_every_registered_double_loads(self) -> None:
+        """Each name the core asks for is registered, and loads as a factory."""
+        names = (doubles.RECORDING_PRODUCER, doubles.INSPECTABLE_PRODUCER, doubles.SNS_CLIENT, doubles.SQS_CLIENT)
+        assert_that(all(callable(doubles.double_factory(name)) for name in names), is_(True))
+
+    def test_an_unregistered_double_says_how_to_fix_it(self) -> None:
+        """Asking for a double nobody registered says to reinstall the package's entry points."""
+        assert_that(calling(doubles.double_factory).with_args("no_such_double"),
+                    raises(ConfigurationError, "reinstall microcosm_pubsub"))

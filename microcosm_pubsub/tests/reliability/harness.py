@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +36,6 @@ EXIT_TIMEOUT_SECONDS = 30.0
 
 def scale() -> str:
     return os.environ.get(SCALE_VARIABLE, "test")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll `predicate` until it holds or `timeout` seconds pass; returns whether it held."""
-    # Slower than fixtures' default: these predicates are often HTTP calls to the endpoint under test
-    return fixtures.wait_for(predicate, timeout, interval)
 
 
 def daemon_config(**sections: dict[str, Any]) -> dict[str, str]:
@@ -292,7 +286,8 @@ class Lab:
 
     def wait_handled(self, daemon: DaemonProcess, names: list[str], timeout: float) -> bool:
         """Whether every one of `names` was handled within `timeout` seconds."""
-        return wait_until(lambda: daemon.exited or self.records.handled() >= set(names), timeout) and not daemon.exited
+        handled = fixtures.wait_for(lambda: daemon.exited or self.records.handled() >= set(names), timeout)
+        return handled and not daemon.exited
 
     def depth(self, queue_url: str | None) -> int:
         assert queue_url is not None

@@ -1,10 +1,8 @@
-"""Queue and subscription attributes: what we want them to say, comparing them, and describing a change."""
+"""Queue and subscription attributes as provisioning wants them: building, comparing and describing them."""
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from microcosm_pubsub.provisioning import topics_may_send
 
 
 # The statement we own in a queue policy; statements others added are left alone
@@ -19,10 +17,28 @@ LABELS = {
 
 
 def filter_policy(media_types: tuple[str, ...]) -> dict[str, Any]:
+    """The subscription filter policy on the `media_type` attribute; `x.*` becomes SNS's prefix match on `x.`."""
     values: list[Any] = [
         {"prefix": media_type[:-1]} if media_type.endswith(".*") else media_type for media_type in media_types
     ]
     return {"media_type": values}
+
+
+def topics_may_send(queue_arn: str, topic_arns: list[str], sid: str = POLICY_SID) -> dict[str, Any]:
+    """The queue policy statement letting SNS deliver from these topics; without it AWS drops what they send."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
+    }
+
+
+def allow_topics_policy(queue_arn: str, topic_arns: list[str]) -> str:
+    """A whole queue policy (JSON) holding only `topics_may_send`."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [topics_may_send(queue_arn, topic_arns)]})
 
 
 def json_attribute(text: str | None) -> Any:
@@ -55,10 +71,12 @@ def queue_policy(current: str | None, queue_arn: str, topic_arns: list[str]) -> 
             # Provisioning never removes: a subscription dropped from the file still exists and must deliver
             allowed = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
             topic_arns = [*topic_arns, *([allowed] if isinstance(allowed, str) else allowed)]
-    ours = topics_may_send(queue_arn, sorted(set(topic_arns)), POLICY_SID)
+    ours = topics_may_send(queue_arn, sorted(set(topic_arns)))
     return {**policy, "Statement": [*others, ours]}
 
+
 def same(key: str, current: str | None, desired: str) -> bool:
+    """Whether an attribute already says what is desired, however AWS spells it back."""
     if key == "RedrivePolicy":
         return bool(_redrive(current) == _redrive(desired))
     if key in ("Policy", "FilterPolicy"):
@@ -69,7 +87,9 @@ def same(key: str, current: str | None, desired: str) -> bool:
         return (current or "MessageAttributes") == desired
     return current == desired
 
+
 def describe(key: str, value: str) -> str:
+    """A queue attribute's desired value, as a plan line says it."""
     if key == "RedrivePolicy":
         redrive = _redrive(value)
         if not redrive:
@@ -81,4 +101,3 @@ def describe(key: str, value: str) -> str:
         topics = [arn.rsplit(":", 1)[-1] for arn in statement["Condition"]["ArnEquals"]["aws:SourceArn"]]
         return f"policy lets topic{'s' if len(topics) > 1 else ''} {', '.join(topics)} send"
     return f"{LABELS.get(key, key)} {value}s"
-
