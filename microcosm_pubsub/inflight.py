@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.ordering import GroupedPending
 
 
 # SQS settles at most ten messages per call
@@ -29,7 +30,10 @@ class InFlight:
     argument), or at close.
     """
 
-    def __init__(self, capacity: int, clock: Callable[[], float] = time.monotonic, settling: int = 0) -> None:
+    def __init__(
+        self, capacity: int, clock: Callable[[], float] = time.monotonic, settling: int = 0,
+        pending: GroupedPending | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
@@ -42,7 +46,9 @@ class InFlight:
         self._empty = threading.Condition(self._lock)
         # Every held message by receipt handle, with when its visibility was last set; oldest first
         self._held: dict[str, tuple[SQSMessage, float]] = {}
-        self._pending: deque[SQSMessage] = deque()
+        # A FIFO queue's messages wait per group (ordering.py); any other queue's in one line
+        self._ordered = pending
+        self._pending: deque[SQSMessage] | GroupedPending = deque() if pending is None else pending
         self._running = 0
         # Results (and messages handed back unhandled) waiting for their settle, and since when each waits
         self._finished: list[Any] = []
@@ -144,6 +150,13 @@ class InFlight:
     def _finish(self, item: Any) -> None:
         self._finished.append(item)
         self._finished_at.append(self.clock())
+        if self._ordered is not None:
+            # The group's later messages go back with it, or the group's next message may now run
+            for message in self._ordered.finished(item):
+                self._finished.append(message)
+                self._finished_at.append(self._finished_at[-1])
+            if self._pending:
+                self._work.notify()
         if self._batch_ready():
             self._ready.notify()
         self._wake_receivers()

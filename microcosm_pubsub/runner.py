@@ -21,6 +21,7 @@ from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhau
 from microcosm_pubsub.inflight import InFlight
 from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.ordering import pending_for
 from microcosm_pubsub.result import MessageHandlingResult
 from microcosm_pubsub.stopping import RunnerSettings
 
@@ -69,7 +70,9 @@ class Runner:
         capacity = self.settings.max_in_flight or concurrency + self.batch
         # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
         # delete call and the next filling, while the next receive goes out
-        self.in_flight = InFlight(capacity, settling=2 * self.batch)
+        # On a FIFO queue, one message per group at a time, in order (ordering.py)
+        pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
+        self.in_flight = InFlight(capacity, settling=2 * self.batch, pending=pending)
         # Receive when a whole receive fits beside the handlers; a capacity set below that receives as slots free
         self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
