@@ -22,6 +22,9 @@ class OutgoingMessage:
     media_type: str
     body: str
     attributes: dict[str, dict[str, str]]
+    # A FIFO topic's message group, and the deduplication id given to `produce` (see fifo.py)
+    message_group_id: str | None = None
+    deduplication_id: str | None = None
 
     @property
     def size(self) -> int:

@@ -30,6 +30,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.fifo import Deduplication, group_id_for
 from microcosm_pubsub.large_payload import offloader
 from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.middleware import MiddlewareChain, Publication
@@ -111,6 +112,7 @@ class SNSProducer:
                 pass
         self.opaque: Any = graph.opaque
         self.offloader = offloader(graph)
+        self.deduplication = Deduplication()
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -135,8 +137,14 @@ class SNSProducer:
     # The old package's name of the client
     sns_client = client
 
-    def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
+    def produce(
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *,
+        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
+    ) -> str | None:
         """Validate and publish one message; returns the SNS MessageId.
+
+        A FIFO topic takes `message_group_id` (or the schema's `MESSAGE_GROUP_KEY`) and an optional
+        `deduplication_id` (see fifo.py).
 
         Returns None when `sns_producer.skip` is set, or inside a deferred block (which
         publishes on success and keeps the ids).
@@ -145,8 +153,11 @@ class SNSProducer:
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
         :raises PublishError: when SNS refuses the message or cannot be reached
+        :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic; nothing is sent
         """
-        message = self.prepare(media_type, dct, **kwargs)
+        message = self.prepare(
+            media_type, dct, message_group_id=message_group_id, deduplication_id=deduplication_id, **kwargs,
+        )
         holding = self._holding.get()
         if holding is not None:
             holding.pending.append(message)
@@ -156,17 +167,25 @@ class SNSProducer:
             return None
         return self.publish(message)
 
-    def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage:
-        """Everything before the network: schema, validation, encoding, topic, size."""
+    def prepare(
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *,
+        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
+    ) -> OutgoingMessage:
+        """Everything before the network: schema, validation, encoding, topic, FIFO group, size."""
         schema = self.schemas.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
         body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
+        topic_arn = self.topic_arns.resolve(media_type)
         message = self.middleware.outgoing(OutgoingMessage(
-            topic_arn=self.topic_arns.resolve(media_type),
+            topic_arn=topic_arn,
             media_type=media_type,
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
+            message_group_id=group_id_for(
+                schema, media_type, content, topic_arn, message_group_id, deduplication_id,
+            ),
+            deduplication_id=deduplication_id,
         ))
         if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
             raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
@@ -193,6 +212,7 @@ class SNSProducer:
                     TopicArn=message.topic_arn,
                     Message=message.body,
                     MessageAttributes=message.attributes,
+                    **self.fifo_parameters(message),
                 )
                 published = True
             except (BotoCoreError, ClientError) as error:
@@ -233,7 +253,8 @@ class SNSProducer:
             return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
 
         entries = [
-            {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes}
+            {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes,
+             **self.fifo_parameters(messages[index])}
             for index in chunk
         ]
         try:
@@ -247,6 +268,14 @@ class SNSProducer:
             message_ids[int(success["Id"])] = success["MessageId"]
         for failed in response.get("Failed", []):
             failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+
+    def fifo_parameters(self, message: OutgoingMessage) -> dict[str, str]:
+        """A FIFO message's group and deduplication ids, as Publish and PublishBatch entries take them."""
+        if message.message_group_id is None:
+            return {}
+        return self.deduplication.parameters(
+            self.client, message.topic_arn, message.message_group_id, message.deduplication_id, message.body,
+        )
 
     def offload(self, message: OutgoingMessage) -> OutgoingMessage:
         """The message as it goes on the wire: its body in S3 when large payloads are on and it is too large."""

@@ -1,4 +1,4 @@
-"""FIFO ordering as plain objects: one message per group at a time, in order; a returning message holds its group back."""
+"""FIFO ordering as plain objects: one message per group at a time, in order; a returning one holds its group."""
 from __future__ import annotations
 
 import unittest
@@ -66,7 +66,7 @@ class GroupedPendingTestCase(unittest.TestCase):
     def test_a_finish_frees_only_its_own_group(self) -> None:
         """Group b finishing does not let a's second message run while a's first runs."""
         self.pending.extend(grouped(2, "a", "b"))
-        first_a, first_b = take_all(self.pending)
+        _, first_b = take_all(self.pending)
         self.pending.finished(result(first_b))
         assert_that(names(take_all(self.pending)), contains_exactly("b-1"))
 
@@ -121,6 +121,7 @@ class InFlightOrderingTestCase(unittest.TestCase):
         in_flight = InFlight(10, pending=GroupedPending(decide))
         in_flight.received(grouped(3, "a"), 0)
         first = in_flight.next_message()
+        assert first is not None
         assert_that(in_flight.next_message(result(first, Outcome.FAILED), wait=False), is_(none()))
         batch = in_flight.settle_batch(max_wait=0.0, timeout=0.0)
         assert_that(
