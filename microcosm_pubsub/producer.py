@@ -237,7 +237,10 @@ class SNSProducer:
         message_ids: list[str | None] = [None] * len(messages)
         failures: list[dict[str, Any]] = []
         for chunk in batches(messages, self.batch_size):
-            self._publish_chunk(messages, chunk, message_ids, failures)
+            if failures:
+                chunk = held_back(messages, chunk, failures)
+            if chunk:
+                self._publish_chunk(messages, chunk, message_ids, failures)
         if failures:
             raise BatchPublishError(sorted(failures, key=lambda failure: failure["index"]), message_ids)
         return [message_id for message_id in message_ids if message_id is not None]
@@ -329,3 +332,22 @@ def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[i
         yield from sized_batches(
             indexes, lambda index: messages[index].size, max_bytes=SNS_MAX_BATCH_BYTES, max_count=batch_size,
         )
+
+
+def held_back(messages: list[OutgoingMessage], chunk: list[int], failures: list[dict[str, Any]]) -> list[int]:
+    """The chunk without the FIFO messages whose group had an earlier message fail: they would overtake it."""
+    failed = {
+        (messages[failure["index"]].topic_arn, messages[failure["index"]].message_group_id) for failure in failures
+    }
+    kept = []
+    for index in chunk:
+        message = messages[index]
+        if message.message_group_id is not None and (message.topic_arn, message.message_group_id) in failed:
+            failures.append({
+                "index": index, "media_type": message.media_type, "code": "NotSent",
+                "message": f"an earlier message of group {message.message_group_id} failed; sent after it, "
+                           "this one would overtake it",
+            })
+        else:
+            kept.append(index)
+    return kept
