@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import unittest
@@ -9,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from hamcrest import (
+    anything,
     assert_that,
     calling,
     contains_exactly,
@@ -28,7 +30,15 @@ from microcosm_pubsub.daemon import ConsumerDaemon
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.fifo import FifoError
-from microcosm_pubsub.provisioning import Provisioner, Stack, provision
+from microcosm_pubsub.provisioning import (
+    DeadLetterSpec,
+    Provisioner,
+    QueueSpec,
+    Stack,
+    StackSpec,
+    SubscriptionSpec,
+    provision,
+)
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 
@@ -99,7 +109,7 @@ def received_in_order(queue_url: str, count: int) -> list[dict[str, str]]:
 
 class ProvisioningTestCase(unittest.TestCase):
     def test_fifo_stack(self) -> None:
-        """A `.fifo` name gets a FIFO topic with content-based deduplication, a FIFO queue and a FIFO dead-letter queue."""
+        """A `.fifo` name gets a FIFO topic (content-based deduplication), FIFO queue and FIFO dead-letter queue."""
         stack = fifo_stack()
         topic = SNS.get_topic_attributes(TopicArn=stack.topic_arn)["Attributes"]
         queue = SQS.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])["Attributes"]
@@ -119,9 +129,10 @@ class ProvisioningTestCase(unittest.TestCase):
         name = fixtures.unique_name("fifo") + ".fifo"
         provision(SNS, SQS, name)
         provisioner = Provisioner(SNS, SQS)
-        from microcosm_pubsub.provisioning import DeadLetterSpec, QueueSpec, StackSpec, SubscriptionSpec
         dead_letter = DeadLetterSpec(name.removesuffix(".fifo") + "-dlq.fifo", 3)
-        provisioner.run(StackSpec((name,), (QueueSpec(name, 30, dead_letter),), (SubscriptionSpec(name, name, False, None),)))
+        provisioner.run(StackSpec(
+            (name,), (QueueSpec(name, 30, dead_letter),), (SubscriptionSpec(name, name, False, None),),
+        ))
         assert_that(provisioner.changes, is_(empty()))
 
 
@@ -165,7 +176,7 @@ class ProducerTestCase(unittest.TestCase):
         """On a topic with content-based deduplication, no deduplication id is sent."""
         self.graph.sns_producer.produce(PLAIN, name="one", message_group_id="g")
         publish = [params for name, params in self.calls if name == "Publish"]
-        assert_that(publish[0], not_(has_entries(MessageDeduplicationId=fifo_anything())))
+        assert_that(publish[0], not_(has_entries(MessageDeduplicationId=anything())))
 
     def test_explicit_deduplication_id_deduplicates(self) -> None:
         """Two produces with one `deduplication_id` deliver one message."""
@@ -205,13 +216,8 @@ class ProducerTestCase(unittest.TestCase):
                     self.graph.sns_producer.produce(STEP, group=group, seq=seq)
         by_group: dict[str, list[int]] = defaultdict(list)
         for item in received_in_order(self.stack.queue_url, 36):
-            by_group[item["group"]].append(int(item["body"].split('"seq":')[1].split(",")[0].rstrip("}")))
+            by_group[item["group"]].append(json.loads(item["body"])["seq"])
         assert_that(dict(by_group), is_(equal_to({group: list(range(12)) for group in "abc"})))
-
-
-def fifo_anything() -> Any:
-    from hamcrest import anything
-    return anything()
 
 
 class Recorder:
@@ -225,7 +231,7 @@ class Recorder:
         self.running: set[str] = set()
         self.overlaps = 0
         self.max_running = 0
-        self.random = random.Random(16)  # noqa: S311 (latency, not secrecy)
+        self.random = random.Random(16)
 
     def __call__(self, content: dict[str, Any]) -> bool:
         group, seq = content["group"], content["seq"]
