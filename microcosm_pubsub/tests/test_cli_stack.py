@@ -158,6 +158,19 @@ class TestProvision(unittest.TestCase):
         second = self.provision(document, "--iam-policy-out", self.directory)
         assert_that(second.stdout.splitlines()[0], is_(equal_to("no changes")))
 
+    def test_provision_creates_a_fifo_stack(self) -> None:
+        """`.fifo` names give a FIFO topic, queue and dead-letter queue; a second run changes nothing."""
+        topic, queue = fixtures.unique_name("orders") + ".fifo", fixtures.unique_name("billing") + ".fifo"
+        document = {"topics": [topic], "queues": [{"name": queue}], "subscriptions": [{"topic": topic, "queue": queue}]}
+        first = self.provision(document, "--iam-policy-out", self.directory)
+        assert_that(first.returncode, is_(equal_to(0)), first.stderr)
+        dead_letter = self.queue(queue.removesuffix(".fifo") + "-dlq.fifo")
+        assert_that((self.queue(queue)["FifoQueue"], dead_letter["FifoQueue"]), is_(equal_to(("true", "true"))))
+        assert_that(json.loads(self.queue(queue)["RedrivePolicy"]),
+                    has_entries(deadLetterTargetArn=dead_letter["QueueArn"]))
+        second = self.provision(document, "--iam-policy-out", self.directory)
+        assert_that(second.stdout.splitlines()[0], is_(equal_to("no changes")))
+
     def test_subscriptions_deliver_raw_or_enveloped_and_filter_on_media_type(self) -> None:
         """The raw queue gets every message as is; the enveloped one only its media types, wrapped."""
         document, names = stack_document()
