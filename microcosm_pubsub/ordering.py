@@ -38,8 +38,10 @@ class GroupedPending:
     """Messages waiting for a handler, handed out one per group at a time, each group in arrival order.
 
     Quacks like the deque the runner uses otherwise: `extend`, `popleft`, `clear`, iteration over
-    every waiting message; `len()` counts every waiting message, truth means one can be taken now.
-    Not thread-safe: the runner's `InFlight` lock guards it.
+    every waiting message. `len()` and truth count what could start now (one message per group
+    with nothing running): messages behind their group's running one take no handler thread, and
+    SQS hands their group to no one else while they are held, so the runner's bound on unhandled
+    messages leaves them out (`waiting` counts them all). Not thread-safe: `InFlight`'s lock guards it.
     """
 
     def __init__(self, decide: Decide) -> None:
@@ -53,6 +55,11 @@ class GroupedPending:
         self._count = 0
 
     def __len__(self) -> int:
+        return len(self._ready)
+
+    @property
+    def waiting(self) -> int:
+        """Every message waiting, whether it could start now or waits behind its group."""
         return self._count
 
     def __bool__(self) -> bool:

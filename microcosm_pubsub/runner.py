@@ -70,9 +70,11 @@ class Runner:
         capacity = self.settings.max_in_flight or concurrency + self.batch
         # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
         # delete call and the next filling, while the next receive goes out
-        # On a FIFO queue, one message per group at a time, in order (ordering.py)
+        # On a FIFO queue, one message per group at a time, in order (ordering.py). A receive there may bring
+        # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
         pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
-        self.in_flight = InFlight(capacity, settling=2 * self.batch, pending=pending)
+        grouped = 0 if pending is None else concurrency * self.batch
+        self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
         # Receive when a whole receive fits beside the handlers; a capacity set below that receives as slots free
         self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
