@@ -13,6 +13,7 @@ from hamcrest import (
     contains_string,
     equal_to,
     greater_than,
+    greater_than_or_equal_to,
     has_entries,
     has_length,
     is_,
@@ -60,16 +61,19 @@ class TestBenchmarkPhases(unittest.TestCase):
         }))
 
     def test_noop_phase_times_three_contenders(self) -> None:
-        """The no-op phase settles every fed message through each of the three consumers."""
+        """The no-op phase times each of the three consumers until it settled at least the count."""
         samples = noop_phase(self.bench, 15, rounds=1, warmup=0)
-        counts = {name: [s.messages for s in runs] for name, runs in samples.items()}
-        assert_that(counts, equal_to({"boto3": [15], "ours_dispatcher": [15], "ours_runner": [15]}))
+        counts = {name: runs[0].messages for name, runs in samples.items()}
+        assert_that(counts, has_entries(
+            boto3=greater_than_or_equal_to(15), ours_dispatcher=greater_than_or_equal_to(15),
+            ours_runner=greater_than_or_equal_to(15),
+        ))
 
     def test_sleep_phase_times_runner_and_thread_pool(self) -> None:
-        """The 20 ms phase settles every fed message through our Runner and the tuned boto3 pollers."""
+        """The 20 ms phase times our Runner and the tuned boto3 pollers until each settled at least the count."""
         samples = sleep_phase(self.bench, 8, 12, rounds=1, warmup=0)
-        counts = {name: [s.messages for s in runs] for name, runs in samples.items()}
-        assert_that(counts, equal_to({"ours": [12], "boto3": [12]}))
+        counts = {name: runs[0].messages for name, runs in samples.items()}
+        assert_that(counts, has_entries(ours=greater_than_or_equal_to(12), boto3=greater_than_or_equal_to(12)))
 
     def test_consume_phases_count_each_consumers_calls(self) -> None:
         """Each consume run records its own client's receives and deletes, at least one per ten messages."""
@@ -102,14 +106,14 @@ class TestFakeSQSPhase(unittest.TestCase):
     """The 20 ms phase on the in-memory SQS, which needs no endpoint."""
 
     def test_fake_phase_settles_every_message(self) -> None:
-        """Our Runner and the plain thread pool each settle every message the fake hands out."""
+        """Our Runner and plain boto3 on the fake are each timed until they settled at least the count."""
         body = json.dumps({
             "Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:us-east-1:000000000000:bench",
             "Message": plain_body(CONTENT),
         })
         samples = fake_phase(body, 2, 12, rounds=1, warmup=0)
-        counts = {name: [s.messages for s in runs] for name, runs in samples.items()}
-        assert_that(counts, equal_to({"ours": [12], "boto3": [12]}))
+        counts = {name: runs[0].messages for name, runs in samples.items()}
+        assert_that(counts, has_entries(ours=greater_than_or_equal_to(12), boto3=greater_than_or_equal_to(12)))
 
 
 class TestBenchmarkReport(unittest.TestCase):
