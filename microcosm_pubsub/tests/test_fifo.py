@@ -30,6 +30,8 @@ from microcosm_pubsub.daemon import ConsumerDaemon
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.fifo import FifoError
+from microcosm_pubsub.outgoing import OutgoingMessage
+from microcosm_pubsub.producer import held_back
 from microcosm_pubsub.provisioning import (
     DeadLetterSpec,
     Provisioner,
@@ -218,6 +220,18 @@ class ProducerTestCase(unittest.TestCase):
         for item in received_in_order(self.stack.queue_url, 36):
             by_group[item["group"]].append(json.loads(item["body"])["seq"])
         assert_that(dict(by_group), is_(equal_to({group: list(range(12)) for group in "abc"})))
+
+
+class HeldBackTestCase(unittest.TestCase):
+    def test_a_failed_entry_holds_back_its_groups_later_entries(self) -> None:
+        """After a batch entry fails, later entries of its group are not sent (they would overtake it); others are."""
+        messages = [
+            OutgoingMessage("arn:t.fifo", PLAIN, f"{group}-{seq}", {}, message_group_id=group)
+            for group, seq in (("a", 0), ("b", 0), ("a", 1), ("b", 1))
+        ]
+        failures: list[dict[str, Any]] = [{"index": 0, "media_type": PLAIN, "code": "Throttled", "message": ""}]
+        kept = held_back(messages, [2, 3], failures)
+        assert_that((kept, [failure["index"] for failure in failures]), is_(equal_to(([3], [0, 2]))))
 
 
 class Recorder:
