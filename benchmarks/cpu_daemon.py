@@ -45,7 +45,7 @@ class BurningHandler:
             # O_APPEND: lines from several processes interleave whole
             descriptor = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(descriptor, f"{time.time():.6f}\n".encode())
+                os.write(descriptor, f"{time.time():.6f} {os.getpid()}\n".encode())
             finally:
                 os.close(descriptor)
         return True

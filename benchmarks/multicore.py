@@ -69,8 +69,9 @@ class DaemonProcess:
              "--processes", str(processes)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log, env=env,
         )
-        # Peak RSS (VmHWM, KiB) of the parent and each child seen
+        # Peak RSS (VmHWM, KiB) and CPU seconds so far of the parent and each child seen
         self.peaks: dict[int, int] = {}
+        self.cpu: dict[int, float] = {}
 
     def text(self) -> str:
         self.log.seek(0)
@@ -87,6 +88,7 @@ class DaemonProcess:
     def watch_memory(self) -> None:
         for pid in [self.process.pid, *children(self.process.pid)]:
             self.peaks[pid] = max(self.peaks.get(pid, 0), status_kib(pid, "VmHWM"))
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), process_cpu_seconds(pid))
 
     @property
     def peak_rss_mib(self) -> float:
@@ -134,6 +136,8 @@ def run_cpu_daemon(
         pid = endpoint_pid(endpoint)
         endpoint_cpu = process_cpu_seconds(pid)
         started = time.perf_counter()
+        daemon.watch_memory()
+        cpu_at_start = sum(daemon.cpu.values())
         try:
             deadline = time.monotonic() + timeout_seconds
             while True:
@@ -147,11 +151,13 @@ def run_cpu_daemon(
                         f"{daemon.text()[-2000:]}"
                     )
                 time.sleep(WATCH_SECONDS)
+            daemon.watch_memory()
             seconds = time.perf_counter() - started
             endpoint_busy = (process_cpu_seconds(pid) - endpoint_cpu) / seconds
-            daemon.watch_memory()
+            # Cores the daemon's processes used: near the process count unless other work takes the CPU
+            cores = (sum(daemon.cpu.values()) - cpu_at_start) / seconds
             code, _ = daemon.terminate()
-            stamps = [float(line) for line in stamps_path.read_text().split()]
+            stamps = [float(line.split()[0]) for line in stamps_path.read_text().splitlines() if line]
         finally:
             daemon.close()
     sqs.delete_queue(QueueUrl=queue_url)
@@ -160,6 +166,7 @@ def run_cpu_daemon(
     return {
         "processes": processes, "messages": len(stamps), "throughput": completion_throughput(stamps),
         "peak_rss_mib": daemon.peak_rss_mib, "process_count": len(daemon.peaks), "endpoint_busy": endpoint_busy,
+        "cores": cores,
     }
 
 
@@ -188,6 +195,7 @@ def cpu_phase(
             "throughput_ratio": spread(ratios),
             "peak_rss_mib": spread([run["peak_rss_mib"] for run in runs[count]]),
             "endpoint_busy": spread([run["endpoint_busy"] for run in runs[count]]),
+            "cores": spread([run["cores"] for run in runs[count]]),
             "runs": runs[count],
         })
     return {"handler_seconds": handler_seconds, "iterations": iterations, "messages": messages, "rows": rows}

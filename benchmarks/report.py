@@ -206,13 +206,14 @@ def markdown(record: dict[str, Any]) -> str:
         lines += [
             "",
             f"| CPU-bound handler ({cpu['handler_seconds'] * 1000:.0f} ms of hashing, {cpu['messages']} messages "
-            "a run) | msg/s | vs --processes 1 | peak RSS, parent + children MiB | endpoint busy |",
-            "|---|---|---|---|---|",
+            "a run) | msg/s | vs --processes 1 | peak RSS, parent + children MiB | cores used by the daemon "
+            "| endpoint busy |",
+            "|---|---|---|---|---|---|",
         ]
         lines += [
             f"| --processes {row['processes']} | {_spread(row['throughput'], 1)} "
             f"| {_spread(row['throughput_ratio'], 2)} | {_spread(row['peak_rss_mib'], 1)} "
-            f"| {row['endpoint_busy']['median']:.2f} |"
+            f"| {_spread(row['cores'], 2) if 'cores' in row else '-'} | {row['endpoint_busy']['median']:.2f} |"
             for row in cpu["rows"]
         ]
     if sigterm:
