@@ -99,6 +99,12 @@ class SQSConsumer:
     def sqs_client(self, client: Any) -> None:
         self.__dict__["client"] = client
 
+    @property
+    def receives_in_parallel(self) -> bool:
+        """Whether several threads may receive at once: a real SQS client, not a file, stdin or Lambda event."""
+        # botocore clients carry `meta`; readers and test doubles read in order
+        return hasattr(self.client, "meta")
+
     @cached_property
     def middleware(self) -> MiddlewareChain:
         chain: MiddlewareChain = self.graph.pubsub_middleware

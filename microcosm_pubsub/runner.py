@@ -30,7 +30,7 @@ logger = logging.getLogger("microcosm_pubsub.runner")
 
 # At stop, a long poll still waiting gets this long to come back; after it the runner leaves it behind
 POLL_GRACE_SECONDS = 0.5
-# A second poller only when the handler threads can take three receives' worth at once: on a shallow
+# One poller per three receives' worth of handler threads (a second one from 60): on a shallow
 # queue parallel polls come back part-full (more calls for the same messages) and gained nothing at
 # concurrency 32 on the local endpoint; on an in-memory SQS three pollers gained about 10 %
 POLLER_PER_RECEIVES = 3
@@ -42,7 +42,6 @@ DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
 
 # What SQS answers for a queue that does not exist (query and JSON protocols)
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
-
 
 
 def poller_count(concurrency: int, batch: int) -> int:
@@ -99,8 +98,8 @@ class Runner:
     def run(self) -> None:
         if not self.prepared:
             self.prepare()
-        if self.pollers > 1 and not hasattr(self.consumer.client, "meta"):
-            # Not an SQS client (a file, stdin, a Lambda event): read it in order
+        if self.pollers > 1 and not getattr(self.consumer, "receives_in_parallel", False):
+            # A file, stdin or a Lambda event stands in for the queue: read it in order
             self.pollers = 1
         # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
         # contending for the GIL; the settler still deletes while the next receive goes out

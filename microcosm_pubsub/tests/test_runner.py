@@ -127,6 +127,19 @@ class RunnerTestCase(unittest.TestCase):
         assert_that((daemon.runner.counts, fixtures.queue_counts(SQS, stack.queue_url)),
                     is_(equal_to(({"succeeded": len(names)}, (0, 0)))))
 
+    def test_several_pollers_handle_every_message_once(self) -> None:
+        """At concurrency 60 (two pollers) every message is handled once and deleted."""
+        stack = self.make_stack()
+        handler = Handler()
+        daemon = self.run_daemon(stack, handler, concurrency=60)
+        assert daemon.runner is not None
+        names = [f"job-{index}" for index in range(70)]
+        self.produce(daemon, names)
+        fixtures.wait_for(lambda: len(handler.handled) >= len(names), WAIT_SECONDS)
+        self.stop(daemon, self.thread)
+        assert_that((daemon.runner.pollers, sorted(handler.handled)), is_(equal_to((2, sorted(names)))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((0, 0))))
+
     def test_settling_uses_batched_deletes(self) -> None:
         """Results are deleted with DeleteMessageBatch, never one DeleteMessage per message."""
         stack = self.make_stack()
