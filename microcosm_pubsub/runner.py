@@ -67,12 +67,12 @@ class Runner:
         self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
         # Handlers plus one receive's worth wait for or run in a handler
         capacity = self.settings.max_in_flight or concurrency + self.batch
-        # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
-        # delete call and the next filling, while the next receive goes out
         # On a FIFO queue, one message per group at a time, in order (ordering.py). A receive there may bring
         # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
         pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
         grouped = 0 if pending is None else concurrency * self.batch
+        # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
+        # delete call and the next filling, while the next receive goes out
         self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
         # Receive when a whole receive fits beside the handlers; a capacity set below that receives as slots free
         self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
