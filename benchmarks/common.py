@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +76,25 @@ def make_graph(endpoint: LocalEndpoint, **kwargs: Any) -> Any:
     return create_object_graph("bench", loader=load_from_dict(graph_config(endpoint, **kwargs)))
 
 
+# The SQS calls whose counts per message issue 15 bounds (the first two) or reports
+COUNTED_CALLS = ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch")
+
+
 @dataclass(frozen=True)
 class Sample:
-    """One contender's timed run: wall seconds, client-process CPU seconds, messages, endpoint CPU seconds."""
+    """One contender's timed run: wall seconds, client-process CPU seconds, messages, endpoint CPU seconds.
+
+    `calls` counts the consumer's own SQS calls by operation over the same window.
+    """
 
     seconds: float
     cpu_seconds: float
     messages: int
     endpoint_cpu_seconds: float = 0.0
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+    def with_calls(self, calls: Mapping[str, int]) -> Sample:
+        return replace(self, calls=dict(calls))
 
     @property
     def throughput(self) -> float:
@@ -120,6 +133,38 @@ class Clock:
         return Sample(wall, cpu, messages, process_cpu_seconds(self.endpoint_pid) - self.endpoint_cpu)
 
 
+class CallCounter:
+    """Counts one boto3 client's calls by operation, through botocore's `before-call` event.
+
+    Registered on the consumer's own client, so the feeder's and the benchmark's calls stay out;
+    `reset` and `snapshot` bracket the timed window.
+    """
+
+    def __init__(self, client: Any, service: str = "sqs") -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:
+            events.register(f"before-call.{service}", self._count, unique_id=f"bench-count-{id(self)}")
+
+    def _count(self, model: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self._counts[model.name] += 1
+
+    def add(self, operation: str) -> None:
+        """Count a call by hand (the in-memory SQS has no botocore events)."""
+        with self._lock:
+            self._counts[operation] += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
 @contextmanager
 def timed(messages: int, into: list[Sample], endpoint_pid: int | None = None) -> Iterator[None]:
     clock = Clock(endpoint_pid)
@@ -149,11 +194,15 @@ def alternate(
             for name in names[shift:] + names[:shift]:
                 parts[name].append(contenders[name](max(messages // slices, 1)))
         for name in names:
+            calls: Counter[str] = Counter()
+            for part in parts[name]:
+                calls.update(part.calls)
             samples[name].append(Sample(
                 sum(part.seconds for part in parts[name]),
                 sum(part.cpu_seconds for part in parts[name]),
                 sum(part.messages for part in parts[name]),
                 sum(part.endpoint_cpu_seconds for part in parts[name]),
+                dict(calls),
             ))
     return samples
 
@@ -172,6 +221,12 @@ def summarize(samples: list[Sample], baseline: list[Sample] | None = None) -> di
         "endpoint_cpu_ms_per_1000": spread([sample.endpoint_cpu_seconds * 1e6 / sample.messages for sample in samples]),
         "samples": [asdict(sample) for sample in samples],
     }
+    if any(sample.calls for sample in samples):
+        # API calls per 1,000 messages, by operation (the consume phases count them)
+        summary["calls_per_1000"] = {
+            operation: spread([sample.calls.get(operation, 0) * 1000 / max(sample.messages, 1) for sample in samples])
+            for operation in COUNTED_CALLS
+        }
     if baseline:
         pairs = list(zip(samples, baseline, strict=True))
         summary["throughput_ratio"] = spread([ours.throughput / theirs.throughput for ours, theirs in pairs])

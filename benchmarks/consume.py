@@ -1,4 +1,8 @@
-"""Consume phases: no-op handler, and a 20 ms handler at several concurrencies, each against plain boto3."""
+"""Consume phases: no-op handler, and a 20 ms handler at several concurrencies, each against plain boto3.
+
+Every run also counts the consumer's own ReceiveMessage, DeleteMessageBatch and
+ChangeMessageVisibilityBatch calls while the feeder keeps a backlog in the queue.
+"""
 from __future__ import annotations
 
 import time
@@ -9,6 +13,7 @@ from typing import Any
 from benchmarks.common import (
     ATTRIBUTES,
     CONTENT,
+    CallCounter,
     Clock,
     Sample,
     alternate,
@@ -22,9 +27,10 @@ from benchmarks.consumers import (
     DaemonRunner,
     DispatcherLoop,
     PlainLoop,
-    PlainThreadPool,
+    PlainPollers,
     noop,
     sleeper,
+    tuned_shape,
 )
 from benchmarks.feeder import Feeder
 from microcosm_pubsub.consumer import SQS_MAX_BATCH
@@ -73,9 +79,12 @@ class Bench:
     def run(self, make: Callable[[str], Consumer], messages: int, capacity: int) -> Sample:
         queue_url = self.sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:12]}")["QueueUrl"]
         consumer = make(queue_url)
+        counter = CallCounter(consumer.counted_client)
         clock = Clock(endpoint_pid(self.endpoint))
         try:
-            self.feeder.prefill(queue_url, messages, capacity + VISIBLE_MARGIN)
+            # Fed beyond the count: the backlog lasts the whole timed window, its tail included
+            self.feeder.prefill(queue_url, messages + capacity + VISIBLE_MARGIN, capacity + VISIBLE_MARGIN)
+            counter.reset()
             clock.start()
             consumer.start()
             deadline = time.monotonic() + self.timeout_seconds
@@ -84,7 +93,9 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{type(consumer).__name__} settled {settled} of {messages} in time")
                 time.sleep(POLL_SECONDS)
-            sample = clock.stop(settled)
+            sample = clock.stop(settled).with_calls(counter.snapshot())
+            # The feeder sends its last messages (the margin) once it sees the count reached
+            self.feeder.report(settled)
         finally:
             consumer.stop()
         self.feeder.wait_fed()
@@ -104,15 +115,15 @@ def noop_phase(bench: Bench, messages: int, rounds: int, warmup: int = 20) -> di
     return alternate(
         {
             "boto3": lambda count: bench.run(
-                bench.plain(lambda sqs, url: PlainLoop(sqs, url, noop, wait)), count, SQS_MAX_BATCH,
+                bench.plain(lambda sqs, url: PlainLoop(sqs, url, noop, wait)), count, 2 * SQS_MAX_BATCH,
             ),
             "ours_dispatcher": lambda count: bench.run(
                 lambda url: DispatcherLoop(make_graph(endpoint, queue_url=url, wait_seconds=wait), noop),
-                count, SQS_MAX_BATCH,
+                count, 2 * SQS_MAX_BATCH,
             ),
             "ours_runner": lambda count: bench.run(
                 lambda url: DaemonRunner(graph_config(endpoint, queue_url=url, wait_seconds=wait), noop),
-                count, SQS_MAX_BATCH,
+                count, 2 * SQS_MAX_BATCH,
             ),
         },
         messages, rounds, warmup,
@@ -122,10 +133,22 @@ def noop_phase(bench: Bench, messages: int, rounds: int, warmup: int = 20) -> di
 def sleep_phase(
     bench: Bench, concurrency: int, messages: int, rounds: int, warmup: int | None = None,
 ) -> dict[str, list[Sample]]:
-    """A handler sleeping 20 ms: our daemon's Runner against a plain boto3 thread pool of the same size."""
+    """A handler sleeping 20 ms: our daemon's Runner against plain boto3.
+
+    At concurrency 1 plain boto3 is the serial loop (receive ten, handle, delete the batch); above,
+    it is the hand-tuned threaded consumer (`PlainPollers`, 4 pollers and 40 threads at 32).
+    """
     endpoint, wait = bench.endpoint, bench.wait_seconds
-    capacity = max(SQS_MAX_BATCH, 2 * concurrency)
     handler = sleeper(HANDLER_SECONDS)
+    plain: Callable[[Any, str], Consumer]
+    if concurrency == 1:
+        capacity = 2 * SQS_MAX_BATCH
+        plain = lambda sqs, url: PlainLoop(sqs, url, handler, wait)  # noqa: E731
+    else:
+        pollers, threads = tuned_shape(concurrency)
+        # What the tuned consumer may hold: every thread busy and each poller's last receive waiting
+        capacity = max(threads + pollers * SQS_MAX_BATCH, concurrency + 2 * SQS_MAX_BATCH)
+        plain = lambda sqs, url: PlainPollers(sqs, url, handler, pollers, threads, wait)  # noqa: E731
     return alternate(
         {
             "ours": lambda count: bench.run(
@@ -134,9 +157,7 @@ def sleep_phase(
                 ),
                 count, capacity,
             ),
-            "boto3": lambda count: bench.run(
-                bench.plain(lambda sqs, url: PlainThreadPool(sqs, url, handler, concurrency, wait)), count, capacity,
-            ),
+            "boto3": lambda count: bench.run(bench.plain(plain), count, capacity),
         },
         messages, rounds, min(messages, capacity + SQS_MAX_BATCH) if warmup is None else warmup,
     )

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import Clock, Sample, alternate, isolate_environment
+from benchmarks.common import CallCounter, Clock, Sample, alternate, isolate_environment
 from benchmarks.consume import HANDLER_SECONDS, POLL_SECONDS
-from benchmarks.consumers import Consumer, DaemonRunner, PlainThreadPool, sleeper
+from benchmarks.consumers import Consumer, DaemonRunner, PlainLoop, PlainPollers, sleeper, tuned_shape
 
 
 # Same-region SQS answers in roughly 5 to 20 ms
@@ -24,15 +24,22 @@ LATENCY_SECONDS = 0.01
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/000000000000/bench-fake"
 
 
+# Bodies handed out beyond a run's count: the backlog outlasts the timed window, as on the endpoint
+BACKLOG_MARGIN = 1000
+
+
 class FakeSQS:
-    """Just the SQS client calls the consumers make; `messages` bodies to hand out, then none."""
+    """Just the SQS client calls the consumers make; `messages` bodies and a margin to hand out, then none."""
 
     def __init__(self, body: str, messages: int, latency: float = LATENCY_SECONDS) -> None:
-        self.body, self.left, self.latency = body, messages, latency
+        self.body, self.left, self.latency = body, messages + BACKLOG_MARGIN, latency
         self.ids = itertools.count()
         self.lock = threading.Lock()
+        # No botocore events here: the fake counts its calls itself
+        self.calls = CallCounter(None)
 
     def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int = 1, **kwargs: Any) -> dict[str, Any]:
+        self.calls.add("ReceiveMessage")
         time.sleep(self.latency)
         with self.lock:
             count = min(MaxNumberOfMessages, self.left)
@@ -51,9 +58,11 @@ class FakeSQS:
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
 
     def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.add("DeleteMessageBatch")
         return self._batch(Entries)
 
     def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.add("ChangeMessageVisibilityBatch")
         return self._batch(Entries)
 
     def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
@@ -76,7 +85,7 @@ def run_fake(make: Callable[[FakeSQS], Consumer], body: str, messages: int) -> S
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{type(consumer).__name__} settled {settled} of {messages} in time")
             time.sleep(POLL_SECONDS)
-        return clock.stop(settled)
+        return clock.stop(settled).with_calls(fake.calls.snapshot())
     finally:
         consumer.stop()
 
@@ -90,15 +99,21 @@ def ours(fake: FakeSQS, concurrency: int) -> Consumer:
     return runner
 
 
+def plain(fake: FakeSQS, concurrency: int) -> Consumer:
+    """The same plain boto3 consumers as on the local endpoint: the serial loop at 1, the tuned pollers above."""
+    if concurrency == 1:
+        return PlainLoop(fake, QUEUE_URL, sleeper(HANDLER_SECONDS), 0)
+    pollers, threads = tuned_shape(concurrency)
+    return PlainPollers(fake, QUEUE_URL, sleeper(HANDLER_SECONDS), pollers, threads, 0)
+
+
 def fake_phase(body: str, concurrency: int, messages: int, rounds: int, warmup: int = 20) -> dict[str, list[Sample]]:
-    """Our Runner against the plain thread pool, both on the in-memory fake, at one concurrency."""
+    """Our Runner against plain boto3, both on the in-memory fake, at one concurrency."""
     isolate_environment()
     return alternate(
         {
             "ours": lambda count: run_fake(lambda fake: ours(fake, concurrency), body, count),
-            "boto3": lambda count: run_fake(
-                lambda fake: PlainThreadPool(fake, QUEUE_URL, sleeper(HANDLER_SECONDS), concurrency, 0), body, count,
-            ),
+            "boto3": lambda count: run_fake(lambda fake: plain(fake, concurrency), body, count),
         },
         messages, rounds, warmup,
     )

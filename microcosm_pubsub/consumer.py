@@ -19,6 +19,7 @@ from microcosm_pubsub.errors import ConfigurationError, ConsumeError
 from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.middleware import MiddlewareChain
+from microcosm_pubsub.ordering import is_fifo_queue
 from microcosm_pubsub.reader import reader_for
 
 
@@ -30,6 +31,11 @@ logger = logging.getLogger("microcosm_pubsub.consumer")
 
 # `SQS_MAX_BATCH` and `chunks` are kept importable from here, where they used to live
 __all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
+
+
+# What each receive asks SQS for; a FIFO queue's group keeps its messages in order (ordering.py)
+ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+FIFO_ATTRIBUTES = [*ATTRIBUTES, "MessageGroupId"]
 
 
 @defaults(
@@ -93,6 +99,12 @@ class SQSConsumer:
     def sqs_client(self, client: Any) -> None:
         self.__dict__["client"] = client
 
+    @property
+    def receives_in_parallel(self) -> bool:
+        """Whether several threads may receive at once: a real SQS client, not a file, stdin or Lambda event."""
+        # botocore clients carry `meta`; readers and test doubles read in order
+        return hasattr(self.client, "meta")
+
     @cached_property
     def middleware(self) -> MiddlewareChain:
         chain: MiddlewareChain = self.graph.pubsub_middleware
@@ -117,7 +129,7 @@ class SQSConsumer:
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(limit or self.limit, SQS_MAX_BATCH),
                 WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
-                AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                AttributeNames=FIFO_ATTRIBUTES if is_fifo_queue(self.queue_url) else ATTRIBUTES,
                 MessageAttributeNames=["All"],
             )
         except (BotoCoreError, ClientError) as error:

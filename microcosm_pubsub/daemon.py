@@ -154,6 +154,8 @@ class ConsumerDaemon(GraphBuilding):
             if getattr(args, "debug", False):
                 # --debug wins over a configured level (microcosm-logging's binding declares INFO)
                 logging.getLogger().setLevel(logging.DEBUG)
+            # Before `start` logs that it is consuming: a SIGTERM from then on stops the loop cleanly (exit 0)
+            self.install_signal_handlers(in_child=getattr(args, "process_index", None) is not None)
             self.start()
         except PubSubError as error:
             # Configuration mistakes get one clear line, not a traceback
@@ -162,7 +164,6 @@ class ConsumerDaemon(GraphBuilding):
         except MicrocosmValidationError as error:
             logger.error("%s cannot start: %s", self.name, explain_validation_error(error, self.name))
             return 2
-        self.install_signal_handlers(in_child=getattr(args, "process_index", None) is not None)
         assert self.runner is not None
         if health_reports is not None and HEALTH in key_list(self.graph.config.pubsub_middleware.components):
             from microcosm_pubsub.processes import report_health  # only multi-process deployments need it

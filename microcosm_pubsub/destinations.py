@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from microcosm_pubsub.errors import ProduceArgumentError
+from microcosm_pubsub.fifo import explicit_ids
 from microcosm_pubsub.outgoing import OutgoingMessage
 
 
@@ -95,6 +96,7 @@ class QueueSender:
         kwargs: dict[str, Any] = {
             "QueueUrl": self.url(message.topic_arn), "MessageBody": message.body,
             "MessageAttributes": message.attributes,
+            **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
         }
         if message.delay_seconds is not None:
             kwargs["DelaySeconds"] = message.delay_seconds
@@ -109,6 +111,7 @@ class QueueSender:
         for entry_id, message in zip(ids, messages, strict=True):
             entry: dict[str, Any] = {
                 "Id": str(entry_id), "MessageBody": message.body, "MessageAttributes": message.attributes,
+                **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
             }
             if message.delay_seconds is not None:
                 entry["DelaySeconds"] = message.delay_seconds

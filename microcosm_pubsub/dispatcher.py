@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -222,28 +223,42 @@ class SQSMessageDispatcher:
             self.consumer.change_visibility_batch(visibility)
 
 
+# The per-outcome line; its fields are also on the record (`pubsub`) for structured formatters
+RESULT_LINE = "%s %s %s receive_count=%d handler=%s elapsed_ms=%.1f action=%s%s"
+
+
 def log_result(result: MessageHandlingResult, action: Action) -> None:
-    """One line per outcome; the fields are also on the record for structured formatters."""
-    if not logger.isEnabledFor(result.level):
+    """One line per outcome; the fields are also on the record for structured formatters.
+
+    The record is built and handed to the logger directly: `logger.log` would look up the caller's
+    frame for every line to find what is known here (this function), about a tenth of the line's cost.
+    """
+    level = result.level
+    if not logger.isEnabledFor(level):
         return
     message = result.message
+    outcome = result.outcome
+    elapsed_ms = round(result.elapsed_seconds * 1000, 3)
+    since_published = seconds_since_published(message.opaque_data)
     fields = {
         "media_type": message.media_type,
         "message_id": message.message_id,
-        "outcome": result.outcome.value,
+        "outcome": outcome.value,
         "action": action.value,
         "reason": result.reason,
         "receive_count": message.approximate_receive_count,
         "handler": result.handler,
-        "elapsed_ms": round(result.elapsed_seconds * 1000, 3),
+        "elapsed_ms": elapsed_ms,
+        "since_published_ms": None if since_published is None else round(since_published * 1000, 3),
     }
-    since_published = seconds_since_published(message.opaque_data)
-    fields["since_published_ms"] = None if since_published is None else round(since_published * 1000, 3)
-    logger.log(
-        result.level,
-        "%s %s %s receive_count=%d handler=%s elapsed_ms=%.1f action=%s%s",
-        result.outcome.name, message.media_type, message.message_id, message.approximate_receive_count,
-        result.handler, fields["elapsed_ms"], action.value, f" reason={result.reason}" if result.reason else "",
-        exc_info=result.error if result.outcome is Outcome.FAILED else None,
-        extra={"pubsub": fields},
+    error = result.error if outcome is Outcome.FAILED else None
+    record = logger.makeRecord(
+        logger.name, level, __file__, sys._getframe().f_lineno, RESULT_LINE,
+        (
+            outcome.name, fields["media_type"], fields["message_id"], fields["receive_count"], fields["handler"],
+            elapsed_ms, fields["action"], f" reason={result.reason}" if result.reason else "",
+        ),
+        (type(error), error, error.__traceback__) if error is not None else None,
+        "log_result", {"pubsub": fields},
     )
+    logger.handle(record)

@@ -180,6 +180,7 @@ class SQSEnvelope:
             received_at=received_at or time.time(),
             attributes=raw.get("MessageAttributes") or {},
             body=str(raw.get("Body", "")),
+            message_group_id=attributes.get("MessageGroupId"),
         )
 
     def parse_raw_message(self, consumer: SQSConsumer | None, raw: Mapping[str, Any]) -> SQSMessage:

@@ -103,10 +103,12 @@ class LambdaHandler:
             handle_sns_records(graph, records, RETRIED_ACTIONS, lambda: out_of_time(context))
             return None
         retry: set[int] = set()
+        # FIFO groups with a record reported: their later records must wait for it, to keep their order
+        held: set[str] = set()
         dead: dict[str, list[tuple[int, MessageHandlingResult]]] = {}
         for index, record in enumerate(records):
-            # After a failure, a FIFO queue's later records must wait for it, to keep their order
-            if (retry and is_fifo(record)) or out_of_time(context):
+            group = fifo_group(record)
+            if group in held or out_of_time(context):
                 retry.add(index)
                 continue
             try:
@@ -114,12 +116,13 @@ class LambdaHandler:
                 action = dispatcher.decide(result)
             except Exception:
                 logger.exception("handling record %s failed", record.get("messageId"))
-                retry.add(index)
-                continue
+                action = Action.RETRY
             if action is Action.DEAD_LETTER:
                 dead.setdefault(source_queue(record, consumer.sqs_queue_url), []).append((index, result))
             elif action in RETRIED_ACTIONS:
                 retry.add(index)
+                if group is not None:
+                    held.add(group)
         retry.update(self.dead_letter(dead))
         return {"batchItemFailures": [{"itemIdentifier": str(records[index].get("messageId", ""))}
                                       for index in sorted(retry)]}
@@ -144,6 +147,15 @@ def source_queue(record: Mapping[str, Any], configured: str | None) -> str:
 
 def is_fifo(record: Mapping[str, Any]) -> bool:
     return str(record.get("eventSourceARN", "")).endswith(".fifo")
+
+
+def fifo_group(record: Mapping[str, Any]) -> str | None:
+    """A FIFO record's message group (a FIFO record without one counts as one group with the others); None off FIFO."""
+    if not is_fifo(record):
+        return None
+    attributes = record.get("attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, Mapping) else None
+    return str(group) if group is not None else ""
 
 
 def out_of_time(context: Any) -> bool:

@@ -45,6 +45,10 @@ def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = 
     return max((time.time() if now is None else now) - published, 0.0)
 
 
+# One encoder for every line: `json.dumps` with options builds a new one per call
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the `pubsub` fields at the top level."""
 
@@ -65,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             document["exception"] = record.exc_text
         if record.stack_info:
             document["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(document, default=str, separators=(",", ":"))
+        return _ENCODER.encode(document)
 
 
 def make_formatter(log_format: str) -> logging.Formatter:

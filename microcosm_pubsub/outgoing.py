@@ -24,6 +24,9 @@ class OutgoingMessage:
     attributes: dict[str, dict[str, str]]
     # SQS DelaySeconds, for a message sent to a queue (destinations.py); None for a topic
     delay_seconds: int | None = None
+    # A FIFO topic's message group, and the deduplication id given to `produce` (see fifo.py)
+    message_group_id: str | None = None
+    deduplication_id: str | None = None
 
     @property
     def size(self) -> int:

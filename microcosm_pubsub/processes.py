@@ -165,6 +165,9 @@ class Supervisor:
                 process = running.pop(sentinel)
                 process.join()
                 code = process.exitcode if process.exitcode is not None else 1
+                if self.stopping and code == -signal.SIGTERM:
+                    # Our SIGTERM reached a child still starting (before its handler): it held nothing
+                    code = 0
                 if code != 0 or not self.stopping:
                     # Messages the child held come back after their visibility timeout: nothing is lost
                     logger.error(

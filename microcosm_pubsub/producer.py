@@ -31,6 +31,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.fifo import Deduplication, group_id_for
 from microcosm_pubsub.large_payload import offloader
 from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.middleware import MiddlewareChain, Publication
@@ -114,6 +115,7 @@ class SNSProducer:
         self.offloader = offloader(graph)
         # Media types mapped to an SQS queue are sent there (destinations.py)
         self.queues = QueueSender(graph)
+        self.deduplication = Deduplication()
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -139,11 +141,15 @@ class SNSProducer:
     sns_client = client
 
     def produce(
-        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None, **kwargs: Any,
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
+        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
     ) -> str | None:
         """Validate and publish one message; returns the SNS MessageId (SQS's when it maps to a queue).
 
         `delay_seconds` (0 to 900) delays a message sent to a queue; given for a topic it is an error.
+
+        A FIFO topic takes `message_group_id` (or the schema's `MESSAGE_GROUP_KEY`) and an optional
+        `deduplication_id` (see fifo.py).
 
         Returns None when `sns_producer.skip` is set, or inside a deferred block (which
         publishes on success and keeps the ids).
@@ -153,8 +159,12 @@ class SNSProducer:
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
         :raises ProduceArgumentError: when `delay_seconds` does not suit the destination; nothing is sent
         :raises PublishError: when SNS refuses the message or cannot be reached
+        :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic; nothing is sent
         """
-        message = self.prepare(media_type, dct, delay_seconds=delay_seconds, **kwargs)
+        message = self.prepare(
+            media_type, dct, delay_seconds=delay_seconds, message_group_id=message_group_id,
+            deduplication_id=deduplication_id, **kwargs,
+        )
         holding = self._holding.get()
         if holding is not None:
             holding.pending.append(message)
@@ -165,9 +175,10 @@ class SNSProducer:
         return self.publish(message)
 
     def prepare(
-        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None, **kwargs: Any,
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
+        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
     ) -> OutgoingMessage:
-        """Everything before the network: schema, validation, encoding, topic, size."""
+        """Everything before the network: schema, validation, encoding, destination, FIFO group, size."""
         schema = self.schemas.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
@@ -179,6 +190,10 @@ class SNSProducer:
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
             delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
+            message_group_id=group_id_for(
+                schema, media_type, content, destination, message_group_id, deduplication_id,
+            ),
+            deduplication_id=deduplication_id,
         ))
         if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
             raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
@@ -205,6 +220,7 @@ class SNSProducer:
                     TopicArn=message.topic_arn,
                     Message=message.body,
                     MessageAttributes=message.attributes,
+                    **self.fifo_parameters(message),
                 )
                 published = True
             except (BotoCoreError, ClientError) as error:
@@ -229,7 +245,10 @@ class SNSProducer:
         message_ids: list[str | None] = [None] * len(messages)
         failures: list[dict[str, Any]] = []
         for chunk in batches(messages, self.batch_size):
-            self._publish_chunk(messages, chunk, message_ids, failures)
+            if failures:
+                chunk = held_back(messages, chunk, failures)
+            if chunk:
+                self._publish_chunk(messages, chunk, message_ids, failures)
         if failures:
             raise BatchPublishError(sorted(failures, key=lambda failure: failure["index"]), message_ids)
         return [message_id for message_id in message_ids if message_id is not None]
@@ -245,7 +264,8 @@ class SNSProducer:
             return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
 
         entries = [
-            {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes}
+            {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes,
+             **self.fifo_parameters(messages[index])}
             for index in chunk
         ]
         destination = messages[chunk[0]].topic_arn
@@ -262,6 +282,14 @@ class SNSProducer:
             message_ids[int(success["Id"])] = success["MessageId"]
         for failed in response.get("Failed", []):
             failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+
+    def fifo_parameters(self, message: OutgoingMessage) -> dict[str, str]:
+        """A FIFO message's group and deduplication ids, as Publish and PublishBatch entries take them."""
+        if message.message_group_id is None:
+            return {}
+        return self.deduplication.parameters(
+            self.client, message.topic_arn, message.message_group_id, message.deduplication_id, message.body,
+        )
 
     def offload(self, message: OutgoingMessage) -> OutgoingMessage:
         """The message as it goes on the wire: its body in S3 when large payloads are on and it is too large."""
@@ -315,3 +343,22 @@ def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[i
         yield from sized_batches(
             indexes, lambda index: messages[index].size, max_bytes=SNS_MAX_BATCH_BYTES, max_count=batch_size,
         )
+
+
+def held_back(messages: list[OutgoingMessage], chunk: list[int], failures: list[dict[str, Any]]) -> list[int]:
+    """The chunk without the FIFO messages whose group had an earlier message fail: they would overtake it."""
+    failed = {
+        (messages[failure["index"]].topic_arn, messages[failure["index"]].message_group_id) for failure in failures
+    }
+    kept = []
+    for index in chunk:
+        message = messages[index]
+        if message.message_group_id is not None and (message.topic_arn, message.message_group_id) in failed:
+            failures.append({
+                "index": index, "media_type": message.media_type, "code": "NotSent",
+                "message": f"an earlier message of group {message.message_group_id} failed; sent after it, "
+                           "this one would overtake it",
+            })
+        else:
+            kept.append(index)
+    return kept

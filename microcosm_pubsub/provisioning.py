@@ -38,6 +38,19 @@ DEFAULT_VISIBILITY_TIMEOUT = 30
 DEFAULT_MAX_RECEIVE_COUNT = 3
 # SQS's maximum: an operator needs time to look at what was dead-lettered
 DEAD_LETTER_RETENTION_SECONDS = "1209600"
+# Set when a FIFO topic or queue (name ending in `.fifo`) is created: AWS cannot turn a standard one into FIFO.
+# Content-based deduplication on the queue too: SNS passes its own ids, and a producer sending to it needs none
+FIFO_TOPIC_ATTRIBUTES = {"FifoTopic": "true", "ContentBasedDeduplication": "true"}
+FIFO_QUEUE_ATTRIBUTES = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+
+
+def is_fifo(name: str) -> bool:
+    return name.endswith(".fifo")
+
+
+def dead_letter_name(queue: str) -> str:
+    """`<queue>-dlq`; a FIFO queue's must be FIFO too: `<name>-dlq.fifo`."""
+    return f"{queue.removesuffix('.fifo')}-dlq.fifo" if is_fifo(queue) else f"{queue}-dlq"
 
 
 @dataclass(frozen=True)
@@ -113,13 +126,13 @@ def provision(
     visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
     filter_media_types: list[str] | None = None,
 ) -> Stack:
-    """Topic `name` fanning out to queue `name`, with dead-letter queue `name-dlq`.
+    """Topic `name` fanning out to queue `name`, with dead-letter queue `name-dlq` (`x-dlq.fifo` for `x.fifo`).
 
     Idempotent: a second call with the same arguments returns the same stack, and a call with
     different arguments updates the existing resources to match. `filter_media_types` entries
     ending in `.*` match every media type with that prefix.
     """
-    dead_letter_spec = DeadLetterSpec(f"{name}-dlq", max_receive_count) if dead_letter else None
+    dead_letter_spec = DeadLetterSpec(dead_letter_name(name), max_receive_count) if dead_letter else None
     spec = StackSpec(
         topics=(name,),
         queues=(QueueSpec(name, visibility_timeout, dead_letter_spec),),
@@ -195,12 +208,15 @@ class Provisioner:
 
     def topic(self, name: str, arn: str | None) -> None:
         if arn is None:
-            self.changes.append(f"create topic {name}")
+            fifo = " (FIFO, content-based deduplication)" if is_fifo(name) else ""
+            self.changes.append(f"create topic {name}{fifo}")
             if self.dry_run:
                 arn = self.future_arn("sns", name)
             else:
                 with self.errors(f"creating topic {name}"):
-                    arn = self.sns.create_topic(Name=name)["TopicArn"]
+                    arn = self.sns.create_topic(
+                        Name=name, Attributes=FIFO_TOPIC_ATTRIBUTES if is_fifo(name) else {},
+                    )["TopicArn"]
         self.resources.topic_arns[name] = arn
 
     def queue(self, name: str, desired: dict[str, str], topic_arns: list[str] | None = None) -> None:
@@ -216,7 +232,9 @@ class Provisioner:
         else:
             with self.errors(f"creating queue {name}"):
                 # Created bare: its policy needs its ARN, and the attributes are set below like any update's
-                url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+                url = self.sqs.create_queue(
+                    QueueName=name, Attributes=FIFO_QUEUE_ATTRIBUTES if is_fifo(name) else {},  # type: ignore[arg-type]
+                )["QueueUrl"]
                 arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
                     "QueueArn"
                 ]
@@ -226,6 +244,7 @@ class Provisioner:
 
         if not current:
             settings = ", ".join(describe(key, value) for key, value in changed.items() if value)
+            settings = ", ".join(["FIFO"] * is_fifo(name) + [settings] * bool(settings))
             self.changes.append(f"create queue {name}" + (f" ({settings})" if settings else ""))
         else:
             self.changes.extend(f"update queue {name}: {describe(key, value)}" for key, value in changed.items())

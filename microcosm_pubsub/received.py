@@ -52,3 +52,5 @@ class Delivery:
     received_at: float = field(default_factory=time.time)
     attributes: dict[str, Any] = field(default_factory=dict)
     body: str = ""
+    # A FIFO queue's message group (see ordering.py); None on a standard queue
+    message_group_id: str | None = None

@@ -1,8 +1,14 @@
-"""The receive loop: bounded prefetch, handlers on a thread pool, batched settling, visibility heartbeat."""
+"""The receive loop: full receives, handlers on a thread pool, batched settling, visibility heartbeat.
+
+Pollers receive ten at a time whenever ten fit (handlers + one receive's worth are held unhandled),
+handler threads take messages one by one, and one settler deletes in batches of ten, closing a
+batch early only when nothing else waits for or runs in a handler, or when its oldest result has
+waited one heartbeat interval (a third of the visibility timeout). At stop, a poll still waiting
+is left behind after `POLL_GRACE_SECONDS`: whatever it returns later is made visible again.
+"""
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
@@ -15,14 +21,20 @@ from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhau
 from microcosm_pubsub.inflight import InFlight
 from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.ordering import pending_for
 from microcosm_pubsub.result import MessageHandlingResult
 from microcosm_pubsub.stopping import RunnerSettings
 
 
 logger = logging.getLogger("microcosm_pubsub.runner")
 
-# Waiting this long for more results before a settle call trades a little latency for fuller batches
-SETTLE_LINGER_SECONDS = 0.02
+# At stop, a long poll still waiting gets this long to come back; after it the runner leaves it behind
+POLL_GRACE_SECONDS = 0.5
+# One poller per three receives' worth of handler threads (a second one from 60): on a shallow
+# queue parallel polls come back part-full (more calls for the same messages) and gained nothing at
+# concurrency 32 on the local endpoint; on an in-memory SQS three pollers gained about 10 %
+POLLER_PER_RECEIVES = 3
+MAX_POLLERS = 4
 # An unreachable or throttling endpoint is retried after 1, 2, 4... seconds, at most this many
 MAX_RECEIVE_BACKOFF_SECONDS = 30.0
 # SQS's default queue visibility timeout, when the queue's own cannot be read
@@ -31,7 +43,10 @@ DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
 # What SQS answers for a queue that does not exist (query and JSON protocols)
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
-_STOP = object()
+
+def poller_count(concurrency: int, batch: int) -> int:
+    """Receives in parallel: one per three receives' worth of handler threads, 1 to `MAX_POLLERS`."""
+    return max(1, min(MAX_POLLERS, concurrency // (POLLER_PER_RECEIVES * max(batch, 1))))
 
 
 class Runner:
@@ -48,14 +63,29 @@ class Runner:
         self.concurrency = concurrency
         self.stop = stop
         self.settings = settings or RunnerSettings()
-        capacity = self.settings.max_in_flight or max(consumer.limit, 2 * concurrency)
-        # One more receive's worth may wait for its batched delete while the next receive goes out
-        self.in_flight = InFlight(capacity, settling=consumer.limit)
-        self.work: queue.Queue[Any] = queue.Queue()
-        self.done: queue.Queue[Any] = queue.Queue()
+        # A whole receive at a time: ten, or fewer when the consumer's limit says so
+        self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
+        # Handlers plus one receive's worth wait for or run in a handler
+        capacity = self.settings.max_in_flight or concurrency + self.batch
+        # On a FIFO queue, one message per group at a time, in order (ordering.py). A receive there may bring
+        # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
+        pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
+        grouped = 0 if pending is None else concurrency * self.batch
+        # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
+        # delete call and the next filling, while the next receive goes out
+        self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
+        # Receive when a whole receive fits beside the handlers; a capacity set below that receives as slots free
+        self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         self.counts: dict[str, int] = {}
         self.stop_condition = self.settings.stop_condition()
+        # Stop conditions count receives, and a file or stdin is read in order: those take one poller
+        sequential = self.settings.stop_when_idle_seconds is not None or self.settings.max_messages is not None
+        self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
+        # Guards the stop condition and the first `prepare` between pollers
+        self.poll_lock = threading.Lock()
+        # Whether the poller handles its own receives (set by `run`)
+        self.inline = False
         # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
         self.prepared = False
         # Since when receives have failed without a success between (monotonic clock)
@@ -68,17 +98,29 @@ class Runner:
     def run(self) -> None:
         if not self.prepared:
             self.prepare()
+        if self.pollers > 1 and not getattr(self.consumer, "receives_in_parallel", False):
+            # A file, stdin or a Lambda event stands in for the queue: read it in order
+            self.pollers = 1
+        # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
+        # contending for the GIL; the settler still deletes while the next receive goes out
+        self.inline = self.concurrency == 1 and self.pollers == 1
         workers = [
             threading.Thread(target=self.work_loop, name=f"pubsub-handler-{index}", daemon=True)
-            for index in range(self.concurrency)
+            for index in range(0 if self.inline else self.concurrency)
         ]
         settler = threading.Thread(target=self.settle_loop, name="pubsub-settler", daemon=True)
-        for thread in [*workers, settler]:
+        # Daemon threads: a poll left behind at stop must not keep the process alive
+        pollers = [
+            threading.Thread(target=self.receive_loop, name=f"pubsub-poller-{index}", daemon=True)
+            for index in range(self.pollers)
+        ]
+        for thread in [*workers, settler, *pollers]:
             thread.start()
         try:
-            self.receive_loop()
+            while not self.stop.wait(1.0):
+                pass
         finally:
-            self.drain(workers, settler)
+            self.drain(workers, settler, pollers)
 
     def prepare(self) -> None:
         """Read the queue's visibility timeout and redrive policy once.
@@ -120,25 +162,26 @@ class Runner:
     def receive_loop(self) -> None:
         failures = 0
         while not self.stop.is_set():
-            reason = self.stop_condition.reason(len(self.in_flight), time.monotonic())
-            if reason:
-                self.stopped_because = reason
-                logger.info("stopping: %s", reason)
-                self.stop.set()
-                break
-            budget = self.stop_condition.budget()
+            with self.poll_lock:
+                reason = self.stop_condition.reason(len(self.in_flight), time.monotonic())
+                if reason:
+                    self.stopped_because = self.stopped_because or reason
+                    logger.info("stopping: %s", reason)
+                    self.stop.set()
+                    break
+                budget = self.stop_condition.budget()
             if budget is not None and budget < 1:
                 # Received all it may: wait for those to be handled and settled, then the condition stops the loop
                 self.in_flight.wait_until_empty(timeout=1.0)
                 continue
-            free = self.in_flight.wait_for_room(timeout=1.0)
-            if free < 1 or self.stop.is_set():
+            most = self.batch if budget is None else min(self.batch, budget)
+            reserved = self.in_flight.reserve(min(self.receive_at_least, most), timeout=1.0, most=most)
+            if not reserved:
                 continue
-            if budget is not None:
-                free = min(free, budget)
             try:
-                messages = self.consumer.consume(limit=min(free, SQS_MAX_BATCH))
+                messages = self.consumer.consume(limit=reserved)
             except QueueExhausted as error:
+                self.in_flight.received([], reserved)
                 # A file or stdin standing in for the queue is read to its end: finish what is in flight
                 logger.info("no more messages: %s", error)
                 # A file cannot take back what was read: handle and settle it all before stopping
@@ -147,6 +190,7 @@ class Runner:
                 self.stop.set()
                 break
             except ConsumeError as error:
+                self.in_flight.received([], reserved)
                 self.consumer.middleware.receive_failed(error)
                 failures += 1
                 now = time.monotonic()
@@ -168,26 +212,42 @@ class Runner:
                 continue
             failures = 0
             self.failing_since = None
-            if not self.prepared:
-                self.prepare()
-            self.stop_condition.received(len(messages), time.monotonic())
-            for message in messages:
-                self.in_flight.add(message)
-                self.work.put(message)
+            refused = self.in_flight.received(messages, reserved)
+            if refused:
+                # Back while stopping: visible again at once rather than after the visibility timeout
+                self.release(refused)
+                break
+            with self.poll_lock:
+                if not self.prepared:
+                    self.prepare()
+                self.stop_condition.received(len(messages), time.monotonic())
+            if self.inline:
+                self.handle_pending()
 
-    def work_loop(self) -> None:
+    def release(self, messages: list[SQSMessage]) -> None:
+        """Make received messages visible again now: nothing handled them."""
+        try:
+            self.consumer.change_visibility_batch([(message, 0) for message in messages])
+        except Exception:
+            logger.exception("releasing %d messages failed; they come back after their visibility timeout",
+                             len(messages))
+
+    def work_loop(self, wait: bool = True) -> None:
+        """Take messages one by one, handle each, pass on its result; until closing (or nothing pending)."""
+        finished: Any = None
         while True:
-            message = self.work.get()
-            if message is _STOP:
+            message = self.in_flight.next_message(finished, wait=wait)
+            if message is None:
                 return
             if self.stop.is_set():
                 # Not started before shutdown: hand it back to the queue instead of holding it
-                self.in_flight.handled(message)
-                self.done.put(message)
+                finished = message
                 continue
-            result = self.dispatcher.handle_message(message)
-            self.in_flight.handled(message)
-            self.done.put(result)
+            finished = self.dispatcher.handle_message(message)
+
+    def handle_pending(self) -> None:
+        """The poller's own handler turn: what it received, then back to receiving."""
+        self.work_loop(wait=False)
 
     def settle_loop(self) -> None:
         # A message can wait up to interval + poll for its extension; that must stay well inside the
@@ -195,33 +255,13 @@ class Runner:
         while True:
             # Read each turn: the queue's timeout may be learnt after the loop started (an endpoint down at start)
             heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
-            try:
-                first = self.done.get(timeout=min(heartbeat_interval / 2, 1.0))
-            except queue.Empty:
-                self.heartbeat(heartbeat_interval)
-                continue
-            if first is _STOP:
+            # A handled message waits at most one heartbeat interval for a fuller batch
+            batch = self.in_flight.settle_batch(max_wait=heartbeat_interval, timeout=min(heartbeat_interval / 2, 1.0))
+            if batch is None:
                 return
-            batch = [first]
-            stopping = self.collect(batch)
-            self.settle(batch)
+            if batch:
+                self.settle(batch)
             self.heartbeat(heartbeat_interval)
-            if stopping:
-                return
-
-    def collect(self, batch: list[Any]) -> bool:
-        """Add results to `batch` until it is full, nothing else is running, or the linger passes."""
-        deadline = time.monotonic() + SETTLE_LINGER_SECONDS
-        while len(batch) < SQS_MAX_BATCH and len(batch) < len(self.in_flight):
-            remaining = deadline - time.monotonic()
-            try:
-                item = self.done.get(timeout=max(remaining, 0)) if remaining > 0 else self.done.get_nowait()
-            except queue.Empty:
-                return False
-            if item is _STOP:
-                return True
-            batch.append(item)
-        return False
 
     def settle(self, batch: list[Any]) -> None:
         results = [item for item in batch if isinstance(item, MessageHandlingResult)]
@@ -233,22 +273,28 @@ class Runner:
             logger.exception("settling %d messages failed", len(batch))
         for result in results:
             self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
-        self.in_flight.remove([result.message for result in results] + released)
+        self.in_flight.settled([result.message for result in results] + released)
 
     def heartbeat(self, interval: float) -> None:
         due = self.in_flight.due(interval)
         if due:
             self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
 
-    def drain(self, workers: list[threading.Thread], settler: threading.Thread) -> None:
+    def drain(self, workers: list[threading.Thread], settler: threading.Thread,
+              pollers: list[threading.Thread] | None = None) -> None:
+        """Hand back what no handler started, finish what runs (up to the shutdown timeout), settle, leave."""
+        self.in_flight.close()
+        # A poll still waiting (a long poll on a quiet queue) is not waited out: what it returns later
+        # is released by its thread; past the grace the process may exit and SQS keeps the messages
+        deadline = time.monotonic() + POLL_GRACE_SECONDS
+        for poller in pollers or []:
+            poller.join(max(deadline - time.monotonic(), 0))
         timeout = self.settings.shutdown_timeout_seconds
         in_flight = len(self.in_flight)
         if in_flight:
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
         finished = self.in_flight.wait_until_empty(timeout)
-        for _ in workers:
-            self.work.put(_STOP)
-        self.done.put(_STOP)
+        self.in_flight.shut()
         settler.join(timeout=10)
         if not finished:
             logger.warning(

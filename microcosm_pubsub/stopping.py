@@ -111,7 +111,7 @@ class RunnerSettings:
     stop_when_idle_seconds: float | None = None
     max_messages: int | None = None
     concurrency: int = 1
-    # 0: max(receive limit, 2 x concurrency)
+    # 0: concurrency + one receive's worth (the receive limit)
     max_in_flight: int = 0
     shutdown_timeout_seconds: float = 30.0
 
@@ -186,8 +186,9 @@ def _optional(value: Any, kind: Callable[[Any], Any]) -> Any:
     max_messages=typed(int, default_value=None),
     # Handlers run on this many threads (unset: sqs_consumer.concurrency, else 1)
     concurrency=typed(int, default_value=None),
-    # Messages waiting for or in a handler at most; 0 means max(receive limit, 2 x concurrency). One receive's
-    # worth more may be handled and waiting for its batched delete. Unset: sqs_message_dispatcher.max_in_flight
+    # Messages waiting for or in a handler at most; 0 means concurrency + the receive limit (handlers plus one
+    # receive's worth). Two receives' worth more may be handled and waiting for their batched delete.
+    # Unset: sqs_message_dispatcher.max_in_flight
     max_in_flight=typed(int, default_value=None),
     # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway (unset:
     # sqs_message_dispatcher.shutdown_timeout_seconds, else 30: inside Kubernetes' default 30 s grace period)

@@ -70,11 +70,11 @@ def name_of(pattern: re.Pattern[str], what: str) -> Callable[[Any, str], str]:
     def read(value: Any, where: str) -> str:
         if not isinstance(value, str):
             raise StackFileError(f"{where}: {what} name must be a string, not {kind(value)}")
-        if value.endswith(".fifo"):
-            raise StackFileError(f"{where}: {value!r}: FIFO {what}s are not supported")
-        if not pattern.fullmatch(value):
-            limit = pattern.pattern.rsplit(",", 1)[1].rstrip("}")
-            rule = f"letters, digits, '-' and '_', at most {limit} characters"
+        limit = pattern.pattern.rsplit(",", 1)[1].rstrip("}")
+        # A FIFO topic's or queue's name ends in `.fifo`, within the same length limit
+        base = value.removesuffix(".fifo")
+        if not pattern.fullmatch(base) or len(value) > int(limit):
+            rule = f"letters, digits, '-' and '_', optionally ending in '.fifo', at most {limit} characters"
             raise StackFileError(f"{where}: {value!r} is not a valid {what} name ({rule})")
         return value
     return read

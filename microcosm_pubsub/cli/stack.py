@@ -18,8 +18,9 @@ A stack file is one JSON object with three optional lists:
     }
 
 - `topics`: SNS topic names (letters, digits, `-`, `_`; at most 256 characters).
-- `queues[].name`: SQS queue name (letters, digits, `-`, `_`; at most 80 characters; FIFO queues are
-  not supported).
+- `queues[].name`: SQS queue name (letters, digits, `-`, `_`; at most 80 characters). A name ending
+  in `.fifo` (topics too) makes a FIFO queue (topic, with content-based deduplication); a FIFO queue's
+  dead-letter queue must be FIFO (default `<name>-dlq.fifo`), and it takes FIFO topics only.
 - `queues[].visibilityTimeout`: seconds a received message stays hidden, 0 to 43200 (default 30).
 - `queues[].deadLetter`: `false` for no dead-letter queue; otherwise an object with `name` (default
   `<queue>-dlq`) and `maxReceiveCount` (1 to 1000, default 3): after that many receives SQS moves
@@ -63,6 +64,8 @@ from microcosm_pubsub.provisioning import (
     QueueSpec,
     StackSpec,
     SubscriptionSpec,
+    dead_letter_name,
+    is_fifo,
 )
 
 
@@ -98,14 +101,14 @@ def _dead_letter(queue: str, problems: Problems) -> Callable[[Any, str], DeadLet
             return None
         spec = JsonObject(value, where, {"name", "maxReceiveCount"}, problems)
         return DeadLetterSpec(
-            name=spec.field("name", name_of(QUEUE_NAME, "queue"), f"{queue}-dlq"),
+            name=spec.field("name", name_of(QUEUE_NAME, "queue"), dead_letter_name(queue)),
             max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT), DEFAULT_MAX_RECEIVE_COUNT),
         )
     return read
 
 
 def _default_dead_letter(queue: str) -> DeadLetterSpec | None:
-    return DeadLetterSpec(f"{queue}-dlq", DEFAULT_MAX_RECEIVE_COUNT)
+    return DeadLetterSpec(dead_letter_name(queue), DEFAULT_MAX_RECEIVE_COUNT)
 
 
 def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
@@ -194,6 +197,12 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
                 f"queues[{index}].deadLetter.name: {queue.dead_letter.name!r} is declared as a queue; "
                 "a dead-letter queue must be its own"
             )
+        dead_letter = queue.dead_letter if queue is not None else None
+        if queue is not None and dead_letter is not None and is_fifo(queue.name) != is_fifo(dead_letter.name):
+            problems.found.append(
+                f"queues[{index}].deadLetter.name: {dead_letter.name!r}: a FIFO queue's dead-letter queue "
+                "must be FIFO (a name ending in .fifo), and a standard queue's standard"
+            )
     pairs: list[str | None] = []
     for index, subscription in enumerate(subscriptions):
         if subscription is None:
@@ -203,6 +212,10 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
             problems.found.append(f"subscriptions[{index}].topic: {subscription.topic!r} is not declared in topics")
         if subscription.queue and subscription.queue not in declared_queues:
             problems.found.append(f"subscriptions[{index}].queue: {subscription.queue!r} is not declared in queues")
+        if is_fifo(subscription.queue) and not is_fifo(subscription.topic):
+            problems.found.append(
+                f"subscriptions[{index}]: the FIFO queue {subscription.queue!r} can only subscribe to a FIFO topic"
+            )
         complete = subscription.topic and subscription.queue
         pairs.append(f"{subscription.topic} -> {subscription.queue}" if complete else None)
     problems.found.extend(duplicates(pairs, "subscriptions"))

@@ -53,6 +53,14 @@ class TestStackFormat(unittest.TestCase):
         assert_that(stack.queues[0].visibility_timeout, is_(equal_to(30)))
         assert_that(stack.queues[0].dead_letter, is_(equal_to(DeadLetterSpec("billing-dlq", 3))))
 
+    def test_fifo_names_make_a_fifo_stack(self) -> None:
+        """`.fifo` names are accepted, and a FIFO queue's default dead-letter queue is FIFO too."""
+        stack = parse_stack({
+            "topics": ["orders.fifo"], "queues": [{"name": "billing.fifo"}],
+            "subscriptions": [{"topic": "orders.fifo", "queue": "billing.fifo"}],
+        })
+        assert_that(stack.dead_letter_queues, is_(equal_to(["billing-dlq.fifo"])))
+
     def test_dead_letter_false_means_none(self) -> None:
         """`deadLetter: false` leaves the queue without a dead-letter queue."""
         stack = parse_stack({"queues": [{"name": "billing", "deadLetter": False}]})
@@ -67,7 +75,10 @@ class TestStackFormat(unittest.TestCase):
             ({"queues": [{"name": "q", "visibilityTimeout": "30"}]}, "queues[0].visibilityTimeout: must be an integer"),
             ({"queues": [{"name": "q", "deadLetter": {"maxReceiveCount": 0}}]}, "queues[0].deadLetter.maxReceiveCount"),
             ({"queues": [{"visibilityTimeout": 3}]}, "queues[0].name: required"),
-            ({"queues": [{"name": "q.fifo"}]}, "FIFO"),
+            ({"queues": [{"name": "q.fifo", "deadLetter": {"name": "q-dlq"}}]}, "must be FIFO"),
+            ({"topics": ["t"], "queues": [{"name": "q.fifo"}], "subscriptions": [{"topic": "t", "queue": "q.fifo"}]},
+             "can only subscribe to a FIFO topic"),
+            ({"queues": [{"name": "q" * 80 + ".fifo"}]}, "not a valid queue name"),
             ({"queues": [{"name": "bad name"}]}, "not a valid queue name"),
             ({"topics": ["t", "t"]}, "topics[1]: 't' is declared twice"),
             ({"topics": ["t"], "queues": [{"name": "q"}], "subscriptions": [{"topic": "u", "queue": "q"}]},
@@ -144,6 +155,19 @@ class TestProvision(unittest.TestCase):
         ))
         assert_that(self.queue(names["audit"]).get("RedrivePolicy"), is_(none()))
 
+        second = self.provision(document, "--iam-policy-out", self.directory)
+        assert_that(second.stdout.splitlines()[0], is_(equal_to("no changes")))
+
+    def test_provision_creates_a_fifo_stack(self) -> None:
+        """`.fifo` names give a FIFO topic, queue and dead-letter queue; a second run changes nothing."""
+        topic, queue = fixtures.unique_name("orders") + ".fifo", fixtures.unique_name("billing") + ".fifo"
+        document = {"topics": [topic], "queues": [{"name": queue}], "subscriptions": [{"topic": topic, "queue": queue}]}
+        first = self.provision(document, "--iam-policy-out", self.directory)
+        assert_that(first.returncode, is_(equal_to(0)), first.stderr)
+        dead_letter = self.queue(queue.removesuffix(".fifo") + "-dlq.fifo")
+        assert_that((self.queue(queue)["FifoQueue"], dead_letter["FifoQueue"]), is_(equal_to(("true", "true"))))
+        assert_that(json.loads(self.queue(queue)["RedrivePolicy"]),
+                    has_entries(deadLetterTargetArn=dead_letter["QueueArn"]))
         second = self.provision(document, "--iam-policy-out", self.directory)
         assert_that(second.stdout.splitlines()[0], is_(equal_to("no changes")))
 

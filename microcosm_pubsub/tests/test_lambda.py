@@ -179,6 +179,21 @@ class TestLambdaHandler(unittest.TestCase):
         assert_that(self.handle(event), is_(equal_to(failures("m-fail", "m-later"))))
         assert_that(self.gizmos.names, contains_exactly("ok", "fail"))
 
+    def test_fifo_holds_back_only_the_failed_group(self) -> None:
+        """On a FIFO queue, a failure reports its group's later records; other groups' records are handled."""
+        fifo = "arn:aws:sqs:us-east-2:123456789012:gizmos.fifo"
+        shape = [("a-1", "a"), ("fail", "a"), ("b-1", "b"), ("a-2", "a"), ("b-2", "b")]
+        records = []
+        for name, group in shape:
+            records.append(record(f"m-{name}", sns_body(name), queue_arn=fifo))
+            records[-1]["attributes"]["MessageGroupId"] = group
+
+        response = self.handle({"Records": records})
+
+        assert_that((response, self.gizmos.names), is_(equal_to((
+            failures("m-fail", "m-a-2"), ["a-1", "fail", "b-1", "b-2"],
+        ))))
+
     def test_out_of_time_reports_the_rest(self) -> None:
         """With too little time left, records are reported without being handled."""
         response = self.handle({"Records": [record("m-1", sns_body("ok"))]}, Context(10))

@@ -106,6 +106,16 @@ class OutcomeRecordTestCase(unittest.TestCase):
             since_published_ms=greater_than_or_equal_to(0),
         ))
 
+    def test_record_names_where_it_was_logged(self) -> None:
+        """The outcome record points at the dispatcher's log_result, as a `logger.log` call there would."""
+        graph = self.given()
+        graph.sns_producer.produce(NoteSchema.MEDIA_TYPE, text="hello")
+        with self.assertLogs(MESSAGE_LOGGER, logging.INFO) as captured:
+            graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
+        record = captured.records[0]
+        origin = (record.module, record.funcName, record.lineno > 0)
+        assert_that(origin, is_(equal_to(("dispatcher", "log_result", True))))
+
     def test_json_line_has_the_fields_at_the_top_level(self) -> None:
         """The JSON formatter turns the outcome record into one object with every field at its top level."""
         graph = self.given()

@@ -52,6 +52,13 @@ class ProcessesTestCase(DaemonProcessTestCase):
         assert_that(status, is_not(equal_to(0)))
         assert_that(parent.stderr, contains_string("exited with signal SIGKILL; stopping the others"))
 
+    def test_sigterm_while_children_start_exits_zero(self) -> None:
+        """SIGTERM as soon as the children are forked (some still starting) stops them all and exits 0."""
+        stack = self.make_stack()
+        parent = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--processes", "2")
+        fixtures.wait_for(lambda: "started 2 processes" in parent.stderr, WAIT_SECONDS)
+        assert_that(parent.terminate(), is_(equal_to(0)))
+
     def test_parent_serves_health_for_all(self) -> None:
         """With --processes 2 and --healthcheck-port the parent answers /ready once both children receive."""
         stack = self.make_stack()

@@ -79,15 +79,22 @@ class RunnerTestCase(unittest.TestCase):
             SNS, SQS, fixtures.unique_name("runner"), dead_letter=False, visibility_timeout=visibility_timeout,
         )
 
-    def run_daemon(self, stack: Stack, handler: Handler, concurrency: int = 1) -> ConsumerDaemon:
-        """A daemon graph on `stack` with `handler`, its runner started in a thread and stopped at cleanup."""
+    def make_daemon(self, stack: Stack, handler: Handler, concurrency: int = 1) -> ConsumerDaemon:
+        """A started daemon graph on `stack` with `handler`; its runner not yet running."""
         config = fixtures.graph_config(stack, sqs_consumer={"concurrency": concurrency})
         daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
         daemon.graph.sqs_message_handler_registry.register(MEDIA_TYPE, handler)
         daemon.start()
-        assert daemon.runner is not None
         # Built here, before the runner's threads race to build it (microcosm's graph is not thread-safe)
         daemon.graph.use("sqs_client")
+        return daemon
+
+    def run_daemon(
+        self, stack: Stack, handler: Handler, concurrency: int = 1, daemon: ConsumerDaemon | None = None,
+    ) -> ConsumerDaemon:
+        """A daemon graph on `stack` with `handler`, its runner started in a thread and stopped at cleanup."""
+        daemon = daemon or self.make_daemon(stack, handler, concurrency)
+        assert daemon.runner is not None
         thread = threading.Thread(target=daemon.runner.run, name="runner-under-test", daemon=True)
         thread.start()
         self.addCleanup(self.stop, daemon, thread)
@@ -119,6 +126,19 @@ class RunnerTestCase(unittest.TestCase):
         assert_that(handler.handled, contains_inanyorder(*names))
         assert_that((daemon.runner.counts, fixtures.queue_counts(SQS, stack.queue_url)),
                     is_(equal_to(({"succeeded": len(names)}, (0, 0)))))
+
+    def test_several_pollers_handle_every_message_once(self) -> None:
+        """At concurrency 60 (two pollers) every message is handled once and deleted."""
+        stack = self.make_stack()
+        handler = Handler()
+        daemon = self.run_daemon(stack, handler, concurrency=60)
+        assert daemon.runner is not None
+        names = [f"job-{index}" for index in range(70)]
+        self.produce(daemon, names)
+        fixtures.wait_for(lambda: len(handler.handled) >= len(names), WAIT_SECONDS)
+        self.stop(daemon, self.thread)
+        assert_that((daemon.runner.pollers, sorted(handler.handled)), is_(equal_to((2, sorted(names)))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((0, 0))))
 
     def test_settling_uses_batched_deletes(self) -> None:
         """Results are deleted with DeleteMessageBatch, never one DeleteMessage per message."""
@@ -212,15 +232,38 @@ class RunnerTestCase(unittest.TestCase):
         stack = self.make_stack(visibility_timeout=30)
         gate = threading.Event()
         handler = Handler(gate)
-        daemon = self.run_daemon(stack, handler, concurrency=1)
+        daemon = self.make_daemon(stack, handler, concurrency=1)
+        # Queued before the runner starts, so its first receive brings them all
+        self.produce(daemon, [f"job-{index}" for index in range(5)])
+        self.run_daemon(stack, handler, daemon=daemon)
         self.addCleanup(gate.set)
         runner = daemon.runner
         assert runner is not None
-        self.produce(daemon, [f"job-{index}" for index in range(5)])
-        # One handler blocks, the other four wait in the runner
-        fixtures.wait_for(lambda: handler.running == 1 and len(runner.in_flight) == 5, WAIT_SECONDS)
+        # One handler blocks, at least one more message waits in the runner
+        fixtures.wait_for(lambda: handler.running == 1 and len(runner.in_flight) >= 2, WAIT_SECONDS)
         daemon.stop.set()
         gate.set()
         self.thread.join(WAIT_SECONDS)
         assert_that((len(handler.handled), runner.counts), is_(equal_to((1, {"succeeded": 1}))))
         assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((4, 0))))
+
+    def test_messages_a_poll_returns_during_shutdown_are_released(self) -> None:
+        """Messages a receive brings back after stop are not handled and are visible again at once."""
+        stack = self.make_stack(visibility_timeout=30)
+        handler = Handler()
+        daemon = self.make_daemon(stack, handler)
+        runner = daemon.runner
+        assert runner is not None
+        self.produce(daemon, ["early-0", "early-1", "early-2"])
+
+        def stop_during_receive(**kwargs: Any) -> None:
+            # SIGTERM while the receive is on its way: whatever it returns arrives during shutdown
+            daemon.stop.set()
+
+        daemon.graph.sqs_client.meta.events.register("before-call.sqs.ReceiveMessage", stop_during_receive)
+        thread = threading.Thread(target=runner.run, name="runner-under-test", daemon=True)
+        thread.start()
+        thread.join(WAIT_SECONDS)
+        self.addCleanup(self.stop, daemon, thread)
+        assert_that((handler.handled, runner.counts), is_(equal_to(([], {}))))
+        assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((3, 0))))
