@@ -68,15 +68,16 @@ def dump(schema: Schema, content: Mapping[str, Any]) -> dict[str, Any]:
     :raises SchemaValidationError: naming the schema, and each field by the name the caller passed,
         when the content does not fit it
     """
-    name = type(schema).__name__
-    arguments = argument_names(schema)
     try:
         dumped = schema.dump(content)
     except (TypeError, ValueError, AttributeError) as error:
-        raise SchemaValidationError(name, ValidationError(unserializable(schema, content, error)), arguments) from error
+        raise SchemaValidationError(
+            type(schema).__name__, ValidationError(unserializable(schema, content, error)), argument_names(schema),
+        ) from error
     errors = schema.validate(dumped)
     if errors:
-        raise SchemaValidationError(name, ValidationError(errors), arguments)
+        # The names the caller passed are worked out only for the error: a valid message does not pay for them
+        raise SchemaValidationError(type(schema).__name__, ValidationError(errors), argument_names(schema))
     result: dict[str, Any] = dumped
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
@@ -28,9 +29,12 @@ class OutgoingMessage:
     message_group_id: str | None = None
     deduplication_id: str | None = None
 
-    @property
+    @cached_property
     def size(self) -> int:
-        """Bytes SNS counts against its limit: the body and every attribute's name, type and value."""
+        """Bytes SNS counts against its limit: the body and every attribute's name, type and value.
+
+        Counted once per message (the size check, then the batching); `replace()` makes a new message.
+        """
         attribute_bytes = sum(
             len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
             for name, value in self.attributes.items()
