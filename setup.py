@@ -55,6 +55,9 @@ setup(
             "pytest>=8",
             # ...whose `logger` binding builds its logging stack, which breaks on python-json-logger 3.1+
             "python-json-logger<3",
+            # Large payloads are interop-tested both ways against AWS's own extended clients (their wire is ours);
+            # importing either replaces boto3.Session process-wide, which the interop tests undo at once
+            "amazon-sns-extended-client>=1.0.1", "amazon-sqs-extended-client>=1.0.1",
         ],
         # Sentry reporting of failed messages (sentry_logging_pubsub), as the old package offered
         "sentry": ["sentry-sdk>=2.0"],

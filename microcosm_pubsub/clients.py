@@ -14,7 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError, ProfileNotFound
 
-from microcosm_pubsub.config import flag
+from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.doubles import SNS_CLIENT, SQS_CLIENT, build_double
 from microcosm_pubsub.errors import ConfigurationError
 from microcosm_pubsub.stopping import runner_setting
@@ -90,6 +90,35 @@ def configure_sqs_client(graph: Any) -> Any:
     # Handlers, the heartbeat and settling share the client: one connection each
     pool = max(10, int(runner_setting(graph.config, "concurrency") or 1) + 4)
     return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
+
+
+# Where an `s3_client` key is unset, the producer's, then the consumer's, value: one endpoint serves all three
+S3_INHERITED = ("endpoint_url", "region_name", "profile_name")
+
+
+def build_s3_client(graph: Any) -> Any:
+    """The S3 client large payloads use, from the `s3_client` keys (endpoint, region and profile inherited)."""
+    own = dict(graph.config.get("s3_client") or {})
+    for key in S3_INHERITED:
+        if not own.get(key):
+            own[key] = (graph.config.get("sns_producer") or {}).get(key) or (
+                graph.config.get("sqs_consumer") or {}).get(key)
+    return make_client("s3", own, "s3_client", float(own.get("read_timeout_seconds") or 30.0))
+
+
+@defaults(
+    endpoint_url=typed(str, default_value=None),
+    profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None),
+    connect_timeout_seconds=typed(float, default_value=5.0),
+    # A 256 KiB to several MiB object: S3 answers well inside this
+    read_timeout_seconds=typed(float, default_value=30.0),
+    # boto3's standard retry mode, counting the first try
+    max_attempts=typed(int, default_value=3),
+)
+def configure_s3_client(graph: Any) -> Any:
+    """The S3 client of large payloads (`sns_producer.large_payload_bucket`, pointers the consumer reads)."""
+    return build_s3_client(graph)
 
 
 def old_testing_mode(graph: Any) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from microcosm.api import defaults as _defaults
@@ -11,7 +12,7 @@ from microcosm.config.model import Requirement
 from microcosm.config.types import boolean
 from microcosm.errors import NotBoundError
 from microcosm.errors import ValidationError as MicrocosmValidationError
-from microcosm.registry import _registry, get_defaults
+from microcosm.registry import get_defaults
 
 
 T = TypeVar("T")
@@ -92,9 +93,16 @@ def explain_validation_error(error: MicrocosmValidationError, name: str) -> str:
 
 
 def expected_type(path: list[str]) -> type | None:
-    """The type a binding's `@defaults` declare for a key, when they declare one."""
-    declared: Any = _registry.defaults
-    for part in path:
+    """The type a binding's `@defaults` declare for a key, when they declare one.
+
+    The binding is found as microcosm finds it, by its entry point; a binding made in code has no type to report.
+    """
+    factories = entry_points(group="microcosm.factories", name=path[0])
+    try:
+        declared: Any = get_defaults(next(iter(factories)).load()) if factories else None
+    except Exception:  # only an error message is at stake: without the type it still names the key
+        return None
+    for part in path[1:]:
         if not isinstance(declared, Mapping) or part not in declared:
             return None
         declared = declared[part]

@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm_pubsub.backoff import BackoffPolicy, clamp, make_backoff_policy
 from microcosm_pubsub.batching import chunks
 from microcosm_pubsub.config import defaults, typed
+from microcosm_pubsub.context import key_list
 from microcosm_pubsub.envelope import whole_number
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError
 from microcosm_pubsub.limits import SQS_MAX_BATCH
@@ -52,6 +53,11 @@ __all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
     max_attempts=typed(int, default_value=3),
     # A Lambda SQS event (or one record) to consume instead of a queue, as the old package's daemon took it
     sqs_event=None,
+    # Delete a large payload's S3 object once its message is deleted from the queue; off because SNS fans
+    # a message out to several queues that all read the one object
+    large_payload_delete_after_handling=typed(bool, default_value=False),
+    # Buckets pointers may name (comma-separated); empty: any, as AWS's extended clients read
+    large_payload_buckets=typed(key_list, default_value=[]),
 )
 class SQSConsumer:
     """Receives from `sqs_consumer.sqs_queue_url`; malformed messages come back marked, never raised."""
@@ -129,7 +135,7 @@ class SQSConsumer:
 
     def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
         """A received message as an `SQSMessage`; never raises, whatever the message holds."""
-        shaped = self.envelope.sqs_shape(raw)
+        shaped = self.envelope.resolve(self.envelope.sqs_shape(raw))
         message = SQSMessage.received(self, self.envelope.open(shaped), self.envelope.delivery(shaped, received_at))
         if message.is_valid:
             try:

@@ -15,6 +15,7 @@ from microcosm_pubsub.context import TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
+from microcosm_pubsub.large_payload import Cleaner, cleaner
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
@@ -41,6 +42,9 @@ logger = logging.getLogger("microcosm_pubsub.dispatcher")
 class SQSMessageDispatcher:
     """Runs one message through its handler and turns the result into an outcome; settles in batches."""
 
+    # Deletes large payloads' objects after handling (large_payload.py); None: kept
+    payload_cleaner: Cleaner | None = None
+
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         config = graph.config.sqs_message_dispatcher
@@ -58,6 +62,7 @@ class SQSMessageDispatcher:
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
         self.middleware = graph.pubsub_middleware
+        self.payload_cleaner = cleaner(graph)
 
     @cached_property
     def consumer(self) -> Any:
@@ -206,10 +211,14 @@ class SQSMessageDispatcher:
                 visibility.append((result.message, self.consumer.retry_delay(result.message, result.retry_seconds)))
             elif action is Action.DEAD_LETTER:
                 dead.append(result)
+        # Dead-lettered messages keep their object: only those deleted after handling give it up
+        handled = list(deletes) if self.payload_cleaner is not None else []
         if dead and self.dead_letters is not None:
             deletes.extend(self.dead_letters.send(dead, self.consumer.queue_url))
         if deletes:
-            self.consumer.delete_batch(deletes)
+            undeleted = self.consumer.delete_batch(deletes)
+            if handled and self.payload_cleaner is not None:
+                self.payload_cleaner.delete_objects(handled, undeleted)
         if visibility:
             self.consumer.change_visibility_batch(visibility)
 

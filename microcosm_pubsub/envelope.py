@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
@@ -20,40 +20,18 @@ from marshmallow import ValidationError
 from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
+from microcosm_pubsub.foreign import ForeignEvents, foreign_events
+from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, omit_object, resolver
+from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.received import Delivery, Opened
 
 
 if TYPE_CHECKING:
     from microcosm_pubsub.consumer import SQSConsumer
-    from microcosm_pubsub.message import Delivery, SQSMessage
 
 
 MEDIA_TYPE_ATTRIBUTE = "media_type"
 RAW_MEDIA_TYPE = "application/json"
-
-
-@dataclass(frozen=True)
-class Opened:
-    """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists.
-
-    `payload`, `attributes` and `sns_wrapped` are the wire as read once by `unwrap`: middleware
-    (signing, tracing) reads them here instead of parsing the body again.
-    """
-
-    media_type: str | None
-    content: dict[str, Any] | None
-    message_id: str
-    topic_arn: str | None = None
-    opaque_data: dict[str, Any] = field(default_factory=dict)
-    problem: str | None = None
-    known: bool = True
-    # The message exactly as its producer published it (what signing covers): the SNS notification's
-    # `Message` when SNS wrapped it, else the SQS body
-    payload: str = ""
-    # Message attributes as plain strings: the publisher's (SNS notification's `Value`s) over the queue's
-    # (SQS `StringValue`s); binary ones are left out
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    # Whether SNS wrapped the message in its notification (a subscription without raw delivery)
-    sns_wrapped: bool = False
 
 
 @dataclass(slots=True)
@@ -170,9 +148,20 @@ def md5_problem(raw: Mapping[str, Any], body: Any) -> str | None:
 class SQSEnvelope:
     """Detects the SNS notification envelope, parses the JSON and loads it through its schema."""
 
+    # Reads S3 pointers (large_payload.py); a service's envelope whose __init__ skips ours reads none
+    resolver: Resolver | None = None
+    # Media types for messages that carry none (foreign.py); None when no rule is declared
+    foreign: ForeignEvents | None = None
+
     def __init__(self, graph: Any, validate_md5: bool = False) -> None:
         self.schemas = graph.pubsub_message_schema_registry
         self.validate_md5 = validate_md5
+        self.resolver = resolver(graph)
+        self.foreign = foreign_events(graph)
+
+    def resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`raw` with the payload an S3 pointer names in place of the pointer (see large_payload.py)."""
+        return raw if self.resolver is None else self.resolver.resolve(raw)
 
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """The message in the shape boto3's `receive_message` returns it."""
@@ -180,8 +169,6 @@ class SQSEnvelope:
 
     def delivery(self, raw: Mapping[str, Any], received_at: float | None = None) -> Delivery:
         """SQS's delivery state of the message: ids, receive count, send time, attributes, body."""
-        from microcosm_pubsub.message import Delivery  # message.py builds on this module
-
         raw = self.sqs_shape(raw)
         attributes = raw.get("Attributes") or {}
         sent = whole_number(attributes.get("SentTimestamp"))
@@ -197,14 +184,16 @@ class SQSEnvelope:
 
     def parse_raw_message(self, consumer: SQSConsumer | None, raw: Mapping[str, Any]) -> SQSMessage:
         """The old package's entry point: a received message as an `SQSMessage` (never raises)."""
-        from microcosm_pubsub.message import SQSMessage
-
-        shaped = self.sqs_shape(raw)
+        shaped = self.resolve(self.sqs_shape(raw))
         return SQSMessage.received(consumer, self.open(shaped), self.delivery(shaped))
 
     def open(self, raw: Mapping[str, Any]) -> Opened:
         """Never raises: a message that cannot be used comes back with its `problem`."""
         raw = self.sqs_shape(raw)
+        if PAYLOAD_PROBLEM in raw:
+            return Opened(None, None, str(raw.get("MessageId", "")), problem=raw[PAYLOAD_PROBLEM])
+        if PAYLOAD_OBJECT in raw:
+            return replace(self.open(omit_object(raw)), payload_object=raw[PAYLOAD_OBJECT])
         if self.validate_md5:
             problem = md5_problem(raw, raw.get("Body", ""))
             if problem:
@@ -224,6 +213,10 @@ class SQSEnvelope:
         body_media_type = body.get("mediaType")
         media_type = body_media_type if isinstance(body_media_type, str) and body_media_type else media_type
         if not media_type:
+            routed = self.foreign.route(body, wire.attributes) if self.foreign else None
+            if routed is not None:
+                # A foreign event (foreign.py): its handler gets the body as it is, no schema
+                return wire.opened(routed, body, opaque_data)
             return wire.opened(None, None, opaque_data, problem="message has no media type")
 
         try:

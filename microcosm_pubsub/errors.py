@@ -75,7 +75,8 @@ class MessageTooLargeError(PubSubError):
     def __init__(self, media_type: str, size: int, limit: int) -> None:
         super().__init__(
             f"message of media type {media_type} is {size} bytes, over the limit of {limit} bytes; "
-            "store the payload elsewhere (for example S3) and publish a reference to it"
+            "set sns_producer.large_payload_bucket to send it through S3, or publish a "
+            "reference to the data instead"
         )
         self.media_type = media_type
         self.size = size
@@ -157,3 +158,18 @@ class HandlerNotFoundError(PubSubError, KeyError):
 
 class QueueExhausted(PubSubError):
     """A reader standing in for SQS (a file, stdin, a Lambda event) has no message left: consuming stops."""
+
+
+class RetryInvocationError(PubSubError):
+    """A Lambda invocation from SNS fails on purpose: a record must be retried (SNS-to-Lambda has no partial response).
+
+    `message_ids` are the SNS message ids of the records that asked for it.
+    """
+
+    def __init__(self, message: str, message_ids: list[str]) -> None:
+        super().__init__(message)
+        self.message_ids = message_ids
+
+
+class ProduceArgumentError(PubSubError, ValueError):
+    """`produce` was given an argument its destination cannot take (a delay for a topic, say); nothing was sent."""

@@ -90,13 +90,18 @@ class LambdaHandler:
             self._graph = graph
         return self._graph
 
-    def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response | str:
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response | str | None:
         if "warm" in event:
             # A scheduled keep-warm ping (the old package's convention): the container is up, nothing to handle
             return WARM_UP_ANSWER
         graph = self.graph
         dispatcher, consumer = graph.sqs_message_dispatcher, graph.sqs_consumer
         records = [record for record in event.get("Records") or [] if isinstance(record, Mapping)]
+        if records and records[0].get("EventSource") == "aws:sns":
+            from microcosm_pubsub.lambda_sns import handle_sns_records  # a function subscribed to SNS, no queue
+
+            handle_sns_records(graph, records, RETRIED_ACTIONS, lambda: out_of_time(context))
+            return None
         retry: set[int] = set()
         dead: dict[str, list[tuple[int, MessageHandlingResult]]] = {}
         for index, record in enumerate(records):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from microcosm_pubsub.envelope import Opened
+from microcosm_pubsub.received import Delivery, Opened
 from microcosm_pubsub.result import MessageHandlingResult, Outcome
 
 
@@ -15,19 +15,6 @@ if TYPE_CHECKING:
 
 
 TTL_KEY = "x-request-ttl"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """This delivery of a message: what SQS said when handing it out."""
-
-    sqs_message_id: str
-    receipt_handle: str
-    approximate_receive_count: int
-    sent_timestamp: float | None = None
-    received_at: float = field(default_factory=time.time)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    body: str = ""
 
 
 class SQSMessage:

@@ -22,6 +22,8 @@ class OutgoingMessage:
     media_type: str
     body: str
     attributes: dict[str, dict[str, str]]
+    # SQS DelaySeconds, for a message sent to a queue (destinations.py); None for a topic
+    delay_seconds: int | None = None
 
     @property
     def size(self) -> int:

@@ -104,7 +104,7 @@ class Supervisor:
     """Starts the children, forwards stop signals, serves the aggregate health, and judges the exit."""
 
     def __init__(self, daemon: ConsumerDaemon, args: Namespace) -> None:
-        from microcosm_pubsub.daemon import health_config  # the daemon module imports this one lazily
+        from microcosm_pubsub.daemon_args import health_config
 
         self.daemon = daemon
         self.args = args

@@ -23,6 +23,7 @@ from microcosm_pubsub.deferred import (
     deferred,
     deferred_batch,
 )
+from microcosm_pubsub.destinations import QueueSender, check_delay, is_queue
 from microcosm_pubsub.doubles import INSPECTABLE_PRODUCER, RECORDING_PRODUCER, build_double
 from microcosm_pubsub.errors import (
     BatchPublishError,
@@ -30,6 +31,7 @@ from microcosm_pubsub.errors import (
     MessageTooLargeError,
     PublishError,
 )
+from microcosm_pubsub.large_payload import offloader
 from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.middleware import MiddlewareChain, Publication
 from microcosm_pubsub.outgoing import OutgoingMessage
@@ -72,6 +74,11 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     record=typed(bool, default_value=False),
     # Old testing mode: False in a testing graph gives the recording producer
     mock_sns=typed(bool, default_value=True),
+    # Large payloads (see large_payload.py): unset, an oversized message raises MessageTooLargeError
+    large_payload_bucket=typed(str, default_value=None),
+    # Over this (body and attributes, as SNS and the AWS extended clients count), the body goes to S3
+    large_payload_threshold_bytes=typed(int, default_value=SNS_MAX_MESSAGE_BYTES),
+    large_payload_key_prefix=typed(str, default_value=""),
 )
 class SNSProducer:
     """Publishes messages; inside a `deferred()` block, holds them until the block succeeds.
@@ -104,6 +111,9 @@ class SNSProducer:
                 # A producer that never publishes (skip) needs no region; publishing will say what is missing
                 pass
         self.opaque: Any = graph.opaque
+        self.offloader = offloader(graph)
+        # Media types mapped to an SQS queue are sent there (destinations.py)
+        self.queues = QueueSender(graph)
         self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
 
     @staticmethod
@@ -128,8 +138,12 @@ class SNSProducer:
     # The old package's name of the client
     sns_client = client
 
-    def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
-        """Validate and publish one message; returns the SNS MessageId.
+    def produce(
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None, **kwargs: Any,
+    ) -> str | None:
+        """Validate and publish one message; returns the SNS MessageId (SQS's when it maps to a queue).
+
+        `delay_seconds` (0 to 900) delays a message sent to a queue; given for a topic it is an error.
 
         Returns None when `sns_producer.skip` is set, or inside a deferred block (which
         publishes on success and keeps the ids).
@@ -137,9 +151,10 @@ class SNSProducer:
         :raises ValidationError: when the content does not fit its schema; nothing is sent
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
+        :raises ProduceArgumentError: when `delay_seconds` does not suit the destination; nothing is sent
         :raises PublishError: when SNS refuses the message or cannot be reached
         """
-        message = self.prepare(media_type, dct, **kwargs)
+        message = self.prepare(media_type, dct, delay_seconds=delay_seconds, **kwargs)
         holding = self._holding.get()
         if holding is not None:
             holding.pending.append(message)
@@ -149,19 +164,23 @@ class SNSProducer:
             return None
         return self.publish(message)
 
-    def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage:
+    def prepare(
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None, **kwargs: Any,
+    ) -> OutgoingMessage:
         """Everything before the network: schema, validation, encoding, topic, size."""
         schema = self.schemas.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
         body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
+        destination = self.topic_arns.resolve(media_type)
         message = self.middleware.outgoing(OutgoingMessage(
-            topic_arn=self.topic_arns.resolve(media_type),
+            topic_arn=destination,
             media_type=media_type,
             body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
+            delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
         ))
-        if message.size > SNS_MAX_MESSAGE_BYTES:
+        if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
             raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
         return message
 
@@ -178,11 +197,11 @@ class SNSProducer:
         # Middleware sees the call itself (a tracing span around it) and may amend the message first
         publication = Publication(message)
         with self.middleware.publishing(publication):
-            message = publication.message
+            message = publication.message = self.offload(publication.message)
             started = perf_counter()
             published = False
             try:
-                response = self.client.publish(
+                response = self.queues.send(message) if is_queue(message.topic_arn) else self.client.publish(
                     TopicArn=message.topic_arn,
                     Message=message.body,
                     MessageAttributes=message.attributes,
@@ -206,6 +225,7 @@ class SNSProducer:
 
         :raises BatchPublishError: naming every entry that failed, after trying them all
         """
+        messages = [self.offload(message) for message in messages]
         message_ids: list[str | None] = [None] * len(messages)
         failures: list[dict[str, Any]] = []
         for chunk in batches(messages, self.batch_size):
@@ -228,9 +248,12 @@ class SNSProducer:
             {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes}
             for index in chunk
         ]
+        destination = messages[chunk[0]].topic_arn
         try:
-            response = self.client.publish_batch(
-                TopicArn=messages[chunk[0]].topic_arn, PublishBatchRequestEntries=entries,
+            response = self.queues.send_batch(
+                destination, [messages[index] for index in chunk], chunk,
+            ) if is_queue(destination) else self.client.publish_batch(
+                TopicArn=destination, PublishBatchRequestEntries=entries,
             )
         except (BotoCoreError, ClientError) as error:
             failures.extend(failure(index, type(error).__name__, str(error)) for index in chunk)
@@ -239,6 +262,10 @@ class SNSProducer:
             message_ids[int(success["Id"])] = success["MessageId"]
         for failed in response.get("Failed", []):
             failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+
+    def offload(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message as it goes on the wire: its body in S3 when large payloads are on and it is too large."""
+        return message if self.offloader is None else self.offloader.offload(message)
 
     def deferred(self) -> DeferredProduction:
         """A block (or decorator) whose produces are published together, only if it succeeds."""

@@ -51,6 +51,8 @@ class QueueSpec:
     name: str
     visibility_timeout: int
     dead_letter: DeadLetterSpec | None
+    # Media types producers send straight to this queue (a destination; see destinations.py), if any
+    media_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

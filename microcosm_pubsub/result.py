@@ -319,7 +319,7 @@ class MessageHandlingResult:
         except ImportError:
             return
         # Loaded only here: the old API's reporting shares the Sentry middleware's one capture
-        from microcosm_pubsub.sentry import capture
+        from microcosm_pubsub.reporting import capture
 
         context = {str(key).lower(): value for key, value in (opaque or {}).items()}
         tags = {tag: str(context[key.lower()]) for key, tag in tag_mapping.items() if key.lower() in context}

@@ -20,6 +20,7 @@ from microcosm.errors import LockedGraphError, NotBoundError
 
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.middleware import Middleware
+from microcosm_pubsub.reporting import capture
 from microcosm_pubsub.result import Outcome
 
 
@@ -108,20 +109,6 @@ class SentryClient:
 
     def flush(self, timeout: float = 2.0) -> None:
         self.client.flush(timeout=timeout)
-
-
-def capture(error: BaseException, tags: Mapping[str, str], user_id: str | None = None, client: Any = None) -> None:
-    """Report `error` in a scope of its own, with these tags and user id; to `client`, else the global one."""
-    import sentry_sdk
-
-    with sentry_sdk.new_scope() as scope:
-        if client is not None:
-            scope.set_client(client)
-        for name, value in tags.items():
-            scope.set_tag(name, value)
-        if user_id is not None:
-            scope.set_user({"id": user_id})
-        scope.capture_exception(error)
 
 
 class SentryConfigPubsub(Middleware):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import socket
 import sys
@@ -140,8 +141,13 @@ def service(name: str, queue: QueueSpec | None, topic: str | None, stack: StackS
                    f"{prefix(name)}__SNS_TOPIC_ARNS__MAPPINGS to a JSON object of media type to topic ARN")
 
 
-def environment(endpoint: LocalEndpoint, resources: Resources, chosen: list[Service]) -> list[str]:
+def environment(
+    endpoint: LocalEndpoint, resources: Resources, chosen: list[Service], stack: StackSpec | None = None,
+) -> list[str]:
     lines = [f"{key}={value}" for key, value in endpoint.environ().items()]
+    # Media types sent straight to a queue (queues[].mediaTypes): every service may produce them
+    destinations = {media_type: resources.queue_arns[queue.name]
+                    for queue in (stack.queues if stack else ()) for media_type in queue.media_types}
     for item in chosen:
         variable = prefix(item.name)
         lines.append(f"# service {item.name}")
@@ -151,6 +157,8 @@ def environment(endpoint: LocalEndpoint, resources: Resources, chosen: list[Serv
             lines.append(f"{variable}__SNS_TOPIC_ARNS__DEFAULT={resources.topic_arns[item.topic]}")
         elif item.why_no_topic:
             lines.append(f"# {item.name} has no default topic: {item.why_no_topic}")
+        if destinations:
+            lines.append(f"{variable}__SNS_TOPIC_ARNS__MAPPINGS={json.dumps(destinations, separators=(',', ':'))}")
         if item.queue is not None:
             lines.append(f"{variable}__SQS_CONSUMER__SQS_QUEUE_URL={resources.queue_urls[item.queue.name]}")
             if item.queue.dead_letter is not None:
@@ -182,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 finally:
                     sns.close()
                     sqs.close()
-            print("\n".join([*environment(endpoint, resources, chosen), READY]), flush=True)
+            print("\n".join([*environment(endpoint, resources, chosen, stack), READY]), flush=True)
             print(f"local SNS/SQS endpoint at {endpoint.url}", file=sys.stderr, flush=True)
             stop.wait()
         finally:

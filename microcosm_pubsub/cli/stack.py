@@ -7,7 +7,8 @@ A stack file is one JSON object with three optional lists:
       "queues": [
         {"name": "billing", "visibilityTimeout": 60,
          "deadLetter": {"name": "billing-dlq", "maxReceiveCount": 5}},
-        {"name": "audit", "deadLetter": false}
+        {"name": "audit", "deadLetter": false},
+        {"name": "thumbnails", "mediaTypes": ["application/vnd.acme.pubsub._.thumbnail.image"]}
       ],
       "subscriptions": [
         {"topic": "orders", "queue": "billing",
@@ -24,6 +25,9 @@ A stack file is one JSON object with three optional lists:
   `<queue>-dlq`) and `maxReceiveCount` (1 to 1000, default 3): after that many receives SQS moves
   a message to the dead-letter queue. Absent means the defaults. Dead-letter queues keep messages
   for 14 days, the most SQS allows, so there is time to look at them. Several queues may share one.
+- `queues[].mediaTypes`: media types producers send straight to this queue (SendMessage, no topic):
+  map each to the queue's ARN in `sns_topic_arns.mappings`; the producer IAM policy may send to it.
+  A media type goes to one queue at most.
 - `subscriptions[].topic` / `.queue`: a topic and a queue declared above.
 - `subscriptions[].raw`: `true` delivers the message JSON itself; `false` (default) wraps it in the
   SNS notification envelope. Consumers read both.
@@ -106,7 +110,7 @@ def _default_dead_letter(queue: str) -> DeadLetterSpec | None:
 
 def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
     """The queue, or None when it has no valid name (its other fields are still checked)."""
-    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter"}, problems)
+    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter", "mediaTypes"}, problems)
     if "name" not in spec.value:
         problems.found.append(f"{where}.name: required")
     name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
@@ -118,6 +122,7 @@ def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
         dead_letter=spec.field(
             "deadLetter", _dead_letter(name or "queue", problems), _default_dead_letter(name)
         ),
+        media_types=spec.field("mediaTypes", _media_types, ()),
     )
     return queue if name else None
 
@@ -170,6 +175,17 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
     ]
     problems.found.extend(duplicates(topic_names, "topics"))
     problems.found.extend(duplicates([queue.name if queue else None for queue in parsed_queues], "queues"))
+    destinations: dict[str, str] = {}
+    for index, queue in enumerate(parsed_queues):
+        if queue is None:
+            continue
+        for media_type in queue.media_types:
+            known = destinations.setdefault(media_type, queue.name)
+            if known != queue.name:
+                problems.found.append(
+                    f"queues[{index}].mediaTypes: {media_type!r} is sent to queue {known!r} already; "
+                    "a media type has one destination"
+                )
 
     declared_topics, declared_queues = _strings(topic_items), _strings(queue_items, "name")
     for index, queue in enumerate(parsed_queues):
