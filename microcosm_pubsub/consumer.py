@@ -141,7 +141,7 @@ class SQSConsumer:
 
     def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
         """A received message as an `SQSMessage`; never raises, whatever the message holds."""
-        shaped = self.envelope.resolve(self.envelope.sqs_shape(raw))
+        shaped = self.envelope.sqs_shape(raw)
         message = SQSMessage.received(self, self.envelope.open(shaped), self.envelope.delivery(shaped, received_at))
         if message.is_valid:
             try:

@@ -21,7 +21,7 @@ from microcosm_pubsub.codecs import decode
 from microcosm_pubsub.config import defaults, flag, typed
 from microcosm_pubsub.errors import ConfigurationError, SchemaNotFoundError
 from microcosm_pubsub.foreign import ForeignEvents, foreign_events
-from microcosm_pubsub.large_payload import PAYLOAD_OBJECT, PAYLOAD_PROBLEM, Resolver, omit_object, resolver
+from microcosm_pubsub.large_payload import Resolver, S3Object, resolver
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.received import Delivery, Opened
 
@@ -53,6 +53,8 @@ class Unwrapped:
     problem: str | None = None
     topic_arn: str | None = None
     sns_wrapped: bool = False
+    # The S3 object the payload was read from, when the wire carried a pointer (large_payload.py)
+    payload_object: S3Object | None = None
 
     def opened(
         self,
@@ -159,10 +161,6 @@ class SQSEnvelope:
         self.resolver = resolver(graph)
         self.foreign = foreign_events(graph)
 
-    def resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
-        """`raw` with the payload an S3 pointer names in place of the pointer (see large_payload.py)."""
-        return raw if self.resolver is None else self.resolver.resolve(raw)
-
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """The message in the shape boto3's `receive_message` returns it."""
         return raw
@@ -185,21 +183,21 @@ class SQSEnvelope:
 
     def parse_raw_message(self, consumer: SQSConsumer | None, raw: Mapping[str, Any]) -> SQSMessage:
         """The old package's entry point: a received message as an `SQSMessage` (never raises)."""
-        shaped = self.resolve(self.sqs_shape(raw))
+        shaped = self.sqs_shape(raw)
         return SQSMessage.received(consumer, self.open(shaped), self.delivery(shaped))
 
     def open(self, raw: Mapping[str, Any]) -> Opened:
         """Never raises: a message that cannot be used comes back with its `problem`."""
         raw = self.sqs_shape(raw)
-        if PAYLOAD_PROBLEM in raw:
-            return Opened(None, None, str(raw.get("MessageId", "")), problem=raw[PAYLOAD_PROBLEM])
-        if PAYLOAD_OBJECT in raw:
-            return replace(self.open(omit_object(raw)), payload_object=raw[PAYLOAD_OBJECT])
         if self.validate_md5:
             problem = md5_problem(raw, raw.get("Body", ""))
             if problem:
                 return Opened(None, None, str(raw.get("MessageId", "")), problem=problem)
-        return self.load(unwrap(raw))
+        wire = unwrap(raw)
+        if self.resolver is not None and wire.problem is None:
+            wire = self.resolver.resolved(wire)
+        opened = self.load(wire)
+        return opened if wire.payload_object is None else replace(opened, payload_object=wire.payload_object)
 
     def load(self, wire: Unwrapped) -> Opened:
         """The strategy's part: media type and content from the unwrapped layers."""

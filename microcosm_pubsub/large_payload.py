@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from microcosm_pubsub.outgoing import OutgoingMessage
 
 
 if TYPE_CHECKING:
+    from microcosm_pubsub.envelope import Unwrapped
     from microcosm_pubsub.message import SQSMessage
 
 
@@ -39,11 +40,6 @@ POINTER_CLASSES = frozenset({POINTER_CLASS, LEGACY_POINTER_CLASS})
 SIZE_ATTRIBUTES = (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE)
 # SQS delivers at most ten message attributes; the size attribute takes one of them
 MAX_OWN_ATTRIBUTES = 9
-
-# Keys the resolver adds to a received message (boto3's shape) for the envelope and the dispatcher
-PAYLOAD_OBJECT = "pubsub:PayloadObject"
-PAYLOAD_PROBLEM = "pubsub:PayloadProblem"
-
 
 @dataclass(frozen=True)
 class S3Object:
@@ -66,6 +62,11 @@ def parse_pointer(text: str) -> S3Object | None:
         value = json.loads(text)
     except (TypeError, ValueError):
         return None
+    return pointer_in(value)
+
+
+def pointer_in(value: Any) -> S3Object | None:
+    """The object a parsed pointer body names, or None when `value` is not a pointer."""
     if not (isinstance(value, list) and len(value) == 2 and value[0] in POINTER_CLASSES):
         return None
     details = value[1]
@@ -122,11 +123,6 @@ class Offloader:
         })
 
 
-def _marked(attributes: Any) -> bool:
-    # Once per received message: two dict lookups, no generator
-    return isinstance(attributes, dict) and (SIZE_ATTRIBUTE in attributes or LEGACY_SIZE_ATTRIBUTE in attributes)
-
-
 class Resolver:
     """Consumer side: a received message whose body is a pointer gets the payload in its place."""
 
@@ -135,58 +131,34 @@ class Resolver:
         # Empty: any bucket, as the AWS clients read
         self.buckets = buckets
 
-    def resolve(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
-        """`raw` (boto3's shape) with its payload read from S3 in place of the pointer; `raw` itself otherwise.
+    def resolved(self, wire: Unwrapped) -> Unwrapped:
+        """`wire` with the payload an S3 pointer names in place of the pointer; `wire` itself otherwise.
 
-        Raw delivery carries the marker among the SQS message attributes; SNS-wrapped delivery in the
-        notification's `MessageAttributes`, its `Message` being the pointer. A failed read leaves the
-        pointer and says why under `PAYLOAD_PROBLEM`.
+        The envelope has unwrapped the message (SNS's notification or raw delivery alike): the marker is
+        among its attributes and the pointer is its published payload. A failed read keeps the pointer
+        and says why in `problem`; the delivery (what SQS holds, dead letters included) keeps the pointer.
         """
-        body = raw.get("Body")
-        if not isinstance(body, str):
-            return raw
-        if _marked(raw.get("MessageAttributes")):
-            target = parse_pointer(body)
-            if target is None:
-                return raw
-            return self._with_payload(raw, target, lambda payload: payload)
-        # Cheap test first: only an SNS notification that names the marker is parsed here
-        if "PayloadSize" not in body:
-            return raw
-        try:
-            notification = json.loads(body)
-        except ValueError:
-            return raw
-        if not (isinstance(notification, dict) and isinstance(notification.get("Message"), str)
-                and _marked(notification.get("MessageAttributes"))):
-            return raw
-        target = parse_pointer(notification["Message"])
+        if not (SIZE_ATTRIBUTE in wire.attributes or LEGACY_SIZE_ATTRIBUTE in wire.attributes):
+            return wire
+        target = pointer_in(wire.document)
         if target is None:
-            return raw
-        return self._with_payload(raw, target, lambda payload: json.dumps({**notification, "Message": payload}))
-
-    def _with_payload(
-        self, raw: Mapping[str, Any], target: S3Object, body: Callable[[str], str],
-    ) -> Mapping[str, Any]:
+            return wire
         if self.buckets and target.bucket not in self.buckets:
-            return {**raw, PAYLOAD_PROBLEM: (
+            return replace(wire, document=None, problem=(
                 f"large payload at {target}: bucket {target.bucket} is not among sqs_consumer.large_payload_buckets"
-            )}
+            ))
         try:
             payload = self._client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read().decode("utf-8")
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "error")
-            return {**raw, PAYLOAD_PROBLEM: f"large payload at {target} cannot be read: {code}: {error}"}
+            return replace(wire, document=None, problem=f"large payload at {target} cannot be read: {code}: {error}")
         except (BotoCoreError, UnicodeDecodeError) as error:
-            return {**raw, PAYLOAD_PROBLEM: f"large payload at {target} cannot be read: {error}"}
-        # SQS's MD5 was of the pointer; the payload came over S3's own checked transfer
-        resolved = {key: value for key, value in raw.items() if key != "MD5OfBody"}
-        return {**resolved, "Body": body(payload), PAYLOAD_OBJECT: target}
-
-
-def omit_object(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A resolved message without the resolver's note of where its payload came from."""
-    return {key: value for key, value in raw.items() if key != PAYLOAD_OBJECT}
+            return replace(wire, document=None, problem=f"large payload at {target} cannot be read: {error}")
+        try:
+            document = json.loads(payload)
+        except ValueError as error:
+            return replace(wire, document=None, problem=f"large payload at {target} is not JSON: {error}")
+        return replace(wire, payload=payload, document=document, payload_object=target)
 
 
 class Cleaner:

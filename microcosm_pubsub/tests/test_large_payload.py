@@ -16,6 +16,7 @@ from hamcrest import (
     has_entry,
     has_length,
     is_,
+    less_than,
     none,
     raises,
     starts_with,
@@ -24,9 +25,10 @@ from marshmallow import fields
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, MessageTooLargeError, PublishError
+from microcosm_pubsub.errors import ConfigurationError, MessageTooLargeError, PublishError, TTLExpired
 from microcosm_pubsub.large_payload import (
     LEGACY_POINTER_CLASS,
+    POINTER_CLASS,
     Offloader,
     S3Object,
     parse_pointer,
@@ -271,6 +273,19 @@ class ConsumeTest(LargePayloadTestCase):
         assert_that(self.dispatch()[0].outcome, is_(Outcome.FAILED))
         assert_that(self.objects(), has_length(1))
 
+    def test_dead_letter_carries_the_pointer(self) -> None:
+        """A large message dead-lettered with its reason carries the pointer and marker, not the 300 KiB payload."""
+        dead_letters = fixtures.new_stack("large-dead").queue_url
+        self.given(sqs_message_dispatcher={"dead_letter_queue_url": dead_letters})
+        self.graph.sqs_message_handler_registry.register(MEDIA_TYPE, expire)
+        self.graph.sns_producer.produce(MEDIA_TYPE, name="expired", text=LARGE_TEXT)
+        assert_that(self.dispatch()[0].outcome, is_(Outcome.EXPIRED))
+        received = self.graph.sqs_client.receive_message(
+            QueueUrl=dead_letters, WaitTimeSeconds=1, MessageAttributeNames=["All"],
+        )["Messages"]
+        assert_that(received[0]["Body"], contains_string(POINTER_CLASS))
+        assert_that(len(received[0]["Body"]), is_(less_than(10_000)))
+
     def test_message_knows_where_its_payload_was(self) -> None:
         """A resolved message says which object it was read from; an inline one says none."""
         graph = self.given()
@@ -284,3 +299,7 @@ class ConsumeTest(LargePayloadTestCase):
 
 def fail(content: dict[str, Any]) -> None:
     raise RuntimeError("handler failed")
+
+
+def expire(content: dict[str, Any]) -> None:
+    raise TTLExpired("expired on purpose")
