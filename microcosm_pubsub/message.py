@@ -57,7 +57,10 @@ class SQSMessage:
     @classmethod
     def received(cls, consumer: SQSConsumer | None, opened: Opened, delivery: Delivery) -> SQSMessage:
         """A message as the consumer received it: what the envelope held, and SQS's delivery state."""
-        message = cls(consumer)
+        # Not through __init__: the old constructor's placeholder content and delivery would be built and thrown away
+        message = cls.__new__(cls)
+        message.consumer = cast("SQSConsumer", consumer)
+        message.handler = None
         message.opened = opened
         message.delivery = delivery
         message._message_id = opened.message_id or delivery.sqs_message_id
