@@ -31,6 +31,8 @@ REPORT_INTERVAL_SECONDS = 1.0
 SILENT_SECONDS = 15.0
 # The parent's own loop turns at least this often to notice exits it was not woken for
 POLL_SECONDS = 1.0
+# What stops the parent and, forwarded as SIGTERM, each child
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 def start_method_context() -> Any:
@@ -95,6 +97,8 @@ def child_main(daemon_class: type[ConsumerDaemon], args: Namespace, index: int, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Until the daemon installs its own handler nothing is held, so dying at once loses nothing
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Forked with the stop signals blocked (see `Supervisor.run`): a SIGTERM already sent is delivered now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     daemon = daemon_class()
     child_args = Namespace(**{**vars(args), "processes": 1, "process_index": index})
     raise SystemExit(daemon.run_parsed(child_args, health_reports=reports))
@@ -124,8 +128,15 @@ class Supervisor:
         """Run until every child has exited; 0 only when each exited 0 after a stop signal."""
         signal.signal(signal.SIGTERM, self.handle_signal)
         signal.signal(signal.SIGINT, self.handle_signal)
-        for process in self.processes:
-            process.start()
+        # Forked with the stop signals blocked: a child inherits this process's handlers, and one of our
+        # SIGTERMs arriving before `child_main` replaced them would run the parent's handler in the child.
+        # Blocked, it waits until the child has its own; here, until every child is started.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for process in self.processes:
+                process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         logger.info(
             "%s started %d processes: %s", self.daemon.name, len(self.processes),
             ", ".join(str(process.pid) for process in self.processes),
