@@ -263,18 +263,16 @@ class SNSProducer:
         def failure(index: int, code: str, text: str) -> dict[str, Any]:
             return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
 
-        entries = [
-            {"Id": str(index), "Message": messages[index].body, "MessageAttributes": messages[index].attributes,
-             **self.fifo_parameters(messages[index])}
-            for index in chunk
-        ]
         destination = messages[chunk[0]].topic_arn
         try:
-            response = self.queues.send_batch(
-                destination, [messages[index] for index in chunk], chunk,
-            ) if is_queue(destination) else self.client.publish_batch(
-                TopicArn=destination, PublishBatchRequestEntries=entries,
-            )
+            if is_queue(destination):
+                response = self.queues.send_batch(destination, [messages[index] for index in chunk], chunk)
+            else:
+                response = self.client.publish_batch(TopicArn=destination, PublishBatchRequestEntries=[
+                    {"Id": str(index), "Message": messages[index].body,
+                     "MessageAttributes": messages[index].attributes, **self.fifo_parameters(messages[index])}
+                    for index in chunk
+                ])
         except (BotoCoreError, ClientError) as error:
             failures.extend(failure(index, type(error).__name__, str(error)) for index in chunk)
             return
