@@ -16,10 +16,10 @@ from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.context import key_list
 from microcosm_pubsub.envelope import whole_number
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError
+from microcosm_pubsub.fifo import is_fifo
 from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.middleware import MiddlewareChain
-from microcosm_pubsub.ordering import is_fifo_queue
 from microcosm_pubsub.reader import reader_for
 
 
@@ -129,7 +129,7 @@ class SQSConsumer:
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(limit or self.limit, SQS_MAX_BATCH),
                 WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
-                AttributeNames=FIFO_ATTRIBUTES if is_fifo_queue(self.queue_url) else ATTRIBUTES,
+                AttributeNames=FIFO_ATTRIBUTES if is_fifo(self.queue_url) else ATTRIBUTES,
                 MessageAttributeNames=["All"],
             )
         except (BotoCoreError, ClientError) as error:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from microcosm_pubsub.errors import ProduceArgumentError
-from microcosm_pubsub.fifo import explicit_ids
+from microcosm_pubsub.fifo import explicit_ids, is_fifo
 from microcosm_pubsub.outgoing import OutgoingMessage
 
 
@@ -43,7 +43,7 @@ def check_delay(media_type: str, destination: str, delay_seconds: Any) -> int:
             f"delay_seconds is for messages sent to a queue; {media_type} goes to topic {destination} "
             "(SNS has no delay): map it to a queue in sns_topic_arns, or produce without delay_seconds"
         )
-    if destination.endswith(".fifo"):
+    if is_fifo(destination):
         raise ProduceArgumentError(
             f"delay_seconds cannot be given per message to FIFO queue {destination}; set the queue's DelaySeconds"
         )

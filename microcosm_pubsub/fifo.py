@@ -33,9 +33,9 @@ class FifoError(PubSubError, ValueError):
     """A message for a FIFO topic lacks its group id, or a standard topic was given FIFO ids; nothing was sent."""
 
 
-def is_fifo(arn: str) -> bool:
-    """AWS requires a FIFO topic's (and queue's) name to end in `.fifo`."""
-    return arn.endswith(".fifo")
+def is_fifo(name: str | None) -> bool:
+    """Whether a topic or queue (name, ARN or URL) is FIFO: AWS requires a FIFO one's name to end in `.fifo`."""
+    return bool(name) and str(name).endswith(".fifo")
 
 
 def group_id_for(

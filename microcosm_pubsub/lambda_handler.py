@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from microcosm_pubsub.fifo import is_fifo
 from microcosm_pubsub.result import Action, MessageHandlingResult
 
 
@@ -145,13 +146,9 @@ def source_queue(record: Mapping[str, Any], configured: str | None) -> str:
     return queue_url_from_arn(arn) or configured or arn or "unknown"
 
 
-def is_fifo(record: Mapping[str, Any]) -> bool:
-    return str(record.get("eventSourceARN", "")).endswith(".fifo")
-
-
 def fifo_group(record: Mapping[str, Any]) -> str | None:
     """A FIFO record's message group (a FIFO record without one counts as one group with the others); None off FIFO."""
-    if not is_fifo(record):
+    if not is_fifo(record.get("eventSourceARN")):
         return None
     attributes = record.get("attributes")
     group = attributes.get("MessageGroupId") if isinstance(attributes, Mapping) else None

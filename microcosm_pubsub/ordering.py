@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from microcosm_pubsub.fifo import is_fifo
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.result import Action, MessageHandlingResult
 
@@ -22,11 +23,6 @@ from microcosm_pubsub.result import Action, MessageHandlingResult
 RETURNING = frozenset({Action.RETRY, Action.LEAVE, Action.RELEASE})
 
 Decide = Callable[[MessageHandlingResult], Action]
-
-
-def is_fifo_queue(queue_url: str | None) -> bool:
-    """AWS requires a FIFO queue's name to end in `.fifo`."""
-    return bool(queue_url) and str(queue_url).endswith(".fifo")
 
 
 def group_of(message: SQSMessage) -> str:
@@ -119,6 +115,6 @@ class GroupedPending:
 
 def pending_for(queue_url: str | None, decide: Decide | None) -> GroupedPending | None:
     """Per-group ordering for a FIFO queue; None (any order) for a standard queue or without a `decide`."""
-    if decide is None or not is_fifo_queue(queue_url):
+    if decide is None or not is_fifo(queue_url):
         return None
     return GroupedPending(decide)

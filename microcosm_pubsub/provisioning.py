@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from microcosm_pubsub.fifo import is_fifo
 from microcosm_pubsub.provisioning_attributes import (
     allow_topics_policy,
     describe,
@@ -42,10 +43,6 @@ DEAD_LETTER_RETENTION_SECONDS = "1209600"
 # Content-based deduplication on the queue too: SNS passes its own ids, and a producer sending to it needs none
 FIFO_TOPIC_ATTRIBUTES = {"FifoTopic": "true", "ContentBasedDeduplication": "true"}
 FIFO_QUEUE_ATTRIBUTES = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
-
-
-def is_fifo(name: str) -> bool:
-    return name.endswith(".fifo")
 
 
 def dead_letter_name(queue: str) -> str:

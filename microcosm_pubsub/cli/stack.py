@@ -57,6 +57,7 @@ from microcosm_pubsub.cli.readers import (
     json_list,
     name_of,
 )
+from microcosm_pubsub.fifo import is_fifo
 from microcosm_pubsub.provisioning import (
     DEFAULT_MAX_RECEIVE_COUNT,
     DEFAULT_VISIBILITY_TIMEOUT,
@@ -65,7 +66,6 @@ from microcosm_pubsub.provisioning import (
     StackSpec,
     SubscriptionSpec,
     dead_letter_name,
-    is_fifo,
 )
 
 

@@ -5,9 +5,10 @@ import unittest
 
 from hamcrest import assert_that, contains_exactly, empty, equal_to, is_, none, not_none
 
+from microcosm_pubsub.fifo import is_fifo
 from microcosm_pubsub.inflight import InFlight
 from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.ordering import GroupedPending, is_fifo_queue, pending_for
+from microcosm_pubsub.ordering import GroupedPending, pending_for
 from microcosm_pubsub.received import Delivery, Opened
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 
@@ -134,7 +135,7 @@ class PendingForTestCase(unittest.TestCase):
     def test_fifo_queues_by_name(self) -> None:
         """A queue is FIFO when its URL ends in `.fifo`, as AWS requires of its name."""
         assert_that(
-            [is_fifo_queue(url) for url in ("http://q/1/jobs.fifo", "http://q/1/jobs", None)],
+            [is_fifo(url) for url in ("http://q/1/jobs.fifo", "http://q/1/jobs", None)],
             contains_exactly(True, False, False),
         )
 
