@@ -18,6 +18,7 @@ from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.large_payload import Cleaner, cleaner
 from microcosm_pubsub.logs import seconds_since_published
 from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.opaque_scope import scope_for
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 
 
@@ -63,6 +64,16 @@ class SQSMessageDispatcher:
         self.opaque = graph.opaque
         self.middleware = graph.pubsub_middleware
         self.payload_cleaner = cleaner(graph)
+
+    @property
+    def opaque(self) -> Any:
+        """`graph.opaque`, which handlers run in; set to another, handlers run in that one."""
+        return self._opaque
+
+    @opaque.setter
+    def opaque(self, opaque: Any) -> None:
+        self._opaque = opaque
+        self._scope = scope_for(opaque)
 
     @cached_property
     def consumer(self) -> Any:
@@ -168,7 +179,7 @@ class SQSMessageDispatcher:
                        f"message_max_processing_attempts={limit}",
             )
         try:
-            with self.opaque.initialize(self.context, message, name, ttl), self.middleware.handling(message):
+            with self._scope(self.context(message, name, ttl)), self.middleware.handling(message):
                 returned = handler(message.content)
         except Exception as error:
             return MessageHandlingResult.from_error(message, error, name, time.perf_counter() - started)
