@@ -223,7 +223,8 @@ class SQSEnvelope:
         except SchemaNotFoundError as error:
             return wire.opened(media_type, None, opaque_data, problem=str(error), known=False)
         try:
-            content = decode(schema, {**body, "mediaType": media_type})
+            # The body as it is when it names its own media type (the usual case); else with the attribute's
+            content = decode(schema, body if body_media_type == media_type else {**body, "mediaType": media_type})
         except ValidationError as error:
             return wire.opened(
                 media_type, None, opaque_data,

@@ -17,6 +17,9 @@ def candidate_keys(media_type: str) -> Iterator[str]:
 
 
 def lookup(table: dict[str, T], media_type: str) -> T | None:
+    # The exact key first without the generator: this runs once per message
+    if media_type in table:
+        return table[media_type]
     for key in candidate_keys(media_type):
         if key in table:
             return table[key]
