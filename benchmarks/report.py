@@ -38,6 +38,9 @@ PROCESSES_SCALING = 1.6
 SIGTERM_SECONDS = 2.0
 
 
+VERDICTS = {True: "pass", False: "**FAIL**", None: "reported"}
+
+
 def targets(
     phases: dict[str, Any], memory: list[dict[str, Any]], concurrencies: list[int],
     cpu: dict[str, Any] | None = None, sigterm: list[dict[str, Any]] | None = None,
@@ -45,7 +48,8 @@ def targets(
     """Each target row of issue 15 (and issue 6's memory row) with its measured value and verdict (medians)."""
     rows: list[dict[str, Any]] = []
 
-    def add(phase: str, target: str, measured: str, passed: bool) -> None:
+    def add(phase: str, target: str, measured: str, passed: bool | None) -> None:
+        # passed None: a figure reported beside the targets, judged by none
         rows.append({"phase": phase, "target": target, "measured": measured, "pass": passed})
 
     for key, contender, thr, cpu_bound in [
@@ -83,11 +87,14 @@ def targets(
         if top == 1 or make_key(top) not in phases:
             continue
         got_thr = ratio(phases, make_key(top), "ours", "throughput_ratio")
+        on_endpoint = make_key is sleep_key
         add(
             f"consume, 20 ms handler, concurrency {top} ({where})",
-            ">= 1.0x the hand-tuned threaded boto3 consumer (4 pollers, 40 threads at 32)",
+            ">= 1.0x the hand-tuned threaded boto3 consumer (4 pollers, 40 threads at 32)" if on_endpoint else
+            "reported, not a target (issue 15's is on the endpoint): the tuned consumer may hold 80 messages, "
+            "ours the issue's bound of handlers + one receive",
             f"{got_thr:.2f}x",
-            got_thr >= 1.0,
+            got_thr >= 1.0 if on_endpoint else None,
         )
     if cpu and len(cpu["rows"]) >= 2:
         one, two = cpu["rows"][0], cpu["rows"][-1]
@@ -241,7 +248,7 @@ def markdown(record: dict[str, Any]) -> str:
     lines += ["", "| target (issue 15) | bound (ratios: ours / plain boto3, same run) | measured | result |",
               "|---|---|---|---|"]
     lines += [
-        f"| {row['phase']} | {row['target']} | {row['measured']} | {'pass' if row['pass'] else '**FAIL**'} |"
+        f"| {row['phase']} | {row['target']} | {row['measured']} | {VERDICTS[row['pass']]} |"
         for row in record["targets"]
     ]
     return "\n".join(lines) + "\n"

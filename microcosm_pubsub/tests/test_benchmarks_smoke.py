@@ -173,6 +173,14 @@ class TestBenchmarkReport(unittest.TestCase):
             ("daemon with a 100-message backlog (vs 10; issue 6)", True),
         ]))
 
+    def test_in_memory_concurrency_row_is_reported_not_judged(self) -> None:
+        """The in-memory SQS row at the top concurrency is shown as reported, never as a pass or a failure."""
+        slow = [Sample(1.0, 0.4, 80, 0.0)]
+        phases = {"consume_fake_32": {"ours": summarize(slow, [Sample(1.0, 0.4, 100, 0.0)]), "boto3": summarize(slow)}}
+        rows = targets(phases, [], [1, 32])
+        assert_that([(row["phase"], row["pass"]) for row in rows],
+                    equal_to([("consume, 20 ms handler, concurrency 32 (in-memory SQS)", None)]))
+
     def test_call_counter_counts_a_clients_calls_by_operation(self) -> None:
         """The counter sees each call the client makes, by operation name, and forgets them on reset."""
         isolate_environment()
