@@ -38,10 +38,10 @@ _FIELD_METHODS: Final = frozenset((
 _ABSENT: Final = object()  # a key not in the message
 _NO: Final = object()  # a value the fast route does not take: marshmallow decides
 
-# A value conversion: the value as marshmallow returns it, or _NO
+# A value conversion: any value to the value as marshmallow returns it, or _NO when the fast route cannot tell
 Convert = Callable[[Any], Any]
-# One field: (key in the message, attribute in the content, exact value type, conversion or None for
-# "returned as is", required, allow_none, the attribute is a dict attribute too)
+# One field: (key in the message, attribute in the content, exact value type that is returned as is when
+# there is no conversion, conversion or None, required, allow_none, the attribute is a dict attribute too)
 Spec = tuple[str, str, type, Convert | None, bool, bool, bool]
 
 
@@ -79,9 +79,9 @@ class Plan:
             if value is None:
                 if not allow_none:
                     return None
-            elif type(value) is not exact:
-                return None
-            elif convert is not None:
+            elif type(value) is not exact or convert is not None:
+                if convert is None:
+                    return None
                 value = convert(value)
                 if value is _NO:
                     return None
@@ -108,9 +108,9 @@ class Plan:
             if value is None:
                 if not allow_none:
                     return None
-            elif type(value) is not exact:
-                return None
-            elif convert is not None:
+            elif type(value) is not exact or convert is not None:
+                if convert is None:
+                    return None
                 value = convert(value)
                 if value is _NO:
                     return None
@@ -249,7 +249,7 @@ def _integer_kind(field: fields.Integer) -> tuple[type, Convert | None] | None:
 def _float_kind(field: fields.Float) -> tuple[type, Convert | None] | None:
     if field.as_string:
         return None
-    return (float, None) if field.allow_nan else (float, _finite)
+    return (float, _float_or_int) if field.allow_nan else (float, _finite_float_or_int)
 
 
 def _boolean_kind(field: fields.Boolean) -> tuple[type, Convert | None] | None:
@@ -263,7 +263,7 @@ def _dict_kind(field: fields.Dict) -> tuple[type, Convert | None] | None:
     if field.value_field is not None:
         return None
     if field.key_field is None:
-        return dict, dict
+        return dict, _dict
     if type(field.key_field) is not fields.String or not _plain(field.key_field):
         return None
     return dict, _dict_with_text_keys
@@ -290,11 +290,32 @@ _KINDS: Final[dict[type, Callable[[Any], tuple[type, Convert | None] | None]]] =
 }
 
 
-def _finite(value: float) -> Any:
-    return value if math.isfinite(value) else _NO
+def _float_or_int(value: Any) -> Any:
+    """A Float's value both ways: a float as it is, an int as `float()` makes it (an overflow is marshmallow's)."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return _NO
+    return _NO
 
 
-def _dict_with_text_keys(value: dict[Any, Any]) -> Any:
+def _finite_float_or_int(value: Any) -> Any:
+    """As `_float_or_int`, where nan and infinity are errors (marshmallow's `allow_nan=False`)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else _NO
+    return _float_or_int(value)
+
+
+def _dict(value: Any) -> Any:
+    return dict(value) if type(value) is dict else _NO
+
+
+def _dict_with_text_keys(value: Any) -> Any:
+    if type(value) is not dict:
+        return _NO
     for key in value:
         if type(key) is not str:
             return _NO
@@ -302,10 +323,20 @@ def _dict_with_text_keys(value: dict[Any, Any]) -> Any:
 
 
 def _list_of(exact: type, convert: Convert | None) -> Convert:
-    """Conversion of a list whose items are each of `exact` type (and pass `convert`)."""
-    def convert_list(value: list[Any]) -> Any:
-        for item in value:
-            if type(item) is not exact or (convert is not None and convert(item) is _NO):
+    """Conversion of a list whose items are each of `exact` type, or pass `convert`."""
+    if convert is None:
+        def plain_list(value: Any) -> Any:
+            if type(value) is not list:
                 return _NO
-        return list(value)
-    return convert_list
+            for item in value:
+                if type(item) is not exact:
+                    return _NO
+            return list(value)
+        return plain_list
+
+    def converted_list(value: Any) -> Any:
+        if type(value) is not list:
+            return _NO
+        items = [convert(item) for item in value]
+        return _NO if _NO in items else items
+    return converted_list
