@@ -205,8 +205,9 @@ def _post_load_hook(schema: Schema, trusted: Collection[Callable[..., Any]]) -> 
 def _field_spec(name: str, field: fields.Field[Any]) -> Spec | None:
     """How the plan reads and writes one field, or None when the field is not one it reproduces."""
     attribute = field.attribute or name
-    # marshmallow reads and writes a dotted attribute as a path into nested objects
-    if "." in attribute or not _plain(field):
+    # marshmallow reads and writes a dotted attribute as a path into nested objects; an empty one it
+    # reads from "" when dumping but writes under the field's name when loading
+    if "." in attribute or field.attribute == "" or not _plain(field):
         return None
     if field.load_default is not missing or field.dump_default is not missing:
         return None

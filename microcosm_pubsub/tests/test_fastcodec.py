@@ -448,6 +448,12 @@ class FallbackTests(unittest.TestCase):
             "mediaType": OTHER_MEDIA_TYPE, "value": "v",
         })
 
+    def test_empty_attribute(self) -> None:
+        """An empty attribute (read from "" when dumping, loaded under the field's name) falls back."""
+        self.assert_marshmallow_path(with_field(fields.String(attribute="")), {
+            "mediaType": OTHER_MEDIA_TYPE, "value": "v", "": "w",
+        })
+
     def test_load_only(self) -> None:
         """A load_only field falls back."""
         self.assert_marshmallow_path(with_field(fields.String(load_only=True, required=True)), {
