@@ -16,6 +16,7 @@ from marshmallow import (
     ValidationError,
     fields,
     post_dump,
+    post_load,
     pre_load,
     validates,
     validates_schema,
@@ -382,6 +383,14 @@ class PostDumpSchema(PubSubMessageSchema):
         return {**data, "name": str(data.get("name", "")).upper()}
 
 
+class PostLoadSchema(PubSubMessageSchema):
+    name = fields.String()
+
+    @post_load
+    def count_letters(self, data: Any, **kwargs: Any) -> Any:
+        return {**data, "letters": len(data.get("name", ""))}
+
+
 class ValidatesSchema(PubSubMessageSchema):
     name = fields.String()
 
@@ -497,6 +506,10 @@ class FallbackTests(unittest.TestCase):
     def test_post_dump_hook(self) -> None:
         """A post_dump hook falls back."""
         self.assert_marshmallow_path(PostDumpSchema, {"mediaType": OTHER_MEDIA_TYPE, "name": "n"})
+
+    def test_another_post_load_hook(self) -> None:
+        """A post_load hook besides the media-type one falls back."""
+        self.assert_marshmallow_path(PostLoadSchema, {"mediaType": OTHER_MEDIA_TYPE, "name": "n"})
 
     def test_validates_hook(self) -> None:
         """A @validates field hook falls back."""
