@@ -13,7 +13,7 @@ PIP_INSTALL := -m pip install --progress-bar off --disable-pip-version-check
 # The contract promises marshmallow 3 and 4: the codec-facing tests run again under 3
 VENV3 ?= .venv-marshmallow3
 INSTALLED3 := $(VENV3)/.installed
-MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.test_registry \
+MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.test_fastcodec microcosm_pubsub.tests.test_registry \
 	microcosm_pubsub.tests.test_producer microcosm_pubsub.tests.test_deferred microcosm_pubsub.tests.test_consumer \
 	microcosm_pubsub.tests.test_dispatcher
 SUMMARY := .test-summary
