@@ -5,6 +5,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -16,13 +17,23 @@ from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.large_payload import Cleaner, cleaner
-from microcosm_pubsub.logs import seconds_since_published
+from microcosm_pubsub.logs import published_at, seconds_since, seconds_since_published
 from microcosm_pubsub.message import SQSMessage
 from microcosm_pubsub.opaque_scope import scope_for
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 
 
 logger = logging.getLogger("microcosm_pubsub.dispatcher")
+
+
+@dataclass(slots=True)
+class Ready:
+    """A message prepared for its handler's call: the handler, its name, the opaque context, the publish stamp."""
+
+    handler: Any
+    name: str
+    opaque: dict[str, Any]
+    published: float | None
 
 
 @defaults(
@@ -133,6 +144,17 @@ class SQSMessageDispatcher:
     def max_attempts(self) -> int | None:
         return self.max_processing_attempts
 
+    def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None:
+        """Do each message's look-ups now, in one go: handler, the outcomes decided before any call, opaque context.
+
+        The runner prepares a whole receive as it arrives, so that between two handler calls little
+        more than the calls themselves runs: after a handler that waited (I/O, a sleep), the next
+        code runs on cold CPU caches, and there less code costs far less. `handle_message` uses what
+        was prepared for the same `bound_handlers`, and prepares a message that was not.
+        """
+        for message in messages:
+            message._prepared = (bound_handlers, self._prepare(message, bound_handlers))
+
     def handle_message(
         self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
     ) -> MessageHandlingResult:
@@ -141,16 +163,26 @@ class SQSMessageDispatcher:
         :param bound_handlers: handlers by media type (a daemon's `bound_handlers`); else the registry's active ones
         """
         started = time.perf_counter()
-        published = seconds_since_published(message.opaque_data)
-        result = self._outcome(message, bound_handlers, started)
+        prepared = message._prepared
+        if prepared is not None and prepared[0] is bound_handlers:
+            ready = prepared[1]
+            # Used once: a message handled again (a test, a script) is looked up afresh
+            message._prepared = None
+        else:
+            ready = self._prepare(message, bound_handlers)
+        if isinstance(ready, Ready):
+            result = self._call(message, ready, started)
+            published = ready.published
+        else:
+            result = ready
+            published = published_at(message.opaque_data)
         # Measured for every outcome, as the old package's results were (its metrics read them)
         result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
-        result.handle_start_time = published
+        result.handle_start_time = seconds_since(published)
         return result
 
-    def _outcome(
-        self, message: SQSMessage, bound_handlers: dict[str, Any] | None, started: float,
-    ) -> MessageHandlingResult:
+    def _prepare(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:
+        """What calling the message's handler needs, or the outcome decided without a call."""
         media_type = message.media_type
         if media_type is None:
             reason = message.problem or "message has no media type"
@@ -178,12 +210,16 @@ class SQSMessageDispatcher:
                 reason=f"received {message.approximate_receive_count} times, over "
                        f"message_max_processing_attempts={limit}",
             )
+        return Ready(handler, name, self.context(message, name, ttl), published_at(message.opaque_data))
+
+    def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
+        """The handler's call in the message's opaque scope, and its outcome."""
         try:
-            with self._scope(self.context(message, name, ttl)), self.middleware.handling(message):
-                returned = handler(message.content)
+            with self._scope(ready.opaque), self.middleware.handling(message):
+                returned = ready.handler(message.content)
         except Exception as error:
-            return MessageHandlingResult.from_error(message, error, name, time.perf_counter() - started)
-        return MessageHandlingResult.from_return(message, returned, name, time.perf_counter() - started)
+            return MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
+        return MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
 
     def handle_batch(
         self, messages: Sequence[SQSMessage] | None = None, bound_handlers: dict[str, Any] | None = None,
@@ -191,6 +227,7 @@ class SQSMessageDispatcher:
         """Handle messages one after another, then settle them together; receives one batch when none are given."""
         if messages is None:
             messages = self.consumer.consume()
+        self.prepare(messages, bound_handlers)
         results = [self.handle_message(message, bound_handlers) for message in messages]
         self.settle(results)
         return results

@@ -29,8 +29,8 @@ NOT_SECRET_KEYS = frozenset({"propagated_keys"})
 URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
-def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds since the producer stamped `x-request-published`; None when absent or unreadable."""
+def published_at(opaque_data: Mapping[str, str]) -> float | None:
+    """When the producer stamped `x-request-published` (epoch seconds); None when absent or unreadable."""
     stamp = opaque_data.get(PUBLISHED_KEY)
     if stamp is None and opaque_data:
         # Keys off the wire are lower-case; opaque data built by hand (old tests, scripts) may not be
@@ -38,11 +38,22 @@ def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = 
     if stamp is None:
         return None
     try:
-        published = float(stamp)
+        return float(stamp)
     except ValueError:
+        return None
+
+
+def seconds_since(published: float | None, now: float | None = None) -> float | None:
+    """Seconds from `published` (from `published_at`) to now; None when it is None."""
+    if published is None:
         return None
     # Producers' clocks drift; a small negative age is skew, not time travel
     return max((time.time() if now is None else now) - published, 0.0)
+
+
+def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds since the producer stamped `x-request-published`; None when absent or unreadable."""
+    return seconds_since(published_at(opaque_data), now)
 
 
 # One encoder for every line: `json.dumps` with options builds a new one per call

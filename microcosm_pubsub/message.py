@@ -32,6 +32,9 @@ class SQSMessage:
     its dead-letter queue included.
     """
 
+    # What the dispatcher looked up ahead of the handler's call (`prepare`), with the handlers it was for
+    _prepared: tuple[Any, Any] | None = None
+
     def __init__(
         self,
         consumer: SQSConsumer | None = None,

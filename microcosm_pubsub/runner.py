@@ -84,6 +84,8 @@ class Runner:
         self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
         # Guards the stop condition and the first `prepare` between pollers
         self.poll_lock = threading.Lock()
+        # The dispatcher's look-ups for a whole receive (`SQSMessageDispatcher.prepare`); without, done per call
+        self.prepare_messages: Any = getattr(dispatcher, "prepare", None)
         # Whether the poller handles its own receives (set by `run`)
         self.inline = False
         # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
@@ -212,6 +214,9 @@ class Runner:
                 continue
             failures = 0
             self.failing_since = None
+            if messages and self.prepare_messages is not None:
+                # The look-ups for the whole receive at once, here: between handler calls only the calls run
+                self.prepare_messages(messages)
             refused = self.in_flight.received(messages, reserved)
             if refused:
                 # Back while stopping: visible again at once rather than after the visibility timeout
