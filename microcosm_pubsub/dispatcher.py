@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -32,7 +32,8 @@ class Ready:
 
     handler: Any
     name: str
-    opaque: dict[str, Any]
+    # The handler's opaque context, keys as the opaque keeps them (`OpaqueScope.normalized`)
+    opaque: Mapping[str, Any]
     published: float | None
 
 
@@ -210,7 +211,8 @@ class SQSMessageDispatcher:
                 reason=f"received {message.approximate_receive_count} times, over "
                        f"message_max_processing_attempts={limit}",
             )
-        return Ready(handler, name, self.context(message, name, ttl), published_at(message.opaque_data))
+        opaque = self._scope.normalized(self.context(message, name, ttl))
+        return Ready(handler, name, opaque, published_at(message.opaque_data))
 
     def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
         """The handler's call in the message's opaque scope, and its outcome."""

@@ -5,7 +5,7 @@ its context variable, writes `func(...)`'s values into it one key at a time thro
 mapping, and restores the previous values afterwards. Per message that is about a sixth of our
 consume cost (the deep copy of a dict subclass goes through `copy`'s reduce protocol).
 
-`scope_for(opaque)` gives a function `(values) -> context manager` with the same effect: for
+`scope_for(opaque)` gives an `OpaqueScope` with the same effect: for
 microcosm's own `Opaque` in the major version we tested (`TESTED_MICROCOSM`), it builds the new
 mapping directly (a plain copy when every current value is immutable, a deep copy otherwise; keys
 case-folded as `NormalizedDict` does) and sets it in the same context variable, so handler threads
@@ -14,7 +14,7 @@ microcosm) gets `initialize` itself. `test_opaque_scope.py` pins the two to the 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from copy import deepcopy
@@ -27,9 +27,6 @@ from typing import Any
 TESTED_MICROCOSM = 4
 # Values a shallow copy shares safely: nothing in them can be changed in place
 IMMUTABLE = (str, int, float, bool, bytes, type(None))
-
-Scope = Callable[[Mapping[str, Any]], AbstractContextManager[None]]
-
 
 def _microcosm_major() -> int | None:
     try:
@@ -52,19 +49,41 @@ def _direct_store(opaque: Any) -> ContextVar[Any] | None:
     return store
 
 
-def scope_for(opaque: Any) -> Scope:
-    """How a handler call runs with `values` in `opaque`; chosen once (the dispatcher keeps it)."""
-    store = _direct_store(opaque)
-    if store is None:
-        def initialized(values: Mapping[str, Any]) -> AbstractContextManager[None]:
-            context: AbstractContextManager[None] = opaque.initialize(lambda: values)
-            return context
-        return initialized
-    from microcosm.opaque import NormalizedDict
+class OpaqueScope:
+    """Runs a handler call with values in `opaque`: `scope.normalized(values)` ahead, `with scope(normalized):` around.
 
-    def scoped(values: Mapping[str, Any]) -> AbstractContextManager[None]:
-        return _Scoped(store, NormalizedDict, values)
-    return scoped
+    `normalized` does the per-key work (case-folding) when the message is prepared, not between handler calls.
+    """
+
+    def __init__(self, opaque: Any) -> None:
+        self.opaque = opaque
+        self.store = _direct_store(opaque)
+        if self.store is not None:
+            from microcosm.opaque import NormalizedDict
+
+            self.mapping_type: type[dict[Any, Any]] = NormalizedDict
+
+    @property
+    def direct(self) -> bool:
+        """Whether the scope is set directly (microcosm's own Opaque), not through `initialize`."""
+        return self.store is not None
+
+    def normalized(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`values` with their keys as the opaque stores them (case-folded), for `__call__`."""
+        if self.store is None:
+            return values
+        return {key.casefold() if isinstance(key, str) else key: value for key, value in values.items()}
+
+    def __call__(self, normalized: Mapping[str, Any]) -> AbstractContextManager[None]:
+        if self.store is None:
+            context: AbstractContextManager[None] = self.opaque.initialize(lambda: normalized)
+            return context
+        return _Scoped(self.store, self.mapping_type, normalized)
+
+
+def scope_for(opaque: Any) -> OpaqueScope:
+    """How a handler call runs with values in `opaque`; chosen once (the dispatcher keeps it)."""
+    return OpaqueScope(opaque)
 
 
 class _Scoped:
@@ -75,18 +94,19 @@ class _Scoped:
     def __init__(self, store: ContextVar[Any], mapping_type: type[dict[Any, Any]], values: Mapping[str, Any]) -> None:
         self.store = store
         self.mapping_type = mapping_type
+        # Keys already case-folded (`OpaqueScope.normalized`)
         self.values = values
         self.token: Token[Any] | None = None
 
     def __enter__(self) -> None:
         current = self.store.get()
-        if not all(type(value) in IMMUTABLE for value in current.values()):
-            current = deepcopy(current)
         # Built without NormalizedDict.__init__, which re-keys what is already case-folded
         fresh = self.mapping_type.__new__(self.mapping_type)
-        dict.update(fresh, current)
-        for key, value in self.values.items():
-            dict.__setitem__(fresh, key.casefold() if isinstance(key, str) else key, value)
+        if current:
+            if not all(type(value) in IMMUTABLE for value in current.values()):
+                current = deepcopy(current)
+            dict.update(fresh, current)
+        dict.update(fresh, self.values)
         self.token = self.store.set(fresh)
 
     def __exit__(
