@@ -69,6 +69,8 @@ class Plan:
             return None
         dumped: dict[str, Any] = {}
         get = content.get
+        # The value rule below is written out again in `load` on purpose: a helper would add a call per
+        # field to the hottest loop of both directions
         for key, attribute, exact, convert, required, allow_none, shadowed in self.specs:
             value = get(attribute, _ABSENT)
             if value is _ABSENT:
