@@ -1,6 +1,7 @@
 """Shared benchmark plumbing: environment, the benchmark schema, timing, alternation and statistics."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -125,6 +126,10 @@ class Clock:
         self.wall = self.cpu = self.endpoint_cpu = 0.0
 
     def start(self) -> None:
+        # The garbage of earlier runs (each builds a graph or a client: tens of thousands of objects in
+        # cycles) collected now, outside every window: else a full collection of it, about 0.1 s here,
+        # lands in whichever contender's window happens to trigger it
+        gc.collect()
         self.endpoint_cpu = process_cpu_seconds(self.endpoint_pid)
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
