@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from microcosm_pubsub.large_payload import S3Object
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Opened:
     """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists.
 
@@ -40,8 +40,30 @@ class Opened:
     # Where the body was read from when the wire carried an S3 pointer (large_payload.py)
     payload_object: S3Object | None = None
 
+    def __init__(
+        self,
+        media_type: str | None,
+        content: dict[str, Any] | None,
+        message_id: str,
+        topic_arn: str | None = None,
+        opaque_data: dict[str, Any] | None = None,
+        problem: str | None = None,
+        known: bool = True,
+        payload: str = "",
+        attributes: Mapping[str, str] | None = None,
+        sns_wrapped: bool = False,
+        payload_object: S3Object | None = None,
+    ) -> None:
+        # One dict update, not a frozen dataclass's field-by-field `object.__setattr__`: one per message
+        self.__dict__.update(
+            media_type=media_type, content=content, message_id=message_id, topic_arn=topic_arn,
+            opaque_data={} if opaque_data is None else opaque_data, problem=problem, known=known,
+            payload=payload, attributes={} if attributes is None else attributes, sns_wrapped=sns_wrapped,
+            payload_object=payload_object,
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Delivery:
     """This delivery of a message: what SQS said when handing it out."""
 
@@ -54,3 +76,22 @@ class Delivery:
     body: str = ""
     # A FIFO queue's message group (see ordering.py); None on a standard queue
     message_group_id: str | None = None
+
+    def __init__(
+        self,
+        sqs_message_id: str,
+        receipt_handle: str,
+        approximate_receive_count: int,
+        sent_timestamp: float | None = None,
+        received_at: float | None = None,
+        attributes: dict[str, Any] | None = None,
+        body: str = "",
+        message_group_id: str | None = None,
+    ) -> None:
+        # As `Opened`: one dict update per message
+        self.__dict__.update(
+            sqs_message_id=sqs_message_id, receipt_handle=receipt_handle,
+            approximate_receive_count=approximate_receive_count, sent_timestamp=sent_timestamp,
+            received_at=time.time() if received_at is None else received_at,
+            attributes={} if attributes is None else attributes, body=body, message_group_id=message_group_id,
+        )
