@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 from microcosm_pubsub.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
@@ -29,17 +28,21 @@ class OutgoingMessage:
     message_group_id: str | None = None
     deduplication_id: str | None = None
 
-    @cached_property
+    @property
     def size(self) -> int:
         """Bytes SNS counts against its limit: the body and every attribute's name, type and value.
 
         Counted once per message (the size check, then the batching); `replace()` makes a new message.
+        Kept in the instance's dict by hand: `functools.cached_property` takes a lock to compute it.
         """
-        attribute_bytes = sum(
-            len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
-            for name, value in self.attributes.items()
-        )
-        return len(self.body.encode()) + attribute_bytes
+        size: int | None = self.__dict__.get("_size")
+        if size is None:
+            size = len(self.body.encode()) + sum(
+                len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+                for name, value in self.attributes.items()
+            )
+            self.__dict__["_size"] = size
+        return size
 
     def with_opaque_data(
         self, amend: Callable[[dict[str, Any]], None], attributes: dict[str, dict[str, str]] | None = None,
