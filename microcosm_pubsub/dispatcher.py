@@ -19,7 +19,7 @@ from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.large_payload import Cleaner, cleaner
 from microcosm_pubsub.logs import published_at, seconds_since, seconds_since_published
 from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.opaque_scope import scope_for
+from microcosm_pubsub.opaque_scope import OpaqueScope
 from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 
 
@@ -85,7 +85,7 @@ class SQSMessageDispatcher:
     @opaque.setter
     def opaque(self, opaque: Any) -> None:
         self._opaque = opaque
-        self._scope = scope_for(opaque)
+        self._scope = OpaqueScope(opaque)
 
     @cached_property
     def consumer(self) -> Any:
@@ -172,14 +172,15 @@ class SQSMessageDispatcher:
         else:
             ready = self._prepare(message, bound_handlers)
         if isinstance(ready, Ready):
+            # The message's age when its handling starts, not once the handler is done
+            age = seconds_since(ready.published)
             result = self._call(message, ready, started)
-            published = ready.published
         else:
             result = ready
-            published = published_at(message.opaque_data)
+            age = seconds_since_published(message.opaque_data)
         # Measured for every outcome, as the old package's results were (its metrics read them)
         result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
-        result.handle_start_time = seconds_since(published)
+        result.handle_start_time = age
         return result
 
     def _prepare(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:

@@ -5,7 +5,7 @@ its context variable, writes `func(...)`'s values into it one key at a time thro
 mapping, and restores the previous values afterwards. Per message that is about a sixth of our
 consume cost (the deep copy of a dict subclass goes through `copy`'s reduce protocol).
 
-`scope_for(opaque)` gives an `OpaqueScope` with the same effect: for
+`OpaqueScope(opaque)` has the same effect: for
 microcosm's own `Opaque` in the major version we tested (`TESTED_MICROCOSM`), it builds the new
 mapping directly (a plain copy when every current value is immutable, a deep copy otherwise; keys
 case-folded as `NormalizedDict` does) and sets it in the same context variable, so handler threads
@@ -52,6 +52,8 @@ def _direct_store(opaque: Any) -> ContextVar[Any] | None:
 class OpaqueScope:
     """Runs a handler call with values in `opaque`: `scope.normalized(values)` ahead, `with scope(normalized):` around.
 
+    Chosen once per opaque (the dispatcher keeps it).
+
     `normalized` does the per-key work (case-folding) when the message is prepared, not between handler calls.
     """
 
@@ -79,11 +81,6 @@ class OpaqueScope:
             context: AbstractContextManager[None] = self.opaque.initialize(lambda: normalized)
             return context
         return _Scoped(self.store, self.mapping_type, normalized)
-
-
-def scope_for(opaque: Any) -> OpaqueScope:
-    """How a handler call runs with values in `opaque`; chosen once (the dispatcher keeps it)."""
-    return OpaqueScope(opaque)
 
 
 class _Scoped:

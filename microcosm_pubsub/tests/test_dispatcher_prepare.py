@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import unittest
 from typing import Any
+from unittest import mock
 
 from hamcrest import assert_that, contains_exactly, equal_to, has_entries
 from microcosm.api import create_object_graph
@@ -75,3 +76,18 @@ class TestPreparedMessages(unittest.TestCase):
         self.dispatcher.prepare([routed])
         self.dispatcher.handle_message(routed, {MEDIA_TYPE: other})
         assert_that(([name for name, _ in other.seen], self.handler.seen), contains_exactly(["a"], []))
+
+    def test_age_is_taken_when_handling_starts(self) -> None:
+        """`handle_start_time` is the message's age when its handling starts, not once a slow handler is done."""
+        clock = [1000.0]
+
+        def slow(content: dict[str, Any]) -> bool:
+            clock[0] += 60.0
+            return True
+
+        self.graph.sqs_message_handler_registry.register(MEDIA_TYPE, slow)
+        aged = message("a", {"x-request-published": "900.0"})
+        self.dispatcher.prepare([aged])
+        with mock.patch("microcosm_pubsub.logs.time.time", lambda: clock[0]):
+            result = self.dispatcher.handle_message(aged)
+        assert_that(result.handle_start_time, equal_to(100.0))

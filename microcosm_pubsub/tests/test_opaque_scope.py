@@ -11,7 +11,7 @@ from hamcrest import assert_that, calling, equal_to, is_, raises
 from microcosm.api import create_object_graph
 from microcosm.opaque import Opaque
 
-from microcosm_pubsub.opaque_scope import scope_for
+from microcosm_pubsub.opaque_scope import OpaqueScope
 
 
 Scope = Callable[[Mapping[str, Any]], AbstractContextManager[None]]
@@ -24,7 +24,7 @@ def public(opaque: Opaque) -> Scope:
 
 def direct(opaque: Opaque) -> Scope:
     """Ours, as the dispatcher uses it: values normalized when the message is prepared, set around the call."""
-    scope = scope_for(opaque)
+    scope = OpaqueScope(opaque)
     return lambda values: scope(scope.normalized(values))
 
 
@@ -41,7 +41,7 @@ class TestOpaqueScope(TestCase):
     def test_direct_path_is_chosen_for_microcosms_opaque(self) -> None:
         """The graph's own `opaque` takes the direct path (else the speed-up silently goes away)."""
         graph = create_object_graph("scope", testing=True)
-        assert_that(scope_for(graph.opaque).direct, is_(True))
+        assert_that(OpaqueScope(graph.opaque).direct, is_(True))
 
     def test_other_opaque_uses_its_initialize(self) -> None:
         """An opaque that is not microcosm's own Opaque is entered through its own `initialize`."""
@@ -49,7 +49,7 @@ class TestOpaqueScope(TestCase):
             """A service's own opaque type."""
 
         opaque = Custom()
-        scope = scope_for(opaque)
+        scope = OpaqueScope(opaque)
         with scope(scope.normalized({"A": "1"})):
             seen = dict(opaque.as_dict())
         assert_that((seen, scope.direct), equal_to(({"a": "1"}, False)))
