@@ -16,7 +16,10 @@ LABELS = {
     "consume_noop": "consume no-op",
     "consume_noop/ours_dispatcher": "consume no-op: dispatcher.handle_batch(consume())",
     "consume_noop/ours_runner": "consume no-op: daemon Runner, concurrency 1",
+    "consume_noop/boto3_again": "consume no-op: the same boto3 serial loop again (A/A)",
 }
+# A contender that is plain boto3 itself: its ratio measures the harness, not us
+CONTROLS = ("boto3_again",)
 
 
 def sleep_key(concurrency: int) -> str:
@@ -59,7 +62,7 @@ def targets(
         ("consume_noop", "ours_runner", 0.95, 1.15),
         (sleep_key(1), "ours", 0.95, 1.3),
     ]:
-        if key not in phases:
+        if contender not in phases.get(key, {}):
             continue
         got_thr, got_cpu = ratio(phases, key, contender, "throughput_ratio"), ratio(phases, key, contender, "cpu_ratio")
         add(
@@ -68,8 +71,19 @@ def targets(
             f"throughput {got_thr:.2f}, CPU {got_cpu:.2f}",
             got_thr >= thr and got_cpu <= cpu_bound,
         )
+    for key, contender in [("consume_noop", "boto3_again")]:
+        if key in phases and contender in phases[key]:
+            got_cpu = phases[key][contender]["cpu_ratio"]
+            got_thr = phases[key][contender]["throughput_ratio"]
+            add(
+                label_of(key, contender),
+                "reported: plain boto3 against itself, paired as the rows above; how far this run's ratios "
+                "stray with nothing to measure",
+                f"throughput {_spread(got_thr, 2)}, CPU {_spread(got_cpu, 2)} (median, min-max over rounds)",
+                None,
+            )
     for key, contender, _, _ in phase_rows(phases):
-        if not key.startswith("consume_"):
+        if not key.startswith("consume_") or contender in CONTROLS:
             continue
         calls = phases[key][contender].get("calls_per_1000")
         if not calls:
@@ -131,6 +145,11 @@ def _load(meta: dict[str, Any], key: str) -> str:
     return f"{values[0]:.1f}" if values else "?"
 
 
+def _serial_rounds(meta: dict[str, Any]) -> Any:
+    # Records written before the serial phases had their own count ran them with the others'
+    return meta.get("serial_rounds", meta["rounds"])
+
+
 def _spread(values: dict[str, float], digits: int = 0) -> str:
     return f"{values['median']:.{digits}f} ({values['min']:.{digits}f}-{values['max']:.{digits}f})"
 
@@ -174,7 +193,8 @@ def markdown(record: dict[str, Any]) -> str:
     cpu, sigterm = record.get("cpu"), record.get("sigterm")
     lines = [
         f"Run {record['meta']['started']} ({record['meta']['duration_seconds']:.0f} s; "
-        f"{record['meta']['rounds']} alternating rounds; medians with min-max over rounds; "
+        f"{record['meta']['rounds']} alternating rounds, {_serial_rounds(record['meta'])} for produce and no-op "
+        "consume; medians with min-max over rounds; "
         "ratios are ours / plain boto3 paired per round; machine load average "
         f"{_load(record['meta'], 'load_average_before')} before, {_load(record['meta'], 'load_average_after')} after).",
     ]

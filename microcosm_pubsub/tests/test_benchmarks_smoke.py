@@ -28,6 +28,7 @@ from benchmarks.multicore import completion_throughput, cpu_phase, sigterm_phase
 from benchmarks.plot import BLUE, ORANGE, Series, line_plot
 from benchmarks.produce import produce_phases
 from benchmarks.report import END, START, markdown, targets, write_docs
+from benchmarks.stages import stages_phase, table
 from microcosm_pubsub.local import LocalEndpoint
 
 
@@ -60,13 +61,22 @@ class TestBenchmarkPhases(unittest.TestCase):
             "produce_batched": {"ours": [10], "boto3": [10]},
         }))
 
-    def test_noop_phase_times_three_contenders(self) -> None:
-        """The no-op phase times each of the three consumers until it settled at least the count."""
+    def test_noop_phase_times_each_contender(self) -> None:
+        """The no-op phase times our two consumers and plain boto3 twice until each settled at least the count."""
         samples = noop_phase(self.bench, 15, rounds=1, warmup=0)
         counts = {name: runs[0].messages for name, runs in samples.items()}
         assert_that(counts, has_entries(
-            boto3=greater_than_or_equal_to(15), ours_dispatcher=greater_than_or_equal_to(15),
-            ours_runner=greater_than_or_equal_to(15),
+            boto3=greater_than_or_equal_to(15), boto3_again=greater_than_or_equal_to(15),
+            ours_dispatcher=greater_than_or_equal_to(15), ours_runner=greater_than_or_equal_to(15),
+        ))
+
+    def test_stages_phase_times_each_serial_loop(self) -> None:
+        """The stage attribution runs plain boto3 twice, our client, consume+delete and the dispatcher loop."""
+        samples = stages_phase(self.bench, 15, rounds=1, warmup=0)
+        assert_that({name: runs[0].messages for name, runs in samples.items()}, has_entries(
+            boto3=greater_than_or_equal_to(15), boto3_again=greater_than_or_equal_to(15),
+            our_client=greater_than_or_equal_to(15), consume_delete=greater_than_or_equal_to(15),
+            dispatcher_loop=greater_than_or_equal_to(15),
         ))
 
     def test_sleep_phase_times_runner_and_thread_pool(self) -> None:
@@ -159,6 +169,21 @@ class TestBenchmarkReport(unittest.TestCase):
         assert_that(samples["a"], equal_to([Sample(1.5, 0.75, 30), Sample(1.5, 0.75, 30)]))
         assert_that("".join(calls), equal_to("ababab" + "bababa"))
 
+    def test_stage_table_steps_over_the_row_before(self) -> None:
+        """Ratios are paired per round; the A/A row gets no step, and the next step is taken over boto3's row."""
+        def runs(*cpu: float) -> list[Sample]:
+            return [Sample(1.0, seconds, 1000) for seconds in cpu]
+
+        text = table({
+            "boto3": runs(0.2, 0.4), "boto3_again": runs(0.22, 0.4), "our_client": runs(0.2, 0.4),
+            "consume_delete": runs(0.22, 0.44),
+        })
+        assert_that(text, all_of(
+            contains_string("| boto3_again | 310 | 1.050 (1.00-1.10) |  |"),
+            contains_string("| our_client | 300 | 1.000 (1.00-1.00) | +0.000 |"),
+            contains_string("| consume_delete | 330 | 1.100 (1.10-1.10) | +0.100 |"),
+        ))
+
     def test_targets_judge_each_row(self) -> None:
         """CPU 1.25x fails 1.15 and 1.5x fails 1.3; 0.2 receives a message fail 0.12; 1.7x and flat memory pass."""
         rows = self.record()["targets"]
@@ -172,6 +197,19 @@ class TestBenchmarkReport(unittest.TestCase):
             ("SIGTERM during a 20 s long poll, nothing in flight, --processes 1", False),
             ("daemon with a 100-message backlog (vs 10; issue 6)", True),
         ]))
+
+    def test_boto3_against_itself_is_reported_not_judged(self) -> None:
+        """The A/A row shows its spread beside the targets; it is neither judged nor checked for API calls."""
+        plain = [Sample(1.0, 0.4, 100, 0.6, {"ReceiveMessage": 50, "DeleteMessageBatch": 50}),
+                 Sample(1.0, 0.5, 100, 0.6, {"ReceiveMessage": 50, "DeleteMessageBatch": 50})]
+        again = [Sample(1.0, 0.44, 100, 0.6, {"ReceiveMessage": 50, "DeleteMessageBatch": 50}),
+                 Sample(1.0, 0.45, 100, 0.6, {"ReceiveMessage": 50, "DeleteMessageBatch": 50})]
+        phases = {"consume_noop": {"boto3": summarize(plain), "boto3_again": summarize(again, plain)}}
+        rows = targets(phases, [], [1])
+        assert_that([(row["phase"], row["pass"]) for row in rows], equal_to([
+            ("consume no-op: the same boto3 serial loop again (A/A)", None),
+        ]))
+        assert_that(rows[0]["measured"], contains_string("CPU 1.00 (0.90-1.10)"))
 
     def test_in_memory_concurrency_row_is_reported_not_judged(self) -> None:
         """The in-memory SQS row at the top concurrency is shown as reported, never as a pass or a failure."""
