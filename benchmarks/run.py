@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per phase (default 5)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the other phases (default 5)")
     parser.add_argument(
         "--serial-rounds", type=int, default=SERIAL_ROUNDS,
         help=f"alternating rounds of the produce and no-op consume phases (default {SERIAL_ROUNDS})",
