@@ -165,10 +165,11 @@ class SQSMessageDispatcher:
         """
         started = time.perf_counter()
         prepared = message._prepared
+        if prepared is not None:
+            # Used once, or dropped when handled with other handlers: a message handled again is looked up afresh
+            message._prepared = None
         if prepared is not None and prepared[0] is bound_handlers:
             ready = prepared[1]
-            # Used once: a message handled again (a test, a script) is looked up afresh
-            message._prepared = None
         else:
             ready = self._prepare(message, bound_handlers)
         if isinstance(ready, Ready):

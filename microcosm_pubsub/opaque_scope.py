@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from copy import deepcopy
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any
@@ -28,7 +29,10 @@ TESTED_MICROCOSM = 4
 # Values a shallow copy shares safely: nothing in them can be changed in place
 IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
+
+@cache
 def _microcosm_major() -> int | None:
+    # Read from the installed package's metadata once per process, not for every dispatcher built
     try:
         return int(version("microcosm").split(".")[0])
     except (PackageNotFoundError, ValueError):

@@ -77,6 +77,17 @@ class TestPreparedMessages(unittest.TestCase):
         self.dispatcher.handle_message(routed, {MEDIA_TYPE: other})
         assert_that(([name for name, _ in other.seen], self.handler.seen), contains_exactly(["a"], []))
 
+    def test_prepared_is_dropped_when_handled_with_other_handlers(self) -> None:
+        """Once handled, with any handlers, a message is looked up afresh the next time, never from a stale prepare."""
+        routed = message("a")
+        self.dispatcher.prepare([routed])
+        self.dispatcher.handle_message(routed, {MEDIA_TYPE: Recorder(self.graph)})
+        replacement = Recorder(self.graph, returns=False)
+        self.graph.sqs_message_handler_registry.register(MEDIA_TYPE, replacement)
+        result = self.dispatcher.handle_message(routed)
+        assert_that((result.outcome, [name for name, _ in replacement.seen], self.handler.seen),
+                    equal_to((Outcome.SKIPPED, ["a"], [])))
+
     def test_age_is_taken_when_handling_starts(self) -> None:
         """`handle_start_time` is the message's age when its handling starts, not once a slow handler is done."""
         clock = [1000.0]
