@@ -29,6 +29,9 @@ class KillTest(ReliabilityTestCase):
         interrupted = len(started - self.records.handled())
         second = self.lab.start_daemon(stack, concurrency)
         self.wait_handled(second, names, timeout=120)
+        # Messages the first daemon handled but had not yet deleted come back when their visibility lapses,
+        # possibly after the second has handled every name: it handles and deletes those duplicates too
+        drained = wait_for(lambda: self.lab.depth(stack.queue_url) == 0, timeout=60)
         status = second.stop()
 
         # Then nothing is lost and the queue is empty
@@ -43,7 +46,7 @@ class KillTest(ReliabilityTestCase):
         assert_that(killed_status, is_(equal_to(-signal.SIGKILL)))
         assert_that(lost, is_(equal_to(0)))
         assert_that(status, is_(equal_to(0)), second.tail())
-        assert_that(self.lab.depth(stack.queue_url), is_(equal_to(0)))
+        assert_that(drained, is_(True), f"{self.lab.depth(stack.queue_url)} left on the queue; {second.tail()}")
 
     def test_sigkill_at_concurrency_1_loses_nothing(self):
         """Killed with SIGKILL mid-batch at concurrency 1, a restarted daemon handles every message."""
