@@ -71,12 +71,12 @@ def targets(
             f"throughput {got_thr:.2f}, CPU {got_cpu:.2f}",
             got_thr >= thr and got_cpu <= cpu_bound,
         )
-    for key, contender in [("consume_noop", "boto3_again")]:
-        if key in phases and contender in phases[key]:
-            got_cpu = phases[key][contender]["cpu_ratio"]
-            got_thr = phases[key][contender]["throughput_ratio"]
+    for contender in CONTROLS:
+        if contender in phases.get("consume_noop", {}):
+            got_cpu = phases["consume_noop"][contender]["cpu_ratio"]
+            got_thr = phases["consume_noop"][contender]["throughput_ratio"]
             add(
-                label_of(key, contender),
+                label_of("consume_noop", contender),
                 "reported: plain boto3 against itself, paired as the rows above; how far this run's ratios "
                 "stray with nothing to measure",
                 f"throughput {_spread(got_thr, 2)}, CPU {_spread(got_cpu, 2)} (median, min-max over rounds)",

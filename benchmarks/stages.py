@@ -22,6 +22,7 @@ from typing import Any
 from benchmarks.common import MEDIA_TYPE, Sample, alternate, isolate_environment, make_graph
 from benchmarks.consume import Bench
 from benchmarks.consumers import Consumer, DispatcherLoop, Handler, PlainLoop, noop
+from benchmarks.report import CONTROLS
 from microcosm_pubsub.consumer import SQS_MAX_BATCH
 from microcosm_pubsub.local import LocalEndpoint
 
@@ -91,11 +92,11 @@ def table(samples: dict[str, list[Sample]]) -> str:
     for name, runs in samples.items():
         cpu = statistics.median(run.cpu_ms_per_1000 for run in runs)
         ratio = statistics.median(ratios[name])
-        step = "" if previous is None or name == "boto3_again" else f"{ratio - previous:+.3f}"
+        step = "" if previous is None or name in CONTROLS else f"{ratio - previous:+.3f}"
         lines.append(
             f"| {name} | {cpu:.0f} | {ratio:.3f} ({min(ratios[name]):.2f}-{max(ratios[name]):.2f}) | {step} |"
         )
-        if name != "boto3_again":
+        if name not in CONTROLS:
             previous = ratio
     return "\n".join(lines)
 
