@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,6 +21,16 @@ from microcosm_pubsub.cli.common import (
 
 
 SUBCOMMANDS = [local, provision, publish, peek, stats, requeue, schemas]
+DISTRIBUTION = "microcosm_pubsub"
+
+
+def package_version() -> str:
+    """The installed package's version, from its metadata (setup.py is the one place it is written)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        # Run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
         module.register(subparsers)

@@ -6,7 +6,7 @@ import json
 import re
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from marshmallow import ValidationError
@@ -28,23 +28,31 @@ from microcosm_pubsub.limits import SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.outgoing import OutgoingMessage
 
 
+if TYPE_CHECKING:
+    from marshmallow import Schema
+    from mypy_boto3_sns import SNSClient
+
+
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "publish",
         help="publish one message to a topic and print its message id",
         description=(
-            "Publish DATA (a JSON object of the message's fields, as they appear on the wire) with MT as "
-            "its media type, exactly as sns_producer would: mediaType and opaqueData are added and the "
-            "media_type message attribute is set. With --schemas, DATA is validated against the schema "
-            "registered for MT first, and nothing is sent if it does not fit."
+            "Publish DATA (a JSON object of the message's fields) to TOPIC with MT as its media type, "
+            "exactly as sns_producer would: mediaType and opaqueData are added and the media_type message "
+            "attribute is set. With --schemas, DATA is validated against the schema registered for MT "
+            "first, and nothing is sent if it does not fit; its fields may then be named as on the wire "
+            "(orderId) or as in Python (order_id). Without --schemas, DATA goes out as given."
         ),
         epilog=(
-            "example:\n  pubsub publish --topic-arn arn:aws:sns:us-east-1:123456789012:orders \\\n"
-            "    --media-type application/vnd.acme.pubsub._.created.order --data '{\"orderId\": \"42\"}'"
+            "example:\n  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order \\\n"
+            "    --schemas orders --data '{\"order_id\": \"42\", \"quantity\": 2}'"
         ),
     )
-    parser.add_argument("--topic-arn", required=True, metavar="ARN", type=topic_arn,
-                        help="the topic's ARN: arn:aws:sns:<region>:<account>:<name>")
+    parser.add_argument("topic", nargs="?", metavar="TOPIC", type=topic_name_or_arn,
+                        help="the topic, by name or ARN (a name is looked up on the endpoint, so it must exist)")
+    parser.add_argument("--topic-arn", metavar="ARN", type=topic_arn,
+                        help="the topic's ARN, arn:aws:sns:<region>:<account>:<name> (instead of TOPIC)")
     parser.add_argument("--media-type", required=True, metavar="MT")
     parser.add_argument("--data", required=True, metavar="JSON",
                         help="a JSON object; @FILE reads it from FILE and - from standard input")
@@ -60,6 +68,27 @@ TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,25
 topic_arn = matching(
     TOPIC_ARN, lambda text: f"not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>, got {text!r}",
 )
+# A topic's name, as `pubsub provision` and `pubsub local` name topics
+TOPIC = re.compile(rf"[A-Za-z0-9_-]{{1,256}}(\.fifo)?|{TOPIC_ARN.pattern}")
+topic_name_or_arn = matching(
+    TOPIC, lambda text: f"not a topic name or SNS topic ARN: {text!r}",
+)
+
+
+def find_topic(sns: SNSClient, topic: str) -> str:
+    """The ARN of a topic named by name or ARN; a name is looked up on the endpoint.
+
+    :raises CommandError: when no topic has that name
+    """
+    if TOPIC_ARN.fullmatch(topic):
+        return topic
+    with aws_errors(f"looking up topic {topic!r}"):
+        for page in sns.get_paginator("list_topics").paginate():
+            for listed in page["Topics"]:
+                arn = listed["TopicArn"]
+                if arn.rsplit(":", 1)[-1] == topic:
+                    return arn
+    raise CommandError(f"topic {topic!r} does not exist")
 
 
 def read_data(text: str) -> dict[str, Any]:
@@ -95,7 +124,7 @@ def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> 
         raise unknown_media_type(media_type, schemas, registry) from None
     try:
         # Load the wire form the operator typed, then encode it as the producer would
-        content = decode(schema, {**data, "mediaType": media_type})
+        content = decode(schema, {**wire_names(schema, data), "mediaType": media_type})
         content.pop("media_type", None)
         opaque_data = content.pop("opaque_data", None)
         return encode(schema, media_type, content, opaque_data)
@@ -105,18 +134,44 @@ def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> 
         ) from None
 
 
+def wire_names(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each field named as in Python (`order_id`) renamed to its name on the wire (`orderId`).
+
+    :raises UsageError: when one field is given under both names
+    """
+    wire_of = {
+        field.attribute or name: field.data_key or name
+        for name, field in schema.fields.items()
+        if (field.data_key or name) != (field.attribute or name)
+    }
+    wire_keys = {field.data_key or name for name, field in schema.fields.items()}
+    renamed: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+    for key, value in data.items():
+        wire = key if key in wire_keys else wire_of.get(key, key)
+        if wire in renamed:
+            raise UsageError(f"--data gives {wire!r} twice: as {given_as[wire]!r} and as {key!r}")
+        renamed[wire] = value
+        given_as[wire] = key
+    return renamed
+
+
 def run(args: argparse.Namespace) -> int:
+    if (args.topic is None) == (args.topic_arn is None):
+        raise UsageError("name the topic once: TOPIC (a name or ARN) or --topic-arn ARN")
     data = read_data(args.data)
+    body = message_body(args.media_type, data, args.schemas)
+    sns = Clients(args).sns()
+    topic = args.topic_arn or find_topic(sns, args.topic)
     message = OutgoingMessage(
-        topic_arn=args.topic_arn,
+        topic_arn=topic,
         media_type=args.media_type,
-        body=message_body(args.media_type, data, args.schemas),
+        body=body,
         attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}},
     )
     if message.size > SNS_MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_MESSAGE_BYTES}")
-    sns = Clients(args).sns()
-    with aws_errors(f"publishing to {args.topic_arn}"):
+    with aws_errors(f"publishing to {topic}"):
         try:
             response = sns.publish(
                 TopicArn=message.topic_arn,
@@ -126,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         except ClientError as error:
             # SNS answers a missing topic with NotFound "Topic does not exist" (moto: "Endpoint does not exist")
             if error.response.get("Error", {}).get("Code") == "NotFound":
-                raise CommandError(f"publishing to {args.topic_arn}: topic does not exist") from error
+                raise CommandError(f"publishing to {topic}: topic does not exist") from error
             raise
     print(response["MessageId"])
     return 0

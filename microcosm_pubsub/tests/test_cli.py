@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import unittest
+from importlib.metadata import version
 from typing import Any
 
 import boto3
@@ -71,6 +72,13 @@ class TestHelp(unittest.TestCase):
             assert_that(output.getvalue(), contains_string(f"usage: pubsub {name}"))
             assert_that(output.getvalue(), contains_string("exit status"))
 
+    def test_version_is_the_installed_package_version(self) -> None:
+        """`pubsub --version` prints the version the package's metadata gives, and exits 0."""
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            assert_that(calling(main).with_args(["--version"]), raises(SystemExit, "^0$"))
+        assert_that(output.getvalue().strip(), is_(equal_to(f"pubsub {version('microcosm_pubsub')}")))
+
     def test_bad_command_line_exits_2(self) -> None:
         """An unknown subcommand is a usage error."""
         result = pubsub("frobnicate")
@@ -130,6 +138,45 @@ class TestPublish(EndpointTestCase):
                         "--data", "{}")
         assert_that(result.returncode, is_(equal_to(1)))
         assert_one_line_error(result.stderr, f"publishing to {self.stack.topic_arn}-missing: topic does not exist")
+
+    def test_publish_names_the_topic_by_name(self) -> None:
+        """TOPIC may be the topic's name, as queues are named in the other subcommands."""
+        name = self.stack.topic_arn.rsplit(":", 1)[-1]
+        status, stdout, stderr = pubsub_in_process(
+            "publish", name, "--media-type", "a.b.c", "--data", '{"orderId": "2"}', *self.endpoint_options(),
+        )
+        assert_that(status, is_(equal_to(0)), stderr)
+        [message] = drain(self.sqs, self.stack.queue_url)
+        assert_that(json.loads(message["Body"]), has_entries(orderId="2", mediaType="a.b.c"))
+        assert_that(stdout.strip(), is_not(equal_to("")))
+
+    def test_publish_to_a_topic_name_that_does_not_exist_fails_with_1(self) -> None:
+        """A topic name the endpoint does not know is an operation failure saying so, and nothing is sent."""
+        status, _, stderr = pubsub_in_process(
+            "publish", "no-such-topic-here", "--media-type", "a.b", "--data", "{}", *self.endpoint_options(),
+        )
+        assert_that(status, is_(equal_to(1)))
+        assert_one_line_error(stderr, "topic 'no-such-topic-here' does not exist")
+
+    def test_topic_named_twice_or_not_at_all_is_a_usage_error(self) -> None:
+        """TOPIC and --topic-arn together, or neither, exit 2 before any call."""
+        for topic in ([self.stack.topic_arn, "--topic-arn", self.stack.topic_arn], []):
+            status, _, stderr = pubsub_in_process("publish", *topic, "--media-type", "a.b", "--data", "{}")
+            assert_that(status, is_(equal_to(2)))
+            assert_one_line_error(stderr, "name the topic once")
+
+    def test_data_may_name_fields_as_in_python(self) -> None:
+        """With --schemas, --data takes attribute names (order_id) too, and sends them by their wire names."""
+        result = pubsub("publish", self.stack.topic_arn, "--media-type", ORDER_CREATED,
+                        "--schemas", SCHEMAS_MODULE, "--data", '{"order_id": "8", "quantity": 1}')
+        assert_that(result.returncode, is_(equal_to(0)), result.stderr)
+        [message] = drain(self.sqs, self.stack.queue_url)
+        body = json.loads(message["Body"])
+        assert_that(body, has_entries(orderId="8", quantity=1))
+        assert_that(body, is_not(has_key("order_id")))
+
+    def endpoint_options(self) -> list[str]:
+        return ["--endpoint-url", fixtures.endpoint().url, "--region", "us-east-1"]
 
     def test_malformed_topic_arn_is_a_usage_error(self) -> None:
         """--topic-arn that is not a topic ARN exits 2 saying what an ARN looks like, before any call."""
