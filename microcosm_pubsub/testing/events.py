@@ -1,4 +1,4 @@
-"""The shapes AWS hands out, built in memory: SNS notifications, SQS receives, Lambda SQS events."""
+"""The shapes AWS hands out, built in memory: SNS notifications, SQS receives, Lambda SQS and SNS events."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 ACCOUNT_ID = "000000000000"
@@ -133,6 +133,47 @@ def lambda_record(message: Mapping[str, Any], *, queue_arn: str = TESTING_QUEUE_
     }
 
 
+class Published(Protocol):
+    """What was published, as a `RecordedMessage` holds it."""
+
+    body: str
+    attributes: dict[str, dict[str, str]]
+    topic_arn: str
+    message_id: str
+
+
+def lambda_sns_record(
+    message: str | Published,
+    attributes: Attributes | None = None,
+    *,
+    topic_arn: str | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """One record of the event Lambda passes to a function subscribed to an SNS topic.
+
+    :param message: a recorded message (its body, attributes, topic and id are used), or the body
+        as published, with `attributes` as the SNS message attributes
+    """
+    if isinstance(message, str):
+        body = message
+    else:
+        body, attributes = message.body, attributes if attributes is not None else message.attributes
+        topic_arn, message_id = topic_arn or message.topic_arn, message_id or message.message_id
+    topic_arn = topic_arn or TESTING_TOPIC_ARN
+    notification = sns_notification(body, attributes, topic_arn=topic_arn, message_id=message_id)
+    # Lambda spells the two URL keys of SNS's notification with a lower-case "rl", and adds Subject
+    notification["SigningCertUrl"] = notification.pop("SigningCertURL")
+    notification["UnsubscribeUrl"] = notification.pop("UnsubscribeURL")
+    notification["Subject"] = None
+    return {
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}",
+        "EventSource": "aws:sns",
+        "Sns": notification,
+    }
+
+
 def lambda_event(*records: Mapping[str, Any]) -> dict[str, Any]:
-    """The event Lambda passes to a function subscribed to an SQS queue."""
+    """The event Lambda passes to a function subscribed to an SQS queue (`lambda_record`s) or an SNS topic
+    (`lambda_sns_record`s)."""
     return {"Records": [dict(record) for record in records]}

@@ -26,13 +26,14 @@ from hamcrest import (
     raises,
 )
 from marshmallow import ValidationError, fields
-from microcosm.api import create_object_graph, load_from_dict
+from microcosm.api import binding, create_object_graph, load_from_dict
 
 import microcosm_pubsub.testing
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import changed, created
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, Nack, TopicNotDefinedError
+from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.decorators import handles, schema
+from microcosm_pubsub.errors import ConfigurationError, Nack, RetryInvocationError, TopicNotDefinedError
 from microcosm_pubsub.producer import SNSProducer
 from microcosm_pubsub.result import Outcome
 from microcosm_pubsub.testing import (
@@ -43,7 +44,10 @@ from microcosm_pubsub.testing import (
     capture_published,
     dispatch,
     dispatch_body,
+    lambda_event,
+    lambda_sns_record,
     recording_producer,
+    testing_daemon,
     testing_graph,
 )
 from microcosm_pubsub.testing.pytest_plugin import environment_fixture, published_fixture
@@ -81,6 +85,28 @@ class Recorder:
         if self.raises is not None:
             raise self.raises
         return self.returns
+
+
+@binding("toolkit_gadget_handler")
+@handles(GadgetSchema)
+class GadgetHandler(Recorder):
+    """The Recorder as a daemon's component: fails on a gadget named "broken"."""
+
+    def __init__(self, graph: Any) -> None:
+        super().__init__()
+
+    def __call__(self, content: dict[str, Any]) -> Any:
+        if content["name"] == "broken":
+            raise RuntimeError("broken gadget")
+        return super().__call__(content)
+
+
+class GadgetDaemon(ConsumerDaemon):
+    name = "toolkit_gadget"
+
+    @property
+    def components(self) -> list[str]:
+        return [*super().components, "toolkit_gadget_handler"]
 
 
 class TestRecordingProducer(unittest.TestCase):
@@ -235,6 +261,45 @@ class TestDispatch(unittest.TestCase):
         """Dispatch never talks to SQS: the graph builds no SQS client."""
         dispatch(self.graph, GADGET, {"name": "cog"})
         assert_that(self.graph.get("sqs_client"), is_(none()))
+
+
+class TestLambdaSNSEvent(unittest.TestCase):
+    def setUp(self) -> None:
+        self.daemon = testing_daemon(GadgetDaemon)
+        self.producer = self.daemon.graph.sns_producer
+        self.handle = self.daemon.make_lambda_handler()
+
+    def test_recorded_message_reaches_the_handler(self) -> None:
+        """An SNS event built from a recorded message runs the daemon's handler with its content."""
+        self.producer.produce(GADGET, name="sprocket", size=2)
+        event = lambda_event(lambda_sns_record(self.producer.messages[0]))
+
+        self.handle(event, None)
+
+        assert_that(self.daemon.graph.toolkit_gadget_handler.contents, contains_exactly(
+            has_entries(name="sprocket", size=2, media_type=GADGET),
+        ))
+
+    def test_failed_record_fails_the_invocation_naming_it(self) -> None:
+        """A record whose handler fails makes the invocation raise, naming that record's message id."""
+        self.producer.produce(GADGET, name="sprocket")
+        self.producer.produce(GADGET, name="broken")
+        good, broken = self.producer.messages
+
+        assert_that(
+            calling(self.handle).with_args(lambda_event(lambda_sns_record(good), lambda_sns_record(broken)), None),
+            raises(RetryInvocationError, broken.message_id),
+        )
+        assert_that(self.daemon.graph.toolkit_gadget_handler.contents, contains_exactly(has_entries(name="sprocket")))
+
+    def test_record_is_shaped_as_lambda_delivers_it(self) -> None:
+        """The record has Lambda's keys for an SNS subscription, the body and attributes as published."""
+        record = lambda_sns_record('{"mediaType": "a.b"}', {"media_type": {"DataType": "String", "StringValue": "a.b"}})
+
+        assert_that(record, has_entries(EventSource="aws:sns", EventVersion="1.0", Sns=has_entries(
+            Type="Notification", Message='{"mediaType": "a.b"}', SigningCertUrl=ends_with(".pem"),
+            MessageAttributes=has_entries(media_type=has_entries(Type="String", Value="a.b")),
+        )))
 
 
 class TestEagerDispatch(unittest.TestCase):
