@@ -15,6 +15,7 @@ from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.context import TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
+from microcosm_pubsub.handler_loop import is_awaitable, run_awaitable
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.large_payload import Cleaner, cleaner
 from microcosm_pubsub.logs import published_at, seconds_since, seconds_since_published
@@ -221,6 +222,9 @@ class SQSMessageDispatcher:
         try:
             with self._scope(ready.opaque), self.middleware.handling(message):
                 returned = ready.handler(message.content)
+                if is_awaitable(returned):
+                    # An async handler: its coroutine runs on the process's handler loop, in this scope
+                    returned = run_awaitable(returned)
         except Exception as error:
             return MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
         return MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)

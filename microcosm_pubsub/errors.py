@@ -148,6 +148,16 @@ class TTLExpired(HandlerSignal):
     """The message is too old to act on."""
 
 
+class InvalidMessage(HandlerSignal):
+    """The message cannot be acted on as it stands (it points where this service may not read); never retried.
+
+    It is INVALID: dead-lettered with its reason, or left for the queue's redrive policy.
+    """
+
+    def __init__(self, reason: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(reason, extra)
+
+
 class HandlerNotFoundError(PubSubError, KeyError):
     """No active handler for a media type; a `KeyError` too, as the old registry raised."""
 
@@ -173,3 +183,7 @@ class RetryInvocationError(PubSubError):
 
 class ProduceArgumentError(PubSubError, ValueError):
     """`produce` was given an argument its destination cannot take (a delay for a topic, say); nothing was sent."""
+
+
+class HandlerCancelledError(PubSubError):
+    """An async handler's task was cancelled before it finished: FAILED, so the message is tried again."""

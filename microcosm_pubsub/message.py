@@ -189,5 +189,17 @@ class SQSMessage:
         # Signals are the block's way to choose an outcome: swallowed; a failure propagates
         return exc is not None and result.outcome is not Outcome.FAILED
 
+    async def __aenter__(self) -> SQSMessage:
+        """`async with message:` in async code settles as `with message:` does (the settle call itself is sync)."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        return self.__exit__(exc_type, exc, traceback)
+
     def __repr__(self) -> str:
         return f"<SQSMessage {self.media_type} {self.message_id} receive #{self.approximate_receive_count}>"

@@ -9,7 +9,8 @@ from enum import Enum, unique
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from microcosm_pubsub.errors import HandlerSignal, IgnoreMessage, Nack, SkipMessage, TTLExpired
+from microcosm_pubsub.errors import HandlerSignal, IgnoreMessage, InvalidMessage, Nack, SkipMessage, TTLExpired
+from microcosm_pubsub.handler_loop import is_awaitable, run_awaitable
 
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ SIGNALS: dict[type[BaseException], Outcome] = {
     SkipMessage: Outcome.SKIPPED,
     IgnoreMessage: Outcome.IGNORED,
     TTLExpired: Outcome.EXPIRED,
+    InvalidMessage: Outcome.INVALID,
 }
 
 
@@ -185,6 +187,8 @@ class MessageHandlingResult:
         started = time.perf_counter()
         try:
             returned = handler(message.content)
+            if is_awaitable(returned):
+                returned = run_awaitable(returned)
         except Exception as error:
             return cls.from_error(message, error, elapsed=time.perf_counter() - started)
         return cls.from_return(message, returned, elapsed=time.perf_counter() - started)
@@ -193,7 +197,18 @@ class MessageHandlingResult:
     def from_return(
         cls, message: SQSMessage, returned: Any, handler: str | None = None, elapsed: float = 0.0,
     ) -> MessageHandlingResult:
-        """A truthy return is SUCCEEDED, a falsy one SKIPPED."""
+        """A truthy return is SUCCEEDED, a falsy one SKIPPED; an awaitable that was never run is FAILED."""
+        if is_awaitable(returned):
+            close = getattr(returned, "close", None)
+            if callable(close):
+                # Closed here so that Python does not warn about it later, far from its cause
+                close()
+            return cls(
+                message, Outcome.FAILED, handler,
+                f"the handler returned {type(returned).__name__} that nothing awaited: call it through the "
+                "dispatcher (or run_awaitable) so that async handlers run",
+                elapsed_seconds=elapsed,
+            )
         if returned:
             return cls(message, Outcome.SUCCEEDED, handler, elapsed_seconds=elapsed)
         return cls(message, Outcome.SKIPPED, handler, "handler returned a falsy value", elapsed_seconds=elapsed)
