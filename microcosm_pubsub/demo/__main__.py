@@ -21,6 +21,8 @@ from microcosm_pubsub.result import Outcome
 # The flaky order fails once and then succeeds: six successes in all
 EXPECTED = Counter({"SUCCEEDED": 6, "SKIPPED": 1, "FAILED": 1, "INVALID": 1, "IGNORED": 1})
 TIMEOUT_SECONDS = 60
+# The demo's queue: a redelivery 10 s after a lost handler; three receives before its dead-letter queue
+QUEUE_OPTIONS: dict[str, Any] = {"visibility_timeout": 10}
 
 
 def say(text: str) -> None:
@@ -64,7 +66,7 @@ def main() -> int:
     os.environ.update(DUMMY_CREDENTIALS)
     with LocalEndpoint() as endpoint:
         say(f"1. local SNS/SQS endpoint on {endpoint.url}")
-        stack = endpoint.provision("demo-orders", visibility_timeout=10)
+        stack = endpoint.provision("demo-orders", **QUEUE_OPTIONS)
         say(f"   topic {stack.topic_arn}\n   queue {stack.queue_url}\n   dead letters {stack.dead_letter_queue_url}")
 
         env = {
