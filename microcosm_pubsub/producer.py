@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.constants import DEFAULTS
 from microcosm.errors import NotBoundError
 
+from microcosm_pubsub.arguments import check_arguments
 from microcosm_pubsub.batching import sized_batches
 from microcosm_pubsub.clients import old_testing_mode
 from microcosm_pubsub.codecs import encode
@@ -73,8 +74,9 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     max_attempts=typed(int, default_value=3),
     # Record messages instead of publishing them (tests): see microcosm_pubsub.testing
     record=typed(bool, default_value=False),
-    # Old testing mode: False in a testing graph gives the recording producer
-    mock_sns=typed(bool, default_value=True),
+    # Old testing mode: False in a testing graph gives the recording producer; unset is true there, and
+    # it means nothing outside testing graphs
+    mock_sns=typed(bool, default_value=None),
     # Large payloads (see large_payload.py): unset, an oversized message raises MessageTooLargeError
     large_payload_bucket=typed(str, default_value=None),
     # Over this (body and attributes, as SNS and the AWS extended clients count), the body goes to S3
@@ -154,7 +156,8 @@ class SNSProducer:
         Returns None when `sns_producer.skip` is set, or inside a deferred block (which
         publishes on success and keeps the ids).
 
-        :raises ValidationError: when the content does not fit its schema; nothing is sent
+        :raises ValidationError: when the content does not fit its schema, or has a key the schema does not
+            know (named, with the closest field's name); nothing is sent
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
         :raises ProduceArgumentError: when `delay_seconds` does not suit the destination; nothing is sent
@@ -181,6 +184,8 @@ class SNSProducer:
         """Everything before the network: schema, validation, encoding, destination, FIFO group, size."""
         schema = self.schemas.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
+        # A misspelled argument would otherwise vanish from the message without a word
+        check_arguments(schema, media_type, content)
         # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
         body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
         destination = self.topic_arns.resolve(media_type)

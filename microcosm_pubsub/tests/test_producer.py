@@ -13,8 +13,10 @@ from unittest.mock import patch
 
 from botocore.exceptions import ClientError
 from hamcrest import (
+    all_of,
     assert_that,
     calling,
+    contains_string,
     empty,
     equal_to,
     has_entries,
@@ -28,7 +30,7 @@ from hamcrest import (
     raises,
     same_instance,
 )
-from marshmallow import ValidationError, fields
+from marshmallow import EXCLUDE, ValidationError, fields
 from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.codecs import PubSubMessageSchema
@@ -65,6 +67,18 @@ class CamelCaseTestSchema(PubSubMessageSchema):
 
 
 CAMEL_MEDIA_TYPE = CamelCaseTestSchema.MEDIA_TYPE
+
+
+@schema
+class OpenTestSchema(PubSubMessageSchema):
+    """A schema that declares, in its own Meta, that extra keys are expected and left out."""
+
+    MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-producer-open"
+
+    name = fields.String(required=True)
+
+    class Meta:
+        unknown = EXCLUDE
 
 
 def raised_by(function: Any, *args: Any, **kwargs: Any) -> BaseException:
@@ -203,6 +217,27 @@ class RefusalTests(ProducerTestCase):
         assert_that(error, is_(instance_of(ValidationError)))
         self.assert_queue_empty()
 
+    def test_unknown_argument_refused_with_suggestion(self) -> None:
+        """A misspelled argument raises before any call, named with the field it is close to; nothing is sent."""
+        error = raised_by(self.graph.sns_producer.produce, MEDIA_TYPE, name="a", cuont=3)
+        assert_that(error, is_(instance_of(ValidationError)))
+        assert_that(str(error), contains_string("cuont: unknown argument (did you mean 'count'?)"))
+        self.assert_queue_empty()
+
+    def test_misspelled_required_argument_names_both(self) -> None:
+        """A misspelled required argument is named as unknown, and its right name as missing, in one error."""
+        error = raised_by(self.graph.sns_producer.produce, CAMEL_MEDIA_TYPE, order_id="o-1", amount_cnets=5)
+        assert_that(str(error), all_of(
+            contains_string("amount_cnets: unknown argument (did you mean 'amount_cents'?)"),
+            contains_string("amount_cents (amountCents in the message): Missing data for required field."),
+        ))
+
+    def test_schema_declaring_unknown_takes_extra_keys(self) -> None:
+        """A schema whose own Meta sets `unknown` takes extra keys, as before, and leaves them out of the message."""
+        self.graph.sns_producer.produce(OpenTestSchema.MEDIA_TYPE, name="a", colour="red")
+        message = json.loads(json.loads(self.receive_one()["Body"])["Message"])
+        assert_that(sorted(message), is_(equal_to(["mediaType", "name", "opaqueData"])))
+
     def test_unmapped_media_type(self) -> None:
         """A media type with no topic raises TopicNotDefinedError."""
         graph = self.make_graph(None)
@@ -288,6 +323,13 @@ class ConventionTests(ProducerTestCase):
         assert_that(envelope["MessageAttributes"], has_entry("media_type", {"Type": "String", "Value": media}))
         assert_that(json.loads(envelope["Message"]), has_entries(mediaType=media, uri="http://example.com/widgets/1"))
 
+    def test_convention_message_drops_extra_keys(self) -> None:
+        """A convention message takes keys its schema lacks and leaves them out, as old services rely on."""
+        media = created("ConventionGadget")
+        self.graph.sns_producer.produce(media, uri="http://example.com/gadgets/1", data="extra")
+        message = json.loads(json.loads(self.receive_one()["Body"])["Message"])
+        assert_that(sorted(message), is_(equal_to(["mediaType", "opaqueData", "uri"])))
+
     def test_old_format_consumer_decodes(self) -> None:
         """An old-format consumer (convention schema, no declaration) decodes what the new producer sent."""
         media = deleted("ConventionWidget")
@@ -340,8 +382,8 @@ class OldConfigurationTests(ProducerTestCase):
         assert_that(graph.sns_producer.produce(MEDIA_TYPE, name="a"), is_(instance_of(str)))
 
     def test_mock_sns_declared(self) -> None:
-        """mock_sns is a known key, true by default."""
-        assert_that(self.graph.config.sns_producer.mock_sns, is_(equal_to(True)))
+        """mock_sns is a known key, unset by default: a configuration that publishes for real does not say mocked."""
+        assert_that(self.graph.config.sns_producer.mock_sns, is_(none()))
 
     def test_sns_client_is_the_client(self) -> None:
         """sns_producer.sns_client is the client it publishes with (the old attribute)."""
