@@ -1,17 +1,18 @@
 """Kept for services written for the old package: `URIHandler`, which fetches the resource a message points at.
 
 Messages by convention carry the URI of a resource rather than the resource itself; the handler
-fetches it (retrying through `Nack` while it is not there yet) and hands it to `handle`.
+fetches it (retrying through `Nack` while it is not there yet) and hands it to `handle`. Whoever
+publishes chooses that URI, so it is fetched only as its `UrlPolicy` allows (`url_policy`): http(s),
+never a link-local or metadata address, and only the binding's `allowed_hosts` once it sets them.
 """
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
-import requests
 from inflection import titleize
 from microcosm.errors import LockedGraphError, NotBoundError
 from requests.exceptions import InvalidSchema, MissingSchema
@@ -24,6 +25,8 @@ from microcosm_pubsub.constants import (
     URI_KEY,
 )
 from microcosm_pubsub.errors import Nack
+from microcosm_pubsub.handlers.pinned import PinnedSession
+from microcosm_pubsub.handlers.url_policy import DEFAULT_URL_POLICY, UrlPolicy
 
 
 Timeout = float | tuple[float, float]
@@ -39,9 +42,37 @@ HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 EVENT_PATH = re.compile(r"/[a-z]+_event/")
 
 
-def get(url: str, headers: Mapping[str, str] | None = None, timeout: Timeout = DEFAULT_REQUEST_TIMEOUT) -> Any:
-    """`requests.get` that never waits forever; the one name tests patch to fake the network."""
-    return requests.get(url, headers=headers, timeout=timeout)
+def get(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: Timeout = DEFAULT_REQUEST_TIMEOUT,
+    url_policy: UrlPolicy = DEFAULT_URL_POLICY,
+) -> Any:
+    """`requests.get` that never waits forever and goes only where `url_policy` allows, redirects included.
+
+    The one name tests patch to fake the network.
+
+    :raises URLRefused: the URL, a redirect or an address it resolves to is refused (an `InvalidMessage`)
+    """
+    with PinnedSession(url_policy) as session:
+        return session.get(url, headers=headers, timeout=timeout)
+
+
+def binding_allowed_hosts(graph: Any, handler_class: type) -> Any:
+    """`allowed_hosts` from the configuration of the binding whose factory is `handler_class`, else None."""
+    config = getattr(graph, "config", None)
+    if not isinstance(config, Mapping):
+        return None
+    for section, values in config.items():
+        if not isinstance(values, Mapping) or values.get("allowed_hosts") is None:
+            continue
+        try:
+            factory = graph.factory_for(section)
+        except (NotBoundError, LookupError):
+            continue
+        if factory is handler_class:
+            return values["allowed_hosts"]
+    return None
 
 
 def resource_cache_whitelist_callable(media_type: str | None, uri: str) -> bool:
@@ -70,6 +101,10 @@ class URIHandler:
     # rest describes this consumer, not the request; none of it is for the service being called
     private_opaque_keys: frozenset[str] = frozenset({RECEIPT_HANDLE_KEY, MESSAGE_ID_KEY, URI_KEY, HANDLER_KEY})
 
+    # Hosts resource URIs may point at, when the binding's configuration sets none (`allowed_hosts`);
+    # None or empty: any host. A base class of a service's handlers can name its hosts once here
+    allowed_hosts: ClassVar[Sequence[str] | str | None] = None
+
     def __init__(
         self,
         graph: Any,
@@ -95,6 +130,8 @@ class URIHandler:
         self.resource_cache_whitelist_callable = resource_cache_whitelist_callable
         self.request_timeout = request_timeout
         self.logger = logging.getLogger(f"{type(self).__module__}.{type(self).__qualname__}")
+        configured = binding_allowed_hosts(graph, type(self))
+        self.url_policy: UrlPolicy = UrlPolicy.from_config(configured if configured is not None else self.allowed_hosts)
 
     @property
     def nack_timeout(self) -> int:
@@ -185,12 +222,19 @@ class URIHandler:
         return resource
 
     def fetch(self, message: Mapping[str, Any], uri: str) -> Any:
-        """GET the URI with the forwarded headers and the request timeout."""
+        """GET the URI with the forwarded headers and the request timeout, where `url_policy` allows.
+
+        :raises URLRefused: the URI may not be fetched (INVALID: dead-lettered with the reason, never retried)
+        """
         headers = self.get_headers(message)
-        # Without an explicit timeout the call leaves it to `get`'s default, keeping the call shape
-        # that services' own tests assert on when they patch `get`
-        options = {} if self.request_timeout is None else {"timeout": self.request_timeout}
+        # Without an explicit timeout or policy the call leaves them to `get`'s defaults, keeping the
+        # call shape that services' own tests assert on when they patch `get`
+        options: dict[str, Any] = {} if self.request_timeout is None else {"timeout": self.request_timeout}
+        if self.url_policy is not DEFAULT_URL_POLICY:
+            options["url_policy"] = self.url_policy
         try:
+            # Checked here too, so that a refused URI is refused even where tests patch `get`
+            self.url_policy.check_url(uri)
             return get(uri, headers=headers, **options)
         except (InvalidSchema, MissingSchema):
             self.logger.error(

@@ -38,16 +38,23 @@ CHANGED = "application/vnd.globality.pubsub._.changed.order"
 
 
 class ResourceServer:
-    """Serves JSON resources by path and records each request's path and headers."""
+    """Serves JSON resources (and redirects) by path and records each request's path and headers."""
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, Any, float]] = {}
+        self.redirects: dict[str, str] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append((self.path, {key.lower(): value for key, value in self.headers.items()}))
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 status, body, delay = server.routes.get(self.path, (404, {"message": "not found"}, 0.0))
                 time.sleep(delay)
                 payload = json.dumps(body).encode()
@@ -71,6 +78,15 @@ class ResourceServer:
     def serve(self, path: str, body: Any, status: int = 200, delay: float = 0.0) -> str:
         self.routes[path] = (status, body, delay)
         return self.url(path)
+
+    def redirect(self, path: str, location: str) -> str:
+        """Answer `path` with a 302 to `location`; returns the URL of `path`."""
+        self.redirects[path] = location
+        return self.url(path)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_port)
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -123,6 +139,7 @@ class ServerTestCase(unittest.TestCase):
 
     def setUp(self) -> None:
         self.server.routes.clear()
+        self.server.redirects.clear()
         self.server.requests.clear()
 
 
