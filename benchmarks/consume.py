@@ -28,6 +28,7 @@ from benchmarks.consumers import (
     DispatcherLoop,
     PlainLoop,
     PlainPollers,
+    async_sleeper,
     noop,
     sleeper,
     tuned_shape,
@@ -137,7 +138,7 @@ def noop_phase(bench: Bench, messages: int, rounds: int, warmup: int = 20) -> di
 def sleep_phase(
     bench: Bench, concurrency: int, messages: int, rounds: int, warmup: int | None = None,
 ) -> dict[str, list[Sample]]:
-    """A handler sleeping 20 ms: our daemon's Runner against plain boto3.
+    """A handler sleeping 20 ms: our daemon's Runner (the handler sync, then `async def`) against plain boto3.
 
     At concurrency 1 plain boto3 is the serial loop (receive ten, handle, delete the batch); above,
     it is the hand-tuned threaded consumer (`PlainPollers`, 4 pollers and 40 threads at 32).
@@ -158,6 +159,14 @@ def sleep_phase(
             "ours": lambda count: bench.run(
                 lambda url: DaemonRunner(
                     graph_config(endpoint, queue_url=url, concurrency=concurrency, wait_seconds=wait), handler,
+                ),
+                count, capacity,
+            ),
+            # The same handler written `async def`, through the same Runner
+            "ours_async": lambda count: bench.run(
+                lambda url: DaemonRunner(
+                    graph_config(endpoint, queue_url=url, concurrency=concurrency, wait_seconds=wait),
+                    async_sleeper(HANDLER_SECONDS),
                 ),
                 count, capacity,
             ),

@@ -1,11 +1,12 @@
 """The consumers measured: ours (dispatcher loop, daemon Runner) and plain boto3 (loop, thread pools)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,6 +33,14 @@ def noop(content: dict[str, Any]) -> bool:
 def sleeper(seconds: float) -> Handler:
     def handle(content: dict[str, Any]) -> bool:
         time.sleep(seconds)
+        return True
+    return handle
+
+
+def async_sleeper(seconds: float) -> Callable[[dict[str, Any]], Awaitable[bool]]:
+    """The same handler written `async def`: its await runs on the process's handler loop."""
+    async def handle(content: dict[str, Any]) -> bool:
+        await asyncio.sleep(seconds)
         return True
     return handle
 

@@ -110,6 +110,20 @@ def targets(
             f"{got_thr:.2f}x",
             got_thr >= 1.0 if on_endpoint else None,
         )
+    if top > 1 and sleep_key(top) in phases and "ours_async" in phases[sleep_key(1)]:
+        # Async handlers scale as threaded ones do: throughput at the top concurrency over concurrency 1
+        def throughput(concurrency: int, contender: str) -> float:
+            value: float = phases[sleep_key(concurrency)][contender]["throughput"]["median"]
+            return value
+
+        async_scaling = throughput(top, "ours_async") / throughput(1, "ours_async")
+        threaded_scaling = throughput(top, "ours") / throughput(1, "ours")
+        add(
+            f"consume, 20 ms async def handler, concurrency {top} vs 1 (local endpoint)",
+            "scales like the threaded handler (reported beside it)",
+            f"{async_scaling:.1f}x (threaded: {threaded_scaling:.1f}x)",
+            None,
+        )
     if cpu and len(cpu["rows"]) >= 2:
         one, two = cpu["rows"][0], cpu["rows"][-1]
         got = two["throughput_ratio"]["median"]
@@ -158,6 +172,8 @@ def label_of(key: str, contender: str) -> str:
     label = LABELS.get(f"{key}/{contender}") or LABELS.get(key)
     if label is None and key.startswith("consume_sleep_"):
         label = f"consume, 20 ms handler, concurrency {key.rsplit('_', 1)[1]}"
+        if contender == "ours_async":
+            label += ", async def handler"
     if label is None and key.startswith("consume_fake_"):
         label = f"consume, 20 ms handler, concurrency {key.rsplit('_', 1)[1]}, in-memory SQS"
     return label or key
