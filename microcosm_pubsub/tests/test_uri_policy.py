@@ -166,6 +166,29 @@ class MetadataAddressTests(PolicyServerTestCase):
         assert_that(hosts, contains_exactly("127.0.0.1", "::1", "10.1.2.3", "192.168.0.7", "172.16.0.1", "fd12::1"))
 
 
+class ProxyTests(PolicyServerTestCase):
+    """Through an HTTP proxy from the environment (the local server plays the proxy)."""
+
+    def fetch_through_proxy(self, resolver: Resolver) -> Any:
+        proxy = f"http://127.0.0.1:{self.server.port}"
+        unset: dict[str, str | None] = {"NO_PROXY": None, "no_proxy": None, "http_proxy": None}
+        with fixtures.environ(HTTP_PROXY=proxy, **unset):
+            return self.handler(resolve=resolver)({"uri": "http://orders.test/api/order/p1"})
+
+    def test_proxied_fetch_works(self) -> None:
+        """A proxied fetch of an allowed name goes through the proxy."""
+        self.server.serve("http://orders.test/api/order/p1", {"id": "p1"})
+        assert_that(self.fetch_through_proxy(Resolver({"orders.test": ["10.0.0.5"]})), is_(True))
+        assert_that([path for path, _ in self.server.requests], contains_exactly("http://orders.test/api/order/p1"))
+
+    def test_name_resolving_to_link_local_refused_before_the_proxy(self) -> None:
+        """Behind a proxy, a name that resolves to the metadata address here is refused before the request."""
+        resolver = Resolver({"orders.test": ["169.254.169.254"]})
+        assert_that(calling(self.fetch_through_proxy).with_args(resolver),
+                    raises(URLRefused, "resolves to 169.254.169.254"))
+        assert_that(self.server.requests, is_(equal_to([])))
+
+
 class SchemeTests(PolicyServerTestCase):
     def test_non_http_schemes_refused(self) -> None:
         """file, ftp and gopher URIs are refused as INVALID, still an InvalidSchema as the old handler raised."""
