@@ -94,12 +94,35 @@ class ExponentialBackoffPolicy(Backoff):
         return clamp(self.randint(1, 2**exponent - 1))
 
 
+class ExponentialBackoffBaseJitterPolicy(Backoff):
+    """The old 3.0.0's policy: at least `n` seconds after the n-th try, plus a jitter that grows as `2**n`.
+
+    The delay is `n + randint(0, randint(n, 2**n) // 2)`, capped at twelve hours: 1-2 s after the first
+    try, 2-4 s after the second, 3-7 s, 4-12 s, 5-21 s... An explicit `Nack` delay wins, as in 3.0.0.
+    `randint` is an attribute so tests can fix it.
+    """
+
+    def __init__(self, seconds: float | None = None) -> None:
+        # Like the old exponential policy, it takes no base delay: the receive count is the base
+        self.seconds = seconds
+        self.randint: Callable[[int, int], int] = random.randint
+
+    def visibility_timeout(self, receive_count: int) -> int:
+        base = max(receive_count, 1)
+        if base >= MAX_VISIBILITY_TIMEOUT_SECONDS:
+            # The floor alone is past the cap (and 2**base would be a number of thousands of digits)
+            return MAX_VISIBILITY_TIMEOUT_SECONDS
+        spread = self.randint(base, 2**base)
+        return clamp(base + self.randint(0, spread // 2))
+
+
 POLICIES: dict[str, Callable[[float], BackoffPolicy]] = {
     "constant": ConstantBackoff,
     "exponential": ExponentialBackoff,
     # The old package's names (sqs_consumer.backoff_policy=NaiveBackoffPolicy)
     "NaiveBackoffPolicy": NaiveBackoffPolicy,
     "ExponentialBackoffPolicy": ExponentialBackoffPolicy,
+    "ExponentialBackoffBaseJitterPolicy": ExponentialBackoffBaseJitterPolicy,
 }
 
 

@@ -156,7 +156,10 @@ class SQSConsumer:
 
     def retry_delay(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> int:
         """The explicit delay when given (0 included), else the backoff policy's."""
-        return self.backoff_policy.compute_backoff_timeout(message, visibility_timeout_seconds)
+        if visibility_timeout_seconds is not None:
+            # As in the old 3.0.0, an explicit delay wins over any policy, one a service assigned included
+            return clamp(visibility_timeout_seconds)
+        return self.backoff_policy.compute_backoff_timeout(message, None)
 
     def ack(self, message: SQSMessage) -> None:
         self._call("delete_message", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)

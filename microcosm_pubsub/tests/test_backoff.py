@@ -1,4 +1,4 @@
-"""Backoff policies: constant, exponential with injected jitter, the twelve-hour cap, clamping."""
+"""Backoff policies: constant, exponential with injected jitter, the old names (3.0.0's base jitter too), the cap."""
 from __future__ import annotations
 
 import unittest
@@ -7,10 +7,11 @@ from hamcrest import assert_that, calling, equal_to, instance_of, is_, raises
 
 from microcosm_pubsub.backoff import (
     MAX_VISIBILITY_TIMEOUT_SECONDS,
+    POLICIES,
     ConstantBackoff,
     ExponentialBackoff,
+    ExponentialBackoffBaseJitterPolicy,
     ExponentialBackoffPolicy,
-    NaiveBackoffPolicy,
     clamp,
     make_backoff_policy,
 )
@@ -129,14 +130,69 @@ class OldPolicyNamesTests(unittest.TestCase):
         assert_that(policy.visibility_timeout(1000), is_(equal_to(MAX_VISIBILITY_TIMEOUT_SECONDS)))
 
     def test_explicit_timeout_wins(self) -> None:
-        """compute_backoff_timeout honours an explicit delay, 0 included, in every policy."""
+        """compute_backoff_timeout honours an explicit delay, 0 included, in every named policy."""
         message = SQSMessage(None, None, None, None, None, approximate_receive_count=4)
-        policies = (NaiveBackoffPolicy(5), ExponentialBackoffPolicy())
-        delays = [policy.compute_backoff_timeout(message, 0) for policy in policies]
-        assert_that(delays, is_(equal_to([0, 0])))
+        policies = [make_backoff_policy(name, 300) for name in POLICIES]
+        delays = {type(policy).__name__: [policy.compute_backoff_timeout(message, t) for t in (0, 7)]
+                  for policy in policies}
+        assert_that(delays, is_(equal_to({type(policy).__name__: [0, 7] for policy in policies})))
 
     def test_compute_without_timeout(self) -> None:
         """compute_backoff_timeout without a delay asks the policy, with the message's receive count."""
         message = SQSMessage(None, None, None, None, None, approximate_receive_count=2)
         assert_that(ExponentialBackoff(3, random_fraction=lambda: 1.0).compute_backoff_timeout(message, None),
                     is_(equal_to(6)))
+
+
+def extreme(policy: ExponentialBackoffBaseJitterPolicy, pick: str) -> list[tuple[int, int]]:
+    """Make `policy` draw its lowest or highest value every time; returns the ranges it drew from."""
+    drawn: list[tuple[int, int]] = []
+
+    def randint(low: int, high: int) -> int:
+        drawn.append((low, high))
+        return low if pick == "low" else high
+
+    policy.randint = randint
+    return drawn
+
+
+class BaseJitterPolicyTests(unittest.TestCase):
+    def test_by_old_name(self) -> None:
+        """sqs_consumer.backoff_policy=ExponentialBackoffBaseJitterPolicy builds the old 3.0.0 policy."""
+        assert_that(make_backoff_policy("ExponentialBackoffBaseJitterPolicy", 5),
+                    is_(instance_of(ExponentialBackoffBaseJitterPolicy)))
+
+    def test_ranges_after_each_try(self) -> None:
+        """After the n-th try the delay lies between n and n + 2**n / 2 seconds: 1-2, 2-4, 3-7, 4-12, 5-21."""
+        lowest, highest = ExponentialBackoffBaseJitterPolicy(), ExponentialBackoffBaseJitterPolicy()
+        extreme(lowest, "low")
+        extreme(highest, "high")
+        ranges = [(lowest.visibility_timeout(n), highest.visibility_timeout(n)) for n in range(1, 6)]
+        assert_that(ranges, is_(equal_to([(n, n + 2**n // 2) for n in range(1, 6)])))
+
+    def test_jitter_is_half_of_a_draw_from_n_to_two_to_the_n(self) -> None:
+        """The jitter is drawn from 0 to half of a first draw between n and 2**n."""
+        policy = ExponentialBackoffBaseJitterPolicy()
+        drawn = extreme(policy, "high")
+        policy.visibility_timeout(3)
+        assert_that(drawn, is_(equal_to([(3, 8), (0, 4)])))
+
+    def test_random_delays_stay_in_range(self) -> None:
+        """With the real random source, delays after the fourth try stay within 4 to 12 seconds."""
+        policy = ExponentialBackoffBaseJitterPolicy()
+        delays = {policy.visibility_timeout(4) for _ in range(300)}
+        assert_that((min(delays) >= 4, max(delays) <= 12, len(delays) > 1), is_(equal_to((True, True, True))))
+
+    def test_capped_at_twelve_hours(self) -> None:
+        """A long-failing message is delayed at most twelve hours, however many tries it has had."""
+        policy = ExponentialBackoffBaseJitterPolicy()
+        extreme(policy, "high")
+        delays = [policy.visibility_timeout(n) for n in (17, 40, 10**9)]
+        assert_that(delays, is_(equal_to([MAX_VISIBILITY_TIMEOUT_SECONDS] * 3)))
+
+    def test_uses_the_receive_count(self) -> None:
+        """Without an explicit delay, the message's receive count is the policy's n."""
+        message = SQSMessage(None, None, None, None, None, approximate_receive_count=5)
+        policy = ExponentialBackoffBaseJitterPolicy()
+        extreme(policy, "low")
+        assert_that(policy.compute_backoff_timeout(message, None), is_(equal_to(5)))
