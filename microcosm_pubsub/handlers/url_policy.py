@@ -236,10 +236,11 @@ class UrlPolicy:
         :raises URLRefused: the host is, or resolves to, a refused address
         :raises socket.gaierror: the name does not resolve
         """
-        literal = literal_address(host)
+        # A trailing dot names the same host (fully qualified); the address is read without it
+        literal = literal_address(host.rstrip("."))
         if literal is not None:
             self.check_address(host, literal)
-            return [host]
+            return [str(literal)]
         found = list(self.resolve(host, port))
         for text in found:
             address = literal_address(text)

@@ -110,8 +110,8 @@ class MetadataAddressTests(PolicyServerTestCase):
             assert_that(refusal_of(self.handler(), f"http://{host}/v2/credentials").host, is_(equal_to(host)))
 
     def test_numeric_shorthands_refused(self) -> None:
-        """169.254.169.254 written as one number or in hex is the same address, and refused."""
-        for host in ("2852039166", "0xa9.0xfe.0xa9.0xfe", "0xa9fea9fe"):
+        """169.254.169.254 written as one number, in hex or fully qualified is the same address, and refused."""
+        for host in ("2852039166", "0xa9.0xfe.0xa9.0xfe", "0xa9fea9fe", "169.254.169.254."):
             assert_that(refusal_of(self.handler(), f"http://{host}{METADATA_PATH}").reason,
                         contains_string("169.254.169.254"))
 
