@@ -217,7 +217,11 @@ def offloader(graph: Any) -> Offloader | None:
 
 
 def resolver(graph: Any) -> Resolver:
-    """The consumer's resolver: pointers are always read; `sqs_consumer.large_payload_buckets` may narrow where."""
+    """The consumer's resolver: pointers are always read; `sqs_consumer.large_payload_buckets` may narrow where.
+
+    A pointer names its bucket, so without that list whoever can publish may have the consumer read
+    any object its role can read and hand it to a handler; a service should list its producers' buckets.
+    """
     config = graph.config.get("sqs_consumer") or {}
     return Resolver(LazyClient(graph), frozenset(key_list(config.get("large_payload_buckets") or [])))
 
