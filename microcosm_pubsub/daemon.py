@@ -38,6 +38,7 @@ from microcosm_pubsub.daemon_graph import (
     GraphBuilding,
     Unavailable,
     add_middleware,
+    announce_start,
     is_bound,
     metrics_port,
     recording_unless_endpoint,
@@ -47,7 +48,7 @@ from microcosm_pubsub.daemon_graph import (
 )
 from microcosm_pubsub.errors import ConfigurationError, PubSubError
 from microcosm_pubsub.health import start_health_server
-from microcosm_pubsub.logs import configure_daemon_logging, log_configuration
+from microcosm_pubsub.logs import configure_daemon_logging
 from microcosm_pubsub.metrics.middleware import serve_metrics
 from microcosm_pubsub.runner import Runner
 from microcosm_pubsub.stopping import RunnerSettings
@@ -173,8 +174,10 @@ class ConsumerDaemon(GraphBuilding):
             ).start()
         self.runner.run()
         if self.runner.failure:
-            logger.error("%s gave up: %s", self.name, self.runner.failure)
-            return 1
+            # A fault no retry heals (credentials, permissions) is a configuration error, found on the first receive
+            gave_up = "gave up" if self.runner.failure_status == 1 else "cannot consume"
+            logger.error("%s %s: %s", self.name, gave_up, self.runner.failure)
+            return self.runner.failure_status
         logger.info("%s stopped: %s", self.name, summary(self.runner.counts))
         return 0
 
@@ -189,13 +192,8 @@ class ConsumerDaemon(GraphBuilding):
         self.runner = Runner(dispatcher, consumer, concurrency, self.stop, settings)
         # A missing queue stops the start here, with one line; an unreachable endpoint is the loop's to retry
         self.runner.prepare()
-        logger.info(
-            "%s consuming %s with concurrency %d (at most %d messages held, %d of them unhandled), handling: %s",
-            self.name, consumer.queue_url, concurrency, self.runner.in_flight.limit, self.runner.in_flight.capacity,
-            ", ".join(sorted(handlers)) or "nothing (no active handlers)",
-        )
-        log_configuration(logger, self.name, self.graph.config)
-        warn_unknown_keys(self.name, self.graph)
+        # What it will do at INFO, its configuration at DEBUG, then warnings (daemon_graph.py)
+        announce_start(self, handlers)
         start_health_server(self.graph)
         if getattr(self.args, "process_index", None) is not None and metrics_port(self.graph) is not None:
             raise ConfigurationError(
@@ -207,7 +205,8 @@ class ConsumerDaemon(GraphBuilding):
     def install_signal_handlers(self, in_child: bool = False) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
             if self.stop.is_set():
-                # Messages held now come back after their visibility timeout: nothing is lost
+                # At once, by request: messages held now, and what an open poll still returns, come back after
+                # their visibility timeout with a receive used (docs/operating.md); nothing is lost
                 os._exit(128 + signum)
             logger.info("%s received %s: finishing in-flight messages", self.name, signal.Signals(signum).name)
             self.stop.set()

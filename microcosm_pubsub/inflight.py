@@ -59,6 +59,8 @@ class InFlight:
         self._wanted = 1
         self._closing = False
         self._shut = False
+        # While closing, the messages still to be handled rather than handed back (see `close`)
+        self._keep: Callable[[SQSMessage], bool] | None = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -107,12 +109,25 @@ class InFlight:
             return reserved
 
     def received(self, messages: Sequence[SQSMessage], reserved: int) -> list[SQSMessage]:
-        """Queue a receive's messages for the handlers; returns those refused because the runner is closing."""
+        """Queue a receive's messages for the handlers; returns those refused because the runner is closing.
+
+        While closing (not shut), those `close` was told to keep are queued all the same.
+        """
         with self._lock:
             self._reserved -= reserved
             if self._closing:
                 self._wake_receivers()
-                return list(messages)
+                keep = None if self._shut else self._keep
+                refused = [message for message in messages if keep is None or not keep(message)]
+                if len(refused) == len(messages):
+                    return refused
+                messages = [message for message in messages if keep is not None and keep(message)]
+                now = self.clock()
+                for message in messages:
+                    self._held[message.receipt_handle] = (message, now)
+                self._pending.extend(messages)
+                self._work.notify(len(messages))
+                return refused
             now = self.clock()
             for message in messages:
                 self._held[message.receipt_handle] = (message, now)
@@ -204,15 +219,19 @@ class InFlight:
 
     # Shutdown
 
-    def close(self) -> int:
+    def close(self, keep: Callable[[SQSMessage], bool] | None = None) -> int:
         """Stop taking messages: receivers get no more room, pending messages go back unhandled.
 
-        Returns how many were pending; the settler hands them back to the queue at once.
+        Returns how many went back; the settler hands them back to the queue at once. Messages for which
+        `keep` is true stay pending for the handlers, and are taken from receives still on their way.
         """
         with self._lock:
             self._closing = True
-            pending = list(self._pending)
+            self._keep = keep
+            pending = [message for message in self._pending if keep is None or not keep(message)]
+            kept = [message for message in self._pending if keep is not None and keep(message)]
             self._pending.clear()
+            self._pending.extend(kept)
             for message in pending:
                 self._finished.append(message)
                 self._finished_at.append(self.clock())

@@ -3,8 +3,13 @@
 Pollers receive ten at a time whenever ten fit (handlers + one receive's worth are held unhandled),
 handler threads take messages one by one, and one settler deletes in batches of ten, closing a
 batch early only when nothing else waits for or runs in a handler, or when its oldest result has
-waited one heartbeat interval (a third of the visibility timeout). At stop, a poll still waiting
-is left behind after `POLL_GRACE_SECONDS`: whatever it returns later is made visible again.
+waited one heartbeat interval (a third of the visibility timeout).
+
+At stop, a poll still waiting is waited for (up to `sqs_consumer.wait_seconds`): SQS would hand an
+abandoned poll messages that then stay hidden, each with a receive used. What a poll returns at stop,
+and what no handler started, is made visible again at once, except a message on its last try (its
+queue's maxReceiveCount, or message_max_processing_attempts), which is handled: released, it would
+reach the dead-letter queue through SQS's redrive without a reason.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.deadletter import RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhausted
+from microcosm_pubsub.faults import lasting_fault, unknown_region
 from microcosm_pubsub.inflight import InFlight
 from microcosm_pubsub.limits import SQS_MAX_BATCH
 from microcosm_pubsub.message import SQSMessage
@@ -28,8 +34,11 @@ from microcosm_pubsub.stopping import RunnerSettings
 
 logger = logging.getLogger("microcosm_pubsub.runner")
 
-# At stop, a long poll still waiting gets this long to come back; after it the runner leaves it behind
-POLL_GRACE_SECONDS = 0.5
+# At stop, a long poll still waiting gets its wait_seconds and this long more to come back (a slow answer);
+# after that the process may exit, and what the poll returns later stays hidden for the visibility timeout
+POLL_RETURN_MARGIN_SECONDS = 3.0
+# The exit status of a daemon that stopped on a fault retrying cannot heal (credentials, permissions, region)
+LASTING_FAULT_STATUS = 2
 # One poller per three receives' worth of handler threads (a second one from 60): on a shallow
 # queue parallel polls come back part-full (more calls for the same messages) and gained nothing at
 # concurrency 32 on the local endpoint; on an in-memory SQS three pollers gained about 10 %
@@ -71,6 +80,8 @@ class Runner:
         # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
         pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
         grouped = 0 if pending is None else concurrency * self.batch
+        # A group's later message may not be handled while an earlier one goes back: nothing is kept at stop
+        self.keep_at_stop = self.last_try if pending is None else None
         # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
         # delete call and the next filling, while the next receive goes out
         self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
@@ -92,8 +103,11 @@ class Runner:
         self.prepared = False
         # Since when receives have failed without a success between (monotonic clock)
         self.failing_since: float | None = None
-        # Why the loop gave up, when it did: the daemon exits non-zero with it
+        # Why the loop gave up, when it did: the daemon exits non-zero with it (`failure_status`)
         self.failure: str | None = None
+        self.failure_status = 1
+        # The queue's maxReceiveCount, when it has a redrive policy (read by `prepare`)
+        self.max_receive_count: int | None = None
         # Why an opt-in stop condition stopped the loop
         self.stopped_because: str | None = None
 
@@ -131,8 +145,21 @@ class Runner:
         """
         queue_url = self.consumer.queue_url
         try:
+            region = unknown_region(self.consumer.client, queue_url)
+        except (BotoCoreError, ClientError) as error:
+            # Building the client failed: a region of a format AWS never uses, for example
+            region = lasting_fault(error, queue_url)
+            if region is None:
+                raise
+        if region:
+            raise ConfigurationError(region)
+        try:
             attributes = self.consumer.queue_attributes(["VisibilityTimeout", "RedrivePolicy"])
         except ClientError as error:
+            # A permission missing here is not fatal (receiving may still be allowed); bad credentials are
+            lasting = lasting_fault(error, queue_url, denied_heals=True)
+            if lasting:
+                raise ConfigurationError(lasting) from error
             if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
                 raise ConfigurationError(
                     f"queue {queue_url} does not exist: create it (`pubsub provision`, or `pubsub local` "
@@ -143,6 +170,9 @@ class Runner:
             self.prepared = True
             return
         except BotoCoreError as error:
+            lasting = lasting_fault(error, queue_url)
+            if lasting:
+                raise ConfigurationError(lasting) from error
             # Unreachable for now: the receive loop retries, and reads the attributes after its first receive
             logger.warning("cannot reach the queue %s yet: %s", queue_url, error)
             self.failing_since = self.failing_since or time.monotonic()
@@ -159,7 +189,19 @@ class Runner:
             self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         policy = RedrivePolicy.from_attributes(attributes)
         if policy is not None:
+            self.max_receive_count = policy.max_receive_count
             self.dispatcher.follow_redrive_policy(policy)
+
+    def last_try(self, message: SQSMessage) -> bool:
+        """Whether `message` is on its last try: released unhandled, it would leave the queue without a reason.
+
+        SQS's redrive moves it at its next receive past maxReceiveCount; past message_max_processing_attempts
+        the dispatcher expires it unhandled. Either way that receive must be used to handle it.
+        """
+        count = message.approximate_receive_count
+        attempts = getattr(self.dispatcher, "max_processing_attempts", None)
+        limits = [limit for limit in (self.max_receive_count, attempts) if isinstance(limit, int) and limit > 0]
+        return bool(limits) and count >= min(limits)
 
     def receive_loop(self) -> None:
         failures = 0
@@ -180,6 +222,10 @@ class Runner:
             reserved = self.in_flight.reserve(min(self.receive_at_least, most), timeout=1.0, most=most)
             if not reserved:
                 continue
+            if self.stop.is_set():
+                # Stopped while waiting for room: a receive started now would only bring messages to hand back
+                self.in_flight.received([], reserved)
+                break
             try:
                 messages = self.consumer.consume(limit=reserved)
             except QueueExhausted as error:
@@ -194,6 +240,11 @@ class Runner:
             except ConsumeError as error:
                 self.in_flight.received([], reserved)
                 self.consumer.middleware.receive_failed(error)
+                lasting = None if error.__cause__ is None else lasting_fault(error.__cause__, self.consumer.queue_url)
+                if lasting:
+                    self.failure, self.failure_status = lasting, LASTING_FAULT_STATUS
+                    self.stop.set()
+                    break
                 failures += 1
                 now = time.monotonic()
                 self.failing_since = self.failing_since or now
@@ -219,8 +270,12 @@ class Runner:
                 self.prepare_messages(messages)
             refused = self.in_flight.received(messages, reserved)
             if refused:
-                # Back while stopping: visible again at once rather than after the visibility timeout
+                # Back after the drain stopped waiting for it: visible again at once, not after the visibility timeout
                 self.release(refused)
+            if self.in_flight.closing:
+                if len(refused) < len(messages):
+                    # Kept on their last try while stopping: the handler threads may be gone, handle them here
+                    self.handle_pending()
                 break
             with self.poll_lock:
                 if not self.prepared:
@@ -231,6 +286,7 @@ class Runner:
 
     def release(self, messages: list[SQSMessage]) -> None:
         """Make received messages visible again now: nothing handled them."""
+        log_released(messages)
         try:
             self.consumer.change_visibility_batch([(message, 0) for message in messages])
         except Exception:
@@ -244,7 +300,7 @@ class Runner:
             message = self.in_flight.next_message(finished, wait=wait)
             if message is None:
                 return
-            if self.stop.is_set():
+            if self.stop.is_set() and not self.last_try(message):
                 # Not started before shutdown: hand it back to the queue instead of holding it
                 finished = message
                 continue
@@ -271,6 +327,8 @@ class Runner:
     def settle(self, batch: list[Any]) -> None:
         results = [item for item in batch if isinstance(item, MessageHandlingResult)]
         released = [item for item in batch if isinstance(item, SQSMessage)]
+        if released:
+            log_released(released)
         try:
             self.dispatcher.settle(results, release=released)
         except Exception:
@@ -287,18 +345,32 @@ class Runner:
 
     def drain(self, workers: list[threading.Thread], settler: threading.Thread,
               pollers: list[threading.Thread] | None = None) -> None:
-        """Hand back what no handler started, finish what runs (up to the shutdown timeout), settle, leave."""
-        self.in_flight.close()
-        # A poll still waiting (a long poll on a quiet queue) is not waited out: what it returns later
-        # is released by its thread; past the grace the process may exit and SQS keeps the messages
-        deadline = time.monotonic() + POLL_GRACE_SECONDS
-        for poller in pollers or []:
-            poller.join(max(deadline - time.monotonic(), 0))
+        """Hand back what no handler started, wait for the open polls, finish what runs, settle, leave.
+
+        Handlers get `shutdown_timeout_seconds` from the stop; polls their `wait_seconds` (and a margin) at
+        the same time, so an idle daemon stops within one long poll.
+        """
+        stopped = time.monotonic()
+        # Messages on their last try stay for the handlers; every other one waiting for a handler goes back
+        self.in_flight.close(keep=self.keep_at_stop)
         timeout = self.settings.shutdown_timeout_seconds
         in_flight = len(self.in_flight)
         if in_flight:
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
-        finished = self.in_flight.wait_until_empty(timeout)
+        # A poll still open would be served by SQS after this process exits: what it returned would stay
+        # hidden for the visibility timeout with a receive used. Its thread releases what it brings back
+        wait_seconds = getattr(self.consumer, "wait_seconds", 0)
+        deadline = stopped + (wait_seconds if isinstance(wait_seconds, int) else 0) + POLL_RETURN_MARGIN_SECONDS
+        open_polls = [poller for poller in pollers or [] if poller.is_alive()]
+        for poller in open_polls:
+            poller.join(max(deadline - time.monotonic(), 0))
+        left = sum(poller.is_alive() for poller in open_polls)
+        if left:
+            logger.warning(
+                "%d receives still open %.0fs after stopping are left behind: what they return stays hidden "
+                "for the queue's visibility timeout", left, time.monotonic() - stopped,
+            )
+        finished = self.in_flight.wait_until_empty(max(stopped + timeout - time.monotonic(), 0))
         self.in_flight.shut()
         settler.join(timeout=10)
         if not finished:
@@ -306,3 +378,12 @@ class Runner:
                 "%d messages were still being handled at shutdown; they return to the queue after "
                 "their visibility timeout", len(self.in_flight),
             )
+
+
+def log_released(messages: list[SQSMessage]) -> None:
+    """Say which messages went back unhandled: each used a receive, which counts towards its queue's limits."""
+    logger.info(
+        "released %d messages unhandled (visible again now; each used one receive): %s",
+        len(messages),
+        ", ".join(f"{message.message_id} receive_count={message.approximate_receive_count}" for message in messages),
+    )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import unittest
 from collections import Counter
 from typing import Any
@@ -22,6 +23,7 @@ from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.daemon import ConsumerDaemon
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.runner import POLL_RETURN_MARGIN_SECONDS
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 
@@ -29,6 +31,8 @@ from microcosm_pubsub.tests import fixtures
 MEDIA_TYPE = "application/vnd.microcosm.pubsub._.tests.runner.job"
 # Bounds for waits on the runner's threads; only a broken runner comes near them
 WAIT_SECONDS = 20.0
+# The long poll of the tests that stop the runner while it waits
+POLL_SECONDS = 2
 
 SNS: Any = None
 SQS: Any = None
@@ -267,3 +271,75 @@ class RunnerTestCase(unittest.TestCase):
         self.addCleanup(self.stop, daemon, thread)
         assert_that((handler.handled, runner.counts), is_(equal_to(([], {}))))
         assert_that(fixtures.queue_counts(SQS, stack.queue_url), is_(equal_to((3, 0))))
+
+    def stop_during_open_poll(self, stack: Stack, handler: Handler) -> tuple[ConsumerDaemon, float, int]:
+        """Stop the runner while its long poll waits on an empty queue; a second later send a message it receives.
+
+        Returns the daemon, how long the runner took to return after the stop, and how many receives were
+        still open when it returned (each would be abandoned by a process exiting then).
+        """
+        config = fixtures.graph_config(stack, sqs_consumer={"wait_seconds": POLL_SECONDS})
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
+        daemon.graph.sqs_message_handler_registry.register(MEDIA_TYPE, handler)
+        daemon.start()
+        calls = Counter[str]()
+        polling = threading.Event()
+
+        def started(**kwargs: Any) -> None:
+            calls["started"] += 1
+            polling.set()
+
+        events = daemon.graph.sqs_client.meta.events
+        events.register("before-call.sqs.ReceiveMessage", started)
+        events.register("after-call.sqs.ReceiveMessage", lambda **_: calls.update(["returned"]))
+        runner = daemon.runner
+        assert runner is not None
+        returned: dict[str, float] = {}
+
+        def run() -> None:
+            runner.run()
+            # What a process exiting now would abandon
+            returned.update(open=calls["started"] - calls["returned"], at=time.monotonic())
+
+        thread = threading.Thread(target=run, name="runner-under-test", daemon=True)
+        thread.start()
+        self.addCleanup(self.stop, daemon, thread)
+        assert_that(polling.wait(WAIT_SECONDS), is_(True))
+        stopped = time.monotonic()
+        daemon.stop.set()
+        # Past the moment the runner used to give up on an open poll
+        threading.Event().wait(1.0)
+        SQS.send_message(QueueUrl=stack.queue_url, MessageBody=JobSchema().dumps({"media_type": MEDIA_TYPE,
+                                                                                 "name": "late"}))
+        thread.join(WAIT_SECONDS)
+        assert_that(thread.is_alive(), is_(False))
+        return daemon, returned["at"] - stopped, int(returned["open"])
+
+    def test_a_message_an_open_poll_receives_at_stop_is_visible_at_once(self) -> None:
+        """Sent while the stopped runner's poll is open: received by it, then visible again at once, unhandled."""
+        stack = self.make_stack(visibility_timeout=30)
+        handler = Handler()
+        daemon, took, open_polls = self.stop_during_open_poll(stack, handler)
+        counts = fixtures.queue_counts(SQS, stack.queue_url)
+        received = SQS.receive_message(
+            QueueUrl=stack.queue_url, WaitTimeSeconds=1, AttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+        assert daemon.runner is not None
+        # Visible (not hidden for 30 s), received once by the poll (its receive is spent, and said so in the log)
+        assert_that((counts, handler.handled, daemon.runner.counts), is_(equal_to(((1, 0), [], {}))))
+        assert_that([message["Attributes"]["ApproximateReceiveCount"] for message in received], is_(equal_to(["2"])))
+        assert_that(open_polls, is_(equal_to(0)))
+        assert_that(took, is_(less_than_or_equal_to(POLL_SECONDS + POLL_RETURN_MARGIN_SECONDS)))
+
+    def test_a_message_on_its_last_receive_is_handled_at_stop(self) -> None:
+        """On a queue with maxReceiveCount 1, what the open poll receives at stop is handled, not left for redrive."""
+        stack = provision(SNS, SQS, fixtures.unique_name("runner"), max_receive_count=1, visibility_timeout=30)
+        handler = Handler()
+        daemon, _, _ = self.stop_during_open_poll(stack, handler)
+        assert daemon.runner is not None
+        assert_that((handler.handled, daemon.runner.counts), is_(equal_to((["late"], {"succeeded": 1}))))
+        assert stack.dead_letter_queue_url is not None
+        assert_that(
+            (fixtures.queue_counts(SQS, stack.queue_url), fixtures.queue_counts(SQS, stack.dead_letter_queue_url)),
+            is_(equal_to(((0, 0), (0, 0)))),
+        )
