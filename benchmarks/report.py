@@ -105,8 +105,8 @@ def targets(
         add(
             f"consume, 20 ms handler, concurrency {top} ({where})",
             ">= 1.0x the hand-tuned threaded boto3 consumer (4 pollers, 40 threads at 32)" if on_endpoint else
-            "reported, not a target (issue 15's is on the endpoint): the tuned consumer may hold 80 messages, "
-            "ours the issue's bound of handlers + one receive",
+            "reported, not a target (the target is on the endpoint): the tuned consumer may hold 80 messages, "
+            "ours the bound of handlers + one receive",
             f"{got_thr:.2f}x",
             got_thr >= 1.0 if on_endpoint else None,
         )
@@ -146,7 +146,7 @@ def targets(
         shallow, deep = memory[0], memory[-1]
         growth = deep["peak_rss_mib"] / shallow["peak_rss_mib"]
         add(
-            f"daemon with a {deep['backlog']:,}-message backlog (vs {shallow['backlog']:,}; issue 6)",
+            f"daemon with a {deep['backlog']:,}-message backlog (vs {shallow['backlog']:,})",
             f"peak memory flat in backlog size (deep / shallow <= {FLAT_MEMORY_RATIO})",
             f"{deep['peak_rss_mib']:.1f} / {shallow['peak_rss_mib']:.1f} MiB = {growth:.2f}",
             growth <= FLAT_MEMORY_RATIO and deep["handled"] > 0,
@@ -281,7 +281,7 @@ def markdown(record: dict[str, Any]) -> str:
             f"| {row['backlog']:,} | {row['fill_seconds']:.1f} | {row['peak_rss_mib']:.1f} | {row['handled']} |"
             for row in memory
         ]
-    lines += ["", "| target (issue 15) | bound (ratios: ours / plain boto3, same run) | measured | result |",
+    lines += ["", "| target | bound (ratios: ours / plain boto3, same run) | measured | result |",
               "|---|---|---|---|"]
     lines += [
         f"| {row['phase']} | {row['target']} | {row['measured']} | {VERDICTS[row['pass']]} |"

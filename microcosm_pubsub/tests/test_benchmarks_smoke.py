@@ -195,7 +195,7 @@ class TestBenchmarkReport(unittest.TestCase):
             ("consume, 20 ms handler, concurrency 32 (local endpoint)", True),
             ("CPU-bound handler (40 ms), --processes 2 vs --processes 1", True),
             ("SIGTERM during a 20 s long poll, nothing in flight, --processes 1", False),
-            ("daemon with a 100-message backlog (vs 10; issue 6)", True),
+            ("daemon with a 100-message backlog (vs 10)", True),
         ]))
 
     def test_boto3_against_itself_is_reported_not_judged(self) -> None:
