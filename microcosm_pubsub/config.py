@@ -1,6 +1,8 @@
 """Typed front for microcosm's configuration decorators, and the check for configuration nobody reads."""
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -68,6 +70,32 @@ def unknown_keys(graph: Any) -> list[str]:
         declared = get_defaults(factory)
         if declared:
             found.extend(f"{section}.{key}" for key in values if key not in declared)
+    return sorted(found)
+
+
+# Sections read without a binding of their own: the daemon's logging switches (logs.py)
+UNBOUND_SECTIONS = frozenset({"logging"})
+
+
+def unknown_sections(graph: Any) -> list[tuple[str, str, str | None]]:
+    """`(section, where it was set, closest binding)` for each configuration section no binding of the process has.
+
+    A misspelled section (`SHOP__SQS_CONSUMR__WAIT_SECONDS`) is otherwise ignored without a word.
+    """
+    try:
+        bindings = set(graph._registry.all)
+    except Exception:  # only a warning is at stake
+        return []
+    known = bindings | UNBOUND_SECTIONS | OLD_BINDINGS
+    prefix = graph.metadata.name.upper().replace("-", "_")
+    found = []
+    for section, values in graph.config.items():
+        if not isinstance(values, Mapping) or section in known:
+            continue
+        variables = sorted(name for name in os.environ if name.startswith(f"{prefix}__{section.upper()}__"))
+        where = f"environment variable {variables[0]}" if variables else "the configuration"
+        close = difflib.get_close_matches(section, sorted(bindings), n=1)
+        found.append((section, where, close[0] if close else None))
     return sorted(found)
 
 

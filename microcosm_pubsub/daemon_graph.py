@@ -1,6 +1,7 @@
 """Building the daemon's object graph: configuration layers, the components handlers share, testing graphs."""
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from argparse import Namespace
@@ -13,10 +14,19 @@ from microcosm.caching import Cache
 from microcosm.errors import NotBoundError
 
 from microcosm_pubsub.clients import ENDPOINT_VARIABLES
-from microcosm_pubsub.config import unknown_keys
 from microcosm_pubsub.context import key_list
 from microcosm_pubsub.daemon_args import HEALTH, CommandLine, health_requested
-from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.errors import ConfigurationError, PubSubError
+from microcosm_pubsub.startup import announce_start, warn_unknown_keys
+
+
+# Importable from here (and from daemon.py) as before the start-up lines moved to startup.py
+__all__ = [
+    "OPTIONAL_SUPPORT_COMPONENTS", "SUPPORT_COMPONENTS", "TESTING_DEFAULTS", "TESTING_GRAPH_DEFAULTS", "GraphBuilding",
+    "Unavailable", "UnboundComponentError", "add_middleware", "announce_start", "is_bound", "metrics_port",
+    "recording_unless_endpoint", "root_logging_kept", "use_components", "use_support_components",
+    "warn_unknown_keys",
+]
 
 
 # The daemon's lines keep one logger name, whichever of its modules writes them
@@ -36,6 +46,10 @@ TESTING_DEFAULTS: dict[str, Any] = {
 }
 # Any testing graph: a broken receive path fails a test within a second, not a 20 s long poll
 TESTING_GRAPH_DEFAULTS: dict[str, Any] = {"sqs_consumer": {"wait_seconds": 1}}
+
+
+class UnboundComponentError(ConfigurationError, NotBoundError):
+    """A name in the daemon's components that nothing binds; still a microcosm `NotBoundError` for old callers."""
 
 
 class Unavailable:
@@ -96,7 +110,7 @@ class GraphBuilding(CommandLine):
         if health_requested(args):
             # The old flags need no configuration: the health monitor is fed by the middleware chain
             add_middleware(graph, HEALTH)
-        graph.use(*self.components)
+        use_components(graph, self.components)
         use_support_components(graph)
         graph.lock()
         return graph
@@ -124,6 +138,35 @@ class GraphBuilding(CommandLine):
             client.raise_error()
 
 
+def use_components(graph: Any, components: list[str]) -> None:
+    """Build the daemon's components.
+
+    :raises UnboundComponentError: naming the binding nothing registers, a close binding and the usual causes
+    """
+    for name in components:
+        try:
+            graph.use(name)
+        except NotBoundError as error:
+            missing = str(error.args[0]) if error.args else name
+            raise UnboundComponentError(unbound_hint(graph, name, missing)) from error
+
+
+def unbound_hint(graph: Any, component: str, missing: str) -> str:
+    """One line on a binding nothing registers: which, needed by what, the closest bound name, the usual causes."""
+    try:
+        bindings = sorted(graph._registry.all)
+    except Exception:  # only the suggestion is at stake
+        bindings = []
+    close = difflib.get_close_matches(missing, bindings, n=1)
+    needed = f"the component {component!r}" if component != missing else "the daemon's components"
+    return (
+        f"no binding named {missing!r} (needed by {needed})"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+        + "; usual causes: the module declaring it was not imported before the graph was built, "
+        f"or the handler has no @binding({missing!r})"
+    )
+
+
 def recording_unless_endpoint(loader: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """`loader`, plus `sns_producer.mock_sns` false (the recording producer) unless it configures an SNS endpoint.
 
@@ -139,15 +182,6 @@ def recording_unless_endpoint(loader: Callable[[Any], Any]) -> Callable[[Any], A
         return config
 
     return load
-
-
-def warn_unknown_keys(name: str, graph: Any) -> None:
-    """One warning per configuration key set for this package that nothing reads."""
-    for key in unknown_keys(graph):
-        logger.warning(
-            "%s: configuration key %s is set but unknown to microcosm_pubsub and is ignored; "
-            "check its name (docs/migration.md lists the old keys and their new names)", name, key,
-        )
 
 
 def metrics_port(graph: Any) -> Any:

@@ -23,6 +23,10 @@ def _declare_handler(registry: SQSMessageHandlerRegistry, media_type: str, handl
     registry.declare(media_type, handler)
 
 
+def _declare_class(registry: SQSMessageHandlerRegistry, media_type: str, handler_class: type) -> None:
+    registry.declare_class(media_type, handler_class)
+
+
 def media_type_of(schema_class: type[Schema]) -> str:
     media_type = getattr(schema_class, "MEDIA_TYPE", None)
     if not isinstance(media_type, str) or not media_type:
@@ -52,6 +56,8 @@ def handles(schema_class_or_media_type: type[Schema] | str) -> Callable[[T], T]:
             # Instances become active when the daemon's graph builds them as components
             declared = list(getattr(target, HANDLES_ATTRIBUTE, ()))
             setattr(target, HANDLES_ATTRIBUTE, [*declared, media_type])
+            # Listed only to name it at start when no component makes it active
+            on_resolve(SQSMessageHandlerRegistry, _declare_class, media_type, target)
         else:
             on_resolve(SQSMessageHandlerRegistry, _declare_handler, media_type, target)
         return target

@@ -19,7 +19,8 @@ Configuration (a list, or a JSON array in an environment variable):
     ]
 
 In code: `declare_foreign_event(media_type, fields=..., attributes=..., when=...)`, or the decorator
-`@handles_foreign_event(...)`, which also declares the function (or class) as the media type's handler.
+`@handles_foreign_event(...)`, which also declares the function (or class) as the media type's handler;
+such a function is active with no binding (see `handles_foreign_event`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from microcosm.hooks import on_resolve
 
 from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.handler_registry import Handler, SQSMessageHandlerRegistry
 
 
 __all__ = [
@@ -214,6 +216,10 @@ def _add_rule(events: ForeignEvents, rule: ForeignRule) -> None:
     events.add(rule)
 
 
+def _declare_standalone(registry: SQSMessageHandlerRegistry, media_type: str, handler: Handler) -> None:
+    registry.declare_standalone(media_type, handler)
+
+
 def declare_foreign_event(
     media_type: str,
     *,
@@ -234,11 +240,24 @@ def handles_foreign_event(
     attributes: Mapping[str, Expected] | None = None,
     when: When | None = None,
 ) -> Callable[[T], T]:
-    """`@handles(media_type)` for messages without a media type that match this rule (see `declare_foreign_event`)."""
+    """`@handles(media_type)` for messages without a media type that match this rule (see `declare_foreign_event`).
+
+    A function so declared is active in every daemon whose bound handlers leave its media type free:
+    it needs no binding and no entry in `components`. A class is active as any `@handles` class is,
+    through a component of the daemon's graph.
+    """
     from microcosm_pubsub.decorators import handles  # decorators build on the registries; this module must not
 
     declare_foreign_event(media_type, fields=fields, attributes=attributes, when=when)
-    return handles(media_type)
+    declare = handles(media_type)
+
+    def decorator(target: T) -> T:
+        declare(target)
+        if not isinstance(target, type):
+            on_resolve(SQSMessageHandlerRegistry, _declare_standalone, media_type, target)
+        return target
+
+    return decorator
 
 
 @defaults(

@@ -4,6 +4,8 @@ A handler declared with `@handles` is active only once it is bound: a component 
 graph (named in its `components`) that is the handler itself, or whose class is the handler or
 carries `@handles`. A code base with several daemons thus keeps each daemon to its own handlers.
 `register()` is the direct way in for tests and scripts: active in that graph at once.
+A function declared with `@handles_foreign_event` needs no binding: it is active wherever no bound
+handler claims its media type (no old service has one, so none changes behaviour).
 """
 from __future__ import annotations
 
@@ -26,6 +28,10 @@ class SQSMessageHandlerRegistry:
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         self.functions: list[tuple[str, Handler]] = []
+        # Classes declared with `@handles`: active through their components, listed to name the inactive ones
+        self.classes: list[tuple[str, type]] = []
+        # Functions active without a binding (`@handles_foreign_event`), under the bound handlers
+        self.standalone: dict[str, Handler] = {}
         self.explicit: dict[str, Handler] = {}
         self._bound: dict[str, Handler] | None = None
 
@@ -41,6 +47,26 @@ class SQSMessageHandlerRegistry:
         """Record a decorated handler; it becomes active when bound."""
         if not any(known == media_type and existing is handler for known, existing in self.functions):
             self.functions.append((media_type, handler))
+
+    def declare_class(self, media_type: str, handler_class: type) -> None:
+        """Record a class declared with `@handles`: its instances among the components are active."""
+        if (media_type, handler_class) not in self.classes:
+            self.classes.append((media_type, handler_class))
+
+    def declare_standalone(self, media_type: str, handler: Handler) -> None:
+        """Record a function active with no binding, unless a bound handler claims its media type.
+
+        :raises DuplicateHandlerError: when another such function claims the media type (the same
+            function declared again, by module and name, replaces it)
+        """
+        self.declare(media_type, handler)
+        known = self.standalone.get(media_type)
+        if known is not None and known is not handler and handler_name(known) != handler_name(handler):
+            raise DuplicateHandlerError(
+                f"media type {media_type} has two handlers, {handler_name(known)} and {handler_name(handler)}; "
+                "declare one of them for another media type"
+            )
+        self.standalone[media_type] = handler
 
     def compute_bound_handlers(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
         """The handlers among `components` (binding names; all built components when None), by media type.
@@ -77,14 +103,26 @@ class SQSMessageHandlerRegistry:
 
         :raises DuplicateHandlerError: when two active handlers claim one media type
         """
-        self._bound = self.compute_bound_handlers(components)
+        self._bound = self.with_standalone(self.compute_bound_handlers(components))
         return self.active
+
+    def with_standalone(self, bound: dict[str, Handler]) -> dict[str, Handler]:
+        """`bound`, plus the functions active without a binding for the media types it leaves."""
+        invoke_resolve_hook(self)
+        return {**self.standalone, **bound} if self.standalone else bound
+
+    def inactive(self, active: Iterable[str]) -> list[tuple[str, Any]]:
+        """Handlers declared for a media type that none of `active` (media types) covers, in declaration order."""
+        invoke_resolve_hook(self)
+        covered = set(active)
+        declared: list[tuple[str, Any]] = [*self.functions, *self.classes]
+        return [(media_type, handler) for media_type, handler in declared if lookup_free(covered, media_type)]
 
     @property
     def active(self) -> dict[str, Handler]:
         """The bound handlers, then the registered ones over them."""
         if self._bound is None:
-            self._bound = self.compute_bound_handlers()
+            self._bound = self.with_standalone(self.compute_bound_handlers())
         return {**self._bound, **self.explicit} if self.explicit else self._bound
 
     def find(self, media_type: str, bound_handlers: dict[str, Any] | None = None) -> Handler:
@@ -109,6 +147,11 @@ class SQSMessageHandlerRegistry:
     @property
     def media_types(self) -> list[str]:
         return sorted(self.active)
+
+
+def lookup_free(covered: set[str], media_type: str) -> bool:
+    """Whether no handler of the `covered` media types (wildcards included) takes `media_type`."""
+    return lookup(dict.fromkeys(covered, True), media_type) is None
 
 
 def handler_name(handler: Handler) -> str:

@@ -24,7 +24,7 @@ REDACTED = "***"
 # Configuration keys whose values never reach a log
 SECRET_KEY = re.compile(r"secret|passw|token|key|credential", re.IGNORECASE)
 # Keys that match SECRET_KEY but name no secret, so operators can still read them
-NOT_SECRET_KEYS = frozenset({"propagated_keys"})
+NOT_SECRET_KEYS = frozenset({"propagated_keys", "signing_key_id", "large_payload_key_prefix"})
 # user:password@ inside a URL (a broker or proxy URL in some config value)
 URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -151,10 +151,18 @@ def redact(value: Any, key: str = "") -> Any:
     return str(value)
 
 
-def log_configuration(logger: logging.Logger, name: str, config: Mapping[str, Any]) -> None:
-    """Log the effective configuration once, secrets redacted, as JSON (`extra` holds it as a dict too)."""
-    redacted = redact(config)
-    logger.info(
+def log_configuration(
+    logger: logging.Logger, name: str, config: Mapping[str, Any], sections: Iterable[str] | None = None,
+) -> None:
+    """Log the effective configuration once at DEBUG, secrets redacted, as JSON (`extra` holds it as a dict too).
+
+    :param sections: the sections to show (those of the components the daemon uses); all when None
+    """
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    shown = config if sections is None else {key: config[key] for key in sorted(set(sections)) if key in config}
+    redacted = redact(shown)
+    logger.debug(
         "%s configuration: %s", name, json.dumps(redacted, sort_keys=True, default=str),
         extra={"configuration": redacted},
     )

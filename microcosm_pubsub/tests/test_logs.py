@@ -37,6 +37,7 @@ from microcosm_pubsub.logs import (
     REDACTED,
     JsonFormatter,
     configure_daemon_logging,
+    log_configuration,
     redact,
     seconds_since_published,
 )
@@ -215,18 +216,35 @@ class RedactionTestCase(unittest.TestCase):
         assert_that(redacted["sqs_message_context"]["propagated_keys"], is_(equal_to(["x-request-id"])))
 
     def test_daemon_start_logs_configuration_without_secrets(self) -> None:
-        """Start-up logs handlers, queue, concurrency and the configuration, with the secret redacted."""
+        """Start-up logs handlers, queue, concurrency and (at DEBUG) the configuration, with the secret redacted."""
         stack = fixtures.new_stack("logs-start")
         config = fixtures.graph_config(stack, my_service={"client_secret": SENTINEL, "region": "here"})
         daemon = ConsumerDaemon.create_for_testing(load_from_dict(config))
         self.addCleanup(fixtures.close_clients, daemon.graph)
-        with self.assertLogs("microcosm_pubsub.daemon", logging.INFO) as captured:
+        with self.assertLogs("microcosm_pubsub.daemon", logging.DEBUG) as captured:
             daemon.start()
         text = "\n".join(record.getMessage() for record in captured.records)
         assert_that(text, all_of(
             is_not(contains_string(SENTINEL)), contains_string(REDACTED), contains_string(stack.queue_url),
             contains_string("concurrency 1"), contains_string('"region": "here"'),
         ))
+
+    def test_configuration_not_at_info(self) -> None:
+        """At INFO the configuration stays out of the log: it is the DEBUG level's."""
+        logger = logging.getLogger("microcosm_pubsub.tests.configuration")
+        with self.assertLogs(logger, logging.INFO) as captured:
+            log_configuration(logger, "svc", {"sqs_consumer": {"limit": 10}})
+            logger.info("marker")
+        assert_that([record.getMessage() for record in captured.records], is_(equal_to(["marker"])))
+
+    def test_configuration_keeps_to_the_sections_given(self) -> None:
+        """Given the sections in use, the DEBUG dump shows those and no other binding's."""
+        logger = logging.getLogger("microcosm_pubsub.tests.configuration")
+        config = {"sqs_consumer": {"limit": 10}, "hello_world": {"message": "hi"}}
+        with self.assertLogs(logger, logging.DEBUG) as captured:
+            log_configuration(logger, "svc", config, ["sqs_consumer"])
+        [record] = captured.records
+        assert_that(record.getMessage(), is_(equal_to('svc configuration: {"sqs_consumer": {"limit": 10}}')))
 
 
 class SincePublishedTestCase(unittest.TestCase):
