@@ -434,3 +434,47 @@ class OldErrorNameTests(unittest.TestCase):
     def test_duplicate_handler_is_already_registered(self) -> None:
         """Two active handlers are an AlreadyRegisteredError too."""
         assert_that(issubclass(DuplicateHandlerError, AlreadyRegisteredError), is_(equal_to(True)))
+
+
+def standalone_upload(message: dict[str, Any]) -> bool:
+    return True
+
+
+def other_standalone_upload(message: dict[str, Any]) -> bool:
+    return True
+
+
+class StandaloneHandlerTests(unittest.TestCase):
+    """Functions active without a binding (what `@handles_foreign_event` declares), on a registry of their own."""
+
+    def setUp(self) -> None:
+        self.graph = bound_graph()
+        self.registry = self.graph.sqs_message_handler_registry
+
+    def test_active_without_binding(self) -> None:
+        """A standalone function handles its media type with no binding in the graph."""
+        self.registry.declare_standalone(f"{PREFIX}.standalone", standalone_upload)
+        assert_that(self.registry.activate()[f"{PREFIX}.standalone"], is_(same_instance(standalone_upload)))
+
+    def test_bound_handler_wins(self) -> None:
+        """A bound handler for the same media type is the one that handles it."""
+        self.registry.declare_standalone(f"{PREFIX}.function", standalone_upload)
+        assert_that(self.registry.activate()[f"{PREFIX}.function"], is_(same_instance(handle_function)))
+
+    def test_two_standalone_functions_clash(self) -> None:
+        """Two different standalone functions for one media type are a DuplicateHandlerError naming both."""
+        self.registry.declare_standalone(f"{PREFIX}.standalone", standalone_upload)
+        assert_that(
+            calling(self.registry.declare_standalone).with_args(f"{PREFIX}.standalone", other_standalone_upload),
+            raises(DuplicateHandlerError, "standalone_upload and .*other_standalone_upload"),
+        )
+
+    def test_inactive_lists_declared_but_not_active(self) -> None:
+        """`inactive` names a declared handler whose media type no active handler takes, not an active one's."""
+        inactive = self.registry.inactive(self.registry.activate(["test_registry_handle_function"]))
+        assert_that(
+            (f"{PREFIX}.unbound", handle_unbound), is_in(inactive),
+        )
+        assert_that(
+            (f"{PREFIX}.function", handle_function), is_not(is_in(inactive)),
+        )
