@@ -204,6 +204,12 @@ class Runner:
         return bool(limits) and count >= min(limits)
 
     def receive_loop(self) -> None:
+        self.receive_until_stopped()
+        # What is still pending goes back now, or is handled on its last try: at concurrency 1 no handler
+        # thread is left to do it, and messages kept by a receive that returned while closing wait here
+        self.handle_pending()
+
+    def receive_until_stopped(self) -> None:
         failures = 0
         while not self.stop.is_set():
             with self.poll_lock:
@@ -273,13 +279,15 @@ class Runner:
                 # Back after the drain stopped waiting for it: visible again at once, not after the visibility timeout
                 self.release(refused)
             if self.in_flight.closing:
-                if len(refused) < len(messages):
-                    # Kept on their last try while stopping: the handler threads may be gone, handle them here
-                    self.handle_pending()
                 break
             with self.poll_lock:
                 if not self.prepared:
-                    self.prepare()
+                    try:
+                        self.prepare()
+                    except ConfigurationError as error:
+                        # Deferred from the start by an unreachable endpoint: as fatal now as it would have been then
+                        self.failure, self.failure_status = str(error), LASTING_FAULT_STATUS
+                        self.stop.set()
                 self.stop_condition.received(len(messages), time.monotonic())
             if self.inline:
                 self.handle_pending()
