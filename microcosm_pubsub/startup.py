@@ -53,7 +53,9 @@ def announce_start(daemon: Any, handlers: dict[str, Any]) -> None:
         "; ".join(f"{label}: {value}" for label, value in start_settings(graph)),
     )
     warn_inactive_handlers(name, graph, daemon.components, active)
-    log_configuration(logger, name, graph.config, used_sections(graph))
+    if logger.isEnabledFor(logging.DEBUG):
+        # Only then: choosing the sections reads the configuration's loader again
+        log_configuration(logger, name, graph.config, used_sections(graph))
     warn_unknown_keys(name, graph)
 
 
