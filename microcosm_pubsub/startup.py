@@ -89,7 +89,7 @@ def start_settings(graph: Any) -> list[tuple[str, str]]:
     large.append(f"in from {', '.join(buckets)}" if buckets else "in from any bucket")
     return [
         ("middleware", ", ".join([*automatic, *names]) or "none"),
-        ("dead letters", dispatcher.dead_letter_queue_url or "none (failed messages stay on the queue)"),
+        ("dead letters", dispatcher.dead_letter_queue_url or "none"),
         ("large payloads", ", ".join(large)),
         ("FIFO", "yes, one message at a time per group" if is_fifo(graph.sqs_consumer.queue_url or "") else "no"),
     ]
