@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,10 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hamcrest import assert_that, contains_string, empty, equal_to, is_
+from hamcrest import assert_that, contains_string, empty, equal_to, greater_than, is_, is_not
+from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.cli import build_parser
 from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.runner import Runner
+from microcosm_pubsub.testing import testing_graph
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import pubsub_command
 from microcosm_pubsub.tests.doc_examples import ROOT, Block, blocks, commands, documents, runnable
@@ -200,6 +204,114 @@ class TestDocText(unittest.TestCase):
         assert_that(problems, is_(empty()))
 
 
+# "with concurrency 1 (at most 31 messages held, 11 of them unhandled)", as the daemon's start-up line says
+IN_FLIGHT = re.compile(r"with concurrency (\d+) \(at most (\d+) messages held, (\d+) of them unhandled\)")
+
+
+def configuration_table() -> list[tuple[str, str, str, str]]:
+    """README's configuration table as (where, binding, key, default cell) for each key a row names."""
+    rows: list[tuple[str, str, str, str]] = []
+    binding = ""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("## Configuration")
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if line.startswith("## ") and number > start + 1:
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 4 or cells[1] == "key" or set(cells[1]) <= {"-"}:
+            continue
+        binding = cells[0].strip("`") or binding
+        keys = re.findall(r"`([^`]+)`", cells[1])
+        defaults = [cells[2]] * len(keys) if cells[2].startswith("unset") else cells[2].split(", ")
+        if any("<" in key for key in keys) or len(defaults) != len(keys):
+            continue
+        rows += [(f"README.md:{number}", binding, key, default) for key, default in zip(keys, defaults, strict=True)]
+    return rows
+
+
+class TestDocsAgreeWithCode(unittest.TestCase):
+    def test_in_flight_figures_are_the_runners(self) -> None:
+        """The in-flight figures the docs quote from the start-up line are the runner's for that concurrency."""
+        quoted = [
+            (path, match) for path in documents()
+            for match in IN_FLIGHT.finditer((ROOT / path).read_text(encoding="utf-8"))
+        ]
+        assert_that(quoted, is_not(empty()))
+        consumer = testing_graph().sqs_consumer
+        for path, match in quoted:
+            concurrency, held, unhandled = (int(group) for group in match.groups())
+            in_flight = Runner(None, consumer, concurrency, threading.Event()).in_flight
+            assert_that((in_flight.limit, in_flight.capacity), is_(equal_to((held, unhandled))), f"{path}: {match[0]}")
+
+    def test_configuration_defaults_are_the_codes(self) -> None:
+        """Each default README's configuration table gives is the configuration's own (`unset`: none)."""
+        config = create_object_graph("docs", testing=True, loader=load_from_dict({})).config
+        rows = configuration_table()
+        problems = []
+        for where, binding, key, default in rows:
+            value = config[binding].get(key)
+            expected = None if default.startswith("unset") else default.strip("`")
+            if isinstance(value, float) and expected is not None and re.fullmatch(r"\d+(\.\d+)?", expected):
+                # A float setting shown as a number: 5 for 5.0
+                value = value if float(expected) != value else expected
+            shown = None if value is None else value if isinstance(value, str) else json.dumps(value)
+            if shown != expected:
+                problems.append(f"{where}: {binding}.{key} is {value!r} in the code, {default} in the table")
+        assert_that(problems, is_(empty()))
+        # The table's rows are read, not skipped wholesale by a change of layout
+        assert_that(len(rows), is_(greater_than(20)))
+
+
+# A service's tests provoking a warning on purpose: an unreadable Lambda record, logged INVALID under its id
+NOISY_TESTS = """\
+import unittest
+
+from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.testing import lambda_event, lambda_record, sqs_message
+
+
+class QuietDaemon(ConsumerDaemon):
+    name = "quiet"
+
+
+def retried(message_id):
+    handler = QuietDaemon.create_for_testing().make_lambda_handler()
+    response = handler(lambda_event(lambda_record(sqs_message("{not json", message_id=message_id))), None)
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+class TestNoisy(unittest.TestCase):
+    def test_passes(self):
+        self.assertEqual(retried("record-of-a-passing-test"), ["record-of-a-passing-test"])
+
+    def test_fails(self):
+        self.assertEqual(retried("record-of-a-failing-test"), [])
+"""
+
+
+class TestQuietRuns(unittest.TestCase):
+    def test_nose2_configuration_keeps_the_log_of_passing_tests_out(self) -> None:
+        """With docs/testing.md's nose2.cfg, a passing test's warnings are not printed; a failing test's are."""
+        [config] = [block for block in blocks(Path("docs/testing.md")) if block.language == "ini"]
+        folder = tempfile.TemporaryDirectory(prefix="quiet-")
+        self.addCleanup(folder.cleanup)
+        (Path(folder.name) / "nose2.cfg").write_text(config.code, encoding="utf-8")
+        (Path(folder.name) / "test_noisy.py").write_text(NOISY_TESTS, encoding="utf-8")
+        environ = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+
+        result = subprocess.run(
+            [sys.executable, "-m", "nose2"], cwd=folder.name, env=environ, capture_output=True, text=True,
+            timeout=RUN_TIMEOUT_SECONDS, check=False,
+        )
+
+        output = result.stdout + result.stderr
+        assert_that(output, contains_string("FAILED (failures=1)"))
+        captured = output.split(">> begin captured logging <<", 1)[-1].split(">> end captured logging <<", 1)[0]
+        assert_that(captured, contains_string("INVALID None record-of-a-failing-test"))
+        assert_that(output, is_not(contains_string("record-of-a-passing-test")))
+        assert_that(output, is_not(contains_string("DEBUG")))
+
+
 class TestWalkthrough(unittest.TestCase):
     """The README's first service, from an empty folder: its files written out, its commands run."""
 
@@ -271,6 +383,8 @@ class TestWalkthrough(unittest.TestCase):
                     self.start([*pubsub_command(), *command[1:-2]], stdout=env_file, stderr=subprocess.PIPE)
                 self.wait_for(lambda: "# ready" in (self.folder / ".env").read_text(encoding="utf-8"), "pubsub local")
             elif program == "python" and command[1:] == ["billing.py"]:
+                # Stopping waits for a receive in progress: a short long poll keeps this test from waiting 20 s
+                self.environ.setdefault("BILLING__SQS_CONSUMER__WAIT_SECONDS", "1")
                 daemon = self.start([sys.executable, *command[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             elif program == "pubsub":
                 result = self.run_command([*pubsub_command(), *command[1:]])
