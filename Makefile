@@ -1,4 +1,4 @@
-# One command surface: make test, make demo, make lint, make typecheck, make bench, make soak, make all
+# One command surface: make test, make demo, make lint, make typecheck, make bench, make soak, make dist, make all
 PYTHON ?= python3
 # pip's output is filtered through grep: keep pip's exit status
 SHELL := /bin/bash
@@ -21,11 +21,18 @@ SUMMARY := .test-summary
 # ones with the suite); tests_pytest holds the pytest-only ones (fixtures), as docs/testing.md shows them
 NOSE2_EXAMPLES := examples.old_style_service.tests examples.sample_service.tests
 PYTEST_EXAMPLES := examples/old_style_service/tests examples/sample_service/tests examples/sample_service/tests_pytest
-# The old microcosm-pubsub 2.30.3, which the interoperability tests run as a peer (tests/test_interop.py)
+# The old microcosm-pubsub 2.30.3 and 3.0.0 (its last release), which the interoperability tests run as peers
+# (tests/test_interop.py)
 VENV_OLD ?= .venv-old
 INSTALLED_OLD := $(VENV_OLD)/.installed
+VENV_OLD3 ?= .venv-old3
+INSTALLED_OLD3 := $(VENV_OLD3)/.installed
+# The testing extra's dependencies as wheels: the installed-wheel test (tests/test_installed_wheel.py) installs
+# the freshly built wheel from here into a new environment, with no index
+WHEELHOUSE ?= .wheelhouse
+WHEELHOUSE_READY := $(WHEELHOUSE)/.downloaded
 
-.PHONY: all test demo lint typecheck bench soak clean
+.PHONY: all test demo lint typecheck bench soak dist clean
 
 all: lint typecheck test
 
@@ -56,13 +63,31 @@ $(INSTALLED_OLD):
 	$(VENV_OLD)/bin/python $(PIP_INSTALL) 'microcosm-pubsub==2.30.3' 'python-json-logger<3' | grep -v '^Requirement already satisfied'
 	touch $@
 
+# The old package's last release, the same way (it installs and runs on Python 3.11 with the same pin)
+$(INSTALLED_OLD3):
+	@echo "--- $(VENV_OLD3): installing the old microcosm-pubsub 3.0.0, the interoperability tests' second peer ---"
+	$(PYTHON) -m venv $(VENV_OLD3)
+	$(VENV_OLD3)/bin/python $(PIP_INSTALL) 'microcosm-pubsub==3.0.0' 'python-json-logger<3' | grep -v '^Requirement already satisfied'
+	touch $@
+
+# Downloaded again whenever setup.py (the testing extra) changes; the wheel itself is built by the test
+$(WHEELHOUSE_READY): setup.py | $(INSTALLED)
+	@echo "--- $(WHEELHOUSE): downloading the testing extra's dependencies, for the installed-wheel test ---"
+	rm -rf $(WHEELHOUSE)
+	$(PY) -m pip download --progress-bar off --disable-pip-version-check --no-build-isolation \
+		--dest $(WHEELHOUSE) '.[testing]' | grep -v '^File was already downloaded'
+	touch $@
+
 # Each suite records its counts; the last line sums them and fails if any failed or died.
 # Progress is a line per test module and a dot per test; failures print in full with their log records,
 # the logging of passing tests stays captured (scripts/run_tests.py, scripts/nose2.cfg)
-test: $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD)
+test: $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD) $(INSTALLED_OLD3) $(WHEELHOUSE_READY)
 	@rm -f $(SUMMARY)
 	@echo "--- the suite (nose2), with the examples' tests ---"
-	-@MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python $(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -s . microcosm_pubsub.tests $(NOSE2_EXAMPLES)
+	-@MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python \
+		MICROCOSM_PUBSUB_OLD3_PYTHON=$(abspath $(VENV_OLD3))/bin/python \
+		MICROCOSM_PUBSUB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) \
+		$(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -s . microcosm_pubsub.tests $(NOSE2_EXAMPLES)
 	@echo "--- the examples' tests under pytest ---"
 	-@$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES)
 	@echo "--- the codec tests again under marshmallow 3 ($(VENV3)) ---"
@@ -86,5 +111,13 @@ bench: $(INSTALLED)
 soak: $(INSTALLED)
 	$(PY) scripts/soak.py --scale soak
 
+# An sdist and a wheel in dist/, built by `python -m build` in an isolated environment from pyproject.toml's
+# build requirements (pip fetches setuptools from PyPI once, then from its cache); the wheel is built from the
+# sdist, so a file the sdist misses shows here
+dist: $(INSTALLED)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	@ls -l dist
+
 clean:
-	rm -rf $(VENV) $(VENV3) $(VENV_OLD) $(SUMMARY) build *.egg-info
+	rm -rf $(VENV) $(VENV3) $(VENV_OLD) $(VENV_OLD3) $(WHEELHOUSE) $(SUMMARY) build dist *.egg-info

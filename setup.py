@@ -3,13 +3,35 @@ from configparser import ConfigParser
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+HERE = Path(__file__).parent
+# Tests of the repository itself (its benchmarks, its documents), which need what the wheel does not ship
+REPOSITORY_ONLY_MODULES = {
+    ("microcosm_pubsub.tests", "test_benchmarks_smoke"),
+    ("microcosm_pubsub.tests", "test_docs"),
+    ("microcosm_pubsub.tests", "doc_examples"),
+}
+
+
+class BuildPy(build_py):
+    """build_py without the repository-only test modules."""
+
+    def find_package_modules(self, package: str, package_dir: str) -> list[tuple[str, str, str]]:
+        modules: list[tuple[str, str, str]] = super().find_package_modules(package, package_dir)
+        return [module for module in modules if (module[0], module[1]) not in REPOSITORY_ONLY_MODULES]
 
 
 def entry_points() -> dict[str, list[str]]:
+    path = HERE / "entrypoints.cfg"
+    # Without it the package would install without its graph bindings and fail only when a graph is built
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the sdist must ship it (MANIFEST.in includes it)")
     parser = ConfigParser()
     # Entry point names are case-sensitive binding keys
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read(Path(__file__).parent / "entrypoints.cfg")
+    parser.read(path)
     return {
         section: [f"{name} = {target}" for name, target in parser.items(section)]
         for section in parser.sections()
@@ -18,14 +40,17 @@ def entry_points() -> dict[str, list[str]]:
 
 setup(
     name="microcosm_pubsub",
-    version="1.0.0.dev0",
+    # Above the old microcosm-pubsub's last release (3.0.0): to pip the two names are one
+    version="4.0.0.dev0",
     description="Messaging between microcosm services over AWS SNS and SQS",
-    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     # The package with its tests (users run them against their install); benchmarks and examples stay out
     packages=find_packages(include=["microcosm_pubsub", "microcosm_pubsub.*"]),
-    package_data={"microcosm_pubsub": ["py.typed"]},
+    # The interoperability tests' old-style service is a script beside them, not a module
+    package_data={"microcosm_pubsub": ["py.typed"], "microcosm_pubsub.tests": ["interop/*.py"]},
+    cmdclass={"build_py": BuildPy},
     zip_safe=False,
     install_requires=[
         "boto3>=1.34",
@@ -58,6 +83,9 @@ setup(
             # Large payloads are interop-tested both ways against AWS's own extended clients (their wire is ours);
             # importing either replaces boto3.Session process-wide, which the interop tests undo at once
             "amazon-sns-extended-client>=1.0.1", "amazon-sqs-extended-client>=1.0.1",
+            # The installed-wheel test builds the wheel (build, wheel) and installs it into a fresh
+            # environment with uv, which links already-unpacked wheels from its cache (seconds, not a minute)
+            "build>=1.2", "wheel>=0.42", "uv>=0.4",
         ],
         # Sentry reporting of failed messages (sentry_logging_pubsub), as the old package offered
         "sentry": ["sentry-sdk>=2.0"],
