@@ -1,8 +1,10 @@
-"""Interoperability with the old microcosm-pubsub 2.30.3: one old-style service, run under both packages.
+"""Interoperability with the old microcosm-pubsub, 2.30.3 and 3.0.0: one old-style service, run under both packages.
 
-`tests/interop/service.py` is a service written for the old package. These tests run it with the old
-package's Python (`MICROCOSM_PUBSUB_OLD_PYTHON`; `make test` builds `.venv-old` for it) and with ours,
-as producer and as consumer daemon, all against the local endpoint, and compare what its handlers saw.
+`tests/interop/service.py` is a service written for the old package. These tests run it with an old
+package's Python (`MICROCOSM_PUBSUB_OLD_PYTHON` for 2.30.3, `MICROCOSM_PUBSUB_OLD3_PYTHON` for 3.0.0;
+`make test` builds `.venv-old` and `.venv-old3` for them) and with ours, as producer and as consumer daemon,
+all against the local endpoint, and compare what its handlers saw. Both peers run the exchanges both ways;
+what does not depend on the peer (our daemon's old command line, our dotted topics) runs once.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from unittest import TestCase
 
 from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, has_item, has_length, is_, is_not
@@ -30,6 +32,7 @@ from microcosm_pubsub.tests.fixtures import endpoint, new_stack, wait_for
 
 SERVICE = Path(__file__).parent / "interop" / "service.py"
 OLD_PYTHON = os.environ.get("MICROCOSM_PUBSUB_OLD_PYTHON")
+OLD3_PYTHON = os.environ.get("MICROCOSM_PUBSUB_OLD3_PYTHON")
 NEW_PYTHON = sys.executable
 GREETING = "application/vnd.globality.pubsub._.interop.greeting"
 DOTTED = created("interop.dotted_thing")
@@ -39,12 +42,29 @@ EXPECTED_RECORDS = 8
 SHARED_OPAQUE_KEYS = ("x-request-id", "x-interop-tenant", "x-request-ttl", "uri")
 
 
-class TestInteroperability(TestCase):
-    """The same service and the same messages give the same handler inputs under both packages."""
+# What new -> new gives the handlers: the same for every peer, so worked out once per run
+_NEW_TO_NEW: list[list[str]] = []
+
+# The peer tests are a mixin, so that only the two classes below are collected; to mypy it is a TestCase
+if TYPE_CHECKING:
+    PeerBase = TestCase
+else:
+    PeerBase = object
+
+
+class PeerTests(PeerBase):
+    """The same service and the same messages give the same handler inputs under ours and an old peer's."""
+
+    old_python: ClassVar[str | None]
+    variable: ClassVar[str]
+    venv: ClassVar[str]
+    # Configuration the service runs with under both packages, for this peer
+    peer_environment: ClassVar[dict[str, str]] = {}
 
     def setUp(self) -> None:
-        if not OLD_PYTHON:
-            self.skipTest("MICROCOSM_PUBSUB_OLD_PYTHON is not set (make test builds .venv-old and sets it)")
+        if not self.old_python:
+            self.skipTest(f"{self.variable} is not set (make test builds {self.venv} and sets it)")
+        self.old = self.old_python or ""
         self.stack = new_stack("interop")
         self.dotted = new_stack("interop-dotted")
         self.out = Path(tempfile.mkdtemp()) / "handled.jsonl"
@@ -59,6 +79,7 @@ class TestInteroperability(TestCase):
             "INTEROP__SNS_TOPIC_ARNS__DEFAULT": self.stack.topic_arn,
             "INTEROP__SNS_TOPIC_ARNS__CREATED__BATCH_MESSAGE": self.stack.topic_arn,
             "INTEROP__SNS_TOPIC_ARNS__CREATED__INTEROP__DOTTED_THING": self.dotted.topic_arn,
+            **self.peer_environment,
         }
 
     def produce(self, python: str) -> None:
@@ -125,8 +146,33 @@ class TestInteroperability(TestCase):
 
     def test_old_producer_to_new_daemon(self) -> None:
         """Messages an old service publishes are handled by the same service on this package."""
-        self.produce(OLD_PYTHON or "")
+        self.produce(self.old)
         self.assert_handled_everything(self.consume(NEW_PYTHON))
+
+    def test_new_producer_to_old_daemon(self) -> None:
+        """Messages published on this package are handled by a daemon still on the old package."""
+        self.produce(NEW_PYTHON)
+        self.assert_handled_everything(self.consume(self.old))
+
+    def test_same_handler_inputs_as_the_old_package(self) -> None:
+        """old -> old and new -> new give the handlers the same content and shared opaque keys."""
+        self.produce(self.old)
+        old = normalized(self.consume(self.old))
+        if not _NEW_TO_NEW:
+            self.out.unlink()
+            self.produce(NEW_PYTHON)
+            _NEW_TO_NEW.append(normalized(self.consume(NEW_PYTHON)))
+        new = _NEW_TO_NEW[0]
+        assert_that(new, has_length(EXPECTED_RECORDS))
+        assert_that(new, is_(equal_to(old)))
+
+
+class TestWithOld2303(PeerTests, TestCase):
+    """The old 2.30.3 as the peer; also what does not depend on the peer."""
+
+    old_python = OLD_PYTHON
+    variable = "MICROCOSM_PUBSUB_OLD_PYTHON"
+    venv = ".venv-old"
 
     def test_old_command_line_with_processes_and_health_check(self) -> None:
         """The old deployment's command line (`--processes 2 --healthcheck-port P`) runs unchanged."""
@@ -137,7 +183,7 @@ class TestInteroperability(TestCase):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as response:
                 health.append(response.status)
 
-        self.produce(OLD_PYTHON or "")
+        self.produce(self.old)
         records = self.consume(
             NEW_PYTHON, "--processes", "2", "--healthcheck-host", "127.0.0.1", "--healthcheck-port", str(port),
             while_running=check_health,
@@ -145,26 +191,24 @@ class TestInteroperability(TestCase):
         self.assert_handled_everything(records)
         assert_that(health, is_(equal_to([200])))
 
-    def test_new_producer_to_old_daemon(self) -> None:
-        """Messages published on this package are handled by a daemon still on the old package."""
-        self.produce(NEW_PYTHON)
-        self.assert_handled_everything(self.consume(OLD_PYTHON or ""))
-
     def test_dotted_lifecycle_topic_from_the_environment(self) -> None:
         """A dotted lifecycle name mapped from the environment goes to its own topic, as under the old package."""
         self.produce(NEW_PYTHON)
         assert_that(self.waiting_media_types(self.dotted.queue_url), is_(equal_to([DOTTED])))
         assert_that(self.waiting_media_types(self.stack.queue_url), is_not(has_item(DOTTED)))
 
-    def test_same_handler_inputs_as_the_old_package(self) -> None:
-        """old -> old and new -> new give the handlers the same content and shared opaque keys."""
-        self.produce(OLD_PYTHON or "")
-        old = normalized(self.consume(OLD_PYTHON or ""))
-        self.out.unlink()
-        self.produce(NEW_PYTHON)
-        new = normalized(self.consume(NEW_PYTHON))
-        assert_that(new, has_length(EXPECTED_RECORDS))
-        assert_that(new, is_(equal_to(old)))
+
+
+class TestWithOld300(PeerTests, TestCase):
+    """The old 3.0.0, its last release, as the peer; the service configured with 3.0.0's own backoff policy,
+    which both packages read from the same environment variable."""
+
+    old_python = OLD3_PYTHON
+    variable = "MICROCOSM_PUBSUB_OLD3_PYTHON"
+    venv = ".venv-old3"
+    peer_environment: ClassVar[dict[str, str]] = {
+        "INTEROP__SQS_CONSUMER__BACKOFF_POLICY": "ExponentialBackoffBaseJitterPolicy",
+    }
 
 
 def free_port() -> int:
