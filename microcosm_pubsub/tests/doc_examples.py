@@ -103,7 +103,7 @@ def commands(block: Block) -> Iterator[list[str]]:
     else:
         lines = [line for line in block.code.splitlines() if line.strip()]
     for line in lines:
-        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";|")
         lexer.whitespace_split = True
         lexer.commenters = "#"
         command: list[str] = []
