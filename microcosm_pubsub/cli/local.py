@@ -17,6 +17,9 @@ from microcosm_pubsub.provisioning import Provisioner, QueueSpec, Resources, Sta
 
 
 READY = "# ready: Ctrl-C stops the endpoint"
+# The long poll printed for development: a daemon stops within about one poll (it waits for the poll
+# rather than abandon it to SQS), so a short one keeps restarts quick; moto's empty receives cost nothing
+DEVELOPMENT_WAIT_SECONDS = 1
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +35,9 @@ def register(subparsers: Any) -> None:
             "configuration, read by its graph as <SERVICE>__<BINDING>__<KEY>: "
             "<SERVICE>__SNS_PRODUCER__ENDPOINT_URL, <SERVICE>__SQS_CONSUMER__ENDPOINT_URL, "
             "<SERVICE>__SNS_TOPIC_ARNS__DEFAULT (the topic it publishes to), "
-            "<SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL (its queue) and "
+            "<SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL (its queue), "
+            f"<SERVICE>__SQS_CONSUMER__WAIT_SECONDS={DEVELOPMENT_WAIT_SECONDS} (a short long poll, so that a stopped "
+            "daemon exits within about a second) and "
             "<SERVICE>__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL (the queue's dead-letter queue). "
             "SERVICE is the name the service's object graph is created with. By default each queue of the "
             "stack is a service of the same name; --service names the one service to print for, and "
@@ -153,6 +158,7 @@ def environment(
         lines.append(f"# service {item.name}")
         lines.append(f"{variable}__SNS_PRODUCER__ENDPOINT_URL={endpoint.url}")
         lines.append(f"{variable}__SQS_CONSUMER__ENDPOINT_URL={endpoint.url}")
+        lines.append(f"{variable}__SQS_CONSUMER__WAIT_SECONDS={DEVELOPMENT_WAIT_SECONDS}")
         if item.topic is not None:
             lines.append(f"{variable}__SNS_TOPIC_ARNS__DEFAULT={resources.topic_arns[item.topic]}")
         elif item.why_no_topic:

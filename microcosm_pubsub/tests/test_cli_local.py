@@ -12,6 +12,7 @@ import boto3
 from hamcrest import assert_that, contains_string, ends_with, equal_to, has_entries, has_length, is_, starts_with
 from microcosm.api import create_object_graph, load_from_environ
 
+from microcosm_pubsub.cli.local import DEVELOPMENT_WAIT_SECONDS
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import (
     RUN_TIMEOUT_SECONDS,
@@ -79,6 +80,8 @@ class TestLocal(unittest.TestCase):
                 graph.sns_client.publish(TopicArn=graph.sns_topic_arns.resolve("a.b.c"), Message='{"n": 1}')
                 assert_that(graph.config.sqs_message_dispatcher.dead_letter_queue_url,
                             is_(equal_to(env["CLI_SHOP__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL"])))
+                # A short long poll for development: a daemon restarted there stops within about a second
+                assert_that(graph.sqs_consumer.wait_seconds, is_(equal_to(DEVELOPMENT_WAIT_SECONDS)))
                 received = drain(graph.sqs_client, graph.config.sqs_consumer.sqs_queue_url)
             assert_that(received, has_length(1))
         finally:
