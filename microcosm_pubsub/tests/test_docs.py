@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -149,6 +150,19 @@ class TestShellExamples(unittest.TestCase):
         ]
         assert_that(problems, is_(empty()))
 
+    def test_extras_named_exist(self) -> None:
+        """Every extra the docs tell to install (`microcosm_pubsub[local,testing]`) is one setup.py declares."""
+        extras = declared_extras()
+        named = [
+            (f"{path}:{number}", extra)
+            for path in documents()
+            for number, line in enumerate((ROOT / path).read_text(encoding="utf-8").splitlines(), start=1)
+            for group in re.findall(r"microcosm_pubsub\[([\w,\s-]+)\]", line)
+            for extra in (name.strip() for name in group.split(","))
+        ]
+        assert_that(named, is_not(empty()))
+        assert_that([f"{where}: no extra {extra!r}" for where, extra in named if extra not in extras], is_(empty()))
+
     def test_make_targets_exist(self) -> None:
         """Every `make` target a block shows is in the Makefile."""
         makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
@@ -159,6 +173,17 @@ class TestShellExamples(unittest.TestCase):
             for target in command[1:] if not target.startswith("-") and target not in targets
         ]
         assert_that(problems, is_(empty()))
+
+
+def declared_extras() -> set[str]:
+    """The extras setup.py declares (read from its source: the installed metadata may be older)."""
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    return {
+        key.value
+        for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg == "extras_require"
+        and isinstance(node.value, ast.Dict)
+        for key in node.value.keys if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    }
 
 
 def options_of(command: list[str]) -> list[str]:
