@@ -438,3 +438,4 @@ class TestWalkthrough(unittest.TestCase):
         assert_that(printed, is_(equal_to(["billed order 42\n"])), log)
         assert_that(daemon.returncode, is_(equal_to(0)), log)
         assert_that(log, contains_string("SUCCEEDED application/vnd.globality.pubsub._.created.order"))
+        assert_that(log, contains_string("handler=__main__.BillOrder"))
