@@ -356,7 +356,12 @@ class TestWalkthrough(unittest.TestCase):
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
-                process.kill()
+                # Ctrl-C, as the walkthrough stops them; killed if that does not do
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.communicate(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             process.communicate()
 
     def start(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
