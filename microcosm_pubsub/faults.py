@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import (
+    ClientError,
     CredentialRetrievalError,
     InvalidConfigError,
     InvalidRegionError,
@@ -60,9 +61,9 @@ XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 
 
-def error_code(error: Any) -> tuple[str, str]:
+def error_code(error: ClientError) -> tuple[str, str]:
     """A client error's code and message, each on one line."""
-    details = getattr(error, "response", {}).get("Error", {}) or {}
+    details = error.response.get("Error") or {}
     code, message = str(details.get("Code") or ""), str(details.get("Message") or "")
     found = XML_CODE.search(message)
     if found:
@@ -72,8 +73,9 @@ def error_code(error: Any) -> tuple[str, str]:
     return code, " ".join(message.split())
 
 
-def http_status(error: Any) -> int | None:
-    status = (getattr(error, "response", {}).get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
+def http_status(error: ClientError) -> int | None:
+    metadata: dict[str, Any] = dict(error.response.get("ResponseMetadata") or {})
+    status = metadata.get("HTTPStatusCode")
     return status if isinstance(status, int) else None
 
 
@@ -87,7 +89,8 @@ def lasting_fault(error: BaseException, queue_url: str, *, denied_heals: bool = 
         return f"no AWS credentials ({type(error).__name__}): {CREDENTIALS_FIX}"
     if isinstance(error, BAD_SETUP):
         return f"AWS client configuration: {' '.join(str(error).split())}"
-    if not hasattr(error, "response"):
+    # Only an answer from AWS tells more; botocore's connection errors carry a `response` of None
+    if not isinstance(error, ClientError) or not isinstance(error.response, dict):
         return None
     code, message = error_code(error)
     detail = f"{code}: {message}" if message else code

@@ -15,7 +15,13 @@ import unittest
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from hamcrest import (
     assert_that,
     contains_exactly,
@@ -171,8 +177,8 @@ class AccessDeniedTestCase(unittest.TestCase):
 
 
 def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "ReceiveMessage")
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "ReceiveMessage")
 
 
 class LastingFaultTestCase(unittest.TestCase):
@@ -182,6 +188,7 @@ class LastingFaultTestCase(unittest.TestCase):
         """Connection errors, throttling and 5xx answers are left to the receive loop's retries."""
         retried = [
             EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+            ConnectionClosedError(endpoint_url="http://127.0.0.1:1"), ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
             client_error("ThrottlingException", 400), client_error("RequestThrottled", 400),
             client_error("InternalError", 500), client_error("ServiceUnavailable", 503),
         ]
