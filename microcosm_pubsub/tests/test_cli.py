@@ -26,10 +26,13 @@ from hamcrest import (
     raises,
     starts_with,
 )
+from marshmallow import fields
 
 from microcosm_pubsub.cli import main
 from microcosm_pubsub.cli.common import UsageError
+from microcosm_pubsub.cli.publish import wire_names
 from microcosm_pubsub.cli.queues import check_url_matches_endpoint
+from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import (
     SCHEMAS_MODULE,
@@ -199,6 +202,29 @@ class TestPublish(EndpointTestCase):
             "argument --topic-arn: not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>"
         ))
         assert_that(stderr, is_not(contains_string("unpack")))
+
+
+class WireNamedSchema(PubSubMessageSchema):
+    """Fields named in Python (`order_id`) and on the wire (`orderId`), both ways marshmallow allows."""
+
+    order_id = fields.String(data_key="orderId")
+    placedAt = fields.String(attribute="placed_at")
+    quantity = fields.Integer()
+
+
+class TestDataNames(unittest.TestCase):
+    def test_python_names_become_wire_names(self) -> None:
+        """--data's attribute names are renamed to the wire's (data_key or field name); wire names stay."""
+        renamed = wire_names(WireNamedSchema(), {"order_id": "1", "placed_at": "today", "quantity": 2})
+        assert_that(renamed, is_(equal_to({"orderId": "1", "placedAt": "today", "quantity": 2})))
+        assert_that(wire_names(WireNamedSchema(), renamed), is_(equal_to(renamed)))
+
+    def test_one_field_under_both_names_is_a_usage_error(self) -> None:
+        """A field given as order_id and as orderId is refused, naming both."""
+        assert_that(
+            calling(wire_names).with_args(WireNamedSchema(), {"orderId": "1", "order_id": "2"}),
+            raises(UsageError, "'orderId' twice: as 'orderId' and as 'order_id'"),
+        )
 
 
 class TestPeek(EndpointTestCase):
