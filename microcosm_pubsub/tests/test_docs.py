@@ -186,6 +186,19 @@ def declared_extras() -> set[str]:
     }
 
 
+def heading_anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown file: lower case, punctuation dropped, spaces as '-'."""
+    anchors = set()
+    fenced = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if re.match(r"^\s*(```|~~~)", line):
+            fenced = not fenced
+        heading = None if fenced else re.match(r"^#{1,6}\s+(.+?)\s*$", line)
+        if heading:
+            anchors.add(re.sub(r"[^\w\- ]", "", heading[1].lower()).replace(" ", "-"))
+    return anchors
+
+
 def options_of(command: list[str]) -> list[str]:
     """The options a command line gives (`--name=value` as `--name`), redirections and values left out."""
     return [word.split("=", 1)[0] for word in command[1:] if re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", word)]
@@ -210,6 +223,22 @@ class TestDocText(unittest.TestCase):
             for match in OUTSIDE_REFERENCES.finditer(line)
         ]
         assert_that(found, is_(empty()))
+
+    def test_relative_links_reach_a_file_and_heading(self) -> None:
+        """Each link to a file of the repository names one that exists, and a heading of it that exists."""
+        broken = []
+        for path in documents():
+            for number, line in enumerate((ROOT / path).read_text(encoding="utf-8").splitlines(), start=1):
+                for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                    if re.match(r"[a-z]+:", target):
+                        continue  # https:, mailto:
+                    name, _, anchor = target.partition("#")
+                    linked = (ROOT / path).parent / name if name else ROOT / path
+                    if not linked.exists():
+                        broken.append(f"{path}:{number}: {target}: no such file")
+                    elif anchor and linked.suffix == ".md" and anchor not in heading_anchors(linked):
+                        broken.append(f"{path}:{number}: {target}: no such heading")
+        assert_that(broken, is_(empty()))
 
     def test_markers_sit_on_a_block(self) -> None:
         """A `<!-- fragment -->` or `<!-- file: -->` marker is right before a fence, and walkthrough files are
