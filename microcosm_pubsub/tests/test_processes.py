@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import unittest
 from collections import Counter
 from typing import Any
@@ -58,6 +59,25 @@ class ProcessesTestCase(DaemonProcessTestCase):
         parent = self.spawn(RECORDING, "--sqs-queue-url", stack.queue_url, "--processes", "2")
         fixtures.wait_for(lambda: "started 2 processes" in parent.stderr, WAIT_SECONDS)
         assert_that(parent.terminate(), is_(equal_to(0)))
+
+    def test_sigterm_leaves_no_message_hidden_by_a_child_poll(self) -> None:
+        """SIGTERM with each child's long poll open: messages sent meanwhile are visible once the parent exits 0."""
+        stack = self.make_stack(visibility_timeout=30)
+        parent = self.spawn(
+            RECORDING, "--sqs-queue-url", stack.queue_url, "--processes", "2",
+            RECORDING__SQS_CONSUMER__WAIT_SECONDS="2",
+        )
+        producer = self.producer(stack)
+        # Both children say they are consuming; their first polls go out right after
+        fixtures.wait_for(lambda: parent.stderr.count(" consuming ") == 2, WAIT_SECONDS)
+        time.sleep(0.5)
+        parent.process.send_signal(signal.SIGTERM)
+        # Later than a child used to take to exit, while its poll is still open
+        time.sleep(0.7)
+        for name in ("late-0", "late-1"):
+            producer.produce(WorkSchema.MEDIA_TYPE, name=name, seconds=0.0)
+        assert_that(parent.wait(), is_(equal_to(0)))
+        assert_that(fixtures.queue_counts(test_daemon.SQS, stack.queue_url), is_(equal_to((2, 0))))
 
     def test_parent_serves_health_for_all(self) -> None:
         """With --processes 2 and --healthcheck-port the parent answers /ready once both children receive."""
