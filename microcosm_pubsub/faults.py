@@ -6,6 +6,7 @@ throttling, 5xx answers. Everything here instead stops the daemon at once with e
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -110,13 +111,14 @@ def lasting_fault(error: BaseException, queue_url: str, *, denied_heals: bool = 
     return None
 
 
-def known_regions() -> set[str]:
+@cache
+def known_regions() -> frozenset[str]:
     """Every region botocore knows SQS in, across AWS's partitions."""
     session = boto3.session.Session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("sqs", partition_name=partition))
-    return regions
+    return frozenset(regions)
 
 
 def unknown_region(client: Any, queue_url: str) -> str | None:

@@ -375,8 +375,9 @@ class Runner:
         left = sum(poller.is_alive() for poller in open_polls)
         if left:
             logger.warning(
-                "%d receives still open %.0fs after stopping are left behind: what they return stays hidden "
-                "for the queue's visibility timeout", left, time.monotonic() - stopped,
+                "%d pollers still busy %.0fs after stopping (a receive open, or at concurrency 1 a handler) are "
+                "left behind: what a receive returns now stays hidden for the queue's visibility timeout",
+                left, time.monotonic() - stopped,
             )
         finished = self.in_flight.wait_until_empty(max(stopped + timeout - time.monotonic(), 0))
         self.in_flight.shut()
