@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from microcosm_pubsub.errors import ConfigurationError
 
@@ -127,14 +127,41 @@ POLICIES: dict[str, Callable[[float], BackoffPolicy]] = {
 
 
 def make_backoff_policy(name: str, seconds: float) -> BackoffPolicy:
-    """The policy called `name` (ours or the old package's class name), with `seconds` as its base delay.
+    """The policy called `name` (ours, the old package's, or a service's subclass), `seconds` its base delay.
 
     :raises ConfigurationError: for an unknown name, listing the known ones
     """
-    try:
-        factory = POLICIES[name]
-    except KeyError:
+    factory = POLICIES.get(name)
+    if factory is not None:
+        return factory(seconds)
+    defined = service_policy(name)
+    if defined is None:
         raise ConfigurationError(
-            f"unknown sqs_consumer.backoff_policy {name!r}; choose one of {', '.join(sorted(POLICIES))}"
-        ) from None
-    return factory(seconds)
+            f"unknown sqs_consumer.backoff_policy {name!r}; choose one of {', '.join(sorted(POLICIES))}, "
+            "or the class name of a BackoffPolicy subclass imported before the graph is built"
+        )
+    # A service's class: its constructor's signature is its own
+    constructor: Any = defined
+    if issubclass(defined, Backoff):
+        # Ours take the base delay as their first argument
+        return cast("BackoffPolicy", constructor(seconds))
+    # The old package built a policy with this keyword, whatever else its constructor takes
+    return cast("BackoffPolicy", constructor(message_retry_visibility_timeout_seconds=seconds))
+
+
+def service_policy(name: str) -> type[Any] | None:
+    """A subclass of `BackoffPolicy` (or of our policies) called `name`, as the old package found a service's own.
+
+    The old lookup saw only direct subclasses of its `BackoffPolicy`; any depth is found here.
+    """
+    pending: list[type[Any]] = [BackoffPolicy, Backoff]
+    seen: set[type[Any]] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        if cls.__name__ == name and cls not in (BackoffPolicy, Backoff):
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None

@@ -8,10 +8,12 @@ from hamcrest import assert_that, calling, equal_to, instance_of, is_, raises
 from microcosm_pubsub.backoff import (
     MAX_VISIBILITY_TIMEOUT_SECONDS,
     POLICIES,
+    BackoffPolicy,
     ConstantBackoff,
     ExponentialBackoff,
     ExponentialBackoffBaseJitterPolicy,
     ExponentialBackoffPolicy,
+    NaiveBackoffPolicy,
     clamp,
     make_backoff_policy,
 )
@@ -196,3 +198,41 @@ class BaseJitterPolicyTests(unittest.TestCase):
         policy = ExponentialBackoffBaseJitterPolicy()
         extreme(policy, "low")
         assert_that(policy.compute_backoff_timeout(message, None), is_(equal_to(5)))
+
+
+class TenfoldBackoffTestPolicy(BackoffPolicy):
+    """A service's own policy, written for the old package: a direct subclass built with its keyword."""
+
+    def __init__(self, message_retry_visibility_timeout_seconds: int, **kwargs: object) -> None:
+        self.base = message_retry_visibility_timeout_seconds
+
+    def compute_backoff_timeout(self, message: SQSMessage, visibility_timeout_seconds: int | None) -> int:
+        return self.base * 10
+
+
+class DoubledNaiveTestPolicy(NaiveBackoffPolicy):
+    """A service's refinement of one of the named policies."""
+
+    def visibility_timeout(self, receive_count: int) -> int:
+        return 2 * super().visibility_timeout(receive_count)
+
+
+class ServicePolicyTests(unittest.TestCase):
+    def test_old_style_subclass_by_name(self) -> None:
+        """A service's BackoffPolicy subclass is chosen by its class name and built with the base delay."""
+        message = SQSMessage(None, None, None, None, None, approximate_receive_count=1)
+        policy = make_backoff_policy("TenfoldBackoffTestPolicy", 3)
+        assert_that(policy, is_(instance_of(TenfoldBackoffTestPolicy)))
+        assert_that(policy.compute_backoff_timeout(message, None), is_(equal_to(30)))
+
+    def test_subclass_of_a_named_policy(self) -> None:
+        """A subclass of one of the named policies is found by name too, built as that policy is."""
+        policy = make_backoff_policy("DoubledNaiveTestPolicy", 4)
+        assert_that(policy.visibility_timeout(1), is_(equal_to(8)))
+
+    def test_unknown_name_says_how_to_add_one(self) -> None:
+        """The error for an unknown name says a service's own subclass can be named, once imported."""
+        assert_that(
+            calling(make_backoff_policy).with_args("NoSuchTestPolicy", 5),
+            raises(ConfigurationError, "BackoffPolicy subclass imported before the graph is built"),
+        )

@@ -4,9 +4,10 @@ from __future__ import annotations
 import unittest
 from typing import Any
 
-from hamcrest import assert_that, empty, equal_to, is_
+from hamcrest import assert_that, empty, equal_to, instance_of, is_
 from marshmallow import fields
 
+from microcosm_pubsub.backoff import BackoffPolicy
 from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.decorators import schema
 from microcosm_pubsub.errors import Nack
@@ -25,8 +26,11 @@ class NackTimeoutSchema(PubSubMessageSchema):
 MEDIA_TYPE = NackTimeoutSchema.MEDIA_TYPE
 
 
-class OldStylePolicy:
-    """A service's own policy written for the old 2.30.3, whose exponential policy ignored the explicit delay."""
+class IgnoringNackTimeoutTestPolicy(BackoffPolicy):
+    """A service's own policy written for the old 2.30.3 (whose exponential policy ignored the explicit delay)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        pass
 
     def compute_backoff_timeout(self, message: SQSMessage, visibility_timeout_seconds: int | None) -> int:
         return 600
@@ -35,11 +39,11 @@ class OldStylePolicy:
 class ExplicitNackTimeoutTests(unittest.TestCase):
     """The 3.0.0 base-jitter policy hides a message for at least a second; an explicit 0 brings it back at once."""
 
+    policy = "ExponentialBackoffBaseJitterPolicy"
+
     def setUp(self) -> None:
         self.stack = fixtures.new_stack("nack-timeout", dead_letter=False, visibility_timeout=30)
-        self.graph = fixtures.make_graph(
-            self.stack, sqs_consumer={"backoff_policy": "ExponentialBackoffBaseJitterPolicy"},
-        )
+        self.graph = fixtures.make_graph(self.stack, sqs_consumer={"backoff_policy": self.policy})
         self.addCleanup(fixtures.close_clients, self.graph)
         self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
 
@@ -68,8 +72,13 @@ class ExplicitNackTimeoutTests(unittest.TestCase):
         fixtures.receive(self.graph)[0].nack()
         assert_that(self.receive_again(), is_(empty()))
 
-    def test_explicit_wins_over_a_service_policy(self) -> None:
-        """An explicit nack(0) wins over a policy a service assigned itself, even one that ignores it."""
-        self.graph.sqs_consumer.backoff_policy = OldStylePolicy()
-        fixtures.receive(self.graph)[0].nack(0)
-        assert_that([message.approximate_receive_count for message in self.receive_again()], is_(equal_to([2])))
+
+
+class ServicePolicyTests(ExplicitNackTimeoutTests):
+    """The same with a service's own policy, named in configuration, that ignores the explicit delay itself."""
+
+    policy = "IgnoringNackTimeoutTestPolicy"
+
+    def test_service_policy_is_used(self) -> None:
+        """The consumer uses the service's policy named in sqs_consumer.backoff_policy."""
+        assert_that(self.graph.sqs_consumer.backoff_policy, is_(instance_of(IgnoringNackTimeoutTestPolicy)))
