@@ -248,6 +248,8 @@ class TestInstalledWheel(TestCase):
         assert_that(self.wheel.name, starts_with(f"microcosm_pubsub-{output.strip()}-"))
 
     def test_console_script_installed(self) -> None:
-        """The wheel's `pubsub` command is installed and runs."""
-        output = checked(run([str(self.python.parent / "pubsub"), "--help"], cwd=self.work))
-        assert_that(output, contains_string("provision"))
+        """The wheel's `pubsub` command is installed and prints the wheel's version."""
+        output = checked(run([str(self.python.parent / "pubsub"), "--version"], cwd=self.work))
+        program, version = output.split()
+        wheel = f"microcosm_pubsub-{version}-py3-none-any.whl"
+        assert_that((program, self.wheel.name), is_(equal_to(("pubsub", wheel))))
