@@ -190,7 +190,8 @@ def _optional(value: Any, kind: Callable[[Any], Any]) -> Any:
     # receive's worth). Two receives' worth more may be handled and waiting for their batched delete.
     # Unset: sqs_message_dispatcher.max_in_flight
     max_in_flight=typed(int, default_value=None),
-    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway (unset:
+    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway, counted from the
+    # signal; an open long poll is waited for meanwhile, up to sqs_consumer.wait_seconds (unset:
     # sqs_message_dispatcher.shutdown_timeout_seconds, else 30: inside Kubernetes' default 30 s grace period)
     shutdown_timeout_seconds=typed(float, default_value=None),
 )
