@@ -157,11 +157,24 @@ class TestShellExamples(unittest.TestCase):
             (f"{path}:{number}", extra)
             for path in documents()
             for number, line in enumerate((ROOT / path).read_text(encoding="utf-8").splitlines(), start=1)
-            for group in re.findall(r"microcosm_pubsub\[([\w,\s-]+)\]", line)
+            for group in re.findall(r"microcosm[-_]pubsub\[([\w,\s-]+)\]", line)
             for extra in (name.strip() for name in group.split(","))
         ]
         assert_that(named, is_not(empty()))
         assert_that([f"{where}: no extra {extra!r}" for where, extra in named if extra not in extras], is_(empty()))
+
+    def test_installs_never_resolve_to_the_old_package(self) -> None:
+        """A `pip install` of this package by name asks for 4 or later; a bare name would get the old 3.0.0."""
+        installs = [
+            (block, argument) for block, command in self.shown() if command[:2] == ["pip", "install"]
+            for argument in command[2:] if re.match(r"microcosm[-_]pubsub\b", argument)
+        ]
+        assert_that(installs, is_not(empty()))
+        assert_that(
+            [f"{block.where}: {argument}" for block, argument in installs
+             if not re.search(r">=\s*4|\.whl|@\s*git\+", argument)],
+            is_(empty()),
+        )
 
     def test_make_targets_exist(self) -> None:
         """Every `make` target a block shows is in the Makefile."""
