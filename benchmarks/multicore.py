@@ -207,7 +207,8 @@ def sigterm_phase(
 ) -> list[dict[str, Any]]:
     """Seconds from SIGTERM to exit for a daemon idle in a `wait_seconds` long poll on an empty queue.
 
-    The signal goes `settle_seconds` after every process logged its start, so each is inside a receive.
+    The signal goes `settle_seconds` after every process logged its start, so each is inside a receive,
+    which the daemon waits out (SQS would serve an abandoned poll): the stop takes what is left of it.
     """
     sqs = endpoint.client("sqs")
     rows = []
@@ -228,7 +229,8 @@ def sigterm_phase(
                 seconds.append(took)
                 codes.append(code)
             rows.append({
-                "processes": count, "wait_seconds": wait_seconds, "exit_seconds": spread(seconds),
+                "processes": count, "wait_seconds": wait_seconds, "signal_after_seconds": settle_seconds,
+                "exit_seconds": spread(seconds),
                 "exit_codes": codes, "samples": seconds,
             })
         sqs.delete_queue(QueueUrl=queue_url)

@@ -5,6 +5,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from microcosm_pubsub.runner import POLL_RETURN_MARGIN_SECONDS
+
 
 START = "<!-- bench:results -->"
 END = "<!-- /bench:results -->"
@@ -38,7 +40,6 @@ def ratio(phases: dict[str, Any], key: str, contender: str, measure: str) -> flo
 CALLS_PER_MESSAGE = 0.12
 BOUNDED_CALLS = ("ReceiveMessage", "DeleteMessageBatch")
 PROCESSES_SCALING = 1.6
-SIGTERM_SECONDS = 2.0
 
 
 VERDICTS = {True: "pass", False: "**FAIL**", None: "reported"}
@@ -136,11 +137,14 @@ def targets(
         )
     for row in sigterm or []:
         got = row["exit_seconds"]["median"]
+        # The open poll is waited out, not abandoned: what is left of it, and the runner's margin for a slow answer
+        bound = row["wait_seconds"] - row.get("signal_after_seconds", 0.0) + POLL_RETURN_MARGIN_SECONDS
         add(
-            f"SIGTERM during a {row['wait_seconds']} s long poll, nothing in flight, --processes {row['processes']}",
-            f"exits within {SIGTERM_SECONDS:g} s, status 0",
+            f"SIGTERM {row.get('signal_after_seconds', 0.0):g} s into a {row['wait_seconds']} s long poll, nothing "
+            f"in flight, --processes {row['processes']}",
+            f"exits once the open poll returns: within {bound:g} s, status 0",
             f"{got:.2f} s, status {', '.join(str(code) for code in sorted(set(row['exit_codes'])))}",
-            got <= SIGTERM_SECONDS and set(row["exit_codes"]) == {0},
+            got <= bound and set(row["exit_codes"]) == {0},
         )
     if len(memory) >= 2:
         shallow, deep = memory[0], memory[-1]

@@ -149,8 +149,9 @@ class TestBenchmarkReport(unittest.TestCase):
             {"processes": 2, "throughput": spread, "throughput_ratio": {**spread, "median": 1.7},
              "peak_rss_mib": spread, "endpoint_busy": spread},
         ]}
-        sigterm = [{"processes": 1, "wait_seconds": 20, "exit_seconds": {**spread, "median": 19.0},
-                    "exit_codes": [0]}]
+        # Signalled 1 s into a 20 s poll: the poll is waited out, and 23.5 s is past its end and the margin
+        sigterm = [{"processes": 1, "wait_seconds": 20, "signal_after_seconds": 1.0,
+                    "exit_seconds": {**spread, "median": 23.5}, "exit_codes": [0]}]
         meta = {"started": "2026-01-01T00:00:00+00:00", "duration_seconds": 1.0, "rounds": 1}
         return {"meta": meta, "phases": phases, "memory": memory, "cpu": cpu, "sigterm": sigterm,
                 "targets": targets(phases, memory, [1, 32], cpu, sigterm)}
@@ -194,7 +195,7 @@ class TestBenchmarkReport(unittest.TestCase):
             ("API calls: consume, 20 ms handler, concurrency 32", True),
             ("consume, 20 ms handler, concurrency 32 (local endpoint)", True),
             ("CPU-bound handler (40 ms), --processes 2 vs --processes 1", True),
-            ("SIGTERM during a 20 s long poll, nothing in flight, --processes 1", False),
+            ("SIGTERM 1 s into a 20 s long poll, nothing in flight, --processes 1", False),
             ("daemon with a 100-message backlog (vs 10)", True),
         ]))
 
