@@ -15,7 +15,7 @@ from microcosm_pubsub.config import defaults, typed
 from microcosm_pubsub.context import TTL_KEY
 from microcosm_pubsub.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, HandlerNotFoundError
-from microcosm_pubsub.handler_loop import is_awaitable, run_awaitable
+from microcosm_pubsub.handler_loop import is_awaitable, is_coroutine_handler, run_awaitable
 from microcosm_pubsub.handler_registry import handler_name
 from microcosm_pubsub.large_payload import Cleaner, cleaner
 from microcosm_pubsub.logs import published_at, seconds_since, seconds_since_published
@@ -165,14 +165,7 @@ class SQSMessageDispatcher:
         :param bound_handlers: handlers by media type (a daemon's `bound_handlers`); else the registry's active ones
         """
         started = time.perf_counter()
-        prepared = message._prepared
-        if prepared is not None:
-            # Used once, or dropped when handled with other handlers: a message handled again is looked up afresh
-            message._prepared = None
-        if prepared is not None and prepared[0] is bound_handlers:
-            ready = prepared[1]
-        else:
-            ready = self._prepare(message, bound_handlers)
+        ready = self._ready(message, bound_handlers)
         if isinstance(ready, Ready):
             # The message's age when its handling starts, not once the handler is done
             age = seconds_since(ready.published)
@@ -180,10 +173,47 @@ class SQSMessageDispatcher:
         else:
             result = ready
             age = seconds_since_published(message.opaque_data)
-        # Measured for every outcome, as the old package's results were (its metrics read them)
-        result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
-        result.handle_start_time = age
-        return result
+        return _measured(result, started, age)
+
+    async def handle_message_async(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
+    ) -> MessageHandlingResult:
+        """`handle_message` as a coroutine, for a runner whose handlers are all `async def` (runner.py).
+
+        The handler's coroutine is awaited here, in the task that runs this on the process's handler
+        loop: no thread waits for it. Never raises, settles nothing.
+        """
+        started = time.perf_counter()
+        ready = self._ready(message, bound_handlers)
+        if not isinstance(ready, Ready):
+            return _measured(ready, started, seconds_since_published(message.opaque_data))
+        age = seconds_since(ready.published)
+        try:
+            with self._scope(ready.opaque), self.middleware.handling(message):
+                returned = ready.handler(message.content)
+                if is_awaitable(returned):
+                    returned = await returned
+        except Exception as error:
+            result = MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
+        else:
+            result = MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
+        return _measured(result, started, age)
+
+    def all_handlers_async(self) -> bool:
+        """Whether every active handler is `async def` (a function, or a class with `async def __call__`)."""
+        handlers = list(self.handlers.active.values())
+        return bool(handlers) and all(is_coroutine_handler(handler) for handler in handlers)
+
+    def _ready(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:
+        """What `prepare` did for the message with the same handlers, else its look-ups now."""
+        prepared = message._prepared
+        if prepared is not None:
+            # Used once, or dropped when handled with other handlers: a message handled again is looked up afresh
+            message._prepared = None
+        if prepared is not None and prepared[0] is bound_handlers:
+            ready: Ready | MessageHandlingResult = prepared[1]
+            return ready
+        return self._prepare(message, bound_handlers)
 
     def _prepare(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:
         """What calling the message's handler needs, or the outcome decided without a call."""
@@ -277,6 +307,13 @@ class SQSMessageDispatcher:
                 self.payload_cleaner.delete_objects(handled, undeleted)
         if visibility:
             self.consumer.change_visibility_batch(visibility)
+
+
+def _measured(result: MessageHandlingResult, started: float, age: float | None) -> MessageHandlingResult:
+    # Measured for every outcome, as the old package's results were (its metrics read them)
+    result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
+    result.handle_start_time = age
+    return result
 
 
 # The per-outcome line; its fields are also on the record (`pubsub`) for structured formatters

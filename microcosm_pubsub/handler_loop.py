@@ -1,8 +1,10 @@
 """Async handlers: one asyncio event loop per process, in a thread of its own, runs their coroutines.
 
-A handler written `async def` (or one that returns any awaitable) is called as every handler is, on
-the daemon's handler thread, inside the message's opaque scope and middleware; what it returns is
-then run to completion on the process's handler loop, and the handler thread waits for it. So:
+A handler written `async def` (or one that returns any awaitable) is called as every handler is,
+inside the message's opaque scope and middleware. When every handler of a daemon is `async def`,
+the runner runs them as tasks on this loop (async_lane.py); otherwise, and for `dispatch`, Lambda
+and `invoke`, the calling thread runs what the handler returned to completion on this loop and
+waits for it. So:
 
 - `--concurrency N` bounds sync and async handlers alike: at most N run at once.
 - Every async handler of a process runs on the same long-lived loop, so a client made on it (an
@@ -24,7 +26,7 @@ import contextvars
 import os
 import threading
 from collections.abc import Awaitable, Coroutine
-from inspect import isawaitable
+from inspect import isawaitable, iscoroutinefunction, isfunction, ismethod
 from typing import Any
 
 from microcosm_pubsub.errors import HandlerCancelledError
@@ -37,6 +39,17 @@ _PLAIN = frozenset({bool, type(None), int, str, dict, list, tuple, float})
 def is_awaitable(value: object) -> bool:
     """Whether a handler's return value must be awaited rather than judged truthy or falsy."""
     return type(value) not in _PLAIN and isawaitable(value)
+
+
+def is_coroutine_handler(handler: object) -> bool:
+    """Whether calling `handler` gives a coroutine: an `async def` function, or an object with `async def __call__`."""
+    if iscoroutinefunction(handler):
+        return True
+    if isfunction(handler) or ismethod(handler) or not callable(handler):
+        return False
+    # An instance whose class defines (or inherits) `async def __call__`: the first definition in its MRO counts
+    call = next((vars(cls)["__call__"] for cls in type(handler).__mro__ if "__call__" in vars(cls)), None)
+    return iscoroutinefunction(call)
 
 
 class HandlerLoop:

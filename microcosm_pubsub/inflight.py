@@ -61,6 +61,9 @@ class InFlight:
         self._shut = False
         # While closing, the messages still to be handled rather than handed back (see `close`)
         self._keep: Callable[[SQSMessage], bool] | None = None
+        # Told (under the lock, so it must not block) whenever messages become pending: a runner whose
+        # handlers run as tasks on an event loop takes them from there instead of from handler threads
+        self.on_pending: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         with self._lock:
@@ -126,17 +129,22 @@ class InFlight:
                 for message in messages:
                     self._held[message.receipt_handle] = (message, now)
                 self._pending.extend(messages)
-                self._work.notify(len(messages))
+                self._work_pending(len(messages))
                 return refused
             now = self.clock()
             for message in messages:
                 self._held[message.receipt_handle] = (message, now)
             self._pending.extend(messages)
             if messages:
-                self._work.notify(len(messages))
+                self._work_pending(len(messages))
             if reserved > len(messages):
                 self._wake_receivers()
             return []
+
+    def _work_pending(self, count: int) -> None:
+        self._work.notify(count)
+        if self.on_pending is not None:
+            self.on_pending()
 
     # The handler threads
 
@@ -171,7 +179,7 @@ class InFlight:
                 self._finished.append(message)
                 self._finished_at.append(self._finished_at[-1])
             if self._pending:
-                self._work.notify()
+                self._work_pending(1)
         if self._batch_ready():
             self._ready.notify()
         self._wake_receivers()
@@ -237,6 +245,8 @@ class InFlight:
                 self._finished_at.append(self.clock())
             self._room.notify_all()
             self._work.notify_all()
+            if kept and self.on_pending is not None:
+                self.on_pending()
             self._ready.notify_all()
             return len(pending)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from microcosm_pubsub.async_lane import AsyncLane
 from microcosm_pubsub.deadletter import RedrivePolicy
 from microcosm_pubsub.errors import ConfigurationError, ConsumeError, QueueExhausted
 from microcosm_pubsub.faults import lasting_fault, unknown_region
@@ -110,6 +111,8 @@ class Runner:
         self.max_receive_count: int | None = None
         # Why an opt-in stop condition stopped the loop
         self.stopped_because: str | None = None
+        # Runs the handlers as tasks when all of them are `async def` (set by `run`)
+        self.lane: AsyncLane | None = None
 
     def run(self) -> None:
         if not self.prepared:
@@ -117,12 +120,16 @@ class Runner:
         if self.pollers > 1 and not getattr(self.consumer, "receives_in_parallel", False):
             # A file, stdin or a Lambda event stands in for the queue: read it in order
             self.pollers = 1
+        # Every handler `async def`: tasks on the process's handler loop instead of handler threads
+        all_async = getattr(self.dispatcher, "all_handlers_async", None)
+        if callable(all_async) and all_async():
+            self.lane = AsyncLane(self.dispatcher, self.in_flight, self.concurrency, self.hands_back)
         # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
         # contending for the GIL; the settler still deletes while the next receive goes out
-        self.inline = self.concurrency == 1 and self.pollers == 1
+        self.inline = self.lane is None and self.concurrency == 1 and self.pollers == 1
         workers = [
             threading.Thread(target=self.work_loop, name=f"pubsub-handler-{index}", daemon=True)
-            for index in range(0 if self.inline else self.concurrency)
+            for index in range(0 if self.inline or self.lane is not None else self.concurrency)
         ]
         settler = threading.Thread(target=self.settle_loop, name="pubsub-settler", daemon=True)
         # Daemon threads: a poll left behind at stop must not keep the process alive
@@ -207,7 +214,8 @@ class Runner:
         self.receive_until_stopped()
         # What is still pending goes back now, or is handled on its last try: at concurrency 1 no handler
         # thread is left to do it, and messages kept by a receive that returned while closing wait here
-        self.handle_pending()
+        if self.lane is None:
+            self.handle_pending()
 
     def receive_until_stopped(self) -> None:
         failures = 0
@@ -308,11 +316,14 @@ class Runner:
             message = self.in_flight.next_message(finished, wait=wait)
             if message is None:
                 return
-            if self.stop.is_set() and not self.last_try(message):
-                # Not started before shutdown: hand it back to the queue instead of holding it
+            if self.hands_back(message):
                 finished = message
                 continue
             finished = self.dispatcher.handle_message(message)
+
+    def hands_back(self, message: SQSMessage) -> bool:
+        """Not started before shutdown: back to the queue instead of held, unless it is on its last try."""
+        return self.stop.is_set() and not self.last_try(message)
 
     def handle_pending(self) -> None:
         """The poller's own handler turn: what it received, then back to receiving."""

@@ -17,7 +17,7 @@ from microcosm_pubsub.conventions import created
 from microcosm_pubsub.daemon import ConsumerDaemon
 from microcosm_pubsub.decorators import handles, schema
 from microcosm_pubsub.errors import Nack, SkipMessage
-from microcosm_pubsub.handler_loop import handler_loop, is_awaitable, run_awaitable
+from microcosm_pubsub.handler_loop import handler_loop, is_awaitable, is_coroutine_handler, run_awaitable
 from microcosm_pubsub.provisioning import provision
 from microcosm_pubsub.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.testing import dispatch, lambda_record, sqs_message, testing_daemon
@@ -275,8 +275,8 @@ class CountingAsyncHandler:
 
 
 class TestAsyncDaemon(unittest.TestCase):
-    def test_concurrency_bounds_async_handlers(self) -> None:
-        """At --concurrency 4, four async handlers run at once, never more, and every message is deleted."""
+    def run_held(self, sync_too: bool) -> tuple[Any, ...]:
+        """Ten messages at --concurrency 4, held in the handler until four run; what ran, and what is left."""
         sns, sqs = admin_clients(fixtures.endpoint())
         stack = provision(sns, sqs, fixtures.unique_name("async"), dead_letter=False)
         release = threading.Event()
@@ -285,6 +285,9 @@ class TestAsyncDaemon(unittest.TestCase):
         config = fixtures.graph_config(stack, pubsub_runner={"concurrency": 4})
         daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
         daemon.graph.sqs_message_handler_registry.register(TASK, handler)
+        if sync_too:
+            # One sync handler among the active ones: handler threads, each waiting on its coroutine
+            daemon.graph.sqs_message_handler_registry.register(FOLLOW_UP, lambda message: True)
         daemon.start()
         daemon.graph.use("sqs_client")
         assert daemon.runner is not None
@@ -302,7 +305,70 @@ class TestAsyncDaemon(unittest.TestCase):
         daemon.stop.set()
         thread.join(WAIT_SECONDS)
         fixtures.wait_for(lambda: fixtures.queue_counts(sqs, stack.queue_url) == (0, 0), WAIT_SECONDS)
+        return (
+            daemon.runner.lane is not None, held, sorted(handler.handled) == sorted(names), thread.is_alive(),
+            fixtures.queue_counts(sqs, stack.queue_url),
+        )
+
+    def test_all_async_handlers_run_as_tasks_bounded_by_concurrency(self) -> None:
+        """Every handler async: they run as tasks on the loop (no handler threads), four at once, never more."""
+        assert_that(self.run_held(sync_too=False), is_(equal_to((True, 4, True, False, (0, 0)))))
+
+    def test_async_among_sync_handlers_is_bounded_by_concurrency(self) -> None:
+        """With a sync handler too, handler threads run the async one, still four at once, never more."""
+        assert_that(self.run_held(sync_too=True), is_(equal_to((False, 4, True, False, (0, 0)))))
+
+
+class TestAsyncDaemonStop(unittest.TestCase):
+    def test_stop_finishes_running_tasks_and_hands_back_the_rest(self) -> None:
+        """Stopped with four async tasks running: they finish and are deleted; the rest are visible again at once."""
+        sns, sqs = admin_clients(fixtures.endpoint())
+        stack = provision(sns, sqs, fixtures.unique_name("async-stop"), dead_letter=False)
+        release = threading.Event()
+        self.addCleanup(release.set)
+        handler = CountingAsyncHandler(release)
+        config = fixtures.graph_config(stack, pubsub_runner={"concurrency": 4})
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
+        daemon.graph.sqs_message_handler_registry.register(TASK, handler)
+        daemon.start()
+        daemon.graph.use("sqs_client")
+        assert daemon.runner is not None
+        thread = threading.Thread(target=daemon.runner.run, name="async-runner-under-test", daemon=True)
+        thread.start()
+        for index in range(10):
+            daemon.graph.sns_producer.produce(TASK, name=f"job-{index}")
+        fixtures.wait_for(lambda: handler.running >= 4, WAIT_SECONDS)
+        daemon.stop.set()
+        # The open poll is waited out (1 s here) while the four run; then they are let go
+        fixtures.wait_for(lambda: not thread.is_alive(), timeout=1.5)
+        release.set()
+        thread.join(WAIT_SECONDS)
+        # Held ones handled, the others back at once: nothing hidden, nothing handled twice
         assert_that(
-            (held, sorted(handler.handled), thread.is_alive(), fixtures.queue_counts(sqs, stack.queue_url)),
-            is_(equal_to((4, sorted(names), False, (0, 0)))),
+            (thread.is_alive(), len(set(handler.handled)), fixtures.queue_counts(sqs, stack.queue_url)),
+            is_(equal_to((False, 4, (6, 0)))),
+        )
+
+
+class TestCoroutineHandlers(unittest.TestCase):
+    def test_what_counts_as_an_async_handler(self) -> None:
+        """async functions and instances of classes with `async def __call__` (inherited too); not sync ones."""
+        async def function(message: Any) -> bool:
+            return True
+
+        class Base:
+            async def __call__(self, message: Any) -> bool:
+                return True
+
+        class Derived(Base):
+            pass
+
+        class Sync:
+            def __call__(self, message: Any) -> bool:
+                return True
+
+        candidates = [function, Base(), Derived(), Sync(), lambda message: True, AsyncTaskHandler]
+        assert_that(
+            [is_coroutine_handler(candidate) for candidate in candidates],
+            is_(equal_to([True, True, True, False, False, False])),
         )
