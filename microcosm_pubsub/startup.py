@@ -43,7 +43,8 @@ def announce_start(daemon: Any, handlers: dict[str, Any]) -> None:
     """
     graph, name = daemon.graph, daemon.name
     registry = graph.sqs_message_handler_registry
-    active = registry.with_standalone(handlers)
+    # What the runner will use: the bound handlers, standalone functions, and any registered directly over them
+    active = {**registry.with_standalone(handlers), **registry.explicit}
     runner = daemon.runner
     logger.info(
         "%s consuming %s with concurrency %d (at most %d messages held, %d of them unhandled), handling: %s; %s",

@@ -245,3 +245,19 @@ class TestQuietStart(StartedDaemonTestCase):
         )
         for leak in ("s3cr3t", '"mock_sns": true'):
             assert_that(text, is_not(contains_string(leak)))
+
+    def test_handler_registered_directly_is_not_warned(self) -> None:
+        """A handler registered on the registry (tests, scripts) is what the runner uses: named, not warned."""
+        daemon = self.daemon()
+
+        def on_order(message: dict[str, Any]) -> bool:
+            return True
+
+        daemon.graph.sqs_message_handler_registry.register(ORDER, on_order)
+        records = self.start(daemon)
+        warnings = " ".join(self.lines(records, logging.WARNING))
+        [started] = [line for line in self.lines(records, logging.INFO) if "consuming" in line]
+        assert_that(
+            ("on_order" in warnings, f"{ORDER} (" in started and "on_order)" in started),
+            is_(equal_to((False, True))),
+        )
