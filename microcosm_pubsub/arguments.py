@@ -1,13 +1,13 @@
 """The names `produce()` accepts for a schema, and the error naming those it does not know."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError
 
 from microcosm_pubsub.codecs import PubSubMessageSchema, argument_names, dump
+from microcosm_pubsub.config import closest
 from microcosm_pubsub.errors import SchemaValidationError
 
 
@@ -76,5 +76,5 @@ def unknown_arguments(
 
 def suggestion(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean 'reason'?)` when a candidate is close to `name`, else nothing."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(name, candidates)
+    return f" (did you mean {close!r}?)" if close else ""

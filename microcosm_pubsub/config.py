@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
@@ -77,14 +77,27 @@ def unknown_keys(graph: Any) -> list[str]:
 UNBOUND_SECTIONS = frozenset({"logging"})
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate close enough to `name` to be what was meant (a typo's "did you mean"), if any."""
+    found = difflib.get_close_matches(name, sorted(set(candidates)), n=1)
+    return found[0] if found else None
+
+
+def binding_names(graph: Any) -> set[str]:
+    """Every name a binding is registered under in this process (empty when microcosm's registry cannot be read)."""
+    try:
+        return set(graph._registry.all)
+    except Exception:  # only a hint or a warning is at stake
+        return set()
+
+
 def unknown_sections(graph: Any) -> list[tuple[str, str, str | None]]:
     """`(section, where it was set, closest binding)` for each configuration section no binding of the process has.
 
     A misspelled section (`SHOP__SQS_CONSUMR__WAIT_SECONDS`) is otherwise ignored without a word.
     """
-    try:
-        bindings = set(graph._registry.all)
-    except Exception:  # only a warning is at stake
+    bindings = binding_names(graph)
+    if not bindings:
         return []
     known = bindings | UNBOUND_SECTIONS | OLD_BINDINGS
     prefix = graph.metadata.name.upper().replace("-", "_")
@@ -94,8 +107,7 @@ def unknown_sections(graph: Any) -> list[tuple[str, str, str | None]]:
             continue
         variables = sorted(name for name in os.environ if name.startswith(f"{prefix}__{section.upper()}__"))
         where = f"environment variable {variables[0]}" if variables else "the configuration"
-        close = difflib.get_close_matches(section, sorted(bindings), n=1)
-        found.append((section, where, close[0] if close else None))
+        found.append((section, where, closest(section, bindings)))
     return sorted(found)
 
 

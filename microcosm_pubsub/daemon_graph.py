@@ -1,7 +1,6 @@
 """Building the daemon's object graph: configuration layers, the components handlers share, testing graphs."""
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from argparse import Namespace
@@ -14,6 +13,7 @@ from microcosm.caching import Cache
 from microcosm.errors import NotBoundError
 
 from microcosm_pubsub.clients import ENDPOINT_VARIABLES
+from microcosm_pubsub.config import binding_names, closest
 from microcosm_pubsub.context import key_list
 from microcosm_pubsub.daemon_args import HEALTH, CommandLine, health_requested
 from microcosm_pubsub.errors import ConfigurationError, PubSubError
@@ -153,15 +153,11 @@ def use_components(graph: Any, components: list[str]) -> None:
 
 def unbound_hint(graph: Any, component: str, missing: str) -> str:
     """One line on a binding nothing registers: which, needed by what, the closest bound name, the usual causes."""
-    try:
-        bindings = sorted(graph._registry.all)
-    except Exception:  # only the suggestion is at stake
-        bindings = []
-    close = difflib.get_close_matches(missing, bindings, n=1)
+    close = closest(missing, binding_names(graph))
     needed = f"the component {component!r}" if component != missing else "the daemon's components"
     return (
         f"no binding named {missing!r} (needed by {needed})"
-        + (f"; did you mean {close[0]!r}?" if close else "")
+        + (f"; did you mean {close!r}?" if close else "")
         + "; usual causes: the module declaring it was not imported before the graph was built, "
         f"or the handler has no @binding({missing!r})"
     )

@@ -118,28 +118,18 @@ class InFlight:
         """
         with self._lock:
             self._reserved -= reserved
+            refused: list[SQSMessage] = []
             if self._closing:
-                self._wake_receivers()
-                keep = None if self._shut else self._keep
-                refused = [message for message in messages if keep is None or not keep(message)]
-                if len(refused) == len(messages):
-                    return refused
-                messages = [message for message in messages if keep is not None and keep(message)]
-                now = self.clock()
-                for message in messages:
-                    self._held[message.receipt_handle] = (message, now)
-                self._pending.extend(messages)
-                self._work_pending(len(messages))
-                return refused
+                messages, refused = _partition(messages, None if self._shut else self._keep)
             now = self.clock()
             for message in messages:
                 self._held[message.receipt_handle] = (message, now)
             self._pending.extend(messages)
             if messages:
                 self._work_pending(len(messages))
-            if reserved > len(messages):
+            if self._closing or reserved > len(messages):
                 self._wake_receivers()
-            return []
+            return refused
 
     def _work_pending(self, count: int) -> None:
         self._work.notify(count)
@@ -236,8 +226,7 @@ class InFlight:
         with self._lock:
             self._closing = True
             self._keep = keep
-            pending = [message for message in self._pending if keep is None or not keep(message)]
-            kept = [message for message in self._pending if keep is not None and keep(message)]
+            kept, pending = _partition(list(self._pending), keep)
             self._pending.clear()
             self._pending.extend(kept)
             for message in pending:
@@ -277,3 +266,14 @@ class InFlight:
                 del self._held[message.receipt_handle]
                 self._held[message.receipt_handle] = (message, now)
             return due
+
+
+def _partition(
+    messages: Sequence[SQSMessage], keep: Callable[[SQSMessage], bool] | None,
+) -> tuple[list[SQSMessage], list[SQSMessage]]:
+    """(kept, handed back): with no `keep`, every message goes back."""
+    kept: list[SQSMessage] = []
+    back: list[SQSMessage] = []
+    for message in messages:
+        (kept if keep is not None and keep(message) else back).append(message)
+    return kept, back

@@ -47,11 +47,15 @@ class CountingAsyncHandler:
         return True
 
 
-class TestAsyncDaemon(unittest.TestCase):
-    def run_held(self, sync_too: bool) -> tuple[Any, ...]:
-        """Ten messages at --concurrency 4, held in the handler until four run; what ran, and what is left."""
+class AsyncDaemonTestCase(unittest.TestCase):
+    def start_held(self, sync_too: bool = False) -> tuple[ConsumerDaemon, threading.Thread, CountingAsyncHandler, Any]:
+        """A daemon at --concurrency 4 on a fresh queue, its runner started, and ten messages its handler holds.
+
+        :param sync_too: a sync handler among the active ones (handler threads, each waiting on its coroutine)
+        """
         sns, sqs = admin_clients(fixtures.endpoint())
         stack = provision(sns, sqs, fixtures.unique_name("async"), dead_letter=False)
+        self.queue_url = stack.queue_url
         release = threading.Event()
         self.addCleanup(release.set)
         handler = CountingAsyncHandler(release)
@@ -59,28 +63,35 @@ class TestAsyncDaemon(unittest.TestCase):
         daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
         daemon.graph.sqs_message_handler_registry.register(TASK, handler)
         if sync_too:
-            # One sync handler among the active ones: handler threads, each waiting on its coroutine
             daemon.graph.sqs_message_handler_registry.register(FOLLOW_UP, lambda message: True)
         daemon.start()
         daemon.graph.use("sqs_client")
         assert daemon.runner is not None
         thread = threading.Thread(target=daemon.runner.run, name="async-runner-under-test", daemon=True)
         thread.start()
-        names = [f"job-{index}" for index in range(10)]
-        for name in names:
+        self.names = [f"job-{index}" for index in range(10)]
+        for name in self.names:
             daemon.graph.sns_producer.produce(TASK, name=name)
         fixtures.wait_for(lambda: handler.running >= 4, WAIT_SECONDS)
+        return daemon, thread, handler, sqs
+
+
+class TestAsyncDaemon(AsyncDaemonTestCase):
+    def run_held(self, sync_too: bool) -> tuple[Any, ...]:
+        """Ten messages at --concurrency 4, held in the handler until four run; what ran, and what is left."""
+        daemon, thread, handler, sqs = self.start_held(sync_too)
         # A broken bound would start a fifth while the four are held
         fixtures.wait_for(lambda: handler.running > 4, timeout=0.3)
         held = handler.max_running
-        release.set()
-        fixtures.wait_for(lambda: len(handler.handled) >= len(names), WAIT_SECONDS)
+        handler.release.set()
+        fixtures.wait_for(lambda: len(handler.handled) >= len(self.names), WAIT_SECONDS)
         daemon.stop.set()
         thread.join(WAIT_SECONDS)
-        fixtures.wait_for(lambda: fixtures.queue_counts(sqs, stack.queue_url) == (0, 0), WAIT_SECONDS)
+        fixtures.wait_for(lambda: fixtures.queue_counts(sqs, self.queue_url) == (0, 0), WAIT_SECONDS)
+        assert daemon.runner is not None
         return (
-            daemon.runner.lane is not None, held, sorted(handler.handled) == sorted(names), thread.is_alive(),
-            fixtures.queue_counts(sqs, stack.queue_url),
+            daemon.runner.lane is not None, held, sorted(handler.handled) == sorted(self.names), thread.is_alive(),
+            fixtures.queue_counts(sqs, self.queue_url),
         )
 
     def test_all_async_handlers_run_as_tasks_bounded_by_concurrency(self) -> None:
@@ -92,32 +103,17 @@ class TestAsyncDaemon(unittest.TestCase):
         assert_that(self.run_held(sync_too=True), is_(equal_to((False, 4, True, False, (0, 0)))))
 
 
-class TestAsyncDaemonStop(unittest.TestCase):
+class TestAsyncDaemonStop(AsyncDaemonTestCase):
     def test_stop_finishes_running_tasks_and_hands_back_the_rest(self) -> None:
         """Stopped with four async tasks running: they finish and are deleted; the rest are visible again at once."""
-        sns, sqs = admin_clients(fixtures.endpoint())
-        stack = provision(sns, sqs, fixtures.unique_name("async-stop"), dead_letter=False)
-        release = threading.Event()
-        self.addCleanup(release.set)
-        handler = CountingAsyncHandler(release)
-        config = fixtures.graph_config(stack, pubsub_runner={"concurrency": 4})
-        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))
-        daemon.graph.sqs_message_handler_registry.register(TASK, handler)
-        daemon.start()
-        daemon.graph.use("sqs_client")
-        assert daemon.runner is not None
-        thread = threading.Thread(target=daemon.runner.run, name="async-runner-under-test", daemon=True)
-        thread.start()
-        for index in range(10):
-            daemon.graph.sns_producer.produce(TASK, name=f"job-{index}")
-        fixtures.wait_for(lambda: handler.running >= 4, WAIT_SECONDS)
+        daemon, thread, handler, sqs = self.start_held()
         daemon.stop.set()
         # The open poll is waited out (1 s here) while the four run; then they are let go
         fixtures.wait_for(lambda: not thread.is_alive(), timeout=1.5)
-        release.set()
+        handler.release.set()
         thread.join(WAIT_SECONDS)
         # Held ones handled, the others back at once: nothing hidden, nothing handled twice
         assert_that(
-            (thread.is_alive(), len(set(handler.handled)), fixtures.queue_counts(sqs, stack.queue_url)),
+            (thread.is_alive(), len(set(handler.handled)), fixtures.queue_counts(sqs, self.queue_url)),
             is_(equal_to((False, 4, (6, 0)))),
         )
