@@ -7,8 +7,8 @@ from typing import Any
 from microcosm.api import binding
 
 from benchmarks.common import ItemSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.decorators import handles
 
 
 HANDLER_SECONDS = 0.02

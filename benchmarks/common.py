@@ -17,9 +17,9 @@ from typing import Any
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 
 
 MEDIA_TYPE = "application/vnd.bench.pubsub._.created.item"

@@ -34,8 +34,8 @@ from benchmarks.consumers import (
     tuned_shape,
 )
 from benchmarks.feeder import Feeder
-from microcosm_pubsub.consumer import SQS_MAX_BATCH
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
+from microcosm_pubsub.consume.consumer import SQS_MAX_BATCH
 
 
 # How often the benchmark looks at the settled count (and passes it to the feeder)

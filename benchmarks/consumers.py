@@ -13,8 +13,8 @@ from typing import Any
 from microcosm.api import load_from_dict
 
 from benchmarks.common import MEDIA_TYPE
-from microcosm_pubsub.consumer import SQS_MAX_BATCH
-from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.consume.consumer import SQS_MAX_BATCH
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 
 
 Handler = Callable[[dict[str, Any]], Any]

@@ -25,9 +25,9 @@ from marshmallow import fields
 
 from benchmarks.common import graph_config, isolate_environment
 from benchmarks.consumers import DaemonRunner
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 
 
 STEP = "application/vnd.bench.pubsub._.created.fifo_step"

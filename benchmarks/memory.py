@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
 
 
 # SQS SendMessageBatch takes at most ten entries

@@ -17,7 +17,7 @@ from typing import IO, Any
 from benchmarks.common import endpoint_pid, process_cpu_seconds, spread
 from benchmarks.cpu_daemon import ITERATIONS_VARIABLE, LOG_VARIABLE, burn
 from benchmarks.memory import fill, status_kib
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
 
 
 ROOT = str(Path(__file__).resolve().parent.parent)

@@ -14,7 +14,7 @@ from benchmarks.common import (
     plain_body,
     timed,
 )
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
 
 
 # SNS PublishBatch takes at most ten entries

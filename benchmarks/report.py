@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from microcosm_pubsub.runner import POLL_RETURN_MARGIN_SECONDS
+from microcosm_pubsub.runtime.runner import POLL_RETURN_MARGIN_SECONDS
 
 
 START = "<!-- bench:results -->"

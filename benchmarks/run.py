@@ -21,7 +21,7 @@ from benchmarks.multicore import cpu_phase, sigterm_phase
 from benchmarks.plot import BLUE, LIGHT_BLUE, LIGHT_ORANGE, ORANGE, Series, line_plot
 from benchmarks.produce import produce_phases
 from benchmarks.report import fake_key, markdown, sleep_key, targets, write_docs
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
 
 
 ROOT = Path(__file__).resolve().parent.parent

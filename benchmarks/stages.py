@@ -23,8 +23,8 @@ from benchmarks.common import MEDIA_TYPE, Sample, alternate, isolate_environment
 from benchmarks.consume import Bench
 from benchmarks.consumers import Consumer, DispatcherLoop, Handler, PlainLoop, noop
 from benchmarks.report import CONTROLS
-from microcosm_pubsub.consumer import SQS_MAX_BATCH
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
+from microcosm_pubsub.consume.consumer import SQS_MAX_BATCH
 
 
 class OurClientLoop(PlainLoop):

@@ -1,10 +1,12 @@
 """The public surface in one import."""
-from microcosm_pubsub.backoff import ConstantBackoff, ExponentialBackoff
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.consume.backoff import ConstantBackoff, ExponentialBackoff
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.conventions import LifecycleChange, changed, created, deleted, make_media_type
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import (
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
+from microcosm_pubsub.wire.errors import (
     BatchPublishError,
     ConfigurationError,
     ConsumeError,
@@ -20,8 +22,6 @@ from microcosm_pubsub.errors import (
     TopicNotDefinedError,
     TTLExpired,
 )
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import MessageHandlingResult, Outcome
 
 
 __all__ = [

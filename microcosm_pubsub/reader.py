@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import urlparse
 
-from microcosm_pubsub.errors import QueueExhausted
+from microcosm_pubsub.wire.errors import QueueExhausted
 
 
 STDIN = "STDIN"

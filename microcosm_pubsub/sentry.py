@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from microcosm.errors import LockedGraphError, NotBoundError
 
-from microcosm_pubsub.config import defaults, flag, typed
-from microcosm_pubsub.middleware import Middleware
-from microcosm_pubsub.reporting import capture
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.graph.config import defaults, flag, typed
+from microcosm_pubsub.middleware.chain import Middleware
+from microcosm_pubsub.middleware.reporting import capture
 
 
 if TYPE_CHECKING:
-    from microcosm_pubsub.result import Action, MessageHandlingResult
+    from microcosm_pubsub.consume.result import Action, MessageHandlingResult
 
 
 logger = logging.getLogger("microcosm_pubsub.sentry")

@@ -3,47 +3,113 @@
 `--summary FILE` also appends the counts to FILE; `--total FILE N` prints the sum of the N runs
 recorded there and exits non-zero if any failed, so `make test` can run several suites.
 
-Output: one line per test module as it starts, a dot (or F, E, s) per test, then each failure in
-full with the log records of that test. Logging goes to nose2's log capture (scripts/nose2.cfg),
-which keeps a test's records and shows them only if it fails, so the warnings and tracebacks tests
-provoke on purpose stay out of a green run.
+Output: one line per test module, a dot (or F, E, s) per test, then each failure in full with the
+log records of that test. Logging goes to nose2's log capture (scripts/nose2.cfg), which keeps a
+test's records and shows them only if it fails, so the warnings and tracebacks tests provoke on
+purpose stay out of a green run.
+
+`--jobs N` runs the test modules in N worker processes, each a nose2 run of its own (so each has
+its own local endpoint); most tests wait on sockets, sleeps and child processes rather than the
+CPU, so N can exceed the cores. The modules go out longest first, by the durations recorded in
+scripts/test_durations.json (`--record-durations FILE` rewrites them from a run), to whichever
+worker is free. A module's line is printed whole when it completes, so workers' lines never mix;
+anything a worker printed outside the tests' reports follows its module's line. A module whose
+worker died counts as failed, and a new worker takes the modules left.
+
+    run_tests.py [--summary FILE] [--jobs N] [--record-durations FILE] NOSE2_ARGS...
+    run_tests.py --total FILE N
 """
 from __future__ import annotations
 
 import faulthandler
+import io
+import json
 import logging
+import os
+import selectors
+import subprocess
 import sys
+import time
+import unittest
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from nose2 import result
+from nose2 import result, util
 from nose2.main import PluggableTestProgram
+from nose2.plugins.result import ResultReporter
 
 
 # A hung test must fail the run well inside CI's limit instead of eating it
 SUITE_TIMEOUT_SECONDS = 40 * 60
 # Log capture at INFO (botocore's DEBUG chatter would only cost time), shown for failures only
 CONFIG = Path(__file__).with_name("nose2.cfg")
+# Seconds each test module took (a worker's wall time), to hand out the longest first
+DURATIONS = Path(__file__).with_name("test_durations.json")
+# nose2's options that take a value; every other argument not starting with "-" names tests
+VALUE_OPTIONS = {
+    "-s", "--start-dir", "-t", "--top-level-directory", "-c", "--config", "-A", "--attribute",
+    "-E", "--eval-attribute", "--log-level", "--plugin", "--exclude-plugin", "--junit-xml-path",
+}
+SEPARATOR1 = "=" * 70
+SEPARATOR2 = "-" * 70
+
+
+def module_of(test: Any) -> str:
+    # A function test (nose2's FunctionTestCase) names its module through the function
+    return getattr(getattr(test, "_testFunc", None), "__module__", None) or type(test).__module__
 
 
 class ModuleProgress:
-    """A nose2 hook printing each test module's name as its first test starts (quiet runs only)."""
+    """A nose2 hook printing each test module's name as its first test starts (quiet serial runs only)."""
 
     def __init__(self) -> None:
         self.module: str | None = None
 
     def startTest(self, event: Any) -> None:
-        test = event.test
-        # A function test (nose2's FunctionTestCase) names its module through the function
-        module = getattr(getattr(test, "_testFunc", None), "__module__", None) or type(test).__module__
+        module = module_of(event.test)
         if module != self.module:
             sys.stderr.write(("\n" if self.module else "") + f"{module} ")
             sys.stderr.flush()
             self.module = module
 
 
+def classify(event: Any) -> str | None:
+    """"passed", "failed" or "skipped" for a test outcome; None for a subtest that passed.
+
+    Import failures arrive as errors and count as failed.
+    """
+    if event.outcome == result.SKIP:
+        return "skipped"
+    if event.outcome == result.SUBTEST:
+        return None if event.exc_info is None else "failed"
+    if event.outcome == result.PASS and event.expected:
+        return "passed"
+    if event.outcome == result.FAIL and event.expected:
+        return "passed"  # an expected failure behaved as expected
+    return "failed"
+
+
+def label(event: Any) -> str:
+    """The character nose2 prints for an outcome."""
+    if event.outcome == result.ERROR:
+        return "E"
+    if event.outcome == result.FAIL:
+        return "x" if event.expected else "F"
+    if event.outcome == result.SKIP:
+        return "s"
+    if event.outcome == result.PASS:
+        return "." if event.expected else "u"
+    if event.outcome == result.SUBTEST:
+        if event.exc_info is None:
+            return ""
+        return "F" if issubclass(event.exc_info[0], event.test.failureException) else "E"
+    return "?"
+
+
 class OutcomeCounter:
-    """A nose2 hook counting outcomes; import failures arrive as errors and count as failed."""
+    """A nose2 hook counting outcomes."""
 
     def __init__(self) -> None:
         self.passed = 0
@@ -51,23 +117,21 @@ class OutcomeCounter:
         self.skipped = 0
 
     def testOutcome(self, event: Any) -> None:
-        if event.outcome == result.SKIP:
-            self.skipped += 1
-        elif event.outcome == result.SUBTEST:
-            if event.exc_info is not None:
-                self.failed += 1
-        elif event.outcome == result.PASS and event.expected:
-            self.passed += 1
-        elif event.outcome == result.FAIL and event.expected:
-            self.passed += 1  # an expected failure behaved as expected
-        else:
-            self.failed += 1
+        kind = classify(event)
+        if kind is not None:
+            setattr(self, kind, getattr(self, kind) + 1)
 
 
 def report(passed: int, failed: int, skipped: int) -> int:
     sys.stderr.flush()
     print(f"{passed} passed, {failed} failed, {skipped} skipped", flush=True)
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def record(summary: Path | None, passed: int, failed: int, skipped: int) -> None:
+    if summary is not None:
+        with summary.open("a") as file:
+            file.write(f"{passed} {failed} {skipped}\n")
 
 
 def total(path: Path, expected_runs: int) -> int:
@@ -81,26 +145,437 @@ def total(path: Path, expected_runs: int) -> int:
     return report(passed, failed, skipped)
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["--total"]:
-        return total(Path(argv[1]), int(argv[2]))
-    summary = None
-    if argv[:1] == ["--summary"]:
-        summary, argv = Path(argv[1]), argv[2:]
+def with_config(argv: list[str]) -> list[str]:
+    return argv if {"-c", "--config"} & set(argv) else ["--config", str(CONFIG), *argv]
+
+
+def run_serial(argv: list[str], summary: Path | None) -> int:
     faulthandler.dump_traceback_later(SUITE_TIMEOUT_SECONDS, exit=True)
     counter = OutcomeCounter()
     hooks: list[tuple[str, Any]] = [("testOutcome", counter)]
     if not {"-v", "--verbose"} & set(argv):
         hooks.append(("startTest", ModuleProgress()))
-    if not {"-c", "--config"} & set(argv):
-        argv = ["--config", str(CONFIG), *argv]
     # nose2 would add a stderr handler to the root logger (logging.basicConfig); the capture replaces it
     logging.getLogger().addHandler(logging.NullHandler())
-    PluggableTestProgram(module=None, argv=["nose2", *argv], exit=False, extraHooks=hooks)
-    if summary is not None:
-        with summary.open("a") as file:
-            file.write(f"{counter.passed} {counter.failed} {counter.skipped}\n")
+    PluggableTestProgram(module=None, argv=["nose2", *with_config(argv)], exit=False, extraHooks=hooks)
+    record(summary, counter.passed, counter.failed, counter.skipped)
     return report(counter.passed, counter.failed, counter.skipped)
+
+
+# --- a worker: a nose2 run fed one module at a time by the parent ---------------------------------------------
+
+
+class Channel:
+    """The worker's side of its two pipes: module names come in, JSON events go out."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.incoming = os.fdopen(read_fd, "r", encoding="utf-8")
+        self.outgoing = os.fdopen(write_fd, "w", encoding="utf-8")
+
+    def send(self, **message: Any) -> None:
+        self.outgoing.write(json.dumps(message) + "\n")
+        self.outgoing.flush()
+
+    def next_module(self) -> str | None:
+        self.send(ready=True)
+        name = self.incoming.readline().strip()
+        return name or None
+
+
+class ModuleFeed(unittest.TestSuite):
+    """A suite that asks the parent for a module, runs it as a complete run of its own, and asks again.
+
+    Each module is a top-level run for unittest, so its class and module tear-downs happen before
+    the module is reported done, and the next module starts with no fixture state of the last.
+    """
+
+    def __init__(self, loader: Any, channel: Channel) -> None:
+        super().__init__()
+        self._cleanup = False
+        self.loader = loader
+        self.channel = channel
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def countTestCases(self) -> int:
+        return 0
+
+    def run(self, result: Any, debug: bool = False) -> Any:
+        while (name := self.channel.next_module()) is not None:
+            suite = self.loader.loadTestsFromNames([name], None)
+            result._previousTestClass = None
+            result._moduleSetUpFailed = False
+            suite(result)
+            result._previousTestClass = None
+        return result
+
+
+class WorkerReporter:
+    """nose2 hooks sending each outcome's character, and each failure in full, to the parent.
+
+    nose2's own dots and end-of-run report are silenced: the parent prints them.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.reporter: ResultReporter | None = None
+
+    def testOutcome(self, event: Any) -> None:
+        kind = classify(event)
+        failure = None
+        if kind == "failed" and self.reporter is not None:
+            flavour = "ERROR" if label(event) == "E" else "FAIL"
+            description = self.reporter._getDescription(event.test, errorList=True)
+            detail = self.reporter._getOutcomeDetail(event)
+            failure = "\n".join([SEPARATOR1, f"{flavour}: {description}", SEPARATOR2, detail])
+        elif kind == "failed":
+            failure = util.exc_info_to_string(event.exc_info, event.test) if event.exc_info else str(event.test)
+        self.channel.send(label=label(event), kind=kind, failure=failure)
+
+    def _silence(self, event: Any) -> None:
+        event.handled = True
+
+    reportSuccess = reportFailure = reportError = reportSkip = _silence
+    reportExpectedFailure = reportUnexpectedSuccess = reportOtherOutcome = _silence
+
+    def beforeErrorList(self, event: Any) -> None:
+        event.stream = util._WritelnDecorator(io.StringIO())
+
+
+class WorkerProgram(PluggableTestProgram):  # type: ignore[misc]
+    """nose2's program with the parent's module feed as its suite."""
+
+    def __init__(self, channel: Channel, reporter: WorkerReporter, **kwargs: Any) -> None:
+        self.channel = channel
+        self.reporter = reporter
+        super().__init__(**kwargs)
+
+    def createTests(self) -> None:
+        self.test = ModuleFeed(self.testLoader, self.channel)
+
+    def runTests(self) -> None:
+        self.reporter.reporter = next(
+            (plugin for plugin in self.session.plugins if isinstance(plugin, ResultReporter)), None,
+        )
+        super().runTests()
+
+
+def run_worker(fds: str, timeout: float, argv: list[str]) -> int:
+    faulthandler.dump_traceback_later(timeout, exit=True)
+    read_fd, write_fd = (int(fd) for fd in fds.split(","))
+    channel = Channel(read_fd, write_fd)
+    reporter = WorkerReporter(channel)
+    hooks: list[tuple[str, Any]] = [(name, reporter) for name in (
+        "testOutcome", "reportSuccess", "reportFailure", "reportError", "reportSkip",
+        "reportExpectedFailure", "reportUnexpectedSuccess", "reportOtherOutcome", "beforeErrorList",
+    )]
+    logging.getLogger().addHandler(logging.NullHandler())
+    WorkerProgram(channel, reporter, module=None, argv=["nose2", *argv], exit=False, extraHooks=hooks)
+    channel.send(finished=True)
+    return 0
+
+
+# --- the parent: hands modules out and prints them as they complete -------------------------------------------
+
+
+def split_arguments(argv: list[str]) -> tuple[list[str], list[str], Path]:
+    """(nose2's options, the test names, the start directory)."""
+    options: list[str] = []
+    names: list[str] = []
+    start = Path(".")
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument in VALUE_OPTIONS:
+            value = next(arguments)
+            options += [argument, value]
+            if argument in ("-s", "--start-dir"):
+                start = Path(value)
+        elif argument.startswith("-"):
+            options.append(argument)
+        else:
+            names.append(argument)
+    return options, names, start
+
+
+def test_modules(names: list[str], start: Path) -> list[str]:
+    """The test modules the names stand for: a package's are what nose2's discovery finds in it."""
+    modules: list[str] = []
+    for name in names:
+        path = start.joinpath(*name.split("."))
+        if (path / "__init__.py").exists():
+            modules += discover(path, name)
+        else:
+            modules.append(name)  # a module, or a test inside one: nose2 loads it as named
+    return list(dict.fromkeys(modules))
+
+
+def discover(directory: Path, package: str) -> list[str]:
+    found: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file() and entry.name.startswith("test") and entry.suffix == ".py":
+            found.append(f"{package}.{entry.stem}")
+        elif entry.is_dir() and (entry / "__init__.py").exists():
+            found += discover(entry, f"{package}.{entry.name}")
+    return found
+
+
+def longest_first(modules: list[str], durations: dict[str, float]) -> list[str]:
+    # A module not measured yet goes by the longest measured one, so it cannot end up last and alone
+    unknown = max(durations.values(), default=0.0)
+    return sorted(modules, key=lambda module: -durations.get(module, unknown))
+
+
+@dataclass
+class ModuleRun:
+    name: str
+    started: float
+    labels: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    to_worker: IO[str]
+    events: int  # the read ends of its events pipe and of its stdout and stderr
+    output: int
+    current: ModuleRun | None = None
+    modules: int = 0
+    buffer: bytes = b""
+    stray: list[str] = field(default_factory=list)
+
+
+def read_available(fd: int) -> bytes | None:
+    """What the pipe holds now; b"" at its end, None if nothing is there yet."""
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return None
+
+
+class Parallel:
+    """Runs the modules over `jobs` workers and prints each module's line as it completes."""
+
+    def __init__(self, jobs: int, options: list[str], modules: list[str]) -> None:
+        self.jobs = jobs
+        self.options = options
+        self.queue = modules
+        self.total = len(modules)
+        self.workers: list[Worker] = []
+        self.selector = selectors.DefaultSelector()
+        self.passed = self.failed = self.skipped = 0
+        self.failures: list[str] = []
+        self.durations: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.deadline = self.started + SUITE_TIMEOUT_SECONDS
+
+    def spawn(self) -> None:
+        events_read, events_write = os.pipe()
+        modules_read, modules_write = os.pipe()
+        warnings = [f"-W{option}" for option in sys.warnoptions]
+        timeout = max(1.0, self.deadline - time.monotonic())
+        command = [
+            sys.executable, *warnings, __file__, "--worker", f"{modules_read},{events_write}", str(timeout),
+            *self.options,
+        ]
+        process = subprocess.Popen(  # noqa: S603 (this interpreter running this script)
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=(modules_read, events_write),
+        )
+        os.close(modules_read)
+        os.close(events_write)
+        assert process.stdout is not None
+        output = process.stdout.fileno()
+        worker = Worker(process, os.fdopen(modules_write, "w", encoding="utf-8"), events_read, output)
+        for fd, kind in ((events_read, "events"), (output, "output")):
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ, (worker, kind))
+        self.workers.append(worker)
+
+    def run(self) -> None:
+        for _ in range(min(self.jobs, len(self.queue))):
+            self.spawn()
+        while self.workers:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= -60:
+                # The workers' own watchdogs should have fired by now; stop whatever is left
+                for worker in list(self.workers):
+                    worker.process.kill()
+                    worker.process.wait()
+                    self.end(worker, "killed at the suite's time limit")
+                break
+            for key, _ in self.selector.select(timeout=1.0):
+                worker, kind = key.data
+                if worker not in self.workers:
+                    continue
+                if kind == "output":
+                    self.read_output(worker)
+                else:
+                    self.read_events(worker)
+        for name in self.queue:
+            self.failed += 1
+            self.failures.append("\n".join([
+                SEPARATOR1, f"ERROR: {name}", SEPARATOR2, "Not run: no test worker was left to run it.",
+            ]))
+            sys.stderr.write(f"{name} (not run: no test worker was left)\n")
+        self.queue = []
+
+    def read_output(self, worker: Worker) -> None:
+        data = read_available(worker.output)
+        if data is None:
+            return
+        if not data:  # closed (the tests' child processes may still hold a copy: the events pipe decides)
+            self.selector.unregister(worker.output)
+            return
+        text = data.decode("utf-8", "replace")
+        (worker.current.output if worker.current is not None else worker.stray).append(text)
+
+    def read_events(self, worker: Worker) -> None:
+        data = read_available(worker.events)
+        if data is None:
+            return
+        if not data:
+            worker.process.wait()
+            self.end(worker, f"its worker exited with status {worker.process.returncode}")
+            return
+        *lines, worker.buffer = (worker.buffer + data).split(b"\n")
+        for line in lines:
+            if line:
+                self.handle(worker, json.loads(line))
+
+    def handle(self, worker: Worker, message: dict[str, Any]) -> None:
+        current = worker.current
+        if "label" in message and current is not None:
+            current.labels.append(message["label"])
+            if message["kind"] is not None:
+                setattr(current, message["kind"], getattr(current, message["kind"]) + 1)
+            if message["failure"] is not None:
+                current.failures.append(message["failure"])
+        elif message.get("ready"):
+            if current is not None:
+                self.complete(worker, current)
+            self.dispatch(worker)
+
+    def dispatch(self, worker: Worker) -> None:
+        if self.queue and time.monotonic() < self.deadline:
+            name = self.queue.pop(0)
+            worker.current = ModuleRun(name, time.monotonic())
+            worker.modules += 1
+        else:
+            name = ""
+        try:
+            worker.to_worker.write(name + "\n")
+            worker.to_worker.flush()
+        except BrokenPipeError:
+            pass  # it died: its events pipe ends next, and the module counts as failed
+
+    def complete(self, worker: Worker, run: ModuleRun, problem: str | None = None) -> None:
+        worker.current = None
+        self.drain_output(worker, run.output)
+        output = "".join(run.output)
+        if problem is not None:
+            run.failed += 1
+            run.failures.append("\n".join([
+                SEPARATOR1, f"ERROR: {run.name}", SEPARATOR2,
+                f"The module did not complete: {problem}. Its worker's output:", output,
+            ]))
+            output = ""
+        self.durations[run.name] = round(time.monotonic() - run.started, 2)
+        self.passed += run.passed
+        self.failed += run.failed
+        self.skipped += run.skipped
+        self.failures += run.failures
+        line = f"{run.name} {''.join(run.labels)}"
+        if problem is not None:
+            line += f" (did not complete: {problem})"
+        if output and not output.endswith("\n"):
+            output += "\n"
+        sys.stderr.write(f"{line}\n{output}")
+        sys.stderr.flush()
+
+    def drain_output(self, worker: Worker, into: list[str]) -> None:
+        if worker.output not in self.selector.get_map():
+            return
+        data = read_available(worker.output)
+        if data:
+            into.append(data.decode("utf-8", "replace"))
+
+    def end(self, worker: Worker, problem: str) -> None:
+        """The worker is gone: its module (if any) failed; another worker takes the modules left."""
+        self.workers.remove(worker)
+        if worker.current is not None:
+            self.complete(worker, worker.current, problem)
+        else:
+            self.drain_output(worker, worker.stray)
+            if worker.process.returncode != 0:
+                self.failed += 1
+                self.failures.append("\n".join([
+                    SEPARATOR1, "ERROR: a test worker", SEPARATOR2, f"It failed: {problem}. Its output:",
+                    "".join(worker.stray),
+                ]))
+        for fd in (worker.events, worker.output):
+            if fd in self.selector.get_map():
+                self.selector.unregister(fd)
+        os.close(worker.events)
+        assert worker.process.stdout is not None
+        worker.process.stdout.close()
+        try:
+            worker.to_worker.close()
+        except BrokenPipeError:
+            pass
+        # A worker that died before its first module would die again: only one that ran something is replaced
+        if self.queue and worker.modules > 0 and time.monotonic() < self.deadline:
+            self.spawn()
+
+    def finish(self) -> None:
+        if self.failures:
+            sys.stderr.write("\n" + "\n".join(self.failures) + "\n")
+        took = time.monotonic() - self.started
+        outcome = "OK" if self.failed == 0 else f"FAILED (failures={self.failed})"
+        sys.stderr.write(
+            f"{SEPARATOR2}\nRan {self.total} test modules in {took:.3f}s over {self.jobs} workers\n\n{outcome}\n",
+        )
+        sys.stderr.flush()
+
+
+def run_parallel(argv: list[str], jobs: int, summary: Path | None, record_durations: Path | None) -> int:
+    options, names, start = split_arguments(with_config(argv))
+    durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    modules = longest_first(test_modules(names, start), durations)
+    parallel = Parallel(jobs, options, modules)
+    parallel.run()
+    parallel.finish()
+    if record_durations is not None:
+        recorded = json.loads(record_durations.read_text()) if record_durations.exists() else {}
+        recorded.update(parallel.durations)
+        record_durations.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
+    record(summary, parallel.passed, parallel.failed, parallel.skipped)
+    return report(parallel.passed, parallel.failed, parallel.skipped)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--total"]:
+        return total(Path(argv[1]), int(argv[2]))
+    if argv[:1] == ["--worker"]:
+        return run_worker(argv[1], float(argv[2]), argv[3:])
+    summary = record_durations = None
+    jobs = 1
+    while argv[:1] and argv[0] in ("--summary", "--jobs", "--record-durations"):
+        option, value, argv = argv[0], argv[1], argv[2:]
+        if option == "--summary":
+            summary = Path(value)
+        elif option == "--jobs":
+            jobs = int(value)
+        else:
+            record_durations = Path(value)
+    if jobs > 1:
+        return run_parallel(argv, jobs, summary, record_durations)
+    return run_serial(argv, summary)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.wire.errors import PubSubError
 
 
 class ChainError(PubSubError):

@@ -24,7 +24,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.wire.errors import PubSubError
 
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from microcosm_pubsub.provisioning import Resources, StackSpec
+from microcosm_pubsub.aws.provisioning import Resources, StackSpec
 
 
 IAM_VERSION = "2012-10-17"

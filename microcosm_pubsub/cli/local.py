@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from microcosm_pubsub.aws.local import HOST, LocalEndpoint
+from microcosm_pubsub.aws.provisioning import Provisioner, QueueSpec, Resources, StackSpec
 from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors, matching, stop_on_signals
 from microcosm_pubsub.cli.stack import load_stack
-from microcosm_pubsub.errors import LocalEndpointError
-from microcosm_pubsub.local import HOST, LocalEndpoint
-from microcosm_pubsub.provisioning import Provisioner, QueueSpec, Resources, StackSpec
+from microcosm_pubsub.wire.errors import LocalEndpointError
 
 
 READY = "# ready: Ctrl-C stops the endpoint"

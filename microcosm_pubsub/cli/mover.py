@@ -10,11 +10,11 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.batching import sized_batches
 from microcosm_pubsub.cli.common import CommandError, aws_errors, describe_aws_error
 from microcosm_pubsub.cli.queues import Queue, read_message, release
-from microcosm_pubsub.limits import SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH
-from microcosm_pubsub.wildcards import candidate_keys
+from microcosm_pubsub.wire.batching import sized_batches
+from microcosm_pubsub.wire.limits import SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH
+from microcosm_pubsub.wire.wildcards import candidate_keys
 
 
 # Messages we receive and keep (no match, dry run) stay hidden this long, or until we release them at the end

@@ -11,7 +11,7 @@ from typing import Any
 from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
 from microcosm_pubsub.cli.output import format_age
 from microcosm_pubsub.cli.queues import find_queue, queue_attributes, read_message, release
-from microcosm_pubsub.limits import SQS_MAX_BATCH
+from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
 # Long enough that one peek never receives the same message twice, short if a peek dies holding them

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from microcosm_pubsub.aws.provisioning import Provisioner
 from microcosm_pubsub.cli import stack as stack_module
 from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
 from microcosm_pubsub.cli.iam import policies
 from microcosm_pubsub.cli.stack import load_stack
-from microcosm_pubsub.provisioning import Provisioner
 
 
 def register(subparsers: Any) -> None:

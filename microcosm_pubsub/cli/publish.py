@@ -22,10 +22,10 @@ from microcosm_pubsub.cli.common import (
     read_text,
 )
 from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
-from microcosm_pubsub.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
-from microcosm_pubsub.errors import SchemaNotFoundError
-from microcosm_pubsub.limits import SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.outgoing import OutgoingMessage
+from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
+from microcosm_pubsub.wire.errors import SchemaNotFoundError
+from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.batching import chunks
+from microcosm_pubsub.aws.provisioning import is_missing_queue
 from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
-from microcosm_pubsub.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
-from microcosm_pubsub.provisioning import is_missing_queue
+from microcosm_pubsub.consume.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
+from microcosm_pubsub.wire.batching import chunks
 
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from microcosm.hooks import invoke_resolve_hook
 from microcosm_pubsub.cli.common import UsageError
 from microcosm_pubsub.cli.jsonschema import json_schema
 from microcosm_pubsub.cli.output import table
-from microcosm_pubsub.errors import PubSubError
-from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.wire.errors import PubSubError
 
 
 def register(subparsers: Any) -> None:

@@ -46,6 +46,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from microcosm_pubsub.aws.provisioning import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    DeadLetterSpec,
+    QueueSpec,
+    StackSpec,
+    SubscriptionSpec,
+    dead_letter_name,
+)
 from microcosm_pubsub.cli.common import parse_json, read_text
 from microcosm_pubsub.cli.readers import (
     JsonObject,
@@ -57,16 +66,7 @@ from microcosm_pubsub.cli.readers import (
     json_list,
     name_of,
 )
-from microcosm_pubsub.fifo import is_fifo
-from microcosm_pubsub.provisioning import (
-    DEFAULT_MAX_RECEIVE_COUNT,
-    DEFAULT_VISIBILITY_TIMEOUT,
-    DeadLetterSpec,
-    QueueSpec,
-    StackSpec,
-    SubscriptionSpec,
-    dead_letter_name,
-)
+from microcosm_pubsub.wire.fifo import is_fifo
 
 
 __all__ = [

@@ -1,14 +1,14 @@
 """Media-type conventions shared by every service of an organization: naming, lifecycle verbs, reference messages."""
 from __future__ import annotations
 
-from microcosm_pubsub.conventions.lifecycle import LifecycleChange
-from microcosm_pubsub.conventions.messages import (
+from microcosm_pubsub.schemas.lifecycle import LifecycleChange
+from microcosm_pubsub.schemas.messages import (
     ChangedURIMessageSchema,
     IdentityMessageSchema,
     URIMessageSchema,
     convention_schema,
 )
-from microcosm_pubsub.conventions.naming import (
+from microcosm_pubsub.schemas.naming import (
     BUILT_IN_VERBS,
     DEFAULT_ORGANIZATION,
     ORGANIZATION_ENVIRON,

@@ -13,9 +13,9 @@ from typing import Any
 
 from microcosm.api import create_object_graph, load_from_dict
 
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.demo.service import OrderCreatedSchema
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
-from microcosm_pubsub.result import Outcome
 
 
 # The flaky order fails once and then succeeds: six successes in all

@@ -7,11 +7,11 @@ from typing import Any
 from marshmallow import fields
 from microcosm.api import binding
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import created
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import SkipMessage
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
+from microcosm_pubsub.wire.errors import SkipMessage
 
 
 @schema

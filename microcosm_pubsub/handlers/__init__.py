@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
     # The batch handler lives beside the producer's batch schema; importing it on demand keeps
     # `import microcosm_pubsub.handlers` from loading the producer
     if name == "PublishBatchMessage":
-        from microcosm_pubsub.batch import PublishBatchMessage
+        from microcosm_pubsub.produce.batch import PublishBatchMessage
 
         return PublishBatchMessage
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """Kept for services written for the old package: its import path of `PublishBatchMessage` (now in `batch`)."""
-from microcosm_pubsub.batch import PublishBatchMessage
+from microcosm_pubsub.produce.batch import PublishBatchMessage
 
 
 __all__ = ["PublishBatchMessage"]

@@ -24,9 +24,9 @@ from microcosm_pubsub.constants import (
     RECEIPT_HANDLE_KEY,
     URI_KEY,
 )
-from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.handlers.pinned import PinnedSession
 from microcosm_pubsub.handlers.url_policy import DEFAULT_URL_POLICY, UrlPolicy
+from microcosm_pubsub.wire.errors import Nack
 
 
 Timeout = float | tuple[float, float]

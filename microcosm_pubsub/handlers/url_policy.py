@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from requests.exceptions import InvalidSchema, MissingSchema
 
-from microcosm_pubsub.errors import ConfigurationError, InvalidMessage
+from microcosm_pubsub.wire.errors import ConfigurationError, InvalidMessage
 
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

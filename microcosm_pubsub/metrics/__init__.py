@@ -4,7 +4,7 @@ The old package's bindings (`PubSubSendMetrics`, `PubSubSendBatchMetrics`, `PubS
 are importable from here too, for old services.
 """
 from microcosm_pubsub.metrics.bindings import PubSubProducerMetrics, PubSubSendBatchMetrics, PubSubSendMetrics
-from microcosm_pubsub.metrics.sink import FanoutSink, InMemorySink, MetricsSink, Summary
+from microcosm_pubsub.middleware.metrics.sink import FanoutSink, InMemorySink, MetricsSink, Summary
 
 
 __all__ = [

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from microcosm.errors import LockedGraphError, NotBoundError
 
-from microcosm_pubsub.config import defaults, typed
-from microcosm_pubsub.logs import seconds_since_published
-from microcosm_pubsub.middleware import Middleware
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.logs import seconds_since_published
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.middleware.chain import Middleware
 
 
 if TYPE_CHECKING:
-    from microcosm_pubsub.message import SQSMessage
-    from microcosm_pubsub.result import Action, MessageHandlingResult
+    from microcosm_pubsub.consume.message import SQSMessage
+    from microcosm_pubsub.consume.result import Action, MessageHandlingResult
 
 
 SOURCE_TAG = "source:microcosm-pubsub"

@@ -16,8 +16,7 @@ import unittest
 from types import TracebackType
 from typing import Any
 
-from microcosm_pubsub.outgoing import OutgoingMessage
-from microcosm_pubsub.producer import SNSProducer
+from microcosm_pubsub.produce.producer import SNSProducer
 from microcosm_pubsub.testing.recording import (
     RecordedMessage,
     RecordedMessages,
@@ -25,6 +24,7 @@ from microcosm_pubsub.testing.recording import (
     record_message,
     remove_listener,
 )
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 class PublishCapture(RecordedMessages):

@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from microcosm_pubsub.codecs import encode
-from microcosm_pubsub.errors import TopicNotDefinedError
-from microcosm_pubsub.outgoing import OutgoingMessage
-from microcosm_pubsub.result import MessageHandlingResult
+from microcosm_pubsub.consume.result import MessageHandlingResult
+from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN, delivered, media_type_attributes
+from microcosm_pubsub.wire.errors import TopicNotDefinedError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 if TYPE_CHECKING:

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import MessageHandlingResult
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import MessageHandlingResult
 from microcosm_pubsub.testing.graphs import merge_config
 from microcosm_pubsub.testing.queues import (
     Resources,
@@ -25,10 +24,11 @@ from microcosm_pubsub.testing.queues import (
     shared_endpoint,
     until_quiet,
 )
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 if TYPE_CHECKING:
-    from microcosm_pubsub.daemon import ConsumerDaemon
+    from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 
 D = TypeVar("D", bound="ConsumerDaemon")
 

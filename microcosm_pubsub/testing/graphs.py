@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.errors import ConfigurationError
 from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN
 from microcosm_pubsub.testing.recording import RecordingProducer
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 if TYPE_CHECKING:
-    from microcosm_pubsub.daemon import ConsumerDaemon
+    from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 
 D = TypeVar("D", bound="ConsumerDaemon")
 F = TypeVar("F", bound=Callable[..., Any])

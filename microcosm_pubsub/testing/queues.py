@@ -12,11 +12,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.hooks import invoke_resolve_hook
 
-from microcosm_pubsub.consumer import SQSConsumer
-from microcosm_pubsub.local import LocalEndpoint
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.provisioning import Stack, allow_topics_policy, provision
-from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.aws.local import LocalEndpoint
+from microcosm_pubsub.aws.provisioning import Stack, allow_topics_policy, provision
+from microcosm_pubsub.consume.consumer import SQSConsumer
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
 
 
 # moto hands out messages as soon as they are sent, so two empty receives in a row mean the queue is empty

@@ -9,13 +9,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from microcosm_pubsub.codecs import decode
-from microcosm_pubsub.errors import PubSubError
-from microcosm_pubsub.outgoing import OutgoingMessage
-from microcosm_pubsub.producer import SNSProducer
-from microcosm_pubsub.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.produce.producer import SNSProducer
+from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.testing import events
 from microcosm_pubsub.testing.dispatch import dispatch_recorded
+from microcosm_pubsub.wire.errors import PubSubError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 # A handler that produces what it handles would otherwise recurse until the stack overflows

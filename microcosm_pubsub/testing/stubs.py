@@ -234,8 +234,8 @@ class TestingTopics:
         self.topics = topics
 
     def resolve(self, media_type: str) -> str:
-        from microcosm_pubsub.errors import TopicNotDefinedError
         from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN
+        from microcosm_pubsub.wire.errors import TopicNotDefinedError
 
         try:
             topic: str = self.topics.resolve(media_type)

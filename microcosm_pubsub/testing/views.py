@@ -10,12 +10,12 @@ from typing import Any
 from marshmallow import ValidationError
 from microcosm.object_graph import ObjectGraph
 
-from microcosm_pubsub.codecs import decode
-from microcosm_pubsub.errors import PubSubError
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.producer import SNSProducer
-from microcosm_pubsub.result import MessageHandlingResult
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import MessageHandlingResult
+from microcosm_pubsub.produce.producer import SNSProducer
+from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.testing.recording import RecordedMessage, RecordingProducer
+from microcosm_pubsub.wire.errors import PubSubError
 
 
 # Every message carries these; showing them in a failure would only hide the fields that differ

@@ -16,8 +16,8 @@ from typing import Any
 from hamcrest import assert_that, equal_to, is_
 from microcosm.api import load_from_dict
 
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.provisioning import provision
+from microcosm_pubsub.aws.provisioning import provision
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.test_async_handlers import FOLLOW_UP, TASK, WAIT_SECONDS

@@ -5,8 +5,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 
 
 ORDER_CREATED = "application/vnd.acme.pubsub._.created.cli_order"

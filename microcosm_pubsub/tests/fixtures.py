@@ -11,8 +11,8 @@ from typing import Any
 from hamcrest import assert_that, has_length
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint
-from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.aws.provisioning import Stack
 from microcosm_pubsub.testing.queues import shared_endpoint
 
 

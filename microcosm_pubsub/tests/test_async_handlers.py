@@ -15,16 +15,16 @@ from hamcrest import assert_that, contains_inanyorder, equal_to, is_, starts_wit
 from marshmallow import fields
 from microcosm.api import binding, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.consume.handler_loop import handler_loop, is_awaitable, is_coroutine_handler, run_awaitable
+from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.conventions import created
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import Nack, SkipMessage
-from microcosm_pubsub.handler_loop import handler_loop, is_awaitable, is_coroutine_handler, run_awaitable
-from microcosm_pubsub.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
 from microcosm_pubsub.testing import dispatch, lambda_record, sqs_message, testing_daemon
 from microcosm_pubsub.tests.test_lambda import Context
 from microcosm_pubsub.tests.test_lambda_sns import sns_record
+from microcosm_pubsub.wire.errors import Nack, SkipMessage
 
 
 # The repository's root (or the installed package's parent), where `python -m` finds the package

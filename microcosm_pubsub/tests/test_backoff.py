@@ -5,7 +5,7 @@ import unittest
 
 from hamcrest import assert_that, calling, equal_to, instance_of, is_, raises
 
-from microcosm_pubsub.backoff import (
+from microcosm_pubsub.consume.backoff import (
     MAX_VISIBILITY_TIMEOUT_SECONDS,
     POLICIES,
     BackoffPolicy,
@@ -17,8 +17,8 @@ from microcosm_pubsub.backoff import (
     clamp,
     make_backoff_policy,
 )
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.message import SQSMessage
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 class ConstantBackoffTests(unittest.TestCase):

@@ -18,12 +18,12 @@ from hamcrest import (
     raises,
 )
 
-from microcosm_pubsub.batch import BATCH_MEDIA_TYPE, PublishBatchMessage
 from microcosm_pubsub.conventions import created
-from microcosm_pubsub.errors import PubSubError
-from microcosm_pubsub.outgoing import SNS_MAX_BYTES
-from microcosm_pubsub.producer import DeferredBatchProducer, DeferredProducer, deferred, deferred_batch
+from microcosm_pubsub.produce.batch import BATCH_MEDIA_TYPE, PublishBatchMessage
+from microcosm_pubsub.produce.producer import DeferredBatchProducer, DeferredProducer, deferred, deferred_batch
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import PubSubError
+from microcosm_pubsub.wire.outgoing import SNS_MAX_BYTES
 
 
 MEDIA_TYPE = created("BatchedWidget")

@@ -1,7 +1,7 @@
 """Tests for batching: count chunks and count-and-size batches."""
 from hamcrest import assert_that, calling, contains_exactly, equal_to, is_, raises
 
-from microcosm_pubsub.batching import chunks, sized_batches
+from microcosm_pubsub.wire.batching import chunks, sized_batches
 
 
 def test_chunks_of_ten_by_default() -> None:

@@ -29,7 +29,7 @@ from benchmarks.plot import BLUE, ORANGE, Series, line_plot
 from benchmarks.produce import produce_phases
 from benchmarks.report import END, START, markdown, targets, write_docs
 from benchmarks.stages import stages_phase, table
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
 
 
 class TestBenchmarkPhases(unittest.TestCase):

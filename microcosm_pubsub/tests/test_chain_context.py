@@ -18,7 +18,7 @@ from hamcrest import (
 
 from microcosm_pubsub.chain.context import SafeContext
 from microcosm_pubsub.chain.exceptions import AttributeNotFound, ContextKeyAlreadySet, ContextKeyNotFound
-from microcosm_pubsub.errors import PubSubError
+from microcosm_pubsub.wire.errors import PubSubError
 
 
 class SafeContextTestCase(unittest.TestCase):

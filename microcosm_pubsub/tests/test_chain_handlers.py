@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 from hamcrest import assert_that, calling, contains_exactly, equal_to, is_, raises
 
 from microcosm_pubsub.chain import Chain, extracts
-from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.handlers import ChainHandler, ChainURIHandler
 from microcosm_pubsub.tests.test_uri_handler import ResourceServer, make_graph
+from microcosm_pubsub.wire.errors import Nack
 
 
 class CountItems(ChainHandler):

@@ -32,7 +32,7 @@ from microcosm_pubsub.cli import main
 from microcosm_pubsub.cli.common import UsageError
 from microcosm_pubsub.cli.publish import wire_names
 from microcosm_pubsub.cli.queues import check_url_matches_endpoint
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import (
     SCHEMAS_MODULE,

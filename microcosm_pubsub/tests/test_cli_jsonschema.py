@@ -9,7 +9,7 @@ from hamcrest import assert_that, equal_to, has_entries, is_
 from marshmallow import Schema, fields, validate
 
 from microcosm_pubsub.cli.jsonschema import DIALECT, json_schema
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 
 
 class Colour(enum.Enum):

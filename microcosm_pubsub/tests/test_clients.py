@@ -9,8 +9,8 @@ from hamcrest import assert_that, has_entries, instance_of, is_, is_not
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.stubs import StubClient
 from microcosm_pubsub.tests import fixtures
 

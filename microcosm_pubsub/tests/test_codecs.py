@@ -22,8 +22,8 @@ from hamcrest import (
 )
 from marshmallow import ValidationError, fields
 
-from microcosm_pubsub.codecs import PUBLISHED_KEY, PubSubMessageSchema, decode, encode
-from microcosm_pubsub.errors import SchemaValidationError
+from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY, PubSubMessageSchema, decode, encode
+from microcosm_pubsub.wire.errors import SchemaValidationError
 
 
 MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-codecs-widget"

@@ -24,12 +24,12 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, ConsumeError, Nack, SkipMessage, TTLExpired
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.aws.provisioning import Stack
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError, ConsumeError, Nack, SkipMessage, TTLExpired
 
 
 @schema

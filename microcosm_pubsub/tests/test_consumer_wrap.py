@@ -9,9 +9,9 @@ from hamcrest import assert_that, contains_string, equal_to, is_, none
 from marshmallow import fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.middleware import Middleware
+from microcosm_pubsub.middleware.chain import Middleware
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 
 
 @schema

@@ -9,11 +9,11 @@ from hamcrest import assert_that, equal_to, has_entries, has_key, is_, is_not
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.context import LOCAL_KEYS, propagated
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.context import LOCAL_KEYS, propagated
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests.fixtures import close_clients, make_graph, new_stack
 
 

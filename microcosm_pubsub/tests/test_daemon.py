@@ -34,16 +34,16 @@ from hamcrest import (
 from microcosm.api import binding, load_from_dict
 from microcosm.caching import NaiveCache
 
-from microcosm_pubsub import config
-from microcosm_pubsub.config import unknown_keys
-from microcosm_pubsub.daemon import STDIN_QUEUE_URL, ConsumerDaemon, warn_unknown_keys
-from microcosm_pubsub.decorators import handles
-from microcosm_pubsub.errors import DuplicateHandlerError
-from microcosm_pubsub.provisioning import Stack, provision
+from microcosm_pubsub.aws.provisioning import Stack, provision
+from microcosm_pubsub.graph import config
+from microcosm_pubsub.graph.config import unknown_keys
+from microcosm_pubsub.runtime.daemon import STDIN_QUEUE_URL, ConsumerDaemon, warn_unknown_keys
+from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.daemons.example import SimpleSchema
 from microcosm_pubsub.tests.daemons.recording import RECORD_FILE_VARIABLE, WorkSchema
+from microcosm_pubsub.wire.errors import DuplicateHandlerError
 
 
 EXAMPLE = "microcosm_pubsub.tests.daemons.example"

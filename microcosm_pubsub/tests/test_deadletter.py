@@ -10,12 +10,12 @@ from hamcrest import assert_that, contains_string, equal_to, has_entries, is_, n
 from marshmallow import fields
 from microcosm.api import load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.deadletter import RedrivePolicy
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.provisioning import Stack
-from microcosm_pubsub.result import Action, Outcome, actions
+from microcosm_pubsub.aws.provisioning import Stack
+from microcosm_pubsub.consume.deadletter import RedrivePolicy
+from microcosm_pubsub.consume.result import Action, Outcome, actions
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import pubsub

@@ -21,11 +21,11 @@ from hamcrest import (
 )
 from marshmallow import ValidationError, fields
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import BatchPublishError, PublishError
-from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.aws.provisioning import Stack
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import BatchPublishError, PublishError
 
 
 @schema

@@ -10,7 +10,7 @@ from microcosm.api import load_from_dict
 
 from microcosm_pubsub.demo.__main__ import QUEUE_OPTIONS, readable
 from microcosm_pubsub.demo.service import DemoDaemon
-from microcosm_pubsub.runner import Runner
+from microcosm_pubsub.runtime.runner import Runner
 from microcosm_pubsub.tests import fixtures
 
 

@@ -23,13 +23,13 @@ from hamcrest import (
 from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.cli.stack import StackFileError, parse_stack
+from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.conventions import created
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.destinations import is_queue
-from microcosm_pubsub.errors import ProduceArgumentError, PublishError
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.produce.destinations import is_queue
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import pubsub, temporary_directory, write_json
+from microcosm_pubsub.wire.errors import ProduceArgumentError, PublishError
 
 
 TASK = created("destination_task")
@@ -210,8 +210,8 @@ class TestStack(unittest.TestCase):
 class TestLocalEnvironment(unittest.TestCase):
     def test_local_prints_the_mapping_to_the_queue(self) -> None:
         """`pubsub local` tells each service to send a destination queue's media types to that queue."""
+        from microcosm_pubsub.aws.provisioning import QueueSpec, Resources, StackSpec
         from microcosm_pubsub.cli.local import Service, environment
-        from microcosm_pubsub.provisioning import QueueSpec, Resources, StackSpec
 
         queue = QueueSpec("thumbnails", 30, None, (TASK,))
         stack = StackSpec((), (queue,), ())

@@ -23,14 +23,14 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import binding
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import ConfigurationError, IgnoreMessage, Nack, SkipMessage
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.provisioning import provision
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.aws.provisioning import provision
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError, IgnoreMessage, Nack, SkipMessage
 
 
 PREFIX = "application/vnd.microcosm.pubsub._.tests.dispatcher"

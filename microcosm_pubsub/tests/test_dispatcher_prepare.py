@@ -8,8 +8,8 @@ from unittest import mock
 from hamcrest import assert_that, contains_exactly, equal_to, has_entries
 from microcosm.api import create_object_graph
 
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Outcome
 
 
 MEDIA_TYPE = "application/vnd.microcosm.pubsub._.tests.prepare.thing"
@@ -99,6 +99,6 @@ class TestPreparedMessages(unittest.TestCase):
         self.graph.sqs_message_handler_registry.register(MEDIA_TYPE, slow)
         aged = message("a", {"x-request-published": "900.0"})
         self.dispatcher.prepare([aged])
-        with mock.patch("microcosm_pubsub.logs.time.time", lambda: clock[0]):
+        with mock.patch("microcosm_pubsub.consume.logs.time.time", lambda: clock[0]):
             result = self.dispatcher.handle_message(aged)
         assert_that(result.handle_start_time, equal_to(100.0))

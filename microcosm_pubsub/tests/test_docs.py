@@ -36,8 +36,8 @@ from hamcrest import assert_that, contains_string, empty, equal_to, greater_than
 from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.cli import build_parser
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.runner import Runner
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.runtime.runner import Runner
 from microcosm_pubsub.testing import testing_graph
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import pubsub_command
@@ -334,7 +334,7 @@ class TestDocsAgreeWithCode(unittest.TestCase):
 NOISY_TESTS = """\
 import unittest
 
-from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.testing import lambda_event, lambda_record, sqs_message
 
 

@@ -22,9 +22,7 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.envelope import (
+from microcosm_pubsub.consume.envelope import (
     CodecSQSEnvelope,
     LambdaSQSEnvelope,
     NaiveSQSEnvelope,
@@ -32,8 +30,10 @@ from microcosm_pubsub.envelope import (
     SQSEnvelope,
     strategy,
 )
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 PARCEL = "application/vnd.microcosm.pubsub._.tests.envelope.parcel"
@@ -195,7 +195,7 @@ class UnwrapTestCase(unittest.TestCase):
         }
         parsing: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
         message = sns_wrapped(body(), media_type=PARCEL)
-        with patch("microcosm_pubsub.envelope.json.loads", wraps=json.loads) as loads:
+        with patch("microcosm_pubsub.consume.envelope.json.loads", wraps=json.loads) as loads:
             received = parsing.sqs_consumer.wrap(message)
             with parsing.pubsub_middleware.handling(received):
                 pass

@@ -23,9 +23,9 @@ from marshmallow import (
 )
 from marshmallow import validate as validators
 
-from microcosm_pubsub.codecs import TRUSTED_POST_LOAD, PubSubMessageCodec, PubSubMessageSchema, decode, dump
-from microcosm_pubsub.errors import SchemaValidationError
-from microcosm_pubsub.fastcodec import _PLAN_ATTRIBUTE, Plan, plan_for
+from microcosm_pubsub.schemas.codecs import TRUSTED_POST_LOAD, PubSubMessageCodec, PubSubMessageSchema, decode, dump
+from microcosm_pubsub.schemas.fastcodec import _PLAN_ATTRIBUTE, Plan, plan_for
+from microcosm_pubsub.wire.errors import SchemaValidationError
 
 
 OTHER_MEDIA_TYPE = "application/vnd.globality.pubsub._.created.test-fastcodec"

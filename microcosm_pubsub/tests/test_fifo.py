@@ -25,14 +25,7 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import Nack
-from microcosm_pubsub.fifo import FifoError
-from microcosm_pubsub.outgoing import OutgoingMessage
-from microcosm_pubsub.producer import held_back
-from microcosm_pubsub.provisioning import (
+from microcosm_pubsub.aws.provisioning import (
     DeadLetterSpec,
     Provisioner,
     QueueSpec,
@@ -41,8 +34,15 @@ from microcosm_pubsub.provisioning import (
     SubscriptionSpec,
     provision,
 )
+from microcosm_pubsub.produce.producer import held_back
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import Nack
+from microcosm_pubsub.wire.fifo import FifoError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 STEP = "application/vnd.microcosm.pubsub._.tests.fifo.step"

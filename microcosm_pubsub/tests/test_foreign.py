@@ -17,10 +17,8 @@ from hamcrest import (
 )
 from microcosm.api import binding, load_from_dict
 
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.envelope import Unwrapped, unwrap
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.foreign import (
+from microcosm_pubsub.consume.envelope import Unwrapped, unwrap
+from microcosm_pubsub.consume.foreign import (
     EVENTBRIDGE_EVENT,
     S3_EVENT,
     ForeignEvents,
@@ -30,8 +28,10 @@ from microcosm_pubsub.foreign import (
     handles_foreign_event,
     s3_notifications,
 )
-from microcosm_pubsub.result import Action, Outcome
+from microcosm_pubsub.consume.result import Action, Outcome
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 SCHEDULE = "application/vnd.acme.nightly-report"

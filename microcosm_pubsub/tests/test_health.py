@@ -24,11 +24,11 @@ from hamcrest import (
 )
 from microcosm.api import load_from_dict
 
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.errors import ConfigurationError, ConsumeError
-from microcosm_pubsub.health import HealthMonitor, start_health_server
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
+from microcosm_pubsub.middleware.health import HealthMonitor, start_health_server
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError, ConsumeError
 
 
 # Long enough for a slow, shared machine; the loops below end as soon as the state is reached

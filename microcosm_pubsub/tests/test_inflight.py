@@ -9,7 +9,7 @@ from typing import Any
 
 from hamcrest import assert_that, calling, contains_inanyorder, empty, equal_to, is_, none, raises
 
-from microcosm_pubsub.inflight import InFlight
+from microcosm_pubsub.runtime.inflight import InFlight
 
 
 def message(handle: str) -> Any:

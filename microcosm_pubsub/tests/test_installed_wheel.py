@@ -37,10 +37,10 @@ SERVICE_FILES = {
         from marshmallow import fields
         from microcosm.api import binding
 
-        from microcosm_pubsub.codecs import PubSubMessageSchema
+        from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
         from microcosm_pubsub.conventions import created
-        from microcosm_pubsub.daemon import ConsumerDaemon
-        from microcosm_pubsub.decorators import handles, schema
+        from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+        from microcosm_pubsub.schemas.decorators import handles, schema
 
 
         @schema
@@ -81,7 +81,7 @@ SERVICE_FILES = {
 
         from hamcrest import assert_that, equal_to, is_
 
-        from microcosm_pubsub.result import Outcome
+        from microcosm_pubsub.consume.result import Outcome
         from microcosm_pubsub.testing import IntegrationEnvironment, dispatch, testing_daemon
         from microcosm_pubsub.testing.matchers import not_published, published
 

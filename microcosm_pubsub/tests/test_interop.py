@@ -24,8 +24,8 @@ from unittest import TestCase
 
 from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, has_item, has_length, is_, is_not
 
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS
 from microcosm_pubsub.conventions import changed, created, deleted
-from microcosm_pubsub.local import DUMMY_CREDENTIALS
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests.fixtures import endpoint, new_stack, wait_for
 

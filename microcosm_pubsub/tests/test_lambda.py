@@ -9,14 +9,14 @@ from hamcrest import assert_that, contains_exactly, empty, equal_to, has_entries
 from marshmallow import fields
 from microcosm.api import binding, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import created
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles
-from microcosm_pubsub.errors import Nack
-from microcosm_pubsub.lambda_handler import queue_url_from_arn, sqs_message_from_record
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.runtime.lambda_handler import queue_url_from_arn, sqs_message_from_record
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.testing import lambda_record, sqs_message
 from microcosm_pubsub.tests.fixtures import environ, graph_config, new_stack
+from microcosm_pubsub.wire.errors import Nack
 
 
 GIZMO = created("lambda_gizmo")

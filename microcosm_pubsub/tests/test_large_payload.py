@@ -23,19 +23,19 @@ from hamcrest import (
 )
 from marshmallow import fields
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, MessageTooLargeError, PublishError, TTLExpired
-from microcosm_pubsub.large_payload import (
+from microcosm_pubsub.consume.large_payload import (
     LEGACY_POINTER_CLASS,
     POINTER_CLASS,
     Offloader,
     S3Object,
     parse_pointer,
 )
-from microcosm_pubsub.outgoing import SNS_MAX_BYTES, OutgoingMessage
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError, MessageTooLargeError, PublishError, TTLExpired
+from microcosm_pubsub.wire.outgoing import SNS_MAX_BYTES, OutgoingMessage
 
 
 @schema

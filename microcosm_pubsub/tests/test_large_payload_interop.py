@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import boto3
 from hamcrest import assert_that, equal_to, has_entries, has_entry, has_length, is_, not_
 
-from microcosm_pubsub.codecs import encode
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.test_large_payload import LARGE_TEXT, MEDIA_TYPE, s3_client
 

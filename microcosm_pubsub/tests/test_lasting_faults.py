@@ -35,8 +35,8 @@ from hamcrest import (
     starts_with,
 )
 
-from microcosm_pubsub.faults import lasting_fault
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.faults import lasting_fault
+from microcosm_pubsub.aws.local import LocalEndpoint
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.reliability.harness import DAEMON_MODULE, ROOT, daemon_config
 from microcosm_pubsub.tests.test_daemon import closed_port

@@ -31,9 +31,9 @@ from hamcrest import (
     starts_with,
 )
 
-from microcosm_pubsub.errors import LocalEndpointError
-from microcosm_pubsub.local import DUMMY_CREDENTIALS, LocalEndpoint, _make_server
-from microcosm_pubsub.local_speedups import MOTO_REQUIREMENT, moto_tested
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint, _make_server
+from microcosm_pubsub.aws.local_speedups import MOTO_REQUIREMENT, moto_tested
+from microcosm_pubsub.wire.errors import LocalEndpointError
 
 
 if TYPE_CHECKING:

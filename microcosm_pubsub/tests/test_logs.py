@@ -28,11 +28,7 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import load_from_dict
 
-from microcosm_pubsub.codecs import PUBLISHED_KEY, PubSubMessageSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.logs import (
+from microcosm_pubsub.consume.logs import (
     MESSAGE_LOGGER,
     REDACTED,
     JsonFormatter,
@@ -41,7 +37,11 @@ from microcosm_pubsub.logs import (
     redact,
     seconds_since_published,
 )
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY, PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 PREFIX = "application/vnd.microcosm.pubsub._.tests.logs"

@@ -22,9 +22,9 @@ from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub import matchers as old
-from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import created, deleted
-from microcosm_pubsub.decorators import schema
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing import IntegrationEnvironment, RecordingProducer, dispatch, testing_graph
 from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN
 from microcosm_pubsub.testing.matchers import a_message, not_published, published, published_inanyorder

@@ -26,15 +26,15 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema, encode
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, PubSubError
 from microcosm_pubsub.metrics import InMemorySink
-from microcosm_pubsub.metrics.middleware import serve_metrics
-from microcosm_pubsub.metrics.statsd import StatsdSink
+from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
+from microcosm_pubsub.middleware.metrics.statsd import StatsdSink
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema, encode
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing import dispatch
 from microcosm_pubsub.testing.events import delivered, media_type_attributes
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
 
 
 PREFIX = "application/vnd.microcosm.pubsub._.tests.metrics"

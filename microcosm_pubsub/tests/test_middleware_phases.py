@@ -8,11 +8,11 @@ from typing import Any
 
 from hamcrest import assert_that, calling, contains_string, equal_to, is_, raises
 
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.middleware import ATTRIBUTES, BODY, SEAL, Middleware, MiddlewareChain, Publication
-from microcosm_pubsub.outgoing import OutgoingMessage
-from microcosm_pubsub.signing import SIGNATURE_ATTRIBUTE, MessageSigning, sign
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.middleware.chain import ATTRIBUTES, BODY, SEAL, Middleware, MiddlewareChain, Publication
+from microcosm_pubsub.middleware.signing import SIGNATURE_ATTRIBUTE, MessageSigning, sign
+from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 SECRET = "phases-secret-0123456789"

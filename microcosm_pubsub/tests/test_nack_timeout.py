@@ -7,13 +7,13 @@ from typing import Any
 from hamcrest import assert_that, empty, equal_to, instance_of, is_
 from marshmallow import fields
 
-from microcosm_pubsub.backoff import BackoffPolicy
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import Nack
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.backoff import BackoffPolicy
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import Nack
 
 
 @schema

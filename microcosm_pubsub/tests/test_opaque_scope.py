@@ -11,7 +11,7 @@ from hamcrest import assert_that, calling, equal_to, is_, raises
 from microcosm.api import create_object_graph
 from microcosm.opaque import Opaque
 
-from microcosm_pubsub.opaque_scope import OpaqueScope
+from microcosm_pubsub.consume.opaque_scope import OpaqueScope
 
 
 Scope = Callable[[Mapping[str, Any]], AbstractContextManager[None]]

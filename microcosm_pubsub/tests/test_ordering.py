@@ -5,12 +5,12 @@ import unittest
 
 from hamcrest import assert_that, contains_exactly, empty, equal_to, is_, none, not_none
 
-from microcosm_pubsub.fifo import is_fifo
-from microcosm_pubsub.inflight import InFlight
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.ordering import GroupedPending, pending_for
-from microcosm_pubsub.received import Delivery, Opened
-from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, SettlePolicy
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome, SettlePolicy
+from microcosm_pubsub.runtime.inflight import InFlight
+from microcosm_pubsub.runtime.ordering import GroupedPending, pending_for
+from microcosm_pubsub.wire.fifo import is_fifo
+from microcosm_pubsub.wire.received import Delivery, Opened
 
 
 def message(name: str, group: str | None) -> SQSMessage:

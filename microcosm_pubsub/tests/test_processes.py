@@ -10,7 +10,7 @@ from typing import Any
 
 from hamcrest import assert_that, contains_string, equal_to, is_, is_not
 
-from microcosm_pubsub.processes import SILENT_SECONDS, ProcessesHealth
+from microcosm_pubsub.runtime.processes import SILENT_SECONDS, ProcessesHealth
 from microcosm_pubsub.tests import fixtures, test_daemon
 from microcosm_pubsub.tests.daemons.recording import WorkSchema
 from microcosm_pubsub.tests.test_daemon import RECORDING, WAIT_SECONDS, DaemonProcessTestCase, closed_port, http_status

@@ -33,18 +33,18 @@ from hamcrest import (
 from marshmallow import EXCLUDE, ValidationError, fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.aws.provisioning import Stack
 from microcosm_pubsub.conventions import created, deleted
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import (
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import (
     MessageTooLargeError,
     PublishError,
     PubSubError,
     TopicNotDefinedError,
 )
-from microcosm_pubsub.provisioning import Stack
-from microcosm_pubsub.registry import PubSubMessageSchemaRegistry
-from microcosm_pubsub.tests import fixtures
 
 
 @schema
@@ -310,7 +310,7 @@ class EntryPointTests(unittest.TestCase):
         assert_that(result.stderr, is_(equal_to("")))
         assert_that(
             result.stdout.split(),
-            is_(equal_to(["microcosm_pubsub.producer.SNSProducer", "microcosm_pubsub.consumer.SQSConsumer"])),
+            is_(equal_to(["microcosm_pubsub.produce.producer.SNSProducer", "microcosm_pubsub.consume.consumer.SQSConsumer"])),
         )
 
 
@@ -401,7 +401,7 @@ class OldConfigurationTests(ProducerTestCase):
 
     def test_published_time_from_producer_time(self) -> None:
         """x-request-published comes from microcosm_pubsub.producer.time."""
-        with patch("microcosm_pubsub.producer.time", return_value=1234.5):
+        with patch("microcosm_pubsub.produce.producer.time", return_value=1234.5):
             self.graph.sns_producer.produce(MEDIA_TYPE, name="a")
         opaque = json.loads(json.loads(self.receive_one()["Body"])["Message"])["opaqueData"]
         assert_that(opaque, has_entry("x-request-published", "1234.5"))

@@ -13,12 +13,12 @@ from hamcrest import assert_that, calling, equal_to, instance_of, is_, raises
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import QueueExhausted
+from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.reader import SQSFileReader, SQSJsonReader, reader_for
-from microcosm_pubsub.result import Outcome
-from microcosm_pubsub.runner import Runner
+from microcosm_pubsub.runtime.runner import Runner
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
+from microcosm_pubsub.wire.errors import QueueExhausted
 
 
 LINE = "application/vnd.microcosm.pubsub._.tests.reader.line"

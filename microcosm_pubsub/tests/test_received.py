@@ -9,7 +9,7 @@ from typing import Any
 
 from hamcrest import assert_that, calling, equal_to, is_, not_, raises, same_instance
 
-from microcosm_pubsub.received import Delivery, Opened
+from microcosm_pubsub.wire.received import Delivery, Opened
 
 
 REQUIRED: dict[type, dict[str, Any]] = {

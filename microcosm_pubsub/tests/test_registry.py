@@ -20,7 +20,6 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import (
     ChangedURIMessageSchema,
     IdentityMessageSchema,
@@ -30,15 +29,16 @@ from microcosm_pubsub.conventions import (
     deleted,
     media_type,
 )
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import (
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry, handler_name
+from microcosm_pubsub.wire.errors import (
     AlreadyRegisteredError,
     DuplicateHandlerError,
     HandlerNotFoundError,
     PubSubError,
     SchemaNotFoundError,
 )
-from microcosm_pubsub.registry import PubSubMessageSchemaRegistry, handler_name
 
 
 PREFIX = "application/vnd.globality.pubsub._.test-registry"

@@ -10,9 +10,9 @@ from hamcrest import assert_that, equal_to, instance_of, is_, less_than_or_equal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from microcosm_pubsub.deadletter import DISALLOWED, dead_letter_attributes
-from microcosm_pubsub.dispatcher import log_result
-from microcosm_pubsub.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.consume.deadletter import DISALLOWED, dead_letter_attributes
+from microcosm_pubsub.consume.dispatcher import log_result
+from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.tests.reliability.cases import SOAK, UNKNOWN_MEDIA_TYPE, fuzz_graph
 from microcosm_pubsub.tests.reliability.daemon import PREFIX, ChildSchema, WorkSchema
 from microcosm_pubsub.tests.reliability.harness import record_figures

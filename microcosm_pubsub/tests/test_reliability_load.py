@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from hamcrest import assert_that, empty, equal_to, is_, less_than, not_, only_contains
 
-from microcosm_pubsub.local import LocalEndpoint
+from microcosm_pubsub.aws.local import LocalEndpoint
 from microcosm_pubsub.tests.reliability.cases import SOAK
 from microcosm_pubsub.tests.reliability.daemon import WorkSchema
 from microcosm_pubsub.tests.reliability.harness import Lab, is_loopback, listening_addresses, record_figures

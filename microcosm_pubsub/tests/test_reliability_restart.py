@@ -6,7 +6,7 @@ import time
 
 from hamcrest import assert_that, contains_string, equal_to, is_, less_than_or_equal_to
 
-from microcosm_pubsub.runner import POLL_RETURN_MARGIN_SECONDS
+from microcosm_pubsub.runtime.runner import POLL_RETURN_MARGIN_SECONDS
 from microcosm_pubsub.tests.fixtures import queue_counts, wait_for
 from microcosm_pubsub.tests.reliability.cases import ReliabilityTestCase
 from microcosm_pubsub.tests.reliability.daemon import WorkSchema

@@ -7,7 +7,8 @@ from typing import Any
 
 from hamcrest import assert_that, equal_to, is_, none
 
-from microcosm_pubsub.errors import (
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome, actions, outcome_of
+from microcosm_pubsub.wire.errors import (
     ConsumeError,
     HandlerSignal,
     IgnoreMessage,
@@ -15,7 +16,6 @@ from microcosm_pubsub.errors import (
     SkipMessage,
     TTLExpired,
 )
-from microcosm_pubsub.result import Action, MessageHandlingResult, Outcome, actions, outcome_of
 
 
 # from_error never looks at the message; a placeholder keeps these tests free of SQS

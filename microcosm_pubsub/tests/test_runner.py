@@ -19,11 +19,11 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.provisioning import Stack, provision
-from microcosm_pubsub.runner import POLL_RETURN_MARGIN_SECONDS
+from microcosm_pubsub.aws.provisioning import Stack, provision
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.runtime.runner import POLL_RETURN_MARGIN_SECONDS
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 

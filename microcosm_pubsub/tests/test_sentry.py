@@ -18,9 +18,9 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.sentry import DEFAULT_TAG_MAPPING, REDACTED, SentryConfigPubsub, default_before_send
 from microcosm_pubsub.testing import dispatch
 

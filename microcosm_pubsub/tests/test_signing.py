@@ -21,13 +21,13 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.outgoing import OutgoingMessage
-from microcosm_pubsub.result import Outcome
-from microcosm_pubsub.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, MessageSigning, key_map, sign
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.middleware.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, MessageSigning, key_map, sign
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 @schema

@@ -7,12 +7,12 @@ from typing import Any
 from hamcrest import all_of, assert_that, contains_exactly, equal_to, has_key, has_length, is_, only_contains
 from marshmallow import fields
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.result import Outcome
-from microcosm_pubsub.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.middleware.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE
+from microcosm_pubsub.middleware.tracing import TRACEPARENT
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.tracing import TRACEPARENT
 
 
 @schema

@@ -25,11 +25,11 @@ from hamcrest import (
 from microcosm.api import binding, load_each, load_from_dict, load_from_environ
 from microcosm.errors import NotBoundError
 
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.foreign import handles_foreign_event
+from microcosm_pubsub.consume.foreign import handles_foreign_event
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ class TestReadmeExample(unittest.TestCase):
         script = textwrap.dedent("""
             import json, sys
             from microcosm.api import load_from_dict
-            from microcosm_pubsub.daemon import ConsumerDaemon
+            from microcosm_pubsub.runtime.daemon import ConsumerDaemon
             exec(compile(sys.argv[1], "README.md", "exec"), {"__name__": "readme_example"})
             config = json.loads(sys.argv[2])
             daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict(config))

@@ -7,8 +7,8 @@ from typing import Any
 from hamcrest import assert_that, calling, equal_to, is_, none, raises
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.errors import ConfigurationError
-from microcosm_pubsub.stopping import AnyStop, IdleStop, MaxMessagesStop, RunnerSettings
+from microcosm_pubsub.runtime.stopping import AnyStop, IdleStop, MaxMessagesStop, RunnerSettings
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 class IdleStopTestCase(unittest.TestCase):

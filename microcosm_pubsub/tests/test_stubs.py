@@ -24,9 +24,9 @@ from hamcrest import (
 )
 from microcosm.api import create_object_graph
 
-from microcosm_pubsub import doubles
-from microcosm_pubsub.errors import ConfigurationError
+from microcosm_pubsub.graph import doubles
 from microcosm_pubsub.testing.stubs import StubClient
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:topic"

@@ -29,13 +29,12 @@ from marshmallow import ValidationError, fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 
 import microcosm_pubsub.testing
-from microcosm_pubsub.codecs import PubSubMessageSchema
+from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.conventions import changed, created
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.errors import ConfigurationError, Nack, RetryInvocationError, TopicNotDefinedError
-from microcosm_pubsub.producer import SNSProducer
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.produce.producer import SNSProducer
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
 from microcosm_pubsub.testing import (
     EagerLoopError,
     IntegrationEnvironment,
@@ -53,6 +52,7 @@ from microcosm_pubsub.testing import (
 from microcosm_pubsub.testing.pytest_plugin import environment_fixture, published_fixture
 from microcosm_pubsub.testing.stubs import TestingTopics
 from microcosm_pubsub.tests.fixtures import endpoint, environ
+from microcosm_pubsub.wire.errors import ConfigurationError, Nack, RetryInvocationError, TopicNotDefinedError
 
 
 GADGET = created("toolkit_gadget")

@@ -8,11 +8,11 @@ from typing import Any
 from hamcrest import assert_that, calling, equal_to, is_, none, raises, same_instance
 from microcosm.api import create_object_graph, load_from_dict, load_from_environ
 
-from microcosm_pubsub.batch import BATCH_MEDIA_TYPE
 from microcosm_pubsub.conventions import changed, created, deleted, media_type
-from microcosm_pubsub.errors import ConfigurationError, TopicNotDefinedError
+from microcosm_pubsub.produce.batch import BATCH_MEDIA_TYPE
+from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.topics import TopicArns, iter_topic_mappings
+from microcosm_pubsub.wire.errors import ConfigurationError, TopicNotDefinedError
 
 
 ARN = "arn:aws:sns:us-east-1:123456789012:test-topics-{}"
@@ -165,7 +165,7 @@ class NestedSectionTests(unittest.TestCase):
 
     def test_importable_from_producer(self) -> None:
         """iter_topic_mappings is importable from microcosm_pubsub.producer, as before."""
-        from microcosm_pubsub.producer import iter_topic_mappings as from_producer
+        from microcosm_pubsub.produce.producer import iter_topic_mappings as from_producer
         assert_that(from_producer, is_(same_instance(iter_topic_mappings)))
 
 

@@ -26,14 +26,14 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub import tracing
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import Nack
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.middleware import tracing
+from microcosm_pubsub.middleware.tracing import TraceContext, carried
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing import dispatch
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.tracing import TraceContext, carried
+from microcosm_pubsub.wire.errors import Nack
 
 
 PREFIX = "application/vnd.microcosm.pubsub._.tests.tracing"

@@ -28,9 +28,9 @@ from microcosm.api import create_object_graph
 from microcosm.loaders import load_from_dict
 from requests.exceptions import HTTPError, InvalidSchema, ReadTimeout
 
-from microcosm_pubsub.errors import Nack
 from microcosm_pubsub.handlers import URIHandler
-from microcosm_pubsub.resource_cache import InProcessResourceCache
+from microcosm_pubsub.handlers.resource_cache import InProcessResourceCache
+from microcosm_pubsub.wire.errors import Nack
 
 
 CREATED = "application/vnd.globality.pubsub._.created.order_event.order_placed"
@@ -390,8 +390,8 @@ class ImportTests(unittest.TestCase):
 
     def test_publish_batch_message_reexported(self) -> None:
         """`PublishBatchMessage` imports from its old paths as the batch module's one class."""
-        from microcosm_pubsub.batch import PublishBatchMessage
         from microcosm_pubsub.handlers import PublishBatchMessage as from_package
         from microcosm_pubsub.handlers.publish_batch_message import PublishBatchMessage as from_module
+        from microcosm_pubsub.produce.batch import PublishBatchMessage
 
         assert_that([from_package, from_module], contains_exactly(PublishBatchMessage, PublishBatchMessage))

@@ -23,16 +23,16 @@ from marshmallow import fields
 from microcosm.api import binding, create_object_graph, load_from_dict
 from requests.exceptions import InvalidSchema
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.decorators import schema
-from microcosm_pubsub.errors import ConfigurationError, InvalidMessage
+from microcosm_pubsub.aws.provisioning import provision
+from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.handlers import ChainURIHandler, URIHandler
 from microcosm_pubsub.handlers.url_policy import UrlPolicy, URLRefused, host_list, host_matches, system_resolver
-from microcosm_pubsub.provisioning import provision
-from microcosm_pubsub.result import Outcome
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.test_uri_handler import ResourceServer, make_graph
+from microcosm_pubsub.wire.errors import ConfigurationError, InvalidMessage
 
 
 METADATA_PATH = "/latest/meta-data/iam/security-credentials/role"

@@ -3,9 +3,9 @@
 from marshmallow import fields
 from microcosm.api import binding
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles, schema
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
 
 
 @schema

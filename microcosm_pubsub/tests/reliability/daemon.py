@@ -16,11 +16,11 @@ from typing import Any
 from marshmallow import fields
 from microcosm.api import binding
 
-from microcosm_pubsub.codecs import PubSubMessageSchema
-from microcosm_pubsub.daemon import ConsumerDaemon
-from microcosm_pubsub.decorators import handles, schema
-from microcosm_pubsub.message import SQSMessage
-from microcosm_pubsub.middleware import Middleware
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.middleware.chain import Middleware
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.schemas.decorators import handles, schema
 
 
 RECORD_FILE_VARIABLE = "RELIABILITY_RECORD_FILE"

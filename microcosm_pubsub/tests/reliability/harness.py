@@ -16,8 +16,8 @@ from typing import IO, Any
 
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.local import LocalEndpoint
-from microcosm_pubsub.provisioning import Stack
+from microcosm_pubsub.aws.local import LocalEndpoint
+from microcosm_pubsub.aws.provisioning import Stack
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.reliability.daemon import FAIL_RATE_VARIABLE, RECORD_FILE_VARIABLE, WorkSchema
 

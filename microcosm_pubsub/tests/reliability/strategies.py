@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from microcosm_pubsub.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, sign
+from microcosm_pubsub.middleware.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, sign
 
 
 def json_values() -> st.SearchStrategy[Any]:

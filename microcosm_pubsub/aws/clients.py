@@ -1,0 +1,132 @@
+"""The boto3 SNS and SQS clients, each its own graph binding, configured from the graph.
+
+A testing graph with no endpoint configured gets stub clients instead (the old package's testing
+mode): the choice is made here and nowhere else; the stubs are the testing toolkit's, built by name
+(`doubles.py`) so that this module never imports the toolkit.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import NoRegionError, ProfileNotFound
+
+from microcosm_pubsub.graph.config import defaults, flag, typed
+from microcosm_pubsub.graph.doubles import SNS_CLIENT, SQS_CLIENT, build_double
+from microcosm_pubsub.runtime.stopping import runner_setting
+from microcosm_pubsub.wire.errors import ConfigurationError
+
+
+def make_client(
+    service: str,
+    config: Mapping[str, Any],
+    namespace: str,
+    read_timeout_seconds: float,
+    max_pool_connections: int = 10,
+) -> Any:
+    """A boto3 client for `service` from one binding's configuration.
+
+    An unset `endpoint_url` leaves boto3 to its own chain, so `AWS_ENDPOINT_URL_SQS` and friends work.
+
+    :raises ConfigurationError: when no region or an unknown profile is configured
+    """
+    try:
+        session: Any = boto3.session.Session(profile_name=config.get("profile_name") or None)
+        return session.client(
+            service,
+            endpoint_url=config.get("endpoint_url") or None,
+            region_name=config.get("region_name") or None,
+            config=Config(
+                # `connect_timeout` is the old package's name of the key
+                connect_timeout=config.get("connect_timeout") or config.get("connect_timeout_seconds", 5),
+                read_timeout=read_timeout_seconds,
+                retries={"max_attempts": config.get("max_attempts", 3), "mode": "standard"},
+                max_pool_connections=max_pool_connections,
+            ),
+        )
+    except NoRegionError as error:
+        raise ConfigurationError(
+            f"no AWS region for the {service.upper()} client: set {namespace}.region_name "
+            "(environment variable <SERVICE>__" + namespace.upper() + "__REGION_NAME) or AWS_DEFAULT_REGION"
+        ) from error
+    except ProfileNotFound as error:
+        raise ConfigurationError(
+            f"{namespace}.profile_name names an AWS profile that does not exist: {error}"
+        ) from error
+
+
+# boto3 reads these before its configuration files: the general one, then one per service
+ENDPOINT_VARIABLES = {
+    "sns": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS"),
+    "sqs": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"),
+}
+
+
+def wants_stub(graph: Any, service: str, config: Mapping[str, Any]) -> bool:
+    """True in a testing graph where nothing says which endpoint `service` is to use."""
+    if not getattr(graph.metadata, "testing", False) or config.get("endpoint_url"):
+        return False
+    return not any(os.environ.get(variable) for variable in ENDPOINT_VARIABLES[service])
+
+
+def configure_sns_client(graph: Any) -> Any:
+    """The SNS client, configured by the `sns_producer` keys; a stub in a testing graph with no endpoint."""
+    config = graph.config.sns_producer
+    if wants_stub(graph, "sns", config):
+        return build_double(SNS_CLIENT, graph)
+    return make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
+
+
+def configure_sqs_client(graph: Any) -> Any:
+    """The SQS client, configured by the `sqs_consumer` keys; a stub in a testing graph with no endpoint."""
+    config = graph.config.sqs_consumer
+    if wants_stub(graph, "sqs", config):
+        return build_double(SQS_CLIENT, graph)
+    # A long poll holds the connection for wait_seconds; the read timeout must outlast it
+    read_timeout = max(float(config.read_timeout_seconds), float(config.wait_seconds) + 10)
+    # Handlers, the heartbeat and settling share the client: one connection each
+    pool = max(10, int(runner_setting(graph.config, "concurrency") or 1) + 4)
+    return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
+
+
+# Where an `s3_client` key is unset, the producer's, then the consumer's, value: one endpoint serves all three
+S3_INHERITED = ("endpoint_url", "region_name", "profile_name")
+
+
+def build_s3_client(graph: Any) -> Any:
+    """The S3 client large payloads use, from the `s3_client` keys (endpoint, region and profile inherited)."""
+    own = dict(graph.config.get("s3_client") or {})
+    for key in S3_INHERITED:
+        if not own.get(key):
+            own[key] = (graph.config.get("sns_producer") or {}).get(key) or (
+                graph.config.get("sqs_consumer") or {}).get(key)
+    return make_client("s3", own, "s3_client", float(own.get("read_timeout_seconds") or 30.0))
+
+
+@defaults(
+    endpoint_url=typed(str, default_value=None),
+    profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None),
+    connect_timeout_seconds=typed(float, default_value=5.0),
+    # A 256 KiB to several MiB object: S3 answers well inside this
+    read_timeout_seconds=typed(float, default_value=30.0),
+    # boto3's standard retry mode, counting the first try
+    max_attempts=typed(int, default_value=3),
+)
+def configure_s3_client(graph: Any) -> Any:
+    """The S3 client of large payloads (`sns_producer.large_payload_bucket`, pointers the consumer reads)."""
+    return build_s3_client(graph)
+
+
+def old_testing_mode(graph: Any) -> bool:
+    """True where the old package's testing mode asks for an inspectable recording `sns_producer`.
+
+    That is a testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
+    sets) and no SNS endpoint; its producer's `produce` is inspectable like a MagicMock. With an endpoint
+    configured, the producer publishes there, as the clients do.
+    """
+    config = graph.config.sns_producer
+    return not flag(config.get("mock_sns"), default=True) and wants_stub(graph, "sns", config)

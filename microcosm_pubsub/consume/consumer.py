@@ -1,0 +1,235 @@
+"""`sqs_consumer`: receive messages from one SQS queue and settle them, singly or in batches."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.consume.backoff import BackoffPolicy, clamp, make_backoff_policy
+from microcosm_pubsub.consume.context import key_list
+from microcosm_pubsub.consume.envelope import whole_number
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.middleware.chain import MiddlewareChain
+from microcosm_pubsub.reader import reader_for
+from microcosm_pubsub.wire.batching import chunks
+from microcosm_pubsub.wire.errors import ConfigurationError, ConsumeError
+from microcosm_pubsub.wire.fifo import is_fifo
+from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.consume.result import MessageHandlingResult
+
+
+logger = logging.getLogger("microcosm_pubsub.consumer")
+
+# `SQS_MAX_BATCH` and `chunks` are kept importable from here, where they used to live
+__all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
+
+
+# What each receive asks SQS for; a FIFO queue's group keeps its messages in order (ordering.py)
+ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+FIFO_ATTRIBUTES = [*ATTRIBUTES, "MessageGroupId"]
+
+
+@defaults(
+    sqs_queue_url=typed(str, default_value=None),
+    endpoint_url=typed(str, default_value=None),
+    profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None),
+    # SQS hands out at most ten messages per receive
+    limit=typed(int, default_value=10),
+    # Long polling: fewer empty receives, and messages arrive as soon as they are sent
+    wait_seconds=typed(int, default_value=20),
+    # "constant" or "exponential" (jitter, capped at 12 h); the old NaiveBackoffPolicy, ExponentialBackoffPolicy too
+    backoff_policy=typed(str, default_value="constant"),
+    # Base delay of the backoff policy after a failure
+    message_retry_visibility_timeout_seconds=typed(int, default_value=5),
+    # The old home of pubsub_runner.concurrency, read when that is unset
+    concurrency=typed(int, default_value=None),
+    connect_timeout_seconds=typed(float, default_value=5.0),
+    read_timeout_seconds=typed(float, default_value=30.0),
+    # boto3's standard retry mode, counting the first try
+    max_attempts=typed(int, default_value=3),
+    # A Lambda SQS event (or one record) to consume instead of a queue, as the old package's daemon took it
+    sqs_event=None,
+    # Delete a large payload's S3 object once its message is deleted from the queue; off because SNS fans
+    # a message out to several queues that all read the one object
+    large_payload_delete_after_handling=typed(bool, default_value=False),
+    # Buckets pointers may name (comma-separated); empty: any, as AWS's extended clients read
+    large_payload_buckets=typed(key_list, default_value=[]),
+)
+class SQSConsumer:
+    """Receives from `sqs_consumer.sqs_queue_url`; malformed messages come back marked, never raised."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        config = graph.config.sqs_consumer
+        self.sqs_queue_url: str | None = config.sqs_queue_url
+        self.limit = int(config.limit)
+        self.wait_seconds = int(config.wait_seconds)
+        if not 1 <= self.limit <= SQS_MAX_BATCH:
+            raise ConfigurationError(f"sqs_consumer.limit is {self.limit}; SQS takes 1 to {SQS_MAX_BATCH}")
+        if not 0 <= self.wait_seconds <= 20:
+            raise ConfigurationError(f"sqs_consumer.wait_seconds is {self.wait_seconds}; SQS takes 0 to 20")
+        self.backoff_policy: BackoffPolicy = make_backoff_policy(
+            config.backoff_policy, config.message_retry_visibility_timeout_seconds,
+        )
+        self.sqs_event: Mapping[str, Any] | None = config.get("sqs_event") or None
+        self.envelope = graph.sqs_envelope
+
+    @cached_property
+    def client(self) -> Any:
+        """The SQS client; a reader instead when the queue URL is a file path or `STDIN`, or a Lambda event is set."""
+        reader = reader_for(self.sqs_queue_url, self.sqs_event)
+        return reader if reader is not None else self.graph.sqs_client
+
+    @property
+    def sqs_client(self) -> Any:
+        """The old package's name for the client; assignable (tests put a reader or a fake there)."""
+        return self.client
+
+    @sqs_client.setter
+    def sqs_client(self, client: Any) -> None:
+        self.__dict__["client"] = client
+
+    @property
+    def receives_in_parallel(self) -> bool:
+        """Whether several threads may receive at once: a real SQS client, not a file, stdin or Lambda event."""
+        # botocore clients carry `meta`; readers and test doubles read in order
+        return hasattr(self.client, "meta")
+
+    @cached_property
+    def middleware(self) -> MiddlewareChain:
+        chain: MiddlewareChain = self.graph.pubsub_middleware
+        return chain
+
+    @property
+    def queue_url(self) -> str:
+        if not self.sqs_queue_url:
+            raise ConfigurationError(
+                "no SQS queue to consume: pass --sqs-queue-url, or set sqs_consumer.sqs_queue_url "
+                "(environment variable <SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL)"
+            )
+        return self.sqs_queue_url
+
+    def consume(self, limit: int | None = None, wait_seconds: int | None = None) -> list[SQSMessage]:
+        """Receive up to `limit` messages, waiting up to `wait_seconds` for the first.
+
+        :raises ConsumeError: when SQS cannot be reached or refuses (missing queue, throttling)
+        """
+        try:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(limit or self.limit, SQS_MAX_BATCH),
+                WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
+                AttributeNames=FIFO_ATTRIBUTES if is_fifo(self.queue_url) else ATTRIBUTES,
+                MessageAttributeNames=["All"],
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise ConsumeError(f"receiving from {self.queue_url} failed: {error}") from error
+        received_at = time.time()
+        messages = [self.wrap(raw, received_at) for raw in response.get("Messages", [])]
+        self.middleware.received(messages)
+        return messages
+
+    def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
+        """A received message as an `SQSMessage`; never raises, whatever the message holds."""
+        shaped = self.envelope.sqs_shape(raw)
+        message = SQSMessage.received(self, self.envelope.open(shaped), self.envelope.delivery(shaped, received_at))
+        if message.is_valid:
+            try:
+                problem = self.middleware.incoming(message)
+            except Exception as error:
+                # A faulty middleware must not take the receive loop, or the rest of the batch, with it
+                logger.exception("middleware failed on message %s", message.message_id)
+                problem = f"middleware failed: {type(error).__name__}: {error}"
+            if problem:
+                message.opened = replace(message.opened, content=None, problem=problem)
+        return message
+
+    def retry_delay(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> int:
+        """The explicit delay when given (0 included), else the backoff policy's."""
+        if visibility_timeout_seconds is not None:
+            # As in the old 3.0.0, an explicit delay wins over any policy, one a service assigned included
+            return clamp(visibility_timeout_seconds)
+        return self.backoff_policy.compute_backoff_timeout(message, None)
+
+    def ack(self, message: SQSMessage) -> None:
+        self._call("delete_message", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
+
+    def nack(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> None:
+        self.extend_visibility(message, self.retry_delay(message, visibility_timeout_seconds))
+
+    def extend_visibility(self, message: SQSMessage, seconds: int) -> None:
+        self._call(
+            "change_message_visibility",
+            QueueUrl=self.queue_url,
+            ReceiptHandle=message.receipt_handle,
+            VisibilityTimeout=clamp(seconds),
+        )
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (BotoCoreError, ClientError) as error:
+            raise ConsumeError(f"{operation} on {self.queue_url} failed: {error}") from error
+
+    def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]:
+        """The consumed queue's attributes `names`; boto's errors propagate (the caller tells them apart)."""
+        response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))
+        attributes: dict[str, Any] = response["Attributes"]
+        return attributes
+
+    def find_queue_url(self, name: str, account: str) -> str:
+        """The URL of queue `name` owned by `account` (a dead-letter target); boto's errors propagate."""
+        response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        return str(response["QueueUrl"])
+
+    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+        """Send `entries` to another queue (the dead-letter one) in one call; boto's errors propagate."""
+        response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        return response
+
+    def settle_alone(self, result: MessageHandlingResult) -> None:
+        """Settle one result as the graph's dispatcher would, dead-letter queue included (`with message:`)."""
+        self.graph.sqs_message_dispatcher.settle([result])
+
+    def delete_batch(self, messages: Sequence[SQSMessage]) -> list[SQSMessage]:
+        """Delete in batches of ten; returns the messages SQS did not delete (each logged)."""
+        return self._batch("delete_message_batch", [(message, {}) for message in messages])
+
+    def change_visibility_batch(self, settings: Sequence[tuple[SQSMessage, int]]) -> list[SQSMessage]:
+        """Set visibility timeouts in batches of ten; returns the messages that failed (each logged)."""
+        return self._batch(
+            "change_message_visibility_batch",
+            [(message, {"VisibilityTimeout": clamp(seconds)}) for message, seconds in settings],
+        )
+
+    def _batch(self, operation: str, entries: Sequence[tuple[SQSMessage, dict[str, Any]]]) -> list[SQSMessage]:
+        failed: list[SQSMessage] = []
+        for chunk in chunks(entries):
+            request = [
+                {"Id": str(index), "ReceiptHandle": message.receipt_handle, **extra}
+                for index, (message, extra) in enumerate(chunk)
+            ]
+            try:
+                response = getattr(self.client, operation)(QueueUrl=self.queue_url, Entries=request)
+            except (BotoCoreError, ClientError) as error:
+                logger.warning("%s of %d messages failed: %s", operation, len(chunk), error)
+                failed.extend(message for message, _ in chunk)
+                continue
+            for failure in response.get("Failed", []):
+                message = chunk[int(failure["Id"])][0]
+                logger.warning(
+                    "%s failed for message %s: %s %s",
+                    operation, message.message_id, failure.get("Code"), failure.get("Message"),
+                )
+                failed.append(message)
+        return failed

@@ -1,0 +1,357 @@
+"""`sqs_message_dispatcher`: message -> handler -> outcome -> settled with the queue."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.consume.context import TTL_KEY
+from microcosm_pubsub.consume.deadletter import DeadLetterQueue, RedrivePolicy
+from microcosm_pubsub.consume.handler_loop import is_awaitable, is_coroutine_handler, run_awaitable
+from microcosm_pubsub.consume.large_payload import Cleaner, cleaner
+from microcosm_pubsub.consume.logs import published_at, seconds_since, seconds_since_published
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.opaque_scope import OpaqueScope
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome, SettlePolicy
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.schemas.handler_registry import handler_name
+from microcosm_pubsub.wire.errors import ConfigurationError, HandlerNotFoundError
+
+
+logger = logging.getLogger("microcosm_pubsub.dispatcher")
+
+
+@dataclass(slots=True)
+class Ready:
+    """A message prepared for its handler's call: the handler, its name, the opaque context, the publish stamp."""
+
+    handler: Any
+    name: str
+    # The handler's opaque context, keys as the opaque keeps them (`OpaqueScope.normalized`)
+    opaque: Mapping[str, Any]
+    published: float | None
+
+
+@defaults(
+    # Past this many receives a message is EXPIRED (dead-lettered with a DLQ) instead of handled; unset: the
+    # daemon follows the queue's redrive policy (below)
+    message_max_processing_attempts=typed(int, default_value=None),
+    # Where INVALID and EXPIRED messages go with their reason; unset: the daemon uses its queue's redrive target
+    dead_letter_queue_url=typed(str, default_value=None),
+    # A daemon reads its queue's redrive policy at start and, on the last receive it allows, dead-letters a
+    # failed or retried message itself, with its reason, instead of leaving SQS to move it without one
+    dead_letter_from_redrive_policy=typed(bool, default_value=True),
+    # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
+    dead_letter_ignored=typed(bool, default_value=False),
+    # The old homes of pubsub_runner.max_in_flight and pubsub_runner.shutdown_timeout_seconds, read when those are unset
+    max_in_flight=typed(int, default_value=None),
+    shutdown_timeout_seconds=typed(float, default_value=None),
+)
+class SQSMessageDispatcher:
+    """Runs one message through its handler and turns the result into an outcome; settles in batches."""
+
+    # Deletes large payloads' objects after handling (large_payload.py); None: kept
+    payload_cleaner: Cleaner | None = None
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        config = graph.config.sqs_message_dispatcher
+        # The old package's attribute name: services and tests set it on the dispatcher
+        self.max_processing_attempts: int | None = config.message_max_processing_attempts
+        if config.dead_letter_ignored and not config.dead_letter_queue_url:
+            raise ConfigurationError(
+                "sqs_message_dispatcher.dead_letter_ignored needs sqs_message_dispatcher.dead_letter_queue_url"
+            )
+        self.dead_letter_ignored = bool(config.dead_letter_ignored)
+        self.follows_redrive_policy = bool(config.dead_letter_from_redrive_policy)
+        self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
+        self.policy = SettlePolicy(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
+        self.handlers = graph.sqs_message_handler_registry
+        self.context = graph.sqs_message_context
+        self.opaque = graph.opaque
+        self.middleware = graph.pubsub_middleware
+        self.payload_cleaner = cleaner(graph)
+
+    @property
+    def opaque(self) -> Any:
+        """`graph.opaque`, which handlers run in; set to another, handlers run in that one."""
+        return self._opaque
+
+    @opaque.setter
+    def opaque(self, opaque: Any) -> None:
+        self._opaque = opaque
+        self._scope = OpaqueScope(opaque)
+
+    @cached_property
+    def consumer(self) -> Any:
+        return self.graph.sqs_consumer
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterQueue | None:
+        if not self.dead_letter_queue_url:
+            return None
+        return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+
+    @property
+    def last_receive(self) -> int | None:
+        """The receive count from which a failure is the message's last try (the redrive policy's)."""
+        return self.policy.last_receive
+
+    def follow_redrive_policy(self, policy: RedrivePolicy) -> None:
+        """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins.
+
+        The dead-letter queue is the configured one, else the policy's target; the last receive is the
+        policy's maxReceiveCount unless `message_max_processing_attempts` is set.
+        """
+        if not self.follows_redrive_policy:
+            return
+        limit = self.max_processing_attempts
+        if limit is not None:
+            if limit >= policy.max_receive_count:
+                logger.warning(
+                    "message_max_processing_attempts=%d is not below the queue's maxReceiveCount %d: SQS moves "
+                    "a message that keeps failing to %s without a reason before that limit is reached",
+                    limit, policy.max_receive_count, policy.dead_letter_target_arn,
+                )
+            return
+        if not self.dead_letter_queue_url:
+            try:
+                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.find_queue_url)
+            except (BotoCoreError, ClientError, KeyError, ValueError) as error:
+                logger.warning(
+                    "cannot find the dead-letter queue %s of the redrive policy (%s); messages that keep failing "
+                    "reach it without a reason: set sqs_message_dispatcher.dead_letter_queue_url",
+                    policy.dead_letter_target_arn, error,
+                )
+                return
+            self.__dict__.pop("dead_letters", None)
+        self.policy = SettlePolicy(True, self.dead_letter_ignored, last_receive=policy.max_receive_count)
+        logger.info(
+            "dead-lettering to %s with a reason: invalid messages, and failed ones at receive %d "
+            "(the queue's maxReceiveCount)", self.dead_letter_queue_url, policy.max_receive_count,
+        )
+
+    @property
+    def sqs_consumer(self) -> Any:
+        """The old package's name for the consumer."""
+        return self.consumer
+
+    @property
+    def max_attempts(self) -> int | None:
+        return self.max_processing_attempts
+
+    def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None:
+        """Do each message's look-ups now, in one go: handler, the outcomes decided before any call, opaque context.
+
+        The runner prepares a whole receive as it arrives, so that between two handler calls little
+        more than the calls themselves runs: after a handler that waited (I/O, a sleep), the next
+        code runs on cold CPU caches, and there less code costs far less. `handle_message` uses what
+        was prepared for the same `bound_handlers`, and prepares a message that was not.
+        """
+        for message in messages:
+            message._prepared = (bound_handlers, self._prepare(message, bound_handlers))
+
+    def handle_message(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
+    ) -> MessageHandlingResult:
+        """Decide the outcome of one message; never raises, settles nothing.
+
+        :param bound_handlers: handlers by media type (a daemon's `bound_handlers`); else the registry's active ones
+        """
+        started = time.perf_counter()
+        ready = self._ready(message, bound_handlers)
+        if isinstance(ready, Ready):
+            # The message's age when its handling starts, not once the handler is done
+            age = seconds_since(ready.published)
+            result = self._call(message, ready, started)
+        else:
+            result = ready
+            age = seconds_since_published(message.opaque_data)
+        return _measured(result, started, age)
+
+    async def handle_message_async(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
+    ) -> MessageHandlingResult:
+        """`handle_message` as a coroutine, for a runner whose handlers are all `async def` (runner.py).
+
+        The handler's coroutine is awaited here, in the task that runs this on the process's handler
+        loop: no thread waits for it. Never raises, settles nothing.
+        """
+        started = time.perf_counter()
+        ready = self._ready(message, bound_handlers)
+        if not isinstance(ready, Ready):
+            return _measured(ready, started, seconds_since_published(message.opaque_data))
+        age = seconds_since(ready.published)
+        try:
+            with self._scope(ready.opaque), self.middleware.handling(message):
+                returned = ready.handler(message.content)
+                if is_awaitable(returned):
+                    returned = await returned
+        except Exception as error:
+            result = MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
+        else:
+            result = MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
+        return _measured(result, started, age)
+
+    def all_handlers_async(self) -> bool:
+        """Whether every active handler is `async def` (a function, or a class with `async def __call__`)."""
+        handlers = list(self.handlers.active.values())
+        return bool(handlers) and all(is_coroutine_handler(handler) for handler in handlers)
+
+    def _ready(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:
+        """What `prepare` did for the message with the same handlers, else its look-ups now."""
+        prepared = message._prepared
+        if prepared is not None:
+            # Used once, or dropped when handled with other handlers: a message handled again is looked up afresh
+            message._prepared = None
+        if prepared is not None and prepared[0] is bound_handlers:
+            ready: Ready | MessageHandlingResult = prepared[1]
+            return ready
+        return self._prepare(message, bound_handlers)
+
+    def _prepare(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:
+        """What calling the message's handler needs, or the outcome decided without a call."""
+        media_type = message.media_type
+        if media_type is None:
+            reason = message.problem or "message has no media type"
+            return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
+        try:
+            handler = self.handlers.find(media_type, bound_handlers)
+        except HandlerNotFoundError:
+            return MessageHandlingResult(message, Outcome.IGNORED, reason=f"no handler for media type {media_type}")
+        name = handler_name(handler)
+        if not message.is_valid:
+            outcome = Outcome.INVALID if message.opened.known else Outcome.IGNORED
+            return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
+        if message.content is None:
+            return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
+        ttl = self.context.ttl_of(message)
+        if self.context.enable_ttl and ttl <= 0:
+            return MessageHandlingResult(
+                message, Outcome.EXPIRED, handler=name,
+                reason=f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)",
+            )
+        limit = self.max_processing_attempts
+        if limit is not None and message.approximate_receive_count > limit:
+            return MessageHandlingResult(
+                message, Outcome.EXPIRED, handler=name,
+                reason=f"received {message.approximate_receive_count} times, over "
+                       f"message_max_processing_attempts={limit}",
+            )
+        opaque = self._scope.normalized(self.context(message, name, ttl))
+        return Ready(handler, name, opaque, published_at(message.opaque_data))
+
+    def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
+        """The handler's call in the message's opaque scope, and its outcome."""
+        try:
+            with self._scope(ready.opaque), self.middleware.handling(message):
+                returned = ready.handler(message.content)
+                if is_awaitable(returned):
+                    # An async handler: its coroutine runs on the process's handler loop, in this scope
+                    returned = run_awaitable(returned)
+        except Exception as error:
+            return MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
+        return MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
+
+    def handle_batch(
+        self, messages: Sequence[SQSMessage] | None = None, bound_handlers: dict[str, Any] | None = None,
+    ) -> list[MessageHandlingResult]:
+        """Handle messages one after another, then settle them together; receives one batch when none are given."""
+        if messages is None:
+            messages = self.consumer.consume()
+        self.prepare(messages, bound_handlers)
+        results = [self.handle_message(message, bound_handlers) for message in messages]
+        self.settle(results)
+        return results
+
+    def action(self, result: MessageHandlingResult) -> Action:
+        """What SQS is told about `result`: the one table (`SettlePolicy`) under this dispatcher's configuration."""
+        return self.policy.action(result)
+
+    def decide(self, result: MessageHandlingResult) -> Action:
+        """The result's action, logged and told to the middleware: every settle path (daemon, Lambda) does this."""
+        action = self.policy.action(result)
+        log_result(result, action)
+        self.middleware.settled(result, action)
+        return action
+
+    def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
+        """Tell SQS every result in as few calls as it allows; log one line per outcome.
+
+        `release` messages were received but not handled: visible again at once.
+        """
+        deletes: list[SQSMessage] = []
+        visibility: list[tuple[SQSMessage, int]] = [(message, 0) for message in release]
+        dead: list[MessageHandlingResult] = []
+        for result in results:
+            action = self.decide(result)
+            if action is Action.DELETE:
+                deletes.append(result.message)
+            elif action is Action.RETRY:
+                visibility.append((result.message, self.consumer.retry_delay(result.message, result.retry_seconds)))
+            elif action is Action.DEAD_LETTER:
+                dead.append(result)
+        # Dead-lettered messages keep their object: only those deleted after handling give it up
+        handled = list(deletes) if self.payload_cleaner is not None else []
+        if dead and self.dead_letters is not None:
+            deletes.extend(self.dead_letters.send(dead, self.consumer.queue_url))
+        if deletes:
+            undeleted = self.consumer.delete_batch(deletes)
+            if handled and self.payload_cleaner is not None:
+                self.payload_cleaner.delete_objects(handled, undeleted)
+        if visibility:
+            self.consumer.change_visibility_batch(visibility)
+
+
+def _measured(result: MessageHandlingResult, started: float, age: float | None) -> MessageHandlingResult:
+    # Measured for every outcome, as the old package's results were (its metrics read them)
+    result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
+    result.handle_start_time = age
+    return result
+
+
+# The per-outcome line; its fields are also on the record (`pubsub`) for structured formatters
+RESULT_LINE = "%s %s %s receive_count=%d handler=%s elapsed_ms=%.1f action=%s%s"
+
+
+def log_result(result: MessageHandlingResult, action: Action) -> None:
+    """One line per outcome; the fields are also on the record for structured formatters.
+
+    The record is built and handed to the logger directly: `logger.log` would look up the caller's
+    frame for every line to find what is known here (this function), about a tenth of the line's cost.
+    """
+    level = result.level
+    if not logger.isEnabledFor(level):
+        return
+    message = result.message
+    outcome = result.outcome
+    elapsed_ms = round(result.elapsed_seconds * 1000, 3)
+    since_published = seconds_since_published(message.opaque_data)
+    fields = {
+        "media_type": message.media_type,
+        "message_id": message.message_id,
+        "outcome": outcome.value,
+        "action": action.value,
+        "reason": result.reason,
+        "receive_count": message.approximate_receive_count,
+        "handler": result.handler,
+        "elapsed_ms": elapsed_ms,
+        "since_published_ms": None if since_published is None else round(since_published * 1000, 3),
+    }
+    error = result.error if outcome is Outcome.FAILED else None
+    record = logger.makeRecord(
+        logger.name, level, __file__, sys._getframe().f_lineno, RESULT_LINE,
+        (
+            outcome.name, fields["media_type"], fields["message_id"], fields["receive_count"], fields["handler"],
+            elapsed_ms, fields["action"], f" reason={result.reason}" if result.reason else "",
+        ),
+        (type(error), error, error.__traceback__) if error is not None else None,
+        "log_result", {"pubsub": fields},
+    )
+    logger.handle(record)

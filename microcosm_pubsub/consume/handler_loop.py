@@ -1,0 +1,159 @@
+"""Async handlers: one asyncio event loop per process, in a thread of its own, runs their coroutines.
+
+A handler written `async def` (or one that returns any awaitable) is called as every handler is,
+inside the message's opaque scope and middleware. When every handler of a daemon is `async def`,
+the runner runs them as tasks on this loop (async_lane.py); otherwise, and for `dispatch`, Lambda
+and `invoke`, the calling thread runs what the handler returned to completion on this loop and
+waits for it. So:
+
+- `--concurrency N` bounds sync and async handlers alike: at most N run at once.
+- Every async handler of a process runs on the same long-lived loop, so a client made on it (an
+  aiohttp or httpx session, an async database pool) can be kept and reused across messages.
+- The coroutine runs in a copy of the handler thread's context: `graph.opaque`, the trace context
+  and other context variables are what a sync handler would see.
+- The loop is started at the first async handler call and, after a fork (`--processes`), again in
+  the child. Lambda keeps it between invocations of a warm function.
+
+Blocking calls inside a coroutine (a sync `produce`, `time.sleep`) hold up the other async
+handlers of the process for their duration; `await asyncio.to_thread(...)` avoids that.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextvars
+import os
+import threading
+from collections.abc import Awaitable, Coroutine
+from inspect import isawaitable, iscoroutinefunction, isfunction, ismethod
+from typing import Any
+
+from microcosm_pubsub.wire.errors import HandlerCancelledError
+
+
+# What handlers return most: never awaitable, so the common case costs one set look-up
+_PLAIN = frozenset({bool, type(None), int, str, dict, list, tuple, float})
+
+
+def is_awaitable(value: object) -> bool:
+    """Whether a handler's return value must be awaited rather than judged truthy or falsy."""
+    return type(value) not in _PLAIN and isawaitable(value)
+
+
+def is_coroutine_handler(handler: object) -> bool:
+    """Whether calling `handler` gives a coroutine: an `async def` function, or an object with `async def __call__`."""
+    if iscoroutinefunction(handler):
+        return True
+    if isfunction(handler) or ismethod(handler) or not callable(handler):
+        return False
+    # An instance whose class defines (or inherits) `async def __call__`: the first definition in its MRO counts
+    call = next((vars(cls)["__call__"] for cls in type(handler).__mro__ if "__call__" in vars(cls)), None)
+    return iscoroutinefunction(call)
+
+
+class HandlerLoop:
+    """The process's event loop for async handlers, running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run_forever, name="microcosm-pubsub-asyncio", daemon=True)
+        self.thread.start()
+
+    def _run_forever(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, awaitable: Awaitable[Any], context: contextvars.Context) -> Any:
+        """Run `awaitable` on the loop in `context`; its result, or its exception raised here."""
+        if threading.get_ident() == self.thread.ident:
+            # Called from a coroutine on this loop (eager dispatch from inside an async handler): waiting
+            # here would stop the loop that has to run it, so it runs on a short-lived loop of its own
+            return _run_aside(awaitable, context)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def start() -> None:
+            try:
+                task = self.loop.create_task(_coroutine(awaitable), context=context)
+            except BaseException as error:  # handed to the waiting thread
+                done.set_exception(error)
+                return
+            task.add_done_callback(lambda finished: _copy_outcome(finished, done))
+
+        self.loop.call_soon_threadsafe(start)
+        return done.result()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop the loop and close it once its thread has returned (at exit)."""
+        if self.pid != os.getpid() or self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _coroutine(awaitable: Awaitable[Any]) -> Coroutine[Any, Any, Any]:
+    if asyncio.iscoroutine(awaitable):
+        return awaitable
+    return _await(awaitable)
+
+
+def _copy_outcome(task: asyncio.Task[Any], done: concurrent.futures.Future[Any]) -> None:
+    if task.cancelled():
+        done.set_exception(HandlerCancelledError("the async handler's task was cancelled before it finished"))
+    elif (error := task.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(task.result())
+
+
+def _run_aside(awaitable: Awaitable[Any], context: contextvars.Context) -> Any:
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, context.run(asyncio.run, _coroutine(awaitable))))
+        except BaseException as error:  # re-raised in the calling thread
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=target, name="microcosm-pubsub-asyncio-nested", daemon=True)
+    thread.start()
+    thread.join()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
+
+
+_lock = threading.Lock()
+_current: HandlerLoop | None = None
+
+
+def handler_loop() -> HandlerLoop:
+    """The process's handler loop, started on first use (and anew in a forked child)."""
+    global _current
+    current = _current
+    if current is not None and current.pid == os.getpid():
+        return current
+    with _lock:
+        if _current is None or _current.pid != os.getpid():
+            _current = HandlerLoop()
+        return _current
+
+
+def run_awaitable(awaitable: Awaitable[Any]) -> Any:
+    """Run what an async handler returned to completion, in the caller's context; its result or exception."""
+    return handler_loop().run(awaitable, contextvars.copy_context())
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    if _current is not None:
+        _current.close()

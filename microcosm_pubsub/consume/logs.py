@@ -1,0 +1,168 @@
+"""Structured logs: a JSON formatter for the per-message records, daemon log switches, redacted start-up config."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY
+from microcosm_pubsub.wire.errors import ConfigurationError
+
+
+# The dispatcher's per-message lines; its level turns them down without touching any counter
+MESSAGE_LOGGER = "microcosm_pubsub.dispatcher"
+# The record attribute `log_result` puts its fields under
+PUBSUB_ATTRIBUTE = "pubsub"
+FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+REDACTED = "***"
+# Configuration keys whose values never reach a log
+SECRET_KEY = re.compile(r"secret|passw|token|key|credential", re.IGNORECASE)
+# Keys that match SECRET_KEY but name no secret, so operators can still read them
+NOT_SECRET_KEYS = frozenset({"propagated_keys", "signing_key_id", "large_payload_key_prefix"})
+# user:password@ inside a URL (a broker or proxy URL in some config value)
+URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def published_at(opaque_data: Mapping[str, str]) -> float | None:
+    """When the producer stamped `x-request-published` (epoch seconds); None when absent or unreadable."""
+    stamp = opaque_data.get(PUBLISHED_KEY)
+    if stamp is None and opaque_data:
+        # Keys off the wire are lower-case; opaque data built by hand (old tests, scripts) may not be
+        stamp = next((value for key, value in opaque_data.items() if str(key).lower() == PUBLISHED_KEY), None)
+    if stamp is None:
+        return None
+    try:
+        return float(stamp)
+    except ValueError:
+        return None
+
+
+def seconds_since(published: float | None, now: float | None = None) -> float | None:
+    """Seconds from `published` (from `published_at`) to now; None when it is None."""
+    if published is None:
+        return None
+    # Producers' clocks drift; a small negative age is skew, not time travel
+    return max((time.time() if now is None else now) - published, 0.0)
+
+
+def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds since the producer stamped `x-request-published`; None when absent or unreadable."""
+    return seconds_since(published_at(opaque_data), now)
+
+
+# One encoder for every line: `json.dumps` with options builds a new one per call
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the `pubsub` fields at the top level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "thread": record.threadName,
+        }
+        fields = getattr(record, PUBSUB_ATTRIBUTE, None)
+        if isinstance(fields, Mapping):
+            document.update({key: value for key, value in fields.items() if key not in document})
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            document["exception"] = record.exc_text
+        if record.stack_info:
+            document["stack"] = self.formatStack(record.stack_info)
+        return _ENCODER.encode(document)
+
+
+def make_formatter(log_format: str) -> logging.Formatter:
+    """The formatter for a `--log-format` value.
+
+    :raises ConfigurationError: for a format other than text or json
+    """
+    if log_format == "json":
+        return JsonFormatter()
+    if log_format == "text":
+        return logging.Formatter(TEXT_FORMAT)
+    raise ConfigurationError(f"log format {log_format!r} is not one of {', '.join(FORMATS)}")
+
+
+def level_of(value: Any) -> int:
+    """A logging level from a name ("warning") or a number.
+
+    :raises ConfigurationError: for an unknown name
+    """
+    if isinstance(value, int):
+        return value
+    level = logging.getLevelName(str(value).strip().upper())
+    if not isinstance(level, int):
+        raise ConfigurationError(f"unknown log level {value!r}")
+    return level
+
+
+def logging_config(graph: Any) -> Mapping[str, Any]:
+    """The graph's `logging` section (`<NAME>__LOGGING__FORMAT` and friends); empty when unset."""
+    section = graph.config.get("logging") or {}
+    return section if isinstance(section, Mapping) else {}
+
+
+def configure_daemon_logging(
+    graph: Any, log_format: str | None = None, handlers: Iterable[logging.Handler] | None = None,
+) -> None:
+    """Apply `logging.format`, `logging.level` and `logging.message_level` to the root handlers.
+
+    `log_format` (the command line) wins over the configuration. `message_level` sets the level of the
+    dispatcher's per-message lines only ("warning" keeps failures and drops one line per success);
+    the runner's counts and the metrics are kept either way.
+    """
+    config = logging_config(graph)
+    chosen = log_format or config.get("format")
+    if chosen:
+        formatter = make_formatter(str(chosen).lower())
+        for handler in logging.getLogger().handlers if handlers is None else handlers:
+            handler.setFormatter(formatter)
+    # --debug wins: microcosm-logging, when installed, sets a default `logging.level` of INFO
+    if config.get("level") is not None and not getattr(graph.metadata, "debug", False):
+        logging.getLogger().setLevel(level_of(config["level"]))
+    if config.get("message_level") is not None:
+        logging.getLogger(MESSAGE_LOGGER).setLevel(level_of(config["message_level"]))
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy of `value` (a configuration) with secret-looking keys' values replaced by `***`."""
+    if key and key.lower() not in NOT_SECRET_KEYS and SECRET_KEY.search(key) and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {str(name): redact(item, str(name)) for name, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return URL_USERINFO.sub(f"{REDACTED}@", value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def log_configuration(
+    logger: logging.Logger, name: str, config: Mapping[str, Any], sections: Iterable[str] | None = None,
+) -> None:
+    """Log the effective configuration once at DEBUG, secrets redacted, as JSON (`extra` holds it as a dict too).
+
+    :param sections: the sections to show (those of the components the daemon uses); all when None
+    """
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    shown = config if sections is None else {key: config[key] for key in sorted(set(sections)) if key in config}
+    redacted = redact(shown)
+    logger.debug(
+        "%s configuration: %s", name, json.dumps(redacted, sort_keys=True, default=str),
+        extra={"configuration": redacted},
+    )

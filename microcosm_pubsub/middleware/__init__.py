@@ -1,0 +1,1 @@
+"""Pluggable pieces around publishing and handling: the chain, signing, tracing, metrics, health."""

@@ -1,0 +1,234 @@
+"""`pubsub_middleware`: small pluggable pieces around publishing, receiving and handling.
+
+A middleware is a graph component named in `pubsub_middleware.components`; it overrides any of
+the hooks of `Middleware`. Signing, tracing and metrics are middleware, not special cases.
+The components named in `pubsub_middleware.automatic` (the old package's Dynatrace hook, metrics
+bindings and Sentry) come first, each only while it says it is `active`.
+
+Each middleware declares what its outgoing hooks change and when they must run, as class attributes:
+
+- `touches`: what of an outgoing message its `outgoing` or `publishing` hook changes, `BODY` and/or
+  `ATTRIBUTES` (tracing: both; signing: attributes). Nothing by default.
+- `phase`: `TRANSFORM` (the default) changes the message; `SEAL` covers it as it stands (signing's
+  signature over the media type and body).
+
+The chain runs every transform's `outgoing` (in listed order) before any seal's (in listed order),
+whatever the order in `pubsub_middleware.components`: a seal covers exactly what reaches the wire.
+A `publishing` hook that replaces the message (Dynatrace's tag in the opaque data) has the seals run
+again on the replacement. Incoming, seals check first: a tampered message is refused before the
+others read it. A chain that cannot be sealed in any order, a seal that changes the body next to
+another seal, is refused at start-up with a `ConfigurationError` naming both. Middleware written
+before these declarations existed is a transform touching nothing, and runs as it always did.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from microcosm_pubsub.consume.context import key_list
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.consume.message import SQSMessage
+    from microcosm_pubsub.consume.result import Action, MessageHandlingResult
+
+
+@dataclass
+class Publication:
+    """One SNS Publish call as middleware sees it: the message to send, then SNS's answer."""
+
+    message: OutgoingMessage
+    message_id: str | None = None
+
+
+# What a middleware's outgoing hooks may change of a message (`Middleware.touches`)
+BODY = "body"
+ATTRIBUTES = "attributes"
+# When its outgoing hook runs (`Middleware.phase`): transforms first, then seals
+TRANSFORM = "transform"
+SEAL = "seal"
+PHASES = (TRANSFORM, SEAL)
+
+
+# The context of a hook with nothing to do: shared, since entering it changes nothing
+NOTHING: AbstractContextManager[None] = nullcontext()
+
+
+class Middleware:
+    """Every hook does nothing; override the ones you need."""
+
+    # Automatic middleware (see `pubsub_middleware.automatic`) that is not active is left out of the chain
+    active = True
+    # What the outgoing hooks change of a message (BODY, ATTRIBUTES) and when they run (TRANSFORM, SEAL)
+    touches: ClassVar[frozenset[str]] = frozenset()
+    phase: ClassVar[str] = TRANSFORM
+
+    def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
+        """Before a message is sent (after validation, before the size check): may add attributes."""
+        return message
+
+    def publishing(self, publication: Publication) -> AbstractContextManager[None]:
+        """Around one Publish call: may replace `publication.message`; `message_id` is set after success."""
+        return NOTHING
+
+    def incoming(self, message: SQSMessage) -> str | None:
+        """After a message is received and decoded: a returned problem makes it INVALID."""
+        return None
+
+    def handling(self, message: SQSMessage) -> AbstractContextManager[None]:
+        """Around the handler's call, in the handler's thread (a `@contextmanager` method, typically)."""
+        return NOTHING
+
+    def settled(self, result: MessageHandlingResult, action: Action) -> None:
+        """After the outcome is decided and the queue told."""
+
+    def received(self, messages: Sequence[SQSMessage]) -> None:
+        """After each receive, with what it returned (possibly nothing)."""
+
+    def receive_failed(self, error: Exception) -> None:
+        """After a receive that raised (endpoint unreachable, throttled, queue missing)."""
+
+
+class MiddlewareChain(Middleware):
+    """The configured middleware, called in order (handling: nested, first outermost); seals after transforms.
+
+    :raises ConfigurationError: for an undeclared phase or touch, or a seal that changes the body
+        next to another seal (`names`, the binding names, say which)
+    """
+
+    def __init__(self, middleware: Sequence[Middleware], names: Sequence[str] | None = None) -> None:
+        self.middleware = list(middleware)
+        named = list(zip(names or [type(item).__name__ for item in self.middleware], self.middleware, strict=True))
+        seals = _checked(named)
+        transforms = [item for item in self.middleware if all(item is not seal for seal in seals)]
+        self.seals = seals
+        # Outgoing: every change before any seal; incoming: seals check before the others read
+        self._outgoing = transforms + seals
+        self._incoming = seals + transforms
+
+    def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
+        for item in self._outgoing:
+            message = item.outgoing(message)
+        return message
+
+    def seal(self, message: OutgoingMessage) -> OutgoingMessage:
+        """`message` through the seals' outgoing hooks only (after a publishing hook replaced it)."""
+        for item in self.seals:
+            message = item.outgoing(message)
+        return message
+
+    def publishing(self, publication: Publication) -> AbstractContextManager[None]:
+        if self.seals:
+            return self._sealed_publishing(publication)
+        # Once per message: no generator or exit stack for a chain of none or one
+        if len(self.middleware) < 2:
+            return self.middleware[0].publishing(publication) if self.middleware else NOTHING
+        return self._nested(item.publishing(publication) for item in self.middleware)
+
+    @contextmanager
+    def _sealed_publishing(self, publication: Publication) -> Iterator[None]:
+        """The publishing hooks entered in order; a message one of them replaced is sealed again."""
+        sent = publication.message
+        with ExitStack() as stack:
+            for item in self.middleware:
+                stack.enter_context(item.publishing(publication))
+            if publication.message is not sent:
+                publication.message = self.seal(publication.message)
+            yield
+
+    def incoming(self, message: SQSMessage) -> str | None:
+        for item in self._incoming:
+            problem = item.incoming(message)
+            if problem:
+                return problem
+        return None
+
+    def handling(self, message: SQSMessage) -> AbstractContextManager[None]:
+        if len(self.middleware) < 2:
+            return self.middleware[0].handling(message) if self.middleware else NOTHING
+        return self._nested(item.handling(message) for item in self.middleware)
+
+    @staticmethod
+    @contextmanager
+    def _nested(contexts: Iterable[AbstractContextManager[None]]) -> Iterator[None]:
+        """The contexts entered in order (the first outermost), made lazily so each sees the one before."""
+        with ExitStack() as stack:
+            for context in contexts:
+                stack.enter_context(context)
+            yield
+
+    def settled(self, result: MessageHandlingResult, action: Action) -> None:
+        for item in self.middleware:
+            item.settled(result, action)
+
+    def received(self, messages: Sequence[SQSMessage]) -> None:
+        for item in self.middleware:
+            item.received(messages)
+
+    def receive_failed(self, error: Exception) -> None:
+        for item in self.middleware:
+            item.receive_failed(error)
+
+
+def _phase(item: Any) -> Any:
+    # A component with the hooks but not derived from Middleware declares nothing
+    return getattr(item, "phase", TRANSFORM)
+
+
+def _touches(item: Any) -> Any:
+    return getattr(item, "touches", frozenset())
+
+
+def _checked(named: Sequence[tuple[str, Middleware]]) -> list[Middleware]:
+    """The seals among `named` (name, middleware), in order, once every declaration is known to hold together.
+
+    :raises ConfigurationError: naming the middleware and what to change
+    """
+    for name, item in named:
+        if _phase(item) not in PHASES:
+            raise ConfigurationError(
+                f"middleware {name} declares phase {_phase(item)!r}; use one of {', '.join(PHASES)}"
+            )
+        unknown = set(_touches(item)) - {BODY, ATTRIBUTES}
+        if unknown:
+            raise ConfigurationError(
+                f"middleware {name} declares it touches {', '.join(sorted(unknown))}; "
+                f"declare {BODY!r} and/or {ATTRIBUTES!r}"
+            )
+    seals = [(name, item) for name, item in named if _phase(item) == SEAL]
+    for name, item in seals:
+        other = next((other for other, sealer in seals if sealer is not item), None)
+        if BODY in _touches(item) and other is not None:
+            # Whichever runs second, the body the first one sealed is not the body sent
+            raise ConfigurationError(
+                f"middleware {name} seals and changes the body, so it breaks the seal of {other} in either order: "
+                f"list only one of them in pubsub_middleware.components"
+            )
+    return [item for _, item in seals]
+
+
+# The old package's observability, on by itself when its conditions hold (oneagent importable,
+# microcosm-metrics bound, Sentry configured); each component says whether it is active
+AUTOMATIC = [
+    "pubsub_dynatrace", "pubsub_send_metrics", "pubsub_send_batch_metrics", "sentry_logging_pubsub",
+]
+
+
+@defaults(
+    # Binding names of middleware components, in order; a comma-separated string from the environment
+    components=typed(key_list, default_value=[]),
+    # Kept for old services: included before `components`, each only while active; [] turns them all off
+    automatic=typed(key_list, default_value=AUTOMATIC),
+)
+def configure_pubsub_middleware(graph: Any) -> MiddlewareChain:
+    config = graph.config.pubsub_middleware
+    names = key_list(config.components)
+    automatic = [(name, getattr(graph, name)) for name in key_list(config.automatic) if name not in names]
+    chosen = [(name, item) for name, item in automatic if getattr(item, "active", True)]
+    chosen += [(name, getattr(graph, name)) for name in names]
+    return MiddlewareChain([item for _, item in chosen], [name for name, _ in chosen])

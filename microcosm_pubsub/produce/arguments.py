@@ -1,0 +1,80 @@
+"""The names `produce()` accepts for a schema, and the error naming those it does not know."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from microcosm_pubsub.graph.config import closest
+from microcosm_pubsub.schemas.codecs import PubSubMessageSchema, argument_names, dump
+from microcosm_pubsub.wire.errors import SchemaValidationError
+
+
+# The base schema's `unknown = EXCLUDE` is for consumers (a peer's newer fields); it says nothing of producers
+BASE_META = PubSubMessageSchema.Meta
+# The lifecycle convention schemas stand in for undeclared ones, and old services give them extra keys to drop
+CONVENTIONS = "microcosm_pubsub.schemas.messages"
+
+
+def accepted_names(schema: Schema) -> frozenset[str] | None:
+    """Every key `produce()` may be given for `schema`: each field's attribute and message key.
+
+    None when the schema's own `Meta` sets `unknown` (INCLUDE or EXCLUDE): it takes extra keys on purpose;
+    and for the convention schemas of media types nobody declared a schema for, as the old package had it.
+    """
+    if type(schema).__module__.startswith(CONVENTIONS):
+        return None
+    meta = getattr(type(schema), "Meta", None)
+    if meta is not None and meta is not BASE_META and "unknown" in vars(meta) and schema.unknown != "raise":
+        return None
+    names: set[str] = set()
+    for field_name, field in schema.fields.items():
+        attribute = field.attribute or field_name
+        # A dotted attribute ("address.city") is read from the content's first key
+        names.update((field_name, attribute, attribute.split(".", 1)[0], field.data_key or field_name))
+    return frozenset(names)
+
+
+# Where a schema instance keeps the names it accepts, computed on its first message
+ACCEPTED_ATTRIBUTE = "_pubsub_accepted_names"
+_NOT_YET = object()
+
+
+def check_arguments(schema: Schema, media_type: str, content: Mapping[str, Any]) -> None:
+    """Refuse content keys `schema` does not know, at the cost of one set test per message.
+
+    :raises SchemaValidationError: naming each unknown key (and what else is wrong); nothing is sent
+    """
+    names = schema.__dict__.get(ACCEPTED_ATTRIBUTE, _NOT_YET)
+    if names is _NOT_YET:
+        names = accepted_names(schema)
+        setattr(schema, ACCEPTED_ATTRIBUTE, names)
+    if names is None or names.issuperset(content):
+        return
+    raise unknown_arguments(schema, media_type, content, names)
+
+
+def unknown_arguments(
+    schema: Schema, media_type: str, content: Mapping[str, Any], names: frozenset[str],
+) -> SchemaValidationError:
+    """The error for content with keys the schema does not know: each named, with the closest known name."""
+    unknown = [key for key in content if key not in names]
+    arguments = argument_names(schema)
+    messages: dict[str, Any] = {
+        str(key): [f"unknown argument{suggestion(str(key), arguments.values())}, not a field of the schema"]
+        for key in unknown
+    }
+    try:
+        dump(schema, {**{key: value for key, value in content.items() if key in names}, "media_type": media_type})
+    except ValidationError as error:
+        # A misspelled required argument is also missing under its right name: say both at once
+        if isinstance(error.messages, dict):
+            messages.update({key: value for key, value in error.messages.items() if key not in messages})
+    return SchemaValidationError(type(schema).__name__, ValidationError(messages), arguments)
+
+
+def suggestion(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'reason'?)` when a candidate is close to `name`, else nothing."""
+    close = closest(name, candidates)
+    return f" (did you mean {close!r}?)" if close else ""

@@ -1,0 +1,160 @@
+"""Deferred production: hold a block's messages and publish them together if it succeeds."""
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from contextlib import ContextDecorator
+from contextvars import Token
+from functools import wraps
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from microcosm_pubsub.produce.batch import publish_as_batch_messages
+from microcosm_pubsub.wire.errors import PubSubError
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.produce.producer import SNSProducer
+
+
+logger = logging.getLogger("microcosm_pubsub.producer")
+
+Flush = Callable[["SNSProducer", list[OutgoingMessage]], list[str]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def publish_batched(producer: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:
+    """SNS PublishBatch, per topic and within SNS's limits: the recommended way."""
+    return producer.publish_batch(messages)
+
+
+def publish_each(producer: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:
+    """One Publish call per message, in order (the old `DeferredProducer`)."""
+    return [producer.publish(message) for message in messages]
+
+
+class DeferredProduction(ContextDecorator):
+    """`with producer.deferred():` or `@producer.deferred()`; nested blocks join the outermost one.
+
+    While the block runs, `producer.produce(...)` validates at once and returns None; on a clean
+    exit the messages go out through `flush` (SNS PublishBatch unless told otherwise) and their ids
+    are in `message_ids`; on an exception nothing is published.
+    """
+
+    def __init__(self, producer: SNSProducer, flush: Flush = publish_batched) -> None:
+        self.producer = producer
+        self.flush = flush
+        self.pending: list[OutgoingMessage] = []
+        self.message_ids: list[str] = []
+        self.active = False
+        self._token: Token[Any] | None = None
+
+    def _recreate_cm(self) -> DeferredProduction:
+        # Each call of a decorated function needs its own pending list
+        clone = copy.copy(self)
+        clone.pending, clone.message_ids, clone.active, clone._token = [], [], False, None
+        return clone
+
+    def __enter__(self) -> DeferredProduction:
+        token = self.producer.start_deferring(self)
+        if token is not None:
+            self._token = token
+        self.active = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.active = False
+        if self._token is None:
+            return
+        self.producer.stop_deferring(self._token)
+        self._token = None
+        pending, self.pending = self.pending, []
+        if exc_type is not None:
+            logger.info("not publishing %d deferred messages: the block raised %s", len(pending), exc_type.__name__)
+        elif self.producer.skip:
+            logger.info("not publishing %d deferred messages: sns_producer.skip is set", len(pending))
+        elif pending:
+            self.message_ids = self.flush(self.producer, pending)
+
+
+class DeferredProducer(DeferredProduction):
+    """The old package's deferred producer: `with DeferredProducer(graph.sns_producer) as producer:`.
+
+    Deprecated: use `with graph.sns_producer.deferred():`, which publishes with SNS PublishBatch.
+    This one publishes one call per message on a clean exit, as before.
+    """
+
+    def __init__(self, producer: SNSProducer, flush: Flush = publish_each) -> None:
+        super().__init__(producer, flush)
+
+    def __enter__(self) -> DeferredProducer:
+        super().__enter__()
+        return self
+
+    def produce(self, media_type: str, dct: Any = None, **kwargs: Any) -> str | None:
+        """Validate and hold a message until the block exits; returns None, as a deferred produce does.
+
+        :raises PubSubError: outside the `with` block, where nothing would ever publish it
+        """
+        if not self.active:
+            raise PubSubError(
+                f"{type(self).__name__}.produce() outside its block; use `with {type(self).__name__}(producer) as p:`"
+            )
+        return self.producer.produce(media_type, dct, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Old code reads the producer's attributes (sns_client, ...) through the deferred one
+        if name.startswith("__") or name == "producer":
+            raise AttributeError(name)
+        return getattr(self.producer, name)
+
+
+class DeferredBatchProducer(DeferredProducer):
+    """The old package's batch producer: on a clean exit, chunks of `deferred_batch_size` messages go
+    out as one `created("batch_message")` message each, for old peers' `publish_message_batch` handler.
+
+    Deprecated: use `graph.sns_producer.deferred()` (SNS PublishBatch, no extra hop through a queue).
+    A chunk of one message is published as itself; a chunk over SNS's size limit is split.
+    """
+
+    def __init__(self, producer: SNSProducer, flush: Flush = publish_as_batch_messages) -> None:
+        super().__init__(producer, flush)
+
+
+def _swapping(component: Any, key: str, kind: type[DeferredProducer]) -> Callable[[F], F]:
+    def decorator(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            original = getattr(component, key)
+            producer = original.producer if isinstance(original, DeferredProduction) else original
+            with kind(producer) as held:
+                # Not thread-safe, as in the old package: the attribute is replaced for the call
+                setattr(component, key, held)
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    setattr(component, key, original)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def deferred(component: Any, key: str = "sns_producer") -> Callable[[F], F]:
+    """Decorate a function so that, while it runs, `component.<key>` is a `DeferredProducer` (old API).
+
+    Deprecated: decorate with `@graph.sns_producer.deferred()` instead, which swaps nothing.
+    """
+    return _swapping(component, key, DeferredProducer)
+
+
+def deferred_batch(component: Any, key: str = "sns_producer") -> Callable[[F], F]:
+    """As `deferred`, with a `DeferredBatchProducer` (old API; deprecated the same way)."""
+    return _swapping(component, key, DeferredBatchProducer)

@@ -1,0 +1,120 @@
+"""Queues as destinations: a media type mapped to an SQS queue is sent there, not published to a topic.
+
+`sns_topic_arns` maps a media type to a topic ARN, or to a queue: its ARN (`arn:aws:sqs:<region>:<account>:<name>`)
+or its URL. The producer then calls SendMessage (SendMessageBatch in a `deferred()` block) with the body
+and message attributes it would have published, so the consumer reads the message exactly as one
+SNS delivered with raw delivery. `produce(..., delay_seconds=N)` delays it (0 to 900 seconds, standard
+queues only: a FIFO queue has only its own DelaySeconds).
+
+The SQS client is the graph's `sqs_client` (configured by the `sqs_consumer` keys), unless those set
+neither endpoint nor region while `sns_producer` does: then one is made from the `sns_producer` keys,
+so a producer-only service configures one place.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from microcosm_pubsub.wire.errors import ProduceArgumentError
+from microcosm_pubsub.wire.fifo import explicit_ids, is_fifo
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
+
+
+# SQS SendMessage's DelaySeconds: 0 to 15 minutes.
+# Source: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+SQS_MAX_DELAY_SECONDS = 900
+CLIENT_KEYS = ("endpoint_url", "region_name")
+
+
+def is_queue(destination: str) -> bool:
+    """Whether a destination (what `sns_topic_arns` resolved) is an SQS queue's URL or ARN rather than a topic."""
+    if destination.startswith(("https://", "http://")):
+        return True
+    return destination.startswith("arn:") and destination.split(":", 3)[2:3] == ["sqs"]
+
+
+def check_delay(media_type: str, destination: str, delay_seconds: Any) -> int:
+    """`delay_seconds` when SQS takes it for this destination.
+
+    :raises ProduceArgumentError: for a topic, a FIFO queue, or a value outside 0 to 900
+    """
+    if not is_queue(destination):
+        raise ProduceArgumentError(
+            f"delay_seconds is for messages sent to a queue; {media_type} goes to topic {destination} "
+            "(SNS has no delay): map it to a queue in sns_topic_arns, or produce without delay_seconds"
+        )
+    if is_fifo(destination):
+        raise ProduceArgumentError(
+            f"delay_seconds cannot be given per message to FIFO queue {destination}; set the queue's DelaySeconds"
+        )
+    if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, int) or not (
+        0 <= delay_seconds <= SQS_MAX_DELAY_SECONDS
+    ):
+        raise ProduceArgumentError(
+            f"delay_seconds is {delay_seconds!r}; SQS takes a whole number of seconds from 0 to {SQS_MAX_DELAY_SECONDS}"
+        )
+    return delay_seconds
+
+
+def _producer_client(graph: Any) -> Any:
+    consumer = graph.config.get("sqs_consumer") or {}
+    producer = graph.config.get("sns_producer") or {}
+    if any(consumer.get(key) for key in CLIENT_KEYS) or not any(producer.get(key) for key in CLIENT_KEYS):
+        return graph.sqs_client
+    from microcosm_pubsub.aws.clients import make_client  # only a producer-only service sending to queues needs it
+
+    return make_client("sqs", producer, "sns_producer", float(producer.get("read_timeout_seconds") or 10.0))
+
+
+class QueueSender:
+    """SendMessage and SendMessageBatch for the producer; queue ARNs are looked up once (GetQueueUrl)."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self._client: Any = None
+        self._urls: dict[str, str] = {}
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _producer_client(self.graph)
+        return self._client
+
+    def url(self, destination: str) -> str:
+        """The queue's URL: the destination itself, or the one its ARN names (boto's errors propagate)."""
+        if destination.startswith(("https://", "http://")):
+            return destination
+        url = self._urls.get(destination)
+        if url is None:
+            _, _, _, _, account, name = destination.split(":", 5)
+            response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+            url = self._urls[destination] = str(response["QueueUrl"])
+        return url
+
+    def send(self, message: OutgoingMessage) -> Mapping[str, Any]:
+        """SendMessage: the response holds its `MessageId` (boto's errors propagate)."""
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.url(message.topic_arn), "MessageBody": message.body,
+            "MessageAttributes": message.attributes,
+            **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
+        }
+        if message.delay_seconds is not None:
+            kwargs["DelaySeconds"] = message.delay_seconds
+        response: Mapping[str, Any] = self.client.send_message(**kwargs)
+        return response
+
+    def send_batch(
+        self, destination: str, messages: Sequence[OutgoingMessage], ids: Sequence[int],
+    ) -> Mapping[str, Any]:
+        """SendMessageBatch, entries named by `ids`: `Successful` and `Failed` as SNS PublishBatch answers."""
+        entries = []
+        for entry_id, message in zip(ids, messages, strict=True):
+            entry: dict[str, Any] = {
+                "Id": str(entry_id), "MessageBody": message.body, "MessageAttributes": message.attributes,
+                **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
+            }
+            if message.delay_seconds is not None:
+                entry["DelaySeconds"] = message.delay_seconds
+            entries.append(entry)
+        response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=self.url(destination), Entries=entries)
+        return response

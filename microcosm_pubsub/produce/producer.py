@@ -1,0 +1,367 @@
+"""`sns_producer`: validate, encode and publish messages to SNS."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar, Token
+from time import perf_counter, time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from microcosm.constants import DEFAULTS
+from microcosm.errors import NotBoundError
+
+from microcosm_pubsub.aws.clients import old_testing_mode
+from microcosm_pubsub.consume.context import configured_keys, propagated
+from microcosm_pubsub.consume.large_payload import offloader
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.graph.doubles import INSPECTABLE_PRODUCER, RECORDING_PRODUCER, build_double
+from microcosm_pubsub.middleware.chain import MiddlewareChain, Publication
+from microcosm_pubsub.produce.arguments import check_arguments
+from microcosm_pubsub.produce.deferred import (
+    DeferredBatchProducer,
+    DeferredProducer,
+    DeferredProduction,
+    deferred,
+    deferred_batch,
+)
+from microcosm_pubsub.produce.destinations import QueueSender, check_delay, is_queue
+from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
+from microcosm_pubsub.schemas.codecs import encode
+from microcosm_pubsub.wire.batching import sized_batches
+from microcosm_pubsub.wire.errors import (
+    BatchPublishError,
+    ConfigurationError,
+    MessageTooLargeError,
+    PublishError,
+)
+from microcosm_pubsub.wire.fifo import Deduplication, group_id_for
+from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
+from microcosm_pubsub.wire.outgoing import OutgoingMessage
+
+
+__all__ = [
+    "DeferredBatchProducer",
+    "DeferredProducer",
+    "SNSProducer",
+    "configure_sns_producer",
+    "deferred",
+    "deferred_batch",
+    "iter_topic_mappings",
+    "time",
+]
+
+logger = logging.getLogger("microcosm_pubsub.producer")
+
+def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
+    """Stands in for `pubsub_producer_metrics` when the graph binds none."""
+
+
+@defaults(
+    endpoint_url=typed(str, default_value=None),
+    profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None),
+    # Publishing nothing must be asked for: never implied by --debug or --testing
+    skip=typed(bool, default_value=False),
+    # Messages per old-style batch message (DeferredBatchProducer); PublishBatch takes at most ten of them a call
+    deferred_batch_size=typed(int, default_value=100),
+    connect_timeout_seconds=typed(float, default_value=5.0),
+    read_timeout_seconds=typed(float, default_value=10.0),
+    # The old package's names of the two timeouts: when set, they win
+    connect_timeout=typed(float, default_value=None),
+    read_timeout=typed(float, default_value=None),
+    # boto3's standard retry mode, counting the first try
+    max_attempts=typed(int, default_value=3),
+    # Record messages instead of publishing them (tests): see microcosm_pubsub.testing
+    record=typed(bool, default_value=False),
+    # Old testing mode: False in a testing graph gives the recording producer; unset is true there, and
+    # it means nothing outside testing graphs
+    mock_sns=typed(bool, default_value=None),
+    # Large payloads (see large_payload.py): unset, an oversized message raises MessageTooLargeError
+    large_payload_bucket=typed(str, default_value=None),
+    # Over this (body and attributes, as SNS and the AWS extended clients count), the body goes to S3
+    large_payload_threshold_bytes=typed(int, default_value=SNS_MAX_MESSAGE_BYTES),
+    large_payload_key_prefix=typed(str, default_value=""),
+)
+class SNSProducer:
+    """Publishes messages; inside a `deferred()` block, holds them until the block succeeds.
+
+    Everything it needs is resolved when it is built, so a locked graph can produce.
+    """
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        config = graph.config.sns_producer
+        self.skip = bool(config.skip)
+        self.deferred_batch_size = int(config.deferred_batch_size)
+        if self.deferred_batch_size < 1:
+            raise ConfigurationError(
+                f"sns_producer.deferred_batch_size is {self.deferred_batch_size}; it must be at least 1"
+            )
+        self.batch_size = min(self.deferred_batch_size, SNS_MAX_BATCH)
+        # The deferred block holding this context's produces, if any (see `start_deferring`)
+        self._holding: ContextVar[DeferredProduction | None] = ContextVar(f"deferred-{id(self)}", default=None)
+        self.schemas = graph.pubsub_message_schema_registry
+        # Configuration does not change under a running graph: read once, not per message
+        self.propagated_keys = configured_keys(graph)
+        self.topic_arns: TopicArns = graph.sns_topic_arns
+        self.middleware: MiddlewareChain = graph.pubsub_middleware
+        self._client: Any = None
+        if not config.record:
+            try:
+                self._client = graph.sns_client
+            except ConfigurationError:
+                # A producer that never publishes (skip) needs no region; publishing will say what is missing
+                pass
+        self.opaque: Any = graph.opaque
+        self.offloader = offloader(graph)
+        # Media types mapped to an SQS queue are sent there (destinations.py)
+        self.queues = QueueSender(graph)
+        self.deduplication = Deduplication()
+        self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
+
+    @staticmethod
+    def _producer_metrics(graph: Any) -> Callable[..., Any]:
+        try:
+            metrics: Callable[..., Any] = graph.pubsub_producer_metrics
+        except NotBoundError:
+            return _no_metrics
+        return metrics
+
+    @property
+    def client(self) -> Any:
+        """The SNS client."""
+        if self._client is None:
+            self._client = self.graph.sns_client
+        return self._client
+
+    @client.setter
+    def client(self, client: Any) -> None:
+        self._client = client
+
+    # The old package's name of the client
+    sns_client = client
+
+    def produce(
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
+        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
+    ) -> str | None:
+        """Validate and publish one message; returns the SNS MessageId (SQS's when it maps to a queue).
+
+        `delay_seconds` (0 to 900) delays a message sent to a queue; given for a topic it is an error.
+
+        A FIFO topic takes `message_group_id` (or the schema's `MESSAGE_GROUP_KEY`) and an optional
+        `deduplication_id` (see fifo.py).
+
+        Returns None when `sns_producer.skip` is set, or inside a deferred block (which
+        publishes on success and keeps the ids).
+
+        :raises ValidationError: when the content does not fit its schema, or has a key the schema does not
+            know (named, with the closest field's name); nothing is sent
+        :raises TopicNotDefinedError: when no topic is configured for the media type
+        :raises MessageTooLargeError: when the encoded message is over 256 KiB
+        :raises ProduceArgumentError: when `delay_seconds` does not suit the destination; nothing is sent
+        :raises PublishError: when SNS refuses the message or cannot be reached
+        :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic; nothing is sent
+        """
+        message = self.prepare(
+            media_type, dct, delay_seconds=delay_seconds, message_group_id=message_group_id,
+            deduplication_id=deduplication_id, **kwargs,
+        )
+        holding = self._holding.get()
+        if holding is not None:
+            holding.pending.append(message)
+            return None
+        if self.skip:
+            logger.info("not publishing %s: sns_producer.skip is set", media_type)
+            return None
+        return self.publish(message)
+
+    def prepare(
+        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
+        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
+    ) -> OutgoingMessage:
+        """Everything before the network: schema, validation, encoding, destination, FIFO group, size."""
+        schema = self.schemas.find(media_type).schema
+        content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
+        # A misspelled argument would otherwise vanish from the message without a word
+        check_arguments(schema, media_type, content)
+        # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
+        body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
+        destination = self.topic_arns.resolve(media_type)
+        message = self.middleware.outgoing(OutgoingMessage(
+            topic_arn=destination,
+            media_type=media_type,
+            body=body,
+            attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
+            delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
+            message_group_id=group_id_for(
+                schema, media_type, content, destination, message_group_id, deduplication_id,
+            ),
+            deduplication_id=deduplication_id,
+        ))
+        if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
+            raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
+        return message
+
+    def opaque_data(self) -> Mapping[str, Any]:
+        """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
+        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        return propagated(self.opaque.as_dict(), self.propagated_keys)
+
+    def publish(self, message: OutgoingMessage) -> str:
+        """Publish one prepared message (middleware may amend it first, around the call).
+
+        :raises PublishError: when SNS refuses it or cannot be reached; other exceptions propagate as they are
+        """
+        # Middleware sees the call itself (a tracing span around it) and may amend the message first
+        publication = Publication(message)
+        with self.middleware.publishing(publication):
+            message = publication.message = self.offload(publication.message)
+            started = perf_counter()
+            published = False
+            try:
+                response = self.queues.send(message) if is_queue(message.topic_arn) else self.client.publish(
+                    TopicArn=message.topic_arn,
+                    Message=message.body,
+                    MessageAttributes=message.attributes,
+                    **self.fifo_parameters(message),
+                )
+                published = True
+            except (BotoCoreError, ClientError) as error:
+                raise PublishError(
+                    f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
+                ) from error
+            finally:
+                self.pubsub_producer_metrics(
+                    (perf_counter() - started) * 1000, publish_result=published, media_type=message.media_type,
+                )
+            message_id: str = response["MessageId"]
+            publication.message_id = message_id
+        logger.debug("published %s as %s", message.media_type, message_id)
+        return message_id
+
+    def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+        """Publish with SNS PublishBatch: per topic, ten entries and 256 KiB a call.
+
+        :raises BatchPublishError: naming every entry that failed, after trying them all
+        """
+        messages = [self.offload(message) for message in messages]
+        message_ids: list[str | None] = [None] * len(messages)
+        failures: list[dict[str, Any]] = []
+        for chunk in batches(messages, self.batch_size):
+            if failures:
+                chunk = held_back(messages, chunk, failures)
+            if chunk:
+                self._publish_chunk(messages, chunk, message_ids, failures)
+        if failures:
+            raise BatchPublishError(sorted(failures, key=lambda failure: failure["index"]), message_ids)
+        return [message_id for message_id in message_ids if message_id is not None]
+
+    def _publish_chunk(
+        self,
+        messages: list[OutgoingMessage],
+        chunk: list[int],
+        message_ids: list[str | None],
+        failures: list[dict[str, Any]],
+    ) -> None:
+        def failure(index: int, code: str, text: str) -> dict[str, Any]:
+            return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
+
+        destination = messages[chunk[0]].topic_arn
+        try:
+            if is_queue(destination):
+                response = self.queues.send_batch(destination, [messages[index] for index in chunk], chunk)
+            else:
+                response = self.client.publish_batch(TopicArn=destination, PublishBatchRequestEntries=[
+                    {"Id": str(index), "Message": messages[index].body,
+                     "MessageAttributes": messages[index].attributes, **self.fifo_parameters(messages[index])}
+                    for index in chunk
+                ])
+        except (BotoCoreError, ClientError) as error:
+            failures.extend(failure(index, type(error).__name__, str(error)) for index in chunk)
+            return
+        for success in response.get("Successful", []):
+            message_ids[int(success["Id"])] = success["MessageId"]
+        for failed in response.get("Failed", []):
+            failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+
+    def fifo_parameters(self, message: OutgoingMessage) -> dict[str, str]:
+        """A FIFO message's group and deduplication ids, as Publish and PublishBatch entries take them."""
+        if message.message_group_id is None:
+            return {}
+        return self.deduplication.parameters(
+            self.client, message.topic_arn, message.message_group_id, message.deduplication_id, message.body,
+        )
+
+    def offload(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message as it goes on the wire: its body in S3 when large payloads are on and it is too large."""
+        return message if self.offloader is None else self.offloader.offload(message)
+
+    def deferred(self) -> DeferredProduction:
+        """A block (or decorator) whose produces are published together, only if it succeeds."""
+        return DeferredProduction(self)
+
+    def start_deferring(self, block: DeferredProduction) -> Token[DeferredProduction | None] | None:
+        """Hold this context's produces in `block` from now on.
+
+        Returns the token that `stop_deferring` takes; None when an outer block already holds them,
+        which `block` then joins (nothing to stop).
+        """
+        if self._holding.get() is not None:
+            return None
+        return self._holding.set(block)
+
+    def stop_deferring(self, token: Token[DeferredProduction | None]) -> None:
+        """Publish directly again, as before the `start_deferring` that gave `token`."""
+        self._holding.reset(token)
+
+
+def configure_sns_producer(graph: Any) -> SNSProducer:
+    """`sns_producer`: the testing toolkit's recording producer when `sns_producer.record` is set, else SNS's.
+
+    The old testing mode (`sns_producer.mock_sns` false in a testing graph with no endpoint) gets the
+    toolkit's inspectable recording producer. The toolkit's doubles are built by name (doubles.py),
+    so a production graph never loads it.
+    """
+    if graph.config.sns_producer.record:
+        producer: SNSProducer = build_double(RECORDING_PRODUCER, graph)
+        return producer
+    if old_testing_mode(graph):
+        old_testing: SNSProducer = build_double(INSPECTABLE_PRODUCER, graph)
+        return old_testing
+    return SNSProducer(graph)
+
+
+# The binding's configuration is the producer's own
+setattr(configure_sns_producer, DEFAULTS, getattr(SNSProducer, DEFAULTS))
+
+
+def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[int]]:
+    """Indexes of messages grouped per topic, within SNS's count and size limits per PublishBatch call."""
+    by_topic: dict[str, list[int]] = {}
+    for index, message in enumerate(messages):
+        by_topic.setdefault(message.topic_arn, []).append(index)
+    for indexes in by_topic.values():
+        yield from sized_batches(
+            indexes, lambda index: messages[index].size, max_bytes=SNS_MAX_BATCH_BYTES, max_count=batch_size,
+        )
+
+
+def held_back(messages: list[OutgoingMessage], chunk: list[int], failures: list[dict[str, Any]]) -> list[int]:
+    """The chunk without the FIFO messages whose group had an earlier message fail: they would overtake it."""
+    failed = {
+        (messages[failure["index"]].topic_arn, messages[failure["index"]].message_group_id) for failure in failures
+    }
+    kept = []
+    for index in chunk:
+        message = messages[index]
+        if message.message_group_id is not None and (message.topic_arn, message.message_group_id) in failed:
+            failures.append({
+                "index": index, "media_type": message.media_type, "code": "NotSent",
+                "message": f"an earlier message of group {message.message_group_id} failed; sent after it, "
+                           "this one would overtake it",
+            })
+        else:
+            kept.append(index)
+    return kept

@@ -1,0 +1,1 @@
+"""What runs the consuming side: the receive loop, in-flight bounds, FIFO ordering, processes, Lambda."""

@@ -1,0 +1,234 @@
+"""`ConsumerDaemon`: a service's consumer process: start-up checks, signals, the receive loop."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from argparse import Namespace
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+from typing import Any, Generic, TypeVar
+
+from microcosm.api import load_each, load_from_dict, load_from_environ
+from microcosm.caching import Cache, NaiveCache, ProcessCache
+from microcosm.errors import ValidationError as MicrocosmValidationError
+
+from microcosm_pubsub.consume.context import key_list
+from microcosm_pubsub.consume.logs import configure_daemon_logging
+from microcosm_pubsub.graph.config import explain_validation_error
+from microcosm_pubsub.middleware.health import start_health_server
+from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
+from microcosm_pubsub.runtime.daemon_args import (
+    HEALTH,
+    HEARTBEAT_VARIABLE,
+    OLD_HEALTHCHECK_HOST,
+    OLD_HEALTHCHECK_PORT,
+    RUNNER,
+    STDIN_QUEUE_URL,
+    CommandLine,
+    health_config,
+    health_requested,
+    heartbeat_threshold_from_environ,
+    is_file_source,
+)
+from microcosm_pubsub.runtime.daemon_graph import (
+    OPTIONAL_SUPPORT_COMPONENTS,
+    SUPPORT_COMPONENTS,
+    TESTING_DEFAULTS,
+    TESTING_GRAPH_DEFAULTS,
+    GraphBuilding,
+    Unavailable,
+    add_middleware,
+    announce_start,
+    is_bound,
+    metrics_port,
+    recording_unless_endpoint,
+    root_logging_kept,
+    use_support_components,
+    warn_unknown_keys,
+)
+from microcosm_pubsub.runtime.runner import Runner
+from microcosm_pubsub.runtime.stopping import RunnerSettings
+from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
+
+
+logger = logging.getLogger("microcosm_pubsub.daemon")
+
+# Every name code imported from this module before it was split still comes from here
+__all__ = [
+    "HEALTH", "HEARTBEAT_VARIABLE", "OLD_HEALTHCHECK_HOST", "OLD_HEALTHCHECK_PORT", "OPTIONAL_SUPPORT_COMPONENTS",
+    "RUNNER", "STDIN_QUEUE_URL", "SUPPORT_COMPONENTS", "TESTING_DEFAULTS", "TESTING_GRAPH_DEFAULTS", "CommandLine",
+    "ConsumerDaemon", "GraphBuilding", "Unavailable", "add_middleware", "classorinstancemethod", "configure_logging",
+    "health_config", "health_requested", "heartbeat_threshold_from_environ", "is_bound", "is_file_source",
+    "metrics_port", "recording_unless_endpoint", "root_logging_kept", "summary", "use_support_components",
+    "warn_unknown_keys",
+]
+
+R = TypeVar("R")
+
+
+class classorinstancemethod(Generic[R]):
+    """A method callable on an instance, or on the class, for which it builds a default instance."""
+
+    def __init__(self, function: Callable[..., R]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Callable[..., R]:
+        function = self.function
+
+        def bound(*args: Any, **kwargs: Any) -> R:
+            return function(owner() if instance is None else instance, *args, **kwargs)
+
+        return bound
+
+class ConsumerDaemon(GraphBuilding):
+    """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`.
+
+    The command line is `daemon_args.CommandLine`'s, building the graph `daemon_graph.GraphBuilding`'s;
+    this class runs the daemon.
+    """
+
+    name: str = "consumer"
+
+    def __init__(self, event: Mapping[str, Any] | None = None) -> None:
+        self.graph: Any = None
+        self.args: Namespace | None = None
+        self.event = dict(event) if event else None
+        self.stop = threading.Event()
+        self.runner: Runner | None = None
+
+    @property
+    def bound_handlers(self) -> dict[str, Any]:
+        """The active handlers by media type: those bound in `components`."""
+        return dict(self.graph.sqs_message_handler_registry.compute_bound_handlers(self.components))
+
+    @classmethod
+    def create_for_testing(cls, loader: Any = None, cache: Cache | None = None, **kwargs: Any) -> ConsumerDaemon:
+        """A daemon on a testing graph, configured by `loader` (for example `load_from_dict(...)`).
+
+        Stub SQS client unless the loader configures an endpoint, queue URL `queue`, recording
+        producer. Without a loader (the old tests' way) the graph's components are shared by every
+        such daemon of the class in the process, as the old package did; with one, each call gets
+        fresh components, since its configuration may differ from the last.
+        """
+        daemon = cls(event=kwargs.pop("event", None))
+        daemon.args = Namespace(**{
+            **vars(daemon.parse_args([])), "testing": True, "debug": False, "sqs_queue_url": None,
+            "event": daemon.event, **kwargs,
+        })
+        if cache is None:
+            scope = f"{cls.__module__}.{cls.__qualname__}"
+            cache = ProcessCache(scope=scope) if loader is None else NaiveCache()  # type: ignore[no-untyped-call]
+        daemon.graph = daemon.create_object_graph(
+            daemon.args, cache=cache,
+            loader=recording_unless_endpoint(load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ)),
+        )
+        return daemon
+
+    @classorinstancemethod
+    def make_lambda_handler(self) -> Any:
+        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`.
+
+        Callable on the class (`MyDaemon.make_lambda_handler()`) as well as on a daemon.
+        """
+        from microcosm_pubsub.runtime.lambda_handler import LambdaHandler  # only Lambda deployments need it
+        return LambdaHandler(self)
+
+    def run(self, argv: Sequence[str] | None = None) -> None:
+        """Parse the command line, build the graph and consume until SIGTERM or SIGINT; exits the process."""
+        self.args = self.parse_args(argv)
+        configure_logging(debug=self.args.debug)
+        if self.args.processes > 1:
+            from microcosm_pubsub.runtime.processes import run_processes  # only multi-process deployments need it
+            sys.exit(run_processes(self, self.args))
+        sys.exit(self.run_parsed(self.args))
+
+    def run_parsed(self, args: Namespace, health_reports: Any = None) -> int:
+        """Build the graph from parsed `args` and consume until stopped; returns the exit status."""
+        self.args = args
+        try:
+            self.graph = self.create_graph(args)
+            configure_daemon_logging(self.graph, getattr(args, "log_format", None))
+            if getattr(args, "debug", False):
+                # --debug wins over a configured level (microcosm-logging's binding declares INFO)
+                logging.getLogger().setLevel(logging.DEBUG)
+            # Before `start` logs that it is consuming: a SIGTERM from then on stops the loop cleanly (exit 0)
+            self.install_signal_handlers(in_child=getattr(args, "process_index", None) is not None)
+            self.start()
+        except PubSubError as error:
+            # Configuration mistakes get one clear line, not a traceback
+            logger.error("%s cannot start: %s", self.name, error)
+            return 2
+        except MicrocosmValidationError as error:
+            logger.error("%s cannot start: %s", self.name, explain_validation_error(error, self.name))
+            return 2
+        assert self.runner is not None
+        if health_reports is not None and HEALTH in key_list(self.graph.config.pubsub_middleware.components):
+            from microcosm_pubsub.runtime.processes import report_health  # only multi-process deployments need it
+            threading.Thread(
+                target=report_health, args=(getattr(self.graph, HEALTH), args.process_index, health_reports, self.stop),
+                name="pubsub-health-report", daemon=True,
+            ).start()
+        self.runner.run()
+        if self.runner.failure:
+            # A fault no retry heals (credentials, permissions) is a configuration error, found on the first receive
+            gave_up = "gave up" if self.runner.failure_status == 1 else "cannot consume"
+            logger.error("%s %s: %s", self.name, gave_up, self.runner.failure)
+            return self.runner.failure_status
+        logger.info("%s stopped: %s", self.name, summary(self.runner.counts))
+        return 0
+
+    def start(self) -> None:
+        """Check the handlers and the configuration, and log what this daemon will do."""
+        handlers = self.bound_handlers
+        self.build_shared_components()
+        consumer = self.graph.sqs_consumer
+        dispatcher = self.graph.sqs_message_dispatcher
+        settings = RunnerSettings.from_graph_config(self.graph.config)
+        concurrency = settings.concurrency
+        self.runner = Runner(dispatcher, consumer, concurrency, self.stop, settings)
+        # A missing queue stops the start here, with one line; an unreachable endpoint is the loop's to retry
+        self.runner.prepare()
+        # What it will do at INFO, its configuration at DEBUG, then warnings (daemon_graph.py)
+        announce_start(self, handlers)
+        start_health_server(self.graph)
+        if getattr(self.args, "process_index", None) is not None and metrics_port(self.graph) is not None:
+            raise ConfigurationError(
+                "pubsub_metrics.prometheus_port cannot be served by each of --processes; "
+                "run one process per container, or use a push sink"
+            )
+        serve_metrics(self.graph)
+
+    def install_signal_handlers(self, in_child: bool = False) -> None:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            if self.stop.is_set():
+                # At once, by request: messages held now, and what an open poll still returns, come back after
+                # their visibility timeout with a receive used (docs/operating.md); nothing is lost
+                os._exit(128 + signum)
+            logger.info("%s received %s: finishing in-flight messages", self.name, signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        if not in_child:
+            # A child's Ctrl-C comes from its parent as SIGTERM; the terminal's own would count twice
+            signal.signal(signal.SIGINT, handle)
+
+
+def summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{outcome} {count}" for outcome, count in sorted(counts.items())) or "no messages"
+
+
+def configure_logging(debug: bool = False) -> None:
+    """Plain standard-library logging unless the application configured its own."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+    # boto's own DEBUG output includes request signing details
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,279 @@
+"""What the runner holds between receive and settle: the bounds, the hand-offs and the visibility heartbeat.
+
+One lock guards it all, and each thread waits on its own condition, woken only when what it waits
+for may have come: a receiver when a whole receive fits, a handler thread when a message is
+pending, the settler when a batch is ready. So a receive of ten costs one wake-up of each, not ten.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.runtime.ordering import GroupedPending
+
+
+# SQS settles at most ten messages per call
+SETTLE_BATCH = 10
+
+
+class InFlight:
+    """Bounds what is held between receive and settle; hands messages to handlers and results to the settler.
+
+    At most `capacity` messages wait for or run in a handler; up to `settling` more may be handled
+    and waiting for their batched settle, so the next receive overlaps the settle. Nothing is ever
+    held beyond `limit` = capacity + settling. A settle batch closes at ten, when nothing else is
+    waiting for or in a handler, when its oldest item has waited `max_wait` (the settler's
+    argument), or at close.
+    """
+
+    def __init__(
+        self, capacity: int, clock: Callable[[], float] = time.monotonic, settling: int = 0,
+        pending: GroupedPending | None = None,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.limit = capacity + max(settling, 0)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._work = threading.Condition(self._lock)
+        self._ready = threading.Condition(self._lock)
+        self._empty = threading.Condition(self._lock)
+        # Every held message by receipt handle, with when its visibility was last set; oldest first
+        self._held: dict[str, tuple[SQSMessage, float]] = {}
+        # A FIFO queue's messages wait per group (ordering.py); any other queue's in one line
+        self._ordered = pending
+        self._pending: deque[SQSMessage] | GroupedPending = deque() if pending is None else pending
+        self._running = 0
+        # Results (and messages handed back unhandled) waiting for their settle, and since when each waits
+        self._finished: list[Any] = []
+        self._finished_at: deque[float] = deque()
+        # Slots promised to receives still on their way
+        self._reserved = 0
+        # The slots a waiting receiver needs (a whole receive)
+        self._wanted = 1
+        self._closing = False
+        self._shut = False
+        # While closing, the messages still to be handled rather than handed back (see `close`)
+        self._keep: Callable[[SQSMessage], bool] | None = None
+        # Told (under the lock, so it must not block) whenever messages become pending: a runner whose
+        # handlers run as tasks on an event loop takes them from there instead of from handler threads
+        self.on_pending: Callable[[], None] | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _free(self) -> int:
+        unhandled = len(self._pending) + self._running
+        return min(self.capacity - unhandled, self.limit - len(self._held)) - self._reserved
+
+    def _wake_receivers(self) -> None:
+        if self._free() >= self._wanted:
+            self._room.notify_all()
+
+    @property
+    def free(self) -> int:
+        with self._lock:
+            return self._free()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # The receiving side
+
+    def wait_for_room(self, timeout: float, wanted: int = 1) -> int:
+        """Block until `wanted` slots are free (or `timeout` passes, or closing); returns the free slots."""
+        with self._lock:
+            wanted = min(wanted, self.capacity)
+            self._wanted = wanted
+            self._room.wait_for(lambda: self._closing or self._free() >= wanted, timeout)
+            return max(self._free(), 0)
+
+    def reserve(self, wanted: int, timeout: float, most: int | None = None) -> int:
+        """Wait until a receive of `wanted` fits (capped by the capacity) and promise it the slots.
+
+        Returns the slots reserved, up to `most` when more are free: 0 when `timeout` passed or the
+        runner is closing. Pass the count to `received` once the receive is back, whatever it returned.
+        """
+        with self._lock:
+            wanted = max(min(wanted, self.capacity), 1)
+            self._wanted = wanted
+            if not self._room.wait_for(lambda: self._closing or self._free() >= wanted, timeout) or self._closing:
+                return 0
+            reserved = max(min(self._free(), most if most is not None else wanted), wanted)
+            self._reserved += reserved
+            return reserved
+
+    def received(self, messages: Sequence[SQSMessage], reserved: int) -> list[SQSMessage]:
+        """Queue a receive's messages for the handlers; returns those refused because the runner is closing.
+
+        While closing (not shut), those `close` was told to keep are queued all the same.
+        """
+        with self._lock:
+            self._reserved -= reserved
+            refused: list[SQSMessage] = []
+            if self._closing:
+                messages, refused = _partition(messages, None if self._shut else self._keep)
+            now = self.clock()
+            for message in messages:
+                self._held[message.receipt_handle] = (message, now)
+            self._pending.extend(messages)
+            if messages:
+                self._work_pending(len(messages))
+            if self._closing or reserved > len(messages):
+                self._wake_receivers()
+            return refused
+
+    def _work_pending(self, count: int) -> None:
+        self._work.notify(count)
+        if self.on_pending is not None:
+            self.on_pending()
+
+    # The handler threads
+
+    def next_message(self, finished: Any = None, wait: bool = True) -> SQSMessage | None:
+        """Record what the caller finished (a result, or a message handed back) and take the next message.
+
+        Waits while nothing is pending (unless not `wait`); None once the runner is closing and nothing is left.
+        """
+        with self._lock:
+            if finished is not None:
+                self._running -= 1
+                self._finish(finished)
+            while not self._pending:
+                if self._closing or not wait:
+                    return None
+                self._work.wait()
+            self._running += 1
+            return self._pending.popleft()
+
+    def finish(self, item: Any) -> None:
+        """A handler thread is done with a message (`item` is its result, or the message handed back)."""
+        with self._lock:
+            self._running -= 1
+            self._finish(item)
+
+    def _finish(self, item: Any) -> None:
+        self._finished.append(item)
+        self._finished_at.append(self.clock())
+        if self._ordered is not None:
+            # The group's later messages go back with it, or the group's next message may now run
+            for message in self._ordered.finished(item):
+                self._finished.append(message)
+                self._finished_at.append(self._finished_at[-1])
+            if self._pending:
+                self._work_pending(1)
+        if self._batch_ready():
+            self._ready.notify()
+        self._wake_receivers()
+
+    def _batch_ready(self) -> bool:
+        return bool(self._finished) and (
+            len(self._finished) >= SETTLE_BATCH or self._closing or not (self._pending or self._running)
+        )
+
+    # The settler
+
+    def settle_batch(self, max_wait: float, timeout: float) -> list[Any] | None:
+        """Up to ten finished items, once a batch is ready or its oldest has waited `max_wait`.
+
+        Returns [] when `timeout` passes first (time for the heartbeat), None once shut with nothing left.
+        """
+        with self._lock:
+            deadline = self.clock() + timeout
+            while True:
+                now = self.clock()
+                if self._finished and (self._batch_ready() or now - self._finished_at[0] >= max_wait):
+                    break
+                if self._shut and not self._finished:
+                    return None
+                wait = deadline - now
+                if wait <= 0:
+                    return []
+                if self._finished:
+                    wait = min(wait, self._finished_at[0] + max_wait - now)
+                self._ready.wait(max(wait, 0.0))
+            batch = self._finished[:SETTLE_BATCH]
+            del self._finished[:SETTLE_BATCH]
+            for _ in batch:
+                self._finished_at.popleft()
+            return batch
+
+    def settled(self, messages: Sequence[SQSMessage]) -> None:
+        """These messages are settled (or given up on): no longer held."""
+        with self._lock:
+            for message in messages:
+                self._held.pop(message.receipt_handle, None)
+            self._wake_receivers()
+            if not self._held:
+                self._empty.notify_all()
+
+    # Shutdown
+
+    def close(self, keep: Callable[[SQSMessage], bool] | None = None) -> int:
+        """Stop taking messages: receivers get no more room, pending messages go back unhandled.
+
+        Returns how many went back; the settler hands them back to the queue at once. Messages for which
+        `keep` is true stay pending for the handlers, and are taken from receives still on their way.
+        """
+        with self._lock:
+            self._closing = True
+            self._keep = keep
+            kept, pending = _partition(list(self._pending), keep)
+            self._pending.clear()
+            self._pending.extend(kept)
+            for message in pending:
+                self._finished.append(message)
+                self._finished_at.append(self.clock())
+            self._room.notify_all()
+            self._work.notify_all()
+            if kept and self.on_pending is not None:
+                self.on_pending()
+            self._ready.notify_all()
+            return len(pending)
+
+    def shut(self) -> None:
+        """After close: the settler leaves once nothing is left to settle."""
+        with self._lock:
+            self._closing = self._shut = True
+            self._work.notify_all()
+            self._ready.notify_all()
+
+    def wait_until_empty(self, timeout: float) -> bool:
+        with self._lock:
+            return self._empty.wait_for(lambda: not self._held, timeout)
+
+    # The visibility heartbeat
+
+    def due(self, interval: float) -> list[SQSMessage]:
+        """Messages whose visibility was last set `interval` seconds ago or more; marked as extended now."""
+        now = self.clock()
+        with self._lock:
+            due: list[SQSMessage] = []
+            for message, at in self._held.values():
+                if now - at < interval:
+                    break
+                due.append(message)
+            for message in due:
+                # Re-inserted at the end: the dict stays ordered by when each was last extended
+                del self._held[message.receipt_handle]
+                self._held[message.receipt_handle] = (message, now)
+            return due
+
+
+def _partition(
+    messages: Sequence[SQSMessage], keep: Callable[[SQSMessage], bool] | None,
+) -> tuple[list[SQSMessage], list[SQSMessage]]:
+    """(kept, handed back): with no `keep`, every message goes back."""
+    kept: list[SQSMessage] = []
+    back: list[SQSMessage] = []
+    for message in messages:
+        (kept if keep is not None and keep(message) else back).append(message)
+    return kept, back

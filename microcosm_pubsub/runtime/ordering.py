@@ -1,0 +1,120 @@
+"""FIFO queues: messages of one group handed to handlers strictly in order, one at a time; groups in parallel.
+
+SQS hands out a FIFO group's messages only while none of that group is in flight, so every held
+message of a group came in one receive, in order. `GroupedPending` takes the place of the runner's
+pending queue (`InFlight(pending=...)`): a handler thread takes the oldest waiting message of a
+group with nothing running, and when a message's outcome sends it back to the queue (a retry, a
+message left for the redrive policy, one handed back at shutdown) the group's later messages are
+handed back unhandled too. They are released (visible again at once), but SQS keeps the group
+locked while the failed message is in flight, so the group resumes with it, in order.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult
+from microcosm_pubsub.wire.fifo import is_fifo
+
+
+# Actions after which the message comes back to the queue: its group's later messages must wait for it
+RETURNING = frozenset({Action.RETRY, Action.LEAVE, Action.RELEASE})
+
+Decide = Callable[[MessageHandlingResult], Action]
+
+
+def group_of(message: SQSMessage) -> str:
+    """The message's FIFO group; a message without one (not from a FIFO queue) is a group of its own."""
+    return message.delivery.message_group_id or f"\0{message.receipt_handle}"
+
+
+class GroupedPending:
+    """Messages waiting for a handler, handed out one per group at a time, each group in arrival order.
+
+    Quacks like the deque the runner uses otherwise: `extend`, `popleft`, `clear`, iteration over
+    every waiting message. `len()` and truth count what could start now (one message per group
+    with nothing running): messages behind their group's running one take no handler thread, and
+    SQS hands their group to no one else while they are held, so the runner's bound on unhandled
+    messages leaves them out (`waiting` counts them all). Not thread-safe: `InFlight`'s lock guards it.
+    """
+
+    def __init__(self, decide: Decide) -> None:
+        self.decide = decide
+        # Waiting messages per group, oldest first; a group appears only while it has some
+        self._waiting: dict[str, deque[SQSMessage]] = {}
+        # Groups with a message in a handler
+        self._running: set[str] = set()
+        # Groups with a waiting message and none running, in the order they became so
+        self._ready: deque[str] = deque()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return len(self._ready)
+
+    @property
+    def waiting(self) -> int:
+        """Every message waiting, whether it could start now or waits behind its group."""
+        return self._count
+
+    def __bool__(self) -> bool:
+        return bool(self._ready)
+
+    def __iter__(self) -> Iterator[SQSMessage]:
+        for waiting in self._waiting.values():
+            yield from waiting
+
+    def extend(self, messages: Sequence[SQSMessage]) -> None:
+        for message in messages:
+            group = group_of(message)
+            waiting = self._waiting.setdefault(group, deque())
+            waiting.append(message)
+            if len(waiting) == 1 and group not in self._running:
+                self._ready.append(group)
+        self._count += len(messages)
+
+    def popleft(self) -> SQSMessage:
+        """The next message to handle; its group runs nothing else until `finished` is told about it.
+
+        :raises IndexError: when no group is ready (check truth first)
+        """
+        group = self._ready.popleft()
+        waiting = self._waiting[group]
+        message = waiting.popleft()
+        if not waiting:
+            del self._waiting[group]
+        self._running.add(group)
+        self._count -= 1
+        return message
+
+    def clear(self) -> None:
+        self._waiting.clear()
+        self._ready.clear()
+        self._count = 0
+
+    def finished(self, item: Any) -> list[SQSMessage]:
+        """A handler is done with a message (`item`: its result, or the message handed back unhandled).
+
+        Returns the group's waiting messages when they must go back to the queue unhandled: the
+        message returns to the queue, and they may not run before it.
+        """
+        message = item.message if isinstance(item, MessageHandlingResult) else item
+        group = group_of(message)
+        self._running.discard(group)
+        waiting = self._waiting.get(group)
+        if not waiting:
+            return []
+        if isinstance(item, MessageHandlingResult) and self.decide(item) not in RETURNING:
+            self._ready.append(group)
+            return []
+        del self._waiting[group]
+        self._count -= len(waiting)
+        return list(waiting)
+
+
+def pending_for(queue_url: str | None, decide: Decide | None) -> GroupedPending | None:
+    """Per-group ordering for a FIFO queue; None (any order) for a standard queue or without a `decide`."""
+    if decide is None or not is_fifo(queue_url):
+        return None
+    return GroupedPending(decide)

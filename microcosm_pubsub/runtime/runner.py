@@ -1,0 +1,409 @@
+"""The receive loop: full receives, handlers on a thread pool, batched settling, visibility heartbeat.
+
+Pollers receive ten at a time whenever ten fit (handlers + one receive's worth are held unhandled),
+handler threads take messages one by one, and one settler deletes in batches of ten, closing a
+batch early only when nothing else waits for or runs in a handler, or when its oldest result has
+waited one heartbeat interval (a third of the visibility timeout).
+
+At stop, a poll still waiting is waited for (up to `sqs_consumer.wait_seconds`): SQS would hand an
+abandoned poll messages that then stay hidden, each with a receive used. What a poll returns at stop,
+and what no handler started, is made visible again at once, except a message on its last try (its
+queue's maxReceiveCount, or message_max_processing_attempts), which is handled: released, it would
+reach the dead-letter queue through SQS's redrive without a reason.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from microcosm_pubsub.aws.faults import lasting_fault, unknown_region
+from microcosm_pubsub.consume.deadletter import RedrivePolicy
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import MessageHandlingResult
+from microcosm_pubsub.runtime.async_lane import AsyncLane
+from microcosm_pubsub.runtime.inflight import InFlight
+from microcosm_pubsub.runtime.ordering import pending_for
+from microcosm_pubsub.runtime.stopping import RunnerSettings
+from microcosm_pubsub.wire.errors import ConfigurationError, ConsumeError, QueueExhausted
+from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
+
+
+logger = logging.getLogger("microcosm_pubsub.runner")
+
+# At stop, a long poll still waiting gets its wait_seconds and this long more to come back (a slow answer);
+# after that the process may exit, and what the poll returns later stays hidden for the visibility timeout
+POLL_RETURN_MARGIN_SECONDS = 3.0
+# The exit status of a daemon that stopped on a fault retrying cannot heal (credentials, permissions, region)
+LASTING_FAULT_STATUS = 2
+# One poller per three receives' worth of handler threads (a second one from 60): on a shallow
+# queue parallel polls come back part-full (more calls for the same messages) and gained nothing at
+# concurrency 32 on the local endpoint; on an in-memory SQS three pollers gained about 10 %
+POLLER_PER_RECEIVES = 3
+MAX_POLLERS = 4
+# An unreachable or throttling endpoint is retried after 1, 2, 4... seconds, at most this many
+MAX_RECEIVE_BACKOFF_SECONDS = 30.0
+# SQS's default queue visibility timeout, when the queue's own cannot be read
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
+
+# What SQS answers for a queue that does not exist (query and JSON protocols)
+MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+def poller_count(concurrency: int, batch: int) -> int:
+    """Receives in parallel: one per three receives' worth of handler threads, 1 to `MAX_POLLERS`."""
+    return max(1, min(MAX_POLLERS, concurrency // (POLLER_PER_RECEIVES * max(batch, 1))))
+
+
+class Runner:
+    """Runs `dispatcher` over `consumer` until `stop` is set, then drains what is in flight."""
+
+    def __init__(
+        self, dispatcher: Any, consumer: Any, concurrency: int, stop: threading.Event,
+        settings: RunnerSettings | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.dispatcher = dispatcher
+        self.consumer = consumer
+        self.concurrency = concurrency
+        self.stop = stop
+        self.settings = settings or RunnerSettings()
+        # A whole receive at a time: ten, or fewer when the consumer's limit says so
+        self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
+        # Handlers plus one receive's worth wait for or run in a handler
+        capacity = self.settings.max_in_flight or concurrency + self.batch
+        # On a FIFO queue, one message per group at a time, in order (ordering.py). A receive there may bring
+        # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
+        pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
+        grouped = 0 if pending is None else concurrency * self.batch
+        # A group's later message may not be handled while an earlier one goes back: nothing is kept at stop
+        self.keep_at_stop = self.last_try if pending is None else None
+        # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
+        # delete call and the next filling, while the next receive goes out
+        self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
+        # Receive when a whole receive fits beside the handlers; a capacity set below that receives as slots free
+        self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
+        self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+        self.counts: dict[str, int] = {}
+        self.stop_condition = self.settings.stop_condition()
+        # Stop conditions count receives, and a file or stdin is read in order: those take one poller
+        sequential = self.settings.stop_when_idle_seconds is not None or self.settings.max_messages is not None
+        self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
+        # Guards the stop condition and the first `prepare` between pollers
+        self.poll_lock = threading.Lock()
+        # The dispatcher's look-ups for a whole receive (`SQSMessageDispatcher.prepare`); without, done per call
+        self.prepare_messages: Any = getattr(dispatcher, "prepare", None)
+        # Whether the poller handles its own receives (set by `run`)
+        self.inline = False
+        # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
+        self.prepared = False
+        # Since when receives have failed without a success between (monotonic clock)
+        self.failing_since: float | None = None
+        # Why the loop gave up, when it did: the daemon exits non-zero with it (`failure_status`)
+        self.failure: str | None = None
+        self.failure_status = 1
+        # The queue's maxReceiveCount, when it has a redrive policy (read by `prepare`)
+        self.max_receive_count: int | None = None
+        # Why an opt-in stop condition stopped the loop
+        self.stopped_because: str | None = None
+        # Runs the handlers as tasks when all of them are `async def` (set by `run`)
+        self.lane: AsyncLane | None = None
+
+    def run(self) -> None:
+        if not self.prepared:
+            self.prepare()
+        if self.pollers > 1 and not getattr(self.consumer, "receives_in_parallel", False):
+            # A file, stdin or a Lambda event stands in for the queue: read it in order
+            self.pollers = 1
+        # Every handler `async def`: tasks on the process's handler loop instead of handler threads
+        all_async = getattr(self.dispatcher, "all_handlers_async", None)
+        if callable(all_async) and all_async():
+            self.lane = AsyncLane(self.dispatcher, self.in_flight, self.concurrency, self.hands_back)
+        # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
+        # contending for the GIL; the settler still deletes while the next receive goes out
+        self.inline = self.lane is None and self.concurrency == 1 and self.pollers == 1
+        workers = [
+            threading.Thread(target=self.work_loop, name=f"pubsub-handler-{index}", daemon=True)
+            for index in range(0 if self.inline or self.lane is not None else self.concurrency)
+        ]
+        settler = threading.Thread(target=self.settle_loop, name="pubsub-settler", daemon=True)
+        # Daemon threads: a poll left behind at stop must not keep the process alive
+        pollers = [
+            threading.Thread(target=self.receive_loop, name=f"pubsub-poller-{index}", daemon=True)
+            for index in range(self.pollers)
+        ]
+        for thread in [*workers, settler, *pollers]:
+            thread.start()
+        try:
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            self.drain(workers, settler, pollers)
+
+    def prepare(self) -> None:
+        """Read the queue's visibility timeout and redrive policy once.
+
+        :raises ConfigurationError: when the queue does not exist
+        """
+        queue_url = self.consumer.queue_url
+        try:
+            region = unknown_region(self.consumer.client, queue_url)
+        except (BotoCoreError, ClientError) as error:
+            # Building the client failed: a region of a format AWS never uses, for example
+            region = lasting_fault(error, queue_url)
+            if region is None:
+                raise
+        if region:
+            raise ConfigurationError(region)
+        try:
+            attributes = self.consumer.queue_attributes(["VisibilityTimeout", "RedrivePolicy"])
+        except ClientError as error:
+            # A permission missing here is not fatal (receiving may still be allowed); bad credentials are
+            lasting = lasting_fault(error, queue_url, denied_heals=True)
+            if lasting:
+                raise ConfigurationError(lasting) from error
+            if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
+                raise ConfigurationError(
+                    f"queue {queue_url} does not exist: create it (`pubsub provision`, or `pubsub local` "
+                    "for the local endpoint) or fix sqs_consumer.sqs_queue_url / --sqs-queue-url"
+                ) from error
+            logger.warning("cannot read the queue's attributes, assuming a %ss visibility timeout and no "
+                           "redrive policy: %s", DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
+            self.prepared = True
+            return
+        except BotoCoreError as error:
+            lasting = lasting_fault(error, queue_url)
+            if lasting:
+                raise ConfigurationError(lasting) from error
+            # Unreachable for now: the receive loop retries, and reads the attributes after its first receive
+            logger.warning("cannot reach the queue %s yet: %s", queue_url, error)
+            self.failing_since = self.failing_since or time.monotonic()
+            return
+        except (KeyError, TypeError) as error:
+            logger.warning("unexpected queue attributes, assuming a %ss visibility timeout: %s",
+                           DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
+            self.prepared = True
+            return
+        self.prepared = True
+        try:
+            self.visibility_timeout = int(attributes.get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
+        except (TypeError, ValueError):
+            self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+        policy = RedrivePolicy.from_attributes(attributes)
+        if policy is not None:
+            self.max_receive_count = policy.max_receive_count
+            self.dispatcher.follow_redrive_policy(policy)
+
+    def last_try(self, message: SQSMessage) -> bool:
+        """Whether `message` is on its last try: released unhandled, it would leave the queue without a reason.
+
+        SQS's redrive moves it at its next receive past maxReceiveCount; past message_max_processing_attempts
+        the dispatcher expires it unhandled. Either way that receive must be used to handle it.
+        """
+        count = message.approximate_receive_count
+        attempts = getattr(self.dispatcher, "max_processing_attempts", None)
+        limits = [limit for limit in (self.max_receive_count, attempts) if isinstance(limit, int) and limit > 0]
+        return bool(limits) and count >= min(limits)
+
+    def receive_loop(self) -> None:
+        self.receive_until_stopped()
+        # What is still pending goes back now, or is handled on its last try: at concurrency 1 no handler
+        # thread is left to do it, and messages kept by a receive that returned while closing wait here
+        if self.lane is None:
+            self.handle_pending()
+
+    def receive_until_stopped(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            with self.poll_lock:
+                reason = self.stop_condition.reason(len(self.in_flight), time.monotonic())
+                if reason:
+                    self.stopped_because = self.stopped_because or reason
+                    logger.info("stopping: %s", reason)
+                    self.stop.set()
+                    break
+                budget = self.stop_condition.budget()
+            if budget is not None and budget < 1:
+                # Received all it may: wait for those to be handled and settled, then the condition stops the loop
+                self.in_flight.wait_until_empty(timeout=1.0)
+                continue
+            most = self.batch if budget is None else min(self.batch, budget)
+            reserved = self.in_flight.reserve(min(self.receive_at_least, most), timeout=1.0, most=most)
+            if not reserved:
+                continue
+            if self.stop.is_set():
+                # Stopped while waiting for room: a receive started now would only bring messages to hand back
+                self.in_flight.received([], reserved)
+                break
+            try:
+                messages = self.consumer.consume(limit=reserved)
+            except QueueExhausted as error:
+                self.in_flight.received([], reserved)
+                # A file or stdin standing in for the queue is read to its end: finish what is in flight
+                logger.info("no more messages: %s", error)
+                # A file cannot take back what was read: handle and settle it all before stopping
+                while not self.stop.is_set() and not self.in_flight.wait_until_empty(timeout=1.0):
+                    pass
+                self.stop.set()
+                break
+            except ConsumeError as error:
+                self.in_flight.received([], reserved)
+                self.consumer.middleware.receive_failed(error)
+                lasting = None if error.__cause__ is None else lasting_fault(error.__cause__, self.consumer.queue_url)
+                if lasting:
+                    self.failure, self.failure_status = lasting, LASTING_FAULT_STATUS
+                    self.stop.set()
+                    break
+                failures += 1
+                now = time.monotonic()
+                self.failing_since = self.failing_since or now
+                bound = self.settings.unreachable_exit_seconds
+                if bound and now - self.failing_since >= bound:
+                    self.failure = (
+                        f"no receive succeeded for {now - self.failing_since:.0f}s "
+                        f"(pubsub_runner.unreachable_exit_seconds={bound:g}); check the endpoint and the queue: {error}"
+                    )
+                    self.stop.set()
+                    break
+                delay = min(2 ** (failures - 1), MAX_RECEIVE_BACKOFF_SECONDS) * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not secrecy)
+                if bound:
+                    # Wake up for the bound rather than sleep past it
+                    delay = min(delay, max(bound - (now - self.failing_since), 0.1))
+                logger.warning("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, error)
+                self.stop.wait(delay)
+                continue
+            failures = 0
+            self.failing_since = None
+            if messages and self.prepare_messages is not None:
+                # The look-ups for the whole receive at once, here: between handler calls only the calls run
+                self.prepare_messages(messages)
+            refused = self.in_flight.received(messages, reserved)
+            if refused:
+                # Back after the drain stopped waiting for it: visible again at once, not after the visibility timeout
+                self.release(refused)
+            if self.in_flight.closing:
+                break
+            with self.poll_lock:
+                if not self.prepared:
+                    try:
+                        self.prepare()
+                    except ConfigurationError as error:
+                        # Deferred from the start by an unreachable endpoint: as fatal now as it would have been then
+                        self.failure, self.failure_status = str(error), LASTING_FAULT_STATUS
+                        self.stop.set()
+                self.stop_condition.received(len(messages), time.monotonic())
+            if self.inline:
+                self.handle_pending()
+
+    def release(self, messages: list[SQSMessage]) -> None:
+        """Make received messages visible again now: nothing handled them."""
+        log_released(messages)
+        try:
+            self.consumer.change_visibility_batch([(message, 0) for message in messages])
+        except Exception:
+            logger.exception("releasing %d messages failed; they come back after their visibility timeout",
+                             len(messages))
+
+    def work_loop(self, wait: bool = True) -> None:
+        """Take messages one by one, handle each, pass on its result; until closing (or nothing pending)."""
+        finished: Any = None
+        while True:
+            message = self.in_flight.next_message(finished, wait=wait)
+            if message is None:
+                return
+            if self.hands_back(message):
+                finished = message
+                continue
+            finished = self.dispatcher.handle_message(message)
+
+    def hands_back(self, message: SQSMessage) -> bool:
+        """Not started before shutdown: back to the queue instead of held, unless it is on its last try."""
+        return self.stop.is_set() and not self.last_try(message)
+
+    def handle_pending(self) -> None:
+        """The poller's own handler turn: what it received, then back to receiving."""
+        self.work_loop(wait=False)
+
+    def settle_loop(self) -> None:
+        # A message can wait up to interval + poll for its extension; that must stay well inside the
+        # visibility timeout, short ones included (the floor only stops a 0 s timeout from spinning)
+        while True:
+            # Read each turn: the queue's timeout may be learnt after the loop started (an endpoint down at start)
+            heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
+            # A handled message waits at most one heartbeat interval for a fuller batch
+            batch = self.in_flight.settle_batch(max_wait=heartbeat_interval, timeout=min(heartbeat_interval / 2, 1.0))
+            if batch is None:
+                return
+            if batch:
+                self.settle(batch)
+            self.heartbeat(heartbeat_interval)
+
+    def settle(self, batch: list[Any]) -> None:
+        results = [item for item in batch if isinstance(item, MessageHandlingResult)]
+        released = [item for item in batch if isinstance(item, SQSMessage)]
+        if released:
+            log_released(released)
+        try:
+            self.dispatcher.settle(results, release=released)
+        except Exception:
+            # A settle that fails leaves the messages to come back after their visibility timeout
+            logger.exception("settling %d messages failed", len(batch))
+        for result in results:
+            self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
+        self.in_flight.settled([result.message for result in results] + released)
+
+    def heartbeat(self, interval: float) -> None:
+        due = self.in_flight.due(interval)
+        if due:
+            self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
+
+    def drain(self, workers: list[threading.Thread], settler: threading.Thread,
+              pollers: list[threading.Thread] | None = None) -> None:
+        """Hand back what no handler started, wait for the open polls, finish what runs, settle, leave.
+
+        Handlers get `shutdown_timeout_seconds` from the stop; polls their `wait_seconds` (and a margin) at
+        the same time, so an idle daemon stops within one long poll.
+        """
+        stopped = time.monotonic()
+        # Messages on their last try stay for the handlers; every other one waiting for a handler goes back
+        self.in_flight.close(keep=self.keep_at_stop)
+        timeout = self.settings.shutdown_timeout_seconds
+        in_flight = len(self.in_flight)
+        if in_flight:
+            logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
+        # A poll still open would be served by SQS after this process exits: what it returned would stay
+        # hidden for the visibility timeout with a receive used. Its thread releases what it brings back
+        wait_seconds = getattr(self.consumer, "wait_seconds", 0)
+        deadline = stopped + (wait_seconds if isinstance(wait_seconds, int) else 0) + POLL_RETURN_MARGIN_SECONDS
+        open_polls = [poller for poller in pollers or [] if poller.is_alive()]
+        for poller in open_polls:
+            poller.join(max(deadline - time.monotonic(), 0))
+        left = sum(poller.is_alive() for poller in open_polls)
+        if left:
+            logger.warning(
+                "%d pollers still busy %.0fs after stopping (a receive open, or at concurrency 1 a handler) are "
+                "left behind: what a receive returns now stays hidden for the queue's visibility timeout",
+                left, time.monotonic() - stopped,
+            )
+        finished = self.in_flight.wait_until_empty(max(stopped + timeout - time.monotonic(), 0))
+        self.in_flight.shut()
+        settler.join(timeout=10)
+        if not finished:
+            logger.warning(
+                "%d messages were still being handled at shutdown; they return to the queue after "
+                "their visibility timeout", len(self.in_flight),
+            )
+
+
+def log_released(messages: list[SQSMessage]) -> None:
+    """Say which messages went back unhandled: each used a receive, which counts towards its queue's limits."""
+    logger.info(
+        "released %d messages unhandled (visible again now; each used one receive): %s",
+        len(messages),
+        ", ".join(f"{message.message_id} receive_count={message.approximate_receive_count}" for message in messages),
+    )

@@ -1,0 +1,200 @@
+"""`pubsub_runner`: the receive loop's settings (old keys elsewhere still read), and its opt-in stop conditions."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.wire.errors import ConfigurationError
+
+
+class StopCondition:
+    """Never stops; subclasses say when the loop should stop receiving, drain and exit 0."""
+
+    def budget(self) -> int | None:
+        """Messages the loop may still receive; None: no bound."""
+        return None
+
+    def received(self, count: int, now: float) -> None:
+        """`count` messages (perhaps none) came back from one receive."""
+
+    def reason(self, in_flight: int, now: float) -> str | None:
+        """Why the loop should stop now, or None to go on."""
+        return None
+
+
+class IdleStop(StopCondition):
+    """Stop once nothing was received, and nothing was in flight, for `seconds`."""
+
+    def __init__(self, seconds: float, now: float) -> None:
+        self.seconds = seconds
+        self.since = now
+
+    def received(self, count: int, now: float) -> None:
+        if count:
+            self.since = now
+
+    def reason(self, in_flight: int, now: float) -> str | None:
+        if in_flight:
+            self.since = now
+            return None
+        idle = now - self.since
+        if idle < self.seconds:
+            return None
+        return f"idle for {idle:.1f}s (stop_when_idle_seconds={self.seconds:g})"
+
+
+class MaxMessagesStop(StopCondition):
+    """Receive at most `count` messages, then stop once each is handled and settled."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.remaining = count
+
+    def budget(self) -> int:
+        return max(self.remaining, 0)
+
+    def received(self, count: int, now: float) -> None:
+        self.remaining -= count
+
+    def reason(self, in_flight: int, now: float) -> str | None:
+        if self.remaining > 0 or in_flight:
+            return None
+        return f"{self.count} messages handled (max_messages={self.count})"
+
+
+class AnyStop(StopCondition):
+    """Stops when the first of its conditions does."""
+
+    def __init__(self, conditions: Sequence[StopCondition]) -> None:
+        self.conditions = list(conditions)
+
+    def budget(self) -> int | None:
+        budgets = [budget for budget in (condition.budget() for condition in self.conditions) if budget is not None]
+        return min(budgets) if budgets else None
+
+    def received(self, count: int, now: float) -> None:
+        for condition in self.conditions:
+            condition.received(count, now)
+
+    def reason(self, in_flight: int, now: float) -> str | None:
+        for condition in self.conditions:
+            found = condition.reason(in_flight, now)
+            if found:
+                return found
+        return None
+
+
+# Keys that are pubsub_runner's and used to live on other components: read there when pubsub_runner leaves
+# them unset, so old configuration keeps working
+OLD_KEYS: dict[str, tuple[str, str]] = {
+    "concurrency": ("sqs_consumer", "concurrency"),
+    "max_in_flight": ("sqs_message_dispatcher", "max_in_flight"),
+    "shutdown_timeout_seconds": ("sqs_message_dispatcher", "shutdown_timeout_seconds"),
+}
+
+
+def runner_setting(config: Mapping[str, Any], key: str) -> Any:
+    """`pubsub_runner.<key>` from a graph's configuration, else the key's old home (see OLD_KEYS), else None."""
+    value = (config.get("pubsub_runner") or {}).get(key)
+    if value is None and key in OLD_KEYS:
+        section, old_key = OLD_KEYS[key]
+        value = (config.get(section) or {}).get(old_key)
+    return value
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    unreachable_exit_seconds: float = 300.0
+    stop_when_idle_seconds: float | None = None
+    max_messages: int | None = None
+    concurrency: int = 1
+    # 0: concurrency + one receive's worth (the receive limit)
+    max_in_flight: int = 0
+    shutdown_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_graph_config(cls, config: Mapping[str, Any]) -> RunnerSettings:
+        """The settings of a graph's configuration: `pubsub_runner`, then the old keys it leaves unset."""
+        section = dict(config.get("pubsub_runner") or {})
+        section.update({key: runner_setting(config, key) for key in OLD_KEYS})
+        return cls.from_config(section)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None) -> RunnerSettings:
+        """The settings in a `pubsub_runner` section (defaults where it is missing).
+
+        :raises ConfigurationError: for a setting the loop cannot run with, or a stop condition that could
+            never let the daemon work
+        """
+        section = {key: value for key, value in dict(config or {}).items() if value is not None}
+        settings = cls(
+            unreachable_exit_seconds=float(section.get("unreachable_exit_seconds", cls.unreachable_exit_seconds)),
+            stop_when_idle_seconds=_optional(section.get("stop_when_idle_seconds"), float),
+            max_messages=_optional(section.get("max_messages"), int),
+            concurrency=int(section.get("concurrency", cls.concurrency)),
+            max_in_flight=int(section.get("max_in_flight", cls.max_in_flight)),
+            shutdown_timeout_seconds=float(section.get("shutdown_timeout_seconds", cls.shutdown_timeout_seconds)),
+        )
+        if settings.unreachable_exit_seconds < 0:
+            raise ConfigurationError(
+                f"pubsub_runner.unreachable_exit_seconds is {settings.unreachable_exit_seconds:g}; "
+                "give 0 (retry forever) or more"
+            )
+        if settings.stop_when_idle_seconds is not None and settings.stop_when_idle_seconds <= 0:
+            raise ConfigurationError(
+                f"pubsub_runner.stop_when_idle_seconds is {settings.stop_when_idle_seconds:g}; give more than 0"
+            )
+        if settings.max_messages is not None and settings.max_messages < 1:
+            raise ConfigurationError(f"pubsub_runner.max_messages is {settings.max_messages}; give 1 or more")
+        if settings.concurrency < 1:
+            raise ConfigurationError(f"pubsub_runner.concurrency is {settings.concurrency}; give 1 or more")
+        if settings.max_in_flight < 0:
+            raise ConfigurationError(
+                f"pubsub_runner.max_in_flight is {settings.max_in_flight}; give 0 (the default bound) or more"
+            )
+        if settings.shutdown_timeout_seconds < 0:
+            raise ConfigurationError(
+                f"pubsub_runner.shutdown_timeout_seconds is {settings.shutdown_timeout_seconds:g}; give 0 or more"
+            )
+        return settings
+
+    def stop_condition(self, clock: Callable[[], float] = time.monotonic) -> StopCondition:
+        conditions: list[StopCondition] = []
+        if self.stop_when_idle_seconds is not None:
+            conditions.append(IdleStop(self.stop_when_idle_seconds, clock()))
+        if self.max_messages is not None:
+            conditions.append(MaxMessagesStop(self.max_messages))
+        if len(conditions) == 1:
+            return conditions[0]
+        return AnyStop(conditions)
+
+
+def _optional(value: Any, kind: Callable[[Any], Any]) -> Any:
+    return None if value is None else kind(value)
+
+
+@defaults(
+    # A daemon that cannot receive for this long (endpoint unreachable, queue deleted) exits 1 instead of
+    # looking alive forever; five minutes rides out an endpoint's restart. 0 retries forever
+    unreachable_exit_seconds=typed(float, default_value=300.0),
+    # Opt-in: after this many seconds with nothing received or in flight, drain and exit 0 (batch and cron jobs)
+    stop_when_idle_seconds=typed(float, default_value=None),
+    # Opt-in: receive at most this many messages, handle them, and exit 0
+    max_messages=typed(int, default_value=None),
+    # Handlers run on this many threads (unset: sqs_consumer.concurrency, else 1)
+    concurrency=typed(int, default_value=None),
+    # Messages waiting for or in a handler at most; 0 means concurrency + the receive limit (handlers plus one
+    # receive's worth). Two receives' worth more may be handled and waiting for their batched delete.
+    # Unset: sqs_message_dispatcher.max_in_flight
+    max_in_flight=typed(int, default_value=None),
+    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway, counted from the
+    # signal; an open long poll is waited for meanwhile, up to sqs_consumer.wait_seconds (unset:
+    # sqs_message_dispatcher.shutdown_timeout_seconds, else 30: inside Kubernetes' default 30 s grace period)
+    shutdown_timeout_seconds=typed(float, default_value=None),
+)
+def configure_pubsub_runner(graph: Any) -> RunnerSettings:
+    """`pubsub_runner`: the settings the daemon's receive loop reads, old keys included."""
+    return RunnerSettings.from_graph_config(graph.config)

@@ -1,0 +1,1 @@
+"""Media types to marshmallow schemas: the registries, `@schema`/`@handles`, codecs and naming conventions."""

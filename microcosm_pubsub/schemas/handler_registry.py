@@ -1,0 +1,160 @@
+"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type.
+
+A handler declared with `@handles` is active only once it is bound: a component of the daemon's
+graph (named in its `components`) that is the handler itself, or whose class is the handler or
+carries `@handles`. A code base with several daemons thus keeps each daemon to its own handlers.
+`register()` is the direct way in for tests and scripts: active in that graph at once.
+A function declared with `@handles_foreign_event` needs no binding: it is active wherever no bound
+handler claims its media type (no old service has one, so none changes behaviour).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from microcosm.hooks import invoke_resolve_hook
+
+from microcosm_pubsub.wire.errors import DuplicateHandlerError, HandlerNotFoundError
+from microcosm_pubsub.wire.wildcards import lookup
+
+
+Handler = Callable[[dict[str, Any]], Any]
+HANDLES_ATTRIBUTE = "__pubsub_handles__"
+
+
+class SQSMessageHandlerRegistry:
+    """Declared handlers, and the active ones by media type."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.functions: list[tuple[str, Handler]] = []
+        # Classes declared with `@handles`: active through their components, listed to name the inactive ones
+        self.classes: list[tuple[str, type]] = []
+        # Functions active without a binding (`@handles_foreign_event`), under the bound handlers
+        self.standalone: dict[str, Handler] = {}
+        self.explicit: dict[str, Handler] = {}
+        self._bound: dict[str, Handler] | None = None
+
+    def register(self, media_type: str, handler: Handler) -> None:
+        """Register a handler directly (tests, scripts): active in this graph, winning over bound ones.
+
+        A daemon's `bound_handlers` still hold only its bound components (as in the old package).
+        """
+        self.declare(media_type, handler)
+        self.explicit[media_type] = handler
+
+    def declare(self, media_type: str, handler: Handler) -> None:
+        """Record a decorated handler; it becomes active when bound."""
+        if not any(known == media_type and existing is handler for known, existing in self.functions):
+            self.functions.append((media_type, handler))
+
+    def declare_class(self, media_type: str, handler_class: type) -> None:
+        """Record a class declared with `@handles`: its instances among the components are active."""
+        if (media_type, handler_class) not in self.classes:
+            self.classes.append((media_type, handler_class))
+
+    def declare_standalone(self, media_type: str, handler: Handler) -> None:
+        """Record a function active with no binding, unless a bound handler claims its media type.
+
+        :raises DuplicateHandlerError: when another such function claims the media type (the same
+            function declared again, by module and name, replaces it)
+        """
+        self.declare(media_type, handler)
+        known = self.standalone.get(media_type)
+        if known is not None and known is not handler and handler_name(known) != handler_name(handler):
+            raise DuplicateHandlerError(
+                f"media type {media_type} has two handlers, {handler_name(known)} and {handler_name(handler)}; "
+                "declare one of them for another media type"
+            )
+        self.standalone[media_type] = handler
+
+    def compute_bound_handlers(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
+        """The handlers among `components` (binding names; all built components when None), by media type.
+
+        :raises DuplicateHandlerError: (an `AlreadyRegisteredError`) when two claim one media type
+        """
+        invoke_resolve_hook(self)
+        bound: dict[str, Handler] = {}
+        for media_type, handler in self._bound_pairs(self._components(components)):
+            known = bound.get(media_type)
+            if known is not None and known is not handler:
+                raise DuplicateHandlerError(
+                    f"media type {media_type} has two handlers, {handler_name(known)} and "
+                    f"{handler_name(handler)}; keep one of them out of the daemon's components"
+                )
+            bound[media_type] = handler
+        return bound
+
+    def _components(self, names: Iterable[str] | None) -> list[Any]:
+        if names is None:
+            return [component for _, component in list(self.graph.items())]
+        return [getattr(self.graph, name) for name in names]
+
+    def _bound_pairs(self, components: list[Any]) -> Iterator[tuple[str, Handler]]:
+        for component in components:
+            for media_type, handler in self.functions:
+                if handler is component or handler is type(component):
+                    yield media_type, component
+            for media_type in getattr(type(component), HANDLES_ATTRIBUTE, ()):
+                yield media_type, component
+
+    def activate(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
+        """Fix the bound handlers now (a daemon's components; all built components when None).
+
+        :raises DuplicateHandlerError: when two active handlers claim one media type
+        """
+        self._bound = self.with_standalone(self.compute_bound_handlers(components))
+        return self.active
+
+    def with_standalone(self, bound: dict[str, Handler]) -> dict[str, Handler]:
+        """`bound`, plus the functions active without a binding for the media types it leaves."""
+        invoke_resolve_hook(self)
+        return {**self.standalone, **bound} if self.standalone else bound
+
+    def inactive(self, active: Iterable[str]) -> list[tuple[str, Any]]:
+        """Handlers declared for a media type that none of `active` (media types) covers, in declaration order."""
+        invoke_resolve_hook(self)
+        covered = set(active)
+        declared: list[tuple[str, Any]] = [*self.functions, *self.classes]
+        return [(media_type, handler) for media_type, handler in declared if lookup_free(covered, media_type)]
+
+    @property
+    def active(self) -> dict[str, Handler]:
+        """The bound handlers, then the registered ones over them."""
+        if self._bound is None:
+            self._bound = self.with_standalone(self.compute_bound_handlers())
+        return {**self._bound, **self.explicit} if self.explicit else self._bound
+
+    def find(self, media_type: str, bound_handlers: dict[str, Any] | None = None) -> Handler:
+        """The handler for the media type: from `bound_handlers` when given, else the active ones.
+
+        A class found there (the old package bound handlers by type) is built for this message.
+
+        :raises HandlerNotFoundError: (a `KeyError`) when none handles the media type
+        """
+        handler = lookup(self.active if bound_handlers is None else bound_handlers, media_type)
+        if handler is None:
+            raise HandlerNotFoundError(
+                f"no active handler for media type {media_type}; decorate one with @handles and name "
+                "its binding in the daemon's components"
+            )
+        if isinstance(handler, type):
+            built: Handler = handler(self.graph)
+            return built
+        found: Handler = handler
+        return found
+
+    @property
+    def media_types(self) -> list[str]:
+        return sorted(self.active)
+
+
+def lookup_free(covered: set[str], media_type: str) -> bool:
+    """Whether no handler of the `covered` media types (wildcards included) takes `media_type`."""
+    return lookup(dict.fromkeys(covered, True), media_type) is None
+
+
+def handler_name(handler: Handler) -> str:
+    """A readable name for logs: `module.function` or `module.Class`."""
+    target: Any = handler if hasattr(handler, "__qualname__") else type(handler)
+    return f"{target.__module__}.{target.__qualname__}"

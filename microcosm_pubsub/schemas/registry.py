@@ -1,0 +1,109 @@
+"""`pubsub_message_schema_registry`: schemas by media type; `prefix.*` matches one final segment."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema
+from microcosm.hooks import invoke_resolve_hook
+
+from microcosm_pubsub.conventions import LifecycleChange, convention_schema
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.schemas.codecs import PubSubMessageCodec
+from microcosm_pubsub.schemas.handler_registry import (
+    HANDLES_ATTRIBUTE,
+    Handler,
+    SQSMessageHandlerRegistry,
+    handler_name,
+)
+from microcosm_pubsub.wire.errors import AlreadyRegisteredError, SchemaNotFoundError
+from microcosm_pubsub.wire.wildcards import candidate_keys, lookup
+
+
+__all__ = [
+    "HANDLES_ATTRIBUTE",
+    "AlreadyRegisteredError",
+    "Handler",
+    "PubSubMessageSchemaRegistry",
+    "SQSMessageHandlerRegistry",
+    "candidate_keys",
+    "handler_name",
+    "lookup",
+]
+
+
+@defaults(
+    # Media types with a lifecycle verb and no declared schema get the convention schema, as peers expect
+    auto_register=typed(bool, default_value=True),
+)
+class PubSubMessageSchemaRegistry:
+    """Schemas by media type; `@schema` declares them through a resolve hook.
+
+    With `auto_register`, a media type holding a lifecycle verb (`pubsub_lifecycle_change`) and no
+    declared schema gets its convention schema: `deleted` an id, `changed` a URI and the changed
+    field, any other verb a URI.
+    """
+
+    def __init__(self, graph: Any, auto_register: bool | None = None) -> None:
+        self.schemas: dict[str, type[Schema]] = {}
+        # Convention schemas given on demand; a declared schema replaces one
+        self.conventional: dict[str, type[Schema]] = {}
+        self._codecs: dict[str, PubSubMessageCodec] = {}
+        if graph is None:
+            self.auto_register = True if auto_register is None else auto_register
+            self.lifecycle_change: LifecycleChange = LifecycleChange()
+        else:
+            configured = graph.config.pubsub_message_schema_registry.auto_register
+            self.auto_register = bool(configured if auto_register is None else auto_register)
+            self.lifecycle_change = graph.pubsub_lifecycle_change
+
+    def register(self, media_type: str, schema_class: type[Schema]) -> None:
+        """Declare the schema of a media type.
+
+        :raises AlreadyRegisteredError: when the media type has another schema
+        """
+        known = self.schemas.get(media_type)
+        if known is not None and known is not schema_class:
+            raise AlreadyRegisteredError(
+                f"media type {media_type} has two schemas, {known.__name__} and {schema_class.__name__}; "
+                "give one of them another MEDIA_TYPE"
+            )
+        self.schemas[media_type] = schema_class
+        if self.conventional.pop(media_type, None) is not None:
+            self._codecs.pop(media_type, None)
+
+    def find(self, media_type: str) -> PubSubMessageCodec:
+        """The codec of the media type's schema (`.schema` is the schema instance).
+
+        :raises SchemaNotFoundError: (a `KeyError`) when none is registered
+        """
+        codec = self._codecs.get(media_type)
+        if codec is not None:
+            return codec
+        schema_class = lookup(self.schemas, media_type)
+        if schema_class is None:
+            # Schemas imported after this registry was built declared themselves since
+            invoke_resolve_hook(self)
+            schema_class = lookup(self.schemas, media_type) or self._conventional(media_type)
+        if schema_class is None:
+            raise SchemaNotFoundError(
+                f"no schema is registered for media type {media_type}; "
+                "decorate a PubSubMessageSchema with @schema and import it before use"
+            )
+        codec = self._codecs[media_type] = PubSubMessageCodec(schema_class())
+        return codec
+
+    def _conventional(self, media_type: str) -> type[Schema] | None:
+        if not self.auto_register:
+            return None
+        verb = self.lifecycle_change.verb_of(media_type)
+        if verb is None:
+            return None
+        schema_class = self.conventional[media_type] = convention_schema(verb)
+        return schema_class
+
+    def __contains__(self, media_type: str) -> bool:
+        try:
+            self.find(media_type)
+        except SchemaNotFoundError:
+            return False
+        return True

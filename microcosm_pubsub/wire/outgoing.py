@@ -1,0 +1,62 @@
+"""An outgoing message: validated and encoded, ready for SNS."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
+
+
+# Kept importable from here: the limits themselves live in limits.py
+SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
+__all__ = ["SNS_MAX_BATCH", "SNS_MAX_BYTES", "OutgoingMessage"]
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A validated, encoded message and the topic it goes to."""
+
+    topic_arn: str
+    media_type: str
+    body: str
+    attributes: dict[str, dict[str, str]]
+    # SQS DelaySeconds, for a message sent to a queue (destinations.py); None for a topic
+    delay_seconds: int | None = None
+    # A FIFO topic's message group, and the deduplication id given to `produce` (see fifo.py)
+    message_group_id: str | None = None
+    deduplication_id: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes SNS counts against its limit: the body and every attribute's name, type and value.
+
+        Counted once per message (the size check, then the batching); `replace()` makes a new message.
+        Kept in the instance's dict by hand: `functools.cached_property` takes a lock to compute it.
+        """
+        size: int | None = self.__dict__.get("_size")
+        if size is None:
+            size = len(self.body.encode()) + sum(
+                len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+                for name, value in self.attributes.items()
+            )
+            self.__dict__["_size"] = size
+        return size
+
+    def with_opaque_data(
+        self, amend: Callable[[dict[str, Any]], None], attributes: dict[str, dict[str, str]] | None = None,
+    ) -> OutgoingMessage:
+        """This message with its body's `opaqueData` changed by `amend` (in place), and `attributes` if given.
+
+        A body that is not a JSON object is left as it is.
+        """
+        body = self.body
+        document = json.loads(body)
+        if isinstance(document, dict):
+            opaque = document.get("opaqueData")
+            opaque = dict(opaque) if isinstance(opaque, Mapping) else {}
+            amend(opaque)
+            document["opaqueData"] = opaque
+            body = json.dumps(document, separators=(",", ":"))
+        return replace(self, body=body, attributes=self.attributes if attributes is None else attributes)

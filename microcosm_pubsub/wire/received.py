@@ -1,0 +1,97 @@
+"""What a received message carries, as data: what its envelope held (`Opened`) and SQS's delivery of it.
+
+Plain dataclasses that the envelope builds and the message holds; neither module imports the other for them.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.consume.large_payload import S3Object
+
+
+@dataclass(frozen=True, init=False)
+class Opened:
+    """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists.
+
+    `payload`, `attributes` and `sns_wrapped` are the wire as read once by `unwrap`: middleware
+    (signing, tracing) reads them here instead of parsing the body again.
+    """
+
+    media_type: str | None
+    content: dict[str, Any] | None
+    message_id: str
+    topic_arn: str | None = None
+    opaque_data: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+    known: bool = True
+    # The message exactly as its producer published it (what signing covers): the SNS notification's
+    # `Message` when SNS wrapped it, else the SQS body
+    payload: str = ""
+    # Message attributes as plain strings: the publisher's (SNS notification's `Value`s) over the queue's
+    # (SQS `StringValue`s); binary ones are left out
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    # Whether SNS wrapped the message in its notification (a subscription without raw delivery)
+    sns_wrapped: bool = False
+    # Where the body was read from when the wire carried an S3 pointer (large_payload.py)
+    payload_object: S3Object | None = None
+
+    def __init__(
+        self,
+        media_type: str | None,
+        content: dict[str, Any] | None,
+        message_id: str,
+        topic_arn: str | None = None,
+        opaque_data: dict[str, Any] | None = None,
+        problem: str | None = None,
+        known: bool = True,
+        payload: str = "",
+        attributes: Mapping[str, str] | None = None,
+        sns_wrapped: bool = False,
+        payload_object: S3Object | None = None,
+    ) -> None:
+        # One dict update, not a frozen dataclass's field-by-field `object.__setattr__`: one per message
+        self.__dict__.update(
+            media_type=media_type, content=content, message_id=message_id, topic_arn=topic_arn,
+            opaque_data={} if opaque_data is None else opaque_data, problem=problem, known=known,
+            payload=payload, attributes={} if attributes is None else attributes, sns_wrapped=sns_wrapped,
+            payload_object=payload_object,
+        )
+
+
+@dataclass(frozen=True, init=False)
+class Delivery:
+    """This delivery of a message: what SQS said when handing it out."""
+
+    sqs_message_id: str
+    receipt_handle: str
+    approximate_receive_count: int
+    sent_timestamp: float | None = None
+    received_at: float = field(default_factory=time.time)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+    # A FIFO queue's message group (see ordering.py); None on a standard queue
+    message_group_id: str | None = None
+
+    def __init__(
+        self,
+        sqs_message_id: str,
+        receipt_handle: str,
+        approximate_receive_count: int,
+        sent_timestamp: float | None = None,
+        received_at: float | None = None,
+        attributes: dict[str, Any] | None = None,
+        body: str = "",
+        message_group_id: str | None = None,
+    ) -> None:
+        # As `Opened`: one dict update per message
+        self.__dict__.update(
+            sqs_message_id=sqs_message_id, receipt_handle=receipt_handle,
+            approximate_receive_count=approximate_receive_count, sent_timestamp=sent_timestamp,
+            received_at=time.time() if received_at is None else received_at,
+            attributes={} if attributes is None else attributes, body=body, message_group_id=message_group_id,
+        )
