@@ -226,7 +226,12 @@ class WorkerReporter:
         failure = None
         if kind == "failed" and self.reporter is not None:
             flavour = "ERROR" if label(event) == "E" else "FAIL"
-            description = self.reporter._getDescription(event.test, errorList=True)
+            # A class or module fixture's error holder is no TestCase: its own text names the fixture
+            test = event.test
+            description = (
+                self.reporter._getDescription(test, errorList=True) if isinstance(test, unittest.TestCase)
+                else str(test)
+            )
             detail = self.reporter._getOutcomeDetail(event)
             failure = "\n".join([SEPARATOR1, f"{flavour}: {description}", SEPARATOR2, detail])
         elif kind == "failed":
