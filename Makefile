@@ -32,7 +32,15 @@ INSTALLED_OLD3 := $(VENV_OLD3)/.installed
 WHEELHOUSE ?= .wheelhouse
 WHEELHOUSE_READY := $(WHEELHOUSE)/.downloaded
 
-.PHONY: all test demo lint typecheck bench soak dist clean
+# What `make test` needs; independent of one another (the wheelhouse waits for $(VENV)'s pip), so they are
+# built side by side, each one's output printed whole as it completes
+TEST_ENVS := $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD) $(INSTALLED_OLD3) $(WHEELHOUSE_READY)
+ENV_JOBS ?= 4
+# Test modules run in this many nose2 worker processes at once (scripts/run_tests.py --jobs): the tests mostly
+# wait on the local endpoint, sleeps and child processes, so more workers than cores pays
+TEST_JOBS ?= 4
+
+.PHONY: all test test-envs demo lint typecheck bench soak dist clean
 
 all: lint typecheck test
 
@@ -81,18 +89,23 @@ $(WHEELHOUSE_READY): setup.py | $(INSTALLED)
 # Each suite records its counts; the last line sums them and fails if any failed or died.
 # Progress is a line per test module and a dot per test; failures print in full with their log records,
 # the logging of passing tests stays captured (scripts/run_tests.py, scripts/nose2.cfg)
-test: $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD) $(INSTALLED_OLD3) $(WHEELHOUSE_READY)
+test: test-envs
 	@rm -f $(SUMMARY)
-	@echo "--- the suite (nose2), with the examples' tests ---"
+	@echo "--- the suite (nose2), with the examples' tests, in $(TEST_JOBS) worker processes ---"
 	-@MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python \
 		MICROCOSM_PUBSUB_OLD3_PYTHON=$(abspath $(VENV_OLD3))/bin/python \
 		MICROCOSM_PUBSUB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) \
-		$(PY) -W error scripts/run_tests.py --summary $(SUMMARY) -s . microcosm_pubsub.tests $(NOSE2_EXAMPLES)
+		$(PY) -W error scripts/run_tests.py --summary $(SUMMARY) --jobs $(TEST_JOBS) \
+		-s . microcosm_pubsub.tests $(NOSE2_EXAMPLES)
 	@echo "--- the examples' tests under pytest ---"
 	-@$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES)
 	@echo "--- the codec tests again under marshmallow 3 ($(VENV3)) ---"
 	-@$(VENV3)/bin/python -W error scripts/run_tests.py --summary $(SUMMARY) -s . $(MARSHMALLOW3_TESTS)
 	@$(PY) scripts/run_tests.py --total $(SUMMARY) 3
+
+# A make already running in parallel (make -jN) lends its job slots; otherwise ENV_JOBS at once
+test-envs:
+	@$(MAKE) --no-print-directory --output-sync=target $(if $(filter -j%,$(MAKEFLAGS)),,-j$(ENV_JOBS)) $(TEST_ENVS)
 
 # Works with only the demo's install; a full one (make test) serves it too
 demo: $(DEMO_INSTALLED)
