@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.consume.backoff import BackoffPolicy, clamp, make_backoff_policy
-from microcosm_pubsub.consume.context import key_list
 from microcosm_pubsub.consume.envelope import whole_number
 from microcosm_pubsub.consume.message import SQSMessage
-from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.graph.config import defaults, key_list, typed
 from microcosm_pubsub.middleware.chain import MiddlewareChain
 from microcosm_pubsub.reader import reader_for
 from microcosm_pubsub.wire.batching import chunks

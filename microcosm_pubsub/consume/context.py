@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from microcosm_pubsub.graph.config import defaults, flag, typed
+from microcosm_pubsub.graph.config import defaults, flag, key_list, typed
 
 
 if TYPE_CHECKING:
@@ -27,13 +27,6 @@ HANDLER_KEY = "handler"
 # Describe this delivery only: never written into a child message or sent as a header
 LOCAL_KEYS = frozenset({MESSAGE_ID_KEY, URI_KEY, RECEIPT_HANDLE_KEY, HANDLER_KEY})
 ALL_KEYS = "*"
-
-
-def key_list(value: Any) -> list[str]:
-    """A list of keys from configuration: a list, or a comma-separated string (environment variables)."""
-    if isinstance(value, str):
-        value = value.split(",")
-    return [str(key).strip().lower() for key in value if str(key).strip()]
 
 
 def propagated(opaque: Mapping[str, Any], allowed: frozenset[str] = frozenset({ALL_KEYS})) -> dict[str, Any]:

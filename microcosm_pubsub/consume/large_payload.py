@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consume.context import key_list
-from microcosm_pubsub.graph.config import flag
+from microcosm_pubsub.graph.config import flag, key_list
 from microcosm_pubsub.wire.errors import ConfigurationError, PublishError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.wire.outgoing import OutgoingMessage

@@ -36,6 +36,13 @@ def flag(value: Any, default: bool = False) -> bool:
     return default if value is None else bool(boolean(value))
 
 
+def key_list(value: Any) -> list[str]:
+    """A list of keys from configuration: a list, or a comma-separated string (environment variables)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(key).strip().lower() for key in value if str(key).strip()]
+
+
 # The old package's bindings: a section for one of them that no binding here declares is still
 # the service's configuration, and every key in it is reported
 OLD_BINDINGS = frozenset({

@@ -27,8 +27,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, nullco
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from microcosm_pubsub.consume.context import key_list
-from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.graph.config import defaults, key_list, typed
 from microcosm_pubsub.wire.errors import ConfigurationError
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
 

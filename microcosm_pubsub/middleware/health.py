@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
 
-from microcosm_pubsub.consume.context import key_list
-from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.graph.config import defaults, key_list, typed
 from microcosm_pubsub.middleware.chain import Middleware
 from microcosm_pubsub.wire.errors import ConfigurationError
 

@@ -15,9 +15,8 @@ from microcosm.api import load_each, load_from_dict, load_from_environ
 from microcosm.caching import Cache, NaiveCache, ProcessCache
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
-from microcosm_pubsub.consume.context import key_list
 from microcosm_pubsub.consume.logs import configure_daemon_logging
-from microcosm_pubsub.graph.config import explain_validation_error
+from microcosm_pubsub.graph.config import explain_validation_error, key_list
 from microcosm_pubsub.middleware.health import start_health_server
 from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
 from microcosm_pubsub.runtime.daemon_args import (

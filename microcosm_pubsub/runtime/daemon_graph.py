@@ -13,8 +13,7 @@ from microcosm.caching import Cache
 from microcosm.errors import NotBoundError
 
 from microcosm_pubsub.aws.clients import ENDPOINT_VARIABLES
-from microcosm_pubsub.consume.context import key_list
-from microcosm_pubsub.graph.config import binding_names, closest
+from microcosm_pubsub.graph.config import binding_names, closest, key_list
 from microcosm_pubsub.runtime.daemon_args import HEALTH, CommandLine, health_requested
 from microcosm_pubsub.runtime.startup import announce_start, warn_unknown_keys
 from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError

@@ -4,9 +4,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from microcosm_pubsub.consume.context import key_list
 from microcosm_pubsub.consume.logs import log_configuration
-from microcosm_pubsub.graph.config import unknown_keys, unknown_sections
+from microcosm_pubsub.graph.config import key_list, unknown_keys, unknown_sections
 from microcosm_pubsub.middleware import tracing
 from microcosm_pubsub.schemas.handler_registry import handler_name
 from microcosm_pubsub.wire.fifo import is_fifo

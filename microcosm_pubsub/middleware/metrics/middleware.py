@@ -5,10 +5,9 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from microcosm_pubsub.consume.context import key_list
 from microcosm_pubsub.consume.logs import seconds_since_published
 from microcosm_pubsub.consume.result import Action, Outcome
-from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.graph.config import defaults, key_list, typed
 from microcosm_pubsub.middleware.chain import Middleware
 from microcosm_pubsub.middleware.metrics.prometheus import PrometheusSink
 from microcosm_pubsub.middleware.metrics.sink import FanoutSink, InMemorySink, MetricsSink
