@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from microcosm_pubsub.aws.memory import ACCOUNT_ID, REGION, md5
+from microcosm_pubsub.aws.memory import sns_notification as notification
 
-ACCOUNT_ID = "000000000000"
-REGION = "us-east-1"
+
 # Where a message that never went through SNS claims to come from
 TESTING_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:microcosm-pubsub-testing"
 TESTING_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:microcosm-pubsub-testing"
@@ -34,28 +33,8 @@ def sns_notification(
     topic_arn: str = TESTING_TOPIC_ARN,
     message_id: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON SNS writes into an SQS body when raw delivery is off."""
-    message_id = message_id or str(uuid.uuid4())
-    timestamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {
-        "Type": "Notification",
-        "MessageId": message_id,
-        "TopicArn": topic_arn,
-        "Message": body,
-        "Timestamp": timestamp,
-        "SignatureVersion": "1",
-        "Signature": "TESTING",
-        "SigningCertURL": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-testing.pem",
-        "UnsubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:testing",
-        "MessageAttributes": {name: _envelope_attribute(value) for name, value in (attributes or {}).items()},
-    }
-
-
-def _envelope_attribute(value: Mapping[str, Any]) -> dict[str, str]:
-    """SNS renames DataType/StringValue to Type/Value inside its envelope, binary values in base64."""
-    if "BinaryValue" in value:
-        return {"Type": str(value["DataType"]), "Value": base64.b64encode(value["BinaryValue"]).decode()}
-    return {"Type": str(value["DataType"]), "Value": str(value.get("StringValue", ""))}
+    """The JSON SNS writes into an SQS body when raw delivery is off (the in-memory double's)."""
+    return notification(body, attributes, topic_arn=topic_arn, message_id=message_id or str(uuid.uuid4()))
 
 
 def sqs_message(
@@ -70,7 +49,7 @@ def sqs_message(
     message: dict[str, Any] = {
         "MessageId": message_id or str(uuid.uuid4()),
         "ReceiptHandle": f"testing-{uuid.uuid4().hex}",
-        "MD5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "MD5OfBody": md5(body),
         "Body": body,
         "Attributes": {
             "ApproximateReceiveCount": str(receive_count),
