@@ -1,10 +1,11 @@
 """Kept for services written for the old package: the opaque-data keys and defaults it exported by name."""
 from typing import Final
 
+from microcosm_pubsub.consume.message import TTL_KEY as TTL_KEY
 
-# Keys of a message's opaque data, as they travel on the wire (lower-cased, like all opaque keys)
+
+# Keys of a message's opaque data, as they travel on the wire (lower-cased, like all opaque keys); TTL_KEY too
 PUBLISHED_KEY: Final = "x-request-published"
-TTL_KEY: Final = "x-request-ttl"
 REQUEST_ID_KEY: Final = "x-request-id"
 DYNATRACE_KEY: Final = "x-dynatrace"
 

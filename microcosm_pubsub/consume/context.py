@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from microcosm_pubsub.consume.message import TTL_KEY
 from microcosm_pubsub.graph.config import defaults, flag, key_list, typed
 
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from microcosm_pubsub.consume.message import SQSMessage
 
 
-TTL_KEY = "x-request-ttl"
 MESSAGE_ID_KEY = "message_id"
 URI_KEY = "uri"
 RECEIPT_HANDLE_KEY = "receipt_handle"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,12 +10,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.consume.context import TTL_KEY
 from microcosm_pubsub.consume.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.consume.handler_loop import is_awaitable, is_coroutine_handler, run_awaitable
 from microcosm_pubsub.consume.large_payload import Cleaner, cleaner
-from microcosm_pubsub.consume.logs import published_at, seconds_since, seconds_since_published
-from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.logs import log_outcome, published_at, seconds_since, seconds_since_published
+from microcosm_pubsub.consume.message import TTL_KEY, SQSMessage
 from microcosm_pubsub.consume.opaque_scope import OpaqueScope
 from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome, SettlePolicy
 from microcosm_pubsub.graph.config import defaults, typed
@@ -316,42 +314,6 @@ def _measured(result: MessageHandlingResult, started: float, age: float | None) 
     return result
 
 
-# The per-outcome line; its fields are also on the record (`pubsub`) for structured formatters
-RESULT_LINE = "%s %s %s receive_count=%d handler=%s elapsed_ms=%.1f action=%s%s"
-
-
 def log_result(result: MessageHandlingResult, action: Action) -> None:
-    """One line per outcome; the fields are also on the record for structured formatters.
-
-    The record is built and handed to the logger directly: `logger.log` would look up the caller's
-    frame for every line to find what is known here (this function), about a tenth of the line's cost.
-    """
-    level = result.level
-    if not logger.isEnabledFor(level):
-        return
-    message = result.message
-    outcome = result.outcome
-    elapsed_ms = round(result.elapsed_seconds * 1000, 3)
-    since_published = seconds_since_published(message.opaque_data)
-    fields = {
-        "media_type": message.media_type,
-        "message_id": message.message_id,
-        "outcome": outcome.value,
-        "action": action.value,
-        "reason": result.reason,
-        "receive_count": message.approximate_receive_count,
-        "handler": result.handler,
-        "elapsed_ms": elapsed_ms,
-        "since_published_ms": None if since_published is None else round(since_published * 1000, 3),
-    }
-    error = result.error if outcome is Outcome.FAILED else None
-    record = logger.makeRecord(
-        logger.name, level, __file__, sys._getframe().f_lineno, RESULT_LINE,
-        (
-            outcome.name, fields["media_type"], fields["message_id"], fields["receive_count"], fields["handler"],
-            elapsed_ms, fields["action"], f" reason={result.reason}" if result.reason else "",
-        ),
-        (type(error), error, error.__traceback__) if error is not None else None,
-        "log_result", {"pubsub": fields},
-    )
-    logger.handle(record)
+    """One line per outcome (`consume.logs.log_outcome`), naming this function as where it was logged."""
+    log_outcome(logger, result, action)

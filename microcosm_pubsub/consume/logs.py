@@ -4,19 +4,27 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
+if TYPE_CHECKING:
+    from microcosm_pubsub.consume.result import Action, MessageHandlingResult
+
+
 # The dispatcher's per-message lines; its level turns them down without touching any counter
 MESSAGE_LOGGER = "microcosm_pubsub.dispatcher"
-# The record attribute `log_result` puts its fields under
+# The record attribute `log_outcome` puts its fields under
 PUBSUB_ATTRIBUTE = "pubsub"
+# The per-outcome line; its fields are also on the record (`pubsub`) for structured formatters
+OUTCOME_LINE = "%s %s %s receive_count=%s handler=%s elapsed_ms=%.1f action=%s%s"
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -54,6 +62,49 @@ def seconds_since(published: float | None, now: float | None = None) -> float | 
 def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds since the producer stamped `x-request-published`; None when absent or unreadable."""
     return seconds_since(published_at(opaque_data), now)
+
+
+def log_outcome(
+    logger: logging.Logger, result: MessageHandlingResult, action: Action, more: Mapping[str, Any] | None = None,
+) -> None:
+    """One line per outcome at its level; the fields go under `pubsub`, so that no key clashes with the record's.
+
+    The record is built and handed to the logger directly, naming the caller as where it was logged:
+    `logger.log` would look up the caller's frame itself, about a tenth of the line's cost.
+
+    :param more: fields of the old API's `result.log` (opaque context, extra); ours win a clash
+    """
+    level = result.level
+    if not logger.isEnabledFor(level):
+        return
+    message = result.message
+    outcome = result.outcome
+    elapsed_ms = round(result.elapsed_seconds * 1000, 3)
+    since_published = seconds_since_published(message.opaque_data) if message is not None else None
+    fields = {
+        **(more or {}),
+        "media_type": result.media_type,
+        "message_id": message.message_id if message is not None else None,
+        "outcome": outcome.value,
+        "action": action.value,
+        "reason": result.reason,
+        "receive_count": message.approximate_receive_count if message is not None else None,
+        "handler": result.handler,
+        "elapsed_ms": elapsed_ms,
+        "since_published_ms": None if since_published is None else round(since_published * 1000, 3),
+    }
+    error = result.error if outcome is Outcome.FAILED else None
+    caller = sys._getframe(1)
+    record = logger.makeRecord(
+        logger.name, level, caller.f_code.co_filename, caller.f_lineno, OUTCOME_LINE,
+        (
+            outcome.name, fields["media_type"], fields["message_id"], fields["receive_count"], fields["handler"],
+            elapsed_ms, fields["action"], f" reason={result.reason}" if result.reason else "",
+        ),
+        (type(error), error, error.__traceback__) if error is not None else None,
+        caller.f_code.co_name, {PUBSUB_ATTRIBUTE: fields},
+    )
+    logger.handle(record)
 
 
 # One encoder for every line: `json.dumps` with options builds a new one per call

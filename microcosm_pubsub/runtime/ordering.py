@@ -15,12 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from microcosm_pubsub.consume.message import SQSMessage
-from microcosm_pubsub.consume.result import Action, MessageHandlingResult
+from microcosm_pubsub.consume.result import RETURNING, Action, MessageHandlingResult
 from microcosm_pubsub.wire.fifo import is_fifo
 
-
-# Actions after which the message comes back to the queue: its group's later messages must wait for it
-RETURNING = frozenset({Action.RETRY, Action.LEAVE, Action.RELEASE})
 
 Decide = Callable[[MessageHandlingResult], Action]
 

@@ -167,19 +167,6 @@ class TestAwaitableResults(unittest.TestCase):
         assert_that(result.outcome, is_(equal_to(Outcome.FAILED)))
         assert_that(result.reason, starts_with("the handler returned coroutine that nothing awaited"))
 
-    def test_old_invoke_runs_async_handlers(self) -> None:
-        """The old `MessageHandlingResult.invoke(handler, message)` awaits an async handler."""
-        seen: list[Any] = []
-
-        async def handler(content: Any) -> bool:
-            await asyncio.sleep(0)
-            seen.append(content)
-            return True
-
-        message = fixtures_message()
-        result = MessageHandlingResult.invoke(handler, message)
-        assert_that((result.outcome, seen), is_(equal_to((Outcome.SUCCEEDED, [message.content]))))
-
     def test_any_awaitable_is_awaited(self) -> None:
         """Not only coroutines: a future (or any object with `__await__`) is awaited for its result."""
         class Later:

@@ -1,12 +1,15 @@
-"""Outcomes as data: signals mapped to outcomes by MRO, and the action table with and without a DLQ."""
+"""Outcomes as data: signals mapped to outcomes by MRO, the action table with and without a DLQ, the old API."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import unittest
 from typing import Any
 
-from hamcrest import assert_that, equal_to, is_, none
+from hamcrest import assert_that, equal_to, has_entries, is_, none
 
+from microcosm_pubsub import result as old
+from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome, actions, outcome_of
 from microcosm_pubsub.wire.errors import (
     ConsumeError,
@@ -138,3 +141,46 @@ class MessageHandlingResultTestCase(unittest.TestCase):
         failed = MessageHandlingResult(MESSAGE, Outcome.FAILED)
         succeeded = MessageHandlingResult(MESSAGE, Outcome.SUCCEEDED)
         assert_that((failed.level, succeeded.level), is_(equal_to((logging.WARNING, logging.INFO))))
+
+    def test_old_names_on_core_results(self) -> None:
+        """What the dispatcher hands out answers the old package's `result` and `elapsed_time` (ms)."""
+        result = MessageHandlingResult(MESSAGE, Outcome.SKIPPED, elapsed_seconds=0.25)
+        assert_that((result.result, result.elapsed_time), is_(equal_to((Outcome.SKIPPED, 250.0))))
+
+
+def old_message() -> SQSMessage:
+    return SQSMessage(None, {"name": "n-1"}, "application/vnd.test.old", "m-1", "h-1")
+
+
+class OldResultTestCase(unittest.TestCase):
+    def test_invoke_runs_async_handlers(self) -> None:
+        """The old `MessageHandlingResult.invoke(handler, message)` awaits an async handler."""
+        seen: list[Any] = []
+
+        async def handler(content: Any) -> bool:
+            await asyncio.sleep(0)
+            seen.append(content)
+            return True
+
+        result = old.MessageHandlingResult.invoke(handler, old_message())
+        assert_that((result.outcome, seen), is_(equal_to((Outcome.SUCCEEDED, [{"name": "n-1"}]))))
+
+    def test_built_from_old_keywords(self) -> None:
+        """`result=`, `media_type=` and `exc_info=` build a result without a message; `extra` is assignable."""
+        result = old.MessageHandlingResult(result=Outcome.FAILED, media_type="media", exc_info=(1, 2, 3))
+        result.extra = {"key": "value"}
+        assert_that((result.outcome, result.media_type, result.exc_info, result.extra),
+                    is_(equal_to((Outcome.FAILED, "media", (1, 2, 3), {"key": "value"}))))
+
+    def test_log_is_the_dispatcher_line(self) -> None:
+        """`result.log(logger, opaque)` writes the dispatcher's outcome line, with the opaque context and extra."""
+        result = old.MessageHandlingResult.from_error(old_message(), Nack(3, reason="later", extra={"k": "v"}))
+        with self.assertLogs("old.result", logging.INFO) as captured:
+            result.log(logging.getLogger("old.result"), {"x-request-id": "r-1"})
+        record = captured.records[0]
+        assert_that((record.getMessage(), record.funcName), is_(equal_to((
+            "RETRIED application/vnd.test.old m-1 receive_count=1 handler=None elapsed_ms=0.0 action=retry"
+            " reason=later",
+            "log",
+        ))))
+        assert_that(vars(record)["pubsub"], has_entries({"x-request-id": "r-1", "k": "v", "outcome": "retried"}))
