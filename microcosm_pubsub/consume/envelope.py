@@ -243,7 +243,7 @@ class LambdaSQSEnvelope(CodecSQSEnvelope):
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         if "body" not in raw and "Body" in raw:
             return raw
-        from microcosm_pubsub.runtime.lambda_handler import sqs_message_from_record  # one conversion, Lambda's own
+        from microcosm_pubsub.consume.lambda_records import sqs_message_from_record  # Lambda deployments only
 
         return sqs_message_from_record(raw)
 

@@ -9,9 +9,10 @@ from hamcrest import assert_that, contains_exactly, empty, equal_to, has_entries
 from marshmallow import fields
 from microcosm.api import binding, load_from_dict
 
+from microcosm_pubsub.consume.lambda_records import sqs_message_from_record
 from microcosm_pubsub.conventions import created
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
-from microcosm_pubsub.runtime.lambda_handler import queue_url_from_arn, sqs_message_from_record
+from microcosm_pubsub.runtime.lambda_handler import queue_url_from_arn
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.testing import lambda_record, sqs_message

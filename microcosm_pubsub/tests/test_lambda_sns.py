@@ -19,8 +19,8 @@ from hamcrest import (
 )
 from microcosm.api import load_from_dict
 
+from microcosm_pubsub.consume.lambda_records import sqs_message_from_sns_record
 from microcosm_pubsub.middleware.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, sign
-from microcosm_pubsub.runtime.lambda_sns import sqs_message_from_sns_record
 from microcosm_pubsub.tests.fixtures import graph_config, new_stack
 from microcosm_pubsub.tests.test_lambda import GIZMO, Context, GizmoDaemon
 from microcosm_pubsub.wire.errors import RetryInvocationError
