@@ -5,21 +5,19 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from microcosm_pubsub.consume.consumer import SQSConsumer
 from microcosm_pubsub.consume.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.consume.handler_loop import is_awaitable, is_coroutine_handler, run_awaitable
-from microcosm_pubsub.consume.large_payload import Cleaner, cleaner
 from microcosm_pubsub.consume.logs import log_outcome, published_at, seconds_since, seconds_since_published
 from microcosm_pubsub.consume.message import TTL_KEY, SQSMessage
 from microcosm_pubsub.consume.opaque_scope import OpaqueScope
-from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome, SettlePolicy
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome
+from microcosm_pubsub.consume.settle import Settlement
 from microcosm_pubsub.graph.config import defaults, typed
 from microcosm_pubsub.schemas.handler_registry import handler_name
-from microcosm_pubsub.wire.errors import ConfigurationError, HandlerNotFoundError
+from microcosm_pubsub.wire.errors import HandlerNotFoundError
 
 
 logger = logging.getLogger("microcosm_pubsub.dispatcher")
@@ -54,27 +52,16 @@ class Ready:
 class SQSMessageDispatcher:
     """Runs one message through its handler and turns the result into an outcome; settles in batches."""
 
-    # Deletes large payloads' objects after handling (large_payload.py); None: kept
-    payload_cleaner: Cleaner | None = None
-
     def __init__(self, graph: Any) -> None:
         self.graph = graph
         config = graph.config.sqs_message_dispatcher
         # The old package's attribute name: services and tests set it on the dispatcher
         self.max_processing_attempts: int | None = config.message_max_processing_attempts
-        if config.dead_letter_ignored and not config.dead_letter_queue_url:
-            raise ConfigurationError(
-                "sqs_message_dispatcher.dead_letter_ignored needs sqs_message_dispatcher.dead_letter_queue_url"
-            )
-        self.dead_letter_ignored = bool(config.dead_letter_ignored)
-        self.follows_redrive_policy = bool(config.dead_letter_from_redrive_policy)
-        self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
-        self.policy = SettlePolicy(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
         self.handlers = graph.sqs_message_handler_registry
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
         self.middleware = graph.pubsub_middleware
-        self.payload_cleaner = cleaner(graph)
+        self.consumer: SQSConsumer = graph.sqs_consumer
 
     @property
     def opaque(self) -> Any:
@@ -86,54 +73,26 @@ class SQSMessageDispatcher:
         self._opaque = opaque
         self._scope = OpaqueScope(opaque)
 
-    @cached_property
-    def consumer(self) -> Any:
-        return self.graph.sqs_consumer
+    @property
+    def settlement(self) -> Settlement:
+        return self.consumer.settlement
 
-    @cached_property
+    @property
+    def dead_letter_queue_url(self) -> str | None:
+        return self.settlement.dead_letter_queue_url
+
+    @property
     def dead_letters(self) -> DeadLetterQueue | None:
-        if not self.dead_letter_queue_url:
-            return None
-        return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+        return self.settlement.dead_letters
 
     @property
     def last_receive(self) -> int | None:
         """The receive count from which a failure is the message's last try (the redrive policy's)."""
-        return self.policy.last_receive
+        return self.settlement.last_receive
 
     def follow_redrive_policy(self, policy: RedrivePolicy) -> None:
-        """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins.
-
-        The dead-letter queue is the configured one, else the policy's target; the last receive is the
-        policy's maxReceiveCount unless `message_max_processing_attempts` is set.
-        """
-        if not self.follows_redrive_policy:
-            return
-        limit = self.max_processing_attempts
-        if limit is not None:
-            if limit >= policy.max_receive_count:
-                logger.warning(
-                    "message_max_processing_attempts=%d is not below the queue's maxReceiveCount %d: SQS moves "
-                    "a message that keeps failing to %s without a reason before that limit is reached",
-                    limit, policy.max_receive_count, policy.dead_letter_target_arn,
-                )
-            return
-        if not self.dead_letter_queue_url:
-            try:
-                self.dead_letter_queue_url = policy.dead_letter_queue_url(self.consumer.find_queue_url)
-            except (BotoCoreError, ClientError, KeyError, ValueError) as error:
-                logger.warning(
-                    "cannot find the dead-letter queue %s of the redrive policy (%s); messages that keep failing "
-                    "reach it without a reason: set sqs_message_dispatcher.dead_letter_queue_url",
-                    policy.dead_letter_target_arn, error,
-                )
-                return
-            self.__dict__.pop("dead_letters", None)
-        self.policy = SettlePolicy(True, self.dead_letter_ignored, last_receive=policy.max_receive_count)
-        logger.info(
-            "dead-lettering to %s with a reason: invalid messages, and failed ones at receive %d "
-            "(the queue's maxReceiveCount)", self.dead_letter_queue_url, policy.max_receive_count,
-        )
+        """Dead-letter with a reason what SQS's redrive would move without one (`Settlement.follow_redrive_policy`)."""
+        self.settlement.follow_redrive_policy(policy, self.max_processing_attempts)
 
     @property
     def sqs_consumer(self) -> Any:
@@ -269,42 +228,16 @@ class SQSMessageDispatcher:
         return results
 
     def action(self, result: MessageHandlingResult) -> Action:
-        """What SQS is told about `result`: the one table (`SettlePolicy`) under this dispatcher's configuration."""
-        return self.policy.action(result)
+        """What SQS is told about `result`: the one table (`SettlePolicy`) under this configuration."""
+        return self.settlement.action(result)
 
     def decide(self, result: MessageHandlingResult) -> Action:
-        """The result's action, logged and told to the middleware: every settle path (daemon, Lambda) does this."""
-        action = self.policy.action(result)
-        log_result(result, action)
-        self.middleware.settled(result, action)
-        return action
+        """The result's action, logged and told to the middleware (`Settlement.decide`)."""
+        return self.settlement.decide(result)
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
-        """Tell SQS every result in as few calls as it allows; log one line per outcome.
-
-        `release` messages were received but not handled: visible again at once.
-        """
-        deletes: list[SQSMessage] = []
-        visibility: list[tuple[SQSMessage, int]] = [(message, 0) for message in release]
-        dead: list[MessageHandlingResult] = []
-        for result in results:
-            action = self.decide(result)
-            if action is Action.DELETE:
-                deletes.append(result.message)
-            elif action is Action.RETRY:
-                visibility.append((result.message, self.consumer.retry_delay(result.message, result.retry_seconds)))
-            elif action is Action.DEAD_LETTER:
-                dead.append(result)
-        # Dead-lettered messages keep their object: only those deleted after handling give it up
-        handled = list(deletes) if self.payload_cleaner is not None else []
-        if dead and self.dead_letters is not None:
-            deletes.extend(self.dead_letters.send(dead, self.consumer.queue_url))
-        if deletes:
-            undeleted = self.consumer.delete_batch(deletes)
-            if handled and self.payload_cleaner is not None:
-                self.payload_cleaner.delete_objects(handled, undeleted)
-        if visibility:
-            self.consumer.change_visibility_batch(visibility)
+        """Tell SQS every result in as few calls as it allows; log one line per outcome (`Settlement.settle`)."""
+        self.settlement.settle(results, release)
 
 
 def _measured(result: MessageHandlingResult, started: float, age: float | None) -> MessageHandlingResult:

@@ -12,68 +12,23 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 from marshmallow import ValidationError
 
 from microcosm_pubsub.consume.foreign import ForeignEvents, foreign_events
-from microcosm_pubsub.consume.large_payload import Resolver, S3Object, resolver
+from microcosm_pubsub.consume.large_payload import Resolver, resolver
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.graph.config import defaults, flag, typed
 from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.wire.errors import ConfigurationError, SchemaNotFoundError
-from microcosm_pubsub.wire.received import Delivery, Opened
-
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.consume.consumer import SQSConsumer
+from microcosm_pubsub.wire.received import Delivery, Opened, Unwrapped
+from microcosm_pubsub.wire.settler import Settler
 
 
 MEDIA_TYPE_ATTRIBUTE = "media_type"
 RAW_MEDIA_TYPE = "application/json"
-
-
-@dataclass(slots=True)
-class Unwrapped:
-    """A received SQS message's layers, read once: the only reader of SNS's notification shape.
-
-    Not frozen (one per received message, frozen costs in `__init__`); nothing changes it once made.
-    """
-
-    sqs_message_id: str
-    # The SNS message id when SNS wrapped the message, else the SQS one
-    message_id: str
-    payload: str
-    attributes: Mapping[str, str]
-    # The SQS body as JSON, then the published message as JSON (the same object for raw delivery)
-    body: Any = None
-    document: Any = None
-    # Why the body, or SNS's `Message` inside it, is not JSON (then `document` is None)
-    problem: str | None = None
-    topic_arn: str | None = None
-    sns_wrapped: bool = False
-    # The S3 object the payload was read from, when the wire carried a pointer (large_payload.py)
-    payload_object: S3Object | None = None
-
-    def opened(
-        self,
-        media_type: str | None,
-        content: dict[str, Any] | None = None,
-        opaque_data: dict[str, Any] | None = None,
-        problem: str | None = None,
-        known: bool = True,
-        body_only: bool = False,
-    ) -> Opened:
-        """What a strategy made of these layers, carrying the wire facts middleware reads.
-
-        `body_only`: the strategy took the SQS body itself as the message, so the ids are SQS's, no topic.
-        """
-        return Opened(
-            media_type, content, self.sqs_message_id if body_only else self.message_id,
-            None if body_only else self.topic_arn, opaque_data or {}, problem, known,
-            self.payload, self.attributes, self.sns_wrapped,
-        )
 
 
 def _sns_notification(body: Any) -> bool:
@@ -165,9 +120,22 @@ class SQSEnvelope:
         """The message in the shape boto3's `receive_message` returns it."""
         return raw
 
+    def parse_raw_message(
+        self, consumer: Settler | None, raw: Mapping[str, Any], received_at: float | None = None,
+    ) -> SQSMessage:
+        """A received message as an `SQSMessage` settled through `consumer` (never raises): shaped once, read once."""
+        shaped = self.sqs_shape(raw)
+        return SQSMessage.received(consumer, self._open(shaped), self._delivery(shaped, received_at))
+
     def delivery(self, raw: Mapping[str, Any], received_at: float | None = None) -> Delivery:
         """SQS's delivery state of the message: ids, receive count, send time, attributes, body."""
-        raw = self.sqs_shape(raw)
+        return self._delivery(self.sqs_shape(raw), received_at)
+
+    def open(self, raw: Mapping[str, Any]) -> Opened:
+        """Never raises: a message that cannot be used comes back with its `problem`."""
+        return self._open(self.sqs_shape(raw))
+
+    def _delivery(self, raw: Mapping[str, Any], received_at: float | None) -> Delivery:
         attributes = raw.get("Attributes") or {}
         sent = whole_number(attributes.get("SentTimestamp"))
         return Delivery(
@@ -181,14 +149,7 @@ class SQSEnvelope:
             message_group_id=attributes.get("MessageGroupId"),
         )
 
-    def parse_raw_message(self, consumer: SQSConsumer | None, raw: Mapping[str, Any]) -> SQSMessage:
-        """The old package's entry point: a received message as an `SQSMessage` (never raises)."""
-        shaped = self.sqs_shape(raw)
-        return SQSMessage.received(consumer, self.open(shaped), self.delivery(shaped))
-
-    def open(self, raw: Mapping[str, Any]) -> Opened:
-        """Never raises: a message that cannot be used comes back with its `problem`."""
-        raw = self.sqs_shape(raw)
+    def _open(self, raw: Mapping[str, Any]) -> Opened:
         if self.validate_md5:
             problem = md5_problem(raw, raw.get("Body", ""))
             if problem:

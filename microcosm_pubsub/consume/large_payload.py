@@ -13,7 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,59 +22,21 @@ from microcosm_pubsub.graph.config import flag, key_list
 from microcosm_pubsub.wire.errors import ConfigurationError, PublishError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
+from microcosm_pubsub.wire.pointer import (
+    MAX_OWN_ATTRIBUTES,
+    SIZE_ATTRIBUTE,
+    SIZE_ATTRIBUTES,
+    S3Object,
+    pointer_in,
+)
+from microcosm_pubsub.wire.received import Unwrapped
 
 
 if TYPE_CHECKING:
-    from microcosm_pubsub.consume.envelope import Unwrapped
     from microcosm_pubsub.consume.message import SQSMessage
 
 
 logger = logging.getLogger("microcosm_pubsub.large_payload")
-
-POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
-LEGACY_POINTER_CLASS = "com.amazon.sqs.javamessaging.MessageS3Pointer"
-SIZE_ATTRIBUTE = "ExtendedPayloadSize"
-LEGACY_SIZE_ATTRIBUTE = "SQSLargePayloadSize"
-POINTER_CLASSES = frozenset({POINTER_CLASS, LEGACY_POINTER_CLASS})
-SIZE_ATTRIBUTES = (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE)
-# SQS delivers at most ten message attributes; the size attribute takes one of them
-MAX_OWN_ATTRIBUTES = 9
-
-@dataclass(frozen=True)
-class S3Object:
-    """Where an offloaded payload lives."""
-
-    bucket: str
-    key: str
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def pointer(self) -> str:
-        """The message body that stands for the payload (the AWS clients' JSON, spacing included)."""
-        return json.dumps([POINTER_CLASS, {"s3BucketName": self.bucket, "s3Key": self.key}])
-
-
-def parse_pointer(text: str) -> S3Object | None:
-    """The object a pointer body names, or None when `text` is not a pointer."""
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError):
-        return None
-    return pointer_in(value)
-
-
-def pointer_in(value: Any) -> S3Object | None:
-    """The object a parsed pointer body names, or None when `value` is not a pointer."""
-    if not (isinstance(value, list) and len(value) == 2 and value[0] in POINTER_CLASSES):
-        return None
-    details = value[1]
-    if not isinstance(details, dict):
-        return None
-    bucket, key = details.get("s3BucketName"), details.get("s3Key")
-    if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
-        return None
-    return S3Object(bucket, key)
 
 
 class Offloader:
@@ -137,7 +99,7 @@ class Resolver:
         among its attributes and the pointer is its published payload. A failed read keeps the pointer
         and says why in `problem`; the delivery (what SQS holds, dead letters included) keeps the pointer.
         """
-        if not (SIZE_ATTRIBUTE in wire.attributes or LEGACY_SIZE_ATTRIBUTE in wire.attributes):
+        if not any(name in wire.attributes for name in SIZE_ATTRIBUTES):
             return wire
         target = pointer_in(wire.document)
         if target is None:

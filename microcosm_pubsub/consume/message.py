@@ -4,14 +4,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.wire.received import Delivery, Opened
-
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.consume.consumer import SQSConsumer
+from microcosm_pubsub.wire.settler import Settler
 
 
 TTL_KEY = "x-request-ttl"
@@ -25,11 +21,11 @@ class SQSMessage:
     message_id, receipt_handle, topic_arn=None, approximate_receive_count=None, handler=None)`.
 
     The daemon, the runner and Lambda settle through the consumer and the dispatcher; the message never
-    settles itself there. For the old API only, `consumer` is kept as the message's settle target:
-    `ack()`, `nack()`, `extend_visibility()` and `with message:` go through it. As a context manager
-    the outcome (a clean exit succeeds; `Nack`, `SkipMessage`, `IgnoreMessage`, `TTLExpired` choose
-    theirs; anything else fails and propagates) is settled as the graph's dispatcher would settle it,
-    its dead-letter queue included.
+    settles itself there. For the old API only, the message keeps a `Settler` (the consumer, still
+    called `consumer`): `ack()`, `nack()`, `extend_visibility()` and `with message:` go through it. As
+    a context manager the outcome (a clean exit succeeds; `Nack`, `SkipMessage`, `IgnoreMessage`,
+    `TTLExpired` choose theirs; anything else fails and propagates) is settled as the graph's
+    dispatcher would settle it, its dead-letter queue included.
     """
 
     # What the dispatcher looked up ahead of the handler's call (`prepare`), with the handlers it was for
@@ -37,7 +33,7 @@ class SQSMessage:
 
     def __init__(
         self,
-        consumer: SQSConsumer | None = None,
+        consumer: Settler | None = None,
         content: dict[str, Any] | None = None,
         media_type: str | None = None,
         message_id: str | None = None,
@@ -47,7 +43,7 @@ class SQSMessage:
         handler: Any = None,
     ) -> None:
         # The old API's settle target; None for messages built by hand, which cannot be settled
-        self.consumer = cast("SQSConsumer", consumer)
+        self.consumer = consumer
         self.handler = handler
         self.opened = Opened(media_type, content, message_id or "", topic_arn)
         self.delivery = Delivery(
@@ -58,11 +54,11 @@ class SQSMessage:
         self._message_id = message_id or ""
 
     @classmethod
-    def received(cls, consumer: SQSConsumer | None, opened: Opened, delivery: Delivery) -> SQSMessage:
+    def received(cls, consumer: Settler | None, opened: Opened, delivery: Delivery) -> SQSMessage:
         """A message as the consumer received it: what the envelope held, and SQS's delivery state."""
         # Not through __init__: the old constructor's placeholder content and delivery would be built and thrown away
         message = cls.__new__(cls)
-        message.consumer = cast("SQSConsumer", consumer)
+        message.consumer = consumer
         message.handler = None
         message.opened = opened
         message.delivery = delivery
@@ -155,7 +151,7 @@ class SQSMessage:
             return None
         return max(time.time() - self.delivery.sent_timestamp, 0.0)
 
-    def _settle_target(self) -> SQSConsumer:
+    def _settle_target(self) -> Settler:
         if self.consumer is None:
             raise TypeError("this SQSMessage was built without a consumer; it cannot be acked or nacked")
         return self.consumer
@@ -184,10 +180,7 @@ class SQSMessage:
         if exc is not None and not isinstance(exc, Exception):
             # KeyboardInterrupt, SystemExit: not the handler's outcome; the message comes back after its timeout
             return False
-        result = MessageHandlingResult.of_block(self, exc)
-        self._settle_target().settle_alone(result)
-        # Signals are the block's way to choose an outcome: swallowed; a failure propagates
-        return exc is not None and result.outcome is not Outcome.FAILED
+        return self._settle_target().settle_block(self, exc)
 
     async def __aenter__(self) -> SQSMessage:
         """`async with message:` in async code settles as `with message:` does (the settle call itself is sync)."""

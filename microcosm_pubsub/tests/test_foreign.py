@@ -17,7 +17,7 @@ from hamcrest import (
 )
 from microcosm.api import binding, load_from_dict
 
-from microcosm_pubsub.consume.envelope import Unwrapped, unwrap
+from microcosm_pubsub.consume.envelope import unwrap
 from microcosm_pubsub.consume.foreign import (
     EVENTBRIDGE_EVENT,
     S3_EVENT,
@@ -32,6 +32,7 @@ from microcosm_pubsub.consume.result import Action, Outcome
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.received import Unwrapped
 
 
 SCHEDULE = "application/vnd.acme.nightly-report"

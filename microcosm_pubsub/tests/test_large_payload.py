@@ -23,19 +23,14 @@ from hamcrest import (
 )
 from marshmallow import fields
 
-from microcosm_pubsub.consume.large_payload import (
-    LEGACY_POINTER_CLASS,
-    POINTER_CLASS,
-    Offloader,
-    S3Object,
-    parse_pointer,
-)
+from microcosm_pubsub.consume.large_payload import Offloader
 from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.wire.errors import ConfigurationError, MessageTooLargeError, PublishError, TTLExpired
 from microcosm_pubsub.wire.outgoing import SNS_MAX_BYTES, OutgoingMessage
+from microcosm_pubsub.wire.pointer import LEGACY_POINTER_CLASS, POINTER_CLASS, S3Object, parse_pointer
 
 
 @schema

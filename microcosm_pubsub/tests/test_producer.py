@@ -310,7 +310,9 @@ class EntryPointTests(unittest.TestCase):
         assert_that(result.stderr, is_(equal_to("")))
         assert_that(
             result.stdout.split(),
-            is_(equal_to(["microcosm_pubsub.produce.producer.SNSProducer", "microcosm_pubsub.consume.consumer.SQSConsumer"])),
+            is_(equal_to([
+                "microcosm_pubsub.produce.producer.SNSProducer", "microcosm_pubsub.consume.consumer.SQSConsumer",
+            ])),
         )
 
 

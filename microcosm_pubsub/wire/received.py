@@ -7,11 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.consume.large_payload import S3Object
+from microcosm_pubsub.wire.pointer import S3Object
 
 
 @dataclass(frozen=True, init=False)
@@ -94,4 +92,46 @@ class Delivery:
             approximate_receive_count=approximate_receive_count, sent_timestamp=sent_timestamp,
             received_at=time.time() if received_at is None else received_at,
             attributes={} if attributes is None else attributes, body=body, message_group_id=message_group_id,
+        )
+
+
+@dataclass(slots=True)
+class Unwrapped:
+    """A received SQS message's layers, read once: the only reader of SNS's notification shape.
+
+    Not frozen (one per received message, frozen costs in `__init__`); nothing changes it once made.
+    """
+
+    sqs_message_id: str
+    # The SNS message id when SNS wrapped the message, else the SQS one
+    message_id: str
+    payload: str
+    attributes: Mapping[str, str]
+    # The SQS body as JSON, then the published message as JSON (the same object for raw delivery)
+    body: Any = None
+    document: Any = None
+    # Why the body, or SNS's `Message` inside it, is not JSON (then `document` is None)
+    problem: str | None = None
+    topic_arn: str | None = None
+    sns_wrapped: bool = False
+    # The S3 object the payload was read from, when the wire carried a pointer (large_payload.py)
+    payload_object: S3Object | None = None
+
+    def opened(
+        self,
+        media_type: str | None,
+        content: dict[str, Any] | None = None,
+        opaque_data: dict[str, Any] | None = None,
+        problem: str | None = None,
+        known: bool = True,
+        body_only: bool = False,
+    ) -> Opened:
+        """What a strategy made of these layers, carrying the wire facts middleware reads.
+
+        `body_only`: the strategy took the SQS body itself as the message, so the ids are SQS's, no topic.
+        """
+        return Opened(
+            media_type, content, self.sqs_message_id if body_only else self.message_id,
+            None if body_only else self.topic_arn, opaque_data or {}, problem, known,
+            self.payload, self.attributes, self.sns_wrapped,
         )
