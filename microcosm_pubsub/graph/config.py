@@ -90,12 +90,12 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def binding_names(graph: Any) -> set[str]:
-    """Every name a binding is registered under in this process (empty when microcosm's registry cannot be read)."""
+def factories(graph: Any) -> dict[str, Any]:
+    """Every binding of this process, its factory by name (empty when microcosm's registry cannot be read)."""
     try:
-        return set(graph._registry.all)
+        return dict(graph._registry.all)
     except Exception:  # only a hint or a warning is at stake
-        return set()
+        return {}
 
 
 def unknown_sections(graph: Any) -> list[tuple[str, str, str | None]]:
@@ -103,7 +103,7 @@ def unknown_sections(graph: Any) -> list[tuple[str, str, str | None]]:
 
     A misspelled section (`SHOP__SQS_CONSUMR__WAIT_SECONDS`) is otherwise ignored without a word.
     """
-    bindings = binding_names(graph)
+    bindings = set(factories(graph))
     if not bindings:
         return []
     known = bindings | UNBOUND_SECTIONS | OLD_BINDINGS

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import threading
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Generic, TypeVar
@@ -15,55 +15,30 @@ from microcosm.api import load_each, load_from_dict, load_from_environ
 from microcosm.caching import Cache, NaiveCache, ProcessCache
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
+# The envelopes and STDIN: the old `microcosm_pubsub.daemon` (this module under that name too) offered them
+from microcosm_pubsub.consume.envelope import LambdaSQSEnvelope as LambdaSQSEnvelope
+from microcosm_pubsub.consume.envelope import NaiveSQSEnvelope as NaiveSQSEnvelope
+from microcosm_pubsub.consume.envelope import SQSEnvelope as SQSEnvelope
 from microcosm_pubsub.consume.logs import configure_daemon_logging
 from microcosm_pubsub.graph.config import explain_validation_error, key_list
 from microcosm_pubsub.middleware.health import start_health_server
 from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
-from microcosm_pubsub.runtime.daemon_args import (
-    HEALTH,
-    HEARTBEAT_VARIABLE,
-    OLD_HEALTHCHECK_HOST,
-    OLD_HEALTHCHECK_PORT,
-    RUNNER,
-    STDIN_QUEUE_URL,
-    CommandLine,
-    health_config,
-    health_requested,
-    heartbeat_threshold_from_environ,
-    is_file_source,
-)
+from microcosm_pubsub.runtime.daemon_args import HEALTH, arg_parser, check_args, command_line_config
+from microcosm_pubsub.runtime.daemon_args import STDIN as STDIN
 from microcosm_pubsub.runtime.daemon_graph import (
-    OPTIONAL_SUPPORT_COMPONENTS,
-    SUPPORT_COMPONENTS,
     TESTING_DEFAULTS,
-    TESTING_GRAPH_DEFAULTS,
-    GraphBuilding,
-    Unavailable,
-    add_middleware,
-    announce_start,
-    is_bound,
+    build_graph,
+    build_shared_components,
     metrics_port,
     recording_unless_endpoint,
-    root_logging_kept,
-    use_support_components,
-    warn_unknown_keys,
 )
 from microcosm_pubsub.runtime.runner import Runner
+from microcosm_pubsub.runtime.startup import announce_start
 from microcosm_pubsub.runtime.stopping import RunnerSettings
 from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
 
 
 logger = logging.getLogger("microcosm_pubsub.daemon")
-
-# Every name code imported from this module before it was split still comes from here
-__all__ = [
-    "HEALTH", "HEARTBEAT_VARIABLE", "OLD_HEALTHCHECK_HOST", "OLD_HEALTHCHECK_PORT", "OPTIONAL_SUPPORT_COMPONENTS",
-    "RUNNER", "STDIN_QUEUE_URL", "SUPPORT_COMPONENTS", "TESTING_DEFAULTS", "TESTING_GRAPH_DEFAULTS", "CommandLine",
-    "ConsumerDaemon", "GraphBuilding", "Unavailable", "add_middleware", "classorinstancemethod", "configure_logging",
-    "health_config", "health_requested", "heartbeat_threshold_from_environ", "is_bound", "is_file_source",
-    "metrics_port", "recording_unless_endpoint", "root_logging_kept", "summary", "use_support_components",
-    "warn_unknown_keys",
-]
 
 R = TypeVar("R")
 
@@ -83,26 +58,59 @@ class classorinstancemethod(Generic[R]):
 
         return bound
 
-class ConsumerDaemon(GraphBuilding):
+
+class ConsumerDaemon:
     """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`.
 
-    The command line is `daemon_args.CommandLine`'s, building the graph `daemon_graph.GraphBuilding`'s;
-    this class runs the daemon.
+    What the old daemon let a service override keeps its meaning: `name`, `components`, `defaults`,
+    `import_name`, `root_path`, `make_arg_parser`, `create_object_graph`, `create_for_testing`. The
+    flags are `daemon_args`', the graph's layers and components `daemon_graph`'s.
     """
 
     name: str = "consumer"
+    # Where microcosm loads a service's resources from, as the old daemon passed them to the graph
+    import_name: str | None = None
+    root_path: str | None = None
 
     def __init__(self, event: Mapping[str, Any] | None = None) -> None:
         self.graph: Any = None
         self.args: Namespace | None = None
+        # A Lambda SQS record the consumer reads instead of a queue (the old SQSJsonReader path)
         self.event = dict(event) if event else None
         self.stop = threading.Event()
         self.runner: Runner | None = None
 
     @property
+    def components(self) -> list[str]:
+        """Binding names the daemon's graph builds at start; handler components among them become active."""
+        return [
+            "opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
+            "sqs_consumer", "sqs_message_dispatcher",
+        ]
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Configuration below the environment and the command line."""
+        return {}
+
+    @property
     def bound_handlers(self) -> dict[str, Any]:
         """The active handlers by media type: those bound in `components`."""
         return dict(self.graph.sqs_message_handler_registry.compute_bound_handlers(self.components))
+
+    def make_arg_parser(self) -> ArgumentParser:
+        return arg_parser(self.name)
+
+    def parse_args(self, argv: Sequence[str] | None = None) -> Namespace:
+        parser = self.make_arg_parser()
+        return check_args(parser, parser.parse_args(argv))
+
+    def create_object_graph(self, args: Namespace, cache: Cache | None = None, loader: Any = None) -> Any:
+        """The daemon's graph, locked: `defaults`, the loader (else the environment), then the command line."""
+        return build_graph(
+            self.name, args, self.components, self.defaults, command_line_config(args, self.event),
+            cache=cache, loader=loader, import_name=self.import_name, root_path=self.root_path,
+        )
 
     @classmethod
     def create_for_testing(cls, loader: Any = None, cache: Cache | None = None, **kwargs: Any) -> ConsumerDaemon:
@@ -127,9 +135,18 @@ class ConsumerDaemon(GraphBuilding):
         )
         return daemon
 
+    def lambda_graph(self) -> Any:
+        """The daemon's graph for AWS Lambda: its own when built, else one configured by the environment alone.
+
+        Lambda has no command line: the parsed defaults stand in for it, and `args` is left as it was.
+        """
+        if self.graph is None:
+            self.graph = self.create_object_graph(self.parse_args([]))
+        return self.graph
+
     @classorinstancemethod
     def make_lambda_handler(self) -> Any:
-        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.lambda_handler`.
+        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.runtime.lambda_handler`.
 
         Callable on the class (`MyDaemon.make_lambda_handler()`) as well as on a daemon.
         """
@@ -149,7 +166,7 @@ class ConsumerDaemon(GraphBuilding):
         """Build the graph from parsed `args` and consume until stopped; returns the exit status."""
         self.args = args
         try:
-            self.graph = self.create_graph(args)
+            self.graph = self.create_object_graph(args)
             configure_daemon_logging(self.graph, getattr(args, "log_format", None))
             if getattr(args, "debug", False):
                 # --debug wins over a configured level (microcosm-logging's binding declares INFO)
@@ -183,16 +200,14 @@ class ConsumerDaemon(GraphBuilding):
     def start(self) -> None:
         """Check the handlers and the configuration, and log what this daemon will do."""
         handlers = self.bound_handlers
-        self.build_shared_components()
-        consumer = self.graph.sqs_consumer
-        dispatcher = self.graph.sqs_message_dispatcher
+        build_shared_components(self.graph)
         settings = RunnerSettings.from_graph_config(self.graph.config)
-        concurrency = settings.concurrency
-        self.runner = Runner(dispatcher, consumer, concurrency, self.stop, settings)
+        runner = self.runner = Runner(
+            self.graph.sqs_message_dispatcher, self.graph.sqs_consumer, settings.concurrency, self.stop, settings,
+        )
         # A missing queue stops the start here, with one line; an unreachable endpoint is the loop's to retry
-        self.runner.prepare()
-        # What it will do at INFO, its configuration at DEBUG, then warnings (daemon_graph.py)
-        announce_start(self, handlers)
+        runner.prepare()
+        announce_start(self.name, self.graph, runner, self.components, handlers)
         start_health_server(self.graph)
         if getattr(self.args, "process_index", None) is not None and metrics_port(self.graph) is not None:
             raise ConfigurationError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 from argparse import ArgumentParser, Namespace
-from collections.abc import Sequence
 from typing import Any
 
 from microcosm_pubsub.consume.logs import FORMATS
@@ -14,103 +13,96 @@ from microcosm_pubsub.consume.logs import FORMATS
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
 HEALTH = "pubsub_health"
-RUNNER = "pubsub_runner"
 # The old daemon's heartbeat threshold, read when the flag is not given
 HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
 # The old daemon's health endpoint address: reachable by a probe from outside the container
 OLD_HEALTHCHECK_HOST = "0.0.0.0"  # noqa: S104 (the old flags' documented default; probes come from the kubelet)
 # Where the old daemon served its health check when only a heartbeat threshold was set
 OLD_HEALTHCHECK_PORT = 80
-# The queue URL that means "read standard input"
-STDIN_QUEUE_URL = "STDIN"
+# The queue URL that means "read standard input" (the old package's name for it)
+STDIN = "STDIN"
 
 
-class CommandLine:
-    """The command-line part of `ConsumerDaemon`: `make_arg_parser`, `parse_args`, `command_line_config`."""
+def arg_parser(name: str) -> ArgumentParser:
+    """The daemon's flags: the old daemon's, and the runner's stop conditions."""
+    parser = ArgumentParser(prog=name, description=f"Consume SQS messages for {name}")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--sqs-queue-url", help="the queue to consume, or a file of messages (else sqs_consumer.sqs_queue_url)",
+    )
+    source.add_argument("--stdin", action="store_true", help="read messages from standard input, one per line")
+    parser.add_argument("--envelope", help="the envelope strategy by name (sqs_envelope.strategy_name)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--debug", action="store_true", help="log at DEBUG")
+    mode.add_argument("--testing", action="store_true", help="build a testing graph")
+    parser.add_argument("--concurrency", type=int, help="handler threads per process (default 1)")
+    parser.add_argument("--processes", type=int, default=1, help="consumer processes on the queue (default 1)")
+    parser.add_argument("--log-format", choices=FORMATS, help="log lines as text or JSON (else logging.format)")
+    parser.add_argument(
+        "--healthcheck-host", help=f"the health endpoint's address (default {OLD_HEALTHCHECK_HOST} with the flags)",
+    )
+    parser.add_argument("--healthcheck-port", type=int, help="serve the health endpoint on this port")
+    parser.add_argument(
+        "--heartbeat-threshold-seconds", type=float, default=heartbeat_threshold_from_environ(),
+        help=f"unhealthy after this long without a receive or a settle (env {HEARTBEAT_VARIABLE}; -1: default)",
+    )
+    parser.add_argument(
+        "--stop-when-idle", type=float, metavar="SECONDS",
+        help="drain and exit 0 after SECONDS with nothing received (pubsub_runner.stop_when_idle_seconds)",
+    )
+    parser.add_argument(
+        "--max-messages", type=int, metavar="N",
+        help="receive at most N messages (per process), handle them and exit 0 (pubsub_runner.max_messages)",
+    )
+    return parser
 
-    name: str
-    # A Lambda SQS record the consumer reads instead of a queue (the old SQSJsonReader path)
-    event: dict[str, Any] | None
 
-    def make_arg_parser(self) -> ArgumentParser:
-        parser = ArgumentParser(prog=self.name, description=f"Consume SQS messages for {self.name}")
-        source = parser.add_mutually_exclusive_group()
-        source.add_argument(
-            "--sqs-queue-url", help="the queue to consume, or a file of messages (else sqs_consumer.sqs_queue_url)",
-        )
-        source.add_argument("--stdin", action="store_true", help="read messages from standard input, one per line")
-        parser.add_argument("--envelope", help="the envelope strategy by name (sqs_envelope.strategy_name)")
-        mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--debug", action="store_true", help="log at DEBUG")
-        mode.add_argument("--testing", action="store_true", help="build a testing graph")
-        parser.add_argument("--concurrency", type=int, help="handler threads per process (default 1)")
-        parser.add_argument("--processes", type=int, default=1, help="consumer processes on the queue (default 1)")
-        parser.add_argument("--log-format", choices=FORMATS, help="log lines as text or JSON (else logging.format)")
-        parser.add_argument(
-            "--healthcheck-host", help=f"the health endpoint's address (default {OLD_HEALTHCHECK_HOST} with the flags)",
-        )
-        parser.add_argument("--healthcheck-port", type=int, help="serve the health endpoint on this port")
-        parser.add_argument(
-            "--heartbeat-threshold-seconds", type=float, default=heartbeat_threshold_from_environ(),
-            help=f"unhealthy after this long without a receive or a settle (env {HEARTBEAT_VARIABLE}; -1: default)",
-        )
-        parser.add_argument(
-            "--stop-when-idle", type=float, metavar="SECONDS",
-            help="drain and exit 0 after SECONDS with nothing received (pubsub_runner.stop_when_idle_seconds)",
-        )
-        parser.add_argument(
-            "--max-messages", type=int, metavar="N",
-            help="receive at most N messages (per process), handle them and exit 0 (pubsub_runner.max_messages)",
-        )
-        return parser
+def check_args(parser: ArgumentParser, args: Namespace) -> Namespace:
+    """`args` once their values agree with each other; else `parser.error`, which exits."""
+    if args.concurrency is not None and args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if args.processes > 1 and (args.stdin or is_file_source(args.sqs_queue_url)):
+        parser.error("--processes reads one queue from several processes; a file or stdin is read by one process")
+    if args.healthcheck_port is not None and not 0 <= args.healthcheck_port <= 65535:
+        parser.error("--healthcheck-port must be between 0 and 65535")
+    if args.stop_when_idle is not None and not args.stop_when_idle > 0:
+        parser.error("--stop-when-idle must be more than 0 seconds")
+    if args.max_messages is not None and args.max_messages < 1:
+        parser.error("--max-messages must be at least 1")
+    return args
 
-    def parse_args(self, argv: Sequence[str] | None = None) -> Namespace:
-        parser = self.make_arg_parser()
-        args = parser.parse_args(argv)
-        if args.concurrency is not None and args.concurrency < 1:
-            parser.error("--concurrency must be at least 1")
-        if args.processes < 1:
-            parser.error("--processes must be at least 1")
-        if args.processes > 1 and (args.stdin or is_file_source(args.sqs_queue_url)):
-            parser.error("--processes reads one queue from several processes; a file or stdin is read by one process")
-        if args.healthcheck_port is not None and not 0 <= args.healthcheck_port <= 65535:
-            parser.error("--healthcheck-port must be between 0 and 65535")
-        if args.stop_when_idle is not None and not args.stop_when_idle > 0:
-            parser.error("--stop-when-idle must be more than 0 seconds")
-        if args.max_messages is not None and args.max_messages < 1:
-            parser.error("--max-messages must be at least 1")
-        return args
 
-    def command_line_config(self, args: Namespace) -> dict[str, Any]:
-        """The configuration the command line sets, above every other source."""
-        config: dict[str, Any] = {}
-        sqs_consumer: dict[str, Any] = {}
-        sqs_envelope: dict[str, Any] = {}
-        if getattr(args, "stdin", False):
-            sqs_consumer["sqs_queue_url"] = STDIN_QUEUE_URL
-            # Lines typed or piped in are bare message bodies, not SNS notifications
-            sqs_envelope["strategy_name"] = "NaiveSQSEnvelope"
-        elif getattr(args, "sqs_queue_url", None):
-            sqs_consumer["sqs_queue_url"] = args.sqs_queue_url
-        event = getattr(args, "event", None) or self.event
-        if event:
-            sqs_consumer["sqs_event"] = dict(event)
-            sqs_envelope["strategy_name"] = "LambdaSQSEnvelope"
-        if getattr(args, "envelope", None):
-            sqs_envelope["strategy_name"] = args.envelope
-        health = health_config(args)
-        runner: dict[str, Any] = {}
-        if getattr(args, "stop_when_idle", None) is not None:
-            runner["stop_when_idle_seconds"] = args.stop_when_idle
-        if getattr(args, "max_messages", None) is not None:
-            runner["max_messages"] = args.max_messages
-        if getattr(args, "concurrency", None):
-            runner["concurrency"] = args.concurrency
-        sections = (("sqs_consumer", sqs_consumer), ("sqs_envelope", sqs_envelope), (HEALTH, health), (RUNNER, runner))
-        for name, section in sections:
-            if section:
-                config[name] = section
-        return config
+def command_line_config(args: Namespace, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The configuration the command line (and a Lambda record, `event`) sets, above every other source.
+
+    Attributes are read with defaults: old services' tests build `args` by hand with a few of them.
+    """
+    sqs_consumer: dict[str, Any] = {}
+    sqs_envelope: dict[str, Any] = {}
+    if getattr(args, "stdin", False):
+        sqs_consumer["sqs_queue_url"] = STDIN
+        # Lines typed or piped in are bare message bodies, not SNS notifications
+        sqs_envelope["strategy_name"] = "NaiveSQSEnvelope"
+    elif getattr(args, "sqs_queue_url", None):
+        sqs_consumer["sqs_queue_url"] = args.sqs_queue_url
+    event = getattr(args, "event", None) or event
+    if event:
+        sqs_consumer["sqs_event"] = dict(event)
+        sqs_envelope["strategy_name"] = "LambdaSQSEnvelope"
+    if getattr(args, "envelope", None):
+        sqs_envelope["strategy_name"] = args.envelope
+    runner: dict[str, Any] = {}
+    if getattr(args, "stop_when_idle", None) is not None:
+        runner["stop_when_idle_seconds"] = args.stop_when_idle
+    if getattr(args, "max_messages", None) is not None:
+        runner["max_messages"] = args.max_messages
+    if getattr(args, "concurrency", None):
+        runner["concurrency"] = args.concurrency
+    sections = {"sqs_consumer": sqs_consumer, "sqs_envelope": sqs_envelope, HEALTH: health_config(args),
+                "pubsub_runner": runner}
+    return {name: section for name, section in sections.items() if section}
 
 
 def heartbeat_threshold_from_environ() -> float:
@@ -160,7 +152,7 @@ def is_file_source(url: str | None) -> bool:
     """A queue URL that names a local file of messages (or standard input) rather than a queue."""
     if not url:
         return False
-    if url == STDIN_QUEUE_URL:
+    if url == STDIN:
         return True
     path = url[len("file://"):] if url.startswith("file://") else url
     return "://" not in path and os.path.exists(path)

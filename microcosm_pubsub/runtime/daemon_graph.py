@@ -13,19 +13,9 @@ from microcosm.caching import Cache
 from microcosm.errors import NotBoundError
 
 from microcosm_pubsub.aws.clients import ENDPOINT_VARIABLES
-from microcosm_pubsub.graph.config import binding_names, closest, key_list
-from microcosm_pubsub.runtime.daemon_args import HEALTH, CommandLine, health_requested
-from microcosm_pubsub.runtime.startup import announce_start, warn_unknown_keys
+from microcosm_pubsub.graph.config import closest, factories, key_list
+from microcosm_pubsub.runtime.daemon_args import HEALTH, health_requested
 from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
-
-
-# Importable from here (and from daemon.py) as before the start-up lines moved to startup.py
-__all__ = [
-    "OPTIONAL_SUPPORT_COMPONENTS", "SUPPORT_COMPONENTS", "TESTING_DEFAULTS", "TESTING_GRAPH_DEFAULTS", "GraphBuilding",
-    "Unavailable", "UnboundComponentError", "add_middleware", "announce_start", "is_bound", "metrics_port",
-    "recording_unless_endpoint", "root_logging_kept", "use_components", "use_support_components",
-    "warn_unknown_keys",
-]
 
 
 # The daemon's lines keep one logger name, whichever of its modules writes them
@@ -68,73 +58,50 @@ class Unavailable:
         return f"<{self._name} unavailable: {self._error}>"
 
 
-class GraphBuilding(CommandLine):
-    """The graph part of `ConsumerDaemon`; `components` and `defaults` say what it builds, with what configuration."""
+def build_graph(
+    name: str, args: Namespace, components: list[str], defaults: dict[str, Any], command_line: dict[str, Any],
+    cache: Cache | None = None, loader: Any = None, import_name: str | None = None, root_path: str | None = None,
+) -> Any:
+    """The daemon's graph, locked: `defaults`, the loader (else the environment), then `command_line`.
 
-    graph: Any
-    args: Namespace | None
+    Each layer wins over the one before. Every component the daemon and its handlers need is
+    built before the lock, so a lazily built one cannot race between handler threads.
+    """
+    testing = bool(getattr(args, "testing", False))
+    graph = create_object_graph(
+        name=name,
+        debug=bool(getattr(args, "debug", False)),
+        testing=testing,
+        import_name=import_name,
+        root_path=root_path,
+        loader=load_each(
+            load_from_dict(defaults),
+            load_from_dict(TESTING_GRAPH_DEFAULTS if testing else {}),
+            loader or load_from_environ,
+            load_from_dict(command_line),
+        ),
+        cache=cache,  # type: ignore[arg-type]  # microcosm accepts a cache instance as well as its class
+    )
+    if health_requested(args):
+        # The old flags need no configuration: the health monitor is fed by the middleware chain
+        add_middleware(graph, HEALTH)
+    use_components(graph, components)
+    use_support_components(graph)
+    graph.lock()
+    return graph
 
-    @property
-    def components(self) -> list[str]:
-        """Binding names the daemon's graph builds at start; handler components among them become active."""
-        return [
-            "opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
-            "sqs_consumer", "sqs_message_dispatcher",
-        ]
 
-    @property
-    def defaults(self) -> dict[str, Any]:
-        """Configuration below the environment and the command line."""
-        return {}
+def build_shared_components(graph: Any) -> None:
+    """Build now what handler threads share: microcosm's graph is not safe to build from two threads at once.
 
-    def create_object_graph(self, args: Namespace, cache: Cache | None = None, loader: Any = None) -> Any:
-        """The daemon's graph, locked: defaults, the loader (else the environment), then the command line.
-
-        Each layer wins over the one before. Every component the daemon and its handlers need is
-        built before the lock, so a lazily built one cannot race between handler threads.
-        """
-        testing = bool(getattr(args, "testing", False))
-        graph = create_object_graph(
-            name=self.name,
-            debug=bool(getattr(args, "debug", False)),
-            testing=testing,
-            loader=load_each(
-                load_from_dict(self.defaults),
-                load_from_dict(TESTING_GRAPH_DEFAULTS if testing else {}),
-                loader or load_from_environ,
-                load_from_dict(self.command_line_config(args)),
-            ),
-            cache=cache,  # type: ignore[arg-type]  # microcosm accepts a cache instance as well as its class
-        )
-        if health_requested(args):
-            # The old flags need no configuration: the health monitor is fed by the middleware chain
-            add_middleware(graph, HEALTH)
-        use_components(graph, self.components)
+    A subclass's own `create_object_graph` may have left its graph unlocked, without them.
+    """
+    if not getattr(graph, "_locked", False):
         use_support_components(graph)
-        graph.lock()
-        return graph
-
-    def create_graph(self, args: Namespace, loader: Any = None) -> Any:
-        """`create_object_graph` with a fresh cache."""
-        return self.create_object_graph(args, loader=loader)
-
-    def lambda_graph(self) -> Any:
-        """The daemon's graph for AWS Lambda: its own when built, else one configured by the environment alone.
-
-        Lambda has no command line: the parsed defaults stand in for it, and `args` is left as it was.
-        """
-        if self.graph is None:
-            self.graph = self.create_graph(self.parse_args([]))
-        return self.graph
-
-    def build_shared_components(self) -> None:
-        """Build now what handler threads share: microcosm's graph is not safe to build from two threads at once."""
-        if not getattr(self.graph, "_locked", False):
-            use_support_components(self.graph)
-        client = self.graph.sqs_consumer.client
-        if isinstance(client, Unavailable):
-            # Consuming needs the client the publishing side may do without: fail at start
-            client.raise_error()
+    client = graph.sqs_consumer.client
+    if isinstance(client, Unavailable):
+        # Consuming needs the client the publishing side may do without: fail at start
+        client.raise_error()
 
 
 def use_components(graph: Any, components: list[str]) -> None:
@@ -152,7 +119,7 @@ def use_components(graph: Any, components: list[str]) -> None:
 
 def unbound_hint(graph: Any, component: str, missing: str) -> str:
     """One line on a binding nothing registers: which, needed by what, the closest bound name, the usual causes."""
-    close = closest(missing, binding_names(graph))
+    close = closest(missing, factories(graph))
     needed = f"the component {component!r}" if component != missing else "the daemon's components"
     return (
         f"no binding named {missing!r} (needed by {needed})"

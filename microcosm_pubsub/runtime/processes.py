@@ -12,15 +12,14 @@ from argparse import Namespace
 from dataclasses import asdict
 from multiprocessing.connection import wait
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from microcosm_pubsub.middleware.health import HealthMonitor, HealthStatus, serve_status
+from microcosm_pubsub.runtime.daemon_args import health_config
 
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
-
-    from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 
 
 logger = logging.getLogger("microcosm_pubsub.processes")
@@ -33,6 +32,14 @@ SILENT_SECONDS = 15.0
 POLL_SECONDS = 1.0
 # What stops the parent and, forwarded as SIGTERM, each child
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+class Daemon(Protocol):
+    """What `--processes` needs of a daemon (`ConsumerDaemon`): its name, and a run from parsed arguments."""
+
+    name: str
+
+    def run_parsed(self, args: Namespace, health_reports: Any = None) -> int: ...
 
 
 def start_method_context() -> Any:
@@ -91,7 +98,7 @@ def report_health(monitor: HealthMonitor, index: int, reports: Any, stop: thread
         stop.wait(REPORT_INTERVAL_SECONDS)
 
 
-def child_main(daemon_class: type[ConsumerDaemon], args: Namespace, index: int, reports: Any) -> None:
+def child_main(daemon_class: type[Daemon], args: Namespace, index: int, reports: Any) -> None:
     """One consumer process: its own daemon, graph and threads; exits with the daemon's status."""
     # Ctrl-C reaches the whole process group; the parent turns it into one SIGTERM per child
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -107,9 +114,7 @@ def child_main(daemon_class: type[ConsumerDaemon], args: Namespace, index: int, 
 class Supervisor:
     """Starts the children, forwards stop signals, serves the aggregate health, and judges the exit."""
 
-    def __init__(self, daemon: ConsumerDaemon, args: Namespace) -> None:
-        from microcosm_pubsub.runtime.daemon_args import health_config
-
+    def __init__(self, daemon: Daemon, args: Namespace) -> None:
         self.daemon = daemon
         self.args = args
         self.context = start_method_context()
@@ -214,6 +219,6 @@ def describe_exit(code: int) -> str:
     return f"status {code}"
 
 
-def run_processes(daemon: ConsumerDaemon, args: Namespace) -> int:
+def run_processes(daemon: Daemon, args: Namespace) -> int:
     """Run `args.processes` copies of `daemon` on its queue; returns the exit status for the parent."""
     return Supervisor(daemon, args).run()

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub.consume.logs import log_configuration
-from microcosm_pubsub.graph.config import key_list, unknown_keys, unknown_sections
+from microcosm_pubsub.graph.config import factories, key_list, unknown_keys, unknown_sections
 from microcosm_pubsub.middleware import tracing
 from microcosm_pubsub.schemas.handler_registry import handler_name
 from microcosm_pubsub.wire.fifo import is_fifo
+
+
+if TYPE_CHECKING:
+    from microcosm_pubsub.runtime.runner import Runner
 
 
 # The daemon's lines keep one logger name, whichever of its modules writes them
@@ -35,16 +39,14 @@ def warn_unknown_keys(name: str, graph: Any) -> None:
             )
 
 
-def announce_start(daemon: Any, handlers: dict[str, Any]) -> None:
+def announce_start(name: str, graph: Any, runner: Runner, components: list[str], handlers: dict[str, Any]) -> None:
     """The daemon's start-up lines: what it will do at INFO, its whole configuration (redacted) at DEBUG, warnings.
 
-    :param handlers: the handlers bound in the daemon's components, by media type
+    :param handlers: the handlers bound in the daemon's `components`, by media type
     """
-    graph, name = daemon.graph, daemon.name
     registry = graph.sqs_message_handler_registry
     # What the runner will use: the bound handlers, standalone functions, and any registered directly over them
     active = {**registry.with_standalone(handlers), **registry.explicit}
-    runner = daemon.runner
     logger.info(
         "%s consuming %s with concurrency %d (at most %d messages held, %d of them unhandled), handling: %s; %s",
         name, graph.sqs_consumer.queue_url, runner.concurrency, runner.in_flight.limit, runner.in_flight.capacity,
@@ -52,7 +54,7 @@ def announce_start(daemon: Any, handlers: dict[str, Any]) -> None:
         or "nothing (no active handlers)",
         "; ".join(f"{label}: {value}" for label, value in start_settings(graph)),
     )
-    warn_inactive_handlers(name, graph, daemon.components, active)
+    warn_inactive_handlers(name, graph, components, active)
     if logger.isEnabledFor(logging.DEBUG):
         # Only then: choosing the sections reads the configuration's loader again
         log_configuration(logger, name, graph.config, used_sections(graph))
@@ -111,8 +113,8 @@ def warn_inactive_handlers(name: str, graph: Any, components: list[str], active:
     ]
     if not inactive:
         return
-    bindings = binding_names(graph)
-    # A function bound through a factory is known by its component once built
+    # Binding names by the id of their factory (a class bound with `@binding`), or of the component it built
+    bindings = {id(factory): key for key, factory in factories(graph).items()}
     bindings.update({id(component): key for key, component in graph.items()})
     fixes = []
     for media_type, handler in inactive:
@@ -134,12 +136,3 @@ def opt_in(handler: Any) -> bool:
     """The package's own handlers (the old batch handler): a daemon that does not name them means to go without."""
     module = str(getattr(handler, "__module__", ""))
     return module.startswith("microcosm_pubsub.") and not module.startswith("microcosm_pubsub.tests")
-
-
-def binding_names(graph: Any) -> dict[int, str]:
-    """Binding names by the id of the factory registered under them (a class bound with `@binding`)."""
-    try:
-        factories = dict(graph._registry.all)
-    except Exception:  # only a hint is at stake: without it the warning still names the handler
-        return {}
-    return {id(factory): key for key, factory in factories.items()}

@@ -37,7 +37,9 @@ from microcosm.caching import NaiveCache
 from microcosm_pubsub.aws.provisioning import Stack, provision
 from microcosm_pubsub.graph import config
 from microcosm_pubsub.graph.config import unknown_keys
-from microcosm_pubsub.runtime.daemon import STDIN_QUEUE_URL, ConsumerDaemon, warn_unknown_keys
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
+from microcosm_pubsub.runtime.daemon_args import STDIN, command_line_config
+from microcosm_pubsub.runtime.startup import warn_unknown_keys
 from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.testing.queues import admin_clients
 from microcosm_pubsub.tests import fixtures
@@ -362,7 +364,7 @@ class StartTestCase(unittest.TestCase):
 class OldCommandLineTestCase(unittest.TestCase):
     def config_for(self, *argv: str) -> dict[str, Any]:
         daemon = ConsumerDaemon()
-        return daemon.command_line_config(daemon.parse_args(list(argv)))
+        return command_line_config(daemon.parse_args(list(argv)))
 
     def test_envelope_flag_names_the_strategy(self) -> None:
         """--envelope sets sqs_envelope.strategy_name."""
@@ -379,7 +381,7 @@ class OldCommandLineTestCase(unittest.TestCase):
         config = self.config_for("--stdin")
         assert_that(
             (config["sqs_consumer"]["sqs_queue_url"], config["sqs_envelope"]["strategy_name"]),
-            is_(equal_to((STDIN_QUEUE_URL, "NaiveSQSEnvelope"))),
+            is_(equal_to((STDIN, "NaiveSQSEnvelope"))),
         )
 
     def test_healthcheck_flags_configure_the_health_endpoint(self) -> None:
@@ -468,6 +470,34 @@ class CreateForTestingTestCase(unittest.TestCase):
         """`cls(event=...)` reads the event's record with the Lambda envelope."""
         daemon = ConsumerDaemon.create_for_testing(cache=NaiveCache(), event={"messageId": "m", "body": "{}"})
         assert_that(daemon.graph.config.sqs_envelope.strategy_name, is_(equal_to("LambdaSQSEnvelope")))
+
+    def test_import_name_and_root_path_reach_the_graph(self) -> None:
+        """A daemon's `import_name` and `root_path`, which the old daemon passed to microcosm, are the graph's."""
+        daemon = ResourcesDaemon.create_for_testing(cache=NaiveCache())
+        assert_that(
+            (daemon.graph.metadata.import_name, daemon.graph.metadata.root_path),
+            is_(equal_to(("microcosm_pubsub.tests", "/srv/resources"))),
+        )
+
+
+class ResourcesDaemon(ConsumerDaemon):
+    name = "resources"
+
+    @property
+    def import_name(self) -> str:  # type: ignore[override]  # old daemons declare it as a property
+        return "microcosm_pubsub.tests"
+
+    root_path = "/srv/resources"
+
+
+class OldModuleTestCase(unittest.TestCase):
+    def test_old_daemon_module_names(self) -> None:
+        """`microcosm_pubsub.daemon` offers what the old module did, but for microcosm-daemon's own classes."""
+        import microcosm_pubsub.daemon as old
+
+        names = ("ConsumerDaemon", "STDIN", "SQSEnvelope", "NaiveSQSEnvelope", "LambdaSQSEnvelope", "load_each",
+                 "load_from_dict")
+        assert_that([name for name in names if not hasattr(old, name)], is_(equal_to([])))
 
 
 class LockedGraphTestCase(unittest.TestCase):
