@@ -13,8 +13,8 @@ from hamcrest import assert_that, calling, equal_to, instance_of, is_, raises
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
+from microcosm_pubsub.consume.readers import SQSFileReader, SQSJsonReader, reader_for
 from microcosm_pubsub.consume.result import Outcome
-from microcosm_pubsub.reader import SQSFileReader, SQSJsonReader, reader_for
 from microcosm_pubsub.runtime.runner import Runner
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
