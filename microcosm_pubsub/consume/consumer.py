@@ -6,24 +6,23 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.consume.backoff import BackoffPolicy, clamp, make_backoff_policy
-from microcosm_pubsub.consume.envelope import whole_number
+from microcosm_pubsub.consume.envelope import SQSEnvelope, whole_number
+from microcosm_pubsub.consume.large_payload import cleaner
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.readers import reader_for
+from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
+from microcosm_pubsub.consume.settle import Settlement
 from microcosm_pubsub.graph.config import defaults, key_list, typed
 from microcosm_pubsub.middleware.chain import MiddlewareChain
 from microcosm_pubsub.wire.batching import chunks
 from microcosm_pubsub.wire.errors import ConfigurationError, ConsumeError
 from microcosm_pubsub.wire.fifo import is_fifo
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
-
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.consume.result import MessageHandlingResult
 
 
 logger = logging.getLogger("microcosm_pubsub.consumer")
@@ -81,7 +80,9 @@ class SQSConsumer:
             config.backoff_policy, config.message_retry_visibility_timeout_seconds,
         )
         self.sqs_event: Mapping[str, Any] | None = config.get("sqs_event") or None
-        self.envelope = graph.sqs_envelope
+        self.envelope: SQSEnvelope = graph.sqs_envelope
+        self.middleware: MiddlewareChain = graph.pubsub_middleware
+        self.settlement = Settlement(self, self.middleware, graph.config.sqs_message_dispatcher, cleaner(graph))
 
     @cached_property
     def client(self) -> Any:
@@ -103,11 +104,6 @@ class SQSConsumer:
         """Whether several threads may receive at once: a real SQS client, not a file, stdin or Lambda event."""
         # botocore clients carry `meta`; readers and test doubles read in order
         return hasattr(self.client, "meta")
-
-    @cached_property
-    def middleware(self) -> MiddlewareChain:
-        chain: MiddlewareChain = self.graph.pubsub_middleware
-        return chain
 
     @property
     def queue_url(self) -> str:
@@ -140,8 +136,7 @@ class SQSConsumer:
 
     def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
         """A received message as an `SQSMessage`; never raises, whatever the message holds."""
-        shaped = self.envelope.sqs_shape(raw)
-        message = SQSMessage.received(self, self.envelope.open(shaped), self.envelope.delivery(shaped, received_at))
+        message = self.envelope.parse_raw_message(self, raw, received_at)
         if message.is_valid:
             try:
                 problem = self.middleware.incoming(message)
@@ -196,9 +191,15 @@ class SQSConsumer:
         response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
         return response
 
-    def settle_alone(self, result: MessageHandlingResult) -> None:
-        """Settle one result as the graph's dispatcher would, dead-letter queue included (`with message:`)."""
-        self.graph.sqs_message_dispatcher.settle([result])
+    def settle_block(self, message: SQSMessage, error: BaseException | None) -> bool:
+        """Settle a `with message:` block's outcome as every path does, dead-letter queue included.
+
+        Signals (`Nack`, `SkipMessage`, ...) are the block's way to choose an outcome and are swallowed;
+        a failure propagates.
+        """
+        result = MessageHandlingResult.of_block(message, error)
+        self.settlement.settle([result])
+        return error is not None and result.outcome is not Outcome.FAILED
 
     def delete_batch(self, messages: Sequence[SQSMessage]) -> list[SQSMessage]:
         """Delete in batches of ten; returns the messages SQS did not delete (each logged)."""
