@@ -491,12 +491,11 @@ class MemorySQS(MemoryClient):
         if not 0 <= seconds <= MAX_VISIBILITY_SECONDS:
             raise self.error("InvalidAttributeValue", f"VisibilityTimeout must be 0 to {MAX_VISIBILITY_SECONDS}.")
         message = self.held(queue, handle)
-        now = time.monotonic()
-        if message is not None and (message.visible_at <= now or message.handle != handle
-                                    or message.message_id not in queue.messages):
+        # Its latest handle moves a message even once its timeout ran out, until it is received again
+        if message is not None and (message.handle != handle or message.message_id not in queue.messages):
             raise self.error("MessageNotInflight", "The message referred to is not in flight.")
         if message is not None:
-            message.visible_at = now + seconds
+            message.visible_at = time.monotonic() + seconds
             self.world.changed.notify_all()
         return {}
 

@@ -1,4 +1,8 @@
-"""The dispatcher against the local endpoint: every outcome of the SPEC table and what SQS is told."""
+"""The dispatcher: every outcome of the SPEC table and what SQS is told.
+
+On the in-memory double; one path per action (delete, visibility, dead letter, SNS's envelope)
+runs on the local endpoint too.
+"""
 from __future__ import annotations
 
 import json
@@ -21,8 +25,9 @@ from hamcrest import (
     raises,
 )
 from marshmallow import fields
-from microcosm.api import binding
+from microcosm.api import binding, create_object_graph, load_from_dict
 
+from microcosm_pubsub.aws.memory import MemoryAWS
 from microcosm_pubsub.aws.provisioning import provision
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import Outcome
@@ -103,10 +108,14 @@ def setUpModule() -> None:
 
 
 class DispatcherTestCase(unittest.TestCase):
-    """A fresh stack and graph per test; `given` builds them with the test's configuration."""
+    """A fresh stack and graph per test, on the double or the endpoint; `given` builds them as the test asks."""
+
+    on_endpoint = False
 
     def setUp(self) -> None:
-        self.sqs = SQS
+        self.world = None if self.on_endpoint else MemoryAWS()
+        self.sns: Any = SNS if self.world is None else self.world.sns
+        self.sqs: Any = SQS if self.world is None else self.world.sqs
 
     def given(
         self,
@@ -117,16 +126,37 @@ class DispatcherTestCase(unittest.TestCase):
     ) -> Any:
         # A high maxReceiveCount keeps moto's own redrive out of these tests
         self.stack = provision(
-            SNS, SQS, fixtures.unique_name("dispatch"), visibility_timeout=visibility_timeout, max_receive_count=10,
+            self.sns, self.sqs, fixtures.unique_name("dispatch"), visibility_timeout=visibility_timeout,
+            max_receive_count=10,
         )
         dispatcher_config = dict(dispatcher or {})
         if dead_letter_queue:
             dispatcher_config["dead_letter_queue_url"] = self.stack.dead_letter_queue_url
-        self.graph = fixtures.make_graph(
-            self.stack, sqs_message_dispatcher=dispatcher_config, sqs_consumer=consumer or {},
-        )
-        self.addCleanup(fixtures.close_clients, self.graph)
+        if self.world is None:
+            self.graph = fixtures.make_graph(
+                self.stack, sqs_message_dispatcher=dispatcher_config, sqs_consumer=consumer or {},
+            )
+            self.addCleanup(fixtures.close_clients, self.graph)
+            return self.graph
+        config = {
+            "sns_topic_arns": {"default": self.stack.topic_arn},
+            "sqs_consumer": {"sqs_queue_url": self.stack.queue_url, "region_name": "us-east-1", **(consumer or {})},
+            "sqs_message_dispatcher": dispatcher_config,
+        }
+        self.graph = create_object_graph("test", testing=True, loader=load_from_dict(config))
+        # In place of the clients before anything uses them
+        self.graph.assign("sns_client", self.world.sns)
+        self.graph.assign("sqs_client", self.world.sqs)
         return self.graph
+
+    def given_a_second_delivery(self, dead_letter_queue: bool) -> Recorder:
+        # A zero visibility timeout lets the second receive come straight after the first
+        self.given(visibility_timeout=0, dead_letter_queue=dead_letter_queue,
+                   dispatcher={"message_max_processing_attempts": 1})
+        recorder = self.handle(ThingSchema.MEDIA_TYPE, Recorder())
+        self.graph.sns_producer.produce(ThingSchema.MEDIA_TYPE, name="one")
+        self.receive()
+        return recorder
 
     def handle(self, media_type: str, handler: Any) -> Any:
         self.graph.sqs_message_handler_registry.register(media_type, handler)
@@ -308,15 +338,6 @@ class RetriedAndFailedTestCase(DispatcherTestCase):
 
 
 class ExpiredTestCase(DispatcherTestCase):
-    def given_a_second_delivery(self, dead_letter_queue: bool) -> Recorder:
-        # A zero visibility timeout lets the second receive come straight after the first
-        self.given(visibility_timeout=0, dead_letter_queue=dead_letter_queue,
-                   dispatcher={"message_max_processing_attempts": 1})
-        recorder = self.handle(ThingSchema.MEDIA_TYPE, Recorder())
-        self.graph.sns_producer.produce(ThingSchema.MEDIA_TYPE, name="one")
-        self.receive()
-        return recorder
-
     def test_expired_goes_to_the_dead_letter_queue(self) -> None:
         """Over message_max_processing_attempts: EXPIRED, dead-lettered with its reason, deleted, not handled."""
         recorder = self.given_a_second_delivery(dead_letter_queue=True)
@@ -366,7 +387,7 @@ class InvalidTestCase(DispatcherTestCase):
         self.given(dead_letter_queue=True)
         self.handle(ThingSchema.MEDIA_TYPE, Recorder())
         # Published around the producer, whose validation would refuse it
-        SNS.publish(
+        self.sns.publish(
             TopicArn=self.stack.topic_arn,
             Message=json.dumps({"mediaType": ThingSchema.MEDIA_TYPE, "name": 42}),
             MessageAttributes={"media_type": {"DataType": "String", "StringValue": ThingSchema.MEDIA_TYPE}},
@@ -419,3 +440,15 @@ class OpaqueDataTestCase(DispatcherTestCase):
         assert_that(produced.media_type, is_(equal_to(EchoSchema.MEDIA_TYPE)))
         assert_that(produced.opaque_data, has_entries({"x-request-id": "request-1", "x-secret": "keep me home"}))
         assert_that(produced.opaque_data, is_not(has_key("receipt_handle")))
+
+
+class EndpointDispatcherTestCase(DispatcherTestCase):
+    """One path per action on the local endpoint: delete, visibility, dead letter, SNS's envelope."""
+
+    on_endpoint = True
+
+    test_truthy_return_succeeds_and_deletes = SucceededAndSkippedTestCase.test_truthy_return_succeeds_and_deletes
+    test_nack_with_delay_hides = RetriedAndFailedTestCase.test_nack_with_delay_hides
+    test_nack_zero_is_visible_at_once = RetriedAndFailedTestCase.test_nack_zero_is_visible_at_once
+    test_expired_goes_to_the_dead_letter_queue = ExpiredTestCase.test_expired_goes_to_the_dead_letter_queue
+    test_schema_violation_keeps_the_sns_envelope = InvalidTestCase.test_schema_violation_keeps_the_sns_envelope

@@ -194,10 +194,11 @@ class SQSTests(unittest.TestCase):
         assert_that(response["Successful"], contains_exactly({"Id": "good"}))
         assert_that(response["Failed"], contains_exactly(has_entries(Id="bad", Code="ReceiptHandleIsInvalid")))
 
-    def test_visibility_of_a_message_not_in_flight_fails(self) -> None:
-        """Changing the visibility of a message visible again fails for that entry as MessageNotInflight."""
+    def test_visibility_through_a_stale_handle_fails(self) -> None:
+        """Changing visibility through the handle of an earlier receive fails for that entry as MessageNotInflight."""
         self.sqs.send_message(QueueUrl=self.url, MessageBody="a")
         handle = self.receive(VisibilityTimeout=0)[0]["ReceiptHandle"]
+        self.receive()
         response = self.sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=[
             {"Id": "0", "ReceiptHandle": handle, "VisibilityTimeout": 10}])
         assert_that(response["Failed"], contains_exactly(has_entries(Code="MessageNotInflight")))
