@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from marshmallow import Schema, fields
 
@@ -19,11 +19,7 @@ from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.wire.batching import sized_batches
 from microcosm_pubsub.wire.errors import MessageTooLargeError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
-
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.produce.producer import SNSProducer
+from microcosm_pubsub.wire.outgoing import OutgoingMessage, Publisher
 
 
 logger = logging.getLogger("microcosm_pubsub.batch")
@@ -73,7 +69,7 @@ def chunks(entries: list[dict[str, Any]], count: int) -> Iterator[list[dict[str,
     )
 
 
-def publish_as_batch_messages(producer: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:
+def publish_as_batch_messages(producer: Publisher, messages: list[OutgoingMessage]) -> list[str]:
     """Publish messages as old batch messages of `deferred_batch_size`; returns one id per SNS message sent.
 
     :raises TopicNotDefinedError: when no topic is mapped for the batch media type (there is no default)
@@ -85,7 +81,7 @@ def publish_as_batch_messages(producer: SNSProducer, messages: list[OutgoingMess
     return message_ids
 
 
-def _publish_chunk(producer: SNSProducer, chunk: list[dict[str, Any]]) -> list[str]:
+def _publish_chunk(producer: Publisher, chunk: list[dict[str, Any]]) -> list[str]:
     if len(chunk) == 1:
         return [producer.publish(entry_message(chunk[0]))]
     try:
@@ -118,7 +114,7 @@ class PublishBatchMessage:
     """
 
     def __init__(self, graph: Any) -> None:
-        self.producer: SNSProducer = graph.sns_producer
+        self.producer: Publisher = graph.sns_producer
 
     def __call__(self, message: dict[str, Any]) -> bool:
         entries = message.get("messages") or []

@@ -8,29 +8,25 @@ from contextlib import ContextDecorator
 from contextvars import Token
 from functools import wraps
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from microcosm_pubsub.produce.batch import publish_as_batch_messages
 from microcosm_pubsub.wire.errors import PubSubError
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
-
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.produce.producer import SNSProducer
+from microcosm_pubsub.wire.outgoing import OutgoingMessage, Publisher
 
 
 logger = logging.getLogger("microcosm_pubsub.producer")
 
-Flush = Callable[["SNSProducer", list[OutgoingMessage]], list[str]]
+Flush = Callable[[Publisher, list[OutgoingMessage]], list[str]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def publish_batched(producer: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:
+def publish_batched(producer: Publisher, messages: list[OutgoingMessage]) -> list[str]:
     """SNS PublishBatch, per topic and within SNS's limits: the recommended way."""
     return producer.publish_batch(messages)
 
 
-def publish_each(producer: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:
+def publish_each(producer: Publisher, messages: list[OutgoingMessage]) -> list[str]:
     """One Publish call per message, in order (the old `DeferredProducer`)."""
     return [producer.publish(message) for message in messages]
 
@@ -43,7 +39,7 @@ class DeferredProduction(ContextDecorator):
     are in `message_ids`; on an exception nothing is published.
     """
 
-    def __init__(self, producer: SNSProducer, flush: Flush = publish_batched) -> None:
+    def __init__(self, producer: Publisher, flush: Flush = publish_batched) -> None:
         self.producer = producer
         self.flush = flush
         self.pending: list[OutgoingMessage] = []
@@ -91,7 +87,7 @@ class DeferredProducer(DeferredProduction):
     This one publishes one call per message on a clean exit, as before.
     """
 
-    def __init__(self, producer: SNSProducer, flush: Flush = publish_each) -> None:
+    def __init__(self, producer: Publisher, flush: Flush = publish_each) -> None:
         super().__init__(producer, flush)
 
     def __enter__(self) -> DeferredProducer:
@@ -124,7 +120,7 @@ class DeferredBatchProducer(DeferredProducer):
     A chunk of one message is published as itself; a chunk over SNS's size limit is split.
     """
 
-    def __init__(self, producer: SNSProducer, flush: Flush = publish_as_batch_messages) -> None:
+    def __init__(self, producer: Publisher, flush: Flush = publish_as_batch_messages) -> None:
         super().__init__(producer, flush)
 
 

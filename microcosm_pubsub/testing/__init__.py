@@ -5,7 +5,7 @@ The matchers live in `microcosm_pubsub.testing.matchers` (they need PyHamcrest:
 `microcosm_pubsub.testing.pytest_plugin`; see docs/testing.md.
 """
 from microcosm_pubsub.testing.capture import PublishCapture, capture_published
-from microcosm_pubsub.testing.dispatch import dispatch, dispatch_body, dispatch_recorded, dispatch_sqs_message
+from microcosm_pubsub.testing.dispatch import dispatch, dispatch_body, dispatch_sqs_message
 from microcosm_pubsub.testing.environment import IntegrationEnvironment
 from microcosm_pubsub.testing.events import (
     delivered,
@@ -17,7 +17,7 @@ from microcosm_pubsub.testing.events import (
 )
 from microcosm_pubsub.testing.graphs import recording_producer, testing_config, testing_daemon, testing_graph
 from microcosm_pubsub.testing.queues import drain, queue_consumer, shared_endpoint
-from microcosm_pubsub.testing.recording import EagerLoopError, RecordedMessage, RecordingProducer
+from microcosm_pubsub.testing.recording import EagerLoopError, RecordedMessage, RecordingProducer, dispatch_recorded
 
 
 __all__ = [

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from microcosm_pubsub.consume.result import MessageHandlingResult
 from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.testing.events import TESTING_TOPIC_ARN, delivered, media_type_attributes
 from microcosm_pubsub.wire.errors import TopicNotDefinedError
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
-
-
-if TYPE_CHECKING:
-    from microcosm_pubsub.testing.recording import RecordedMessage
 
 
 def dispatch(
@@ -70,11 +66,6 @@ def dispatch_body(
         receive_count=receive_count,
     )
     return dispatch_sqs_message(graph, message)
-
-
-def dispatch_recorded(graph: Any, message: RecordedMessage, *, receive_count: int = 1) -> MessageHandlingResult:
-    """Handle a message the recording producer recorded, as its subscribers would receive it."""
-    return dispatch_sqs_message(graph, message.delivered(receive_count=receive_count))
 
 
 def dispatch_sqs_message(graph: Any, message: Mapping[str, Any]) -> MessageHandlingResult:

@@ -13,7 +13,7 @@ from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.produce.producer import SNSProducer
 from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.testing import events
-from microcosm_pubsub.testing.dispatch import dispatch_recorded
+from microcosm_pubsub.testing.dispatch import dispatch_sqs_message
 from microcosm_pubsub.wire.errors import PubSubError
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
@@ -48,6 +48,11 @@ class RecordedMessage:
             self.body, self.attributes, topic_arn=self.topic_arn, sns_message_id=self.message_id,
             raw=raw, receive_count=receive_count,
         )
+
+
+def dispatch_recorded(graph: Any, message: RecordedMessage, *, receive_count: int = 1) -> MessageHandlingResult:
+    """Handle a message the recording producer recorded, as its subscribers would receive it."""
+    return dispatch_sqs_message(graph, message.delivered(receive_count=receive_count))
 
 
 # Called with every message recorded in the process (the captures of `testing/capture.py`)

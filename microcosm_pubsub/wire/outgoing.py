@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
 
 
 # Kept importable from here: the limits themselves live in limits.py
 SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
-__all__ = ["SNS_MAX_BATCH", "SNS_MAX_BYTES", "OutgoingMessage"]
+__all__ = ["SNS_MAX_BATCH", "SNS_MAX_BYTES", "OutgoingMessage", "Publisher"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,22 @@ class OutgoingMessage:
             document["opaqueData"] = opaque
             body = json.dumps(document, separators=(",", ":"))
         return replace(self, body=body, attributes=self.attributes if attributes is None else attributes)
+
+
+class Publisher(Protocol):
+    """What deferred blocks and old batch messages publish through: the producer (`sns_producer`)."""
+
+    skip: bool
+    deferred_batch_size: int
+
+    def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None: ...
+
+    def prepare(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> OutgoingMessage: ...
+
+    def publish(self, message: OutgoingMessage) -> str: ...
+
+    def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]: ...
+
+    def start_deferring(self, block: Any) -> Any: ...
+
+    def stop_deferring(self, token: Any) -> None: ...
