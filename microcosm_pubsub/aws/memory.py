@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, wraps
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore import xform_name
@@ -23,6 +23,11 @@ from botocore.hooks import HierarchicalEmitter
 from botocore.model import OperationModel, ServiceModel
 from botocore.paginate import Paginator
 from botocore.validate import validate_parameters
+
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 
 REGION = "us-east-1"
@@ -246,6 +251,10 @@ class MemoryAWS:
         self.sequence = itertools.count(1)
         self.sns = MemorySNS(self)
         self.sqs = MemorySQS(self)
+
+    def clients(self) -> tuple[SNSClient, SQSClient]:
+        """The two clients, typed as the boto3 clients they stand in for (for code annotated with those)."""
+        return cast("SNSClient", self.sns), cast("SQSClient", self.sqs)
 
 
 class MemorySQS(MemoryClient):

@@ -1,4 +1,8 @@
-"""`sqs_consumer` against the local endpoint: messages, settling, malformed input, failures."""
+"""`sqs_consumer`: messages, settling, malformed input, failures.
+
+On the in-memory double; delivery through SNS, acking and nacking, and the configuration of the
+endpoint run on the local endpoint too.
+"""
 from __future__ import annotations
 
 import json
@@ -24,7 +28,8 @@ from hamcrest import (
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.aws.provisioning import Stack
+from microcosm_pubsub.aws.memory import MemoryAWS
+from microcosm_pubsub.aws.provisioning import Stack, provision
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
@@ -57,24 +62,52 @@ def raised_by(function: Any, *args: Any, **kwargs: Any) -> BaseException:
     raise AssertionError(f"{function} raised nothing")
 
 
-class ConsumerTestCase(unittest.TestCase):
-    """A fresh stack per test, a graph on it, and a plain boto3 client for looking at the queue."""
+def memory_graph(world: MemoryAWS, stack: Stack, **overrides: Any) -> Any:
+    """A testing graph on `stack` whose clients are the double's."""
+    config: dict[str, Any] = {
+        "sns_topic_arns": {"default": stack.topic_arn},
+        "sqs_consumer": {"sqs_queue_url": stack.queue_url, "region_name": "us-east-1", "wait_seconds": 1},
+    }
+    for key, value in overrides.items():
+        config.setdefault(key, {}).update(value)
+    graph = create_object_graph("test", testing=True, loader=load_from_dict(config))
+    # In place of the clients before anything uses them
+    graph.assign("sns_client", world.sns)
+    graph.assign("sqs_client", world.sqs)
+    return graph
 
-    sqs: ClassVar[Any]
+
+class ConsumerTestCase(unittest.TestCase):
+    """A fresh stack per test on the double or the endpoint, a graph on it, and a client for looking at the queue."""
+
+    on_endpoint = False
     visibility_timeout = 30
+    dead_letter = False
     consumer_config: ClassVar[dict[str, Any]] = {}
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.sqs = fixtures.endpoint().client("sqs")
-        cls.addClassCleanup(cls.sqs.close)
-
     def setUp(self) -> None:
-        self.stack = fixtures.new_stack("consumer", dead_letter=False, visibility_timeout=self.visibility_timeout)
-        self.graph = self.make_graph(self.stack, sqs_consumer=dict(self.consumer_config))
+        self.world = None if self.on_endpoint else MemoryAWS()
+        if self.world is None:
+            self.sqs: Any = fixtures.endpoint().client("sqs")
+            self.addCleanup(self.sqs.close)
+            self.stack = fixtures.new_stack(
+                "consumer", dead_letter=self.dead_letter, visibility_timeout=self.visibility_timeout,
+            )
+        else:
+            self.sqs = self.world.sqs
+            self.stack = provision(
+                *self.world.clients(), fixtures.unique_name("consumer"), dead_letter=self.dead_letter,
+                visibility_timeout=self.visibility_timeout,
+            )
+        overrides: dict[str, Any] = {"sqs_consumer": dict(self.consumer_config)}
+        if self.dead_letter:
+            overrides["sqs_message_dispatcher"] = {"dead_letter_queue_url": self.stack.dead_letter_queue_url}
+        self.graph = self.make_graph(self.stack, **overrides)
         self.consumer = self.graph.sqs_consumer
 
-    def make_graph(self, stack: Stack | None, **overrides: Any) -> Any:
+    def make_graph(self, stack: Stack, **overrides: Any) -> Any:
+        if self.world is not None:
+            return memory_graph(self.world, stack, **overrides)
         graph = fixtures.make_graph(stack, **overrides)
         self.addCleanup(fixtures.close_clients, graph)
         return graph
@@ -127,7 +160,6 @@ class MessageTests(ConsumerTestCase):
     def test_empty_queue(self) -> None:
         """An empty queue gives an empty list."""
         assert_that(self.consumer.consume(wait_seconds=0), is_(empty()))
-
 
 
 class SettleTests(ConsumerTestCase):
@@ -223,12 +255,7 @@ class ContextManagerTests(ConsumerTestCase):
 class ContextManagerDeadLetterTests(ConsumerTestCase):
     """`with message:` settles by the dispatcher's table, dead-letter queue included."""
 
-    def setUp(self) -> None:
-        self.stack = fixtures.new_stack("consumer-dlq", dead_letter=True)
-        self.graph = self.make_graph(
-            self.stack, sqs_message_dispatcher={"dead_letter_queue_url": self.stack.dead_letter_queue_url},
-        )
-        self.consumer = self.graph.sqs_consumer
+    dead_letter = True
 
     def test_expired_is_dead_lettered(self) -> None:
         """TTLExpired in `with message:` sends the message to the dead-letter queue with its reason, then deletes it."""
@@ -250,11 +277,10 @@ class MalformedTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        stack = fixtures.new_stack("consumer-malformed", dead_letter=False)
-        graph = fixtures.make_graph(stack)
-        cls.addClassCleanup(fixtures.close_clients, graph)
-        sqs = fixtures.endpoint().client("sqs")
-        cls.addClassCleanup(sqs.close)
+        world = MemoryAWS()
+        sqs = world.sqs
+        stack = provision(*world.clients(), "consumer-malformed", dead_letter=False)
+        graph = memory_graph(world, stack)
         bodies = {
             "not-json": "this is not JSON {",
             "no-media-type": json.dumps({"name": "a"}),
@@ -373,3 +399,13 @@ class DeleteBatchTests(ConsumerTestCase):
         assert_that(self.consumer.delete_batch(received), is_(empty()))
         assert_that(self.depth(), is_(equal_to(0)))
 
+
+class EndpointTests(ConsumerTestCase):
+    """Delivery through SNS and settling, end to end on the local endpoint."""
+
+    on_endpoint = True
+
+    test_content = MessageTests.test_content
+    test_message_id_is_produce_id = MessageTests.test_message_id_is_produce_id
+    test_ack_deletes = SettleTests.test_ack_deletes
+    test_nack_zero = SettleTests.test_nack_zero

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import unittest
-from typing import Any, cast
+from typing import Any
 
 from botocore import xform_name
 from botocore.exceptions import ClientError, ParamValidationError
@@ -88,8 +88,7 @@ class ModelTests(unittest.TestCase):
 
 
 def stack_on(world: MemoryAWS, name: str, **kwargs: Any) -> Stack:
-    """`provision` on the double (typed for boto3's clients, which the double stands in for)."""
-    return provision(cast(Any, world.sns), cast(Any, world.sqs), name, **kwargs)
+    return provision(*world.clients(), name, **kwargs)
 
 
 def round_trip(world: MemoryAWS) -> None:
