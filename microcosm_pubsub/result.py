@@ -13,7 +13,6 @@ from microcosm_pubsub.consume.result import (
     RETURNING,
     RULES,
     SIGNALS,
-    WITHOUT_DEAD_LETTER_QUEUE,
     Action,
     ExcInfo,
     Outcome,
@@ -36,6 +35,8 @@ __all__ = [
 ]
 # The old package's name for the outcomes
 MessageHandlingResultType = Outcome
+# `resolve()` settles a message alone, with no dispatcher configuration to follow
+WITHOUT_DEAD_LETTER_QUEUE = SettlePolicy()
 
 
 class MessageHandlingResult(core.MessageHandlingResult):

@@ -133,10 +133,6 @@ class SettlePolicy:
                 f"dead_letter_ignored={self.dead_letter_ignored} last_receive={self.last_receive}>")
 
 
-# A message settled on its own (`with message:` without a dispatcher), with no dispatcher configuration to follow
-WITHOUT_DEAD_LETTER_QUEUE = SettlePolicy()
-
-
 class MessageHandlingResult:
     """What happened to one message: its outcome, the handler, why, and how long it took.
 

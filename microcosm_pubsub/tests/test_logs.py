@@ -34,9 +34,12 @@ from microcosm_pubsub.consume.logs import (
     JsonFormatter,
     configure_daemon_logging,
     log_configuration,
+    log_outcome,
     redact,
     seconds_since_published,
 )
+from microcosm_pubsub.consume.message import SQSMessage
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY, PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
@@ -108,14 +111,16 @@ class OutcomeRecordTestCase(unittest.TestCase):
         ))
 
     def test_record_names_where_it_was_logged(self) -> None:
-        """The outcome record points at the dispatcher's log_result, as a `logger.log` call there would."""
-        graph = self.given()
-        graph.sns_producer.produce(NoteSchema.MEDIA_TYPE, text="hello")
+        """The outcome record names the function that logged it, as a `logger.log` call there would."""
+        result = MessageHandlingResult(SQSMessage(None, {}, NoteSchema.MEDIA_TYPE, "m-1", "h-1"), Outcome.SUCCEEDED)
+
+        def settle_here() -> None:
+            log_outcome(logging.getLogger(MESSAGE_LOGGER), result, Action.DELETE)
+
         with self.assertLogs(MESSAGE_LOGGER, logging.INFO) as captured:
-            graph.sqs_message_dispatcher.handle_batch(fixtures.receive(graph))
+            settle_here()
         record = captured.records[0]
-        origin = (record.module, record.funcName, record.lineno > 0)
-        assert_that(origin, is_(equal_to(("dispatcher", "log_result", True))))
+        assert_that((record.module, record.funcName), is_(equal_to(("test_logs", "settle_here"))))
 
     def test_json_line_has_the_fields_at_the_top_level(self) -> None:
         """The JSON formatter turns the outcome record into one object with every field at its top level."""
