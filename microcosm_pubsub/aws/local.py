@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
@@ -144,15 +145,11 @@ class LocalEndpoint:
         visibility_timeout: int = 30, filter_media_types: list[str] | None = None,
     ) -> Stack:
         """Topic, queue and dead-letter queue `name` on this endpoint; see `provisioning.provision`."""
-        sns, sqs = self.client("sns"), self.client("sqs")
-        try:
+        with closing(self.client("sns")) as sns, closing(self.client("sqs")) as sqs:
             return provision(
                 sns, sqs, name, raw=raw, dead_letter=dead_letter, max_receive_count=max_receive_count,
                 visibility_timeout=visibility_timeout, filter_media_types=filter_media_types,
             )
-        finally:
-            sns.close()
-            sqs.close()
 
     def reset(self) -> None:
         """Forget every topic, queue and message (moto keeps all it has seen, which slows it down)."""
@@ -173,7 +170,7 @@ class LocalEndpoint:
         # stderr goes to a file, not a pipe nobody drains, so a chatty child can never block on it
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "microcosm_pubsub.local", "--port", str(self.port)],
+            [sys.executable, "-m", "microcosm_pubsub.aws.local", "--port", str(self.port)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -252,7 +249,7 @@ def _make_server(port: int) -> BaseWSGIServer:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, printing 'LISTENING <url>' once requests are answered."""
-    parser = argparse.ArgumentParser(prog="python -m microcosm_pubsub.local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m microcosm_pubsub.aws.local", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     args = parser.parse_args(argv)
 
