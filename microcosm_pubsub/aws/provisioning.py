@@ -1,28 +1,21 @@
 """Provisioning topics, queues, dead-letter queues and subscriptions: read what exists, change only what differs.
 
-One implementation serves `provision()` (one topic, its queue and dead-letter queue: the demo, tests,
-`LocalEndpoint.provision`) and the stack files of `pubsub provision` and `pubsub local` (cli/stack.py
-parses them into a `StackSpec`). Provisioning never deletes: a resource left out stays as it is.
+The one implementation behind `provision()` (one topic, its queue and dead-letter queue: the demo, tests,
+`LocalEndpoint.provision`), the integration environment of `microcosm_pubsub.testing`, and the stack files
+of `pubsub provision` and `pubsub local` (cli/stack.py parses them into a `StackSpec`). Provisioning never
+deletes: a resource left out stays as it is.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.aws.provisioning_attributes import (
-    allow_topics_policy,
-    describe,
-    filter_policy,
-    json_attribute,
-    queue_policy,
-    same,
-    topics_may_send,
-)
 from microcosm_pubsub.wire.fifo import is_fifo
 
 
@@ -30,11 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = [
-    "DeadLetterSpec", "Provisioner", "QueueSpec", "Resources", "Stack", "StackSpec", "SubscriptionSpec",
-    "allow_topics_policy", "filter_policy", "provision", "topics_may_send",
-]
-
+T = TypeVar("T")
 DEFAULT_VISIBILITY_TIMEOUT = 30
 DEFAULT_MAX_RECEIVE_COUNT = 3
 # SQS's maximum: an operator needs time to look at what was dead-lettered
@@ -43,6 +32,12 @@ DEAD_LETTER_RETENTION_SECONDS = "1209600"
 # Content-based deduplication on the queue too: SNS passes its own ids, and a producer sending to it needs none
 FIFO_TOPIC_ATTRIBUTES = {"FifoTopic": "true", "ContentBasedDeduplication": "true"}
 FIFO_QUEUE_ATTRIBUTES = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+# The statement we own in a queue policy; statements others added are left alone
+POLICY_SID = "pubsub-allow-topics"
+# How a plan line names a queue attribute; the JSON ones are described in full
+LABELS = {"VisibilityTimeout": "visibility timeout", "MessageRetentionPeriod": "retention"}
+# What AWS leaves out of an attribute that has its default value
+ABSENT = {"RawMessageDelivery": "false", "FilterPolicyScope": "MessageAttributes"}
 
 
 def dead_letter_name(queue: str) -> str:
@@ -102,7 +97,7 @@ class Resources:
 
 @dataclass(frozen=True)
 class Stack:
-    """The resources `provision` made for one name."""
+    """Topic `name` fanning out to queue `name`, and its dead-letter queue if it has one."""
 
     topic_arn: str
     queue_url: str
@@ -111,16 +106,20 @@ class Stack:
     dead_letter_queue_arn: str | None
     subscription_arn: str
 
+    @classmethod
+    def of(cls, resources: Resources, name: str) -> Stack:
+        """Stack `name` among what a provisioner made (its dead-letter queue only if this run made it)."""
+        dead_letter = dead_letter_name(name)
+        return cls(
+            resources.topic_arns[name], resources.queue_urls[name], resources.queue_arns[name],
+            resources.queue_urls.get(dead_letter), resources.queue_arns.get(dead_letter),
+            resources.subscription_arns[(name, name)],
+        )
+
 
 def provision(
-    sns: SNSClient,
-    sqs: SQSClient,
-    name: str,
-    *,
-    raw: bool = False,
-    dead_letter: bool = True,
-    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
-    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
+    sns: SNSClient, sqs: SQSClient, name: str, *, raw: bool = False, dead_letter: bool = True,
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT, visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
     filter_media_types: list[str] | None = None,
 ) -> Stack:
     """Topic `name` fanning out to queue `name`, with dead-letter queue `name-dlq` (`x-dlq.fifo` for `x.fifo`).
@@ -130,27 +129,10 @@ def provision(
     ending in `.*` match every media type with that prefix.
     """
     dead_letter_spec = DeadLetterSpec(dead_letter_name(name), max_receive_count) if dead_letter else None
-    spec = StackSpec(
-        topics=(name,),
-        queues=(QueueSpec(name, visibility_timeout, dead_letter_spec),),
-        subscriptions=(SubscriptionSpec(
-            name, name, raw, None if filter_media_types is None else tuple(filter_media_types),
-        ),),
-    )
-    resources = Provisioner(sns, sqs).run(spec)
-    return Stack(
-        topic_arn=resources.topic_arns[name],
-        queue_url=resources.queue_urls[name],
-        queue_arn=resources.queue_arns[name],
-        dead_letter_queue_url=None if dead_letter_spec is None else resources.queue_urls[dead_letter_spec.name],
-        dead_letter_queue_arn=None if dead_letter_spec is None else resources.queue_arns[dead_letter_spec.name],
-        subscription_arn=resources.subscription_arns[(name, name)],
-    )
-
-
-@contextmanager
-def _as_raised(doing: str) -> Iterator[None]:
-    yield
+    media_types = None if filter_media_types is None else tuple(filter_media_types)
+    queue = QueueSpec(name, visibility_timeout, dead_letter_spec)
+    spec = StackSpec((name,), (queue,), (SubscriptionSpec(name, name, raw, media_types),))
+    return Stack.of(Provisioner(sns, sqs).run(spec), name)
 
 
 class Provisioner:
@@ -166,7 +148,7 @@ class Provisioner:
         sqs: SQSClient,
         dry_run: bool = False,
         sts: Any = None,
-        errors: Callable[[str], AbstractContextManager[None]] = _as_raised,
+        errors: Callable[[str], AbstractContextManager[None]] = lambda doing: nullcontext(),
     ) -> None:
         self.sns = sns
         self.sqs = sqs
@@ -175,7 +157,6 @@ class Provisioner:
         self.errors = errors
         self.changes: list[str] = []
         self.resources = Resources()
-        self._account: tuple[str, str] | None = None
 
     def run(self, stack: StackSpec) -> Resources:
         with self.errors("listing topics"):
@@ -189,75 +170,67 @@ class Provisioner:
         for name in stack.dead_letter_queues:
             self.queue(name, {"MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS})
         for queue in stack.queues:
-            attributes = {
-                "VisibilityTimeout": str(queue.visibility_timeout),
-                # An empty policy removes redrive from a queue provisioned with it earlier
-                "RedrivePolicy": "" if queue.dead_letter is None else json.dumps({
-                    "deadLetterTargetArn": self.resources.queue_arns[queue.dead_letter.name],
-                    "maxReceiveCount": queue.dead_letter.max_receive_count,
-                }),
-            }
+            dead_letter = queue.dead_letter
+            redrive = dead_letter and json.dumps({
+                "deadLetterTargetArn": self.resources.queue_arns[dead_letter.name],
+                "maxReceiveCount": dead_letter.max_receive_count,
+            })
             topics = [self.resources.topic_arns[item.topic] for item in stack.subscriptions if item.queue == queue.name]
-            self.queue(queue.name, attributes, topics)
+            # An empty redrive policy removes redrive from a queue provisioned with it earlier
+            self.queue(queue.name, {"VisibilityTimeout": str(queue.visibility_timeout), "RedrivePolicy": redrive or ""},
+                       topics)
         for subscription in stack.subscriptions:
-            self.subscription(subscription)
+            self.subscription(subscription, subscription.topic in existing)
         return self.resources
+
+    def call(self, doing: str, method: Callable[..., T], **kwargs: Any) -> T:
+        with self.errors(doing):
+            return method(**kwargs)
 
     def topic(self, name: str, arn: str | None) -> None:
         if arn is None:
-            fifo = " (FIFO, content-based deduplication)" if is_fifo(name) else ""
-            self.changes.append(f"create topic {name}{fifo}")
-            if self.dry_run:
-                arn = self.future_arn("sns", name)
-            else:
-                with self.errors(f"creating topic {name}"):
-                    arn = self.sns.create_topic(
-                        Name=name, Attributes=FIFO_TOPIC_ATTRIBUTES if is_fifo(name) else {},
-                    )["TopicArn"]
+            self.changes.append(f"create topic {name}" + " (FIFO, content-based deduplication)" * is_fifo(name))
+            arn = self.future_arn("sns", name) if self.dry_run else self.call(
+                f"creating topic {name}", self.sns.create_topic,
+                Name=name, Attributes=FIFO_TOPIC_ATTRIBUTES if is_fifo(name) else {},
+            )["TopicArn"]
         self.resources.topic_arns[name] = arn
 
     def queue(self, name: str, desired: dict[str, str], topic_arns: list[str] | None = None) -> None:
         url = self.queue_url(name)
         current: dict[str, str] = {}
         if url is not None:
-            with self.errors(f"reading queue {name}"):
-                response = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
-                current = {str(key): value for key, value in response["Attributes"].items()}
+            response = self.call(f"reading queue {name}", self.sqs.get_queue_attributes,
+                                 QueueUrl=url, AttributeNames=["All"])
+            current = {str(key): value for key, value in response["Attributes"].items()}
             arn = current["QueueArn"]
         elif self.dry_run:
             arn = self.future_arn("sqs", name)
         else:
-            with self.errors(f"creating queue {name}"):
-                # Created bare: its policy needs its ARN, and the attributes are set below like any update's
-                url = self.sqs.create_queue(
-                    QueueName=name, Attributes=FIFO_QUEUE_ATTRIBUTES if is_fifo(name) else {},  # type: ignore[arg-type]
-                )["QueueUrl"]
-                arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                    "QueueArn"
-                ]
+            # Created bare: its policy needs its ARN, and the attributes are set below like any update's
+            url = self.call(f"creating queue {name}", self.sqs.create_queue,
+                            QueueName=name, Attributes=FIFO_QUEUE_ATTRIBUTES if is_fifo(name) else {})["QueueUrl"]
+            arn = self.call(f"creating queue {name}", self.sqs.get_queue_attributes,
+                            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         if topic_arns:
             desired = {**desired, "Policy": json.dumps(queue_policy(current.get("Policy"), arn, topic_arns))}
         changed = {key: value for key, value in desired.items() if not same(key, current.get(key), value)}
 
-        if not current:
-            settings = ", ".join(describe(key, value) for key, value in changed.items() if value)
-            settings = ", ".join(["FIFO"] * is_fifo(name) + [settings] * bool(settings))
-            self.changes.append(f"create queue {name}" + (f" ({settings})" if settings else ""))
-        else:
+        if current:
             self.changes.extend(f"update queue {name}: {describe(key, value)}" for key, value in changed.items())
+        else:
+            settings = ["FIFO"] * is_fifo(name) + [describe(key, value) for key, value in changed.items() if value]
+            self.changes.append(f"create queue {name}" + (f" ({', '.join(settings)})" if settings else ""))
         if changed and url is not None and not self.dry_run:
+            # moto 5.2 drops a queue's policy on any SetQueueAttributes without one; resending it is harmless
             policy = desired.get("Policy") or current.get("Policy")
-            if policy:
-                # moto 5.2 drops a queue's policy on any SetQueueAttributes without one; resending it is harmless
-                changed = {**changed, "Policy": policy}
-            with self.errors(f"setting the attributes of queue {name}"):
-                self.sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)  # type: ignore[arg-type]
+            self.call(f"setting the attributes of queue {name}", self.sqs.set_queue_attributes,
+                      QueueUrl=url, Attributes={**changed, **({"Policy": policy} if policy else {})})
         self.resources.queue_urls[name] = url or f"(queue {name}, not created yet)"
         self.resources.queue_arns[name] = arn
 
-    def subscription(self, spec: SubscriptionSpec) -> None:
-        topic_arn = self.resources.topic_arns[spec.topic]
-        queue_arn = self.resources.queue_arns[spec.queue]
+    def subscription(self, spec: SubscriptionSpec, topic_existed: bool) -> None:
+        topic_arn, queue_arn = self.resources.topic_arns[spec.topic], self.resources.queue_arns[spec.queue]
         delivery = "raw" if spec.raw else "enveloped"
         which = f"media types {', '.join(spec.media_types)}" if spec.media_types else "every media type"
         desired = {"RawMessageDelivery": "true" if spec.raw else "false"}
@@ -266,35 +239,29 @@ class Provisioner:
             desired["FilterPolicy"] = json.dumps(filter_policy(spec.media_types))
         label = f"subscription {spec.topic} -> {spec.queue}"
 
-        arn = self.subscription_arn(topic_arn, queue_arn)
+        # A topic this run creates has no subscription to find (in a dry run, no topic to ask)
+        arn = self.subscription_arn(topic_arn, queue_arn) if topic_existed else None
         if arn is None:
             self.changes.append(f"create {label} ({delivery}, {which})")
             if not self.dry_run:
-                with self.errors(f"subscribing {spec.queue} to {spec.topic}"):
-                    # AWS refuses to Subscribe again with other attributes: an existing one is updated below
-                    arn = self.sns.subscribe(
-                        TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=desired,
-                        ReturnSubscriptionArn=True,
-                    )["SubscriptionArn"]
-                self.resources.subscription_arns[(spec.topic, spec.queue)] = arn
+                # AWS refuses to Subscribe again with other attributes: an existing one is updated below
+                self.resources.subscription_arns[(spec.topic, spec.queue)] = self.call(
+                    f"subscribing {spec.queue} to {spec.topic}", self.sns.subscribe, TopicArn=topic_arn,
+                    Protocol="sqs", Endpoint=queue_arn, Attributes=desired, ReturnSubscriptionArn=True,
+                )["SubscriptionArn"]
             return
         self.resources.subscription_arns[(spec.topic, spec.queue)] = arn
-        with self.errors(f"reading {label}"):
-            current = self.sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+        current = self.call(f"reading {label}", self.sns.get_subscription_attributes, SubscriptionArn=arn)["Attributes"]
         if spec.media_types is None and json_attribute(current.get("FilterPolicy")) is not None:
             desired["FilterPolicy"] = "{}"  # how SNS removes a filter policy
-        changes = {
-            "RawMessageDelivery": f"{delivery} delivery",
-            "FilterPolicyScope": "filter on message attributes",
-            "FilterPolicy": which,
-        }
+        said = {"RawMessageDelivery": f"{delivery} delivery", "FilterPolicyScope": "filter on message attributes",
+                "FilterPolicy": which}
         for key, value in desired.items():
-            if same(key, current.get(key), value):
-                continue
-            self.changes.append(f"update {label}: {changes[key]}")
-            if not self.dry_run:
-                with self.errors(f"updating {label}"):
-                    self.sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName=key, AttributeValue=value)
+            if not same(key, current.get(key), value):
+                self.changes.append(f"update {label}: {said[key]}")
+                if not self.dry_run:
+                    self.call(f"updating {label}", self.sns.set_subscription_attributes,
+                              SubscriptionArn=arn, AttributeName=key, AttributeValue=value)
 
     def queue_url(self, name: str) -> str | None:
         with self.errors(f"looking up queue {name}"):
@@ -307,31 +274,88 @@ class Provisioner:
 
     def subscription_arn(self, topic_arn: str, queue_arn: str) -> str | None:
         with self.errors(f"listing the subscriptions of {topic_arn}"):
-            try:
-                for page in self.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
-                    for subscription in page["Subscriptions"]:
-                        if subscription.get("Protocol") == "sqs" and subscription.get("Endpoint") == queue_arn:
-                            return subscription["SubscriptionArn"]
-            except ClientError as error:
-                # A dry run plans subscriptions on topics that do not exist yet
-                if not (self.dry_run and error.response.get("Error", {}).get("Code") == "NotFound"):
-                    raise
-        return None
+            pages = self.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+            return next((item["SubscriptionArn"] for page in pages for item in page["Subscriptions"]
+                         if item.get("Protocol") == "sqs" and item.get("Endpoint") == queue_arn), None)
 
     def future_arn(self, service: str, name: str) -> str:
-        """The ARN a resource will have, from the caller's account (dry runs create nothing to read it from)."""
-        if self._account is None:
-            self._account = ("aws", "<account-id>")
-            if self.sts is not None:
-                try:
-                    identity = self.sts.get_caller_identity()
-                    self._account = (identity["Arn"].split(":")[1], identity["Account"])
-                except (BotoCoreError, ClientError, KeyError, IndexError):
-                    pass
-        partition, account = self._account
+        """The ARN a resource will have (dry runs create nothing to read it from)."""
+        partition, account = self.account
         return f"arn:{partition}:{service}:{self.sqs.meta.region_name}:{account}:{name}"
+
+    @cached_property
+    def account(self) -> tuple[str, str]:
+        """The caller's partition and account, when `sts` can tell."""
+        try:
+            identity = self.sts.get_caller_identity() if self.sts is not None else {}
+            return identity["Arn"].split(":")[1], identity["Account"]
+        except (BotoCoreError, ClientError, KeyError, IndexError):
+            return "aws", "<account-id>"
 
 
 def is_missing_queue(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+def filter_policy(media_types: tuple[str, ...]) -> dict[str, Any]:
+    """The subscription filter policy on the `media_type` attribute; `x.*` becomes SNS's prefix match on `x.`."""
+    return {"media_type": [{"prefix": item[:-1]} if item.endswith(".*") else item for item in media_types]}
+
+
+def queue_policy(current: str | None, queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
+    """The queue's policy with our statement: SNS may send from these topics, and from those it could before.
+
+    Without the statement AWS drops what the topics send to the queue.
+    """
+    policy = json_attribute(current)
+    if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), list):
+        policy = {"Version": "2012-10-17", "Statement": []}
+    others = [statement for statement in policy["Statement"] if statement.get("Sid") != POLICY_SID]
+    for statement in policy["Statement"]:
+        if statement.get("Sid") == POLICY_SID:
+            # Provisioning never removes: a subscription dropped from the file still exists and must deliver
+            allowed = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+            topic_arns = [*topic_arns, *([allowed] if isinstance(allowed, str) else allowed)]
+    ours = {
+        "Sid": POLICY_SID, "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": sorted(set(topic_arns))}},
+    }
+    return {**policy, "Statement": [*others, ours]}
+
+
+def json_attribute(text: str | None) -> Any:
+    """A JSON attribute for comparison; absent, empty and `{}` all mean "none"."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict) and "maxReceiveCount" in value:
+        # SQS hands a redrive policy's count back as a string or a number, depending on who set it
+        value = {**value, "maxReceiveCount": int(value["maxReceiveCount"])}
+    return value or None
+
+
+def same(key: str, current: str | None, desired: str) -> bool:
+    """Whether an attribute already says what is desired, however AWS spells it back."""
+    if key in ("RedrivePolicy", "Policy", "FilterPolicy"):
+        return bool(json_attribute(current) == json_attribute(desired))
+    return (current or ABSENT.get(key) or "").lower() == desired.lower()
+
+
+def describe(key: str, value: str) -> str:
+    """A queue attribute's desired value, as a plan line says it."""
+    if key == "RedrivePolicy":
+        redrive = json_attribute(value)
+        if not redrive:
+            return "no dead-letter queue"
+        target = str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+        return f"dead letters to {target} after {redrive['maxReceiveCount']} receives"
+    if key == "Policy":
+        statement = json_attribute(value)["Statement"][-1]
+        topics = [arn.rsplit(":", 1)[-1] for arn in statement["Condition"]["ArnEquals"]["aws:SourceArn"]]
+        return f"policy lets topic{'s' if len(topics) > 1 else ''} {', '.join(topics)} send"
+    return f"{LABELS.get(key, key)} {value}s"

@@ -66,12 +66,9 @@ class IntegrationEnvironment:
         self.name = name
         self.media_types = list(media_types) if media_types is not None else None
         self.topic_per_media_type = topic_per_media_type or media_types is not None
-        self.stack_options: dict[str, Any] = {
-            "raw": raw,
-            "dead_letter": dead_letter,
-            "max_receive_count": max_receive_count,
-            "visibility_timeout": visibility_timeout,
-        }
+        self.stack_options: dict[str, Any] = dict(
+            raw=raw, dead_letter=dead_letter, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout
+        )
         self.endpoint = endpoint
         self.resources: Resources | None = None
         self._saved_environ: dict[str, str | None] = {}

@@ -12,8 +12,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.hooks import invoke_resolve_hook
 
+from microcosm_pubsub.aws import provisioning
 from microcosm_pubsub.aws.local import LocalEndpoint
-from microcosm_pubsub.aws.provisioning import Stack, allow_topics_policy, provision
+from microcosm_pubsub.aws.provisioning import QueueSpec, Stack, StackSpec, SubscriptionSpec
 from microcosm_pubsub.consume.consumer import SQSConsumer
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
@@ -97,52 +98,43 @@ def drain(
 
 @dataclass(frozen=True)
 class Resources:
-    """What an environment provisioned: the service's stack, per-media-type topics, the observer queue."""
+    """What an environment provisioned: the service's stack, per-media-type topics, the observer queue; all of it."""
 
     stack: Stack
     topic_arns: dict[str, str]
     observer_queue_url: str
+    provisioned: provisioning.Resources
 
 
 def provision_resources(
-    sns: Any,
-    sqs: Any,
-    prefix: str,
-    media_types: list[str] | None,
-    **stack_options: Any,
+    sns: Any, sqs: Any, prefix: str, media_types: list[str] | None, *, raw: bool = False, dead_letter: bool = True,
+    max_receive_count: int = provisioning.DEFAULT_MAX_RECEIVE_COUNT,
+    visibility_timeout: int = provisioning.DEFAULT_VISIBILITY_TIMEOUT,
 ) -> Resources:
-    """The service's topic, queue and dead-letter queue; a topic per media type; an observer queue.
+    """Stack `prefix` as `provisioning.provision` makes it, a topic per media type, and an observer queue.
 
-    Every topic fans out to both queues. `stack_options` go to `provisioning.provision`.
+    Every topic fans out to both queues, the observer's always enveloped.
     """
-    stack = provision(sns, sqs, prefix, **stack_options)
-    raw = "true" if stack_options.get("raw") else "false"
-    topic_arns: dict[str, str] = {}
-    for media_type in media_types or ():
-        # SNS topic names take letters, digits, hyphens and underscores, 256 at most
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", media_type)[-200:]
-        arn = sns.create_topic(Name=f"{prefix}-{slug}")["TopicArn"]
-        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=stack.queue_arn, Attributes={"RawMessageDelivery": raw})
-        topic_arns[media_type] = arn
-    observer_url = sqs.create_queue(QueueName=f"{prefix}-observer")["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=observer_url, AttributeNames=["QueueArn"])["Attributes"]
-    observer_arn = attributes["QueueArn"]
-    topics = [stack.topic_arn, *topic_arns.values()]
-    for arn in topics:
-        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=observer_arn)
-    for queue_url, queue_arn in ((stack.queue_url, stack.queue_arn), (observer_url, observer_arn)):
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": allow_topics_policy(queue_arn, topics)})
-    return Resources(stack, topic_arns, observer_url)
+    # SNS topic names take letters, digits, hyphens and underscores, 256 at most
+    slugs = {media_type: re.sub(r"[^A-Za-z0-9_-]+", "-", media_type)[-200:] for media_type in media_types or ()}
+    topics = {media_type: f"{prefix}-{slug}" for media_type, slug in slugs.items()}
+    every_topic, observer = (prefix, *topics.values()), f"{prefix}-observer"
+    dead_letter_spec = provisioning.DeadLetterSpec(provisioning.dead_letter_name(prefix), max_receive_count)
+    queues = (QueueSpec(prefix, visibility_timeout, dead_letter_spec if dead_letter else None),
+              QueueSpec(observer, provisioning.DEFAULT_VISIBILITY_TIMEOUT, None))
+    subscriptions = tuple(SubscriptionSpec(topic, queue.name, raw and queue.name == prefix, None)
+                          for topic in every_topic for queue in queues)
+    made = provisioning.Provisioner(sns, sqs).run(StackSpec(every_topic, queues, subscriptions))
+    by_media_type = {media_type: made.topic_arns[topic] for media_type, topic in topics.items()}
+    return Resources(Stack.of(made, prefix), by_media_type, made.queue_urls[observer], made)
 
 
 def delete_resources(sns: Any, sqs: Any, resources: Resources) -> None:
     """Delete every topic and queue; best effort, since leftovers only cost moto some memory."""
-    stack = resources.stack
     try:
-        for arn in {stack.topic_arn, *resources.topic_arns.values()}:
+        for arn in resources.provisioned.topic_arns.values():
             sns.delete_topic(TopicArn=arn)
-        for url in (stack.queue_url, stack.dead_letter_queue_url, resources.observer_queue_url):
-            if url:
-                sqs.delete_queue(QueueUrl=url)
+        for url in resources.provisioned.queue_urls.values():
+            sqs.delete_queue(QueueUrl=url)
     except (BotoCoreError, ClientError):
         pass
