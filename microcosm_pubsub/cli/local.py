@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,12 +191,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             resources = Resources()
             if stack is not None:
-                sns, sqs = endpoint.client("sns"), endpoint.client("sqs")
-                try:
+                with closing(endpoint.client("sns")) as sns, closing(endpoint.client("sqs")) as sqs:
                     resources = Provisioner(sns, sqs, errors=aws_errors).run(stack)
-                finally:
-                    sns.close()
-                    sqs.close()
             print("\n".join([*environment(endpoint, resources, chosen, stack), READY]), flush=True)
             print(f"local SNS/SQS endpoint at {endpoint.url}", file=sys.stderr, flush=True)
             stop.wait()

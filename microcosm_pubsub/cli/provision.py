@@ -45,13 +45,11 @@ def run(args: argparse.Namespace) -> int:
     for change in provisioner.changes:
         print(f"would {change}" if args.dry_run else change)
     count = len(provisioner.changes)
-    plural = "" if count == 1 else "s"
+    changes = f"{count} change{'' if count == 1 else 's'}"
     if not count:
         print("no changes")
-    elif args.dry_run:
-        print(f"dry run: {count} change{plural} planned, nothing applied")
     else:
-        print(f"{count} change{plural} applied")
+        print(f"dry run: {changes} planned, nothing applied" if args.dry_run else f"{changes} applied")
 
     by_role = policies(stack, resources)
     if args.iam_policy_out:

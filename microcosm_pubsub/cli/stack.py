@@ -44,7 +44,7 @@ import json
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from microcosm_pubsub.aws.provisioning import (
     DEFAULT_MAX_RECEIVE_COUNT,
@@ -69,10 +69,10 @@ from microcosm_pubsub.cli.readers import (
 from microcosm_pubsub.wire.fifo import is_fifo
 
 
-__all__ = [
-    "DeadLetterSpec", "QueueSpec", "StackFileError", "StackSpec", "SubscriptionSpec", "load_stack", "parse_stack",
-]
+__all__ = ["StackFileError", "load_stack", "parse_stack"]
 
+T = TypeVar("T")
+SECTIONS = ("topics", "queues", "subscriptions")
 TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 # SQS's own limits
@@ -95,20 +95,14 @@ def _media_types(value: Any, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _dead_letter(queue: str, problems: Problems) -> Callable[[Any, str], DeadLetterSpec | None]:
-    def read(value: Any, where: str) -> DeadLetterSpec | None:
-        if value is False:
-            return None
-        spec = JsonObject(value, where, {"name", "maxReceiveCount"}, problems)
-        return DeadLetterSpec(
-            name=spec.field("name", name_of(QUEUE_NAME, "queue"), dead_letter_name(queue)),
-            max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT), DEFAULT_MAX_RECEIVE_COUNT),
-        )
-    return read
-
-
-def _default_dead_letter(queue: str) -> DeadLetterSpec | None:
-    return DeadLetterSpec(dead_letter_name(queue), DEFAULT_MAX_RECEIVE_COUNT)
+def _dead_letter(value: Any, where: str, queue: str, problems: Problems) -> DeadLetterSpec | None:
+    if value is False:
+        return None
+    spec = JsonObject(value, where, {"name", "maxReceiveCount"}, problems)
+    return DeadLetterSpec(
+        name=spec.field("name", name_of(QUEUE_NAME, "queue"), dead_letter_name(queue)),
+        max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT), DEFAULT_MAX_RECEIVE_COUNT),
+    )
 
 
 def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
@@ -117,15 +111,12 @@ def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
     if "name" not in spec.value:
         problems.found.append(f"{where}.name: required")
     name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
+    default: DeadLetterSpec | None = DeadLetterSpec(dead_letter_name(name), DEFAULT_MAX_RECEIVE_COUNT)
     queue = QueueSpec(
-        name=name,
-        visibility_timeout=spec.field(
-            "visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), DEFAULT_VISIBILITY_TIMEOUT
-        ),
-        dead_letter=spec.field(
-            "deadLetter", _dead_letter(name or "queue", problems), _default_dead_letter(name)
-        ),
-        media_types=spec.field("mediaTypes", _media_types, ()),
+        name,
+        spec.field("visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), DEFAULT_VISIBILITY_TIMEOUT),
+        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", problems=problems), default),
+        spec.field("mediaTypes", _media_types, ()),
     )
     return queue if name else None
 
@@ -156,28 +147,18 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
     :raises StackFileError: naming every bad field, one `<source>: <path>: <problem>` line each
     """
     problems = Problems()
-    empty: list[Any] = []
-    root = problems.attempt(
-        lambda: JsonObject(document, "", {"topics", "queues", "subscriptions"}, problems), None
-    )
-    topic_items = root.field("topics", json_list, empty) if root else empty
-    queue_items = root.field("queues", json_list, empty) if root else empty
-    subscription_items = root.field("subscriptions", json_list, empty) if root else empty
+    root = problems.attempt(lambda: JsonObject(document, "", set(SECTIONS), problems), None)
+    items: dict[str, list[Any]] = {key: root.field(key, json_list, []) if root else [] for key in SECTIONS}
 
-    topic_names: list[str | None] = [
-        problems.attempt(partial(name_of(TOPIC_NAME, "topic"), item, f"topics[{index}]"), None)
-        for index, item in enumerate(topic_items)
-    ]
-    parsed_queues = [
-        problems.attempt(partial(_queue, item, f"queues[{index}]", problems), None)
-        for index, item in enumerate(queue_items)
-    ]
-    subscriptions = [
-        problems.attempt(partial(_subscription, item, f"subscriptions[{index}]", problems), None)
-        for index, item in enumerate(subscription_items)
-    ]
+    def each(key: str, read: Callable[[Any, str], T]) -> list[T | None]:
+        return [problems.attempt(partial(read, item, f"{key}[{index}]"), None) for index, item in enumerate(items[key])]
+
+    topic_names = each("topics", name_of(TOPIC_NAME, "topic"))
+    parsed_queues = each("queues", partial(_queue, problems=problems))
+    subscriptions = each("subscriptions", partial(_subscription, problems=problems))
     problems.found.extend(duplicates(topic_names, "topics"))
     problems.found.extend(duplicates([queue.name if queue else None for queue in parsed_queues], "queues"))
+    declared_topics, declared_queues = _strings(items["topics"]), _strings(items["queues"], "name")
     destinations: dict[str, str] = {}
     for index, queue in enumerate(parsed_queues):
         if queue is None:
@@ -189,16 +170,15 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
                     f"queues[{index}].mediaTypes: {media_type!r} is sent to queue {known!r} already; "
                     "a media type has one destination"
                 )
-
-    declared_topics, declared_queues = _strings(topic_items), _strings(queue_items, "name")
-    for index, queue in enumerate(parsed_queues):
-        if queue is not None and queue.dead_letter is not None and queue.dead_letter.name in declared_queues:
+        dead_letter = queue.dead_letter
+        if dead_letter is None:
+            continue
+        if dead_letter.name in declared_queues:
             problems.found.append(
-                f"queues[{index}].deadLetter.name: {queue.dead_letter.name!r} is declared as a queue; "
+                f"queues[{index}].deadLetter.name: {dead_letter.name!r} is declared as a queue; "
                 "a dead-letter queue must be its own"
             )
-        dead_letter = queue.dead_letter if queue is not None else None
-        if queue is not None and dead_letter is not None and is_fifo(queue.name) != is_fifo(dead_letter.name):
+        if is_fifo(queue.name) != is_fifo(dead_letter.name):
             problems.found.append(
                 f"queues[{index}].deadLetter.name: {dead_letter.name!r}: a FIFO queue's dead-letter queue "
                 "must be FIFO (a name ending in .fifo), and a standard queue's standard"

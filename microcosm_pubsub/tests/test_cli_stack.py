@@ -24,7 +24,8 @@ from hamcrest import (
     starts_with,
 )
 
-from microcosm_pubsub.cli.stack import DeadLetterSpec, StackFileError, parse_stack
+from microcosm_pubsub.aws.provisioning import DeadLetterSpec
+from microcosm_pubsub.cli.stack import StackFileError, parse_stack
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.cli_support import drain, pubsub, pubsub_in_process, temporary_directory, write_json
 
