@@ -1,4 +1,4 @@
-"""The stub SNS and SQS clients of the old testing mode: boto3-shaped answers, mock-style inspection."""
+"""The stub SNS and SQS clients of the old testing mode: the in-memory double's answers, mock-style inspection."""
 from __future__ import annotations
 
 import os
@@ -129,6 +129,15 @@ class SQSStubTests(unittest.TestCase):
         """receive_message.return_value = dict(Messages=[...]) is what the consumer receives."""
         self.sqs.receive_message.return_value = {"Messages": [{"MessageId": "m", "Body": "{}"}]}
         assert_that(self.sqs.receive_message(QueueUrl=QUEUE)["Messages"], contains_exactly(has_entries(MessageId="m")))
+
+    def test_receive_hands_back_what_was_sent(self) -> None:
+        """Left alone, the stub is the in-memory double: a message sent to any queue is received from it."""
+        self.sqs.send_message(QueueUrl=QUEUE, MessageBody="hello")
+        received = self.sqs.receive_message(QueueUrl=QUEUE, AttributeNames=["ApproximateReceiveCount"])
+        assert_that(received["Messages"], contains_exactly(has_entries(
+            Body="hello", Attributes={"ApproximateReceiveCount": "1"},
+        )))
+        assert_that(self.sqs.receive_message.call_count, is_(equal_to(1)))
 
     def test_send_message_answers_id_and_digest(self) -> None:
         """send_message answers a uuid MessageId and the body's MD5, as SQS does."""
