@@ -51,7 +51,7 @@ class StubClient(MagicMock):
             raise ValueError(f"no stub client for {service!r}: use 'sns' or 'sqs'")
         double: MemoryClient = getattr(MemoryAWS(strict=False), service)
         self._stub_double = double
-        self.exceptions = double.exceptions
+        self.exceptions: Any = double.exceptions
         self.meta = double.meta
 
     def __getattr__(self, name: str) -> Any:
