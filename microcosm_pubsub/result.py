@@ -50,25 +50,18 @@ class MessageHandlingResult(core.MessageHandlingResult):
         self,
         message: SQSMessage | None = None,
         outcome: Outcome | None = None,
-        handler: str | None = None,
-        reason: str | None = None,
-        error: BaseException | None = None,
-        elapsed_seconds: float = 0.0,
-        retry_seconds: int | None = None,
-        extra: Mapping[str, Any] | None = None,
-        *,
+        *args: Any,
         result: Outcome | None = None,
         media_type: str | None = None,
         exc_info: Any = None,
         handle_start_time: float | None = None,
+        **kwargs: Any,
     ) -> None:
         chosen = outcome if outcome is not None else result
         if chosen is None:
             raise TypeError("MessageHandlingResult needs an outcome (`outcome=` or the old `result=`)")
         # Only results built the old way, from `result=` alone, have no message
-        super().__init__(
-            cast("SQSMessage", message), chosen, handler, reason, error, elapsed_seconds, retry_seconds, extra,
-        )
+        super().__init__(cast("SQSMessage", message), chosen, *args, **kwargs)
         self._media_type = media_type
         self._exc_info = exc_info
         self.handle_start_time = handle_start_time

@@ -205,7 +205,9 @@ class TestLambdaHandler(unittest.TestCase):
         assert_that(self.handle({}), is_(equal_to(failures())))
 
 
-class TestDeadLetterQueue(unittest.TestCase):
+class WithDeadLetterQueue(unittest.TestCase):
+    """A Lambda handler whose daemon dead-letters to a queue on the local endpoint (`self.sqs`)."""
+
     def setUp(self) -> None:
         self.stack = new_stack("lambda")
         config = graph_config(sqs_message_dispatcher={"dead_letter_queue_url": self.stack.dead_letter_queue_url})
@@ -214,6 +216,8 @@ class TestDeadLetterQueue(unittest.TestCase):
         self.sqs = self.daemon.graph.sqs_client
         self.addCleanup(self.sqs.close)
 
+
+class TestDeadLetterQueue(WithDeadLetterQueue):
     def test_invalid_record_is_dead_lettered(self) -> None:
         """With a dead-letter queue, an invalid record goes there with its reason and is not reported."""
         response = self.handle({"Records": [record("m-ok", sns_body("ok")), record("m-invalid", "{oops")]})

@@ -21,8 +21,7 @@ from microcosm.api import load_from_dict
 
 from microcosm_pubsub.consume.lambda_records import sqs_message_from_sns_record
 from microcosm_pubsub.middleware.signing import KEY_ID_ATTRIBUTE, SIGNATURE_ATTRIBUTE, sign
-from microcosm_pubsub.tests.fixtures import graph_config, new_stack
-from microcosm_pubsub.tests.test_lambda import GIZMO, Context, GizmoDaemon
+from microcosm_pubsub.tests.test_lambda import GIZMO, Context, GizmoDaemon, WithDeadLetterQueue
 from microcosm_pubsub.wire.errors import RetryInvocationError
 
 
@@ -159,15 +158,7 @@ class TestSignedSNSEvent(unittest.TestCase):
         assert_that(self.gizmos.names, is_(equal_to([])))
 
 
-class TestSNSDeadLetterQueue(unittest.TestCase):
-    def setUp(self) -> None:
-        self.stack = new_stack("lambda-sns")
-        config = graph_config(sqs_message_dispatcher={"dead_letter_queue_url": self.stack.dead_letter_queue_url})
-        self.daemon = GizmoDaemon.create_for_testing(loader=load_from_dict(config))
-        self.handle = self.daemon.make_lambda_handler()
-        self.sqs = self.daemon.graph.sqs_client
-        self.addCleanup(self.sqs.close)
-
+class TestSNSDeadLetterQueue(WithDeadLetterQueue):
     def test_invalid_record_is_dead_lettered(self) -> None:
         """With a dead-letter queue, a schema violation goes there naming its topic, and the invocation succeeds."""
         bad = sns_record("x", "sns-bad", message=json.dumps({"mediaType": GIZMO}))
