@@ -21,7 +21,7 @@ from microcosm_pubsub.consume.result import (
     actions,
     outcome_of,
 )
-from microcosm_pubsub.middleware.reporting import capture
+from microcosm_pubsub.sentry import capture
 
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ from microcosm.errors import LockedGraphError, NotBoundError
 from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.graph.config import defaults, flag, typed
 from microcosm_pubsub.middleware.chain import Middleware
-from microcosm_pubsub.middleware.reporting import capture
 
 
 if TYPE_CHECKING:
@@ -47,6 +46,23 @@ REDACTED = "<redacted>"
 _KEPT_VALUE = re.compile(r"^'?(https?://\S*|[0-9a-fA-F-]{32,36})'?$")
 _KEPT_TYPE = re.compile(r"^<.*>$", re.DOTALL)
 REPORTED = frozenset({Outcome.FAILED, Outcome.EXPIRED})
+
+
+def capture(error: Any, tags: Mapping[str, str], user_id: str | None = None, client: Any = None) -> None:
+    """Report `error` (an exception or `exc_info`) in a scope of its own; to `client`, else the global one.
+
+    :raises ImportError: without sentry-sdk (the `sentry` extra)
+    """
+    import sentry_sdk
+
+    with sentry_sdk.new_scope() as scope:
+        if client is not None:
+            scope.set_client(client)
+        for name, value in tags.items():
+            scope.set_tag(name, value)
+        if user_id is not None:
+            scope.set_user({"id": user_id})
+        scope.capture_exception(error)
 
 
 def _kept(name: str, value: Any) -> bool:
