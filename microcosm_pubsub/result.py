@@ -9,18 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from microcosm_pubsub.consume import result as core
 from microcosm_pubsub.consume.handler_loop import is_awaitable, run_awaitable
 from microcosm_pubsub.consume.logs import log_outcome
-from microcosm_pubsub.consume.result import (
-    RETURNING,
-    RULES,
-    SIGNALS,
-    Action,
-    ExcInfo,
-    Outcome,
-    Rule,
-    SettlePolicy,
-    actions,
-    outcome_of,
-)
+from microcosm_pubsub.consume.result import RULES, Action, Outcome, SettlePolicy
 from microcosm_pubsub.sentry import capture
 
 
@@ -28,15 +17,24 @@ if TYPE_CHECKING:
     from microcosm_pubsub.consume.message import SQSMessage
 
 
-# The old module held the whole outcome model
 __all__ = [
-    "RETURNING", "RULES", "SIGNALS", "WITHOUT_DEAD_LETTER_QUEUE", "Action", "ExcInfo", "MessageHandlingResult",
-    "MessageHandlingResultType", "Outcome", "Rule", "SettlePolicy", "actions", "outcome_of",
+    "RULES",
+    "WITHOUT_DEAD_LETTER_QUEUE",
+    "Action",
+    "MessageHandlingResult",
+    "MessageHandlingResultType",
+    "Outcome",
+    "SettlePolicy",
 ]
 # The old package's name for the outcomes
 MessageHandlingResultType = Outcome
 # `resolve()` settles a message alone, with no dispatcher configuration to follow
 WITHOUT_DEAD_LETTER_QUEUE = SettlePolicy()
+
+
+def __getattr__(name: str) -> Any:
+    """The rest of the outcome model (`RETURNING`, `actions`, ...), which the old module held too."""
+    return getattr(core, name)
 
 
 class MessageHandlingResult(core.MessageHandlingResult):

@@ -80,15 +80,16 @@ def log_outcome(
     message = result.message
     outcome = result.outcome
     elapsed_ms = round(result.elapsed_seconds * 1000, 3)
-    since_published = seconds_since_published(message.opaque_data) if message is not None else None
+    # The old API's results built from `result=` alone have no message
+    since_published = seconds_since_published(message.opaque_data) if message else None
     fields = {
         **(more or {}),
         "media_type": result.media_type,
-        "message_id": message.message_id if message is not None else None,
+        "message_id": message and message.message_id,
         "outcome": outcome.value,
         "action": action.value,
         "reason": result.reason,
-        "receive_count": message.approximate_receive_count if message is not None else None,
+        "receive_count": message and message.approximate_receive_count,
         "handler": result.handler,
         "elapsed_ms": elapsed_ms,
         "since_published_ms": None if since_published is None else round(since_published * 1000, 3),
