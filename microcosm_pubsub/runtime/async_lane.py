@@ -13,7 +13,7 @@ import contextvars
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from microcosm_pubsub.consume.handler_loop import handler_loop
 from microcosm_pubsub.consume.message import SQSMessage
@@ -24,11 +24,19 @@ from microcosm_pubsub.runtime.inflight import InFlight
 logger = logging.getLogger("microcosm_pubsub.runner")
 
 
+class HandlesAsync(Protocol):
+    """The dispatcher's coroutine path (`SQSMessageDispatcher.handle_message_async`)."""
+
+    async def handle_message_async(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
+    ) -> MessageHandlingResult: ...
+
+
 class AsyncLane:
     """Runs `dispatcher.handle_message_async` for the in-flight queue's messages, `concurrency` at a time."""
 
     def __init__(
-        self, dispatcher: Any, in_flight: InFlight, concurrency: int, hand_back: Callable[[SQSMessage], bool],
+        self, dispatcher: HandlesAsync, in_flight: InFlight, concurrency: int, hand_back: Callable[[SQSMessage], bool],
     ) -> None:
         self.dispatcher = dispatcher
         self.in_flight = in_flight

@@ -10,10 +10,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from microcosm_pubsub.consume.message import SQSMessage
-from microcosm_pubsub.runtime.ordering import GroupedPending
+from microcosm_pubsub.runtime.ordering import Finished, GroupedPending
 
 
 # SQS settles at most ten messages per call
@@ -51,7 +50,7 @@ class InFlight:
         self._pending: deque[SQSMessage] | GroupedPending = deque() if pending is None else pending
         self._running = 0
         # Results (and messages handed back unhandled) waiting for their settle, and since when each waits
-        self._finished: list[Any] = []
+        self._finished: list[Finished] = []
         self._finished_at: deque[float] = deque()
         # Slots promised to receives still on their way
         self._reserved = 0
@@ -138,7 +137,7 @@ class InFlight:
 
     # The handler threads
 
-    def next_message(self, finished: Any = None, wait: bool = True) -> SQSMessage | None:
+    def next_message(self, finished: Finished | None = None, wait: bool = True) -> SQSMessage | None:
         """Record what the caller finished (a result, or a message handed back) and take the next message.
 
         Waits while nothing is pending (unless not `wait`); None once the runner is closing and nothing is left.
@@ -154,13 +153,13 @@ class InFlight:
             self._running += 1
             return self._pending.popleft()
 
-    def finish(self, item: Any) -> None:
+    def finish(self, item: Finished) -> None:
         """A handler thread is done with a message (`item` is its result, or the message handed back)."""
         with self._lock:
             self._running -= 1
             self._finish(item)
 
-    def _finish(self, item: Any) -> None:
+    def _finish(self, item: Finished) -> None:
         self._finished.append(item)
         self._finished_at.append(self.clock())
         if self._ordered is not None:
@@ -181,7 +180,7 @@ class InFlight:
 
     # The settler
 
-    def settle_batch(self, max_wait: float, timeout: float) -> list[Any] | None:
+    def settle_batch(self, max_wait: float, timeout: float) -> list[Finished] | None:
         """Up to ten finished items, once a batch is ready or its oldest has waited `max_wait`.
 
         Returns [] when `timeout` passes first (time for the heartbeat), None once shut with nothing left.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import RETURNING, Action, MessageHandlingResult
@@ -20,6 +19,8 @@ from microcosm_pubsub.wire.fifo import is_fifo
 
 
 Decide = Callable[[MessageHandlingResult], Action]
+# What a handler is done with: the message's result, or the message itself when it went back unhandled
+Finished = MessageHandlingResult | SQSMessage
 
 
 def group_of(message: SQSMessage) -> str:
@@ -90,7 +91,7 @@ class GroupedPending:
         self._ready.clear()
         self._count = 0
 
-    def finished(self, item: Any) -> list[SQSMessage]:
+    def finished(self, item: Finished) -> list[SQSMessage]:
         """A handler is done with a message (`item`: its result, or the message handed back unhandled).
 
         Returns the group's waiting messages when they must go back to the queue unhandled: the

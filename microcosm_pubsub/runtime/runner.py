@@ -17,17 +17,19 @@ import logging
 import random
 import threading
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.aws.faults import lasting_fault, unknown_region
 from microcosm_pubsub.consume.deadletter import RedrivePolicy
 from microcosm_pubsub.consume.message import SQSMessage
-from microcosm_pubsub.consume.result import MessageHandlingResult
-from microcosm_pubsub.runtime.async_lane import AsyncLane
+from microcosm_pubsub.consume.result import Action, MessageHandlingResult
+from microcosm_pubsub.middleware.chain import MiddlewareChain
+from microcosm_pubsub.runtime.async_lane import AsyncLane, HandlesAsync
 from microcosm_pubsub.runtime.inflight import InFlight
-from microcosm_pubsub.runtime.ordering import pending_for
+from microcosm_pubsub.runtime.ordering import Finished, pending_for
 from microcosm_pubsub.runtime.stopping import RunnerSettings
 from microcosm_pubsub.wire.errors import ConfigurationError, ConsumeError, QueueExhausted
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
@@ -54,6 +56,50 @@ DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
 
+class Receiver(Protocol):
+    """What the runner asks of the consumer (`SQSConsumer`): receives, queue facts, visibility changes."""
+
+    limit: int
+    wait_seconds: int
+    sqs_queue_url: str | None
+    middleware: MiddlewareChain
+
+    @property
+    def queue_url(self) -> str: ...
+
+    @property
+    def client(self) -> Any: ...
+
+    @property
+    def receives_in_parallel(self) -> bool: ...
+
+    def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]: ...
+
+    def consume(self, limit: int | None = None, wait_seconds: int | None = None) -> list[SQSMessage]: ...
+
+    def change_visibility_batch(self, settings: Sequence[tuple[SQSMessage, int]]) -> list[SQSMessage]: ...
+
+
+class Dispatcher(HandlesAsync, Protocol):
+    """What the runner asks of the dispatcher (`SQSMessageDispatcher`): handle, decide, settle."""
+
+    max_processing_attempts: int | None
+
+    def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None: ...
+
+    def handle_message(
+        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
+    ) -> MessageHandlingResult: ...
+
+    def all_handlers_async(self) -> bool: ...
+
+    def action(self, result: MessageHandlingResult) -> Action: ...
+
+    def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None: ...
+
+    def follow_redrive_policy(self, policy: RedrivePolicy) -> None: ...
+
+
 def poller_count(concurrency: int, batch: int) -> int:
     """Receives in parallel: one per three receives' worth of handler threads, 1 to `MAX_POLLERS`."""
     return max(1, min(MAX_POLLERS, concurrency // (POLLER_PER_RECEIVES * max(batch, 1))))
@@ -63,7 +109,7 @@ class Runner:
     """Runs `dispatcher` over `consumer` until `stop` is set, then drains what is in flight."""
 
     def __init__(
-        self, dispatcher: Any, consumer: Any, concurrency: int, stop: threading.Event,
+        self, dispatcher: Dispatcher, consumer: Receiver, concurrency: int, stop: threading.Event,
         settings: RunnerSettings | None = None,
     ) -> None:
         if concurrency < 1:
@@ -79,7 +125,7 @@ class Runner:
         capacity = self.settings.max_in_flight or concurrency + self.batch
         # On a FIFO queue, one message per group at a time, in order (ordering.py). A receive there may bring
         # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
-        pending = pending_for(getattr(consumer, "sqs_queue_url", None), getattr(dispatcher, "action", None))
+        pending = pending_for(consumer.sqs_queue_url, dispatcher.action)
         grouped = 0 if pending is None else concurrency * self.batch
         # A group's later message may not be handled while an earlier one goes back: nothing is kept at stop
         self.keep_at_stop = self.last_try if pending is None else None
@@ -96,8 +142,6 @@ class Runner:
         self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
         # Guards the stop condition and the first `prepare` between pollers
         self.poll_lock = threading.Lock()
-        # The dispatcher's look-ups for a whole receive (`SQSMessageDispatcher.prepare`); without, done per call
-        self.prepare_messages: Any = getattr(dispatcher, "prepare", None)
         # Whether the poller handles its own receives (set by `run`)
         self.inline = False
         # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
@@ -117,12 +161,11 @@ class Runner:
     def run(self) -> None:
         if not self.prepared:
             self.prepare()
-        if self.pollers > 1 and not getattr(self.consumer, "receives_in_parallel", False):
+        if self.pollers > 1 and not self.consumer.receives_in_parallel:
             # A file, stdin or a Lambda event stands in for the queue: read it in order
             self.pollers = 1
         # Every handler `async def`: tasks on the process's handler loop instead of handler threads
-        all_async = getattr(self.dispatcher, "all_handlers_async", None)
-        if callable(all_async) and all_async():
+        if self.dispatcher.all_handlers_async():
             self.lane = AsyncLane(self.dispatcher, self.in_flight, self.concurrency, self.hands_back)
         # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
         # contending for the GIL; the settler still deletes while the next receive goes out
@@ -206,7 +249,7 @@ class Runner:
         the dispatcher expires it unhandled. Either way that receive must be used to handle it.
         """
         count = message.approximate_receive_count
-        attempts = getattr(self.dispatcher, "max_processing_attempts", None)
+        attempts = self.dispatcher.max_processing_attempts
         limits = [limit for limit in (self.max_receive_count, attempts) if isinstance(limit, int) and limit > 0]
         return bool(limits) and count >= min(limits)
 
@@ -279,9 +322,9 @@ class Runner:
                 continue
             failures = 0
             self.failing_since = None
-            if messages and self.prepare_messages is not None:
+            if messages:
                 # The look-ups for the whole receive at once, here: between handler calls only the calls run
-                self.prepare_messages(messages)
+                self.dispatcher.prepare(messages)
             refused = self.in_flight.received(messages, reserved)
             if refused:
                 # Back after the drain stopped waiting for it: visible again at once, not after the visibility timeout
@@ -311,7 +354,7 @@ class Runner:
 
     def work_loop(self, wait: bool = True) -> None:
         """Take messages one by one, handle each, pass on its result; until closing (or nothing pending)."""
-        finished: Any = None
+        finished: Finished | None = None
         while True:
             message = self.in_flight.next_message(finished, wait=wait)
             if message is None:
@@ -343,7 +386,7 @@ class Runner:
                 self.settle(batch)
             self.heartbeat(heartbeat_interval)
 
-    def settle(self, batch: list[Any]) -> None:
+    def settle(self, batch: list[Finished]) -> None:
         results = [item for item in batch if isinstance(item, MessageHandlingResult)]
         released = [item for item in batch if isinstance(item, SQSMessage)]
         if released:
@@ -378,8 +421,7 @@ class Runner:
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
         # A poll still open would be served by SQS after this process exits: what it returned would stay
         # hidden for the visibility timeout with a receive used. Its thread releases what it brings back
-        wait_seconds = getattr(self.consumer, "wait_seconds", 0)
-        deadline = stopped + (wait_seconds if isinstance(wait_seconds, int) else 0) + POLL_RETURN_MARGIN_SECONDS
+        deadline = stopped + self.consumer.wait_seconds + POLL_RETURN_MARGIN_SECONDS
         open_polls = [poller for poller in pollers or [] if poller.is_alive()]
         for poller in open_polls:
             poller.join(max(deadline - time.monotonic(), 0))

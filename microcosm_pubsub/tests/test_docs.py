@@ -305,10 +305,11 @@ class TestDocsAgreeWithCode(unittest.TestCase):
             for match in IN_FLIGHT.finditer((ROOT / path).read_text(encoding="utf-8"))
         ]
         assert_that(quoted, is_not(empty()))
-        consumer = testing_graph().sqs_consumer
+        graph = testing_graph()
         for path, match in quoted:
             concurrency, held, unhandled = (int(group) for group in match.groups())
-            in_flight = Runner(None, consumer, concurrency, threading.Event()).in_flight
+            runner = Runner(graph.sqs_message_dispatcher, graph.sqs_consumer, concurrency, threading.Event())
+            in_flight = runner.in_flight
             assert_that((in_flight.limit, in_flight.capacity), is_(equal_to((held, unhandled))), f"{path}: {match[0]}")
 
     def test_configuration_defaults_are_the_codes(self) -> None:

@@ -35,8 +35,10 @@ def handle_all(in_flight: InFlight, count: int) -> list[Any]:
     """Take `count` pending messages and finish each (the finished item is the message itself)."""
     taken = []
     for _ in range(count):
-        taken.append(in_flight.next_message())
-        in_flight.finish(taken[-1])
+        message = in_flight.next_message()
+        assert message is not None
+        in_flight.finish(message)
+        taken.append(message)
     return taken
 
 
