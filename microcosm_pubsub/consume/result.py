@@ -161,7 +161,7 @@ class MessageHandlingResult:
         self.elapsed_seconds = elapsed_seconds
         # An explicit Nack delay; None leaves it to the backoff policy
         self.retry_seconds = retry_seconds
-        # A signal's own fields, logged with the outcome
+        # A signal's own fields (the old `extra`)
         self._extra: dict[str, Any] = dict(extra) if extra else {}
         self.handle_start_time: float | None = None
 
