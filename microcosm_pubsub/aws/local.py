@@ -27,7 +27,7 @@ from microcosm_pubsub.aws.local_speedups import (
     moto_tested,
     speed_up_deep_queues,
 )
-from microcosm_pubsub.aws.provisioning import Stack, provision
+from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT, Stack, provision
 from microcosm_pubsub.wire.errors import LocalEndpointError
 
 
@@ -141,8 +141,9 @@ class LocalEndpoint:
         return {"AWS_ENDPOINT_URL": self.url, **DUMMY_CREDENTIALS}
 
     def provision(
-        self, name: str, *, raw: bool = False, dead_letter: bool = True, max_receive_count: int = 3,
-        visibility_timeout: int = 30, filter_media_types: list[str] | None = None,
+        self, name: str, *, raw: bool = False, dead_letter: bool = True,
+        max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT, visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
+        filter_media_types: list[str] | None = None,
     ) -> Stack:
         """Topic, queue and dead-letter queue `name` on this endpoint; see `provisioning.provision`."""
         with closing(self.client("sns")) as sns, closing(self.client("sqs")) as sqs:

@@ -154,13 +154,13 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
         return [problems.attempt(partial(read, item, f"{key}[{index}]"), None) for index, item in enumerate(items[key])]
 
     topic_names = each("topics", name_of(TOPIC_NAME, "topic"))
-    parsed_queues = each("queues", partial(_queue, problems=problems))
+    queues = each("queues", partial(_queue, problems=problems))
     subscriptions = each("subscriptions", partial(_subscription, problems=problems))
     problems.found.extend(duplicates(topic_names, "topics"))
-    problems.found.extend(duplicates([queue.name if queue else None for queue in parsed_queues], "queues"))
+    problems.found.extend(duplicates([queue.name if queue else None for queue in queues], "queues"))
     declared_topics, declared_queues = _strings(items["topics"]), _strings(items["queues"], "name")
     destinations: dict[str, str] = {}
-    for index, queue in enumerate(parsed_queues):
+    for index, queue in enumerate(queues):
         if queue is None:
             continue
         for media_type in queue.media_types:
@@ -183,10 +183,8 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
                 f"queues[{index}].deadLetter.name: {dead_letter.name!r}: a FIFO queue's dead-letter queue "
                 "must be FIFO (a name ending in .fifo), and a standard queue's standard"
             )
-    pairs: list[str | None] = []
     for index, subscription in enumerate(subscriptions):
         if subscription is None:
-            pairs.append(None)
             continue
         if subscription.topic and subscription.topic not in declared_topics:
             problems.found.append(f"subscriptions[{index}].topic: {subscription.topic!r} is not declared in topics")
@@ -196,18 +194,14 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
             problems.found.append(
                 f"subscriptions[{index}]: the FIFO queue {subscription.queue!r} can only subscribe to a FIFO topic"
             )
-        complete = subscription.topic and subscription.queue
-        pairs.append(f"{subscription.topic} -> {subscription.queue}" if complete else None)
+    pairs = [f"{item.topic} -> {item.queue}" if item and item.topic and item.queue else None for item in subscriptions]
     problems.found.extend(duplicates(pairs, "subscriptions"))
 
     if problems.found:
         lines = [f"{source}: {problem}" for problem in problems.found]
         raise StackFileError(lines[0], lines)
-    return StackSpec(
-        tuple(name for name in topic_names if name is not None),
-        tuple(queue for queue in parsed_queues if queue is not None),
-        tuple(subscription for subscription in subscriptions if subscription is not None),
-    )
+    # An entry read as None had a problem, so with none found the filters drop nothing
+    return StackSpec(tuple(filter(None, topic_names)), tuple(filter(None, queues)), tuple(filter(None, subscriptions)))
 
 
 def load_stack(path: str) -> StackSpec:

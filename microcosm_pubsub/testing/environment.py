@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
+from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import MessageHandlingResult
 from microcosm_pubsub.testing.graphs import merge_config
@@ -59,8 +60,8 @@ class IntegrationEnvironment:
         topic_per_media_type: bool = False,
         raw: bool = False,
         dead_letter: bool = True,
-        max_receive_count: int = 3,
-        visibility_timeout: int = 30,
+        max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
+        visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
         endpoint: LocalEndpoint | None = None,
     ) -> None:
         self.name = name

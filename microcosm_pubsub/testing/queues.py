@@ -81,11 +81,7 @@ def until_quiet(
 
 
 def drain(
-    consumer: SQSConsumer,
-    *,
-    ack: bool = True,
-    max_messages: int = 500,
-    timeout_seconds: float = 10.0,
+    consumer: SQSConsumer, *, ack: bool = True, max_messages: int = 500, timeout_seconds: float = 10.0,
 ) -> list[SQSMessage]:
     """Receive until the queue is empty (deleting what was received unless `ack` is False)."""
     received: list[SQSMessage] = []
