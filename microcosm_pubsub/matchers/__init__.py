@@ -6,7 +6,7 @@ content passed positionally and every media type, not only `application/vnd.glob
 """
 # First, so that a missing PyHamcrest raises the ImportError naming the testing extra
 import microcosm_pubsub.testing.matchers  # noqa: F401
-from microcosm_pubsub.matchers.published import (
+from microcosm_pubsub.matchers.message import (
     PublishedMessage,
     has_media_type,
     has_uri,

@@ -13,9 +13,9 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from microcosm_pubsub.conventions import DEFAULT_ORGANIZATION, created
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import handles
+from microcosm_pubsub.schemas.naming import DEFAULT_ORGANIZATION, created
 from microcosm_pubsub.wire.batching import sized_batches
 from microcosm_pubsub.wire.errors import MessageTooLargeError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES

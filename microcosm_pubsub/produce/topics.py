@@ -5,8 +5,9 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from microcosm_pubsub.conventions import BUILT_IN_VERBS, LifecycleChange, parse_media_type
 from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.schemas.lifecycle import LifecycleChange
+from microcosm_pubsub.schemas.naming import BUILT_IN_VERBS, parse_media_type
 from microcosm_pubsub.wire.errors import ConfigurationError, TopicNotDefinedError
 from microcosm_pubsub.wire.wildcards import lookup
 

@@ -6,7 +6,6 @@ from typing import Any
 from marshmallow import Schema
 from microcosm.hooks import invoke_resolve_hook
 
-from microcosm_pubsub.conventions import LifecycleChange, convention_schema
 from microcosm_pubsub.graph.config import defaults, typed
 from microcosm_pubsub.schemas.codecs import PubSubMessageCodec
 from microcosm_pubsub.schemas.handler_registry import (
@@ -15,6 +14,8 @@ from microcosm_pubsub.schemas.handler_registry import (
     SQSMessageHandlerRegistry,
     handler_name,
 )
+from microcosm_pubsub.schemas.lifecycle import LifecycleChange
+from microcosm_pubsub.schemas.messages import convention_schema
 from microcosm_pubsub.wire.errors import AlreadyRegisteredError, SchemaNotFoundError
 from microcosm_pubsub.wire.wildcards import candidate_keys, lookup
 

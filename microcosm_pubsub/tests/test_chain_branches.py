@@ -8,6 +8,7 @@ from hamcrest import assert_that, calling, equal_to, is_, none, raises
 from microcosm_pubsub.chain import Chain, SafeContext, extracts
 from microcosm_pubsub.chain.exceptions import ContextKeyNotFound
 from microcosm_pubsub.chain.statements import switch, try_chain, when
+from microcosm_pubsub.chain.statements.case import CaseStatement
 
 
 def fail_with(error: type[Exception] | None) -> str:
@@ -37,6 +38,12 @@ class SwitchTestCase(unittest.TestCase):
     def test_unhashable_case_value(self) -> None:
         """Cases compare by equality, so dicts and lists work."""
         assert_that(self.chain(kind={"x": 1}), is_(equal_to(3)))
+
+    def test_old_case_statement(self) -> None:
+        """The old `CaseStatement(switch, value).then(...)` adds its case and returns the switch."""
+        statement = switch("kind")
+        chain = Chain(CaseStatement(statement, "c").then(lambda: 4).otherwise(lambda: 0))
+        assert_that((chain(kind="c"), chain(kind="z")), is_(equal_to((4, 0))))
 
     def test_otherwise(self) -> None:
         """With no match, otherwise runs."""

@@ -124,10 +124,15 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+# AWS clients are built at first use, so that a graph that never calls AWS needs no region or credentials
+FIRST_USE = frozenset({"sns_client", "sqs_client", "s3_client"})
+
+
 def core_bindings() -> dict[str, str]:
-    """The graph's names whose factory lives in the core, with the factory as `module:attribute`."""
+    """The graph's names whose factory lives in the core, with the factory as `module:attribute` (clients aside)."""
     return {
-        point.name: point.value for point in entry_points(group="microcosm.factories") if within(point.module, CORE)
+        point.name: point.value for point in entry_points(group="microcosm.factories")
+        if within(point.module, CORE) and point.name not in FIRST_USE
     }
 
 
