@@ -14,9 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError, ProfileNotFound
 
-from microcosm_pubsub.graph.config import defaults, flag, typed
+from microcosm_pubsub.graph.config import defaults, flag, runner_setting, typed
 from microcosm_pubsub.graph.doubles import SNS_CLIENT, SQS_CLIENT, build_double
-from microcosm_pubsub.runtime.stopping import runner_setting
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 

@@ -155,3 +155,21 @@ def expected_type(path: list[str]) -> type | None:
         declared = declared[part]
     kind = getattr(declared, "type", None) if isinstance(declared, Requirement) else None
     return kind if isinstance(kind, type) else None
+
+
+# Keys that are pubsub_runner's and used to live on other components: read there when pubsub_runner leaves
+# them unset, so old configuration keeps working
+OLD_KEYS: dict[str, tuple[str, str]] = {
+    "concurrency": ("sqs_consumer", "concurrency"),
+    "max_in_flight": ("sqs_message_dispatcher", "max_in_flight"),
+    "shutdown_timeout_seconds": ("sqs_message_dispatcher", "shutdown_timeout_seconds"),
+}
+
+
+def runner_setting(config: Mapping[str, Any], key: str) -> Any:
+    """`pubsub_runner.<key>` from a graph's configuration, else the key's old home (see OLD_KEYS), else None."""
+    value = (config.get("pubsub_runner") or {}).get(key)
+    if value is None and key in OLD_KEYS:
+        section, old_key = OLD_KEYS[key]
+        value = (config.get(section) or {}).get(old_key)
+    return value

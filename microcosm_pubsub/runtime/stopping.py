@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.graph.config import OLD_KEYS, defaults, runner_setting, typed
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
@@ -85,24 +85,6 @@ class AnyStop(StopCondition):
             if found:
                 return found
         return None
-
-
-# Keys that are pubsub_runner's and used to live on other components: read there when pubsub_runner leaves
-# them unset, so old configuration keeps working
-OLD_KEYS: dict[str, tuple[str, str]] = {
-    "concurrency": ("sqs_consumer", "concurrency"),
-    "max_in_flight": ("sqs_message_dispatcher", "max_in_flight"),
-    "shutdown_timeout_seconds": ("sqs_message_dispatcher", "shutdown_timeout_seconds"),
-}
-
-
-def runner_setting(config: Mapping[str, Any], key: str) -> Any:
-    """`pubsub_runner.<key>` from a graph's configuration, else the key's old home (see OLD_KEYS), else None."""
-    value = (config.get("pubsub_runner") or {}).get(key)
-    if value is None and key in OLD_KEYS:
-        section, old_key = OLD_KEYS[key]
-        value = (config.get(section) or {}).get(old_key)
-    return value
 
 
 @dataclass(frozen=True)
