@@ -1,9 +1,10 @@
 """One cheap pass per message in place of marshmallow's dump + validate (produce) and load (consume).
 
 A `Plan` is worked out once per schema instance, and only for schemas whose every part behaves in a
-way the plan reproduces exactly under marshmallow 3 (>= 3.18) and 4: plain fields of a few exact
-types, no validators, defaults, hooks or overridden schema methods (see `build_plan`). Any other
-schema gets no plan, and `codecs` keeps calling marshmallow.
+way the plan reproduces exactly: plain fields of a few exact types, no validators, defaults, hooks or
+overridden schema methods (see `build_plan`). Any other schema gets no plan, and `codecs` keeps
+calling marshmallow. So does every schema when the installed marshmallow is outside the releases
+the plan is tested against (`TESTED_MARSHMALLOW`), or lacks a private name the plan relies on.
 
 Per message the plan takes its fast route only when every value is already what marshmallow would
 return unchanged (a `str` for a String, an `int`, not a `bool`, for an Integer...). Anything else (a
@@ -13,7 +14,9 @@ caller runs marshmallow for that message: errors are always marshmallow's own.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError, fields, missing
@@ -35,6 +38,10 @@ _FIELD_METHODS: Final = frozenset((
     "_validate_missing", "_validated", "_format_num", "_to_string", "make_error",
 ))
 
+# The marshmallow releases test_fastcodec's properties run under (.venv-marshmallow3 and .venv): major ->
+# lowest and highest minor. The low end is setup.py's pin; a newer minor may change what the plan skips
+TESTED_MARSHMALLOW: Final = {3: (18, 26), 4: (0, 4)}
+
 _ABSENT: Final = object()  # a key not in the message
 _NO: Final = object()  # a value the fast route does not take: marshmallow decides
 
@@ -43,6 +50,36 @@ Convert = Callable[[Any], Any]
 # One field: (key in the message, attribute in the content, exact value type that is returned as is when
 # there is no conversion, conversion or None, required, allow_none, the attribute is a dict attribute too)
 Spec = tuple[str, str, type, Convert | None, bool, bool, bool]
+
+
+def tested_marshmallow(release: str) -> bool:
+    """Whether `release` is a final marshmallow release in the range the plan is tested against."""
+    match = re.fullmatch(r"(\d+)\.(\d+)(\.\d+)*", release)
+    if match is None:
+        return False
+    low, high = TESTED_MARSHMALLOW.get(int(match[1]), (1, 0))
+    return low <= int(match[2]) <= high
+
+
+def missing_private_names(
+    schema_class: type = Schema, field_classes: Iterable[type] = (fields.Field, fields.Number),
+) -> list[str]:
+    """The private marshmallow names the plan stands in for or reads that none of these classes has."""
+    wanted = (*_SCHEMA_METHODS, "_hooks")
+    missing = [name for name in wanted if not hasattr(schema_class, name)]
+    classes = tuple(field_classes)
+    return missing + sorted(name for name in _FIELD_METHODS if not any(hasattr(cls, name) for cls in classes))
+
+
+def _installed_release() -> str:
+    try:
+        return version("marshmallow")
+    except PackageNotFoundError:
+        return ""
+
+
+# Decided once per process: the plan is used only where it is tested and its names are all there
+ENABLED: Final = tested_marshmallow(_installed_release()) and not missing_private_names()
 
 
 class Plan:
@@ -91,10 +128,7 @@ class Plan:
         return dumped
 
     def load(self, schema: Schema, data: Any) -> dict[str, Any] | None:
-        """`schema.load(data)` when it loads without error; None to let marshmallow decide (and raise).
-
-        :raises ValidationError: as `schema.load` does, when the trusted post-load hook raises one
-        """
+        """`schema.load(data)` when it loads without error; None to let marshmallow decide (and raise)."""
         if type(data) is not dict or schema.load_fields is not self.load_fields:
             return None
         loaded: dict[str, Any] = {}
@@ -125,23 +159,16 @@ class Plan:
                     loaded[key] = data[key]
         if self.post_load is None:
             return loaded
-        return self._post_load(schema, data, loaded)
-
-    def _post_load(self, schema: Schema, data: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
-        """The trusted post-load hook, called and its ValidationError raised as marshmallow's load does."""
-        partial = schema.partial
         try:
-            result: dict[str, Any] = getattr(schema, str(self.post_load))(loaded, many=False, partial=partial)
-            return result
-        except ValidationError as error:
-            messages = error.normalized_messages()  # type: ignore[no-untyped-call]
-        failure = ValidationError(messages, data=data, valid_data=loaded)
-        schema.handle_error(failure, data, many=False, partial=partial)
-        raise failure
+            result: dict[str, Any] = getattr(schema, self.post_load)(loaded, many=False, partial=schema.partial)
+        except ValidationError:
+            # A refused message is rare: marshmallow's load raises it, through the schema's handle_error
+            return None
+        return result
 
 
 def plan_for(schema: Schema, trusted_post_load: Collection[Callable[..., Any]] = ()) -> Plan | None:
-    """The schema instance's plan, worked out on first use; None when it does not qualify.
+    """The schema instance's plan, worked out on first use; None when it does not qualify or not `ENABLED`.
 
     :param trusted_post_load: post-load hook functions whose effect does not depend on how the data
         was loaded (the media-type hook of `PubSubMessageSchema`); a schema with any other hook gets no plan
@@ -152,7 +179,7 @@ def plan_for(schema: Schema, trusted_post_load: Collection[Callable[..., Any]] =
     except KeyError:
         pass
     try:
-        plan = build_plan(schema, trusted_post_load)
+        plan = build_plan(schema, trusted_post_load) if ENABLED else None
     except Exception:  # a schema the checks cannot even inspect keeps marshmallow's path
         plan = None
     schema.__dict__[_PLAN_ATTRIBUTE] = plan
@@ -231,85 +258,57 @@ def _plain(field: fields.Field[Any]) -> bool:
     )
 
 
-def _value_kind(field: fields.Field[Any]) -> tuple[type, Convert | None] | None:
+def _value_kind(field: fields.Field[Any], inner: bool = False) -> tuple[type, Convert | None] | None:
     """The exact type a value of the field must have to go the fast route, and its conversion; None: no fast route.
 
-    Exact types only: a subclass (`Email`, a service's own field) may do anything in its methods.
+    Exact field types only: a subclass (`Email`, a service's own field) may do anything in its methods.
+    `inner`: the items of a List, which the plan takes only of the four scalar kinds.
     """
-    kind = _KINDS.get(type(field))
-    return kind(field) if kind is not None else None
-
-
-def _string_kind(field: fields.String) -> tuple[type, Convert | None] | None:
-    return str, None
-
-
-def _integer_kind(field: fields.Integer) -> tuple[type, Convert | None] | None:
+    if type(field) not in (_SCALARS if inner else _KINDS):
+        return None
     # as_string dumps text that a load must parse back: left to marshmallow
-    return (int, None) if not field.as_string else None
+    if isinstance(field, fields.String):
+        return str, None
+    if isinstance(field, fields.Integer):
+        return None if field.as_string else (int, None)
+    if isinstance(field, fields.Float):
+        return None if field.as_string else (float, _float_or_int if field.allow_nan else _finite_float_or_int)
+    if isinstance(field, fields.Boolean):
+        # Dumped (marshmallow 3 maps through these sets) and loaded, True stays True and False stays False
+        truthy, falsy = field.truthy, field.falsy
+        keeps = True not in falsy and False not in truthy and (not truthy or (True in truthy and False in falsy))
+        return (bool, None) if keeps else None
+    if isinstance(field, fields.Dict) and field.value_field is None:
+        keys = field.key_field
+        if keys is None:
+            return dict, _dict
+        return (dict, _dict_with_text_keys) if type(keys) is fields.String and _plain(keys) else None
+    if isinstance(field, fields.List) and _plain(field.inner):
+        items = _value_kind(field.inner, inner=True)
+        return (list, _list_of(*items)) if items is not None else None
+    return None
 
 
-def _float_kind(field: fields.Float) -> tuple[type, Convert | None] | None:
-    if field.as_string:
-        return None
-    return (float, _float_or_int) if field.allow_nan else (float, _finite_float_or_int)
-
-
-def _boolean_kind(field: fields.Boolean) -> tuple[type, Convert | None] | None:
-    truthy, falsy = field.truthy, field.falsy
-    # Dumped (marshmallow 3 maps through these sets) and loaded, True stays True and False stays False
-    keeps = True not in falsy and False not in truthy and (not truthy or (True in truthy and False in falsy))
-    return (bool, None) if keeps else None
-
-
-def _dict_kind(field: fields.Dict) -> tuple[type, Convert | None] | None:
-    if field.value_field is not None:
-        return None
-    if field.key_field is None:
-        return dict, _dict
-    if type(field.key_field) is not fields.String or not _plain(field.key_field):
-        return None
-    return dict, _dict_with_text_keys
-
-
-def _list_kind(field: fields.List[Any]) -> tuple[type, Convert | None] | None:
-    inner = field.inner
-    scalar = _SCALARS.get(type(inner))
-    inner_kind = scalar(inner) if scalar is not None and _plain(inner) else None
-    if inner_kind is None:
-        return None
-    return list, _list_of(*inner_kind)
-
-
-# String, Integer, Float and Boolean whose options keep an exact-typed value as it is, both ways
-_SCALARS: Final[dict[type, Callable[[Any], tuple[type, Convert | None] | None]]] = {
-    fields.String: _string_kind,
-    fields.Integer: _integer_kind,
-    fields.Float: _float_kind,
-    fields.Boolean: _boolean_kind,
-}
-_KINDS: Final[dict[type, Callable[[Any], tuple[type, Convert | None] | None]]] = {
-    **_SCALARS, fields.Dict: _dict_kind, fields.List: _list_kind,
-}
+_SCALARS: Final = frozenset((fields.String, fields.Integer, fields.Float, fields.Boolean))
+_KINDS: Final = _SCALARS | {fields.Dict, fields.List}
 
 
 def _float_or_int(value: Any) -> Any:
     """A Float's value both ways: a float as it is, an int as `float()` makes it (an overflow is marshmallow's)."""
     if type(value) is float:
         return value
-    if type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:
-            return _NO
-    return _NO
+    if type(value) is not int:
+        return _NO
+    try:
+        return float(value)
+    except OverflowError:
+        return _NO
 
 
 def _finite_float_or_int(value: Any) -> Any:
     """As `_float_or_int`, where nan and infinity are errors (marshmallow's `allow_nan=False`)."""
-    if type(value) is float:
-        return value if math.isfinite(value) else _NO
-    return _float_or_int(value)
+    value = _float_or_int(value)
+    return value if value is _NO or math.isfinite(value) else _NO
 
 
 def _dict(value: Any) -> Any:
@@ -317,29 +316,16 @@ def _dict(value: Any) -> Any:
 
 
 def _dict_with_text_keys(value: Any) -> Any:
-    if type(value) is not dict:
-        return _NO
-    for key in value:
-        if type(key) is not str:
-            return _NO
-    return dict(value)
+    return dict(value) if type(value) is dict and all(type(key) is str for key in value) else _NO
 
 
 def _list_of(exact: type, convert: Convert | None) -> Convert:
     """Conversion of a list whose items are each of `exact` type, or pass `convert`."""
-    if convert is None:
-        def plain_list(value: Any) -> Any:
-            if type(value) is not list:
-                return _NO
-            for item in value:
-                if type(item) is not exact:
-                    return _NO
-            return list(value)
-        return plain_list
-
-    def converted_list(value: Any) -> Any:
+    def as_list(value: Any) -> Any:
         if type(value) is not list:
             return _NO
+        if convert is None:
+            return list(value) if all(type(item) is exact for item in value) else _NO
         items = [convert(item) for item in value]
         return _NO if _NO in items else items
-    return converted_list
+    return as_list
