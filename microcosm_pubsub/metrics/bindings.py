@@ -1,10 +1,4 @@
-"""The old package's metrics bindings, kept for old services: histograms to microcosm-metrics' `graph.metrics`.
-
-`pubsub_send_metrics` (per handled message) and `pubsub_send_batch_metrics` (per received batch) are
-automatic middleware (see `pubsub_middleware.automatic`); `pubsub_producer_metrics` (per publish) is
-called by the producer. Each is active when its own `enabled` flag is on and `graph.metrics` is
-bound to a statsd client whose host is not `localhost`, as before. New services use `pubsub_metrics`.
-"""
+"""The old package's metrics bindings, kept for old services: histograms to microcosm-metrics' `graph.metrics`."""
 from __future__ import annotations
 
 import threading
@@ -33,8 +27,17 @@ def tag_list(**tags: Any) -> list[str]:
     return [SOURCE_TAG] + [f"{key.replace('_', '-')}:{value}" for key, value in tags.items()]
 
 
+@defaults(
+    # On wherever microcosm-metrics is configured; each binding reads its own section's flag
+    # (the old package read pubsub_send_metrics.enabled for all three)
+    enabled=typed(bool, default_value=True),
+)
 class OldMetrics(Middleware):
-    """One of the old metrics bindings; `key` is its configuration section, read for its own `enabled`."""
+    """One of the old metrics bindings, active when `<key>.enabled` and `graph.metrics` is a configured client.
+
+    `pubsub_send_metrics` and `pubsub_send_batch_metrics` are automatic middleware (see
+    `pubsub_middleware.automatic`); the producer calls `pubsub_producer_metrics` after each publish.
+    """
 
     key = ""
 
@@ -42,11 +45,9 @@ class OldMetrics(Middleware):
         self.metrics = self.get_metrics(graph)
         configured = bool(graph.config[self.key].enabled)
         # microcosm-metrics points at localhost when nothing is configured: treat that as "no metrics"
-        self.enabled = configured and self.metrics is not None and getattr(self.metrics, "host", None) != "localhost"
-
-    @property
-    def active(self) -> bool:  # type: ignore[override]  # computed per graph, not a class constant
-        return self.enabled
+        self.active = self.enabled = (
+            configured and self.metrics is not None and getattr(self.metrics, "host", None) != "localhost"
+        )
 
     def get_metrics(self, graph: Any) -> Any:
         """`graph.metrics` when microcosm-metrics is bound, else None."""
@@ -60,10 +61,6 @@ class OldMetrics(Middleware):
             self.metrics.histogram(name, value, tags=tag_list(**tags))
 
 
-@defaults(
-    # On wherever microcosm-metrics is configured; this flag turns the per-message histograms off
-    enabled=typed(bool, default_value=True),
-)
 class PubSubSendMetrics(OldMetrics):
     """`message` (handling milliseconds) and `message_handle_start` (seconds since published) per message."""
 
@@ -73,18 +70,13 @@ class PubSubSendMetrics(OldMetrics):
         # As before: ignored messages (no handler here) are not this service's work
         if result.outcome is Outcome.IGNORED:
             return
-        message = result.message
-        tags = {"result": result.outcome.name, "media_type": message.media_type or "unknown"}
+        tags = {"result": result.outcome.name, "media_type": result.message.media_type or "unknown"}
         self.histogram("message", result.elapsed_seconds * 1000, **tags)
-        since_published = seconds_since_published(message.opaque_data)
+        since_published = seconds_since_published(result.message.opaque_data)
         if since_published is not None:
             self.histogram("message_handle_start", since_published, **tags)
 
 
-@defaults(
-    # Read for this binding itself (the old package read pubsub_send_metrics.enabled here)
-    enabled=typed(bool, default_value=True),
-)
 class PubSubSendBatchMetrics(OldMetrics):
     """`message_batch_size` per receive and `message_batch` (milliseconds until its last message settles)."""
 
@@ -100,11 +92,9 @@ class PubSubSendBatchMetrics(OldMetrics):
         if not messages or not self.enabled:
             return
         self.histogram("message_batch_size", len(messages))
-        pending = {message.message_id for message in messages}
-        batch = (time.monotonic(), pending)
+        batch = (time.monotonic(), {message.message_id for message in messages})
         with self._lock:
-            for message_id in pending:
-                self._batches[message_id] = batch
+            self._batches.update(dict.fromkeys(batch[1], batch))
 
     def settled(self, result: MessageHandlingResult, action: Action) -> None:
         with self._lock:
@@ -118,15 +108,8 @@ class PubSubSendBatchMetrics(OldMetrics):
             self.histogram("message_batch", (time.monotonic() - started) * 1000)
 
 
-@defaults(
-    # Read for this binding itself (the old package read pubsub_send_metrics.enabled here)
-    enabled=typed(bool, default_value=True),
-)
 class PubSubProducerMetrics(OldMetrics):
-    """`sns_producer`: milliseconds per publish, tagged with its media type and SUCCESS or FAILURE.
-
-    The producer calls it after each Publish (`graph.sns_producer.pubsub_producer_metrics`).
-    """
+    """`sns_producer`: milliseconds per publish, tagged with its media type and SUCCESS or FAILURE."""
 
     key = "pubsub_producer_metrics"
 

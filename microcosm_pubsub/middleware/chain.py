@@ -1,25 +1,4 @@
-"""`pubsub_middleware`: small pluggable pieces around publishing, receiving and handling.
-
-A middleware is a graph component named in `pubsub_middleware.components`; it overrides any of
-the hooks of `Middleware`. Signing, tracing and metrics are middleware, not special cases.
-The components named in `pubsub_middleware.automatic` (the old package's Dynatrace hook, metrics
-bindings and Sentry) come first, each only while it says it is `active`.
-
-Each middleware declares what its outgoing hooks change and when they must run, as class attributes:
-
-- `touches`: what of an outgoing message its `outgoing` or `publishing` hook changes, `BODY` and/or
-  `ATTRIBUTES` (tracing: both; signing: attributes). Nothing by default.
-- `phase`: `TRANSFORM` (the default) changes the message; `SEAL` covers it as it stands (signing's
-  signature over the media type and body).
-
-The chain runs every transform's `outgoing` (in listed order) before any seal's (in listed order),
-whatever the order in `pubsub_middleware.components`: a seal covers exactly what reaches the wire.
-A `publishing` hook that replaces the message (Dynatrace's tag in the opaque data) has the seals run
-again on the replacement. Incoming, seals check first: a tampered message is refused before the
-others read it. A chain that cannot be sealed in any order, a seal that changes the body next to
-another seal, is refused at start-up with a `ConfigurationError` naming both. Middleware written
-before these declarations existed is a transform touching nothing, and runs as it always did.
-"""
+"""`pubsub_middleware`: small pluggable pieces around publishing, receiving and handling, run in a safe order."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,18 +31,20 @@ ATTRIBUTES = "attributes"
 TRANSFORM = "transform"
 SEAL = "seal"
 PHASES = (TRANSFORM, SEAL)
-
-
 # The context of a hook with nothing to do: shared, since entering it changes nothing
 NOTHING: AbstractContextManager[None] = nullcontext()
 
 
 class Middleware:
-    """Every hook does nothing; override the ones you need."""
+    """Every hook does nothing; override the ones you need.
+
+    `touches` says what the `outgoing` and `publishing` hooks change of a message (`BODY`, `ATTRIBUTES`);
+    `phase` says when they run: `TRANSFORM` changes the message, `SEAL` covers it as it reaches the wire
+    (signing). Middleware declaring neither is a transform touching nothing, as before the declarations.
+    """
 
     # Automatic middleware (see `pubsub_middleware.automatic`) that is not active is left out of the chain
     active = True
-    # What the outgoing hooks change of a message (BODY, ATTRIBUTES) and when they run (TRANSFORM, SEAL)
     touches: ClassVar[frozenset[str]] = frozenset()
     phase: ClassVar[str] = TRANSFORM
 
@@ -94,7 +75,10 @@ class Middleware:
 
 
 class MiddlewareChain(Middleware):
-    """The configured middleware, called in order (handling: nested, first outermost); seals after transforms.
+    """The configured middleware in order (handling: nested, first outermost), seals after every transform.
+
+    A seal covers exactly what reaches the wire, so outgoing it runs last and again on a message a
+    `publishing` hook replaced (Dynatrace's tag); incoming it checks first, before the others read.
 
     :raises ConfigurationError: for an undeclared phase or touch, or a seal that changes the body
         next to another seal (`names`, the binding names, say which)
@@ -102,13 +86,11 @@ class MiddlewareChain(Middleware):
 
     def __init__(self, middleware: Sequence[Middleware], names: Sequence[str] | None = None) -> None:
         self.middleware = list(middleware)
-        named = list(zip(names or [type(item).__name__ for item in self.middleware], self.middleware, strict=True))
-        seals = _checked(named)
-        transforms = [item for item in self.middleware if all(item is not seal for seal in seals)]
-        self.seals = seals
-        # Outgoing: every change before any seal; incoming: seals check before the others read
-        self._outgoing = transforms + seals
-        self._incoming = seals + transforms
+        names = names or [type(item).__name__ for item in self.middleware]
+        self.seals = _seals(zip(names, self.middleware, strict=True))
+        transforms = [item for item in self.middleware if all(item is not seal for seal in self.seals)]
+        self._outgoing = transforms + self.seals
+        self._incoming = self.seals + transforms
 
     def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
         for item in self._outgoing:
@@ -127,15 +109,12 @@ class MiddlewareChain(Middleware):
         # Once per message: no generator or exit stack for a chain of none or one
         if len(self.middleware) < 2:
             return self.middleware[0].publishing(publication) if self.middleware else NOTHING
-        return self._nested(item.publishing(publication) for item in self.middleware)
+        return _entered(item.publishing(publication) for item in self.middleware)
 
     @contextmanager
     def _sealed_publishing(self, publication: Publication) -> Iterator[None]:
-        """The publishing hooks entered in order; a message one of them replaced is sealed again."""
         sent = publication.message
-        with ExitStack() as stack:
-            for item in self.middleware:
-                stack.enter_context(item.publishing(publication))
+        with _entered(item.publishing(publication) for item in self.middleware):
             if publication.message is not sent:
                 publication.message = self.seal(publication.message)
             yield
@@ -150,16 +129,7 @@ class MiddlewareChain(Middleware):
     def handling(self, message: SQSMessage) -> AbstractContextManager[None]:
         if len(self.middleware) < 2:
             return self.middleware[0].handling(message) if self.middleware else NOTHING
-        return self._nested(item.handling(message) for item in self.middleware)
-
-    @staticmethod
-    @contextmanager
-    def _nested(contexts: Iterable[AbstractContextManager[None]]) -> Iterator[None]:
-        """The contexts entered in order (the first outermost), made lazily so each sees the one before."""
-        with ExitStack() as stack:
-            for context in contexts:
-                stack.enter_context(context)
-            yield
+        return _entered(item.handling(message) for item in self.middleware)
 
     def settled(self, result: MessageHandlingResult, action: Action) -> None:
         for item in self.middleware:
@@ -174,48 +144,45 @@ class MiddlewareChain(Middleware):
             item.receive_failed(error)
 
 
-def _phase(item: Any) -> Any:
-    # A component with the hooks but not derived from Middleware declares nothing
-    return getattr(item, "phase", TRANSFORM)
+@contextmanager
+def _entered(contexts: Iterable[AbstractContextManager[None]]) -> Iterator[None]:
+    """The contexts entered in order (the first outermost), made lazily so each sees the one before."""
+    with ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
+        yield
 
 
-def _touches(item: Any) -> Any:
-    return getattr(item, "touches", frozenset())
-
-
-def _checked(named: Sequence[tuple[str, Middleware]]) -> list[Middleware]:
-    """The seals among `named` (name, middleware), in order, once every declaration is known to hold together.
-
-    :raises ConfigurationError: naming the middleware and what to change
-    """
+def _seals(named: Iterable[tuple[str, Middleware]]) -> list[Middleware]:
+    """The seals among `named` (name, middleware), in order, once every declaration is known to hold together."""
+    seals: list[tuple[str, Middleware, bool]] = []
     for name, item in named:
-        if _phase(item) not in PHASES:
-            raise ConfigurationError(
-                f"middleware {name} declares phase {_phase(item)!r}; use one of {', '.join(PHASES)}"
-            )
-        unknown = set(_touches(item)) - {BODY, ATTRIBUTES}
+        # A component with the hooks but not derived from Middleware declares nothing
+        phase, touches = getattr(item, "phase", TRANSFORM), getattr(item, "touches", frozenset())
+        if phase not in PHASES:
+            raise ConfigurationError(f"middleware {name} declares phase {phase!r}; use one of {', '.join(PHASES)}")
+        unknown = set(touches) - {BODY, ATTRIBUTES}
         if unknown:
             raise ConfigurationError(
                 f"middleware {name} declares it touches {', '.join(sorted(unknown))}; "
                 f"declare {BODY!r} and/or {ATTRIBUTES!r}"
             )
-    seals = [(name, item) for name, item in named if _phase(item) == SEAL]
-    for name, item in seals:
-        other = next((other for other, sealer in seals if sealer is not item), None)
-        if BODY in _touches(item) and other is not None:
+        if phase == SEAL:
+            seals.append((name, item, BODY in touches))
+    for name, item, changes_body in seals:
+        others = [other for other, sealer, _ in seals if sealer is not item]
+        if changes_body and others:
             # Whichever runs second, the body the first one sealed is not the body sent
             raise ConfigurationError(
-                f"middleware {name} seals and changes the body, so it breaks the seal of {other} in either order: "
+                f"middleware {name} seals and changes the body, so it breaks the seal of {others[0]} in either order: "
                 f"list only one of them in pubsub_middleware.components"
             )
-    return [item for _, item in seals]
+    return [item for _, item, _ in seals]
 
 
 # The old package's observability, on by itself when its conditions hold (oneagent importable,
 # microcosm-metrics bound, Sentry configured); each component says whether it is active
-AUTOMATIC = [
-    "pubsub_dynatrace", "pubsub_send_metrics", "pubsub_send_batch_metrics", "sentry_logging_pubsub",
-]
+AUTOMATIC = ["pubsub_dynatrace", "pubsub_send_metrics", "pubsub_send_batch_metrics", "sentry_logging_pubsub"]
 
 
 @defaults(
