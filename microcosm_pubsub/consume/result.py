@@ -164,6 +164,8 @@ class MessageHandlingResult:
         # A signal's own fields (the old `extra`)
         self._extra: dict[str, Any] = dict(extra) if extra else {}
         self.handle_start_time: float | None = None
+        # What SQS is told, once decided (FIFO ordering decides at the handler's return; settling reuses it)
+        self.action: Action | None = None
 
     @classmethod
     def from_return(

@@ -110,7 +110,7 @@ class Settlement:
 
     def decide(self, result: MessageHandlingResult) -> Action:
         """The result's action, logged and told to the middleware: every settle path (daemon, Lambda) does this."""
-        action = self.policy.action(result)
+        action = result.action or self.policy.action(result)
         log_outcome(logger, result, action)
         self.middleware.settled(result, action)
         return action

@@ -103,9 +103,12 @@ class GroupedPending:
         waiting = self._waiting.get(group)
         if not waiting:
             return []
-        if isinstance(item, MessageHandlingResult) and self.decide(item) not in RETURNING:
-            self._ready.append(group)
-            return []
+        if isinstance(item, MessageHandlingResult):
+            # Decided once: settling tells SQS this same action
+            item.action = self.decide(item)
+            if item.action not in RETURNING:
+                self._ready.append(group)
+                return []
         del self._waiting[group]
         self._count -= len(waiting)
         return list(waiting)
