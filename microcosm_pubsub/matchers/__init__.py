@@ -1,9 +1,4 @@
-"""The old package's PyHamcrest matchers (`microcosm_pubsub.matchers`), kept for old service tests.
-
-They are thin names over `microcosm_pubsub.testing.matchers`, which new tests should use
-(`published`, `published_inanyorder`, `not_published`, `a_message`). Unlike the old ones, they see
-content passed positionally and every media type, not only `application/vnd.globality...`.
-"""
+"""The old package's PyHamcrest matchers, kept for old service tests: thin names over `testing.matchers`."""
 # First, so that a missing PyHamcrest raises the ImportError naming the testing extra
 import microcosm_pubsub.testing.matchers  # noqa: F401
 from microcosm_pubsub.matchers.message import (
@@ -18,11 +13,6 @@ from microcosm_pubsub.matchers.message import (
 
 
 __all__ = [
-    "PublishedMessage",
-    "has_media_type",
-    "has_uri",
-    "published",
-    "published_inanyorder",
-    "published_messages_for",
+    "PublishedMessage", "has_media_type", "has_uri", "published", "published_inanyorder", "published_messages_for",
     "published_nothing",
 ]

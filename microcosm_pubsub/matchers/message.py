@@ -7,16 +7,10 @@ from typing import Any
 
 from hamcrest import anything, not_none
 
-from microcosm_pubsub.testing.matchers import (
-    InAnyOrderMatcher,
-    InOrderMatcher,
-    MessageMatcher,
-    NotPublishedMatcher,
-    a_message,
-    expectations,
-)
+from microcosm_pubsub.testing import matchers as new
+from microcosm_pubsub.testing.matchers import InAnyOrderMatcher, InOrderMatcher, MessageMatcher, NotPublishedMatcher
 from microcosm_pubsub.testing.views import PublishedMessage as MessageView
-from microcosm_pubsub.testing.views import views_of
+from microcosm_pubsub.testing.views import views_of, wire_view
 
 
 @dataclass(frozen=True)
@@ -32,9 +26,7 @@ class PublishedMessage:
         return media_type if isinstance(media_type, str) else None
 
     def as_view(self) -> MessageView:
-        renamed = {"mediaType": "media_type", "opaqueData": "opaque_data"}
-        content = {renamed.get(key, key): value for key, value in self.message.items()}
-        return MessageView(self.media_type, content, topic_arn=self.topic_arn, wire=self.message)
+        return wire_view(self.message, self.media_type, topic_arn=self.topic_arn)
 
 
 def published_messages_for(source: Any) -> list[PublishedMessage]:
@@ -50,12 +42,12 @@ def published_messages_for(source: Any) -> list[PublishedMessage]:
 
 def has_media_type(media_type: Any = None) -> MessageMatcher:
     """A message of this media type (a value or a matcher); with none, a message that has one."""
-    return a_message(not_none() if media_type is None else media_type)
+    return new.a_message(not_none() if media_type is None else media_type)
 
 
 def has_uri(uri: Any = None) -> MessageMatcher:
     """A message whose `uri` is this (a value or a matcher); with none, a message that has a `uri`."""
-    return a_message(None, uri=anything() if uri is None else uri)
+    return new.a_message(None, uri=anything() if uri is None else uri)
 
 
 def published(*matchers: Any, strict: bool = True) -> InOrderMatcher | InAnyOrderMatcher:
@@ -63,15 +55,14 @@ def published(*matchers: Any, strict: bool = True) -> InOrderMatcher | InAnyOrde
 
     Each is a matcher of one message (`has_media_type`, `has_uri`, `all_of(...)`, `a_message`).
     """
-    expected = expectations(matchers)
-    return InOrderMatcher(expected) if strict else InAnyOrderMatcher(expected)
+    return new.published_in_order(*matchers) if strict else new.published_inanyorder(*matchers)
 
 
 def published_inanyorder(*matchers: Any, strict: bool = True) -> InAnyOrderMatcher:
     """Exactly these messages were published, in any order; `strict` is accepted as the old one did."""
-    return InAnyOrderMatcher(expectations(matchers))
+    return new.published_inanyorder(*matchers)
 
 
 def published_nothing(strict: bool = True) -> NotPublishedMatcher:
     """Nothing was published; `strict` is accepted as the old one did."""
-    return NotPublishedMatcher(a_message())
+    return new.not_published()

@@ -1,14 +1,4 @@
-"""PyHamcrest matchers over published messages: recorded by the recording producer, or really delivered.
-
-Each matcher takes a recording producer, a graph whose producer records, or a list of messages
-(`RecordedMessage`, `SQSMessage` as drained from a queue, or `MessageHandlingResult`):
-
-    assert_that(graph.sns_producer, published(created("order"), order_id="42", total=greater_than(0)))
-    assert_that(environment.published(), not_published(deleted("order")))
-
-Field values may be values or matchers (`has_entries`, `contains_string`...); the content they are
-matched against is what a handler would receive.
-"""
+"""PyHamcrest matchers over published messages (see docs/testing.md): recorded, captured or really delivered."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -38,15 +28,12 @@ class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is A
 
     def __init__(self, media_type: Any, content: Any, fields: Mapping[str, Any]) -> None:
         self.media_type: Matcher[Any] | None = None if media_type is None else wrap_matcher(media_type)
-        self.content: list[Matcher[Any]] = []
-        entries = dict(content) if isinstance(content, Mapping) else {}
-        entries.update(fields)
-        if entries:
-            self.content.append(has_entries(entries))
+        if content is not None and not isinstance(content, Mapping | Matcher):
+            raise TypeError(f"content must be a mapping or a matcher, not {content!r}")
+        entries = {**(content if isinstance(content, Mapping) else {}), **fields}
+        self.content: list[Matcher[Any]] = [has_entries(entries)] if entries else []
         if isinstance(content, Matcher):
             self.content.append(content)
-        elif content is not None and not isinstance(content, Mapping):
-            raise TypeError(f"content must be a mapping or a matcher, not {content!r}")
 
     def matches_media_type(self, view: PublishedMessage) -> bool:
         return self.media_type is None or self.media_type.matches(view.media_type)
@@ -89,6 +76,9 @@ class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is A
 class SourceMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
     """A matcher over what a source published; a source that cannot be read never matches, and says why."""
 
+    def __init__(self, expected: Any) -> None:
+        self.expected = expected
+
     def _matches(self, source: Any) -> bool:
         try:
             views = views_of(source)
@@ -113,9 +103,6 @@ class SourceMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is An
 
 class PublishedMatcher(SourceMatcher):
     """Some published message matches."""
-
-    def __init__(self, expected: MessageMatcher) -> None:
-        self.expected = expected
 
     def matches_views(self, views: list[PublishedMessage]) -> bool:
         return any(self.expected.matches_view(view) for view in views)
@@ -143,9 +130,6 @@ class PublishedMatcher(SourceMatcher):
 class NotPublishedMatcher(SourceMatcher):
     """No published message matches (no message at all, without an expectation)."""
 
-    def __init__(self, expected: MessageMatcher) -> None:
-        self.expected = expected
-
     def matches_views(self, views: list[PublishedMessage]) -> bool:
         return not any(self.expected.matches_view(view) for view in views)
 
@@ -164,9 +148,6 @@ class NotPublishedMatcher(SourceMatcher):
 
 class InOrderMatcher(SourceMatcher):
     """The published messages are exactly the expected ones, in this order."""
-
-    def __init__(self, expected: list[Matcher[Any]]) -> None:
-        self.expected = expected
 
     def matches_views(self, views: list[PublishedMessage]) -> bool:
         return len(views) == len(self.expected) and all(
@@ -190,9 +171,6 @@ class InOrderMatcher(SourceMatcher):
 
 class InAnyOrderMatcher(SourceMatcher):
     """The published messages are exactly the expected ones, in any order."""
-
-    def __init__(self, expected: list[Matcher[Any]]) -> None:
-        self.expected = expected
 
     def matches_views(self, views: list[PublishedMessage]) -> bool:
         pairs = pairing(self.expected, views)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,44 +55,8 @@ def dispatch_recorded(graph: Any, message: RecordedMessage, *, receive_count: in
     return dispatch_sqs_message(graph, message.delivered(receive_count=receive_count))
 
 
-# Called with every message recorded in the process (the captures of `testing/capture.py`)
-_listeners: list[Callable[[RecordedMessage], None]] = []
-_listeners_lock = threading.Lock()
-
-
-def add_listener(listener: Callable[[RecordedMessage], None]) -> None:
-    with _listeners_lock:
-        _listeners.append(listener)
-
-
-def remove_listener(listener: Callable[[RecordedMessage], None]) -> None:
-    with _listeners_lock:
-        _listeners.remove(listener)
-
-
-def record_message(graph: Any, message: OutgoingMessage) -> RecordedMessage:
-    """What `message` would have published, as a handler would receive it; every listener is told of it."""
-    wire = json.loads(message.body)
-    schema = graph.pubsub_message_schema_registry.find(message.media_type).schema
-    opaque = wire.get("opaqueData")
-    recorded = RecordedMessage(
-        topic_arn=message.topic_arn,
-        media_type=message.media_type,
-        content=decode(schema, wire),
-        attributes={name: dict(value) for name, value in message.attributes.items()},
-        opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
-        message_id=str(uuid.uuid4()),
-        body=message.body,
-    )
-    with _listeners_lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        listener(recorded)
-    return recorded
-
-
 class RecordedMessages:
-    """Recorded messages read as a list, safe across threads: what the recording producer and a capture share."""
+    """Recorded messages, safe across threads, with the matchers' assertions: a recording producer or a capture."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,9 +76,10 @@ class RecordedMessages:
         with self._lock:
             self._messages.clear()
 
-    def _append(self, message: RecordedMessage) -> None:
+    def _append(self, message: RecordedMessage) -> RecordedMessage:
         with self._lock:
             self._messages.append(message)
+        return message
 
     def __len__(self) -> int:
         with self._lock:
@@ -122,6 +87,64 @@ class RecordedMessages:
 
     def __iter__(self) -> Iterator[RecordedMessage]:
         return iter(self.messages)
+
+    def assert_published(self, media_type: Any, content: Any = None, /, **fields: Any) -> RecordedMessage:
+        """Some message has this media type and these fields (values or matchers); returns the first.
+
+        :raises AssertionError: saying what was published instead
+        """
+        self._assert(_matchers().published(media_type, content, **fields))
+        expected = _matchers().a_message(media_type, content, **fields)
+        return next(message for message in self.messages if expected.matches(message))
+
+    def assert_not_published(self, media_type: Any = None, content: Any = None, /, **fields: Any) -> None:
+        """No message has this media type and these fields; with no arguments, nothing was published."""
+        self._assert(_matchers().not_published(media_type, content, **fields))
+
+    def assert_published_in_order(self, *messages: Any) -> None:
+        """Exactly these messages, in this order (as `published_in_order` takes them)."""
+        self._assert(_matchers().published_in_order(*messages))
+
+    def assert_published_inanyorder(self, *messages: Any) -> None:
+        """Exactly these messages, in any order (as `published_inanyorder` takes them)."""
+        self._assert(_matchers().published_inanyorder(*messages))
+
+    def _assert(self, matcher: Any) -> None:
+        from hamcrest import assert_that
+
+        assert_that(self.messages, matcher)
+
+
+def _matchers() -> Any:
+    # At first use: importing the toolkit must not need PyHamcrest, which the matchers do
+    from microcosm_pubsub.testing import matchers
+
+    return matchers
+
+
+# The open captures (`testing/capture.py`): each also receives every message recorded in the process
+open_captures: list[RecordedMessages] = []
+captures_lock = threading.Lock()
+
+
+def record_message(graph: Any, message: OutgoingMessage) -> RecordedMessage:
+    """What `message` would have published, as a handler would receive it; every open capture records it."""
+    wire = json.loads(message.body)
+    opaque = wire.get("opaqueData")
+    recorded = RecordedMessage(
+        topic_arn=message.topic_arn,
+        media_type=message.media_type,
+        content=decode(graph.pubsub_message_schema_registry.find(message.media_type).schema, wire),
+        attributes={name: dict(value) for name, value in message.attributes.items()},
+        opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
+        message_id=str(uuid.uuid4()),
+        body=message.body,
+    )
+    with captures_lock:
+        captures = list(open_captures)
+    for capture in captures:
+        capture._append(recorded)
+    return recorded
 
 
 class RecordingProducer(SNSProducer, RecordedMessages):
@@ -153,23 +176,15 @@ class RecordingProducer(SNSProducer, RecordedMessages):
             self._results.clear()
 
     def publish(self, message: OutgoingMessage) -> str:
-        recorded = self.record(message)
-        self.dispatch_eagerly([recorded])
-        return recorded.message_id
+        return self.publish_batch([message])[0]
 
     def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
-        recorded = [self.record(message) for message in messages]
-        self.dispatch_eagerly(recorded)
+        recorded = [self._append(record_message(self.graph, message)) for message in messages]
+        if self.eager:
+            self.dispatch_eagerly(recorded)
         return [message.message_id for message in recorded]
 
-    def record(self, message: OutgoingMessage) -> RecordedMessage:
-        recorded = record_message(self.graph, message)
-        self._append(recorded)
-        return recorded
-
     def dispatch_eagerly(self, messages: list[RecordedMessage]) -> None:
-        if not self.eager:
-            return
         depth = _eager_depth.get()
         if depth >= MAX_EAGER_DEPTH:
             raise EagerLoopError(

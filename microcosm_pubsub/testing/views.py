@@ -1,4 +1,4 @@
-"""What the matchers see of a message, whether recorded by the recording producer or really delivered."""
+"""What the matchers see of a message, whether recorded, captured, sent to a stub client or really delivered."""
 from __future__ import annotations
 
 import json
@@ -54,7 +54,7 @@ def view_of(item: Any) -> PublishedMessage | None:
     if isinstance(item, PublishedMessage):
         return item
     if isinstance(item, RecordedMessage):
-        return PublishedMessage(item.media_type, item.content, topic_arn=item.topic_arn, wire=_loads(item.body))
+        return PublishedMessage(item.media_type, item.content, topic_arn=item.topic_arn, wire=json.loads(item.body))
     as_view = getattr(item, "as_view", None)
     if callable(as_view):
         # The old `microcosm_pubsub.matchers.PublishedMessage(topic_arn, message)`
@@ -68,96 +68,79 @@ def view_of(item: Any) -> PublishedMessage | None:
 
 
 def views_of(source: Any) -> list[PublishedMessage]:
-    """The messages of a recording producer, a recording graph, a message, or a list of messages.
+    """The messages of a recording producer or graph, a capture, a stub SNS client, or a list of messages.
 
     :raises UnreadableSource: when `source` is none of these
     """
-    if isinstance(source, ObjectGraph):
-        producer = source.sns_producer
-        if not isinstance(producer, RecordingProducer) and not is_recording_client(_client_of(producer)):
-            raise UnreadableSource(
-                f"was a graph whose sns_producer is a {type(producer).__name__}, which records nothing "
-                "(set sns_producer.record, or pass the messages drained from a queue)"
-            )
-        source = producer
-    single = view_of(source)
+    producer = source.sns_producer if isinstance(source, ObjectGraph) else source
+    client, registry = producer, None
+    if isinstance(producer, SNSProducer) and not isinstance(producer, RecordingProducer):
+        # A producer publishing through the old testing mode's stub client: read what it was asked to send
+        client, registry = producer.client, getattr(producer.graph, "pubsub_message_schema_registry", None)
+    if is_recording_client(client):
+        return client_views(client, registry)
+    if producer is not source and not isinstance(producer, RecordingProducer):
+        raise UnreadableSource(
+            f"was a graph whose sns_producer is a {type(producer).__name__}, which records nothing "
+            "(set sns_producer.record, or pass the messages drained from a queue)"
+        )
+    single = view_of(producer)
     if single is not None:
         return [single]
-    if isinstance(source, RecordingProducer):
-        return [view for message in source.messages if (view := view_of(message)) is not None]
-    if is_recording_client(source):
-        return client_views(source)
-    client = _client_of(source)
-    if is_recording_client(client):
-        # A producer publishing through the old testing mode's stub client: read what it was asked to send
-        return client_views(client, getattr(getattr(source, "graph", None), "pubsub_message_schema_registry", None))
-    if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
-        items = list(source)
-        views = [view_of(item) for item in items]
-        for item, view in zip(items, views, strict=True):
+    if isinstance(producer, Iterable) and not isinstance(producer, str | bytes | Mapping):
+        views = []
+        for item in producer:
+            view = view_of(item)
             if view is None:
                 raise UnreadableSource(f"held {item!r}, which is not a message")
-        return [view for view in views if view is not None]
+            views.append(view)
+        return views
     raise UnreadableSource(
         f"was {source!r}, which is neither a recording producer, a stub SNS client, "
         "nor a list of recorded or delivered messages"
     )
 
 
-def _client_of(producer: Any) -> Any:
-    """The SNS client a (non-recording) producer publishes through, else None."""
-    if isinstance(producer, RecordingProducer) or not isinstance(producer, SNSProducer):
-        return None
-    return producer.client
-
-
 def is_recording_client(client: Any) -> bool:
     """True for an SNS client that records its calls (the old testing mode's stub, or any MagicMock)."""
-    return client is not None and isinstance(getattr(client, "mock_calls", None), list)
-
-
-def _loads(body: Any) -> Mapping[str, Any] | None:
-    try:
-        document = json.loads(body) if isinstance(body, str | bytes) else None
-    except ValueError:
-        return None
-    return document if isinstance(document, Mapping) else None
+    return isinstance(getattr(client, "mock_calls", None), list)
 
 
 def client_views(client: Any, registry: Any = None) -> list[PublishedMessage]:
     """What a recording SNS client was asked to publish, in call order (`publish` and `publish_batch`)."""
     views: list[PublishedMessage] = []
     for name, _, kwargs in client.mock_calls:
-        if name == "publish":
-            message = kwargs.get("Message")
-            views.append(_sent_view(kwargs.get("TopicArn"), message, kwargs.get("MessageAttributes"), registry))
-        elif name == "publish_batch":
-            views.extend(
-                _sent_view(kwargs.get("TopicArn"), entry.get("Message"), entry.get("MessageAttributes"), registry)
-                for entry in kwargs.get("PublishBatchRequestEntries") or []
-            )
+        if name in ("publish", "publish_batch"):
+            entries = [kwargs] if name == "publish" else kwargs.get("PublishBatchRequestEntries") or []
+            views.extend(_sent_view(kwargs.get("TopicArn"), entry, registry) for entry in entries)
     return views
 
 
-def _sent_view(topic_arn: Any, body: Any, attributes: Any, registry: Any) -> PublishedMessage:
-    wire = _loads(body)
+def _sent_view(topic_arn: Any, entry: Mapping[str, Any], registry: Any) -> PublishedMessage:
+    try:
+        wire = json.loads(entry["Message"])
+    except (KeyError, TypeError, ValueError):
+        wire = None
+    attributes = entry.get("MessageAttributes")
     attribute = attributes.get("media_type") if isinstance(attributes, Mapping) else None
     media_type = attribute.get("StringValue") if isinstance(attribute, Mapping) else None
-    if wire is None:
+    if not isinstance(wire, Mapping):
         return PublishedMessage(media_type, None, "the body is not a JSON object", topic_arn=topic_arn)
-    media_type = media_type or wire.get("mediaType")
-    return PublishedMessage(media_type, _content(media_type, wire, registry), topic_arn=topic_arn, wire=wire)
+    return wire_view(wire, media_type or wire.get("mediaType"), registry, topic_arn)
 
 
-def _content(media_type: Any, wire: Mapping[str, Any], registry: Any) -> Mapping[str, Any]:
-    """The content a handler would receive: loaded through the schema when the graph has one."""
+def wire_view(
+    wire: Mapping[str, Any], media_type: Any, registry: Any = None, topic_arn: Any = None,
+) -> PublishedMessage:
+    """A published JSON document's view: its content loaded through the schema when the registry has one."""
+    renamed = {"mediaType": "media_type", "opaqueData": "opaque_data"}
+    content: Mapping[str, Any] = {renamed.get(key, key): value for key, value in wire.items()}
     if registry is not None and isinstance(media_type, str):
         # An unknown media type or a body its schema refuses leaves the wire keys to match
         with suppress(KeyError, PubSubError, ValidationError):
             found = registry.find(media_type)
-            return decode(getattr(found, "schema", found), wire)
-    renamed = {"mediaType": "media_type", "opaqueData": "opaque_data"}
-    return {renamed.get(key, key): value for key, value in wire.items()}
+            content = decode(getattr(found, "schema", found), wire)
+    return PublishedMessage(media_type, content, topic_arn=topic_arn, wire=wire)
 
 
 def listing(views: Iterable[PublishedMessage], indent: str = "\n    - ") -> str:
