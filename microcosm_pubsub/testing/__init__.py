@@ -1,9 +1,4 @@
-"""What a service's own tests import: recording producer, synchronous dispatch, integration environment.
-
-The matchers live in `microcosm_pubsub.testing.matchers` (they need PyHamcrest:
-`pip install 'microcosm_pubsub[testing]'`) and the pytest fixtures in
-`microcosm_pubsub.testing.pytest_plugin`; see docs/testing.md.
-"""
+"""What services' tests import (docs/testing.md): PyHamcrest matchers in `.matchers`, fixtures in `.pytest_plugin`."""
 from microcosm_pubsub.testing.capture import PublishCapture, capture_published
 from microcosm_pubsub.testing.dispatch import dispatch, dispatch_body, dispatch_sqs_message
 from microcosm_pubsub.testing.environment import IntegrationEnvironment
@@ -21,27 +16,8 @@ from microcosm_pubsub.testing.recording import EagerLoopError, RecordedMessage, 
 
 
 __all__ = [
-    "EagerLoopError",
-    "IntegrationEnvironment",
-    "PublishCapture",
-    "RecordedMessage",
-    "RecordingProducer",
-    "capture_published",
-    "delivered",
-    "dispatch",
-    "dispatch_body",
-    "dispatch_recorded",
-    "dispatch_sqs_message",
-    "drain",
-    "lambda_event",
-    "lambda_record",
-    "lambda_sns_record",
-    "queue_consumer",
-    "recording_producer",
-    "shared_endpoint",
-    "sns_notification",
-    "sqs_message",
-    "testing_config",
-    "testing_daemon",
-    "testing_graph",
+    "EagerLoopError", "IntegrationEnvironment", "PublishCapture", "RecordedMessage", "RecordingProducer",
+    "capture_published", "delivered", "dispatch", "dispatch_body", "dispatch_recorded", "dispatch_sqs_message",
+    "drain", "lambda_event", "lambda_record", "lambda_sns_record", "queue_consumer", "recording_producer",
+    "shared_endpoint", "sns_notification", "sqs_message", "testing_config", "testing_daemon", "testing_graph",
 ]

@@ -1,13 +1,4 @@
-"""pytest fixtures for services' tests; enable with `pytest_plugins = ["microcosm_pubsub.testing.pytest_plugin"]`.
-
-- `pubsub_environment`: a started `IntegrationEnvironment` for the test, stopped after it.
-- `pubsub_environment_options`: the keyword arguments it is built with; `{}` unless a
-  conftest.py overrides this fixture (for example `{"media_types": [...]}`).
-- `pubsub_published`: a `PublishCapture` open for the test: nothing reaches SNS, every
-  `produce()` in the process is recorded, and `pubsub_published.assert_published(...)` checks it.
-
-pytest is not a dependency of this package: it is imported only when pytest loads this module.
-"""
+"""pytest fixtures `pubsub_environment`, `pubsub_environment_options` and `pubsub_published` (docs/testing.md)."""
 from __future__ import annotations
 
 import importlib
@@ -38,17 +29,12 @@ def _environment(pubsub_environment_options: Mapping[str, Any]) -> Iterator[Inte
     yield from environment_fixture(pubsub_environment_options)
 
 
-def _install(pytest: Any) -> None:
-    # pytest collects fixtures from the plugin module's namespace
-    globals().update(
-        pubsub_environment_options=pytest.fixture(name="pubsub_environment_options")(_options),
-        pubsub_environment=pytest.fixture(name="pubsub_environment")(_environment),
-        pubsub_published=pytest.fixture(name="pubsub_published")(published_fixture),
-    )
-
-
 try:
     # By name, so that neither the package nor its type checking needs pytest
-    _install(importlib.import_module("pytest"))
+    pytest: Any = importlib.import_module("pytest")
 except ImportError:
     pass
+else:
+    pubsub_environment_options = pytest.fixture(name="pubsub_environment_options")(_options)
+    pubsub_environment = pytest.fixture(name="pubsub_environment")(_environment)
+    pubsub_published = pytest.fixture(name="pubsub_published")(published_fixture)
