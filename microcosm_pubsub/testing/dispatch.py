@@ -12,18 +12,10 @@ from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 def dispatch(
-    graph: Any,
-    media_type: str,
-    content: Mapping[str, Any] | None = None,
-    *,
-    opaque_data: Mapping[str, Any] | None = None,
-    receive_count: int = 1,
-    raw: bool = False,
+    graph: Any, media_type: str, content: Mapping[str, Any] | None = None, *,
+    opaque_data: Mapping[str, Any] | None = None, receive_count: int = 1, raw: bool = False,
 ) -> MessageHandlingResult:
     """Encode `content` as the producer would, deliver it as SQS would, and handle it; settles nothing.
-
-    The message goes through the graph's `sqs_consumer.wrap` (envelope detection, schema load) and
-    `sqs_message_dispatcher.handle_message` (handler lookup, receive-count limit, outcome).
 
     :param opaque_data: added to the graph's own opaque data, as a caller's request context would be
     :param receive_count: the `ApproximateReceiveCount` SQS reports, for retry and expiry logic
@@ -40,32 +32,20 @@ def dispatch(
         body=encode(schema, media_type, dict(content or {}), opaque),
         attributes=media_type_attributes(media_type),
     ))
-    message = delivered(
+    return dispatch_sqs_message(graph, delivered(
         outgoing.body, outgoing.attributes, topic_arn=outgoing.topic_arn, raw=raw, receive_count=receive_count,
-    )
-    return dispatch_sqs_message(graph, message)
+    ))
 
 
 def dispatch_body(
-    graph: Any,
-    body: str,
-    media_type: str | None = None,
-    *,
-    topic_arn: str = TESTING_TOPIC_ARN,
-    sns_message_id: str | None = None,
-    receive_count: int = 1,
-    raw: bool = False,
+    graph: Any, body: str, media_type: str | None = None, *, topic_arn: str = TESTING_TOPIC_ARN,
+    sns_message_id: str | None = None, receive_count: int = 1, raw: bool = False,
 ) -> MessageHandlingResult:
     """Handle a message body as published, valid or not (bad JSON, unknown media type...)."""
-    message = delivered(
-        body,
-        media_type_attributes(media_type),
-        topic_arn=topic_arn,
-        sns_message_id=sns_message_id,
-        raw=raw,
+    return dispatch_sqs_message(graph, delivered(
+        body, media_type_attributes(media_type), topic_arn=topic_arn, sns_message_id=sns_message_id, raw=raw,
         receive_count=receive_count,
-    )
-    return dispatch_sqs_message(graph, message)
+    ))
 
 
 def dispatch_sqs_message(graph: Any, message: Mapping[str, Any]) -> MessageHandlingResult:

@@ -19,12 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def not_a_test(function: F) -> F:
-    """Mark a helper published under a `test*` name so that pytest does not collect it as a test.
+    """Keep pytest from collecting a helper published under a `test*` name where a test module imports it.
 
-    pytest collects every module-level `test*` function, imported ones too: a test module doing
-    `from microcosm_pubsub.testing import testing_graph` would otherwise run the helper as a test.
-    nose2 goes by the function's own `__name__` instead, so the helpers are defined as `make_*`
-    and published under their documented names below.
+    nose2 goes by the function's own `__name__` instead: the helpers are defined as `make_*`.
     """
     setattr(function, "__test__", False)  # noqa: B010 (functions declare no such attribute to mypy)
     return function
@@ -35,32 +32,20 @@ def merge_config(*configs: Mapping[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for config in configs:
         for key, value in config.items():
-            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-                merged[key] = merge_config(merged[key], value)
-            else:
-                merged[key] = dict(value) if isinstance(value, Mapping) else value
+            if isinstance(value, Mapping):
+                value = merge_config(merged[key] if isinstance(merged.get(key), Mapping) else {}, value)
+            merged[key] = value
     return merged
 
 
 def make_testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Configuration of a recording graph: `sns_producer.record`, and a default topic to record against.
-
-    `overrides` are binding sections, e.g. `sns_topic_arns={"mappings": {...}}`, merged over these.
-    """
-    base = {
-        "sns_producer": {"record": True},
-        # Produce resolves a topic as in production; tests of mappings override this default
-        "sns_topic_arns": {"default": TESTING_TOPIC_ARN},
-    }
-    return merge_config(base, overrides)
+    """Configuration of a recording graph, with `overrides` (binding sections) merged over it."""
+    # Produce resolves a topic as in production; tests of mappings override this default
+    return merge_config({"sns_producer": {"record": True}, "sns_topic_arns": {"default": TESTING_TOPIC_ARN}}, overrides)
 
 
 def make_testing_graph(
-    name: str = "testing",
-    *,
-    components: Sequence[str] = (),
-    eager: bool = False,
-    **config: Mapping[str, Any],
+    name: str = "testing", *, components: Sequence[str] = (), eager: bool = False, **config: Mapping[str, Any],
 ) -> Any:
     """A testing graph whose `sns_producer` records; `components` are built at once.
 
@@ -86,10 +71,7 @@ testing_daemon = not_a_test(make_testing_daemon)
 
 
 def recording_producer(graph: Any) -> RecordingProducer:
-    """The graph's recording producer.
-
-    :raises ConfigurationError: when the graph publishes for real (`sns_producer.record` is not set)
-    """
+    """The graph's recording producer; a `ConfigurationError` when the graph publishes for real."""
     producer = graph.sns_producer
     if not isinstance(producer, RecordingProducer):
         raise ConfigurationError(
