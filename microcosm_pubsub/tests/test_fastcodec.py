@@ -71,32 +71,38 @@ TYPED: Values = {
     "Boolean": st.booleans(),
     "Dict": st.dictionaries(st.text(max_size=3), ANY, max_size=3),
 }
+# Strategies are built once: hypothesis checks each new one, which would cost more than the examples
+SCALARS = st.sampled_from(["String", "Integer", "Float", "Boolean"])
+KINDS = SCALARS | st.sampled_from(["Dict", "List"])
+OPTIONS = st.fixed_dictionaries({}, optional={
+    "required": st.booleans(), "allow_none": st.booleans(),
+    # Names shared between fields on purpose (marshmallow refuses some collisions), one like a dict method's
+    "data_key": st.sampled_from(["first", "second", "keys"]),
+    "attribute": st.sampled_from(["one", "two", "keys"]),
+})
 TRUTH = st.sampled_from([set(), {True}, {"yes", 1}, {False}, {True, "on"}, {0}])
+KIND_OPTIONS = {
+    "Integer": st.fixed_dictionaries({}, optional={"strict": st.booleans()}),
+    "Float": st.fixed_dictionaries({}, optional={"allow_nan": st.booleans()}),
+    "Boolean": st.fixed_dictionaries({}, optional={"truthy": TRUTH, "falsy": TRUTH}),
+    "Dict": st.fixed_dictionaries({}, optional={"keys": st.builds(fields.String)}),
+}
 
 
 @st.composite
-def plain_fields(draw: st.DrawFn, truth: bool) -> tuple[fields.Field[Any], st.SearchStrategy[Any]]:
+def plain_fields(draw: st.DrawFn, truth: bool, inner: bool = False) -> tuple[fields.Field[Any], st.SearchStrategy[Any]]:
     """A field of a kind and with options the plan handles, and its typical values.
 
     :param truth: a Boolean may have its own truthy and falsy sets (the plan handles those that keep a bool)
+    :param inner: the items of a List: a scalar kind
     """
-    kind = draw(st.sampled_from(["String", "Integer", "Float", "Boolean", "Dict", "List"]))
-    own: dict[str, Any] = draw(st.fixed_dictionaries({}, optional={
-        "required": st.booleans(), "allow_none": st.booleans(),
-        # Names shared between fields on purpose (marshmallow refuses some collisions), one like a dict method's
-        "data_key": st.sampled_from(["first", "second", "keys"]),
-        "attribute": st.sampled_from(["one", "two", "keys"]),
-    }))
-    kind_options: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-        "Integer": {"strict": st.booleans()},
-        "Float": {"allow_nan": st.booleans()},
-        "Boolean": {"truthy": TRUTH, "falsy": TRUTH} if truth else {},
-        "Dict": {"keys": st.just(fields.String())},
-    }
-    own.update(draw(st.fixed_dictionaries({}, optional=kind_options.get(kind, {}))))
+    kind = draw(SCALARS if inner else KINDS)
+    own: dict[str, Any] = draw(OPTIONS)
+    if kind in KIND_OPTIONS and (truth or kind != "Boolean"):
+        own.update(draw(KIND_OPTIONS[kind]))
     if kind == "List":
-        inner, values = draw(plain_fields(truth).filter(lambda drawn: type(drawn[0]) not in (fields.Dict, fields.List)))
-        return fields.List(inner, **own), st.lists(values, max_size=3)
+        items, values = draw(plain_fields(truth, inner=True))
+        return fields.List(items, **own), st.lists(values, max_size=3)
     return getattr(fields, kind)(**own), TYPED[kind]
 
 
@@ -199,21 +205,26 @@ PLAIN_BASES = [Schema, PubSubMessageSchema, RenamedMediaType, RefusedMediaType]
 OTHER_BASES = [PreLoad, PreDump, PostDump, PostLoad, Validates, ValidatesSchema, GetAttribute, Ordered]
 
 
+NAMES = st.lists(st.sampled_from(["alpha", "beta", "gamma", "items"]), min_size=1, max_size=4, unique=True)
+UNKNOWN = st.sampled_from([EXCLUDE, INCLUDE, RAISE])
+FEATURES = st.sampled_from([*OTHER_FIELDS, *OTHER_BASES, "many", "partial"])
+MEDIA_TYPES = st.sampled_from(["application/json", "xml"]) | st.text(max_size=4)
+
+
 @st.composite
 def schemas(draw: st.DrawFn, truth: bool = True, other: bool = False) -> tuple[Schema, Schema, Values]:
     """Two instances of a generated schema class, the second without a plan, and each field's typical values.
 
     :param other: with one field, hook or option the plan leaves to marshmallow
     """
-    names = draw(st.lists(st.sampled_from(["alpha", "beta", "gamma", "items"]), min_size=1, max_size=4, unique=True))
-    unknown = draw(st.sampled_from([EXCLUDE, INCLUDE, RAISE]))
-    body: dict[str, Any] = {"Meta": type("Meta", (), {"unknown": unknown})}
+    names = draw(NAMES)
+    body: dict[str, Any] = {"Meta": type("Meta", (), {"unknown": draw(UNKNOWN)})}
     values: Values = {}
     for name in names:
         body[name], values[name] = draw(plain_fields(truth))
     base, instance = draw(st.sampled_from(PLAIN_BASES)), {}
     if other:
-        feature: Any = draw(st.sampled_from([*OTHER_FIELDS, *OTHER_BASES, "many", "partial"]))
+        feature: Any = draw(FEATURES)
         if isinstance(feature, str) and feature in OTHER_FIELDS:
             body[draw(st.sampled_from(names))] = OTHER_FIELDS[feature]()
         elif isinstance(feature, str):
@@ -227,9 +238,14 @@ def schemas(draw: st.DrawFn, truth: bool = True, other: bool = False) -> tuple[S
         assume(False)
     vars(slow)[_PLAN_ATTRIBUTE] = None
     if issubclass(base, PubSubMessageSchema):
-        values["mediaType"] = st.sampled_from(["application/json", "xml"]) | st.text(max_size=4)
+        values["mediaType"] = MEDIA_TYPES
         values["opaqueData"] = TYPED["Dict"]
     return fast, slow, values
+
+
+MODES = st.sampled_from(["typical", "one edge", "one edge", "one edge", "any"])
+NEAR = {kind: st.sampled_from([None, ABSENT]) | st.sampled_from(edges) | ANY for kind, edges in EDGES.items()}
+UNKNOWN_KEYS = st.dictionaries(st.sampled_from(["surprise", "media_type", "first"]), ANY, min_size=1, max_size=2)
 
 
 @st.composite
@@ -240,7 +256,7 @@ def inputs(draw: st.DrawFn, schema: Schema, values: Values, load: bool, typical:
         out, and no attribute named like a dict method left out (marshmallow then reads the dict's own)
     """
     keys = {name: (field.data_key if load else field.attribute) or name for name, field in schema.fields.items()}
-    mode = "typical" if typical else draw(st.sampled_from(["typical", "one edge", "one edge", "one edge", "any"]))
+    mode = "typical" if typical else draw(MODES)
     # The one field with an edge value, or "": a key the schema does not declare
     odd = draw(st.sampled_from([*keys, ""]))
     result = {}
@@ -248,8 +264,7 @@ def inputs(draw: st.DrawFn, schema: Schema, values: Values, load: bool, typical:
         if mode == "any":
             value = draw(ANY)
         elif mode == "one edge" and name == odd:
-            edges = st.sampled_from(EDGES.get(type(field).__name__, [None]))
-            value = draw(st.sampled_from([None, ABSENT]) | edges | ANY)
+            value = draw(NEAR.get(type(field).__name__, ANY))
         else:
             choices = [values[name]] + ([st.none()] if field.allow_none else [])
             if not field.required and not hasattr({}, keys[name]):
@@ -258,8 +273,7 @@ def inputs(draw: st.DrawFn, schema: Schema, values: Values, load: bool, typical:
         if value is not ABSENT:
             result[keys[name]] = value
     if mode == "any" or (mode == "one edge" and odd == ""):
-        unknown = st.dictionaries(st.sampled_from(["surprise", "media_type", "first"]), ANY, min_size=1, max_size=2)
-        result.update(draw(unknown))
+        result.update(draw(UNKNOWN_KEYS))
     return result
 
 
