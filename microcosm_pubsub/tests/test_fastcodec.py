@@ -55,7 +55,7 @@ ANY = st.recursive(
 )
 NAN, INFINITY = float("nan"), float("inf")
 # Per kind, values near the typical ones that marshmallow converts or refuses: one goes in a typical message
-EDGES = {
+EDGES: dict[str, list[Any]] = {
     "String": [Text("t"), 7, 1.5, b"x"],
     "Integer": [True, False, 1.0, 2.5, "42", 10**400],
     "Float": [NAN, INFINITY, -INFINITY, True, "1.5", 10**400, 2**53 + 1],
@@ -81,7 +81,7 @@ OPTIONS = st.fixed_dictionaries({}, optional={
     "attribute": st.sampled_from(["one", "two", "keys"]),
 })
 TRUTH = st.sampled_from([set(), {True}, {"yes", 1}, {False}, {True, "on"}, {0}])
-KIND_OPTIONS = {
+KIND_OPTIONS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "Integer": st.fixed_dictionaries({}, optional={"strict": st.booleans()}),
     "Float": st.fixed_dictionaries({}, optional={"allow_nan": st.booleans()}),
     "Boolean": st.fixed_dictionaries({}, optional={"truthy": TRUTH, "falsy": TRUTH}),
@@ -244,7 +244,9 @@ def schemas(draw: st.DrawFn, truth: bool = True, other: bool = False) -> tuple[S
 
 
 MODES = st.sampled_from(["typical", "one edge", "one edge", "one edge", "any"])
-NEAR = {kind: st.sampled_from([None, ABSENT]) | st.sampled_from(edges) | ANY for kind, edges in EDGES.items()}
+NEAR: dict[str, st.SearchStrategy[Any]] = {
+    kind: st.sampled_from([None, ABSENT]) | st.sampled_from(edges) | ANY for kind, edges in EDGES.items()
+}
 UNKNOWN_KEYS = st.dictionaries(st.sampled_from(["surprise", "media_type", "first"]), ANY, min_size=1, max_size=2)
 
 
@@ -259,8 +261,9 @@ def inputs(draw: st.DrawFn, schema: Schema, values: Values, load: bool, typical:
     mode = "typical" if typical else draw(MODES)
     # The one field with an edge value, or "": a key the schema does not declare
     odd = draw(st.sampled_from([*keys, ""]))
-    result = {}
+    result: dict[str, Any] = {}
     for name, field in schema.fields.items():
+        value: Any
         if mode == "any":
             value = draw(ANY)
         elif mode == "one edge" and name == odd:
