@@ -158,10 +158,10 @@ def _seals(named: Iterable[tuple[str, Middleware]]) -> list[Middleware]:
     seals: list[tuple[str, Middleware, bool]] = []
     for name, item in named:
         # A component with the hooks but not derived from Middleware declares nothing
-        phase, touches = getattr(item, "phase", TRANSFORM), getattr(item, "touches", frozenset())
+        phase, touches = getattr(item, "phase", TRANSFORM), set(getattr(item, "touches", ()))
         if phase not in PHASES:
             raise ConfigurationError(f"middleware {name} declares phase {phase!r}; use one of {', '.join(PHASES)}")
-        unknown = set(touches) - {BODY, ATTRIBUTES}
+        unknown = touches - {BODY, ATTRIBUTES}
         if unknown:
             raise ConfigurationError(
                 f"middleware {name} declares it touches {', '.join(sorted(unknown))}; "

@@ -1,9 +1,4 @@
-"""`pubsub_dynatrace`: the old package's Dynatrace OneAgent spans, kept for old services.
-
-A span per publish (the topic as destination; its tag travels as `x-dynatrace` in the opaque data)
-and a span per handled message (the queue as destination, linked by that tag). Active only where
-`oneagent` imports; without it each hook is one check of a module attribute.
-"""
+"""`pubsub_dynatrace`: the old package's Dynatrace OneAgent spans, kept for old services."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -26,18 +21,11 @@ def _lookup(opaque: Any, key: str) -> str | None:
     """A case-insensitive read of opaque data (old messages keep `X-Request-Id` as sent)."""
     if not isinstance(opaque, Mapping):
         return None
-    for name, value in opaque.items():
-        if str(name).lower() == key and value is not None:
-            return str(value)
-    return None
-
-
-def _channel() -> Any:
-    return tracing.Channel(tracing.ChannelType.TCP_IP, None)
+    return next((str(value) for name, value in opaque.items() if str(name).lower() == key and value is not None), None)
 
 
 class DynatraceTracing(Middleware):
-    """OneAgent messaging spans around publishing and handling, when `oneagent` is importable."""
+    """A OneAgent span per publish (its tag in the opaque data) and per handled message, where `oneagent` imports."""
 
     # Publishing puts the span's tag into the body's opaque data: the chain seals the message again
     touches = frozenset({BODY})
@@ -48,8 +36,7 @@ class DynatraceTracing(Middleware):
     @property
     def queue_name(self) -> str:
         config = self.graph.config.get("sqs_consumer") or {}
-        url = str(config.get("sqs_queue_url") or "")
-        return url.rstrip("/").rsplit("/", 1)[-1]
+        return str(config.get("sqs_queue_url") or "").rstrip("/").rsplit("/", 1)[-1]
 
     def publishing(self, publication: Publication) -> AbstractContextManager[None]:
         # Without oneagent (the usual case) a publish costs one attribute check
@@ -57,17 +44,12 @@ class DynatraceTracing(Middleware):
 
     @contextmanager
     def _publish_span(self, publication: Publication) -> Iterator[None]:
-        sdk = tracing.oneagent.get_sdk()
-        message = publication.message
-        info = sdk.create_messaging_system_info(
-            "SNS", message.topic_arn.rsplit(":", 1)[-1], tracing.MessagingDestinationType.TOPIC, _channel(),
-        )
+        sdk, message = tracing.oneagent.get_sdk(), publication.message
+        info = _system(sdk, "SNS", message.topic_arn.rsplit(":", 1)[-1], tracing.MessagingDestinationType.TOPIC)
         with sdk.trace_outgoing_message(info) as tracer:
             def tag(opaque: dict[str, Any]) -> None:
                 opaque[DYNATRACE_TAG] = tracer.outgoing_dynatrace_string_tag
-                request_id = _lookup(opaque, REQUEST_ID)
-                if request_id is not None:
-                    tracer.set_correlation_id(request_id)
+                _correlate(tracer, opaque)
 
             publication.message = message.with_opaque_data(tag)
             yield
@@ -79,17 +61,22 @@ class DynatraceTracing(Middleware):
 
     @contextmanager
     def _handle_span(self, message: SQSMessage) -> Iterator[None]:
-        sdk = tracing.oneagent.get_sdk()
-        info = sdk.create_messaging_system_info(
-            "SQS", self.queue_name, tracing.MessagingDestinationType.QUEUE, _channel(),
-        )
-        opaque = message.opaque_data
+        sdk, opaque = tracing.oneagent.get_sdk(), message.opaque_data
+        info = _system(sdk, "SQS", self.queue_name, tracing.MessagingDestinationType.QUEUE)
         with sdk.trace_incoming_message_process(info, str_tag=_lookup(opaque, DYNATRACE_TAG)) as tracer:
             tracer.set_vendor_message_id(message.message_id)
-            request_id = _lookup(opaque, REQUEST_ID)
-            if request_id is not None:
-                tracer.set_correlation_id(request_id)
+            _correlate(tracer, opaque)
             yield
+
+
+def _system(sdk: Any, vendor: str, name: str, kind: Any) -> Any:
+    return sdk.create_messaging_system_info(vendor, name, kind, tracing.Channel(tracing.ChannelType.TCP_IP, None))
+
+
+def _correlate(tracer: Any, opaque: Any) -> None:
+    request_id = _lookup(opaque, REQUEST_ID)
+    if request_id is not None:
+        tracer.set_correlation_id(request_id)
 
 
 def configure_pubsub_dynatrace(graph: Any) -> DynatraceTracing:

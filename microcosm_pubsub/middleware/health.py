@@ -107,11 +107,10 @@ class HealthMonitor(Middleware):
         return str(address[0]), int(address[1])
 
     def stop(self) -> None:
-        server, self.server = self.server, None
+        server, thread, self.server, self.thread = self.server, self.thread, None, None
         if server is not None:
             server.shutdown()
             server.server_close()
-        thread, self.thread = self.thread, None
         if thread is not None:
             thread.join(timeout=5)
 
@@ -132,17 +131,13 @@ def _handler(monitor: StatusSource) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             if path not in PATHS:
-                self.answer(404, {"error": "not found; try /live or /ready"})
-                return
-            status = monitor.status()
-            # The old path is the old heartbeat check: is the loop turning
-            healthy = status.live if path in ("/live", OLD_PATH) else status.ready
-            unhealthy_code = 500 if path == OLD_PATH else 503
-            self.answer(
-                200 if healthy else unhealthy_code, {"status": "ok" if healthy else "unhealthy", **asdict(status)},
-            )
-
-        def answer(self, code: int, document: dict[str, Any]) -> None:
+                code, document = 404, {"error": "not found; try /live or /ready"}
+            else:
+                status = monitor.status()
+                # The old path is the old heartbeat check: is the loop turning
+                healthy = status.live if path in ("/live", OLD_PATH) else status.ready
+                code = 200 if healthy else 500 if path == OLD_PATH else 503
+                document = {"status": "ok" if healthy else "unhealthy", **asdict(status)}
             body = json.dumps(document).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")

@@ -21,20 +21,15 @@ if TYPE_CHECKING:
     from microcosm_pubsub.consume.message import SQSMessage
 
 
-def _oneagent() -> tuple[Any, Any, Any, Any]:
-    """The Dynatrace OneAgent SDK's module and the three names the hook uses; Nones when not installed."""
-    try:
-        agent = importlib.import_module("oneagent")
-        common = importlib.import_module("oneagent.common")
-        sdk = importlib.import_module("oneagent.sdk")
-    except ImportError:
-        return None, None, None, None
-    return agent, common.ChannelType, sdk.Channel, common.MessagingDestinationType
-
-
 # Dynatrace OneAgent, kept for old services (see microcosm_pubsub.dynatrace): None when not installed.
 # The hook reads these names at call time, so tests can patch them on this module.
-oneagent, ChannelType, Channel, MessagingDestinationType = _oneagent()
+try:
+    oneagent: Any = importlib.import_module("oneagent")
+    _common: Any = importlib.import_module("oneagent.common")
+    ChannelType, MessagingDestinationType = _common.ChannelType, _common.MessagingDestinationType
+    Channel: Any = importlib.import_module("oneagent.sdk").Channel
+except ImportError:
+    oneagent = ChannelType = Channel = MessagingDestinationType = None
 
 
 TRACEPARENT = "traceparent"
@@ -77,10 +72,7 @@ class TraceContext:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
 
     def headers(self) -> dict[str, str]:
-        values = {TRACEPARENT: self.traceparent}
-        if self.tracestate:
-            values[TRACESTATE] = self.tracestate
-        return values
+        return {TRACEPARENT: self.traceparent, **({TRACESTATE: self.tracestate} if self.tracestate else {})}
 
 
 # The span a handler runs in, when OpenTelemetry is not recording one: the parent of what it produces
@@ -104,9 +96,9 @@ def carried(message: SQSMessage) -> TraceContext | None:
 
 def with_trace(message: OutgoingMessage, trace: TraceContext) -> OutgoingMessage:
     """`message` carrying `trace` in its SNS attributes and its opaque data (replacing what the caller's had)."""
-    attributes = {name: value for name, value in message.attributes.items() if name not in (TRACEPARENT, TRACESTATE)}
-    attributes.update({name: {"DataType": "String", "StringValue": value} for name, value in trace.headers().items()})
     headers = trace.headers()
+    attributes = {name: value for name, value in message.attributes.items() if name not in (TRACEPARENT, TRACESTATE)}
+    attributes.update({name: {"DataType": "String", "StringValue": value} for name, value in headers.items()})
 
     def carry(opaque: dict[str, Any]) -> None:
         opaque.pop(TRACESTATE, None)
@@ -118,17 +110,22 @@ def with_trace(message: OutgoingMessage, trace: TraceContext) -> OutgoingMessage
 class PubSubTracing(Middleware):
     """Stamps outgoing messages with a new span's context and runs each handler in a span of its own.
 
-    With OpenTelemetry (the `otel` extra) recording, these are real spans: PRODUCER for each message
-    sent, CONSUMER for each message handled, child of the producer's span. Without it, the same
-    W3C context still travels: same trace id, a new span id at every hop. It changes the body (the
-    context in the opaque data), so the chain runs it before signing, whatever the listed order.
+    With OpenTelemetry (the `otel` extra) recording, these are real PRODUCER and CONSUMER spans;
+    without it, the same W3C context still travels (same trace id, a new span id at every hop).
     """
 
     touches = frozenset({BODY, ATTRIBUTES})
 
     def __init__(self, graph: Any, opentelemetry: bool = True, tracer_provider: Any = None) -> None:
         self.opaque = graph.opaque
-        self.otel: Any = _opentelemetry() if opentelemetry else None
+        self.otel: Any = None
+        try:
+            # Optional (the `otel` extra): without it the context travels all the same
+            from opentelemetry import context, trace
+
+            self.otel = SimpleNamespace(trace=trace, context=context) if opentelemetry else None
+        except ImportError:
+            pass
         # None means OpenTelemetry's global provider; tests give an SDK provider of their own
         self.tracer_provider = tracer_provider
 
@@ -154,10 +151,8 @@ class PubSubTracing(Middleware):
                 context=None if recording else self.otel_context(parent),
                 kind=self.otel.trace.SpanKind.PRODUCER,
                 attributes={
-                    "messaging.system": "aws_sns",
-                    "messaging.operation.type": "send",
-                    "messaging.destination.name": message.topic_arn,
-                    "pubsub.media_type": message.media_type,
+                    "messaging.system": "aws_sns", "messaging.operation.type": "send",
+                    "messaging.destination.name": message.topic_arn, "pubsub.media_type": message.media_type,
                 },
             )
             # The span marks the message being sent; SNS's answer comes after the middleware
@@ -178,10 +173,8 @@ class PubSubTracing(Middleware):
                 context=self.otel_context(parent),
                 kind=self.otel.trace.SpanKind.CONSUMER,
                 attributes={
-                    "messaging.system": "aws_sqs",
-                    "messaging.operation.type": "process",
-                    "messaging.message.id": message.message_id,
-                    "pubsub.media_type": message.media_type or "",
+                    "messaging.system": "aws_sqs", "messaging.operation.type": "process",
+                    "messaging.message.id": message.message_id, "pubsub.media_type": message.media_type or "",
                     "pubsub.receive_count": message.approximate_receive_count,
                 },
             )
@@ -208,9 +201,7 @@ class PubSubTracing(Middleware):
             return None
         trace = self.otel.trace
         span_context = trace.SpanContext(
-            trace_id=int(parent.trace_id, 16),
-            span_id=int(parent.span_id, 16),
-            is_remote=True,
+            trace_id=int(parent.trace_id, 16), span_id=int(parent.span_id, 16), is_remote=True,
             trace_flags=trace.TraceFlags(int(parent.flags, 16)),
             trace_state=trace.TraceState.from_header([parent.tracestate]) if parent.tracestate else None,
         )
@@ -230,16 +221,6 @@ def from_span_context(span_context: Any) -> TraceContext:
     state = span_context.trace_state.to_header() if span_context.trace_state else None
     ids = f"{span_context.trace_id:032x}", f"{span_context.span_id:016x}", f"{int(span_context.trace_flags):02x}"
     return TraceContext(*ids, state or None)
-
-
-def _opentelemetry() -> Any:
-    """OpenTelemetry's API (`trace`, `context`), or None when the `otel` extra is not installed."""
-    try:
-        # Optional: without it the context travels all the same
-        from opentelemetry import context, trace
-    except ImportError:
-        return None
-    return SimpleNamespace(trace=trace, context=context)
 
 
 @defaults(
