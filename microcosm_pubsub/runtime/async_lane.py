@@ -1,11 +1,4 @@
-"""The runner's handlers when all of them are `async def`: tasks on the process's handler loop, no handler threads.
-
-With sync handlers (or a mix), each handler thread calls its handler and, for an async one, waits
-while the coroutine runs on the handler loop: two thread switches a message. When every active
-handler is `async def`, the lane instead takes messages from the in-flight queue on the loop itself
-and runs each as a task, at most `concurrency` at once: the pollers wake the loop once per receive,
-and a task that ends starts the next pending message in the same turn of the loop.
-"""
+"""The runner's handlers when all of them are `async def`: tasks on the process's handler loop, no handler threads."""
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +26,11 @@ class HandlesAsync(Protocol):
 
 
 class AsyncLane:
-    """Runs `dispatcher.handle_message_async` for the in-flight queue's messages, `concurrency` at a time."""
+    """Runs `dispatcher.handle_message_async` for the in-flight queue's messages, `concurrency` at a time.
+
+    A handler thread waiting on a coroutine costs two thread switches a message; here the pollers wake
+    the loop once per receive, and a task that ends starts the next pending message in the same turn.
+    """
 
     def __init__(
         self, dispatcher: HandlesAsync, in_flight: InFlight, concurrency: int, hand_back: Callable[[SQSMessage], bool],
@@ -41,7 +38,6 @@ class AsyncLane:
         self.dispatcher = dispatcher
         self.in_flight = in_flight
         self.concurrency = concurrency
-        # Whether a message taken now goes back unhandled instead (the runner is stopping)
         self.hand_back = hand_back
         self.loop = handler_loop().loop
         # Each task runs in a copy of the context the lane was made in, whatever thread woke the loop

@@ -1,9 +1,4 @@
-"""What the runner holds between receive and settle: the bounds, the hand-offs and the visibility heartbeat.
-
-One lock guards it all, and each thread waits on its own condition, woken only when what it waits
-for may have come: a receiver when a whole receive fits, a handler thread when a message is
-pending, the settler when a batch is ready. So a receive of ten costs one wake-up of each, not ten.
-"""
+"""What the runner holds between receive and settle: the bounds, the hand-offs and the visibility heartbeat."""
 from __future__ import annotations
 
 import threading
@@ -22,11 +17,10 @@ SETTLE_BATCH = 10
 class InFlight:
     """Bounds what is held between receive and settle; hands messages to handlers and results to the settler.
 
-    At most `capacity` messages wait for or run in a handler; up to `settling` more may be handled
-    and waiting for their batched settle, so the next receive overlaps the settle. Nothing is ever
-    held beyond `limit` = capacity + settling. A settle batch closes at ten, when nothing else is
-    waiting for or in a handler, when its oldest item has waited `max_wait` (the settler's
-    argument), or at close.
+    At most `capacity` messages wait for or run in a handler, and `settling` more may wait for their
+    batched settle, so the next receive overlaps the settle. One lock guards it all, and each thread
+    waits on its own condition, woken only when what it waits for may have come: a receive of ten
+    costs one wake-up of each, not ten.
     """
 
     def __init__(
@@ -45,20 +39,16 @@ class InFlight:
         self._empty = threading.Condition(self._lock)
         # Every held message by receipt handle, with when its visibility was last set; oldest first
         self._held: dict[str, tuple[SQSMessage, float]] = {}
-        # A FIFO queue's messages wait per group (ordering.py); any other queue's in one line
         self._ordered = pending
         self._pending: deque[SQSMessage] | GroupedPending = deque() if pending is None else pending
         self._running = 0
-        # Results (and messages handed back unhandled) waiting for their settle, and since when each waits
         self._finished: list[Finished] = []
         self._finished_at: deque[float] = deque()
-        # Slots promised to receives still on their way
+        # Slots promised to receives still on their way, and those a waiting receiver needs
         self._reserved = 0
-        # The slots a waiting receiver needs (a whole receive)
         self._wanted = 1
         self._closing = False
         self._shut = False
-        # While closing, the messages still to be handled rather than handed back (see `close`)
         self._keep: Callable[[SQSMessage], bool] | None = None
         # Told (under the lock, so it must not block) whenever messages become pending: a runner whose
         # handlers run as tasks on an event loop takes them from there instead of from handler threads
@@ -84,16 +74,6 @@ class InFlight:
     @property
     def closing(self) -> bool:
         return self._closing
-
-    # The receiving side
-
-    def wait_for_room(self, timeout: float, wanted: int = 1) -> int:
-        """Block until `wanted` slots are free (or `timeout` passes, or closing); returns the free slots."""
-        with self._lock:
-            wanted = min(wanted, self.capacity)
-            self._wanted = wanted
-            self._room.wait_for(lambda: self._closing or self._free() >= wanted, timeout)
-            return max(self._free(), 0)
 
     def reserve(self, wanted: int, timeout: float, most: int | None = None) -> int:
         """Wait until a receive of `wanted` fits (capped by the capacity) and promise it the slots.
@@ -134,8 +114,6 @@ class InFlight:
         self._work.notify(count)
         if self.on_pending is not None:
             self.on_pending()
-
-    # The handler threads
 
     def next_message(self, finished: Finished | None = None, wait: bool = True) -> SQSMessage | None:
         """Record what the caller finished (a result, or a message handed back) and take the next message.
@@ -178,8 +156,6 @@ class InFlight:
             len(self._finished) >= SETTLE_BATCH or self._closing or not (self._pending or self._running)
         )
 
-    # The settler
-
     def settle_batch(self, max_wait: float, timeout: float) -> list[Finished] | None:
         """Up to ten finished items, once a batch is ready or its oldest has waited `max_wait`.
 
@@ -214,8 +190,6 @@ class InFlight:
             if not self._held:
                 self._empty.notify_all()
 
-    # Shutdown
-
     def close(self, keep: Callable[[SQSMessage], bool] | None = None) -> int:
         """Stop taking messages: receivers get no more room, pending messages go back unhandled.
 
@@ -228,9 +202,8 @@ class InFlight:
             kept, pending = _partition(list(self._pending), keep)
             self._pending.clear()
             self._pending.extend(kept)
-            for message in pending:
-                self._finished.append(message)
-                self._finished_at.append(self.clock())
+            self._finished.extend(pending)
+            self._finished_at.extend([self.clock()] * len(pending))
             self._room.notify_all()
             self._work.notify_all()
             if kept and self.on_pending is not None:
@@ -248,8 +221,6 @@ class InFlight:
     def wait_until_empty(self, timeout: float) -> bool:
         with self._lock:
             return self._empty.wait_for(lambda: not self._held, timeout)
-
-    # The visibility heartbeat
 
     def due(self, interval: float) -> list[SQSMessage]:
         """Messages whose visibility was last set `interval` seconds ago or more; marked as extended now."""
@@ -271,8 +242,5 @@ def _partition(
     messages: Sequence[SQSMessage], keep: Callable[[SQSMessage], bool] | None,
 ) -> tuple[list[SQSMessage], list[SQSMessage]]:
     """(kept, handed back): with no `keep`, every message goes back."""
-    kept: list[SQSMessage] = []
-    back: list[SQSMessage] = []
-    for message in messages:
-        (kept if keep is not None and keep(message) else back).append(message)
-    return kept, back
+    kept = [message for message in messages if keep is not None and keep(message)]
+    return kept, [message for message in messages if message not in kept]

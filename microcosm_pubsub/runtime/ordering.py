@@ -1,13 +1,4 @@
-"""FIFO queues: messages of one group handed to handlers strictly in order, one at a time; groups in parallel.
-
-SQS hands out a FIFO group's messages only while none of that group is in flight, so every held
-message of a group came in one receive, in order. `GroupedPending` takes the place of the runner's
-pending queue (`InFlight(pending=...)`): a handler thread takes the oldest waiting message of a
-group with nothing running, and when a message's outcome sends it back to the queue (a retry, a
-message left for the redrive policy, one handed back at shutdown) the group's later messages are
-handed back unhandled too. They are released (visible again at once), but SQS keeps the group
-locked while the failed message is in flight, so the group resumes with it, in order.
-"""
+"""FIFO queues: messages of one group handed to handlers strictly in order, one at a time; groups in parallel."""
 from __future__ import annotations
 
 from collections import deque
@@ -31,18 +22,18 @@ def group_of(message: SQSMessage) -> str:
 class GroupedPending:
     """Messages waiting for a handler, handed out one per group at a time, each group in arrival order.
 
-    Quacks like the deque the runner uses otherwise: `extend`, `popleft`, `clear`, iteration over
-    every waiting message. `len()` and truth count what could start now (one message per group
-    with nothing running): messages behind their group's running one take no handler thread, and
-    SQS hands their group to no one else while they are held, so the runner's bound on unhandled
-    messages leaves them out (`waiting` counts them all). Not thread-safe: `InFlight`'s lock guards it.
+    Takes the place of `InFlight`'s deque (whose lock guards it). SQS hands out a group's messages only
+    while none of it is in flight, so a group's held messages came in one receive, in order. When a
+    message goes back to the queue (a retry, one left for the redrive policy, one handed back at
+    shutdown) the group's later messages go back unhandled too: SQS keeps the group locked while the
+    failed one is in flight, so the group resumes with it, in order. `len()` and truth count only what
+    could start now: messages behind their group's running one take no handler thread.
     """
 
     def __init__(self, decide: Decide) -> None:
         self.decide = decide
         # Waiting messages per group, oldest first; a group appears only while it has some
         self._waiting: dict[str, deque[SQSMessage]] = {}
-        # Groups with a message in a handler
         self._running: set[str] = set()
         # Groups with a waiting message and none running, in the order they became so
         self._ready: deque[str] = deque()
@@ -73,10 +64,7 @@ class GroupedPending:
         self._count += len(messages)
 
     def popleft(self) -> SQSMessage:
-        """The next message to handle; its group runs nothing else until `finished` is told about it.
-
-        :raises IndexError: when no group is ready (check truth first)
-        """
+        """The next message to handle; its group runs nothing else until `finished` is told about it."""
         group = self._ready.popleft()
         waiting = self._waiting[group]
         message = waiting.popleft()
@@ -92,11 +80,7 @@ class GroupedPending:
         self._count = 0
 
     def finished(self, item: Finished) -> list[SQSMessage]:
-        """A handler is done with a message (`item`: its result, or the message handed back unhandled).
-
-        Returns the group's waiting messages when they must go back to the queue unhandled: the
-        message returns to the queue, and they may not run before it.
-        """
+        """A handler is done with a message; the group's waiting messages when they must go back with it."""
         message = item.message if isinstance(item, MessageHandlingResult) else item
         group = group_of(message)
         self._running.discard(group)

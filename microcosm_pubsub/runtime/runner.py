@@ -1,16 +1,4 @@
-"""The receive loop: full receives, handlers on a thread pool, batched settling, visibility heartbeat.
-
-Pollers receive ten at a time whenever ten fit (handlers + one receive's worth are held unhandled),
-handler threads take messages one by one, and one settler deletes in batches of ten, closing a
-batch early only when nothing else waits for or runs in a handler, or when its oldest result has
-waited one heartbeat interval (a third of the visibility timeout).
-
-At stop, a poll still waiting is waited for (up to `sqs_consumer.wait_seconds`): SQS would hand an
-abandoned poll messages that then stay hidden, each with a receive used. What a poll returns at stop,
-and what no handler started, is made visible again at once, except a message on its last try (its
-queue's maxReceiveCount, or message_max_processing_attempts), which is handled: released, it would
-reach the dead-letter queue through SQS's redrive without a reason.
-"""
+"""The receive loop: full receives, handlers on a thread pool, batched settling, visibility heartbeat."""
 from __future__ import annotations
 
 import logging
@@ -42,16 +30,14 @@ logger = logging.getLogger("microcosm_pubsub.runner")
 POLL_RETURN_MARGIN_SECONDS = 3.0
 # The exit status of a daemon that stopped on a fault retrying cannot heal (credentials, permissions, region)
 LASTING_FAULT_STATUS = 2
-# One poller per three receives' worth of handler threads (a second one from 60): on a shallow
-# queue parallel polls come back part-full (more calls for the same messages) and gained nothing at
-# concurrency 32 on the local endpoint; on an in-memory SQS three pollers gained about 10 %
+# One poller per three receives' worth of handler threads: on a shallow queue parallel polls come back
+# part-full and gained nothing at concurrency 32 on the local endpoint; on an in-memory SQS three gained 10 %
 POLLER_PER_RECEIVES = 3
 MAX_POLLERS = 4
 # An unreachable or throttling endpoint is retried after 1, 2, 4... seconds, at most this many
 MAX_RECEIVE_BACKOFF_SECONDS = 30.0
 # SQS's default queue visibility timeout, when the queue's own cannot be read
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
-
 # What SQS answers for a queue that does not exist (query and JSON protocols)
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
@@ -66,17 +52,12 @@ class Receiver(Protocol):
 
     @property
     def queue_url(self) -> str: ...
-
     @property
     def client(self) -> Any: ...
-
     @property
     def receives_in_parallel(self) -> bool: ...
-
     def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]: ...
-
     def consume(self, limit: int | None = None, wait_seconds: int | None = None) -> list[SQSMessage]: ...
-
     def change_visibility_batch(self, settings: Sequence[tuple[SQSMessage, int]]) -> list[SQSMessage]: ...
 
 
@@ -86,17 +67,12 @@ class Dispatcher(HandlesAsync, Protocol):
     max_processing_attempts: int | None
 
     def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None: ...
-
     def handle_message(
         self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
     ) -> MessageHandlingResult: ...
-
     def all_handlers_async(self) -> bool: ...
-
     def action(self, result: MessageHandlingResult) -> Action: ...
-
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None: ...
-
     def follow_redrive_policy(self, policy: RedrivePolicy) -> None: ...
 
 
@@ -106,7 +82,13 @@ def poller_count(concurrency: int, batch: int) -> int:
 
 
 class Runner:
-    """Runs `dispatcher` over `consumer` until `stop` is set, then drains what is in flight."""
+    """Runs `dispatcher` over `consumer` until `stop` is set, then drains what is in flight.
+
+    Pollers receive whenever a whole receive fits, handler threads take messages one by one, one
+    settler deletes in batches of ten. At stop, what no handler started goes back at once, except a
+    message on its last try, which is handled: released, it would reach the dead-letter queue through
+    SQS's redrive without a reason.
+    """
 
     def __init__(
         self, dispatcher: Dispatcher, consumer: Receiver, concurrency: int, stop: threading.Event,
@@ -119,43 +101,34 @@ class Runner:
         self.concurrency = concurrency
         self.stop = stop
         self.settings = settings or RunnerSettings()
-        # A whole receive at a time: ten, or fewer when the consumer's limit says so
         self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
-        # Handlers plus one receive's worth wait for or run in a handler
         capacity = self.settings.max_in_flight or concurrency + self.batch
-        # On a FIFO queue, one message per group at a time, in order (ordering.py). A receive there may bring
-        # ten of one group, run one by one: room for a receive's worth per thread lets the threads find other groups
+        # On a FIFO queue a receive may bring ten of one group, run one by one: room for a receive's worth
+        # per thread lets the threads find other groups
         pending = pending_for(consumer.sqs_queue_url, dispatcher.action)
         grouped = 0 if pending is None else concurrency * self.batch
         # A group's later message may not be handled while an earlier one goes back: nothing is kept at stop
         self.keep_at_stop = self.last_try if pending is None else None
-        # Two receives' worth more may be handled and waiting for their batched delete: one batch in its
-        # delete call and the next filling, while the next receive goes out
+        # Two receives' worth more may wait for their batched delete: one batch in its delete call, the next
+        # filling, while the next receive goes out
         self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
-        # Receive when a whole receive fits beside the handlers; a capacity set below that receives as slots free
         self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         self.counts: dict[str, int] = {}
         self.stop_condition = self.settings.stop_condition()
-        # Stop conditions count receives, and a file or stdin is read in order: those take one poller
+        # Stop conditions count receives: those take one poller
         sequential = self.settings.stop_when_idle_seconds is not None or self.settings.max_messages is not None
         self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
-        # Guards the stop condition and the first `prepare` between pollers
         self.poll_lock = threading.Lock()
-        # Whether the poller handles its own receives (set by `run`)
         self.inline = False
-        # Whether the queue's settings were read; an unreachable endpoint at start leaves it to the first receive
+        # An unreachable endpoint at start leaves reading the queue's settings to the first receive
         self.prepared = False
-        # Since when receives have failed without a success between (monotonic clock)
         self.failing_since: float | None = None
         # Why the loop gave up, when it did: the daemon exits non-zero with it (`failure_status`)
         self.failure: str | None = None
         self.failure_status = 1
-        # The queue's maxReceiveCount, when it has a redrive policy (read by `prepare`)
         self.max_receive_count: int | None = None
-        # Why an opt-in stop condition stopped the loop
         self.stopped_because: str | None = None
-        # Runs the handlers as tasks when all of them are `async def` (set by `run`)
         self.lane: AsyncLane | None = None
 
     def run(self) -> None:
@@ -164,18 +137,15 @@ class Runner:
         if self.pollers > 1 and not self.consumer.receives_in_parallel:
             # A file, stdin or a Lambda event stands in for the queue: read it in order
             self.pollers = 1
-        # Every handler `async def`: tasks on the process's handler loop instead of handler threads
         if self.dispatcher.all_handlers_async():
             self.lane = AsyncLane(self.dispatcher, self.in_flight, self.concurrency, self.hands_back)
-        # At concurrency 1 the poller handles what it received itself: no hand-off, one thread fewer
-        # contending for the GIL; the settler still deletes while the next receive goes out
+        # At concurrency 1 the poller handles what it received itself: one thread fewer contending for the GIL
         self.inline = self.lane is None and self.concurrency == 1 and self.pollers == 1
         workers = [
             threading.Thread(target=self.work_loop, name=f"pubsub-handler-{index}", daemon=True)
             for index in range(0 if self.inline or self.lane is not None else self.concurrency)
         ]
         settler = threading.Thread(target=self.settle_loop, name="pubsub-settler", daemon=True)
-        # Daemon threads: a poll left behind at stop must not keep the process alive
         pollers = [
             threading.Thread(target=self.receive_loop, name=f"pubsub-poller-{index}", daemon=True)
             for index in range(self.pollers)
@@ -186,7 +156,7 @@ class Runner:
             while not self.stop.wait(1.0):
                 pass
         finally:
-            self.drain(workers, settler, pollers)
+            self.drain(settler, pollers)
 
     def prepare(self) -> None:
         """Read the queue's visibility timeout and redrive policy once.
@@ -197,7 +167,6 @@ class Runner:
         try:
             region = unknown_region(self.consumer.client, queue_url)
         except (BotoCoreError, ClientError) as error:
-            # Building the client failed: a region of a format AWS never uses, for example
             region = lasting_fault(error, queue_url)
             if region is None:
                 raise
@@ -217,8 +186,7 @@ class Runner:
                 ) from error
             logger.warning("cannot read the queue's attributes, assuming a %ss visibility timeout and no "
                            "redrive policy: %s", DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
-            self.prepared = True
-            return
+            attributes = {}
         except BotoCoreError as error:
             lasting = lasting_fault(error, queue_url)
             if lasting:
@@ -230,8 +198,7 @@ class Runner:
         except (KeyError, TypeError) as error:
             logger.warning("unexpected queue attributes, assuming a %ss visibility timeout: %s",
                            DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
-            self.prepared = True
-            return
+            attributes = {}
         self.prepared = True
         try:
             self.visibility_timeout = int(attributes.get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
@@ -248,19 +215,11 @@ class Runner:
         SQS's redrive moves it at its next receive past maxReceiveCount; past message_max_processing_attempts
         the dispatcher expires it unhandled. Either way that receive must be used to handle it.
         """
-        count = message.approximate_receive_count
         attempts = self.dispatcher.max_processing_attempts
         limits = [limit for limit in (self.max_receive_count, attempts) if isinstance(limit, int) and limit > 0]
-        return bool(limits) and count >= min(limits)
+        return bool(limits) and message.approximate_receive_count >= min(limits)
 
     def receive_loop(self) -> None:
-        self.receive_until_stopped()
-        # What is still pending goes back now, or is handled on its last try: at concurrency 1 no handler
-        # thread is left to do it, and messages kept by a receive that returned while closing wait here
-        if self.lane is None:
-            self.handle_pending()
-
-    def receive_until_stopped(self) -> None:
         failures = 0
         while not self.stop.is_set():
             with self.poll_lock:
@@ -272,7 +231,7 @@ class Runner:
                     break
                 budget = self.stop_condition.budget()
             if budget is not None and budget < 1:
-                # Received all it may: wait for those to be handled and settled, then the condition stops the loop
+                # Received all it may: wait for those to be settled, then the condition stops the loop
                 self.in_flight.wait_until_empty(timeout=1.0)
                 continue
             most = self.batch if budget is None else min(self.batch, budget)
@@ -287,7 +246,6 @@ class Runner:
                 messages = self.consumer.consume(limit=reserved)
             except QueueExhausted as error:
                 self.in_flight.received([], reserved)
-                # A file or stdin standing in for the queue is read to its end: finish what is in flight
                 logger.info("no more messages: %s", error)
                 # A file cannot take back what was read: handle and settle it all before stopping
                 while not self.stop.is_set() and not self.in_flight.wait_until_empty(timeout=1.0):
@@ -315,7 +273,6 @@ class Runner:
                     break
                 delay = min(2 ** (failures - 1), MAX_RECEIVE_BACKOFF_SECONDS) * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not secrecy)
                 if bound:
-                    # Wake up for the bound rather than sleep past it
                     delay = min(delay, max(bound - (now - self.failing_since), 0.1))
                 logger.warning("receive failed (%d in a row), retrying in %.1fs: %s", failures, delay, error)
                 self.stop.wait(delay)
@@ -323,11 +280,9 @@ class Runner:
             failures = 0
             self.failing_since = None
             if messages:
-                # The look-ups for the whole receive at once, here: between handler calls only the calls run
                 self.dispatcher.prepare(messages)
             refused = self.in_flight.received(messages, reserved)
             if refused:
-                # Back after the drain stopped waiting for it: visible again at once, not after the visibility timeout
                 self.release(refused)
             if self.in_flight.closing:
                 break
@@ -341,7 +296,11 @@ class Runner:
                         self.stop.set()
                 self.stop_condition.received(len(messages), time.monotonic())
             if self.inline:
-                self.handle_pending()
+                self.work_loop(wait=False)
+        # Still pending goes back now, or is handled on its last try: at concurrency 1 no handler thread is left
+        # to do it, and messages kept by a receive that returned while closing wait here
+        if self.lane is None:
+            self.work_loop(wait=False)
 
     def release(self, messages: list[SQSMessage]) -> None:
         """Make received messages visible again now: nothing handled them."""
@@ -355,36 +314,26 @@ class Runner:
     def work_loop(self, wait: bool = True) -> None:
         """Take messages one by one, handle each, pass on its result; until closing (or nothing pending)."""
         finished: Finished | None = None
-        while True:
-            message = self.in_flight.next_message(finished, wait=wait)
-            if message is None:
-                return
-            if self.hands_back(message):
-                finished = message
-                continue
-            finished = self.dispatcher.handle_message(message)
+        while (message := self.in_flight.next_message(finished, wait=wait)) is not None:
+            finished = message if self.hands_back(message) else self.dispatcher.handle_message(message)
 
     def hands_back(self, message: SQSMessage) -> bool:
         """Not started before shutdown: back to the queue instead of held, unless it is on its last try."""
         return self.stop.is_set() and not self.last_try(message)
 
-    def handle_pending(self) -> None:
-        """The poller's own handler turn: what it received, then back to receiving."""
-        self.work_loop(wait=False)
-
     def settle_loop(self) -> None:
-        # A message can wait up to interval + poll for its extension; that must stay well inside the
-        # visibility timeout, short ones included (the floor only stops a 0 s timeout from spinning)
         while True:
-            # Read each turn: the queue's timeout may be learnt after the loop started (an endpoint down at start)
+            # A message waits up to interval + poll for its extension, well inside the visibility timeout (the
+            # floor stops a 0 s one from spinning); read each turn, as the timeout may be learnt late
             heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
-            # A handled message waits at most one heartbeat interval for a fuller batch
             batch = self.in_flight.settle_batch(max_wait=heartbeat_interval, timeout=min(heartbeat_interval / 2, 1.0))
             if batch is None:
                 return
             if batch:
                 self.settle(batch)
-            self.heartbeat(heartbeat_interval)
+            due = self.in_flight.due(heartbeat_interval)
+            if due:
+                self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
 
     def settle(self, batch: list[Finished]) -> None:
         results = [item for item in batch if isinstance(item, MessageHandlingResult)]
@@ -394,38 +343,29 @@ class Runner:
         try:
             self.dispatcher.settle(results, release=released)
         except Exception:
-            # A settle that fails leaves the messages to come back after their visibility timeout
             logger.exception("settling %d messages failed", len(batch))
         for result in results:
             self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
         self.in_flight.settled([result.message for result in results] + released)
 
-    def heartbeat(self, interval: float) -> None:
-        due = self.in_flight.due(interval)
-        if due:
-            self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
-
-    def drain(self, workers: list[threading.Thread], settler: threading.Thread,
-              pollers: list[threading.Thread] | None = None) -> None:
+    def drain(self, settler: threading.Thread, pollers: list[threading.Thread]) -> None:
         """Hand back what no handler started, wait for the open polls, finish what runs, settle, leave.
 
         Handlers get `shutdown_timeout_seconds` from the stop; polls their `wait_seconds` (and a margin) at
         the same time, so an idle daemon stops within one long poll.
         """
         stopped = time.monotonic()
-        # Messages on their last try stay for the handlers; every other one waiting for a handler goes back
         self.in_flight.close(keep=self.keep_at_stop)
         timeout = self.settings.shutdown_timeout_seconds
         in_flight = len(self.in_flight)
         if in_flight:
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
-        # A poll still open would be served by SQS after this process exits: what it returned would stay
-        # hidden for the visibility timeout with a receive used. Its thread releases what it brings back
+        # SQS would serve a poll still open after this process exits: what it returned would stay hidden for
+        # the visibility timeout with a receive used. Its thread releases what it brings back
         deadline = stopped + self.consumer.wait_seconds + POLL_RETURN_MARGIN_SECONDS
-        open_polls = [poller for poller in pollers or [] if poller.is_alive()]
-        for poller in open_polls:
+        for poller in pollers:
             poller.join(max(deadline - time.monotonic(), 0))
-        left = sum(poller.is_alive() for poller in open_polls)
+        left = sum(poller.is_alive() for poller in pollers)
         if left:
             logger.warning(
                 "%d pollers still busy %.0fs after stopping (a receive open, or at concurrency 1 a handler) are "

@@ -87,6 +87,17 @@ class AnyStop(StopCondition):
         return None
 
 
+# Each setting's type, the check a value must pass, and what its error asks for instead
+CHECKS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
+    "unreachable_exit_seconds": (float, lambda value: value >= 0, "give 0 (retry forever) or more"),
+    "stop_when_idle_seconds": (float, lambda value: value > 0, "give more than 0"),
+    "max_messages": (int, lambda value: value >= 1, "give 1 or more"),
+    "concurrency": (int, lambda value: value >= 1, "give 1 or more"),
+    "max_in_flight": (int, lambda value: value >= 0, "give 0 (the default bound) or more"),
+    "shutdown_timeout_seconds": (float, lambda value: value >= 0, "give 0 or more"),
+}
+
+
 @dataclass(frozen=True)
 class RunnerSettings:
     unreachable_exit_seconds: float = 300.0
@@ -111,36 +122,12 @@ class RunnerSettings:
         :raises ConfigurationError: for a setting the loop cannot run with, or a stop condition that could
             never let the daemon work
         """
-        section = {key: value for key, value in dict(config or {}).items() if value is not None}
-        settings = cls(
-            unreachable_exit_seconds=float(section.get("unreachable_exit_seconds", cls.unreachable_exit_seconds)),
-            stop_when_idle_seconds=_optional(section.get("stop_when_idle_seconds"), float),
-            max_messages=_optional(section.get("max_messages"), int),
-            concurrency=int(section.get("concurrency", cls.concurrency)),
-            max_in_flight=int(section.get("max_in_flight", cls.max_in_flight)),
-            shutdown_timeout_seconds=float(section.get("shutdown_timeout_seconds", cls.shutdown_timeout_seconds)),
-        )
-        if settings.unreachable_exit_seconds < 0:
-            raise ConfigurationError(
-                f"pubsub_runner.unreachable_exit_seconds is {settings.unreachable_exit_seconds:g}; "
-                "give 0 (retry forever) or more"
-            )
-        if settings.stop_when_idle_seconds is not None and settings.stop_when_idle_seconds <= 0:
-            raise ConfigurationError(
-                f"pubsub_runner.stop_when_idle_seconds is {settings.stop_when_idle_seconds:g}; give more than 0"
-            )
-        if settings.max_messages is not None and settings.max_messages < 1:
-            raise ConfigurationError(f"pubsub_runner.max_messages is {settings.max_messages}; give 1 or more")
-        if settings.concurrency < 1:
-            raise ConfigurationError(f"pubsub_runner.concurrency is {settings.concurrency}; give 1 or more")
-        if settings.max_in_flight < 0:
-            raise ConfigurationError(
-                f"pubsub_runner.max_in_flight is {settings.max_in_flight}; give 0 (the default bound) or more"
-            )
-        if settings.shutdown_timeout_seconds < 0:
-            raise ConfigurationError(
-                f"pubsub_runner.shutdown_timeout_seconds is {settings.shutdown_timeout_seconds:g}; give 0 or more"
-            )
+        section = {key: value for key, value in dict(config or {}).items() if value is not None and key in CHECKS}
+        settings = cls(**{key: CHECKS[key][0](value) for key, value in section.items()})
+        for key, (kind, valid, hint) in CHECKS.items():
+            value = getattr(settings, key)
+            if value is not None and not valid(value):
+                raise ConfigurationError(f"pubsub_runner.{key} is {f'{value:g}' if kind is float else value}; {hint}")
         return settings
 
     def stop_condition(self, clock: Callable[[], float] = time.monotonic) -> StopCondition:
@@ -152,10 +139,6 @@ class RunnerSettings:
         if len(conditions) == 1:
             return conditions[0]
         return AnyStop(conditions)
-
-
-def _optional(value: Any, kind: Callable[[Any], Any]) -> Any:
-    return None if value is None else kind(value)
 
 
 @defaults(
