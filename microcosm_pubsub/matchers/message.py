@@ -30,10 +30,7 @@ class PublishedMessage:
 
 
 def published_messages_for(source: Any) -> list[PublishedMessage]:
-    """What a producer, a graph or a stub SNS client published, oldest first.
-
-    :raises UnreadableSource: when `source` records nothing
-    """
+    """What a producer, a graph or a stub SNS client published, oldest first (`UnreadableSource` if nothing)."""
     return [
         PublishedMessage(view.topic_arn, dict(view.wire) if view.wire is not None else dict(view.content or {}))
         for view in views_of(source)
@@ -51,10 +48,7 @@ def has_uri(uri: Any = None) -> MessageMatcher:
 
 
 def published(*matchers: Any, strict: bool = True) -> InOrderMatcher | InAnyOrderMatcher:
-    """Exactly these messages were published, in this order (in any order with `strict=False`).
-
-    Each is a matcher of one message (`has_media_type`, `has_uri`, `all_of(...)`, `a_message`).
-    """
+    """Exactly these messages (each a matcher of one) were published, in this order (any order with `strict=False`)."""
     return new.published_in_order(*matchers) if strict else new.published_inanyorder(*matchers)
 
 

@@ -11,11 +11,7 @@ from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 class PublishCapture(RecordedMessages):
-    """The messages published in the process while it is open (between `start()` and `stop()`).
-
-    No `SNSProducer` calls SNS meanwhile: `produce()` validates, encodes and resolves the topic as in
-    production, then the message is recorded here, as a recording producer records it.
-    """
+    """The messages published in the process while it is open: `produce()` runs as in production, then records."""
 
     @classmethod
     def setup(cls, testcase: unittest.TestCase) -> PublishCapture:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
 from microcosm_pubsub.consume.result import MessageHandlingResult
@@ -24,10 +25,13 @@ def dispatch(
     :raises SchemaNotFoundError: when no schema is registered for the media type
     """
     schema = graph.pubsub_message_schema_registry.find(media_type).schema
+    topic_arn = TESTING_TOPIC_ARN
+    with suppress(TopicNotDefinedError):
+        topic_arn = graph.sns_topic_arns.resolve(media_type)
     opaque = {**dict(graph.opaque.as_dict()), **dict(opaque_data or {})}
     # The producer's own steps but the topic (a handler test should not need one) and the size limit
     outgoing: OutgoingMessage = graph.pubsub_middleware.outgoing(OutgoingMessage(
-        topic_arn=_topic_arn(graph, media_type),
+        topic_arn=topic_arn,
         media_type=media_type,
         body=encode(schema, media_type, dict(content or {}), opaque),
         attributes=media_type_attributes(media_type),
@@ -54,10 +58,3 @@ def dispatch_sqs_message(graph: Any, message: Mapping[str, Any]) -> MessageHandl
     result: MessageHandlingResult = graph.sqs_message_dispatcher.handle_message(received)
     return result
 
-
-def _topic_arn(graph: Any, media_type: str) -> str:
-    try:
-        arn: str = graph.sns_topic_arns.resolve(media_type)
-    except TopicNotDefinedError:
-        return TESTING_TOPIC_ARN
-    return arn

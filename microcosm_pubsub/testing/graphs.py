@@ -19,10 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def not_a_test(function: F) -> F:
-    """Keep pytest from collecting a helper published under a `test*` name where a test module imports it.
-
-    nose2 goes by the function's own `__name__` instead: the helpers are defined as `make_*`.
-    """
+    """Keep pytest from collecting a `test*`-named helper a test module imports (nose2 reads `__name__`: `make_*`)."""
     setattr(function, "__test__", False)  # noqa: B010 (functions declare no such attribute to mypy)
     return function
 

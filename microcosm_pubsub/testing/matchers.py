@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any, TypeAlias
 
 
@@ -35,6 +36,10 @@ class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is A
         if isinstance(content, Matcher):
             self.content.append(content)
 
+    @property
+    def anything(self) -> bool:
+        return self.media_type is None and not self.content
+
     def matches_media_type(self, view: PublishedMessage) -> bool:
         return self.media_type is None or self.media_type.matches(view.media_type)
 
@@ -53,8 +58,7 @@ class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is A
             description.append_text(" with content " if index == 0 else " and ").append_description_of(matcher)
 
     def describe_to(self, description: Description) -> None:
-        description.append_text("a ")
-        self.describe_message(description)
+        self.describe_message(description.append_text("a "))
 
     def describe_mismatch(self, item: Any, description: Description) -> None:
         view = view_of(item)
@@ -80,11 +84,9 @@ class SourceMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is An
         self.expected = expected
 
     def _matches(self, source: Any) -> bool:
-        try:
-            views = views_of(source)
-        except UnreadableSource:
-            return False
-        return self.matches_views(views)
+        with suppress(UnreadableSource):
+            return self.matches_views(views_of(source))
+        return False
 
     def describe_mismatch(self, source: Any, description: Description) -> None:
         try:
@@ -108,8 +110,7 @@ class PublishedMatcher(SourceMatcher):
         return any(self.expected.matches_view(view) for view in views)
 
     def describe_to(self, description: Description) -> None:
-        description.append_text("a published ")
-        self.expected.describe_message(description)
+        self.expected.describe_message(description.append_text("a published "))
 
     def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
         if not views:
@@ -134,15 +135,14 @@ class NotPublishedMatcher(SourceMatcher):
         return not any(self.expected.matches_view(view) for view in views)
 
     def describe_to(self, description: Description) -> None:
-        if self.expected.media_type is None and not self.expected.content:
+        if self.expected.anything:
             description.append_text("nothing published")
-            return
-        description.append_text("no published ")
-        self.expected.describe_message(description)
+        else:
+            self.expected.describe_message(description.append_text("no published "))
 
     def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
         matching = [view for view in views if self.expected.matches_view(view)]
-        such = "" if self.expected.media_type is None and not self.expected.content else " such"
+        such = "" if self.expected.anything else " such"
         description.append_text(f"published {len(matching)}{such} message(s):{listing(matching)}")
 
 
@@ -191,11 +191,8 @@ class InAnyOrderMatcher(SourceMatcher):
 
 
 def pairing(expected: list[Matcher[Any]], views: list[PublishedMessage]) -> dict[int, int]:
-    """A largest matching of expectations to messages (expected index -> message index).
-
-    Augmenting paths rather than a greedy pass, so a loose expectation cannot take the only
-    message a stricter one would match.
-    """
+    """A largest matching of expectations to messages (expected index -> message index)."""
+    # Augmenting paths, not a greedy pass: a loose expectation must not take the only message a stricter one matches
     owner: dict[int, int] = {}  # message index -> expected index
 
     def assign(matcher_index: int, seen: set[int]) -> bool:
@@ -252,10 +249,7 @@ def expectations(messages: tuple[Expected, ...]) -> list[Matcher[Any]]:
 
 
 def published_inanyorder(*messages: Expected) -> InAnyOrderMatcher:
-    """Exactly these messages were published, in any order.
-
-    Each is `a_message(...)`, a media type, or a `(media_type, {field: value})` pair.
-    """
+    """Exactly these messages were published, in any order; each `a_message(...)`, a media type or a pair."""
     return InAnyOrderMatcher(expectations(messages))
 
 

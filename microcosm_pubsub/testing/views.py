@@ -77,7 +77,8 @@ def views_of(source: Any) -> list[PublishedMessage]:
     if isinstance(producer, SNSProducer) and not isinstance(producer, RecordingProducer):
         # A producer publishing through the old testing mode's stub client: read what it was asked to send
         client, registry = producer.client, getattr(producer.graph, "pubsub_message_schema_registry", None)
-    if is_recording_client(client):
+    # An SNS client that records its calls: the old testing mode's stub, or any MagicMock
+    if isinstance(getattr(client, "mock_calls", None), list):
         return client_views(client, registry)
     if producer is not source and not isinstance(producer, RecordingProducer):
         raise UnreadableSource(
@@ -99,11 +100,6 @@ def views_of(source: Any) -> list[PublishedMessage]:
         f"was {source!r}, which is neither a recording producer, a stub SNS client, "
         "nor a list of recorded or delivered messages"
     )
-
-
-def is_recording_client(client: Any) -> bool:
-    """True for an SNS client that records its calls (the old testing mode's stub, or any MagicMock)."""
-    return isinstance(getattr(client, "mock_calls", None), list)
 
 
 def client_views(client: Any, registry: Any = None) -> list[PublishedMessage]:
