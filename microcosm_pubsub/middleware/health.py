@@ -47,8 +47,8 @@ class HealthStatus:
 class HealthMonitor(Middleware):
     """Watches receives and settles through the middleware hooks; `status()` judges them.
 
-    Stalled: neither a receive attempt nor a settle for `stall_seconds` (a hung handler holding every
-    slot, a dead receive thread). Failing: `max_consecutive_failures` receives in a row raised.
+    Stalled: no receive attempt or settle for `stall_seconds` (a hung handler holding every slot, a dead
+    receive thread). Failing: `max_consecutive_failures` receives in a row raised.
     """
 
     def __init__(
@@ -94,17 +94,13 @@ class HealthMonitor(Middleware):
             problems.append(f"{failures} receives failed in a row: {last_error}")
         elif not received_once:
             problems.append("no receive has succeeded yet")
-        return HealthStatus(
-            live=not stalled, ready=not problems, problems=problems, seconds_since_activity=round(idle, 3),
-            consecutive_failures=failures, last_error=last_error,
-        )
+        return HealthStatus(not stalled, not problems, problems, round(idle, 3), failures, last_error)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Answer `/live` and `/ready` (and `/health`, the same as `/ready`) on a thread; returns the bound address."""
         if self.server is None:
             self.server, self.thread = serve_status(self, host, port)
-        address = self.server.server_address
-        return str(address[0]), int(address[1])
+        return str(self.server.server_address[0]), int(self.server.server_address[1])
 
     def stop(self) -> None:
         server, thread, self.server, self.thread = self.server, self.thread, None, None

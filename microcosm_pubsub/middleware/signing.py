@@ -31,8 +31,7 @@ MAX_SHOWN_KEY_ID_CHARS = 64
 def key_map(value: Any) -> dict[str, str]:
     """Key id -> secret, from a mapping or a JSON object string (environment variables).
 
-    Raises `ConfigurationError`, not `ValueError`: microcosm would put a rejected value, secrets
-    included, into its own error message.
+    :raises ConfigurationError: not `ValueError`, which microcosm would quote, secrets included, in its own message
     """
     if isinstance(value, str):
         try:
@@ -56,12 +55,9 @@ def _shown(key_id: str) -> str:
 
 
 class MessageSigning(Middleware):
-    """Signs what the producer sends with `signing_key_id`; verifies what arrives with any configured key.
+    """Signs what the producer sends with `signing_key_id`; verifies what arrives with any configured key."""
 
-    A sealing middleware: the chain signs after every middleware that changes the body (tracing's
-    trace context in the opaque data), so the signature covers the body as it reaches the wire.
-    """
-
+    # The chain signs after every middleware that changes the body, so the signature covers what is sent
     phase = SEAL
     touches = frozenset({ATTRIBUTES})
 
@@ -97,10 +93,8 @@ class MessageSigning(Middleware):
         if not self._secrets:
             return None
         # The message as its producer published it, and the attributes it was published with
-        opened = message.opened
-        body, attributes = opened.payload, opened.attributes
-        key_id = attributes.get(KEY_ID_ATTRIBUTE)
-        signature = attributes.get(SIGNATURE_ATTRIBUTE)
+        body, attributes = message.opened.payload, message.opened.attributes
+        key_id, signature = attributes.get(KEY_ID_ATTRIBUTE), attributes.get(SIGNATURE_ATTRIBUTE)
         if key_id is None and signature is None:
             return "unsigned message" if self.required else None
         if key_id is None or signature is None:
@@ -109,8 +103,7 @@ class MessageSigning(Middleware):
         secret = self._secrets.get(key_id)
         if secret is None:
             return f"unknown key id {_shown(key_id)}"
-        media_type = attributes.get(MEDIA_TYPE_ATTRIBUTE) or message.media_type or ""
-        expected = sign(secret, media_type, body)
+        expected = sign(secret, attributes.get(MEDIA_TYPE_ATTRIBUTE) or message.media_type or "", body)
         if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "surrogatepass")):
             return f"signature does not match: tampered or wrong key (key id {_shown(key_id)})"
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -86,12 +86,11 @@ def current_trace() -> TraceContext | None:
 
 def carried(message: SQSMessage) -> TraceContext | None:
     """The context a received message carries: its message attributes (SNS's or SQS's), then its opaque data."""
-    attributes = message.opened.attributes
-    found = TraceContext.parse(attributes.get(TRACEPARENT), attributes.get(TRACESTATE))
-    if found is None:
-        opaque = message.opaque_data
-        found = TraceContext.parse(opaque.get(TRACEPARENT), opaque.get(TRACESTATE))
-    return found
+    return _found_in(message.opened.attributes) or _found_in(message.opaque_data)
+
+
+def _found_in(headers: Mapping[str, Any]) -> TraceContext | None:
+    return TraceContext.parse(headers.get(TRACEPARENT), headers.get(TRACESTATE))
 
 
 def with_trace(message: OutgoingMessage, trace: TraceContext) -> OutgoingMessage:
@@ -135,7 +134,7 @@ class PubSubTracing(Middleware):
 
     def local_parent(self) -> TraceContext | None:
         """The handler's context (set by `handling`), else the caller's opaque `traceparent` (a web request's)."""
-        return _current.get() or TraceContext.parse(self.opaque.get(TRACEPARENT), self.opaque.get(TRACESTATE))
+        return _current.get() or _found_in(self.opaque)
 
     def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
         trace = None
@@ -158,9 +157,7 @@ class PubSubTracing(Middleware):
             # The span marks the message being sent; SNS's answer comes after the middleware
             span.end()
             trace = own_context(span, parent)
-        if trace is None:
-            trace = parent.child() if parent is not None else TraceContext.root()
-        return with_trace(message, trace)
+        return with_trace(message, trace or (parent.child() if parent is not None else TraceContext.root()))
 
     @contextmanager
     def handling(self, message: SQSMessage) -> Iterator[None]:

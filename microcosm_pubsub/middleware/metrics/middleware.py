@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub.consume.logs import seconds_since_published
@@ -107,18 +107,15 @@ def configure_pubsub_metrics(graph: Any) -> PubSubMetrics:
     unknown = sorted(set(names) - set(SINKS))
     if unknown or not names:
         raise ConfigurationError(f"pubsub_metrics.sinks is {names}; choose from {', '.join(SINKS)}")
-    sinks: dict[str, MetricsSink] = {}
-    prometheus: PrometheusSink | None = None
-    for name in names:
-        if name == "memory":
-            sinks[name] = InMemorySink()
-        elif name == "statsd":
-            sinks[name] = StatsdSink(config.statsd_host, int(config.statsd_port), config.prefix)
-        else:
-            sinks[name] = prometheus = PrometheusSink(config.prefix)
-    sink: MetricsSink = next(iter(sinks.values())) if len(sinks) == 1 else FanoutSink(sinks.values())
+    make: dict[str, Callable[[], MetricsSink]] = {
+        "memory": InMemorySink,
+        "statsd": lambda: StatsdSink(config.statsd_host, int(config.statsd_port), config.prefix),
+        "prometheus": lambda: PrometheusSink(config.prefix),
+    }
+    sinks = [make[name]() for name in dict.fromkeys(names)]
+    prometheus = next((sink for sink in sinks if isinstance(sink, PrometheusSink)), None)
     address = None if config.prometheus_port is None else (str(config.prometheus_host), int(config.prometheus_port))
-    return PubSubMetrics(sink, prometheus, address)
+    return PubSubMetrics(sinks[0] if len(sinks) == 1 else FanoutSink(sinks), prometheus, address)
 
 
 def serve_metrics(graph: Any) -> tuple[str, int] | None:

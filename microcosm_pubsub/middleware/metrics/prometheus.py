@@ -46,9 +46,8 @@ class PrometheusSink:
         with self._lock:
             metric = self.metrics.get(name)
             if metric is None:
-                options: dict[str, Any] = {}
-                if kind == "Histogram":
-                    options["buckets"] = SECONDS_BUCKETS if name.endswith("_seconds") else COUNT_BUCKETS
+                buckets = SECONDS_BUCKETS if name.endswith("_seconds") else COUNT_BUCKETS
+                options = {"buckets": buckets} if kind == "Histogram" else {}
                 metric = getattr(self.client, kind)(
                     f"{self.prefix}{name}", f"microcosm_pubsub {name.replace('_', ' ')}",
                     labelnames=sorted(labels), registry=self.registry, **options,
@@ -74,14 +73,13 @@ class PrometheusSink:
         if self.server is None:
             self.server, self.thread = self.client.start_http_server(port, addr=host, registry=self.registry)
             logger.info("Prometheus metrics on http://%s:%d/metrics", *self.server.server_address[:2])
-        address: tuple[str, int] = self.server.server_address[:2]
-        return address
+        return str(self.server.server_address[0]), int(self.server.server_address[1])
 
     def close(self) -> None:
         server, self.server = self.server, None
         if server is not None:
             server.shutdown()
             server.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-            self.thread = None
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join(timeout=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from typing import Protocol
 
 
@@ -53,19 +54,14 @@ class Summary:
         )
 
     def merge(self, other: Summary) -> Summary:
-        extremes = [value for value in (self.minimum, other.minimum) if value is not None]
+        lows = [value for value in (self.minimum, other.minimum) if value is not None]
         highs = [value for value in (self.maximum, other.maximum) if value is not None]
-        return Summary(
-            self.count + other.count, self.total + other.total,
-            min(extremes) if extremes else None, max(highs) if highs else None,
-        )
+        total = self.total + other.total
+        return Summary(self.count + other.count, total, min(lows, default=None), max(highs, default=None))
 
 
 class InMemorySink:
-    """Counters, distribution summaries and gauges in dictionaries; read with `count`, `summary`, `gauge_value`.
-
-    The readers add up every series whose tags include the given ones.
-    """
+    """Counters, distribution summaries and gauges; `count`, `summary` and `gauge_value` add up matching series."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -95,12 +91,9 @@ class InMemorySink:
             return sum(value for key, value in self.counters.items() if matches(key, name, tags))
 
     def summary(self, name: str, **tags: str) -> Summary:
-        result = Summary()
         with self._lock:
-            for key, value in self.summaries.items():
-                if matches(key, name, tags):
-                    result = result.merge(value)
-        return result
+            found = [value for key, value in self.summaries.items() if matches(key, name, tags)]
+        return reduce(Summary.merge, found, Summary())
 
     def gauge_value(self, name: str, **tags: str) -> float | None:
         with self._lock:
