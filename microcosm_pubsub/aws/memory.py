@@ -289,7 +289,7 @@ class MemorySQS(MemoryClient):
             existing = next((queue for queue in self.world.queues.values() if queue.name == QueueName), None)
             if existing is None:
                 if QueueName.endswith(".fifo") != ((Attributes or {}).get("FifoQueue") == "true"):
-                    raise self.error("InvalidAttributeValue", "A FIFO queue's name ends in .fifo, and only its.")
+                    raise self.error("InvalidAttributeValue", "A queue is FIFO exactly when its name ends in .fifo.")
                 existing = self.make_queue(QueueName, Attributes or {})
             return {"QueueUrl": existing.url}
 
