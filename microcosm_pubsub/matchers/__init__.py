@@ -1,18 +1,5 @@
 """The old package's PyHamcrest matchers, kept for old service tests: thin names over `testing.matchers`."""
 # First, so that a missing PyHamcrest raises the ImportError naming the testing extra
 import microcosm_pubsub.testing.matchers  # noqa: F401
-from microcosm_pubsub.matchers.message import (
-    PublishedMessage,
-    has_media_type,
-    has_uri,
-    published,
-    published_inanyorder,
-    published_messages_for,
-    published_nothing,
-)
-
-
-__all__ = [
-    "PublishedMessage", "has_media_type", "has_uri", "published", "published_inanyorder", "published_messages_for",
-    "published_nothing",
-]
+from microcosm_pubsub.matchers.message import *  # noqa: F403 (the names of message.__all__)
+from microcosm_pubsub.matchers.message import __all__  # noqa: F401

@@ -13,6 +13,12 @@ from microcosm_pubsub.testing.views import PublishedMessage as MessageView
 from microcosm_pubsub.testing.views import views_of, wire_view
 
 
+__all__ = [
+    "PublishedMessage", "has_media_type", "has_uri", "published", "published_inanyorder", "published_messages_for",
+    "published_nothing",
+]
+
+
 @dataclass(frozen=True)
 class PublishedMessage:
     """One published message as the old package showed it: its topic and its JSON document."""

@@ -44,10 +44,7 @@ def make_testing_config(**overrides: Mapping[str, Any]) -> dict[str, Any]:
 def make_testing_graph(
     name: str = "testing", *, components: Sequence[str] = (), eager: bool = False, **config: Mapping[str, Any],
 ) -> Any:
-    """A testing graph whose `sns_producer` records; `components` are built at once.
-
-    :param eager: also dispatch each produced message to this graph's handlers, synchronously
-    """
+    """A testing graph whose `sns_producer` records (with `eager`, also dispatches to its handlers at once)."""
     graph = create_object_graph(name, testing=True, loader=load_from_dict(make_testing_config(**config)))
     graph.use(*components)
     recording_producer(graph).eager = eager

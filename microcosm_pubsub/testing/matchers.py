@@ -68,13 +68,11 @@ class MessageMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is A
             self.describe_view_mismatch(view, description)
 
     def describe_view_mismatch(self, view: PublishedMessage, description: Description) -> None:
+        mismatched = next((matcher for matcher in self.content if not matcher.matches(view.content)), None)
         if not self.matches_media_type(view):
             description.append_text("was of media type ").append_description_of(view.media_type)
-            return
-        for matcher in self.content:
-            if not matcher.matches(view.content):
-                matcher.describe_mismatch(view.content, description)
-                return
+        elif mismatched is not None:
+            mismatched.describe_mismatch(view.content, description)
 
 
 class SourceMatcher(BaseMatcher[Any]):  # type: ignore[misc]  # PyHamcrest is Any to mypy (pyproject.toml)
@@ -113,16 +111,14 @@ class PublishedMatcher(SourceMatcher):
         self.expected.describe_message(description.append_text("a published "))
 
     def describe_views_mismatch(self, views: list[PublishedMessage], description: Description) -> None:
+        same_type = [view for view in views if self.expected.matches_media_type(view)]
         if not views:
             description.append_text("nothing was published")
-            return
-        same_type = [view for view in views if self.expected.matches_media_type(view)]
-        if not same_type:
-            description.append_text("published no message of media type ")
-            description.append_description_of(self.expected.media_type)
-            description.append_text(f"; published instead:{listing(views)}")
-            return
-        description.append_text(f"published {len(same_type)} message(s) of this media type, none matching:")
+        elif not same_type:
+            description.append_text("published no message of media type ").append_description_of(
+                self.expected.media_type).append_text(f"; published instead:{listing(views)}")
+        else:
+            description.append_text(f"published {len(same_type)} message(s) of this media type, none matching:")
         for view in same_type:
             description.append_text(f"\n    - {view.shown_content()}: ")
             self.expected.describe_view_mismatch(view, description)
@@ -173,8 +169,7 @@ class InAnyOrderMatcher(SourceMatcher):
     """The published messages are exactly the expected ones, in any order."""
 
     def matches_views(self, views: list[PublishedMessage]) -> bool:
-        pairs = pairing(self.expected, views)
-        return len(views) == len(self.expected) == len(pairs)
+        return len(views) == len(self.expected) == len(pairing(self.expected, views))
 
     def describe_to(self, description: Description) -> None:
         description.append_list("exactly these published messages, in any order: [", ", ", "]", self.expected)

@@ -105,7 +105,6 @@ class RecordedMessages:
         self._assert("published_inanyorder", *messages)
 
     def _assert(self, name: str, /, *args: Any, **fields: Any) -> Any:
-        """Assert that the messages match `testing.matchers.<name>(*args, **fields)`; returns that matcher."""
         # Imported at first use: importing the toolkit must not need PyHamcrest, which the matchers need
         from hamcrest import assert_that
 

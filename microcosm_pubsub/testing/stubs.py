@@ -9,6 +9,7 @@ parameters against botocore's model; an operation the double does not serve answ
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 from unittest.mock import DEFAULT, MagicMock
@@ -66,7 +67,8 @@ class StubClient(MagicMock):
         double = self.__dict__.get("_stub_double")
         if double is None or name not in operation_names(double.service):
             return MagicMock(**kwargs)
-        child = StubOperation(answer=getattr(double, name, None) or unserved(double.service, name), **kwargs)
+        method = getattr(double, name, None)
+        child = StubOperation(answer=unserved(double.service, name, method), **kwargs)
         child._stub_service = double.service
         return child
 
@@ -79,14 +81,18 @@ class StubClient(MagicMock):
         return f"<StubClient {double.service if double else '?'} id={id(self)}>"
 
 
-def unserved(service: str, name: str) -> Callable[..., Any]:
-    """An operation the double does not serve: checked against the model, answered with metadata only."""
+def unserved(service: str, name: str, method: Callable[..., Any] | None) -> Callable[..., Any]:
+    """Operation `name` checked against the model, its parameters the double does not serve dropped (the old
+    stubs took any the model does); one the double does not serve at all answers with metadata only."""
+    served = set(inspect.signature(method).parameters) if method is not None else set()
 
-    def answer(*args: Any, **params: Any) -> dict[str, Any]:
+    def answer(*args: Any, **params: Any) -> Any:
         if args:
             raise TypeError(f"{name}() only accepts keyword arguments.")
         check(service, name, params)
-        return {"ResponseMetadata": metadata()}
+        if method is None:
+            return {"ResponseMetadata": metadata()}
+        return method(**{key: value for key, value in params.items() if key in served})
 
     return answer
 

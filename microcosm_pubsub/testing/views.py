@@ -68,10 +68,7 @@ def view_of(item: Any) -> PublishedMessage | None:
 
 
 def views_of(source: Any) -> list[PublishedMessage]:
-    """The messages of a recording producer or graph, a capture, a stub SNS client, or a list of messages.
-
-    :raises UnreadableSource: when `source` is none of these
-    """
+    """The messages of a recording producer or graph, a capture, a stub client or a list (else `UnreadableSource`)."""
     producer = source.sns_producer if isinstance(source, ObjectGraph) else source
     client, registry = producer, None
     if isinstance(producer, SNSProducer) and not isinstance(producer, RecordingProducer):
