@@ -98,6 +98,10 @@ class SNSStubTests(unittest.TestCase):
         """A call boto3 would refuse (missing Message) raises botocore's ParamValidationError."""
         assert_that(calling(self.sns.publish).with_args(TopicArn=TOPIC), raises(ParamValidationError, "Message"))
 
+    def test_model_parameters_the_double_does_not_serve_are_taken(self) -> None:
+        """A parameter the model defines and the double does not serve (PhoneNumber) is taken, as before."""
+        assert_that(self.sns.publish(PhoneNumber="+15555550100", TopicArn=TOPIC, Message="{}"), has_key("MessageId"))
+
     def test_positional_arguments_are_refused(self) -> None:
         """boto3 methods take keyword arguments only; so do the stub's."""
         assert_that(calling(self.sns.publish).with_args(TOPIC, "{}"), raises(TypeError, "keyword"))
