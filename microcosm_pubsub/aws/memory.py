@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore import xform_name
+from botocore.config import Config
 from botocore.errorfactory import ClientExceptionsFactory
 from botocore.exceptions import ClientError
 from botocore.hooks import HierarchicalEmitter
@@ -132,7 +133,8 @@ class MemoryClient:
         self.world = world
         model = service_model(self.service)
         self.meta = SimpleNamespace(
-            service_model=model, region_name=REGION, endpoint_url=None, events=HierarchicalEmitter(),
+            service_model=model, region_name=REGION, endpoint_url=None, partition="aws",
+            config=Config(region_name=REGION), events=HierarchicalEmitter(),
         )
         self.exceptions = ClientExceptionsFactory().create_client_exceptions(model)
 
