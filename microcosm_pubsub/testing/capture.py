@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import unittest
-from types import TracebackType
 from typing import Any
 
 from microcosm_pubsub.produce.producer import SNSProducer
@@ -46,9 +45,7 @@ class PublishCapture(RecordedMessages):
     def __enter__(self) -> PublishCapture:
         return self.start()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
