@@ -1,4 +1,4 @@
-"""What every subcommand shares: exit codes, errors, AWS clients, and Ctrl-C handling."""
+"""What every subcommand shares: exit codes, errors, AWS clients, Ctrl-C handling and plain-text output."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +7,11 @@ import re
 import signal
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -24,6 +24,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from microcosm_pubsub.aws.provisioning import is_missing_queue
 from microcosm_pubsub.wire.errors import PubSubError
 
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 # The shell's convention for "stopped by SIGINT", so a script can tell a partial run from a failure
@@ -55,30 +55,24 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         lines: list[str] = []
         paragraph: list[str] = []
-
-        def flush() -> None:
-            if paragraph:
+        # The blank line added closes the last paragraph, and is dropped at the end
+        for line in [*text.splitlines(), ""]:
+            item = bool(paragraph) and paragraph[0].startswith("- ")
+            if item and not paragraph[-1].endswith(":") and re.match(r"  \S", line):
+                paragraph.append(line.strip())  # the hanging indent of a list item continues it
+                continue
+            prose = bool(line.strip()) and not line[0].isspace()
+            if paragraph and (not prose or line.startswith("- ") or paragraph[-1].endswith(":")):
                 joined = " ".join(paragraph)
                 hanging = indent + ("  " if joined.startswith("- ") else "")
                 lines.append(textwrap.fill(joined, width, initial_indent=indent, subsequent_indent=hanging,
                                            break_on_hyphens=False))
                 paragraph.clear()
-
-        for line in text.splitlines():
-            if paragraph and paragraph[0].startswith("- ") and line.startswith("  ") and line[2:3].strip():
-                paragraph.append(line.strip())  # the hanging indent of a list item continues it
-                continue
-            if not line.strip() or line[0].isspace():
-                flush()
+            if prose:
+                paragraph.append(line.strip())
+            else:
                 lines.append(indent + line if line.strip() else "")
-                continue
-            if line.startswith("- "):
-                flush()
-            paragraph.append(line.strip())
-            if line.endswith(":"):
-                flush()
-        flush()
-        return "\n".join(lines)
+        return "\n".join(lines[:-1])
 
 
 class CommandError(PubSubError):
@@ -155,12 +149,10 @@ class Clients:
             raise UsageError(str(error)) from error
 
     def sns(self) -> SNSClient:
-        client: SNSClient = self.client("sns")
-        return client
+        return cast("SNSClient", self.client("sns"))
 
     def sqs(self) -> SQSClient:
-        client: SQSClient = self.client("sqs")
-        return client
+        return cast("SQSClient", self.client("sqs"))
 
 
 def describe_aws_error(error: Exception) -> str:
@@ -171,15 +163,22 @@ def describe_aws_error(error: Exception) -> str:
 
 
 @contextmanager
-def aws_errors(doing: str) -> Iterator[None]:
-    """Turn a boto error inside the block into a one-line `CommandError` saying what was being done."""
+def aws_errors(doing: str, missing: str | None = None) -> Iterator[None]:
+    """Turn a boto error inside the block into a one-line `CommandError` saying what was being done.
+
+    :param missing: the whole message when the error says the queue or topic does not exist
+    """
     try:
         yield
     except NoCredentialsError as error:
         raise UsageError("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE") from error
     except EndpointConnectionError as error:
         raise CommandError(f"{doing}: cannot reach {error.kwargs.get('endpoint_url', 'the endpoint')}") from error
-    except (BotoCoreError, ClientError) as error:
+    except ClientError as error:
+        # SNS answers a missing topic with NotFound "Topic does not exist" (moto: "Endpoint does not exist")
+        gone = is_missing_queue(error) or error.response.get("Error", {}).get("Code") == "NotFound"
+        raise CommandError(missing if missing and gone else f"{doing}: {describe_aws_error(error)}") from error
+    except BotoCoreError as error:
         raise CommandError(f"{doing}: {describe_aws_error(error)}") from error
 
 
@@ -197,3 +196,33 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def format_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell; numbers line up on the right."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    numeric = [
+        bool(rows) and all(str(row[index]).isdigit() or row[index] == "-" for row in rows)
+        for index in range(len(headers))
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            str(cell).rjust(width) if right else str(cell).ljust(width)
+            for cell, width, right in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in rows)])

@@ -5,12 +5,10 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
-from microcosm_pubsub.cli.output import format_age
-from microcosm_pubsub.cli.queues import find_queue, queue_attributes, read_message, release
+from microcosm_pubsub.cli import queues
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, format_age
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
@@ -21,27 +19,7 @@ MAX_MESSAGES = 100
 MIN_SAFE_MAX_RECEIVE_COUNT = 3
 
 
-@dataclass(frozen=True)
-class Redrive:
-    """A queue's redrive policy: after `max_receive_count` receives, SQS moves a message to `dead_letter_queue`."""
-
-    max_receive_count: int
-    dead_letter_queue: str
-
-
-def redrive_policy(attributes: dict[str, str]) -> Redrive | None:
-    """The queue's redrive policy, or None when it has none (or one this cannot read)."""
-    try:
-        policy = json.loads(attributes.get("RedrivePolicy") or "null")
-        if not isinstance(policy, dict):
-            return None
-        target = str(policy.get("deadLetterTargetArn", ""))
-        return Redrive(int(policy["maxReceiveCount"]), target.rsplit(":", 1)[-1] or "its dead-letter queue")
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def warning(receive_count: int, redrive: Redrive | None) -> str | None:
+def warning(receive_count: int, redrive: queues.Redrive | None) -> str | None:
     """What this peek did to the message's chances, when that is worth saying."""
     if redrive is None:
         return None
@@ -91,27 +69,8 @@ def count(text: str) -> int:
     return value
 
 
-def receive(sqs: Any, url: str, wanted: int) -> list[dict[str, Any]]:
-    """Up to `wanted` messages, stopping at the first empty receive."""
-    messages: list[dict[str, Any]] = []
-    while len(messages) < wanted:
-        response = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=min(SQS_MAX_BATCH, wanted - len(messages)),
-            VisibilityTimeout=HOLD_SECONDS,
-            WaitTimeSeconds=0,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        batch = response.get("Messages", [])
-        if not batch:
-            break
-        messages.extend(batch)
-    return messages
-
-
-def summary(raw: dict[str, Any], now: float, redrive: Redrive | None) -> dict[str, Any]:
-    peeked = read_message(raw)
+def summary(raw: dict[str, Any], now: float, redrive: queues.Redrive | None) -> dict[str, Any]:
+    peeked = queues.read_message(raw)
     attributes = raw.get("Attributes", {})
     sent = attributes.get("SentTimestamp")
     message_attributes = {
@@ -156,9 +115,9 @@ def show(index: int, total: int, message: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sqs = Clients(args).sqs()
-    queue = find_queue(sqs, args.queue)
+    queue = queues.find_queue(sqs, args.queue)
     # A missing queue is reported as such, not as a failed receive
-    redrive = redrive_policy(queue_attributes(sqs, queue))
+    redrive = queues.redrive_policy(queues.queue_attributes(sqs, queue))
     if redrive is not None:
         limit, dead_letter = redrive.max_receive_count, redrive.dead_letter_queue
         if limit < MIN_SAFE_MAX_RECEIVE_COUNT and not args.force:
@@ -171,11 +130,14 @@ def run(args: argparse.Namespace) -> int:
               f"{limit} receives", file=sys.stderr, flush=True)
     messages: list[dict[str, Any]] = []
     try:
-        with aws_errors(f"receiving from {queue.name}"):
-            messages = receive(sqs, queue.url, args.n)
+        while len(messages) < args.n:
+            batch = queues.receive(sqs, queue, min(SQS_MAX_BATCH, args.n - len(messages)), HOLD_SECONDS)
+            if not batch:
+                break
+            messages.extend(batch)
     finally:
         # Even on Ctrl-C or a failed receive: what we hold goes back at once, not after HOLD_SECONDS
-        refused = release(sqs, queue, [message["ReceiptHandle"] for message in messages])
+        refused = queues.release(sqs, queue, [message["ReceiptHandle"] for message in messages])
     now = time.time()
     summaries = [summary(message, now, redrive) for message in messages]
     for index, message in enumerate(summaries, start=1):

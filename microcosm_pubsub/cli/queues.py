@@ -1,6 +1,7 @@
-"""Queues by name, URL or ARN; releasing held messages; reading a message without a schema."""
+"""Queues by name, URL or ARN; their redrive policy; receiving and releasing; reading a message without a schema."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,8 +10,7 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.aws.provisioning import is_missing_queue
-from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors
+from microcosm_pubsub.cli.common import UsageError, aws_errors
 from microcosm_pubsub.consume.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
 from microcosm_pubsub.wire.batching import chunks
 
@@ -43,24 +43,16 @@ def find_queue(sqs: SQSClient, queue: str) -> Queue:
         arn = queue.split(":")
         name, owner = (arn[5], arn[4]) if queue.startswith("arn:") and len(arn) == 6 else (queue, "")
         kwargs = {"QueueOwnerAWSAccountId": owner} if owner else {}
-        with aws_errors(f"looking up queue {queue!r}"):
-            try:
-                url = sqs.get_queue_url(QueueName=name, **kwargs)["QueueUrl"]
-            except ClientError as error:
-                if is_missing_queue(error):
-                    raise CommandError(f"queue {queue!r} does not exist") from error
-                raise
+        with aws_errors(f"looking up queue {queue!r}", missing=f"queue {queue!r} does not exist"):
+            url = sqs.get_queue_url(QueueName=name, **kwargs)["QueueUrl"]
     return Queue(name=url.rstrip("/").rsplit("/", 1)[-1], url=url)
 
 
 def check_url_matches_endpoint(sqs: SQSClient, url: str) -> None:
-    """Refuse a queue URL of another endpoint than the client's.
+    """Refuse a queue URL of another endpoint or AWS region than the client's.
 
-    The client sends every call to its own endpoint and SQS finds the queue by the URL's path, so an
-    AWS URL used against the local endpoint (or the converse) would silently read the queue of the
-    same name there.
-
-    :raises UsageError: when the URL is on AWS and the endpoint is not, the converse, or another AWS region
+    SQS finds the queue by the URL's path on the client's own endpoint, so an AWS URL used against the
+    local endpoint (or the converse) would silently read the queue of the same name there.
     """
     endpoint = str(sqs.meta.endpoint_url)
     host = urlsplit(url).hostname or ""
@@ -78,22 +70,48 @@ def check_url_matches_endpoint(sqs: SQSClient, url: str) -> None:
             f"pass --endpoint-url {parts.scheme}://{parts.netloc} (or set AWS_ENDPOINT_URL) to reach it"
         )
     named = AWS_SQS_REGION.match(host) if on_aws else None
-    if named:
-        region = named.group("region") or named.group("legacy")
-        if region != sqs.meta.region_name:
-            raise UsageError(f"{url} is a queue in region {region}, but the region is {sqs.meta.region_name}: "
-                             f"pass --region {region}")
+    region = named and (named.group("region") or named.group("legacy"))
+    if region and region != sqs.meta.region_name:
+        raise UsageError(f"{url} is a queue in region {region}, but the region is {sqs.meta.region_name}: "
+                         f"pass --region {region}")
 
 
 def queue_attributes(sqs: SQSClient, queue: Queue) -> dict[str, str]:
-    with aws_errors(f"reading queue {queue.name!r}"):
-        try:
-            response = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
-        except ClientError as error:
-            if is_missing_queue(error):
-                raise CommandError(f"queue {queue.name!r} does not exist") from error
-            raise
+    with aws_errors(f"reading queue {queue.name!r}", missing=f"queue {queue.name!r} does not exist"):
+        response = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])
     return {str(key): value for key, value in response.get("Attributes", {}).items()}
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """A queue's redrive policy: after `max_receive_count` receives, SQS moves a message to `dead_letter_arn`."""
+
+    max_receive_count: int
+    dead_letter_arn: str
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.dead_letter_arn.rsplit(":", 1)[-1] or "its dead-letter queue"
+
+
+def redrive_policy(attributes: Mapping[str, str]) -> Redrive | None:
+    """The queue's redrive policy, or None when it has none (or one this cannot read)."""
+    try:
+        policy = json.loads(attributes.get("RedrivePolicy") or "null")
+        return Redrive(int(policy["maxReceiveCount"]), str(policy.get("deadLetterTargetArn", "")))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def receive(sqs: Any, queue: Queue, count: int, hold_seconds: int) -> list[dict[str, Any]]:
+    """One receive, without waiting, of up to `count` messages with all their attributes."""
+    with aws_errors(f"receiving from {queue.name}"):
+        response = sqs.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=count, VisibilityTimeout=hold_seconds, WaitTimeSeconds=0,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        )
+    messages: list[dict[str, Any]] = response.get("Messages", [])
+    return messages
 
 
 def release(sqs: SQSClient, queue: Queue, receipt_handles: Sequence[str]) -> int:
@@ -124,10 +142,9 @@ class Peeked:
 def read_message(raw: Mapping[str, Any]) -> Peeked:
     """Media type and content of a received message, SNS-wrapped or raw, JSON or not."""
     wire = unwrap(raw)
-    attributes = wire.attributes
     # Content that is not JSON is shown as the text it is
     content = wire.payload if wire.problem is not None else wire.document
-    media_type = attributes.get(MEDIA_TYPE_ATTRIBUTE) or attributes.get("pubsub_media_type")
+    media_type = wire.attributes.get(MEDIA_TYPE_ATTRIBUTE) or wire.attributes.get("pubsub_media_type")
     if isinstance(content, dict) and isinstance(content.get("mediaType"), str) and content["mediaType"]:
         media_type = content["mediaType"]
     return Peeked(media_type, content, wire.topic_arn)

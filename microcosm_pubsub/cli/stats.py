@@ -9,9 +9,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.cli.common import Clients, CommandError, add_aws_options
-from microcosm_pubsub.cli.output import format_age, table
-from microcosm_pubsub.cli.queues import find_queue, queue_attributes
+from microcosm_pubsub.cli.common import Clients, CommandError, add_aws_options, format_age, table
+from microcosm_pubsub.cli.queues import find_queue, queue_attributes, redrive_policy
 
 
 HEADERS = ["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DLQ", "DLQ VISIBLE"]
@@ -42,13 +41,8 @@ def oldest_age(cloudwatch: Any, queue_name: str) -> float | None:
     now = datetime.datetime.now(datetime.UTC)
     try:
         response = cloudwatch.get_metric_statistics(
-            Namespace="AWS/SQS",
-            MetricName="ApproximateAgeOfOldestMessage",
-            Dimensions=[{"Name": "QueueName", "Value": queue_name}],
-            StartTime=now - METRIC_WINDOW,
-            EndTime=now,
-            Period=60,
-            Statistics=["Maximum"],
+            Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage", Period=60, Statistics=["Maximum"],
+            Dimensions=[{"Name": "QueueName", "Value": queue_name}], StartTime=now - METRIC_WINDOW, EndTime=now,
         )
     except (BotoCoreError, ClientError):
         return None
@@ -59,25 +53,18 @@ def oldest_age(cloudwatch: Any, queue_name: str) -> float | None:
 def row(sqs: Any, cloudwatch: Any, name: str) -> dict[str, Any]:
     queue = find_queue(sqs, name)
     attributes = queue_attributes(sqs, queue)
-    result: dict[str, Any] = {
+    redrive = redrive_policy(attributes)
+    dead_letter = find_queue(sqs, redrive.dead_letter_arn) if redrive and redrive.dead_letter_arn else None
+    return {
         "queue": queue.name,
         "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
         "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
         "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
         "oldest_age_seconds": oldest_age(cloudwatch, queue.name),
-        "dead_letter_queue": None,
-        "dead_letter_visible": None,
+        "dead_letter_queue": dead_letter and dead_letter.name,
+        "dead_letter_visible": dead_letter
+        and int(queue_attributes(sqs, dead_letter).get("ApproximateNumberOfMessages", 0)),
     }
-    try:
-        redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
-    except ValueError:
-        redrive = {}
-    target = redrive.get("deadLetterTargetArn") if isinstance(redrive, dict) else None
-    if target:
-        dead_letter = find_queue(sqs, str(target))
-        result["dead_letter_queue"] = dead_letter.name
-        result["dead_letter_visible"] = int(queue_attributes(sqs, dead_letter).get("ApproximateNumberOfMessages", 0))
-    return result
 
 
 def run(args: argparse.Namespace) -> int:
