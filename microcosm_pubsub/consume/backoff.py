@@ -22,15 +22,13 @@ def clamp(seconds: float) -> int:
 
 
 class BackoffPolicy(Protocol):
-    def visibility_timeout(self, receive_count: int) -> int:
-        """Seconds to hide a message that failed on its `receive_count`-th delivery."""
+    def visibility_timeout(self, receive_count: int) -> int: ...
 
-    def compute_backoff_timeout(self, message: SQSMessage, visibility_timeout_seconds: int | None) -> int:
-        """Seconds to hide `message`: an explicit delay when given (0 included), else the policy's."""
+    def compute_backoff_timeout(self, message: SQSMessage, visibility_timeout_seconds: int | None) -> int: ...
 
 
 class Backoff:
-    """What every policy shares: an explicit delay wins (capped at 12 h)."""
+    """What every policy shares: an explicit delay (0 included) wins, capped at 12 h."""
 
     def visibility_timeout(self, receive_count: int) -> int:
         raise NotImplementedError
@@ -75,37 +73,31 @@ class NaiveBackoffPolicy(ConstantBackoff):
     """The old package's default: `message_retry_visibility_timeout_seconds` after every failure."""
 
 
-class ExponentialBackoffPolicy(Backoff):
+class _RandomBackoff(Backoff):
+    """The old package's random policies: the receive count is the base, `randint` an attribute tests fix."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        # A base delay given by the consumer's configuration is not used
+        self.seconds = seconds
+        self.randint: Callable[[int, int], int] = random.randint
+
+
+class ExponentialBackoffPolicy(_RandomBackoff):
     """The old package's exponential policy: a random delay from 1 to `2**n - 1` seconds after the n-th try.
 
-    Unlike the old one, an explicit `Nack` delay is honoured. `randint` is an attribute so tests can fix it.
+    Unlike the old one, an explicit `Nack` delay is honoured.
     """
 
     # Past 2**16 s the twelve-hour cap has long taken over
     MAX_EXPONENT = 16
-
-    def __init__(self, seconds: float | None = None) -> None:
-        # The old policy takes no base delay; one given by the consumer's configuration is not used
-        self.seconds = seconds
-        self.randint: Callable[[int, int], int] = random.randint
 
     def visibility_timeout(self, receive_count: int) -> int:
         exponent = min(max(receive_count, 1), self.MAX_EXPONENT)
         return clamp(self.randint(1, 2**exponent - 1))
 
 
-class ExponentialBackoffBaseJitterPolicy(Backoff):
-    """The old 3.0.0's policy: at least `n` seconds after the n-th try, plus a jitter that grows as `2**n`.
-
-    The delay is `n + randint(0, randint(n, 2**n) // 2)`, capped at twelve hours: 1-2 s after the first
-    try, 2-4 s after the second, 3-7 s, 4-12 s, 5-21 s... An explicit `Nack` delay wins, as in 3.0.0.
-    `randint` is an attribute so tests can fix it.
-    """
-
-    def __init__(self, seconds: float | None = None) -> None:
-        # Like the old exponential policy, it takes no base delay: the receive count is the base
-        self.seconds = seconds
-        self.randint: Callable[[int, int], int] = random.randint
+class ExponentialBackoffBaseJitterPolicy(_RandomBackoff):
+    """The old 3.0.0's policy: `n + randint(0, randint(n, 2**n) // 2)` seconds after the n-th try, capped at 12 h."""
 
     def visibility_timeout(self, receive_count: int) -> int:
         base = max(receive_count, 1)
@@ -127,10 +119,7 @@ POLICIES: dict[str, Callable[[float], BackoffPolicy]] = {
 
 
 def make_backoff_policy(name: str, seconds: float) -> BackoffPolicy:
-    """The policy called `name` (ours, the old package's, or a service's subclass), `seconds` its base delay.
-
-    :raises ConfigurationError: for an unknown name, listing the known ones
-    """
+    """The policy called `name` (ours, the old package's, or a service's subclass), `seconds` its base delay."""
     factory = POLICIES.get(name)
     if factory is not None:
         return factory(seconds)
@@ -150,10 +139,7 @@ def make_backoff_policy(name: str, seconds: float) -> BackoffPolicy:
 
 
 def service_policy(name: str) -> type[Any] | None:
-    """A subclass of `BackoffPolicy` (or of our policies) called `name`, as the old package found a service's own.
-
-    The old lookup saw only direct subclasses of its `BackoffPolicy`; any depth is found here.
-    """
+    """A subclass of `BackoffPolicy` (or of our policies), at any depth, called `name`."""
     pending: list[type[Any]] = [BackoffPolicy, Backoff]
     seen: set[type[Any]] = set()
     while pending:

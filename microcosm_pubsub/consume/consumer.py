@@ -86,13 +86,13 @@ class SQSConsumer:
 
     @cached_property
     def client(self) -> Any:
-        """The SQS client; a reader instead when the queue URL is a file path or `STDIN`, or a Lambda event is set."""
+        """The SQS client; a reader for a file path or `STDIN` as the queue URL, or a Lambda event."""
         reader = reader_for(self.sqs_queue_url, self.sqs_event)
         return reader if reader is not None else self.graph.sqs_client
 
     @property
     def sqs_client(self) -> Any:
-        """The old package's name for the client; assignable (tests put a reader or a fake there)."""
+        """The old package's name for the client; assignable."""
         return self.client
 
     @sqs_client.setter
@@ -101,8 +101,7 @@ class SQSConsumer:
 
     @property
     def receives_in_parallel(self) -> bool:
-        """Whether several threads may receive at once: a real SQS client, not a file, stdin or Lambda event."""
-        # botocore clients carry `meta`; readers and test doubles read in order
+        """Whether several threads may receive at once: botocore clients carry `meta`, readers read in order."""
         return hasattr(self.client, "meta")
 
     @property
@@ -117,7 +116,7 @@ class SQSConsumer:
     def consume(self, limit: int | None = None, wait_seconds: int | None = None) -> list[SQSMessage]:
         """Receive up to `limit` messages, waiting up to `wait_seconds` for the first.
 
-        :raises ConsumeError: when SQS cannot be reached or refuses (missing queue, throttling)
+        :raises ConsumeError: when SQS cannot be reached or refuses
         """
         try:
             response = self.client.receive_message(
@@ -149,9 +148,8 @@ class SQSConsumer:
         return message
 
     def retry_delay(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> int:
-        """The explicit delay when given (0 included), else the backoff policy's."""
         if visibility_timeout_seconds is not None:
-            # As in the old 3.0.0, an explicit delay wins over any policy, one a service assigned included
+            # As in the old 3.0.0, an explicit delay (0 included) wins over any policy, one a service assigned too
             return clamp(visibility_timeout_seconds)
         return self.backoff_policy.compute_backoff_timeout(message, None)
 
@@ -176,37 +174,30 @@ class SQSConsumer:
             raise ConsumeError(f"{operation} on {self.queue_url} failed: {error}") from error
 
     def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]:
-        """The consumed queue's attributes `names`; boto's errors propagate (the caller tells them apart)."""
+        """The consumed queue's attributes `names`; boto's errors propagate, as in the two below."""
         response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))
         attributes: dict[str, Any] = response["Attributes"]
         return attributes
 
     def find_queue_url(self, name: str, account: str) -> str:
-        """The URL of queue `name` owned by `account` (a dead-letter target); boto's errors propagate."""
         response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
         return str(response["QueueUrl"])
 
     def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-        """Send `entries` to another queue (the dead-letter one) in one call; boto's errors propagate."""
         response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
         return response
 
     def settle_block(self, message: SQSMessage, error: BaseException | None) -> bool:
-        """Settle a `with message:` block's outcome as every path does, dead-letter queue included.
-
-        Signals (`Nack`, `SkipMessage`, ...) are the block's way to choose an outcome and are swallowed;
-        a failure propagates.
-        """
+        """Settle a `with message:` block's outcome as every path does; swallow signals, let a failure propagate."""
         result = MessageHandlingResult.of_block(message, error)
         self.settlement.settle([result])
         return error is not None and result.outcome is not Outcome.FAILED
 
     def delete_batch(self, messages: Sequence[SQSMessage]) -> list[SQSMessage]:
-        """Delete in batches of ten; returns the messages SQS did not delete (each logged)."""
+        """Delete in batches of ten; returns the messages SQS did not delete (each logged), as the one below."""
         return self._batch("delete_message_batch", [(message, {}) for message in messages])
 
     def change_visibility_batch(self, settings: Sequence[tuple[SQSMessage, int]]) -> list[SQSMessage]:
-        """Set visibility timeouts in batches of ten; returns the messages that failed (each logged)."""
         return self._batch(
             "change_message_visibility_batch",
             [(message, {"VisibilityTimeout": clamp(seconds)}) for message, seconds in settings],

@@ -1,12 +1,4 @@
-"""`sqs_message_context`: the opaque context a handler runs in, and what of it travels downstream.
-
-While a message is handled, `graph.opaque` holds what the old package put there: the message's
-opaque data (custom keys included), `message_id`, `uri`, `receipt_handle` and `x-request-ttl` (the
-hops left, counted down from `initial_ttl`). The messages the handler publishes, and the headers
-a URI handler sends, carry `propagated(graph.opaque)`: everything but the delivery-local keys
-(`LOCAL_KEYS`: a receipt handle lets its holder delete the message; the others name this delivery
-and are set afresh on the next hop), narrowed further by `propagated_keys` when it is configured.
-"""
+"""`sqs_message_context`: the opaque context a handler runs in, and what of it travels downstream."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -57,10 +49,8 @@ class SQSMessageContext:
         self.allowed = frozenset(key_list(config.propagated_keys))
 
     def __call__(self, message: SQSMessage, handler: str | None = None, ttl: int | None = None) -> dict[str, Any]:
-        """The context for `message`; the dispatcher passes the handler's name and the TTL it already read.
-
-        Keys need no lower-casing here: `graph.opaque` normalizes them, and the delivery keys set last win.
-        """
+        """The context for `message`; the dispatcher passes the handler's name and the TTL it already read."""
+        # No lower-casing here: `graph.opaque` normalizes the keys, and the delivery keys set last win
         context: dict[str, Any] = dict(message.opaque_data)
         for key, value in (
             (MESSAGE_ID_KEY, message.message_id), (URI_KEY, message.uri), (RECEIPT_HANDLE_KEY, message.receipt_handle),
@@ -73,28 +63,24 @@ class SQSMessageContext:
         return context
 
     def ttl_of(self, message: SQSMessage) -> int:
-        """The hops the message had left when it arrived: its own TTL, else `initial_ttl`."""
+        """The hops the message had left when it arrived, else `initial_ttl`."""
         ttl = message.ttl
         return self.initial_ttl if ttl is None else ttl
 
     def expired(self, message: SQSMessage) -> bool:
-        """Whether the message arrived with no hop left (TTL counting on)."""
         return self.enable_ttl and self.ttl_of(message) <= 0
 
     def propagated(self, opaque: Mapping[str, Any]) -> dict[str, Any]:
-        """What of `opaque` (for example `graph.opaque`) a produced message or an outgoing request carries."""
+        """What of `opaque` a produced message or an outgoing request carries."""
         return propagated(opaque, self.allowed)
 
 
 def configured_keys(graph: Any) -> frozenset[str]:
-    """The graph's `sqs_message_context.propagated_keys`, read from configuration only.
-
-    A producer on a locked graph without the `sqs_message_context` component needs nothing more.
-    """
+    """`sqs_message_context.propagated_keys` from configuration alone: a locked graph may lack the component."""
     section = graph.config.get("sqs_message_context") or {}
     return frozenset(key_list(section.get("propagated_keys", [ALL_KEYS])))
 
 
 def outgoing_opaque(graph: Any) -> dict[str, Any]:
-    """`graph.opaque` as a produced message carries it: through `propagated`, with the graph's `propagated_keys`."""
+    """`graph.opaque` as a produced message carries it."""
     return propagated(graph.opaque.as_dict(), configured_keys(graph))

@@ -59,9 +59,8 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
 
 
 def sized_chunks(results: Sequence[MessageHandlingResult]) -> list[list[MessageHandlingResult]]:
-    """Batches of at most ten and SQS_BATCH_TARGET_BYTES of bodies (a bigger message goes alone): one huge
-    message must not make SQS refuse the whole batch and leave every message in it on the queue."""
-    # Counting bodies only: our attributes add about 1 KiB a message, well inside SQS's batch limit
+    """Batches of at most ten and SQS_BATCH_TARGET_BYTES of bodies, so that one huge message goes alone."""
+    # Bodies only: our attributes add about 1 KiB a message, well inside SQS's batch limit
     return list(sized_batches(results, body_bytes, SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH))
 
 
@@ -90,9 +89,8 @@ class RedrivePolicy:
             return None
 
     def dead_letter_queue_url(self, find_queue_url: Callable[[str, str], str]) -> str:
-        """The dead-letter queue's URL, looked up by the name and account in its ARN.
+        """The dead-letter queue's URL, by `find_queue_url(name, account)` of its ARN.
 
-        :param find_queue_url: `(queue name, account id) -> URL`, as `SQSConsumer.find_queue_url`
         :raises ValueError: when the target is not an SQS queue ARN
         """
         parts = self.dead_letter_target_arn.split(":")
@@ -102,7 +100,7 @@ class RedrivePolicy:
 
 
 class BatchSender(Protocol):
-    """What dead-lettering needs from SQS: boto3's `send_message_batch` (the consumer offers it)."""
+    """What dead-lettering needs from SQS (the consumer offers it)."""
 
     def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]: ...
 
@@ -115,10 +113,7 @@ class DeadLetterQueue:
         self.queue_url = queue_url
 
     def send(self, results: Sequence[MessageHandlingResult], source_queue: str) -> list[SQSMessage]:
-        """Send in batches of ten; returns the messages that are now safe to delete.
-
-        :param source_queue: the queue the messages came from, named in their dead-letter attributes
-        """
+        """Send in batches of ten; returns the messages that are now safe to delete."""
         sent: list[SQSMessage] = []
         for chunk in sized_chunks(results):
             entries = [

@@ -1,7 +1,6 @@
 """`sqs_message_dispatcher`: message -> handler -> outcome -> settled with the queue."""
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from typing import Any
 from microcosm_pubsub.consume.consumer import SQSConsumer
 from microcosm_pubsub.consume.deadletter import DeadLetterQueue, RedrivePolicy
 from microcosm_pubsub.consume.handler_loop import is_awaitable, is_coroutine_handler, run_awaitable
-from microcosm_pubsub.consume.logs import log_outcome, published_at, seconds_since, seconds_since_published
+from microcosm_pubsub.consume.logs import published_at, seconds_since, seconds_since_published
 from microcosm_pubsub.consume.message import TTL_KEY, SQSMessage
 from microcosm_pubsub.consume.opaque_scope import OpaqueScope
 from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome
@@ -20,16 +19,13 @@ from microcosm_pubsub.schemas.handler_registry import handler_name
 from microcosm_pubsub.wire.errors import HandlerNotFoundError
 
 
-logger = logging.getLogger("microcosm_pubsub.dispatcher")
-
-
 @dataclass(slots=True)
 class Ready:
-    """A message prepared for its handler's call: the handler, its name, the opaque context, the publish stamp."""
+    """A message prepared for its handler's call."""
 
     handler: Any
     name: str
-    # The handler's opaque context, keys as the opaque keeps them (`OpaqueScope.normalized`)
+    # Keys as the opaque keeps them (`OpaqueScope.normalized`)
     opaque: Mapping[str, Any]
     published: float | None
 
@@ -65,7 +61,7 @@ class SQSMessageDispatcher:
 
     @property
     def opaque(self) -> Any:
-        """`graph.opaque`, which handlers run in; set to another, handlers run in that one."""
+        """`graph.opaque`, which handlers run in; assignable."""
         return self._opaque
 
     @opaque.setter
@@ -87,11 +83,9 @@ class SQSMessageDispatcher:
 
     @property
     def last_receive(self) -> int | None:
-        """The receive count from which a failure is the message's last try (the redrive policy's)."""
         return self.settlement.last_receive
 
     def follow_redrive_policy(self, policy: RedrivePolicy) -> None:
-        """Dead-letter with a reason what SQS's redrive would move without one (`Settlement.follow_redrive_policy`)."""
         self.settlement.follow_redrive_policy(policy, self.max_processing_attempts)
 
     @property
@@ -104,13 +98,8 @@ class SQSMessageDispatcher:
         return self.max_processing_attempts
 
     def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None:
-        """Do each message's look-ups now, in one go: handler, the outcomes decided before any call, opaque context.
-
-        The runner prepares a whole receive as it arrives, so that between two handler calls little
-        more than the calls themselves runs: after a handler that waited (I/O, a sleep), the next
-        code runs on cold CPU caches, and there less code costs far less. `handle_message` uses what
-        was prepared for the same `bound_handlers`, and prepares a message that was not.
-        """
+        """Do each message's look-ups now: handler, the outcomes decided before any call, opaque context."""
+        # Between two handler calls the CPU caches are cold (the handler waited): there less code costs far less
         for message in messages:
             message._prepared = (bound_handlers, self._prepare(message, bound_handlers))
 
@@ -119,7 +108,7 @@ class SQSMessageDispatcher:
     ) -> MessageHandlingResult:
         """Decide the outcome of one message; never raises, settles nothing.
 
-        :param bound_handlers: handlers by media type (a daemon's `bound_handlers`); else the registry's active ones
+        :param bound_handlers: handlers by media type (a daemon's); else the registry's active ones
         """
         started = time.perf_counter()
         ready = self._ready(message, bound_handlers)
@@ -135,11 +124,7 @@ class SQSMessageDispatcher:
     async def handle_message_async(
         self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
     ) -> MessageHandlingResult:
-        """`handle_message` as a coroutine, for a runner whose handlers are all `async def` (runner.py).
-
-        The handler's coroutine is awaited here, in the task that runs this on the process's handler
-        loop: no thread waits for it. Never raises, settles nothing.
-        """
+        """`handle_message` as a coroutine, awaited on the handler loop, for a runner whose handlers are all async."""
         started = time.perf_counter()
         ready = self._ready(message, bound_handlers)
         if not isinstance(ready, Ready):
@@ -157,16 +142,13 @@ class SQSMessageDispatcher:
         return _measured(result, started, age)
 
     def all_handlers_async(self) -> bool:
-        """Whether every active handler is `async def` (a function, or a class with `async def __call__`)."""
         handlers = list(self.handlers.active.values())
         return bool(handlers) and all(is_coroutine_handler(handler) for handler in handlers)
 
     def _ready(self, message: SQSMessage, bound_handlers: dict[str, Any] | None) -> Ready | MessageHandlingResult:
         """What `prepare` did for the message with the same handlers, else its look-ups now."""
-        prepared = message._prepared
-        if prepared is not None:
-            # Used once, or dropped when handled with other handlers: a message handled again is looked up afresh
-            message._prepared = None
+        # Used once: a message handled again is looked up afresh
+        prepared, message._prepared = message._prepared, None
         if prepared is not None and prepared[0] is bound_handlers:
             ready: Ready | MessageHandlingResult = prepared[1]
             return ready
@@ -205,7 +187,6 @@ class SQSMessageDispatcher:
         return Ready(handler, name, opaque, published_at(message.opaque_data))
 
     def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
-        """The handler's call in the message's opaque scope, and its outcome."""
         try:
             with self._scope(ready.opaque), self.middleware.handling(message):
                 returned = ready.handler(message.content)
@@ -228,15 +209,12 @@ class SQSMessageDispatcher:
         return results
 
     def action(self, result: MessageHandlingResult) -> Action:
-        """What SQS is told about `result`: the one table (`SettlePolicy`) under this configuration."""
         return self.settlement.action(result)
 
     def decide(self, result: MessageHandlingResult) -> Action:
-        """The result's action, logged and told to the middleware (`Settlement.decide`)."""
         return self.settlement.decide(result)
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
-        """Tell SQS every result in as few calls as it allows; log one line per outcome (`Settlement.settle`)."""
         self.settlement.settle(results, release)
 
 
@@ -245,8 +223,3 @@ def _measured(result: MessageHandlingResult, started: float, age: float | None) 
     result.elapsed_seconds = result.elapsed_seconds or time.perf_counter() - started
     result.handle_start_time = age
     return result
-
-
-def log_result(result: MessageHandlingResult, action: Action) -> None:
-    """One line per outcome (`consume.logs.log_outcome`), naming this function as where it was logged."""
-    log_outcome(logger, result, action)

@@ -1,10 +1,4 @@
-"""`sqs_envelope`: turn a received SQS message into media type and content, by a named strategy.
-
-`sqs_envelope.strategy_name` picks one (the old package's names): `CodecSQSEnvelope` (default:
-SNS-wrapped or raw delivery, loaded through the registered schema), `LambdaSQSEnvelope` (the same
-for Lambda event records), `RawSQSEnvelope` (any JSON body as `application/json`, no schema) and
-`NaiveSQSEnvelope` (a bare `{"mediaType": ...}` dict per message, as `--stdin` reads).
-"""
+"""`sqs_envelope`: a received SQS message as media type and content, by the strategy `strategy_name` names."""
 from __future__ import annotations
 
 import hashlib
@@ -50,10 +44,7 @@ def _strings(attributes: Any, key: str) -> dict[str, str]:
 
 
 def unwrap(raw: Mapping[str, Any]) -> Unwrapped:
-    """Read a received SQS message (boto3's shape): one JSON parse of the body, one more of SNS's `Message`.
-
-    Never raises: a body (or SNS message) that is not JSON comes back with its `problem`.
-    """
+    """A received message (boto3's shape) parsed: the body, and SNS's `Message`; never raises (see `problem`)."""
     sqs_message_id = str(raw.get("MessageId", ""))
     body_text = raw.get("Body", "")
     payload = body_text if isinstance(body_text, str) else str(body_text)
@@ -117,19 +108,15 @@ class SQSEnvelope:
         self.foreign = foreign_events(graph)
 
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The message in the shape boto3's `receive_message` returns it."""
+        """The message in boto3's `receive_message` shape."""
         return raw
 
     def parse_raw_message(
         self, consumer: Settler | None, raw: Mapping[str, Any], received_at: float | None = None,
     ) -> SQSMessage:
-        """A received message as an `SQSMessage` settled through `consumer` (never raises): shaped once, read once."""
+        """A received message as an `SQSMessage` settled through `consumer`; never raises."""
         shaped = self.sqs_shape(raw)
         return SQSMessage.received(consumer, self._open(shaped), self._delivery(shaped, received_at))
-
-    def delivery(self, raw: Mapping[str, Any], received_at: float | None = None) -> Delivery:
-        """SQS's delivery state of the message: ids, receive count, send time, attributes, body."""
-        return self._delivery(self.sqs_shape(raw), received_at)
 
     def open(self, raw: Mapping[str, Any]) -> Opened:
         """Never raises: a message that cannot be used comes back with its `problem`."""
@@ -161,7 +148,7 @@ class SQSEnvelope:
         return opened if wire.payload_object is None else replace(opened, payload_object=wire.payload_object)
 
     def load(self, wire: Unwrapped) -> Opened:
-        """The strategy's part: media type and content from the unwrapped layers."""
+        """The strategy's part: media type and content."""
         media_type = wire.attributes.get(MEDIA_TYPE_ATTRIBUTE)
         if wire.problem is not None:
             # A body that is not JSON at all says nothing about its media type
@@ -195,11 +182,11 @@ class SQSEnvelope:
 
 
 class CodecSQSEnvelope(SQSEnvelope):
-    """The default: SNS-wrapped or raw delivery, content loaded through the media type's schema."""
+    """The default: SNS-wrapped or raw delivery, loaded through the media type's schema."""
 
 
 class LambdaSQSEnvelope(CodecSQSEnvelope):
-    """As the default, for the records of an AWS Lambda SQS event (`messageId`, `body`, `md5OfBody`...)."""
+    """As the default, for the records of an AWS Lambda SQS event."""
 
     def sqs_shape(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         if "body" not in raw and "Body" in raw:
@@ -210,7 +197,7 @@ class LambdaSQSEnvelope(CodecSQSEnvelope):
 
 
 def _own_body(wire: Unwrapped) -> tuple[dict[str, Any] | None, str | None]:
-    """For a strategy taking the SQS body itself as the message: that JSON object, or why there is none."""
+    """The SQS body itself as the message: that JSON object, or why there is none."""
     if wire.problem is not None and not wire.sns_wrapped:
         return None, wire.problem
     if not isinstance(wire.body, dict):
@@ -222,7 +209,6 @@ class RawSQSEnvelope(SQSEnvelope):
     """Any JSON body, as `application/json` content, without a schema."""
 
     def load(self, wire: Unwrapped) -> Opened:
-        # The body itself is the message, SNS's notification included
         body, problem = _own_body(wire)
         if body is None:
             return wire.opened(None if wire.problem else RAW_MEDIA_TYPE, problem=problem, body_only=True)
@@ -259,10 +245,7 @@ STRATEGIES: dict[str, type[SQSEnvelope]] = {
 
 
 def strategy(name: str) -> type[SQSEnvelope]:
-    """The envelope class called `name`: one of ours, or any subclass of `SQSEnvelope` a service defines.
-
-    :raises ConfigurationError: for an unknown name, listing the known ones
-    """
+    """The envelope class called `name`: one of ours, or any subclass of `SQSEnvelope` a service defines."""
     known = dict(STRATEGIES)
     pending = list(SQSEnvelope.__subclasses__())
     while pending:

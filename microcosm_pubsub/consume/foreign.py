@@ -1,27 +1,4 @@
-"""`pubsub_foreign_events`: give a media type to messages no service of ours wrote.
-
-An S3 event notification, an EventBridge event or a CloudWatch schedule carries no media type, so the
-envelope would make it INVALID ("message has no media type"). A rule names a media type of our own for
-such a message, by JSON fields of its body, by its SQS or SNS message attributes, or by a callable;
-that media type is then handled by its `@handles` handler, with the parsed body as its content, and
-its outcome, retries, dead letter, logs and metrics are those of any other message.
-
-Rules are tried in order (configured ones first, then those declared in code) only for a message
-without a media type: every other message costs nothing more.
-
-Configuration (a list, or a JSON array in an environment variable):
-
-    pubsub_foreign_events.rules = [
-        {"media_type": "application/vnd.aws.s3.event", "fields": {"Records[].eventSource": "aws:s3"}},
-        {"media_type": "application/vnd.acme.nightly", "fields": {"source": "aws.events",
-                                                                 "detail-type": "Scheduled Event"}},
-        {"media_type": "application/vnd.acme.legacy", "attributes": {"origin": ["legacy-*"]}}
-    ]
-
-In code: `declare_foreign_event(media_type, fields=..., attributes=..., when=...)`, or the decorator
-`@handles_foreign_event(...)`, which also declares the function (or class) as the media type's handler;
-such a function is active with no binding (see `handles_foreign_event`).
-"""
+"""`pubsub_foreign_events`: media types, by rules, for messages no service of ours wrote (README: foreign events)."""
 from __future__ import annotations
 
 import json
@@ -33,7 +10,7 @@ from microcosm.errors import NotBoundError
 from microcosm.hooks import on_resolve
 
 from microcosm_pubsub.graph.config import defaults, typed
-from microcosm_pubsub.schemas.handler_registry import Handler, SQSMessageHandlerRegistry
+from microcosm_pubsub.schemas.handler_registry import SQSMessageHandlerRegistry
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
@@ -105,10 +82,8 @@ def _matches(value: Any, expected: tuple[str, ...]) -> bool:
 class ForeignRule:
     """A media type for the messages that match every condition given: body fields, message attributes, `when`.
 
-    `fields` keys are paths into the JSON body (`detail-type`, `detail.bucket.name`; `Records[].eventSource`
-    matches when any record's `eventSource` does); `attributes` keys are SQS or SNS message attribute names
-    (string values). A value is a string or a list of them (any matches); a string ending in `*` is a
-    prefix, and `*` alone matches any value present. `when(body, attributes)` decides in code.
+    `fields` keys are paths into the JSON body (`Records[].eventSource`: any record's); `attributes` keys
+    are message attribute names; a value is one string or a list (any matches), `x*` a prefix, `*` any value.
     """
 
     media_type: str
@@ -195,11 +170,10 @@ class ForeignEvents:
     def __init__(self, rules: Sequence[ForeignRule] = ()) -> None:
         self.rules: list[ForeignRule] = list(rules)
 
-    def add(self, rule: ForeignRule) -> ForeignRule:
-        """Add a rule after the others (once: declaring the same rule again changes nothing)."""
+    def add(self, rule: ForeignRule) -> None:
+        """Add a rule after the others, once."""
         if all(known is not rule for known in self.rules):
             self.rules.append(rule)
-        return rule
 
     def route(self, body: Mapping[str, Any], attributes: Mapping[str, str]) -> str | None:
         """The media type of the first rule matching the message, or None."""
@@ -212,14 +186,6 @@ class ForeignEvents:
         return bool(self.rules)
 
 
-def _add_rule(events: ForeignEvents, rule: ForeignRule) -> None:
-    events.add(rule)
-
-
-def _declare_standalone(registry: SQSMessageHandlerRegistry, media_type: str, handler: Handler) -> None:
-    registry.declare_standalone(media_type, handler)
-
-
 def declare_foreign_event(
     media_type: str,
     *,
@@ -229,7 +195,7 @@ def declare_foreign_event(
 ) -> ForeignRule:
     """Declare a rule in code: every graph's `pubsub_foreign_events` built after this holds it."""
     rule = ForeignRule(media_type, fields or {}, attributes or {}, when)
-    on_resolve(ForeignEvents, _add_rule, rule)
+    on_resolve(ForeignEvents, ForeignEvents.add, rule)
     return rule
 
 
@@ -242,9 +208,7 @@ def handles_foreign_event(
 ) -> Callable[[T], T]:
     """`@handles(media_type)` for messages without a media type that match this rule (see `declare_foreign_event`).
 
-    A function so declared is active in every daemon whose bound handlers leave its media type free:
-    it needs no binding and no entry in `components`. A class is active as any `@handles` class is,
-    through a component of the daemon's graph.
+    A function so declared needs no binding: it is active wherever bound handlers leave its media type free.
     """
     from microcosm_pubsub.schemas.decorators import handles  # decorators build on the registries; this module must not
 
@@ -254,7 +218,7 @@ def handles_foreign_event(
     def decorator(target: T) -> T:
         declare(target)
         if not isinstance(target, type):
-            on_resolve(SQSMessageHandlerRegistry, _declare_standalone, media_type, target)
+            on_resolve(SQSMessageHandlerRegistry, SQSMessageHandlerRegistry.declare_standalone, media_type, target)
         return target
 
     return decorator

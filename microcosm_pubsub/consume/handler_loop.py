@@ -1,22 +1,4 @@
-"""Async handlers: one asyncio event loop per process, in a thread of its own, runs their coroutines.
-
-A handler written `async def` (or one that returns any awaitable) is called as every handler is,
-inside the message's opaque scope and middleware. When every handler of a daemon is `async def`,
-the runner runs them as tasks on this loop (async_lane.py); otherwise, and for `dispatch`, Lambda
-and `invoke`, the calling thread runs what the handler returned to completion on this loop and
-waits for it. So:
-
-- `--concurrency N` bounds sync and async handlers alike: at most N run at once.
-- Every async handler of a process runs on the same long-lived loop, so a client made on it (an
-  aiohttp or httpx session, an async database pool) can be kept and reused across messages.
-- The coroutine runs in a copy of the handler thread's context: `graph.opaque`, the trace context
-  and other context variables are what a sync handler would see.
-- The loop is started at the first async handler call and, after a fork (`--processes`), again in
-  the child. Lambda keeps it between invocations of a warm function.
-
-Blocking calls inside a coroutine (a sync `produce`, `time.sleep`) hold up the other async
-handlers of the process for their duration; `await asyncio.to_thread(...)` avoids that.
-"""
+"""Async handlers: one asyncio event loop per process, in a thread of its own, runs their coroutines."""
 from __future__ import annotations
 
 import asyncio
@@ -68,8 +50,7 @@ class HandlerLoop:
     def run(self, awaitable: Awaitable[Any], context: contextvars.Context) -> Any:
         """Run `awaitable` on the loop in `context`; its result, or its exception raised here."""
         if threading.get_ident() == self.thread.ident:
-            # Called from a coroutine on this loop (eager dispatch from inside an async handler): waiting
-            # here would stop the loop that has to run it, so it runs on a short-lived loop of its own
+            # From a coroutine on this loop, waiting would stop the loop that has to run it: a short-lived one does
             return _run_aside(awaitable, context)
         done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
@@ -85,7 +66,6 @@ class HandlerLoop:
         return done.result()
 
     def close(self, timeout: float = 1.0) -> None:
-        """Stop the loop and close it once its thread has returned (at exit)."""
         if self.pid != os.getpid() or self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -149,7 +129,7 @@ def handler_loop() -> HandlerLoop:
 
 
 def run_awaitable(awaitable: Awaitable[Any]) -> Any:
-    """Run what an async handler returned to completion, in the caller's context; its result or exception."""
+    """Run what an async handler returned, in the caller's context; its result or exception."""
     return handler_loop().run(awaitable, contextvars.copy_context())
 
 

@@ -36,12 +36,8 @@ def sqs_message_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sqs_message_from_sns_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A Lambda SNS event record as the SQS message a queue subscribed without raw delivery would hold.
-
-    The record's `Sns` object is that message's body, SNS's notification (only the spelling of two URL
-    keys differs, and nothing reads those): signing, tracing, large payloads and foreign-event rules
-    apply as they do to a queue's messages.
-    """
+    """A Lambda SNS event record as the SQS message a queue subscribed without raw delivery would hold."""
+    # The `Sns` object is SNS's notification (two URL keys spelled otherwise, read by nothing): signing applies
     notification = record.get("Sns") or {}
     attributes = {"ApproximateReceiveCount": "1"}
     sent = _sent_millis(notification.get("Timestamp"))

@@ -1,11 +1,4 @@
-"""Large payloads through S3 (claim-check), on the wire AWS's extended clients use.
-
-An offloaded message's body is a JSON pointer, `["software.amazon.payloadoffloading.PayloadS3Pointer",
-{"s3BucketName": ..., "s3Key": ...}]`, beside a `ExtendedPayloadSize` message attribute (a Number:
-the payload's UTF-8 bytes). The legacy Java names (`com.amazon.sqs.javamessaging.MessageS3Pointer`,
-`SQSLargePayloadSize`) are read too. The other attributes travel unchanged, so filter policies,
-signatures and trace context still work.
-"""
+"""Large payloads through S3 (claim-check), on the wire AWS's extended clients use (wire/pointer.py)."""
 from __future__ import annotations
 
 import json
@@ -93,12 +86,8 @@ class Resolver:
         self.buckets = buckets
 
     def resolved(self, wire: Unwrapped) -> Unwrapped:
-        """`wire` with the payload an S3 pointer names in place of the pointer; `wire` itself otherwise.
-
-        The envelope has unwrapped the message (SNS's notification or raw delivery alike): the marker is
-        among its attributes and the pointer is its published payload. A failed read keeps the pointer
-        and says why in `problem`; the delivery (what SQS holds, dead letters included) keeps the pointer.
-        """
+        """`wire` with the payload its S3 pointer names; `wire` itself otherwise; a failed read sets `problem`."""
+        # The delivery (what SQS holds, dead letters included) keeps the pointer
         if not any(name in wire.attributes for name in SIZE_ATTRIBUTES):
             return wire
         target = pointer_in(wire.document)
@@ -178,16 +167,13 @@ def offloader(graph: Any) -> Offloader | None:
 
 
 def resolver(graph: Any) -> Resolver:
-    """The consumer's resolver: pointers are always read; `sqs_consumer.large_payload_buckets` may narrow where.
-
-    A pointer names its bucket, so without that list whoever can publish may have the consumer read
-    any object its role can read and hand it to a handler; a service should list its producers' buckets.
-    """
+    """The consumer's resolver, read from any bucket unless `sqs_consumer.large_payload_buckets` lists some."""
+    # A pointer names its bucket: without that list, whoever can publish has the consumer read what its role can
     config = graph.config.get("sqs_consumer") or {}
     return Resolver(LazyClient(graph), frozenset(key_list(config.get("large_payload_buckets") or [])))
 
 
 def cleaner(graph: Any) -> Cleaner | None:
-    """The dispatcher's cleaner when `sqs_consumer.large_payload_delete_after_handling` is set, else None."""
+    """A cleaner when `sqs_consumer.large_payload_delete_after_handling` is set, else None."""
     config = graph.config.get("sqs_consumer") or {}
     return Cleaner(LazyClient(graph)) if flag(config.get("large_payload_delete_after_handling")) else None

@@ -38,7 +38,7 @@ URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def published_at(opaque_data: Mapping[str, str]) -> float | None:
-    """When the producer stamped `x-request-published` (epoch seconds); None when absent or unreadable."""
+    """When the producer stamped `x-request-published` (epoch seconds), or None."""
     stamp = opaque_data.get(PUBLISHED_KEY)
     if stamp is None and opaque_data:
         # Keys off the wire are lower-case; opaque data built by hand (old tests, scripts) may not be
@@ -52,7 +52,6 @@ def published_at(opaque_data: Mapping[str, str]) -> float | None:
 
 
 def seconds_since(published: float | None, now: float | None = None) -> float | None:
-    """Seconds from `published` (from `published_at`) to now; None when it is None."""
     if published is None:
         return None
     # Producers' clocks drift; a small negative age is skew, not time travel
@@ -69,11 +68,9 @@ def log_outcome(
 ) -> None:
     """One line per outcome at its level; the fields go under `pubsub`, so that no key clashes with the record's.
 
-    The record is built and handed to the logger directly, naming the caller as where it was logged:
-    `logger.log` would look up the caller's frame itself, about a tenth of the line's cost.
-
     :param more: fields of the old API's `result.log` (opaque context, extra); ours win a clash
     """
+    # The record is built here, naming the caller: `logger.log` finding the frame is a tenth of the line's cost
     level = result.level
     if not logger.isEnabledFor(level):
         return
@@ -136,10 +133,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def make_formatter(log_format: str) -> logging.Formatter:
-    """The formatter for a `--log-format` value.
-
-    :raises ConfigurationError: for a format other than text or json
-    """
+    """The formatter for a `--log-format` value."""
     if log_format == "json":
         return JsonFormatter()
     if log_format == "text":
@@ -148,10 +142,7 @@ def make_formatter(log_format: str) -> logging.Formatter:
 
 
 def level_of(value: Any) -> int:
-    """A logging level from a name ("warning") or a number.
-
-    :raises ConfigurationError: for an unknown name
-    """
+    """A logging level from a name ("warning") or a number."""
     if isinstance(value, int):
         return value
     level = logging.getLevelName(str(value).strip().upper())
@@ -169,11 +160,9 @@ def logging_config(graph: Any) -> Mapping[str, Any]:
 def configure_daemon_logging(
     graph: Any, log_format: str | None = None, handlers: Iterable[logging.Handler] | None = None,
 ) -> None:
-    """Apply `logging.format`, `logging.level` and `logging.message_level` to the root handlers.
+    """Apply `logging.format`, `logging.level` and `logging.message_level` (the per-message lines only).
 
-    `log_format` (the command line) wins over the configuration. `message_level` sets the level of the
-    dispatcher's per-message lines only ("warning" keeps failures and drops one line per success);
-    the runner's counts and the metrics are kept either way.
+    :param log_format: the command line's, which wins over the configuration
     """
     config = logging_config(graph)
     chosen = log_format or config.get("format")
@@ -206,10 +195,7 @@ def redact(value: Any, key: str = "") -> Any:
 def log_configuration(
     logger: logging.Logger, name: str, config: Mapping[str, Any], sections: Iterable[str] | None = None,
 ) -> None:
-    """Log the effective configuration once at DEBUG, secrets redacted, as JSON (`extra` holds it as a dict too).
-
-    :param sections: the sections to show (those of the components the daemon uses); all when None
-    """
+    """Log the configuration once at DEBUG, secrets redacted, as JSON; `sections`: those shown (None: all)."""
     if not logger.isEnabledFor(logging.DEBUG):
         return
     shown = config if sections is None else {key: config[key] for key in sorted(set(sections)) if key in config}

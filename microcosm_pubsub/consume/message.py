@@ -16,19 +16,12 @@ TTL_KEY = "x-request-ttl"
 class SQSMessage:
     """`content` and `media_type` of one message beside its `delivery` (receipt handle, receive count).
 
-    Built by the consumer with `SQSMessage.received(consumer, opened, delivery)`, or directly with the
-    old package's constructor (tests and scripts): `SQSMessage(consumer, content, media_type,
-    message_id, receipt_handle, topic_arn=None, approximate_receive_count=None, handler=None)`.
-
-    The daemon, the runner and Lambda settle through the consumer and the dispatcher; the message never
-    settles itself there. For the old API only, the message keeps a `Settler` (the consumer, still
-    called `consumer`): `ack()`, `nack()`, `extend_visibility()` and `with message:` go through it. As
-    a context manager the outcome (a clean exit succeeds; `Nack`, `SkipMessage`, `IgnoreMessage`,
-    `TTLExpired` choose theirs; anything else fails and propagates) is settled as the graph's
-    dispatcher would settle it, its dead-letter queue included.
+    Built by the consumer (`SQSMessage.received`), or with the old package's constructor. For the old API
+    only it keeps a `Settler` (called `consumer`) that `ack()`, `nack()` and `with message:` go through;
+    the daemon, the runner and Lambda settle through the consumer and the dispatcher.
     """
 
-    # What the dispatcher looked up ahead of the handler's call (`prepare`), with the handlers it was for
+    # What the dispatcher's `prepare` looked up, with the handlers it was for
     _prepared: tuple[Any, Any] | None = None
 
     def __init__(
@@ -55,7 +48,6 @@ class SQSMessage:
 
     @classmethod
     def received(cls, consumer: Settler | None, opened: Opened, delivery: Delivery) -> SQSMessage:
-        """A message as the consumer received it: what the envelope held, and SQS's delivery state."""
         # Not through __init__: the old constructor's placeholder content and delivery would be built and thrown away
         message = cls.__new__(cls)
         message.consumer = consumer
@@ -104,7 +96,7 @@ class SQSMessage:
 
     @property
     def opaque_data(self) -> dict[str, Any]:
-        """The content's `opaque_data` (the dict itself: changes stick), else what the envelope read (`{}`)."""
+        """The content's `opaque_data` (the dict itself: changes stick), else what the envelope read."""
         content = self.opened.content
         if isinstance(content, dict):
             opaque = content.get("opaque_data")
@@ -126,7 +118,6 @@ class SQSMessage:
 
     @property
     def uri(self) -> str | None:
-        """The `uri` of a message that names a resource (the URI conventions), else None."""
         content = self.opened.content
         uri = content.get("uri") if isinstance(content, dict) else None
         return uri if isinstance(uri, str) else None
@@ -137,7 +128,7 @@ class SQSMessage:
 
     @property
     def problem(self) -> str | None:
-        """Why the message cannot be handled (not JSON, no media type, schema), or None."""
+        """Why the message cannot be handled, or None."""
         return self.opened.problem
 
     @property
@@ -157,15 +148,13 @@ class SQSMessage:
         return self.consumer
 
     def ack(self) -> None:
-        """Delete the message: it is done (the old API; the consumer's `ack`)."""
         self._settle_target().ack(self)
 
     def nack(self, visibility_timeout_seconds: int | None = None) -> None:
-        """Return the message to the queue after a delay, the backoff policy's when None (the old API)."""
+        """Return the message to the queue after a delay, the backoff policy's when None."""
         self._settle_target().nack(self, visibility_timeout_seconds)
 
     def extend_visibility(self, seconds: int) -> None:
-        """Keep the message hidden from other consumers for `seconds` from now (the old API)."""
         self._settle_target().extend_visibility(self, seconds)
 
     def __enter__(self) -> SQSMessage:
@@ -177,13 +166,13 @@ class SQSMessage:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
+        """Settle as the dispatcher would: a clean exit succeeds, signals choose theirs, a failure propagates."""
         if exc is not None and not isinstance(exc, Exception):
             # KeyboardInterrupt, SystemExit: not the handler's outcome; the message comes back after its timeout
             return False
         return self._settle_target().settle_block(self, exc)
 
     async def __aenter__(self) -> SQSMessage:
-        """`async with message:` in async code settles as `with message:` does (the settle call itself is sync)."""
         return self
 
     async def __aexit__(

@@ -1,9 +1,4 @@
-"""Readers: duck-typed SQS clients over a file, stdin or a Lambda event (`--sqs-queue-url PATH`, `--stdin`).
-
-A reader answers `receive_message` with the messages it holds and raises `QueueExhausted` once it
-has none left (the daemon then stops); deleting and changing visibility do nothing, as there is
-no queue to tell.
-"""
+"""Readers: duck-typed SQS clients over a file, stdin or a Lambda event; `QueueExhausted` once they run dry."""
 from __future__ import annotations
 
 import json
@@ -23,10 +18,7 @@ READER_VISIBILITY_TIMEOUT_SECONDS = "30"
 
 
 class SQSReader:
-    """The SQS client methods the consumer and the runner call, over messages held in memory or a stream.
-
-    `exhausted` turns true with the receive that finds nothing left (the daemon watches it).
-    """
+    """The SQS client methods the consumer and the runner call; `exhausted` once a receive finds nothing left."""
 
     exhausted = False
 
@@ -46,17 +38,14 @@ class SQSReader:
     def delete_message_batch(self, Entries: Sequence[Mapping[str, Any]] = (), **kwargs: Any) -> dict[str, Any]:
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
 
-    def change_message_visibility_batch(
-        self, Entries: Sequence[Mapping[str, Any]] = (), **kwargs: Any,
-    ) -> dict[str, Any]:
-        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
+    change_message_visibility_batch = delete_message_batch
 
     def get_queue_attributes(self, **kwargs: Any) -> dict[str, Any]:
         return {"Attributes": {"VisibilityTimeout": READER_VISIBILITY_TIMEOUT_SECONDS}}
 
 
 def _line_message(line: str, number: int) -> dict[str, Any]:
-    """A line as a message: its JSON object, or (not an object) a message whose body the envelope will refuse."""
+    """A line's JSON object, else a message whose body the envelope will refuse."""
     try:
         parsed = json.loads(line)
     except ValueError:
@@ -67,7 +56,7 @@ def _line_message(line: str, number: int) -> dict[str, Any]:
 
 
 class SQSFileReader(SQSReader):
-    """One message per line of a file: a raw SQS message as JSON (or, with `NaiveSQSEnvelope`, the message itself)."""
+    """One raw SQS message as JSON per line (with `NaiveSQSEnvelope`, the message itself)."""
 
     def __init__(self, path: str | None = None, stream: IO[str] | None = None) -> None:
         self.path = path
@@ -125,7 +114,7 @@ class SQSJsonReader(SQSReader):
 
 
 def reader_for(sqs_queue_url: str | None, sqs_event: Mapping[str, Any] | None = None) -> SQSReader | None:
-    """The reader the configuration asks for: a Lambda event, `STDIN`, or a file path as the queue URL; else None."""
+    """The reader for a Lambda event, `STDIN`, or a file path as the queue URL; else None."""
     if sqs_event:
         return SQSJsonReader(sqs_event)
     if not sqs_queue_url:

@@ -90,10 +90,7 @@ def outcome_of(error: BaseException) -> Outcome:
 def actions(
     dead_letter_queue: bool, dead_letter_ignored: bool = False, last_receive: bool = False,
 ) -> dict[Outcome, Action]:
-    """The action for each outcome under a dispatcher's configuration.
-
-    :param last_receive: the table for a message on the last receive its queue's redrive policy allows
-    """
+    """The action for each outcome under a dispatcher's configuration (`last_receive`: the redrive policy's last)."""
     table = {
         outcome: rule.with_dead_letter_queue if dead_letter_queue else rule.without_dead_letter_queue
         for outcome, rule in RULES.items()
@@ -106,10 +103,7 @@ def actions(
 
 
 class SettlePolicy:
-    """The one decision of what SQS is told about a result: `RULES` under a dead-letter configuration.
-
-    The daemon's dispatcher, the `with message:` exit and the Lambda handler all ask `action(result)`.
-    """
+    """The one decision of what SQS is told about a result: `RULES` under a dead-letter configuration."""
 
     def __init__(
         self, dead_letter_queue: bool = False, dead_letter_ignored: bool = False, last_receive: int | None = None,
@@ -136,10 +130,8 @@ class SettlePolicy:
 class MessageHandlingResult:
     """What happened to one message: its outcome, the handler, why, and how long it took.
 
-    `result`, `media_type`, `extra` (with `reason`), `elapsed_time` (ms), `handle_start_time` (seconds
-    from publishing to handling) and `exc_info` are the old package's names, read on the results the
-    dispatcher hands out; its constructor keywords and methods (`invoke`, `resolve`, `log`,
-    `error_reporting`) are at the edge, in `microcosm_pubsub.result`.
+    `result`, `media_type`, `extra`, `elapsed_time` (ms), `handle_start_time` and `exc_info` are the old
+    package's names; its constructor keywords and methods are at the edge, in `microcosm_pubsub.result`.
     """
 
     def __init__(
@@ -191,7 +183,6 @@ class MessageHandlingResult:
     def from_error(
         cls, message: SQSMessage, error: BaseException, handler: str | None = None, elapsed: float = 0.0,
     ) -> Self:
-        """The outcome a handler's exception asks for; a signal's reason and extra are kept."""
         signal = error if isinstance(error, HandlerSignal) else None
         reason = signal.reason if signal else None
         return cls(
@@ -203,10 +194,8 @@ class MessageHandlingResult:
 
     @classmethod
     def of_block(cls, message: SQSMessage, error: BaseException | None) -> Self:
-        """The outcome of a `with message:` block: a clean exit succeeded, else what its exception asks for."""
-        if error is None:
-            return cls(message, Outcome.SUCCEEDED)
-        return cls.from_error(message, error)
+        """The outcome of a `with message:` block."""
+        return cls(message, Outcome.SUCCEEDED) if error is None else cls.from_error(message, error)
 
     @property
     def level(self) -> int:

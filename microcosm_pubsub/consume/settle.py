@@ -1,8 +1,4 @@
-"""Settling: each outcome through the one action table, logged, told to middleware, and sent to SQS in batches.
-
-The consumer owns it (`consumer.settlement`): the daemon's runner, the dispatcher, Lambda and the old
-API's `with message:` all settle here, under the dead-letter configuration of `sqs_message_dispatcher`.
-"""
+"""Settling (the consumer's `settlement`): each outcome through the one action table, logged, sent in batches."""
 from __future__ import annotations
 
 import logging
@@ -67,15 +63,11 @@ class Settlement:
 
     @property
     def last_receive(self) -> int | None:
-        """The receive count from which a failure is the message's last try (the redrive policy's)."""
+        """The receive count from which a failure is the message's last try."""
         return self.policy.last_receive
 
     def follow_redrive_policy(self, policy: RedrivePolicy, max_processing_attempts: int | None) -> None:
-        """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins.
-
-        The dead-letter queue is the configured one, else the policy's target; the last receive is the
-        policy's maxReceiveCount unless `message_max_processing_attempts` is set.
-        """
+        """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins."""
         if not self.follows_redrive_policy:
             return
         limit = max_processing_attempts
@@ -105,21 +97,17 @@ class Settlement:
         )
 
     def action(self, result: MessageHandlingResult) -> Action:
-        """What SQS is told about `result`: the one table (`SettlePolicy`) under this configuration."""
         return self.policy.action(result)
 
     def decide(self, result: MessageHandlingResult) -> Action:
-        """The result's action, logged and told to the middleware: every settle path (daemon, Lambda) does this."""
+        """The result's action, logged and told to the middleware: every settle path does this."""
         action = result.action or self.policy.action(result)
         log_outcome(logger, result, action)
         self.middleware.settled(result, action)
         return action
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
-        """Tell SQS every result in as few calls as it allows; log one line per outcome.
-
-        `release` messages were received but not handled: visible again at once.
-        """
+        """Tell SQS every result in as few calls as it allows; `release` messages (not handled) are visible at once."""
         consumer = self.consumer
         deletes: list[SQSMessage] = []
         visibility: list[tuple[SQSMessage, int]] = [(message, 0) for message in release]

@@ -18,11 +18,8 @@ CONVENTIONS = "microcosm_pubsub.schemas.messages"
 
 
 def accepted_names(schema: Schema) -> frozenset[str] | None:
-    """Every key `produce()` may be given for `schema`: each field's attribute and message key.
-
-    None when the schema's own `Meta` sets `unknown` (INCLUDE or EXCLUDE): it takes extra keys on purpose;
-    and for the convention schemas of media types nobody declared a schema for, as the old package had it.
-    """
+    """Every key `produce()` may be given for `schema`; None for a schema taking extra keys on purpose."""
+    # The schema's own `Meta.unknown`, or a convention schema standing in for an undeclared one
     if type(schema).__module__.startswith(CONVENTIONS):
         return None
     meta = getattr(type(schema), "Meta", None)
@@ -42,10 +39,7 @@ _NOT_YET = object()
 
 
 def check_arguments(schema: Schema, media_type: str, content: Mapping[str, Any]) -> None:
-    """Refuse content keys `schema` does not know, at the cost of one set test per message.
-
-    :raises SchemaValidationError: naming each unknown key (and what else is wrong); nothing is sent
-    """
+    """Refuse content keys `schema` does not know (`SchemaValidationError`), at one set test per message."""
     names = schema.__dict__.get(ACCEPTED_ATTRIBUTE, _NOT_YET)
     if names is _NOT_YET:
         names = accepted_names(schema)

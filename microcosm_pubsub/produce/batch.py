@@ -1,9 +1,4 @@
-"""Kept for peers on the old package: its batch message (`created("batch_message")`) and the handler that unpacks it.
-
-An old `DeferredBatchProducer` wraps many messages into one SNS message for a consumer's
-`publish_message_batch` handler to re-publish each to its own topic. New code batches with SNS
-PublishBatch (`sns_producer.deferred()`) instead.
-"""
+"""Kept for peers on the old package: its batch message (`created("batch_message")`) and the handler that unpacks it."""
 from __future__ import annotations
 
 import json
@@ -70,10 +65,7 @@ def chunks(entries: list[dict[str, Any]], count: int) -> Iterator[list[dict[str,
 
 
 def publish_as_batch_messages(producer: Publisher, messages: list[OutgoingMessage]) -> list[str]:
-    """Publish messages as old batch messages of `deferred_batch_size`; returns one id per SNS message sent.
-
-    :raises TopicNotDefinedError: when no topic is mapped for the batch media type (there is no default)
-    """
+    """Publish messages as old batch messages of `deferred_batch_size`; one id per SNS message sent."""
     entries = [batch_entry(message) for message in messages]
     message_ids: list[str] = []
     for chunk in chunks(entries, producer.deferred_batch_size):
@@ -108,10 +100,7 @@ def entry_message(entry: dict[str, Any]) -> OutgoingMessage:
 
 @handles(MessageBatchSchema)
 class PublishBatchMessage:
-    """Handler of old batch messages: re-publishes each inner message to its topic, with its attributes.
-
-    Bound as `publish_message_batch`; add that name to a daemon's components to activate it.
-    """
+    """Handler of old batch messages, bound as `publish_message_batch`: re-publishes each to its topic."""
 
     def __init__(self, graph: Any) -> None:
         self.producer: Publisher = graph.sns_producer

@@ -34,9 +34,8 @@ def publish_each(producer: Publisher, messages: list[OutgoingMessage]) -> list[s
 class DeferredProduction(ContextDecorator):
     """`with producer.deferred():` or `@producer.deferred()`; nested blocks join the outermost one.
 
-    While the block runs, `producer.produce(...)` validates at once and returns None; on a clean
-    exit the messages go out through `flush` (SNS PublishBatch unless told otherwise) and their ids
-    are in `message_ids`; on an exception nothing is published.
+    `produce` validates at once and returns None; a clean exit publishes through `flush` (ids in
+    `message_ids`), an exception nothing.
     """
 
     def __init__(self, producer: Publisher, flush: Flush = publish_batched) -> None:
@@ -81,11 +80,7 @@ class DeferredProduction(ContextDecorator):
 
 
 class DeferredProducer(DeferredProduction):
-    """The old package's deferred producer: `with DeferredProducer(graph.sns_producer) as producer:`.
-
-    Deprecated: use `with graph.sns_producer.deferred():`, which publishes with SNS PublishBatch.
-    This one publishes one call per message on a clean exit, as before.
-    """
+    """The old package's deferred producer, one Publish per message; deprecated for `sns_producer.deferred()`."""
 
     def __init__(self, producer: Publisher, flush: Flush = publish_each) -> None:
         super().__init__(producer, flush)
@@ -95,10 +90,7 @@ class DeferredProducer(DeferredProduction):
         return self
 
     def produce(self, media_type: str, dct: Any = None, **kwargs: Any) -> str | None:
-        """Validate and hold a message until the block exits; returns None, as a deferred produce does.
-
-        :raises PubSubError: outside the `with` block, where nothing would ever publish it
-        """
+        """Validate and hold a message until the block exits; `PubSubError` outside it, where nothing would publish."""
         if not self.active:
             raise PubSubError(
                 f"{type(self).__name__}.produce() outside its block; use `with {type(self).__name__}(producer) as p:`"
@@ -113,12 +105,7 @@ class DeferredProducer(DeferredProduction):
 
 
 class DeferredBatchProducer(DeferredProducer):
-    """The old package's batch producer: on a clean exit, chunks of `deferred_batch_size` messages go
-    out as one `created("batch_message")` message each, for old peers' `publish_message_batch` handler.
-
-    Deprecated: use `graph.sns_producer.deferred()` (SNS PublishBatch, no extra hop through a queue).
-    A chunk of one message is published as itself; a chunk over SNS's size limit is split.
-    """
+    """The old package's batch producer: `deferred_batch_size` messages per batch message (batch.py); deprecated."""
 
     def __init__(self, producer: Publisher, flush: Flush = publish_as_batch_messages) -> None:
         super().__init__(producer, flush)
@@ -144,13 +131,10 @@ def _swapping(component: Any, key: str, kind: type[DeferredProducer]) -> Callabl
 
 
 def deferred(component: Any, key: str = "sns_producer") -> Callable[[F], F]:
-    """Decorate a function so that, while it runs, `component.<key>` is a `DeferredProducer` (old API).
-
-    Deprecated: decorate with `@graph.sns_producer.deferred()` instead, which swaps nothing.
-    """
+    """While the decorated function runs, `component.<key>` is a `DeferredProducer`; deprecated for `deferred()`."""
     return _swapping(component, key, DeferredProducer)
 
 
 def deferred_batch(component: Any, key: str = "sns_producer") -> Callable[[F], F]:
-    """As `deferred`, with a `DeferredBatchProducer` (old API; deprecated the same way)."""
+    """As `deferred`, with a `DeferredBatchProducer`."""
     return _swapping(component, key, DeferredBatchProducer)

@@ -1,15 +1,4 @@
-"""Queues as destinations: a media type mapped to an SQS queue is sent there, not published to a topic.
-
-`sns_topic_arns` maps a media type to a topic ARN, or to a queue: its ARN (`arn:aws:sqs:<region>:<account>:<name>`)
-or its URL. The producer then calls SendMessage (SendMessageBatch in a `deferred()` block) with the body
-and message attributes it would have published, so the consumer reads the message exactly as one
-SNS delivered with raw delivery. `produce(..., delay_seconds=N)` delays it (0 to 900 seconds, standard
-queues only: a FIFO queue has only its own DelaySeconds).
-
-The SQS client is the graph's `sqs_client` (configured by the `sqs_consumer` keys), unless those set
-neither endpoint nor region while `sns_producer` does: then one is made from the `sns_producer` keys,
-so a producer-only service configures one place.
-"""
+"""Queues as destinations: a media type `sns_topic_arns` maps to an SQS queue (ARN or URL) is sent there."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -27,17 +16,14 @@ CLIENT_KEYS = ("endpoint_url", "region_name")
 
 
 def is_queue(destination: str) -> bool:
-    """Whether a destination (what `sns_topic_arns` resolved) is an SQS queue's URL or ARN rather than a topic."""
+    """Whether a destination `sns_topic_arns` resolved is an SQS queue's URL or ARN rather than a topic."""
     if destination.startswith(("https://", "http://")):
         return True
     return destination.startswith("arn:") and destination.split(":", 3)[2:3] == ["sqs"]
 
 
 def check_delay(media_type: str, destination: str, delay_seconds: Any) -> int:
-    """`delay_seconds` when SQS takes it for this destination.
-
-    :raises ProduceArgumentError: for a topic, a FIFO queue, or a value outside 0 to 900
-    """
+    """`delay_seconds` when SQS takes it for this destination, else `ProduceArgumentError`."""
     if not is_queue(destination):
         raise ProduceArgumentError(
             f"delay_seconds is for messages sent to a queue; {media_type} goes to topic {destination} "
@@ -57,6 +43,7 @@ def check_delay(media_type: str, destination: str, delay_seconds: Any) -> int:
 
 
 def _producer_client(graph: Any) -> Any:
+    # The graph's `sqs_client`, unless only `sns_producer` says where: then a producer-only service configures one place
     consumer = graph.config.get("sqs_consumer") or {}
     producer = graph.config.get("sns_producer") or {}
     if any(consumer.get(key) for key in CLIENT_KEYS) or not any(producer.get(key) for key in CLIENT_KEYS):
@@ -81,7 +68,7 @@ class QueueSender:
         return self._client
 
     def url(self, destination: str) -> str:
-        """The queue's URL: the destination itself, or the one its ARN names (boto's errors propagate)."""
+        """The queue's URL: the destination itself, or the one its ARN names; boto's errors propagate, as below."""
         if destination.startswith(("https://", "http://")):
             return destination
         url = self._urls.get(destination)
@@ -92,7 +79,7 @@ class QueueSender:
         return url
 
     def send(self, message: OutgoingMessage) -> Mapping[str, Any]:
-        """SendMessage: the response holds its `MessageId` (boto's errors propagate)."""
+        """SendMessage with the body and attributes a topic would get: the consumer reads it as a raw delivery."""
         kwargs: dict[str, Any] = {
             "QueueUrl": self.url(message.topic_arn), "MessageBody": message.body,
             "MessageAttributes": message.attributes,

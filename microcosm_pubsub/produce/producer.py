@@ -29,26 +29,15 @@ from microcosm_pubsub.produce.destinations import QueueSender, check_delay, is_q
 from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
 from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.wire.batching import sized_batches
-from microcosm_pubsub.wire.errors import (
-    BatchPublishError,
-    ConfigurationError,
-    MessageTooLargeError,
-    PublishError,
-)
+from microcosm_pubsub.wire.errors import BatchPublishError, ConfigurationError, MessageTooLargeError, PublishError
 from microcosm_pubsub.wire.fifo import Deduplication, group_id_for
 from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 __all__ = [
-    "DeferredBatchProducer",
-    "DeferredProducer",
-    "SNSProducer",
-    "configure_sns_producer",
-    "deferred",
-    "deferred_batch",
-    "iter_topic_mappings",
-    "time",
+    "DeferredBatchProducer", "DeferredProducer", "SNSProducer", "configure_sns_producer", "deferred",
+    "deferred_batch", "iter_topic_mappings", "time",
 ]
 
 logger = logging.getLogger("microcosm_pubsub.producer")
@@ -84,10 +73,8 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     large_payload_key_prefix=typed(str, default_value=""),
 )
 class SNSProducer:
-    """Publishes messages; inside a `deferred()` block, holds them until the block succeeds.
-
-    Everything it needs is resolved when it is built, so a locked graph can produce.
-    """
+    """Publishes messages; inside a `deferred()` block, holds them until the block succeeds."""
+    # Everything it needs is resolved when it is built, so a locked graph can produce
 
     def __init__(self, graph: Any) -> None:
         self.graph = graph
@@ -118,19 +105,15 @@ class SNSProducer:
         # Media types mapped to an SQS queue are sent there (destinations.py)
         self.queues = QueueSender(graph)
         self.deduplication = Deduplication()
-        self.pubsub_producer_metrics: Callable[..., Any] = self._producer_metrics(graph)
-
-    @staticmethod
-    def _producer_metrics(graph: Any) -> Callable[..., Any]:
+        self.pubsub_producer_metrics: Callable[..., Any] = _no_metrics
         try:
-            metrics: Callable[..., Any] = graph.pubsub_producer_metrics
+            self.pubsub_producer_metrics = graph.pubsub_producer_metrics
         except NotBoundError:
-            return _no_metrics
-        return metrics
+            pass
 
     @property
     def client(self) -> Any:
-        """The SNS client."""
+        """The SNS client (`sns_client`, its old name)."""
         if self._client is None:
             self._client = self.graph.sns_client
         return self._client
@@ -139,30 +122,22 @@ class SNSProducer:
     def client(self, client: Any) -> None:
         self._client = client
 
-    # The old package's name of the client
     sns_client = client
 
     def produce(
         self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
         message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
     ) -> str | None:
-        """Validate and publish one message; returns the SNS MessageId (SQS's when it maps to a queue).
+        """Validate and publish one message; returns its MessageId, None when skipped or deferred.
 
-        `delay_seconds` (0 to 900) delays a message sent to a queue; given for a topic it is an error.
-
-        A FIFO topic takes `message_group_id` (or the schema's `MESSAGE_GROUP_KEY`) and an optional
-        `deduplication_id` (see fifo.py).
-
-        Returns None when `sns_producer.skip` is set, or inside a deferred block (which
-        publishes on success and keeps the ids).
-
-        :raises ValidationError: when the content does not fit its schema, or has a key the schema does not
-            know (named, with the closest field's name); nothing is sent
+        :param delay_seconds: 0 to 900, for a message sent to a queue
+        :param message_group_id: a FIFO destination's group (else the schema's `MESSAGE_GROUP_KEY`)
+        :raises ValidationError: when the content does not fit its schema or has a key it does not know
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
-        :raises ProduceArgumentError: when `delay_seconds` does not suit the destination; nothing is sent
+        :raises ProduceArgumentError: when `delay_seconds` does not suit the destination
         :raises PublishError: when SNS refuses the message or cannot be reached
-        :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic; nothing is sent
+        :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic
         """
         message = self.prepare(
             media_type, dct, delay_seconds=delay_seconds, message_group_id=message_group_id,
@@ -205,16 +180,14 @@ class SNSProducer:
         return message
 
     def opaque_data(self) -> Mapping[str, Any]:
-        """The caller's opaque context (in a handler, the handler's, custom keys included), carried into the message."""
-        # A handler's receipt handle and other per-delivery keys stay behind (see context.py)
+        """The caller's opaque context, carried into the message without the per-delivery keys."""
         return propagated(self.opaque.as_dict(), self.propagated_keys)
 
     def publish(self, message: OutgoingMessage) -> str:
-        """Publish one prepared message (middleware may amend it first, around the call).
+        """Publish one prepared message; middleware sees the call (a tracing span) and may amend it first.
 
-        :raises PublishError: when SNS refuses it or cannot be reached; other exceptions propagate as they are
+        :raises PublishError: when SNS refuses it or cannot be reached
         """
-        # Middleware sees the call itself (a tracing span around it) and may amend the message first
         publication = Publication(message)
         with self.middleware.publishing(publication):
             message = publication.message = self.offload(publication.message)
@@ -287,7 +260,7 @@ class SNSProducer:
             failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
 
     def fifo_parameters(self, message: OutgoingMessage) -> dict[str, str]:
-        """A FIFO message's group and deduplication ids, as Publish and PublishBatch entries take them."""
+        """A FIFO message's group and deduplication ids for Publish and PublishBatch."""
         if message.message_group_id is None:
             return {}
         return self.deduplication.parameters(
@@ -295,7 +268,7 @@ class SNSProducer:
         )
 
     def offload(self, message: OutgoingMessage) -> OutgoingMessage:
-        """The message as it goes on the wire: its body in S3 when large payloads are on and it is too large."""
+        """The message as it goes on the wire (its body in S3 when too large)."""
         return message if self.offloader is None else self.offloader.offload(message)
 
     def deferred(self) -> DeferredProduction:
@@ -303,11 +276,7 @@ class SNSProducer:
         return DeferredProduction(self)
 
     def start_deferring(self, block: DeferredProduction) -> Token[DeferredProduction | None] | None:
-        """Hold this context's produces in `block` from now on.
-
-        Returns the token that `stop_deferring` takes; None when an outer block already holds them,
-        which `block` then joins (nothing to stop).
-        """
+        """Hold this context's produces in `block`; the token for `stop_deferring`, None when joining an outer block."""
         if self._holding.get() is not None:
             return None
         return self._holding.set(block)
@@ -318,12 +287,8 @@ class SNSProducer:
 
 
 def configure_sns_producer(graph: Any) -> SNSProducer:
-    """`sns_producer`: the testing toolkit's recording producer when `sns_producer.record` is set, else SNS's.
-
-    The old testing mode (`sns_producer.mock_sns` false in a testing graph with no endpoint) gets the
-    toolkit's inspectable recording producer. The toolkit's doubles are built by name (doubles.py),
-    so a production graph never loads it.
-    """
+    """`sns_producer`: SNS's, or the testing toolkit's recording one (`record`, or the old testing mode)."""
+    # The doubles are built by name (doubles.py), so a production graph never loads the toolkit
     if graph.config.sns_producer.record:
         producer: SNSProducer = build_double(RECORDING_PRODUCER, graph)
         return producer

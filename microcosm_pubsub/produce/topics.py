@@ -29,10 +29,7 @@ def json_mapping(value: Any) -> dict[str, str]:
 
 
 def iter_topic_mappings(section: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Flatten nested sections into dotted names: `{"foo": {"bar_baz": arn}}` gives `("foo.bar_baz", arn)`.
-
-    Environment variables cannot spell a dot, so `..__CREATED__FOO__BAR_BAZ` arrives nested.
-    """
+    """Nested sections as dotted names (`{"foo": {"bar": arn}}`: `foo.bar`): environment variables spell no dot."""
     for key, value in section.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
@@ -47,11 +44,7 @@ def is_batch_media_type(media_type: str) -> bool:
 
 
 class TopicArns:
-    """Resolve a media type to a topic ARN: exact mapping, wildcard, lifecycle section, default.
-
-    Lifecycle sections are keyed by verb (`created`, `changed`, `deleted`, and custom verbs of
-    `pubsub_lifecycle_change`), then by resource name, dotted or nested.
-    """
+    """Resolve a media type to a topic ARN: exact mapping, wildcard, lifecycle section (verb, resource), default."""
 
     def __init__(
         self,
@@ -72,10 +65,7 @@ class TopicArns:
         self._resolved: dict[str, str] = {}
 
     def resolve(self, media_type: str) -> str:
-        """The topic ARN for a media type.
-
-        :raises TopicNotDefinedError: when nothing maps it and there is no default
-        """
+        """The topic ARN for a media type, else `TopicNotDefinedError`."""
         cached = self._resolved.get(media_type)
         if cached is not None:
             return cached

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from microcosm_pubsub.consume.deadletter import DISALLOWED, dead_letter_attributes
-from microcosm_pubsub.consume.dispatcher import log_result
+from microcosm_pubsub.consume.logs import MESSAGE_LOGGER, log_outcome
 from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.tests.reliability.cases import SOAK, UNKNOWN_MEDIA_TYPE, fuzz_graph
 from microcosm_pubsub.tests.reliability.daemon import PREFIX, ChildSchema, WorkSchema
@@ -73,7 +73,7 @@ class FuzzTest(unittest.TestCase):
             if result.outcome not in (Outcome.SUCCEEDED, Outcome.SKIPPED):
                 assert_that(result.reason, is_(instance_of(str)))
             action = dispatcher.action(result)
-            log_result(result, action)
+            log_outcome(logging.getLogger(MESSAGE_LOGGER), result, action)
             attributes = dead_letter_attributes(result, "http://127.0.0.1:1/queue/fuzz")
             assert_that(len(attributes), is_(less_than_or_equal_to(10)))
             for name, value in attributes.items():
