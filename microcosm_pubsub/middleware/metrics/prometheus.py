@@ -17,23 +17,19 @@ SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 COUNT_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
 
-def _client() -> Any:
-    try:
-        # An optional extra, imported only when a graph asks for it
-        import prometheus_client
-    except ImportError as error:
-        raise ConfigurationError(
-            "pubsub_metrics.sinks names prometheus but prometheus-client is not installed: "
-            "pip install 'microcosm_pubsub[prometheus]'"
-        ) from error
-    return prometheus_client
-
-
 class PrometheusSink:
     """Counters (`<prefix>_<name>_total`), histograms and gauges in a registry of its own; `render()` or `serve()`."""
 
     def __init__(self, prefix: str = "pubsub") -> None:
-        self.client = _client()
+        try:
+            # An optional extra, imported only when a graph asks for it
+            import prometheus_client
+        except ImportError as error:
+            raise ConfigurationError(
+                "pubsub_metrics.sinks names prometheus but prometheus-client is not installed: "
+                "pip install 'microcosm_pubsub[prometheus]'"
+            ) from error
+        self.client: Any = prometheus_client
         self.prefix = f"{prefix}_" if prefix else ""
         self.registry = self.client.CollectorRegistry()
         self.metrics: dict[str, Any] = {}
