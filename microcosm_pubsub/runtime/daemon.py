@@ -29,7 +29,6 @@ from microcosm_pubsub.runtime.daemon_graph import (
     TESTING_DEFAULTS,
     build_graph,
     build_shared_components,
-    metrics_port,
     recording_unless_endpoint,
 )
 from microcosm_pubsub.runtime.runner import Runner
@@ -51,20 +50,14 @@ class classorinstancemethod(Generic[R]):
         self.__doc__ = function.__doc__
 
     def __get__(self, instance: Any, owner: type[Any]) -> Callable[..., R]:
-        function = self.function
-
-        def bound(*args: Any, **kwargs: Any) -> R:
-            return function(owner() if instance is None else instance, *args, **kwargs)
-
-        return bound
+        return lambda *args, **kwargs: self.function(owner() if instance is None else instance, *args, **kwargs)
 
 
 class ConsumerDaemon:
     """Subclass, set `name`, extend `components` with handler bindings, optionally `defaults`; call `run()`.
 
     What the old daemon let a service override keeps its meaning: `name`, `components`, `defaults`,
-    `import_name`, `root_path`, `make_arg_parser`, `create_object_graph`, `create_for_testing`. The
-    flags are `daemon_args`', the graph's layers and components `daemon_graph`'s.
+    `import_name`, `root_path`, `make_arg_parser`, `create_object_graph`, `create_for_testing`.
     """
 
     name: str = "consumer"
@@ -116,10 +109,8 @@ class ConsumerDaemon:
     def create_for_testing(cls, loader: Any = None, cache: Cache | None = None, **kwargs: Any) -> ConsumerDaemon:
         """A daemon on a testing graph, configured by `loader` (for example `load_from_dict(...)`).
 
-        Stub SQS client unless the loader configures an endpoint, queue URL `queue`, recording
-        producer. Without a loader (the old tests' way) the graph's components are shared by every
-        such daemon of the class in the process, as the old package did; with one, each call gets
-        fresh components, since its configuration may differ from the last.
+        Stub SQS client unless the loader configures an endpoint, queue URL `queue`, recording producer.
+        Without a loader (the old tests' way) every such daemon of the class shares the graph's components.
         """
         daemon = cls(event=kwargs.pop("event", None))
         daemon.args = Namespace(**{
@@ -127,6 +118,7 @@ class ConsumerDaemon:
             "event": daemon.event, **kwargs,
         })
         if cache is None:
+            # With a loader each call gets fresh components: its configuration may differ from the last
             scope = f"{cls.__module__}.{cls.__qualname__}"
             cache = ProcessCache(scope=scope) if loader is None else NaiveCache()  # type: ignore[no-untyped-call]
         daemon.graph = daemon.create_object_graph(
@@ -136,20 +128,14 @@ class ConsumerDaemon:
         return daemon
 
     def lambda_graph(self) -> Any:
-        """The daemon's graph for AWS Lambda: its own when built, else one configured by the environment alone.
-
-        Lambda has no command line: the parsed defaults stand in for it, and `args` is left as it was.
-        """
+        """The daemon's graph for AWS Lambda: its own when built, else one from the environment and default flags."""
         if self.graph is None:
             self.graph = self.create_object_graph(self.parse_args([]))
         return self.graph
 
     @classorinstancemethod
     def make_lambda_handler(self) -> Any:
-        """`handler(event, context)` for AWS Lambda SQS events; see `microcosm_pubsub.runtime.lambda_handler`.
-
-        Callable on the class (`MyDaemon.make_lambda_handler()`) as well as on a daemon.
-        """
+        """`handler(event, context)` for AWS Lambda SQS events; callable on the class as well as on a daemon."""
         from microcosm_pubsub.runtime.lambda_handler import LambdaHandler  # only Lambda deployments need it
         return LambdaHandler(self)
 
@@ -158,8 +144,8 @@ class ConsumerDaemon:
         self.args = self.parse_args(argv)
         configure_logging(debug=self.args.debug)
         if self.args.processes > 1:
-            from microcosm_pubsub.runtime.processes import run_processes  # only multi-process deployments need it
-            sys.exit(run_processes(self, self.args))
+            from microcosm_pubsub.runtime.processes import Supervisor  # only multi-process deployments need it
+            sys.exit(Supervisor(self, self.args).run())
         sys.exit(self.run_parsed(self.args))
 
     def run_parsed(self, args: Namespace, health_reports: Any = None) -> int:
@@ -194,7 +180,8 @@ class ConsumerDaemon:
             gave_up = "gave up" if self.runner.failure_status == 1 else "cannot consume"
             logger.error("%s %s: %s", self.name, gave_up, self.runner.failure)
             return self.runner.failure_status
-        logger.info("%s stopped: %s", self.name, summary(self.runner.counts))
+        counts = ", ".join(f"{outcome} {count}" for outcome, count in sorted(self.runner.counts.items()))
+        logger.info("%s stopped: %s", self.name, counts or "no messages")
         return 0
 
     def start(self) -> None:
@@ -209,7 +196,8 @@ class ConsumerDaemon:
         runner.prepare()
         announce_start(self.name, self.graph, runner, self.components, handlers)
         start_health_server(self.graph)
-        if getattr(self.args, "process_index", None) is not None and metrics_port(self.graph) is not None:
+        port = (self.graph.config.get("pubsub_metrics") or {}).get("prometheus_port")
+        if getattr(self.args, "process_index", None) is not None and port is not None:
             raise ConfigurationError(
                 "pubsub_metrics.prometheus_port cannot be served by each of --processes; "
                 "run one process per container, or use a push sink"
@@ -229,10 +217,6 @@ class ConsumerDaemon:
         if not in_child:
             # A child's Ctrl-C comes from its parent as SIGTERM; the terminal's own would count twice
             signal.signal(signal.SIGINT, handle)
-
-
-def summary(counts: dict[str, int]) -> str:
-    return ", ".join(f"{outcome} {count}" for outcome, count in sorted(counts.items())) or "no messages"
 
 
 def configure_logging(debug: bool = False) -> None:

@@ -108,51 +108,37 @@ def command_line_config(args: Namespace, event: dict[str, Any] | None = None) ->
 def heartbeat_threshold_from_environ() -> float:
     """The old environment variable's threshold in seconds; -1 (off) when unset or unreadable."""
     value = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
-    if not value:
-        return -1.0
     try:
-        return float(value)
+        return float(value) if value else -1.0
     except ValueError:
         logger.warning("%s=%r is not a number of seconds; ignored", HEARTBEAT_VARIABLE, value)
         return -1.0
 
 
-def health_requested(args: Namespace) -> bool:
-    """The old health flags (or the heartbeat variable) ask for the health endpoint."""
-    if getattr(args, "process_index", None) is not None:
-        # A child of --processes: the parent serves; the child's monitor feeds it
-        return True
-    threshold = getattr(args, "heartbeat_threshold_seconds", None)
-    return getattr(args, "healthcheck_port", None) is not None or (threshold is not None and threshold > 0)
-
-
 def health_config(args: Namespace) -> dict[str, Any]:
-    """`pubsub_health` settings from the old flags: port, host and the stall limit."""
+    """`pubsub_health` settings from the old flags (or the heartbeat variable): port, host and the stall limit.
+
+    Empty when they ask for no health endpoint; a child of --processes always has one, which the parent serves.
+    """
     threshold = getattr(args, "heartbeat_threshold_seconds", None)
+    stall = {"stall_seconds": float(threshold)} if threshold is not None and threshold > 0 else {}
     if getattr(args, "process_index", None) is not None:
         # Children never bind the port, whatever the environment says: the parent answers for all
-        child: dict[str, Any] = {"port": None}
-        if threshold is not None and threshold > 0:
-            child["stall_seconds"] = float(threshold)
-        return child
-    if not health_requested(args):
-        return {}
+        return {"port": None, **stall}
     port = getattr(args, "healthcheck_port", None)
-    config: dict[str, Any] = {
+    if port is None and not stall:
+        return {}
+    return {
         # A threshold alone served on port 80 in the old daemon; deployments' probes expect it there
         "port": OLD_HEALTHCHECK_PORT if port is None else port,
         "host": getattr(args, "healthcheck_host", None) or OLD_HEALTHCHECK_HOST,
+        **stall,
     }
-    if threshold is not None and threshold > 0:
-        config["stall_seconds"] = float(threshold)
-    return config
 
 
 def is_file_source(url: str | None) -> bool:
     """A queue URL that names a local file of messages (or standard input) rather than a queue."""
-    if not url:
-        return False
     if url == STDIN:
         return True
-    path = url[len("file://"):] if url.startswith("file://") else url
-    return "://" not in path and os.path.exists(path)
+    path = (url or "").removeprefix("file://")
+    return bool(path) and "://" not in path and os.path.exists(path)

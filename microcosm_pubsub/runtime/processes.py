@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from argparse import Namespace
+from contextlib import suppress
 from dataclasses import asdict
 from multiprocessing.connection import wait
 from types import FrameType
@@ -44,8 +45,7 @@ class Daemon(Protocol):
 
 def start_method_context() -> Any:
     """Fork where the platform has it (no re-import of the service), else spawn (a `BaseContext`)."""
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
+    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
 
 
 class ProcessesHealth:
@@ -80,10 +80,9 @@ class ProcessesHealth:
                 live = ready = False
                 problems.append(f"process {index} silent for {now - got[0]:.0f}s")
             else:
-                report = got[1]
-                live = live and bool(report.get("live"))
-                ready = ready and bool(report.get("ready"))
-                problems.extend(f"process {index}: {problem}" for problem in report.get("problems", []))
+                live = live and bool(got[1].get("live"))
+                ready = ready and bool(got[1].get("ready"))
+                problems.extend(f"process {index}: {problem}" for problem in got[1].get("problems", []))
         return HealthStatus(live=live, ready=ready, problems=problems)
 
 
@@ -106,9 +105,8 @@ def child_main(daemon_class: type[Daemon], args: Namespace, index: int, reports:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Forked with the stop signals blocked (see `Supervisor.run`): a SIGTERM already sent is delivered now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    daemon = daemon_class()
     child_args = Namespace(**{**vars(args), "processes": 1, "process_index": index})
-    raise SystemExit(daemon.run_parsed(child_args, health_reports=reports))
+    raise SystemExit(daemon_class().run_parsed(child_args, health_reports=reports))
 
 
 class Supervisor:
@@ -133,9 +131,8 @@ class Supervisor:
         """Run until every child has exited; 0 only when each exited 0 after a stop signal."""
         signal.signal(signal.SIGTERM, self.handle_signal)
         signal.signal(signal.SIGINT, self.handle_signal)
-        # Forked with the stop signals blocked: a child inherits this process's handlers, and one of our
-        # SIGTERMs arriving before `child_main` replaced them would run the parent's handler in the child.
-        # Blocked, it waits until the child has its own; here, until every child is started.
+        # A child inherits this process's handlers: one of our SIGTERMs arriving before `child_main` replaced them
+        # would run the parent's handler in the child. Blocked, it waits until the child has its own
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             for process in self.processes:
@@ -160,8 +157,7 @@ class Supervisor:
         if not self.health:
             return None
         threading.Thread(target=self.collect_reports, name="pubsub-health-reports", daemon=True).start()
-        server, _ = serve_status(self.aggregate, str(self.health["host"]), int(self.health["port"]))
-        return server
+        return serve_status(self.aggregate, str(self.health["host"]), int(self.health["port"]))[0]
 
     def collect_reports(self) -> None:
         while True:
@@ -188,7 +184,8 @@ class Supervisor:
                     # Messages the child held come back after their visibility timeout: nothing is lost
                     logger.error(
                         "%s process %s (pid %s) exited with %s%s", self.daemon.name, process.name, process.pid,
-                        describe_exit(code), "" if self.stopping else "; stopping the others",
+                        f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}",
+                        "" if self.stopping else "; stopping the others",
                     )
                     status = status or (code if code > 0 else 1)
                     self.stop_children()
@@ -207,18 +204,5 @@ class Supervisor:
         self.stopping = True
         for process in self.processes:
             if process.is_alive() and process.pid is not None:
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        return f"signal {signal.Signals(-code).name}"
-    return f"status {code}"
-
-
-def run_processes(daemon: Daemon, args: Namespace) -> int:
-    """Run `args.processes` copies of `daemon` on its queue; returns the exit status for the parent."""
-    return Supervisor(daemon, args).run()

@@ -41,9 +41,7 @@ class IdleStop(StopCondition):
             self.since = now
             return None
         idle = now - self.since
-        if idle < self.seconds:
-            return None
-        return f"idle for {idle:.1f}s (stop_when_idle_seconds={self.seconds:g})"
+        return f"idle for {idle:.1f}s (stop_when_idle_seconds={self.seconds:g})" if idle >= self.seconds else None
 
 
 class MaxMessagesStop(StopCondition):
@@ -60,9 +58,8 @@ class MaxMessagesStop(StopCondition):
         self.remaining -= count
 
     def reason(self, in_flight: int, now: float) -> str | None:
-        if self.remaining > 0 or in_flight:
-            return None
-        return f"{self.count} messages handled (max_messages={self.count})"
+        done = self.remaining <= 0 and not in_flight
+        return f"{self.count} messages handled (max_messages={self.count})" if done else None
 
 
 class AnyStop(StopCondition):
@@ -80,11 +77,7 @@ class AnyStop(StopCondition):
             condition.received(count, now)
 
     def reason(self, in_flight: int, now: float) -> str | None:
-        for condition in self.conditions:
-            found = condition.reason(in_flight, now)
-            if found:
-                return found
-        return None
+        return next(filter(None, (condition.reason(in_flight, now) for condition in self.conditions)), None)
 
 
 # Each setting's type, the check a value must pass, and what its error asks for instead
@@ -117,11 +110,7 @@ class RunnerSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> RunnerSettings:
-        """The settings in a `pubsub_runner` section (defaults where it is missing).
-
-        :raises ConfigurationError: for a setting the loop cannot run with, or a stop condition that could
-            never let the daemon work
-        """
+        """The settings in a `pubsub_runner` section; `ConfigurationError` for one the loop cannot run with."""
         section = {key: value for key, value in dict(config or {}).items() if value is not None and key in CHECKS}
         settings = cls(**{key: CHECKS[key][0](value) for key, value in section.items()})
         for key, (kind, valid, hint) in CHECKS.items():
@@ -136,14 +125,11 @@ class RunnerSettings:
             conditions.append(IdleStop(self.stop_when_idle_seconds, clock()))
         if self.max_messages is not None:
             conditions.append(MaxMessagesStop(self.max_messages))
-        if len(conditions) == 1:
-            return conditions[0]
-        return AnyStop(conditions)
+        return conditions[0] if len(conditions) == 1 else AnyStop(conditions)
 
 
 @defaults(
-    # A daemon that cannot receive for this long (endpoint unreachable, queue deleted) exits 1 instead of
-    # looking alive forever; five minutes rides out an endpoint's restart. 0 retries forever
+    # Exit 1 after this long without a receive instead of looking alive forever; 5 minutes rides out a restart
     unreachable_exit_seconds=typed(float, default_value=300.0),
     # Opt-in: after this many seconds with nothing received or in flight, drain and exit 0 (batch and cron jobs)
     stop_when_idle_seconds=typed(float, default_value=None),
@@ -151,13 +137,9 @@ class RunnerSettings:
     max_messages=typed(int, default_value=None),
     # Handlers run on this many threads (unset: sqs_consumer.concurrency, else 1)
     concurrency=typed(int, default_value=None),
-    # Messages waiting for or in a handler at most; 0 means concurrency + the receive limit (handlers plus one
-    # receive's worth). Two receives' worth more may be handled and waiting for their batched delete.
-    # Unset: sqs_message_dispatcher.max_in_flight
+    # Messages waiting for or in a handler at most; 0: concurrency + the receive limit (unset: the dispatcher's)
     max_in_flight=typed(int, default_value=None),
-    # Seconds the daemon waits for running handlers after SIGTERM before it exits anyway, counted from the
-    # signal; an open long poll is waited for meanwhile, up to sqs_consumer.wait_seconds (unset:
-    # sqs_message_dispatcher.shutdown_timeout_seconds, else 30: inside Kubernetes' default 30 s grace period)
+    # Seconds to wait for running handlers after SIGTERM (unset: the dispatcher's, else 30: Kubernetes' grace period)
     shutdown_timeout_seconds=typed(float, default_value=None),
 )
 def configure_pubsub_runner(graph: Any) -> RunnerSettings:
