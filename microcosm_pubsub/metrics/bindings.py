@@ -33,11 +33,7 @@ def tag_list(**tags: Any) -> list[str]:
     enabled=typed(bool, default_value=True),
 )
 class OldMetrics(Middleware):
-    """One of the old metrics bindings, active when `<key>.enabled` and `graph.metrics` is a configured client.
-
-    `pubsub_send_metrics` and `pubsub_send_batch_metrics` are automatic middleware (see
-    `pubsub_middleware.automatic`); the producer calls `pubsub_producer_metrics` after each publish.
-    """
+    """One of the old metrics bindings, active when `<key>.enabled` and `graph.metrics` is a configured client."""
 
     key = ""
 

@@ -45,11 +45,7 @@ class HealthStatus:
 
 
 class HealthMonitor(Middleware):
-    """Watches receives and settles through the middleware hooks; `status()` judges them.
-
-    Stalled: no receive attempt or settle for `stall_seconds` (a hung handler holding every slot, a dead
-    receive thread). Failing: `max_consecutive_failures` receives in a row raised.
-    """
+    """Watches receives and settles through the middleware hooks; `status()` judges them (see docs/observability.md)."""
 
     def __init__(
         self, stall_seconds: float = 120.0, max_consecutive_failures: int = 5,

@@ -107,11 +107,7 @@ def with_trace(message: OutgoingMessage, trace: TraceContext) -> OutgoingMessage
 
 
 class PubSubTracing(Middleware):
-    """Stamps outgoing messages with a new span's context and runs each handler in a span of its own.
-
-    With OpenTelemetry (the `otel` extra) recording, these are real PRODUCER and CONSUMER spans;
-    without it, the same W3C context still travels (same trace id, a new span id at every hop).
-    """
+    """Puts a new span's context on each outgoing message and runs each handler in a span (docs/observability.md)."""
 
     touches = frozenset({BODY, ATTRIBUTES})
 
@@ -163,7 +159,7 @@ class PubSubTracing(Middleware):
     def handling(self, message: SQSMessage) -> Iterator[None]:
         parent = carried(message)
         span: Any = None
-        attached: Any = None
+        local = None
         if self.otel is not None:
             span = self.tracer.start_span(
                 f"process {message.media_type or 'message'}",
@@ -176,7 +172,7 @@ class PubSubTracing(Middleware):
                 },
             )
             attached = self.otel.context.attach(self.otel.trace.set_span_in_context(span))
-        local = own_context(span, parent) if span is not None else None
+            local = own_context(span, parent)
         token = _current.set(local or (parent.child() if parent is not None else TraceContext.root()))
         try:
             yield

@@ -11,7 +11,6 @@ from microcosm_pubsub.middleware.metrics.sink import Tags
 
 logger = logging.getLogger("microcosm_pubsub.metrics.statsd")
 
-# StatsD's default port
 DEFAULT_PORT = 8125
 SECONDS_SUFFIX = "_seconds"
 # Characters StatsD reads as separators inside a name or tag
@@ -23,11 +22,7 @@ def clean(text: str) -> str:
 
 
 class StatsdSink:
-    """Sends `<prefix>.<name>:<value>|<type>|#tag:value,...` to `host:port` over UDP.
-
-    Distributions named `*_seconds` go as timers in milliseconds (`*_ms`, type `ms`), as StatsD
-    expects; other distributions (batch size) go as histograms (`h`).
-    """
+    """Sends `<prefix>.<name>:<value>|<type>|#tag:value,...` to `host:port` over UDP; `*_seconds` as `*_ms` timers."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, prefix: str = "pubsub") -> None:
         self.address = (host, port)
