@@ -53,9 +53,7 @@ class ExponentialBackoff(Backoff):
     """`base * 2**(n-1)` capped at twelve hours, with full jitter so retries of a burst spread out."""
 
     def __init__(
-        self,
-        seconds: float,
-        cap: float = MAX_VISIBILITY_TIMEOUT_SECONDS,
+        self, seconds: float, cap: float = MAX_VISIBILITY_TIMEOUT_SECONDS,
         random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self.seconds = seconds
@@ -83,10 +81,7 @@ class _RandomBackoff(Backoff):
 
 
 class ExponentialBackoffPolicy(_RandomBackoff):
-    """The old package's exponential policy: a random delay from 1 to `2**n - 1` seconds after the n-th try.
-
-    Unlike the old one, an explicit `Nack` delay is honoured.
-    """
+    """The old package's exponential policy: 1 to `2**n - 1` seconds after the n-th try (a `Nack` delay wins)."""
 
     # Past 2**16 s the twelve-hour cap has long taken over
     MAX_EXPONENT = 16

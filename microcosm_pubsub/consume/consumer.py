@@ -57,8 +57,7 @@ FIFO_ATTRIBUTES = [*ATTRIBUTES, "MessageGroupId"]
     max_attempts=typed(int, default_value=3),
     # A Lambda SQS event (or one record) to consume instead of a queue, as the old package's daemon took it
     sqs_event=None,
-    # Delete a large payload's S3 object once its message is deleted from the queue; off because SNS fans
-    # a message out to several queues that all read the one object
+    # Delete a large payload's S3 object with its message; off: SNS fans out to several queues reading one object
     large_payload_delete_after_handling=typed(bool, default_value=False),
     # Buckets pointers may name (comma-separated); empty: any, as AWS's extended clients read
     large_payload_buckets=typed(key_list, default_value=[]),
@@ -114,14 +113,10 @@ class SQSConsumer:
         return self.sqs_queue_url
 
     def consume(self, limit: int | None = None, wait_seconds: int | None = None) -> list[SQSMessage]:
-        """Receive up to `limit` messages, waiting up to `wait_seconds` for the first.
-
-        :raises ConsumeError: when SQS cannot be reached or refuses
-        """
+        """Receive up to `limit` messages, waiting up to `wait_seconds` for the first; `ConsumeError` if SQS refuses."""
         try:
             response = self.client.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(limit or self.limit, SQS_MAX_BATCH),
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(limit or self.limit, SQS_MAX_BATCH),
                 WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
                 AttributeNames=FIFO_ATTRIBUTES if is_fifo(self.queue_url) else ATTRIBUTES,
                 MessageAttributeNames=["All"],
@@ -161,9 +156,7 @@ class SQSConsumer:
 
     def extend_visibility(self, message: SQSMessage, seconds: int) -> None:
         self._call(
-            "change_message_visibility",
-            QueueUrl=self.queue_url,
-            ReceiptHandle=message.receipt_handle,
+            "change_message_visibility", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle,
             VisibilityTimeout=clamp(seconds),
         )
 

@@ -61,11 +61,10 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
 def sized_chunks(results: Sequence[MessageHandlingResult]) -> list[list[MessageHandlingResult]]:
     """Batches of at most ten and SQS_BATCH_TARGET_BYTES of bodies, so that one huge message goes alone."""
     # Bodies only: our attributes add about 1 KiB a message, well inside SQS's batch limit
-    return list(sized_batches(results, body_bytes, SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH))
-
-
-def body_bytes(result: MessageHandlingResult) -> int:
-    return len(result.message.delivery.body.encode("utf-8", "surrogatepass"))
+    return list(sized_batches(
+        results, lambda result: len(result.message.delivery.body.encode("utf-8", "surrogatepass")),
+        SQS_BATCH_TARGET_BYTES, SQS_MAX_BATCH,
+    ))
 
 
 @dataclass(frozen=True)
@@ -89,10 +88,7 @@ class RedrivePolicy:
             return None
 
     def dead_letter_queue_url(self, find_queue_url: Callable[[str, str], str]) -> str:
-        """The dead-letter queue's URL, by `find_queue_url(name, account)` of its ARN.
-
-        :raises ValueError: when the target is not an SQS queue ARN
-        """
+        """The dead-letter queue's URL, by `find_queue_url(name, account)` of its ARN (`ValueError`: no SQS ARN)."""
         parts = self.dead_letter_target_arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise ValueError(f"{self.dead_letter_target_arn!r} is not an SQS queue ARN")

@@ -25,19 +25,16 @@ class Ready:
 
     handler: Any
     name: str
-    # Keys as the opaque keeps them (`OpaqueScope.normalized`)
     opaque: Mapping[str, Any]
     published: float | None
 
 
 @defaults(
-    # Past this many receives a message is EXPIRED (dead-lettered with a DLQ) instead of handled; unset: the
-    # daemon follows the queue's redrive policy (below)
+    # Past this many receives a message is EXPIRED instead of handled; unset: the queue's redrive policy decides
     message_max_processing_attempts=typed(int, default_value=None),
     # Where INVALID and EXPIRED messages go with their reason; unset: the daemon uses its queue's redrive target
     dead_letter_queue_url=typed(str, default_value=None),
-    # A daemon reads its queue's redrive policy at start and, on the last receive it allows, dead-letters a
-    # failed or retried message itself, with its reason, instead of leaving SQS to move it without one
+    # On the last receive the queue's redrive policy allows, dead-letter a failing message with its reason, not SQS
     dead_letter_from_redrive_policy=typed(bool, default_value=True),
     # Also dead-letter IGNORED messages (no handler, IgnoreMessage) instead of deleting them
     dead_letter_ignored=typed(bool, default_value=False),
@@ -106,10 +103,7 @@ class SQSMessageDispatcher:
     def handle_message(
         self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
     ) -> MessageHandlingResult:
-        """Decide the outcome of one message; never raises, settles nothing.
-
-        :param bound_handlers: handlers by media type (a daemon's); else the registry's active ones
-        """
+        """Decide the outcome of one message, with `bound_handlers` or the registry's; never raises, settles nothing."""
         started = time.perf_counter()
         ready = self._ready(message, bound_handlers)
         if isinstance(ready, Ready):
@@ -191,7 +185,6 @@ class SQSMessageDispatcher:
             with self._scope(ready.opaque), self.middleware.handling(message):
                 returned = ready.handler(message.content)
                 if is_awaitable(returned):
-                    # An async handler: its coroutine runs on the process's handler loop, in this scope
                     returned = run_awaitable(returned)
         except Exception as error:
             return MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)

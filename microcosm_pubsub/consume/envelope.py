@@ -116,25 +116,19 @@ class SQSEnvelope:
     ) -> SQSMessage:
         """A received message as an `SQSMessage` settled through `consumer`; never raises."""
         shaped = self.sqs_shape(raw)
-        return SQSMessage.received(consumer, self._open(shaped), self._delivery(shaped, received_at))
+        attributes = shaped.get("Attributes") or {}
+        sent = whole_number(attributes.get("SentTimestamp"))
+        return SQSMessage.received(consumer, self._open(shaped), Delivery(
+            sqs_message_id=str(shaped.get("MessageId", "")), receipt_handle=str(shaped.get("ReceiptHandle", "")),
+            approximate_receive_count=whole_number(attributes.get("ApproximateReceiveCount")) or 1,
+            sent_timestamp=sent / 1000 if sent else None, received_at=received_at or time.time(),
+            attributes=shaped.get("MessageAttributes") or {}, body=str(shaped.get("Body", "")),
+            message_group_id=attributes.get("MessageGroupId"),
+        ))
 
     def open(self, raw: Mapping[str, Any]) -> Opened:
         """Never raises: a message that cannot be used comes back with its `problem`."""
         return self._open(self.sqs_shape(raw))
-
-    def _delivery(self, raw: Mapping[str, Any], received_at: float | None) -> Delivery:
-        attributes = raw.get("Attributes") or {}
-        sent = whole_number(attributes.get("SentTimestamp"))
-        return Delivery(
-            sqs_message_id=str(raw.get("MessageId", "")),
-            receipt_handle=str(raw.get("ReceiptHandle", "")),
-            approximate_receive_count=whole_number(attributes.get("ApproximateReceiveCount")) or 1,
-            sent_timestamp=sent / 1000 if sent else None,
-            received_at=received_at or time.time(),
-            attributes=raw.get("MessageAttributes") or {},
-            body=str(raw.get("Body", "")),
-            message_group_id=attributes.get("MessageGroupId"),
-        )
 
     def _open(self, raw: Mapping[str, Any]) -> Opened:
         if self.validate_md5:
@@ -223,8 +217,7 @@ class NaiveSQSEnvelope(SQSEnvelope):
             return raw
         # Naive messages carry no SQS ids: made-up ones keep logs and settling uniform
         return {
-            "MessageId": f"message-id-{uuid.uuid4()}",
-            "ReceiptHandle": f"receipt-handle-{uuid.uuid4()}",
+            "MessageId": f"message-id-{uuid.uuid4()}", "ReceiptHandle": f"receipt-handle-{uuid.uuid4()}",
             "Body": json.dumps(dict(raw)),
         }
 

@@ -187,10 +187,7 @@ class ForeignEvents:
 
 
 def declare_foreign_event(
-    media_type: str,
-    *,
-    fields: Mapping[str, Expected] | None = None,
-    attributes: Mapping[str, Expected] | None = None,
+    media_type: str, *, fields: Mapping[str, Expected] | None = None, attributes: Mapping[str, Expected] | None = None,
     when: When | None = None,
 ) -> ForeignRule:
     """Declare a rule in code: every graph's `pubsub_foreign_events` built after this holds it."""
@@ -200,16 +197,10 @@ def declare_foreign_event(
 
 
 def handles_foreign_event(
-    media_type: str,
-    *,
-    fields: Mapping[str, Expected] | None = None,
-    attributes: Mapping[str, Expected] | None = None,
+    media_type: str, *, fields: Mapping[str, Expected] | None = None, attributes: Mapping[str, Expected] | None = None,
     when: When | None = None,
 ) -> Callable[[T], T]:
-    """`@handles(media_type)` for messages without a media type that match this rule (see `declare_foreign_event`).
-
-    A function so declared needs no binding: it is active wherever bound handlers leave its media type free.
-    """
+    """`@handles(media_type)` for messages without a media type that match this rule; a function needs no binding."""
     from microcosm_pubsub.schemas.decorators import handles  # decorators build on the registries; this module must not
 
     declare_foreign_event(media_type, fields=fields, attributes=attributes, when=when)

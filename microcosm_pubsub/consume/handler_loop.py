@@ -95,21 +95,16 @@ def _copy_outcome(task: asyncio.Task[Any], done: concurrent.futures.Future[Any])
 
 
 def _run_aside(awaitable: Awaitable[Any], context: contextvars.Context) -> Any:
-    outcome: list[Any] = []
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def target() -> None:
         try:
-            outcome.append((True, context.run(asyncio.run, _coroutine(awaitable))))
+            done.set_result(context.run(asyncio.run, _coroutine(awaitable)))
         except BaseException as error:  # re-raised in the calling thread
-            outcome.append((False, error))
+            done.set_exception(error)
 
-    thread = threading.Thread(target=target, name="microcosm-pubsub-asyncio-nested", daemon=True)
-    thread.start()
-    thread.join()
-    succeeded, value = outcome[0]
-    if not succeeded:
-        raise value
-    return value
+    threading.Thread(target=target, name="microcosm-pubsub-asyncio-nested", daemon=True).start()
+    return done.result()
 
 
 _lock = threading.Lock()

@@ -5,6 +5,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -26,12 +27,9 @@ def sqs_message_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
                 continue
         attributes[name] = attribute
     return {
-        "MessageId": str(record.get("messageId", "")),
-        "ReceiptHandle": str(record.get("receiptHandle", "")),
-        "MD5OfBody": str(record.get("md5OfBody", "")),
-        "Body": record.get("body", ""),
-        "Attributes": dict(record.get("attributes") or {}),
-        "MessageAttributes": attributes,
+        "MessageId": str(record.get("messageId", "")), "ReceiptHandle": str(record.get("receiptHandle", "")),
+        "MD5OfBody": str(record.get("md5OfBody", "")), "Body": record.get("body", ""),
+        "Attributes": dict(record.get("attributes") or {}), "MessageAttributes": attributes,
     }
 
 
@@ -40,24 +38,14 @@ def sqs_message_from_sns_record(record: Mapping[str, Any]) -> dict[str, Any]:
     # The `Sns` object is SNS's notification (two URL keys spelled otherwise, read by nothing): signing applies
     notification = record.get("Sns") or {}
     attributes = {"ApproximateReceiveCount": "1"}
-    sent = _sent_millis(notification.get("Timestamp"))
-    if sent is not None:
-        attributes["SentTimestamp"] = sent
+    timestamp = notification.get("Timestamp")
+    if isinstance(timestamp, str) and timestamp:
+        # SNS's ISO 8601 time as the milliseconds SQS's `SentTimestamp` counts
+        with suppress(ValueError):
+            sent = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+            attributes["SentTimestamp"] = str(int(sent * 1000))
+    # Nothing to settle (no receipt handle): Lambda's invocation is the delivery
     return {
-        "MessageId": str(notification.get("MessageId", "")),
-        # Nothing to settle: Lambda's invocation is the delivery
-        "ReceiptHandle": "",
-        "Body": json.dumps(notification),
-        "Attributes": attributes,
-        "MessageAttributes": {},
+        "MessageId": str(notification.get("MessageId", "")), "ReceiptHandle": "", "Body": json.dumps(notification),
+        "Attributes": attributes, "MessageAttributes": {},
     }
-
-
-def _sent_millis(timestamp: Any) -> str | None:
-    """SNS's ISO 8601 `Timestamp` as the milliseconds SQS's `SentTimestamp` counts."""
-    if not isinstance(timestamp, str) or not timestamp:
-        return None
-    try:
-        return str(int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000))
-    except ValueError:
-        return None

@@ -36,10 +36,7 @@ class Offloader:
     """Producer side: puts bodies over the threshold in S3 and sends their pointer instead."""
 
     def __init__(
-        self,
-        client: Callable[[], Any],
-        bucket: str,
-        threshold_bytes: int = SNS_MAX_MESSAGE_BYTES,
+        self, client: Callable[[], Any], bucket: str, threshold_bytes: int = SNS_MAX_MESSAGE_BYTES,
         key_prefix: str = "",
     ) -> None:
         if not 0 <= threshold_bytes <= SNS_MAX_MESSAGE_BYTES:
@@ -53,10 +50,7 @@ class Offloader:
         self.key_prefix = key_prefix
 
     def offload(self, message: OutgoingMessage) -> OutgoingMessage:
-        """`message` as sent: unchanged up to the threshold, else its body in S3 and a pointer on the wire.
-
-        :raises PublishError: when S3 refuses the payload, or no attribute slot is left for the size
-        """
+        """`message` as sent: up to the threshold unchanged, else its body in S3 (`PublishError` if that fails)."""
         # Counted as the AWS clients count: body and every attribute's name, type and value
         if message.size <= self.threshold_bytes:
             return message
@@ -160,8 +154,7 @@ def offloader(graph: Any) -> Offloader | None:
         return None
     threshold = config.get("large_payload_threshold_bytes")
     return Offloader(
-        LazyClient(graph), str(bucket),
-        SNS_MAX_MESSAGE_BYTES if threshold is None else int(threshold),
+        LazyClient(graph), str(bucket), SNS_MAX_MESSAGE_BYTES if threshold is None else int(threshold),
         str(config.get("large_payload_key_prefix") or ""),
     )
 

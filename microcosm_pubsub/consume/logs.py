@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 # The dispatcher's per-message lines; its level turns them down without touching any counter
 MESSAGE_LOGGER = "microcosm_pubsub.dispatcher"
-# The record attribute `log_outcome` puts its fields under
 PUBSUB_ATTRIBUTE = "pubsub"
 # The per-outcome line; its fields are also on the record (`pubsub`) for structured formatters
 OUTCOME_LINE = "%s %s %s receive_count=%s handler=%s elapsed_ms=%.1f action=%s%s"
@@ -29,7 +28,6 @@ FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 REDACTED = "***"
-# Configuration keys whose values never reach a log
 SECRET_KEY = re.compile(r"secret|passw|token|key|credential", re.IGNORECASE)
 # Keys that match SECRET_KEY but name no secret, so operators can still read them
 NOT_SECRET_KEYS = frozenset({"propagated_keys", "signing_key_id", "large_payload_key_prefix"})
@@ -66,10 +64,7 @@ def seconds_since_published(opaque_data: Mapping[str, str], now: float | None = 
 def log_outcome(
     logger: logging.Logger, result: MessageHandlingResult, action: Action, more: Mapping[str, Any] | None = None,
 ) -> None:
-    """One line per outcome at its level; the fields go under `pubsub`, so that no key clashes with the record's.
-
-    :param more: fields of the old API's `result.log` (opaque context, extra); ours win a clash
-    """
+    """One line per outcome at its level, its fields under `pubsub`; `more`: the old `result.log`'s, ours win."""
     # The record is built here, naming the caller: `logger.log` finding the frame is a tenth of the line's cost
     level = result.level
     if not logger.isEnabledFor(level):
@@ -80,14 +75,9 @@ def log_outcome(
     # The old API's results built from `result=` alone have no message
     since_published = seconds_since_published(message.opaque_data) if message else None
     fields = {
-        **(more or {}),
-        "media_type": result.media_type,
-        "message_id": message and message.message_id,
-        "outcome": outcome.value,
-        "action": action.value,
-        "reason": result.reason,
-        "receive_count": message and message.approximate_receive_count,
-        "handler": result.handler,
+        **(more or {}), "media_type": result.media_type, "message_id": message and message.message_id,
+        "outcome": outcome.value, "action": action.value, "reason": result.reason,
+        "receive_count": message and message.approximate_receive_count, "handler": result.handler,
         "elapsed_ms": elapsed_ms,
         "since_published_ms": None if since_published is None else round(since_published * 1000, 3),
     }
@@ -115,9 +105,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
             "thread": record.threadName,
         }
         fields = getattr(record, PUBSUB_ATTRIBUTE, None)
@@ -151,20 +139,12 @@ def level_of(value: Any) -> int:
     return level
 
 
-def logging_config(graph: Any) -> Mapping[str, Any]:
-    """The graph's `logging` section (`<NAME>__LOGGING__FORMAT` and friends); empty when unset."""
-    section = graph.config.get("logging") or {}
-    return section if isinstance(section, Mapping) else {}
-
-
 def configure_daemon_logging(
     graph: Any, log_format: str | None = None, handlers: Iterable[logging.Handler] | None = None,
 ) -> None:
-    """Apply `logging.format`, `logging.level` and `logging.message_level` (the per-message lines only).
-
-    :param log_format: the command line's, which wins over the configuration
-    """
-    config = logging_config(graph)
+    """Apply `logging.format` (`log_format` wins), `logging.level` and `logging.message_level` (per-message lines)."""
+    section = graph.config.get("logging") or {}
+    config: Mapping[str, Any] = section if isinstance(section, Mapping) else {}
     chosen = log_format or config.get("format")
     if chosen:
         formatter = make_formatter(str(chosen).lower())

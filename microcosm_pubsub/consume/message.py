@@ -16,32 +16,22 @@ TTL_KEY = "x-request-ttl"
 class SQSMessage:
     """`content` and `media_type` of one message beside its `delivery` (receipt handle, receive count).
 
-    Built by the consumer (`SQSMessage.received`), or with the old package's constructor. For the old API
-    only it keeps a `Settler` (called `consumer`) that `ack()`, `nack()` and `with message:` go through;
-    the daemon, the runner and Lambda settle through the consumer and the dispatcher.
+    For the old API only, it keeps a `Settler` (`consumer`) that `ack()`, `nack()` and `with message:` go through.
     """
 
-    # What the dispatcher's `prepare` looked up, with the handlers it was for
     _prepared: tuple[Any, Any] | None = None
 
     def __init__(
-        self,
-        consumer: Settler | None = None,
-        content: dict[str, Any] | None = None,
-        media_type: str | None = None,
-        message_id: str | None = None,
-        receipt_handle: str | None = None,
-        topic_arn: str | None = None,
-        approximate_receive_count: int | None = None,
-        handler: Any = None,
+        self, consumer: Settler | None = None, content: dict[str, Any] | None = None, media_type: str | None = None,
+        message_id: str | None = None, receipt_handle: str | None = None, topic_arn: str | None = None,
+        approximate_receive_count: int | None = None, handler: Any = None,
     ) -> None:
         # The old API's settle target; None for messages built by hand, which cannot be settled
         self.consumer = consumer
         self.handler = handler
         self.opened = Opened(media_type, content, message_id or "", topic_arn)
         self.delivery = Delivery(
-            sqs_message_id=message_id or "",
-            receipt_handle=receipt_handle or "",
+            sqs_message_id=message_id or "", receipt_handle=receipt_handle or "",
             approximate_receive_count=1 if approximate_receive_count is None else approximate_receive_count,
         )
         self._message_id = message_id or ""
@@ -161,10 +151,7 @@ class SQSMessage:
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None,
     ) -> bool:
         """Settle as the dispatcher would: a clean exit succeeds, signals choose theirs, a failure propagates."""
         if exc is not None and not isinstance(exc, Exception):
@@ -176,10 +163,7 @@ class SQSMessage:
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None,
     ) -> bool:
         return self.__exit__(exc_type, exc, traceback)
 

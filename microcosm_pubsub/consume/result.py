@@ -48,8 +48,7 @@ class Rule:
     with_dead_letter_queue: Action
     # Sent to the error reporter (Sentry) when it comes with an exception
     reported: bool = False
-    # With a dead-letter queue, on the last receive the queue's redrive policy allows: SQS would move a
-    # message left for another try at its next receive, without a reason, so it is dead-lettered now with one
+    # With a dead-letter queue, on the redrive policy's last receive: SQS would move it next without a reason
     on_last_receive: Action | None = None
 
 
@@ -65,16 +64,12 @@ RULES: dict[Outcome, Rule] = {
     Outcome.EXPIRED: Rule(logging.WARNING, Action.DELETE, Action.DEAD_LETTER, reported=True),
     Outcome.INVALID: Rule(logging.WARNING, Action.LEAVE, Action.DEAD_LETTER),
 }
-# Actions after which the message comes back to the queue: a FIFO group's later messages wait for it,
-# and Lambda reports it for another delivery
+# Actions after which the message comes back: a FIFO group's later ones wait for it, Lambda reports it
 RETURNING = frozenset({Action.RETRY, Action.LEAVE, Action.RELEASE})
 
 # A handler's signal chooses its outcome; the nearest class in the exception's MRO wins
 SIGNALS: dict[type[BaseException], Outcome] = {
-    Nack: Outcome.RETRIED,
-    SkipMessage: Outcome.SKIPPED,
-    IgnoreMessage: Outcome.IGNORED,
-    TTLExpired: Outcome.EXPIRED,
+    Nack: Outcome.RETRIED, SkipMessage: Outcome.SKIPPED, IgnoreMessage: Outcome.IGNORED, TTLExpired: Outcome.EXPIRED,
     InvalidMessage: Outcome.INVALID,
 }
 
@@ -130,19 +125,12 @@ class SettlePolicy:
 class MessageHandlingResult:
     """What happened to one message: its outcome, the handler, why, and how long it took.
 
-    `result`, `media_type`, `extra`, `elapsed_time` (ms), `handle_start_time` and `exc_info` are the old
-    package's names; its constructor keywords and methods are at the edge, in `microcosm_pubsub.result`.
+    The old package's readable names are kept here; its constructor and methods are in `microcosm_pubsub.result`.
     """
 
     def __init__(
-        self,
-        message: SQSMessage,
-        outcome: Outcome,
-        handler: str | None = None,
-        reason: str | None = None,
-        error: BaseException | None = None,
-        elapsed_seconds: float = 0.0,
-        retry_seconds: int | None = None,
+        self, message: SQSMessage, outcome: Outcome, handler: str | None = None, reason: str | None = None,
+        error: BaseException | None = None, elapsed_seconds: float = 0.0, retry_seconds: int | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.message = message
@@ -151,9 +139,7 @@ class MessageHandlingResult:
         self.reason = reason
         self.error = error
         self.elapsed_seconds = elapsed_seconds
-        # An explicit Nack delay; None leaves it to the backoff policy
         self.retry_seconds = retry_seconds
-        # A signal's own fields (the old `extra`)
         self._extra: dict[str, Any] = dict(extra) if extra else {}
         self.handle_start_time: float | None = None
         # What SQS is told, once decided (FIFO ordering decides at the handler's return; settling reuses it)
@@ -187,8 +173,7 @@ class MessageHandlingResult:
         reason = signal.reason if signal else None
         return cls(
             message, outcome_of(error), handler, reason or f"{type(error).__name__}: {error}",
-            None if signal else error, elapsed,
-            error.visibility_timeout_seconds if isinstance(error, Nack) else None,
+            None if signal else error, elapsed, error.visibility_timeout_seconds if isinstance(error, Nack) else None,
             signal.extra if signal else None,
         )
 

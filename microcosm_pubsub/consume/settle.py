@@ -52,7 +52,6 @@ class Settlement:
         self.follows_redrive_policy = bool(config.dead_letter_from_redrive_policy)
         self.dead_letter_queue_url: str | None = config.dead_letter_queue_url
         self.policy = SettlePolicy(bool(self.dead_letter_queue_url), self.dead_letter_ignored)
-        # Deletes large payloads' objects after handling (large_payload.py); None: kept
         self.payload_cleaner = payload_cleaner
 
     @cached_property

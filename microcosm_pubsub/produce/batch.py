@@ -48,11 +48,8 @@ def batch_entry(message: OutgoingMessage) -> dict[str, Any]:
     wire = json.loads(message.body)
     opaque = wire.get("opaqueData") if isinstance(wire, dict) else None
     return {
-        "media_type": message.media_type,
-        "message": message.body,
-        "topic_arn": message.topic_arn,
-        "opaque_data": opaque if isinstance(opaque, dict) else {},
-        "message_attributes": message.attributes,
+        "media_type": message.media_type, "message": message.body, "topic_arn": message.topic_arn,
+        "opaque_data": opaque if isinstance(opaque, dict) else {}, "message_attributes": message.attributes,
     }
 
 
@@ -91,9 +88,7 @@ def entry_message(entry: dict[str, Any]) -> OutgoingMessage:
         "media_type": {"DataType": "String", "StringValue": entry["media_type"]},
     }
     return OutgoingMessage(
-        topic_arn=entry["topic_arn"],
-        media_type=entry["media_type"],
-        body=entry["message"],
+        topic_arn=entry["topic_arn"], media_type=entry["media_type"], body=entry["message"],
         attributes={str(name): dict(value) for name, value in attributes.items()},
     )
 

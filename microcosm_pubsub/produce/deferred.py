@@ -8,7 +8,7 @@ from contextlib import ContextDecorator
 from contextvars import Token
 from functools import wraps
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from microcosm_pubsub.produce.batch import publish_as_batch_messages
 from microcosm_pubsub.wire.errors import PubSubError
@@ -32,10 +32,9 @@ def publish_each(producer: Publisher, messages: list[OutgoingMessage]) -> list[s
 
 
 class DeferredProduction(ContextDecorator):
-    """`with producer.deferred():` or `@producer.deferred()`; nested blocks join the outermost one.
+    """`with producer.deferred():` or `@producer.deferred()`: on a clean exit `flush` publishes (`message_ids`).
 
-    `produce` validates at once and returns None; a clean exit publishes through `flush` (ids in
-    `message_ids`), an exception nothing.
+    Nested blocks join the outermost one.
     """
 
     def __init__(self, producer: Publisher, flush: Flush = publish_batched) -> None:
@@ -52,7 +51,7 @@ class DeferredProduction(ContextDecorator):
         clone.pending, clone.message_ids, clone.active, clone._token = [], [], False, None
         return clone
 
-    def __enter__(self) -> DeferredProduction:
+    def __enter__(self) -> Self:
         token = self.producer.start_deferring(self)
         if token is not None:
             self._token = token
@@ -60,10 +59,7 @@ class DeferredProduction(ContextDecorator):
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None,
     ) -> None:
         self.active = False
         if self._token is None:
@@ -84,10 +80,6 @@ class DeferredProducer(DeferredProduction):
 
     def __init__(self, producer: Publisher, flush: Flush = publish_each) -> None:
         super().__init__(producer, flush)
-
-    def __enter__(self) -> DeferredProducer:
-        super().__enter__()
-        return self
 
     def produce(self, media_type: str, dct: Any = None, **kwargs: Any) -> str | None:
         """Validate and hold a message until the block exits; `PubSubError` outside it, where nothing would publish."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from contextvars import ContextVar, Token
 from time import perf_counter, time
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
 
 logger = logging.getLogger("microcosm_pubsub.producer")
 
+
 def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     """Stands in for `pubsub_producer_metrics` when the graph binds none."""
 
@@ -63,8 +65,7 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
     max_attempts=typed(int, default_value=3),
     # Record messages instead of publishing them (tests): see microcosm_pubsub.testing
     record=typed(bool, default_value=False),
-    # Old testing mode: False in a testing graph gives the recording producer; unset is true there, and
-    # it means nothing outside testing graphs
+    # Old testing mode: False in a testing graph gives the recording producer (unset: true; elsewhere unused)
     mock_sns=typed(bool, default_value=None),
     # Large payloads (see large_payload.py): unset, an oversized message raises MessageTooLargeError
     large_payload_bucket=typed(str, default_value=None),
@@ -74,9 +75,10 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
 )
 class SNSProducer:
     """Publishes messages; inside a `deferred()` block, holds them until the block succeeds."""
-    # Everything it needs is resolved when it is built, so a locked graph can produce
+
 
     def __init__(self, graph: Any) -> None:
+        # Everything is resolved here, so that a locked graph can produce
         self.graph = graph
         config = graph.config.sns_producer
         self.skip = bool(config.skip)
@@ -86,7 +88,6 @@ class SNSProducer:
                 f"sns_producer.deferred_batch_size is {self.deferred_batch_size}; it must be at least 1"
             )
         self.batch_size = min(self.deferred_batch_size, SNS_MAX_BATCH)
-        # The deferred block holding this context's produces, if any (see `start_deferring`)
         self._holding: ContextVar[DeferredProduction | None] = ContextVar(f"deferred-{id(self)}", default=None)
         self.schemas = graph.pubsub_message_schema_registry
         # Configuration does not change under a running graph: read once, not per message
@@ -94,22 +95,16 @@ class SNSProducer:
         self.topic_arns: TopicArns = graph.sns_topic_arns
         self.middleware: MiddlewareChain = graph.pubsub_middleware
         self._client: Any = None
-        if not config.record:
-            try:
-                self._client = graph.sns_client
-            except ConfigurationError:
-                # A producer that never publishes (skip) needs no region; publishing will say what is missing
-                pass
+        # A producer that never publishes (skip) needs no region; publishing will say what is missing
+        with suppress(ConfigurationError):
+            self._client = None if config.record else graph.sns_client
         self.opaque: Any = graph.opaque
         self.offloader = offloader(graph)
-        # Media types mapped to an SQS queue are sent there (destinations.py)
         self.queues = QueueSender(graph)
         self.deduplication = Deduplication()
         self.pubsub_producer_metrics: Callable[..., Any] = _no_metrics
-        try:
+        with suppress(NotBoundError):
             self.pubsub_producer_metrics = graph.pubsub_producer_metrics
-        except NotBoundError:
-            pass
 
     @property
     def client(self) -> Any:
@@ -124,14 +119,11 @@ class SNSProducer:
 
     sns_client = client
 
-    def produce(
-        self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
-        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
-    ) -> str | None:
+    def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Validate and publish one message; returns its MessageId, None when skipped or deferred.
 
-        :param delay_seconds: 0 to 900, for a message sent to a queue
-        :param message_group_id: a FIFO destination's group (else the schema's `MESSAGE_GROUP_KEY`)
+        :param kwargs: the content's fields, and `prepare`'s keywords: `delay_seconds` (0 to 900, for a
+            queue), `message_group_id` (FIFO; else the schema's `MESSAGE_GROUP_KEY`), `deduplication_id`
         :raises ValidationError: when the content does not fit its schema or has a key it does not know
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
@@ -139,10 +131,7 @@ class SNSProducer:
         :raises PublishError: when SNS refuses the message or cannot be reached
         :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic
         """
-        message = self.prepare(
-            media_type, dct, delay_seconds=delay_seconds, message_group_id=message_group_id,
-            deduplication_id=deduplication_id, **kwargs,
-        )
+        message = self.prepare(media_type, dct, **kwargs)
         holding = self._holding.get()
         if holding is not None:
             holding.pending.append(message)
@@ -165,14 +154,10 @@ class SNSProducer:
         body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
         destination = self.topic_arns.resolve(media_type)
         message = self.middleware.outgoing(OutgoingMessage(
-            topic_arn=destination,
-            media_type=media_type,
-            body=body,
+            topic_arn=destination, media_type=media_type, body=body,
             attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
             delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
-            message_group_id=group_id_for(
-                schema, media_type, content, destination, message_group_id, deduplication_id,
-            ),
+            message_group_id=group_id_for(schema, media_type, content, destination, message_group_id, deduplication_id),
             deduplication_id=deduplication_id,
         ))
         if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
@@ -184,10 +169,7 @@ class SNSProducer:
         return propagated(self.opaque.as_dict(), self.propagated_keys)
 
     def publish(self, message: OutgoingMessage) -> str:
-        """Publish one prepared message; middleware sees the call (a tracing span) and may amend it first.
-
-        :raises PublishError: when SNS refuses it or cannot be reached
-        """
+        """Publish one prepared message (`PublishError` if refused); middleware sees the call and may amend it."""
         publication = Publication(message)
         with self.middleware.publishing(publication):
             message = publication.message = self.offload(publication.message)
@@ -195,16 +177,12 @@ class SNSProducer:
             published = False
             try:
                 response = self.queues.send(message) if is_queue(message.topic_arn) else self.client.publish(
-                    TopicArn=message.topic_arn,
-                    Message=message.body,
-                    MessageAttributes=message.attributes,
+                    TopicArn=message.topic_arn, Message=message.body, MessageAttributes=message.attributes,
                     **self.fifo_parameters(message),
                 )
                 published = True
             except (BotoCoreError, ClientError) as error:
-                raise PublishError(
-                    f"publishing {message.media_type} to {message.topic_arn} failed: {error}"
-                ) from error
+                raise PublishError(f"publishing {message.media_type} to {message.topic_arn} failed: {error}") from error
             finally:
                 self.pubsub_producer_metrics(
                     (perf_counter() - started) * 1000, publish_result=published, media_type=message.media_type,
@@ -215,10 +193,7 @@ class SNSProducer:
         return message_id
 
     def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
-        """Publish with SNS PublishBatch: per topic, ten entries and 256 KiB a call.
-
-        :raises BatchPublishError: naming every entry that failed, after trying them all
-        """
+        """Publish with SNS PublishBatch, per topic; `BatchPublishError` names every entry that failed."""
         messages = [self.offload(message) for message in messages]
         message_ids: list[str | None] = [None] * len(messages)
         failures: list[dict[str, Any]] = []
@@ -232,10 +207,7 @@ class SNSProducer:
         return [message_id for message_id in message_ids if message_id is not None]
 
     def _publish_chunk(
-        self,
-        messages: list[OutgoingMessage],
-        chunk: list[int],
-        message_ids: list[str | None],
+        self, messages: list[OutgoingMessage], chunk: list[int], message_ids: list[str | None],
         failures: list[dict[str, Any]],
     ) -> None:
         def failure(index: int, code: str, text: str) -> dict[str, Any]:
@@ -289,16 +261,13 @@ class SNSProducer:
 def configure_sns_producer(graph: Any) -> SNSProducer:
     """`sns_producer`: SNS's, or the testing toolkit's recording one (`record`, or the old testing mode)."""
     # The doubles are built by name (doubles.py), so a production graph never loads the toolkit
-    if graph.config.sns_producer.record:
-        producer: SNSProducer = build_double(RECORDING_PRODUCER, graph)
-        return producer
-    if old_testing_mode(graph):
-        old_testing: SNSProducer = build_double(INSPECTABLE_PRODUCER, graph)
-        return old_testing
+    record = graph.config.sns_producer.record
+    if record or old_testing_mode(graph):
+        double: SNSProducer = build_double(RECORDING_PRODUCER if record else INSPECTABLE_PRODUCER, graph)
+        return double
     return SNSProducer(graph)
 
 
-# The binding's configuration is the producer's own
 setattr(configure_sns_producer, DEFAULTS, getattr(SNSProducer, DEFAULTS))
 
 

@@ -47,10 +47,7 @@ class TopicArns:
     """Resolve a media type to a topic ARN: exact mapping, wildcard, lifecycle section (verb, resource), default."""
 
     def __init__(
-        self,
-        default: str | None,
-        mappings: Mapping[str, str],
-        lifecycle: Mapping[str, Mapping[str, Any]],
+        self, default: str | None, mappings: Mapping[str, str], lifecycle: Mapping[str, Mapping[str, Any]],
         verbs: Iterable[str] = BUILT_IN_VERBS,
     ) -> None:
         self.default = default
