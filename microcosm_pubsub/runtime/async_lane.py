@@ -6,7 +6,7 @@ import contextvars
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from microcosm_pubsub.consume.handler_loop import handler_loop
 from microcosm_pubsub.consume.message import SQSMessage
@@ -20,9 +20,7 @@ logger = logging.getLogger("microcosm_pubsub.runner")
 class HandlesAsync(Protocol):
     """The dispatcher's coroutine path (`SQSMessageDispatcher.handle_message_async`)."""
 
-    async def handle_message_async(
-        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
-    ) -> MessageHandlingResult: ...
+    async def handle_message_async(self, message: SQSMessage) -> MessageHandlingResult: ...
 
 
 class AsyncLane:

@@ -8,10 +8,7 @@ from collections.abc import Callable, Sequence
 
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.runtime.ordering import Finished, GroupedPending
-
-
-# SQS settles at most ten messages per call
-SETTLE_BATCH = 10
+from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
 class InFlight:
@@ -47,8 +44,8 @@ class InFlight:
         # Slots promised to receives still on their way, and those a waiting receiver needs
         self._reserved = 0
         self._wanted = 1
-        self._closing = False
-        self._shut = False
+        # Set by `close`; read without the lock by pollers deciding whether to receive again
+        self.closing = self._shut = False
         self._keep: Callable[[SQSMessage], bool] | None = None
         # Told (under the lock, so it must not block) whenever messages become pending: a runner whose
         # handlers run as tasks on an event loop takes them from there instead of from handler threads
@@ -71,34 +68,23 @@ class InFlight:
         with self._lock:
             return self._free()
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     def reserve(self, wanted: int, timeout: float, most: int | None = None) -> int:
-        """Wait until a receive of `wanted` fits (capped by the capacity) and promise it the slots.
-
-        Returns the slots reserved, up to `most` when more are free: 0 when `timeout` passed or the
-        runner is closing. Pass the count to `received` once the receive is back, whatever it returned.
-        """
+        """Wait until a receive of `wanted` fits and promise it the free slots, up to `most`; 0 on timeout or close."""
         with self._lock:
             wanted = max(min(wanted, self.capacity), 1)
             self._wanted = wanted
-            if not self._room.wait_for(lambda: self._closing or self._free() >= wanted, timeout) or self._closing:
+            if not self._room.wait_for(lambda: self.closing or self._free() >= wanted, timeout) or self.closing:
                 return 0
             reserved = max(min(self._free(), most if most is not None else wanted), wanted)
             self._reserved += reserved
             return reserved
 
     def received(self, messages: Sequence[SQSMessage], reserved: int) -> list[SQSMessage]:
-        """Queue a receive's messages for the handlers; returns those refused because the runner is closing.
-
-        While closing (not shut), those `close` was told to keep are queued all the same.
-        """
+        """Queue a receive's messages for the handlers; those refused because closing (and not kept) come back."""
         with self._lock:
             self._reserved -= reserved
             refused: list[SQSMessage] = []
-            if self._closing:
+            if self.closing:
                 messages, refused = _partition(messages, None if self._shut else self._keep)
             now = self.clock()
             for message in messages:
@@ -106,7 +92,7 @@ class InFlight:
             self._pending.extend(messages)
             if messages:
                 self._work_pending(len(messages))
-            if self._closing or reserved > len(messages):
+            if self.closing or reserved > len(messages):
                 self._wake_receivers()
             return refused
 
@@ -116,16 +102,13 @@ class InFlight:
             self.on_pending()
 
     def next_message(self, finished: Finished | None = None, wait: bool = True) -> SQSMessage | None:
-        """Record what the caller finished (a result, or a message handed back) and take the next message.
-
-        Waits while nothing is pending (unless not `wait`); None once the runner is closing and nothing is left.
-        """
+        """Record what the caller finished, take the next message; None when closing (or not `wait`) and none left."""
         with self._lock:
             if finished is not None:
                 self._running -= 1
                 self._finish(finished)
             while not self._pending:
-                if self._closing or not wait:
+                if self.closing or not wait:
                     return None
                 self._work.wait()
             self._running += 1
@@ -153,14 +136,11 @@ class InFlight:
 
     def _batch_ready(self) -> bool:
         return bool(self._finished) and (
-            len(self._finished) >= SETTLE_BATCH or self._closing or not (self._pending or self._running)
+            len(self._finished) >= SQS_MAX_BATCH or self.closing or not (self._pending or self._running)
         )
 
     def settle_batch(self, max_wait: float, timeout: float) -> list[Finished] | None:
-        """Up to ten finished items, once a batch is ready or its oldest has waited `max_wait`.
-
-        Returns [] when `timeout` passes first (time for the heartbeat), None once shut with nothing left.
-        """
+        """Up to ten finished items, once ready or the oldest waited `max_wait`; [] after `timeout`, None once shut."""
         with self._lock:
             deadline = self.clock() + timeout
             while True:
@@ -175,8 +155,8 @@ class InFlight:
                 if self._finished:
                     wait = min(wait, self._finished_at[0] + max_wait - now)
                 self._ready.wait(max(wait, 0.0))
-            batch = self._finished[:SETTLE_BATCH]
-            del self._finished[:SETTLE_BATCH]
+            batch = self._finished[:SQS_MAX_BATCH]
+            del self._finished[:SQS_MAX_BATCH]
             for _ in batch:
                 self._finished_at.popleft()
             return batch
@@ -191,13 +171,9 @@ class InFlight:
                 self._empty.notify_all()
 
     def close(self, keep: Callable[[SQSMessage], bool] | None = None) -> int:
-        """Stop taking messages: receivers get no more room, pending messages go back unhandled.
-
-        Returns how many went back; the settler hands them back to the queue at once. Messages for which
-        `keep` is true stay pending for the handlers, and are taken from receives still on their way.
-        """
+        """Stop taking messages: pending ones go back unhandled (how many is returned) but for those `keep` keeps."""
         with self._lock:
-            self._closing = True
+            self.closing = True
             self._keep = keep
             kept, pending = _partition(list(self._pending), keep)
             self._pending.clear()
@@ -214,7 +190,7 @@ class InFlight:
     def shut(self) -> None:
         """After close: the settler leaves once nothing is left to settle."""
         with self._lock:
-            self._closing = self._shut = True
+            self.closing = self._shut = True
             self._work.notify_all()
             self._ready.notify_all()
 

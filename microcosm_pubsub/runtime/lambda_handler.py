@@ -13,11 +13,9 @@ from microcosm_pubsub.wire.fifo import is_fifo
 
 logger = logging.getLogger("microcosm_pubsub.lambda")
 
-# With less time left than this, records not yet started are reported instead of risking a
-# timeout, after which Lambda would retry the whole batch, successes included
+# With less time left, records not started are reported rather than risk a timeout (Lambda retries it all)
 TIME_MARGIN_MILLIS = 1000
-
-# What a keep-warm event (one with a "warm" key) gets back
+# What a scheduled keep-warm event (one with a "warm" key: the old package's convention) gets back
 WARM_UP_ANSWER = "warming up"
 
 Response = dict[str, list[dict[str, str]]]
@@ -37,26 +35,16 @@ def queue_url_from_arn(arn: str) -> str | None:
     parts = arn.split(":")
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"]:
         return None
-    _, _, _, region, account, name = parts
-    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+    return f"https://sqs.{parts[3]}.amazonaws.com/{parts[4]}/{parts[5]}"
 
 
 class LambdaHandler:
     """`handler(event, context)` for a Lambda function subscribed to an SQS queue or an SNS topic.
 
-    The daemon's graph is built on the first call (`ConsumerDaemon.lambda_graph`) and kept for the
-    container's life. Each record runs through the dispatcher like a received message and its action
-    comes from the same table the daemon settles by. Nothing is deleted here: Lambda deletes every
-    record not reported. A configured dead-letter queue gets INVALID and EXPIRED records with their
-    reason (and the queue or topic they came from).
-
-    From SQS, the response names the records to retry (`ReportBatchItemFailures` must be on in the
-    event source mapping); retry delays come from the queue's visibility timeout, so an explicit
-    `Nack` delay cannot be honoured. From SNS, which has no partial-batch response, a record to retry
-    makes the invocation raise `RetryInvocationError` once every record was tried: Lambda's
-    asynchronous retries run the whole event again (handlers must be idempotent, as SQS's at-least-once
-    delivery asks anyway), then its on-failure destination keeps it. Without a dead-letter queue,
-    INVALID and EXPIRED SNS records are retried like failures so that destination keeps them.
+    Each record runs through the dispatcher, its action from the daemon's table; Lambda deletes every
+    record not reported. From SQS the response names the records to retry (`ReportBatchItemFailures`);
+    SNS has no partial-batch response, so a record to retry makes the invocation raise
+    `RetryInvocationError` once every record was tried, and Lambda retries the whole event.
     """
 
     def __init__(self, daemon: Daemon) -> None:
@@ -65,6 +53,7 @@ class LambdaHandler:
 
     @property
     def graph(self) -> Any:
+        """The daemon's graph, built on the first call and kept for the container's life."""
         if self._graph is None:
             graph = self.daemon.lambda_graph()
             handlers = graph.sqs_message_handler_registry.activate()
@@ -74,7 +63,6 @@ class LambdaHandler:
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> Response | str | None:
         if "warm" in event:
-            # A scheduled keep-warm ping (the old package's convention): the container is up, nothing to handle
             return WARM_UP_ANSWER
         records = [record for record in event.get("Records") or [] if isinstance(record, Mapping)]
         if records and records[0].get("EventSource") == "aws:sns":
@@ -88,8 +76,7 @@ class LambdaHandler:
 
     def handle_sns(self, records: Sequence[Record], context: Any) -> None:
         """Handle every record; raise `RetryInvocationError` naming those to retry, once all were tried."""
-        retry = self.handle(records, context, sqs_message_from_sns_record, topic)
-        if retry:
+        if retry := self.handle(records, context, sqs_message_from_sns_record, topic):
             ids = {index: str((records[index].get("Sns") or {}).get("MessageId", "")) for index in sorted(retry)}
             raise RetryInvocationError(
                 f"{len(retry)} of {len(records)} SNS records must be retried: "
@@ -98,12 +85,8 @@ class LambdaHandler:
             )
 
     def handle(
-        self,
-        records: Sequence[Record],
-        context: Any,
-        shape: Callable[[Record], dict[str, Any]],
-        source: Callable[[Record], str],
-        group: Callable[[Record], str | None] = lambda record: None,
+        self, records: Sequence[Record], context: Any, shape: Callable[[Record], dict[str, Any]],
+        source: Callable[[Record], str], group: Callable[[Record], str | None] = lambda record: None,
     ) -> dict[int, str]:
         """Run each record through the dispatcher; the indexes of those to deliver again, with why.
 

@@ -47,9 +47,6 @@ class GroupedPending:
         """Every message waiting, whether it could start now or waits behind its group."""
         return self._count
 
-    def __bool__(self) -> bool:
-        return bool(self._ready)
-
     def __iter__(self) -> Iterator[SQSMessage]:
         for waiting in self._waiting.values():
             yield from waiting
@@ -98,8 +95,6 @@ class GroupedPending:
         return list(waiting)
 
 
-def pending_for(queue_url: str | None, decide: Decide | None) -> GroupedPending | None:
-    """Per-group ordering for a FIFO queue; None (any order) for a standard queue or without a `decide`."""
-    if decide is None or not is_fifo(queue_url):
-        return None
-    return GroupedPending(decide)
+def pending_for(queue_url: str | None, decide: Decide) -> GroupedPending | None:
+    """Per-group ordering for a FIFO queue; None (any order) for a standard queue."""
+    return GroupedPending(decide) if is_fifo(queue_url) else None

@@ -25,8 +25,7 @@ from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 logger = logging.getLogger("microcosm_pubsub.runner")
 
-# At stop, a long poll still waiting gets its wait_seconds and this long more to come back (a slow answer);
-# after that the process may exit, and what the poll returns later stays hidden for the visibility timeout
+# At stop, a long poll still waiting gets its wait_seconds and this long more to come back (a slow answer)
 POLL_RETURN_MARGIN_SECONDS = 3.0
 # The exit status of a daemon that stopped on a fault retrying cannot heal (credentials, permissions, region)
 LASTING_FAULT_STATUS = 2
@@ -66,28 +65,20 @@ class Dispatcher(HandlesAsync, Protocol):
 
     max_processing_attempts: int | None
 
-    def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None: ...
-    def handle_message(
-        self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
-    ) -> MessageHandlingResult: ...
+    def prepare(self, messages: Sequence[SQSMessage]) -> None: ...
+    def handle_message(self, message: SQSMessage) -> MessageHandlingResult: ...
     def all_handlers_async(self) -> bool: ...
     def action(self, result: MessageHandlingResult) -> Action: ...
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None: ...
     def follow_redrive_policy(self, policy: RedrivePolicy) -> None: ...
 
 
-def poller_count(concurrency: int, batch: int) -> int:
-    """Receives in parallel: one per three receives' worth of handler threads, 1 to `MAX_POLLERS`."""
-    return max(1, min(MAX_POLLERS, concurrency // (POLLER_PER_RECEIVES * max(batch, 1))))
-
-
 class Runner:
     """Runs `dispatcher` over `consumer` until `stop` is set, then drains what is in flight.
 
-    Pollers receive whenever a whole receive fits, handler threads take messages one by one, one
-    settler deletes in batches of ten. At stop, what no handler started goes back at once, except a
-    message on its last try, which is handled: released, it would reach the dead-letter queue through
-    SQS's redrive without a reason.
+    Pollers receive whenever a whole receive fits, handler threads take messages one by one, one settler
+    deletes in batches of ten. At stop, what no handler started goes back at once, but for messages on
+    their last try (`last_try`).
     """
 
     def __init__(
@@ -96,10 +87,7 @@ class Runner:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.dispatcher = dispatcher
-        self.consumer = consumer
-        self.concurrency = concurrency
-        self.stop = stop
+        self.dispatcher, self.consumer, self.concurrency, self.stop = dispatcher, consumer, concurrency, stop
         self.settings = settings or RunnerSettings()
         self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
         capacity = self.settings.max_in_flight or concurrency + self.batch
@@ -116,15 +104,13 @@ class Runner:
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
         self.counts: dict[str, int] = {}
         self.stop_condition = self.settings.stop_condition()
-        # Stop conditions count receives: those take one poller
         sequential = self.settings.stop_when_idle_seconds is not None or self.settings.max_messages is not None
-        self.pollers = 1 if sequential else poller_count(concurrency, self.batch)
+        per_poller = POLLER_PER_RECEIVES * max(self.batch, 1)
+        self.pollers = 1 if sequential else max(1, min(MAX_POLLERS, concurrency // per_poller))
         self.poll_lock = threading.Lock()
         self.inline = False
-        # An unreachable endpoint at start leaves reading the queue's settings to the first receive
         self.prepared = False
         self.failing_since: float | None = None
-        # Why the loop gave up, when it did: the daemon exits non-zero with it (`failure_status`)
         self.failure: str | None = None
         self.failure_status = 1
         self.max_receive_count: int | None = None
@@ -159,16 +145,12 @@ class Runner:
             self.drain(settler, pollers)
 
     def prepare(self) -> None:
-        """Read the queue's visibility timeout and redrive policy once.
-
-        :raises ConfigurationError: when the queue does not exist
-        """
+        """Read the queue's visibility timeout and redrive policy once; `ConfigurationError` if it does not exist."""
         queue_url = self.consumer.queue_url
         try:
             region = unknown_region(self.consumer.client, queue_url)
         except (BotoCoreError, ClientError) as error:
-            region = lasting_fault(error, queue_url)
-            if region is None:
+            if (region := lasting_fault(error, queue_url)) is None:
                 raise
         if region:
             raise ConfigurationError(region)
@@ -176,8 +158,7 @@ class Runner:
             attributes = self.consumer.queue_attributes(["VisibilityTimeout", "RedrivePolicy"])
         except ClientError as error:
             # A permission missing here is not fatal (receiving may still be allowed); bad credentials are
-            lasting = lasting_fault(error, queue_url, denied_heals=True)
-            if lasting:
+            if lasting := lasting_fault(error, queue_url, denied_heals=True):
                 raise ConfigurationError(lasting) from error
             if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
                 raise ConfigurationError(
@@ -188,8 +169,7 @@ class Runner:
                            "redrive policy: %s", DEFAULT_VISIBILITY_TIMEOUT_SECONDS, error)
             attributes = {}
         except BotoCoreError as error:
-            lasting = lasting_fault(error, queue_url)
-            if lasting:
+            if lasting := lasting_fault(error, queue_url):
                 raise ConfigurationError(lasting) from error
             # Unreachable for now: the receive loop retries, and reads the attributes after its first receive
             logger.warning("cannot reach the queue %s yet: %s", queue_url, error)
@@ -212,8 +192,7 @@ class Runner:
     def last_try(self, message: SQSMessage) -> bool:
         """Whether `message` is on its last try: released unhandled, it would leave the queue without a reason.
 
-        SQS's redrive moves it at its next receive past maxReceiveCount; past message_max_processing_attempts
-        the dispatcher expires it unhandled. Either way that receive must be used to handle it.
+        SQS's redrive moves it past maxReceiveCount; past message_max_processing_attempts it expires unhandled.
         """
         attempts = self.dispatcher.max_processing_attempts
         limits = [limit for limit in (self.max_receive_count, attempts) if isinstance(limit, int) and limit > 0]
@@ -223,8 +202,7 @@ class Runner:
         failures = 0
         while not self.stop.is_set():
             with self.poll_lock:
-                reason = self.stop_condition.reason(len(self.in_flight), time.monotonic())
-                if reason:
+                if reason := self.stop_condition.reason(len(self.in_flight), time.monotonic()):
                     self.stopped_because = self.stopped_because or reason
                     logger.info("stopping: %s", reason)
                     self.stop.set()
@@ -281,8 +259,7 @@ class Runner:
             self.failing_since = None
             if messages:
                 self.dispatcher.prepare(messages)
-            refused = self.in_flight.received(messages, reserved)
-            if refused:
+            if refused := self.in_flight.received(messages, reserved):
                 self.release(refused)
             if self.in_flight.closing:
                 break
@@ -331,8 +308,7 @@ class Runner:
                 return
             if batch:
                 self.settle(batch)
-            due = self.in_flight.due(heartbeat_interval)
-            if due:
+            if due := self.in_flight.due(heartbeat_interval):
                 self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
 
     def settle(self, batch: list[Finished]) -> None:
@@ -351,22 +327,19 @@ class Runner:
     def drain(self, settler: threading.Thread, pollers: list[threading.Thread]) -> None:
         """Hand back what no handler started, wait for the open polls, finish what runs, settle, leave.
 
-        Handlers get `shutdown_timeout_seconds` from the stop; polls their `wait_seconds` (and a margin) at
-        the same time, so an idle daemon stops within one long poll.
+        Handlers get `shutdown_timeout_seconds` from the stop; polls their `wait_seconds` (and a margin) meanwhile.
         """
         stopped = time.monotonic()
         self.in_flight.close(keep=self.keep_at_stop)
         timeout = self.settings.shutdown_timeout_seconds
-        in_flight = len(self.in_flight)
-        if in_flight:
+        if in_flight := len(self.in_flight):
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
         # SQS would serve a poll still open after this process exits: what it returned would stay hidden for
         # the visibility timeout with a receive used. Its thread releases what it brings back
         deadline = stopped + self.consumer.wait_seconds + POLL_RETURN_MARGIN_SECONDS
         for poller in pollers:
             poller.join(max(deadline - time.monotonic(), 0))
-        left = sum(poller.is_alive() for poller in pollers)
-        if left:
+        if left := sum(poller.is_alive() for poller in pollers):
             logger.warning(
                 "%d pollers still busy %.0fs after stopping (a receive open, or at concurrency 1 a handler) are "
                 "left behind: what a receive returns now stays hidden for the queue's visibility timeout",

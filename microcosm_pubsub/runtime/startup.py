@@ -40,10 +40,7 @@ def warn_unknown_keys(name: str, graph: Any) -> None:
 
 
 def announce_start(name: str, graph: Any, runner: Runner, components: list[str], handlers: dict[str, Any]) -> None:
-    """The daemon's start-up lines: what it will do at INFO, its whole configuration (redacted) at DEBUG, warnings.
-
-    :param handlers: the handlers bound in the daemon's `components`, by media type
-    """
+    """The daemon's start-up lines: what it will do at INFO, its whole configuration (redacted) at DEBUG, warnings."""
     registry = graph.sqs_message_handler_registry
     # What the runner will use: the bound handlers, standalone functions, and any registered directly over them
     active = {**registry.with_standalone(handlers), **registry.explicit}
@@ -64,8 +61,7 @@ def announce_start(name: str, graph: Any, runner: Runner, components: list[str],
 def used_sections(graph: Any) -> set[str]:
     """The configuration sections worth showing: the components built, and whatever the service configured.
 
-    Every installed binding's defaults are in the configuration (microcosm loads them all); one the
-    daemon never builds (an example binding, a cache, Sentry) only makes the dump longer.
+    microcosm loads every installed binding's defaults; one the daemon never builds only makes the dump longer.
     """
     automatic = key_list(graph.config.pubsub_middleware.get("automatic") or [])
     built = {key for key, _ in graph.items() if key not in automatic or in_effect(graph, key)}
