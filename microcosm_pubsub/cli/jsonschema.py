@@ -1,7 +1,6 @@
 """JSON Schema (2020-12) for marshmallow schemas: the common field types and validators; others become `{}`."""
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable
 from typing import Any
@@ -43,48 +42,34 @@ class _Converter:
             fields.Mapping: self.mapping,
             fields.Nested: self.nested,
             fields.Enum: self.enum,
-            fields.Constant: lambda field: {"const": field.constant} if _jsonable(field.constant) else {},
+            fields.Constant: lambda field: _kept({"const": field.constant}),
             fields.Decimal: lambda field: {"type": "string"} if field.as_string else {"type": "number"},
         }
 
     def schema(self, schema: Schema) -> dict[str, Any]:
         if type(schema) in self.inside:
             return {"type": "object"}
+        # A load-only field is never on the wire: the wire is the schema's dump
+        dumped = {field.data_key or name: field for name, field in schema.fields.items() if not field.load_only}
         self.inside.append(type(schema))
         try:
-            properties: dict[str, Any] = {}
-            required: list[str] = []
-            for name, field in schema.fields.items():
-                if field.load_only:
-                    continue  # never on the wire: the wire is the schema's dump
-                key = field.data_key or name
-                properties[key] = self.field(field)
-                if field.required:
-                    required.append(key)
+            result = {"type": "object", "properties": {key: self.field(field) for key, field in dumped.items()}}
         finally:
             self.inside.pop()
-        result: dict[str, Any] = {"type": "object", "properties": properties}
-        if required:
-            result["required"] = required
-        return result
+        required = [key for key, field in dumped.items() if field.required]
+        return {**result, "required": required} if required else result
 
     def field(self, field: fields.Field[Any]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for kind in type(field).__mro__:
-            if kind in self.structured:
-                result = self.structured[kind](field)
-                break
-            if kind in SIMPLE:
-                result = dict(SIMPLE[kind])
-                break
+        kind = next((kind for kind in type(field).__mro__ if kind in self.structured or kind in SIMPLE), fields.Raw)
+        result = self.structured[kind](field) if kind in self.structured else dict(SIMPLE[kind])
         for validator in field.validators:
             result.update(_validator(validator, result.get("type")))
         description = field.metadata.get("description")
         if isinstance(description, str):
             result["description"] = description
         default = field.dump_default
-        if default is not missing and not callable(default) and _jsonable(default):
-            result["default"] = default
+        if default is not missing and not callable(default):
+            result.update(_kept({"default": default}))
         if field.allow_none and result:
             if isinstance(result.get("type"), str):
                 result["type"] = [result["type"], "null"]
@@ -97,10 +82,8 @@ class _Converter:
         return {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
 
     def mapping(self, field: Any) -> dict[str, Any]:
-        result: dict[str, Any] = {"type": "object"}
-        if field.value_field is not None:
-            result["additionalProperties"] = self.field(field.value_field)
-        return result
+        values = {} if field.value_field is None else {"additionalProperties": self.field(field.value_field)}
+        return {"type": "object", **values}
 
     def nested(self, field: Any) -> dict[str, Any]:
         try:
@@ -110,17 +93,16 @@ class _Converter:
         return {"type": "array", "items": inner} if field.many else inner
 
     def enum(self, field: Any) -> dict[str, Any]:
-        members: list[enum.Enum] = list(field.enum)
-        values = [member.value for member in members] if field.by_value else [member.name for member in members]
-        return {"enum": values} if _jsonable(values) else {}
+        return _kept({"enum": [member.value if field.by_value else member.name for member in field.enum]})
 
 
-def _jsonable(value: Any) -> bool:
+def _kept(keywords: dict[str, Any]) -> dict[str, Any]:
+    """`keywords`, or none of them when a value has no JSON form."""
     try:
-        json.dumps(value)
+        json.dumps(keywords)
     except (TypeError, ValueError):
-        return False
-    return True
+        return {}
+    return keywords
 
 
 def _validator(validator: Any, kind: Any) -> dict[str, Any]:
@@ -131,19 +113,15 @@ def _validator(validator: Any, kind: Any) -> dict[str, Any]:
             return {low: validator.equal, high: validator.equal}
         return {key: value for key, value in ((low, validator.min), (high, validator.max)) if value is not None}
     if isinstance(validator, validate.Range):
-        result = {}
-        if validator.min is not None:
-            result["minimum" if validator.min_inclusive else "exclusiveMinimum"] = validator.min
-        if validator.max is not None:
-            result["maximum" if validator.max_inclusive else "exclusiveMaximum"] = validator.max
-        return result if _jsonable(result) else {}
+        low = "minimum" if validator.min_inclusive else "exclusiveMinimum"
+        high = "maximum" if validator.max_inclusive else "exclusiveMaximum"
+        return _kept({key: value for key, value in ((low, validator.min), (high, validator.max)) if value is not None})
     if isinstance(validator, validate.OneOf):
-        choices = list(validator.choices)
-        return {"enum": choices} if _jsonable(choices) else {}
+        return _kept({"enum": list(validator.choices)})
     if isinstance(validator, validate.Regexp):
         return {"pattern": validator.regex.pattern}
     if isinstance(validator, validate.Equal):
-        return {"const": validator.comparable} if _jsonable(validator.comparable) else {}
+        return _kept({"const": validator.comparable})
     return {}
 
 
