@@ -1,10 +1,6 @@
 """Entry point of the `pubsub` console script; the command line itself lives in `microcosm_pubsub.cli`."""
-from __future__ import annotations
-
-import sys
-
 from microcosm_pubsub.cli import main
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -38,14 +38,10 @@ def readable(line: str) -> list[str]:
         config = None
     if not isinstance(config, dict):
         return [line]
-    shown = [f"{head} configuration:"]
-    for key, value in sorted(config.items()):
-        if value not in ({}, None, ""):
-            shown.append(f"    {key}: {json.dumps(value, sort_keys=True)}")
     empty = sorted(key for key, value in config.items() if value in ({}, None, ""))
-    if empty:
-        shown.append(f"    (defaults only: {', '.join(empty)})")
-    return shown
+    shown = [f"{head} configuration:"]
+    shown += [f"    {key}: {json.dumps(config[key], sort_keys=True)}" for key in sorted(config) if key not in empty]
+    return shown + ([f"    (defaults only: {', '.join(empty)})"] if empty else [])
 
 
 def watch(process: subprocess.Popen[str], counts: Counter[str], changed: threading.Condition) -> None:
@@ -67,12 +63,9 @@ def main() -> int:
     with LocalEndpoint() as endpoint:
         say(f"1. local SNS/SQS endpoint on {endpoint.url}")
         stack = endpoint.provision("demo-orders", **QUEUE_OPTIONS)
-        say(f"   topic {stack.topic_arn}\n   queue {stack.queue_url}\n   dead letters {stack.dead_letter_queue_url}")
-
-        env = {
-            **os.environ, **endpoint.environ(),
-            "DEMO__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL": stack.dead_letter_queue_url or "",
-        }
+        dead_letters = stack.dead_letter_queue_url or ""
+        say(f"   topic {stack.topic_arn}\n   queue {stack.queue_url}\n   dead letters {dead_letters}")
+        env = {**os.environ, **endpoint.environ(), "DEMO__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL": dead_letters}
         command = [sys.executable, "-m", "microcosm_pubsub.demo.service", "--sqs-queue-url", stack.queue_url,
                    "--concurrency", "4"]
         say("2. starting the consumer daemon: " + " ".join(command[1:]))
@@ -82,7 +75,7 @@ def main() -> int:
         watcher = threading.Thread(target=watch, args=(daemon, counts, changed), daemon=True)
         watcher.start()
         try:
-            publish(endpoint, stack)
+            publish(endpoint, stack.topic_arn)
             with changed:
                 done = changed.wait_for(lambda: all(counts[k] >= v for k, v in EXPECTED.items()), TIMEOUT_SECONDS)
         finally:
@@ -93,44 +86,40 @@ def main() -> int:
             if daemon.stderr is not None:
                 daemon.stderr.close()
         say(f"   daemon exited with {code}")
-        show_dead_letters(endpoint, stack.dead_letter_queue_url or "")
+        received = endpoint.client("sqs").receive_message(
+            QueueUrl=dead_letters, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"],
+        )
+        for message in received.get("Messages", []):
+            attributes: dict[str, Any] = dict(message.get("MessageAttributes", {}))
+            reason = attributes.get("pubsub_reason", {}).get("StringValue")
+            outcome = attributes.get("pubsub_outcome", {}).get("StringValue")
+            say(f"   dead-letter queue holds a message: outcome={outcome} reason={reason}")
         say("5. outcomes: " + ", ".join(f"{name} {counts[name]}" for name in sorted(counts)))
         ok = done and code == 0
         say("demo finished: every message reached its outcome" if ok else "demo FAILED: see the log above")
         return 0 if ok else 1
 
 
-def publish(endpoint: LocalEndpoint, stack: Any) -> None:
-    graph: Any = create_object_graph("demo", loader=load_from_dict(
-        sns_topic_arns={"default": stack.topic_arn},
+def publish(endpoint: LocalEndpoint, topic_arn: str) -> None:
+    producer: Any = create_object_graph("demo", loader=load_from_dict(
+        sns_topic_arns={"default": topic_arn},
         sns_producer={"endpoint_url": endpoint.url, "region_name": endpoint.region_name},
-    ))
+    )).sns_producer
     say("3. publishing")
     media_type = OrderCreatedSchema.MEDIA_TYPE
     for number in range(1, 6):
-        message_id = graph.sns_producer.produce(media_type, order_id=f"order-{number}", quantity=number)
+        message_id = producer.produce(media_type, order_id=f"order-{number}", quantity=number)
         say(f"   {media_type} order-{number} -> {message_id}")
-    graph.sns_producer.produce(media_type, order_id="order-empty", quantity=0)
+    producer.produce(media_type, order_id="order-empty", quantity=0)
     say("   an empty order (the handler skips it)")
-    graph.sns_producer.produce(media_type, order_id="order-flaky", quantity=1, flaky=True)
+    producer.produce(media_type, order_id="order-flaky", quantity=1, flaky=True)
     say("   a flaky order (fails once, then succeeds on retry)")
     sns = endpoint.client("sns")
-    sns.publish(TopicArn=stack.topic_arn, Message=json.dumps({"mediaType": media_type, "quantity": "many"}),
+    sns.publish(TopicArn=topic_arn, Message=json.dumps({"mediaType": media_type, "quantity": "many"}),
                 MessageAttributes={"media_type": {"DataType": "String", "StringValue": media_type}})
     say("   a message that violates the schema (no orderId, quantity not a number), sent with plain boto3")
-    sns.publish(TopicArn=stack.topic_arn, Message=json.dumps({"mediaType": "application/vnd.other.thing"}))
+    sns.publish(TopicArn=topic_arn, Message=json.dumps({"mediaType": "application/vnd.other.thing"}))
     say("   a message of a media type nobody here handles")
-
-
-def show_dead_letters(endpoint: LocalEndpoint, queue_url: str) -> None:
-    sqs = endpoint.client("sqs")
-    response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                   MessageAttributeNames=["All"])
-    for message in response.get("Messages", []):
-        attributes: dict[str, Any] = dict(message.get("MessageAttributes", {}))
-        reason = attributes.get("pubsub_reason", {}).get("StringValue")
-        outcome = attributes.get("pubsub_outcome", {}).get("StringValue")
-        say(f"   dead-letter queue holds a message: outcome={outcome} reason={reason}")
 
 
 if __name__ == "__main__":
