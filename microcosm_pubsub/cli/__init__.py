@@ -21,15 +21,13 @@ from microcosm_pubsub.cli.common import (
 
 
 SUBCOMMANDS = [local, provision, publish, peek, stats, requeue, schemas]
-DISTRIBUTION = "microcosm_pubsub"
 
 
 def package_version() -> str:
     """The installed package's version, from its metadata (setup.py is the one place it is written)."""
     try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:
-        # Run from a source tree that was never installed
+        return version("microcosm_pubsub")
+    except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown (not installed)"
 
 
@@ -47,8 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(subparsers)
     for subparser in subparsers.choices.values():
         # Each subcommand's --help ends with the exit codes too, after its own epilog
-        own = f"{subparser.epilog}\n\n" if subparser.epilog else ""
-        subparser.epilog = own + EXIT_CODES_HELP
+        subparser.epilog = "\n\n".join(filter(None, [subparser.epilog, EXIT_CODES_HELP]))
         subparser.formatter_class = HelpFormatter
     return parser
 

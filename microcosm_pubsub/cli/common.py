@@ -8,9 +8,8 @@ import signal
 import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -96,11 +95,18 @@ def matching(pattern: re.Pattern[str], refusal: Callable[[str], str]) -> Callabl
     return check
 
 
-def read_text(path: str, what: str, error: Callable[[str], UsageError] = UsageError) -> str:
-    """The UTF-8 text of file `path`.
+def number(kind: Callable[[str], float], accept: Callable[[Any], bool], refusal: str) -> Callable[[str], Any]:
+    """An argparse type taking a `kind` that `accept` takes; else argparse prints `refusal` ({}: the text), exit 2."""
+    def parse(text: str) -> Any:
+        with suppress(ValueError):
+            if accept(value := kind(text)):
+                return value
+        raise argparse.ArgumentTypeError(refusal.format(repr(text)))
+    return parse
 
-    :raises UsageError: (or what `error` makes) "cannot read <what>: <why>"
-    """
+
+def read_text(path: str, what: str, error: Callable[[str], UsageError] = UsageError) -> str:
+    """The UTF-8 text of file `path`; else raises `error` (UsageError): "cannot read <what>: <why>"."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as problem:
@@ -108,10 +114,7 @@ def read_text(path: str, what: str, error: Callable[[str], UsageError] = UsageEr
 
 
 def parse_json(text: str, source: str, error: Callable[[str], UsageError] = UsageError) -> Any:
-    """`text` as JSON.
-
-    :raises UsageError: (or what `error` makes) "<source> is not valid JSON: <why> at line L column C"
-    """
+    """`text` as JSON; else raises `error` (UsageError): "<source> is not valid JSON: <why> at line L column C"."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as problem:
@@ -130,16 +133,14 @@ class Clients:
     """boto3 clients for the endpoint, region and profile the options or the environment name."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.endpoint_url: str | None = getattr(args, "endpoint_url", None)
-        self.region: str | None = getattr(args, "region", None)
-        self.profile: str | None = getattr(args, "profile", None)
+        self.args = args  # with the options of `add_aws_options`
 
     def client(self, service: str) -> Any:
         try:
-            session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+            session = boto3.session.Session(profile_name=self.args.profile, region_name=self.args.region)
             return session.client(  # type: ignore[call-overload]
                 service,
-                endpoint_url=self.endpoint_url,
+                endpoint_url=self.args.endpoint_url,
                 # An operator waits at a terminal: fail in seconds, not after boto3's default minute
                 config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}),
             )
@@ -164,10 +165,8 @@ def describe_aws_error(error: Exception) -> str:
 
 @contextmanager
 def aws_errors(doing: str, missing: str | None = None) -> Iterator[None]:
-    """Turn a boto error inside the block into a one-line `CommandError` saying what was being done.
-
-    :param missing: the whole message when the error says the queue or topic does not exist
-    """
+    """Turn a boto error inside the block into a one-line `CommandError` saying what was being done, or `missing`
+    when the error says the queue or topic does not exist."""
     try:
         yield
     except NoCredentialsError as error:
@@ -186,11 +185,7 @@ def aws_errors(doing: str, missing: str | None = None) -> Iterator[None]:
 def stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGINT or SIGTERM instead of the default abrupt exit; handlers restored after."""
     stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from microcosm_pubsub.cli import queues
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, format_age
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, format_age, number
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
@@ -49,24 +49,14 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("queue", metavar="QUEUE", help="queue name, URL or ARN")
-    parser.add_argument(
-        "-n", type=count, default=10, metavar="N", help=f"messages to show (1 to {MAX_MESSAGES}; default 10)"
-    )
+    count = number(int, lambda value: 1 <= value <= MAX_MESSAGES, f"{{}} is not a number from 1 to {MAX_MESSAGES}")
+    parser.add_argument("-n", type=count, default=10, metavar="N",
+                        help=f"messages to show (1 to {MAX_MESSAGES}; default 10)")
     parser.add_argument("--json", action="store_true", help="one JSON object per message and line")
     parser.add_argument("--force", action="store_true",
                         help=f"peek even when the queue's maxReceiveCount is {MIN_SAFE_MAX_RECEIVE_COUNT - 1} or less")
     add_aws_options(parser)
     parser.set_defaults(run=run)
-
-
-def count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_MESSAGES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to {MAX_MESSAGES}")
-    return value
 
 
 def summary(raw: dict[str, Any], now: float, redrive: queues.Redrive | None) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from marshmallow import ValidationError
 
 from microcosm_pubsub.cli.common import (
@@ -23,7 +22,6 @@ from microcosm_pubsub.cli.common import (
 )
 from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
 from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
-from microcosm_pubsub.wire.errors import SchemaNotFoundError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
@@ -63,23 +61,15 @@ def register(subparsers: Any) -> None:
 
 # arn:<partition>:sns:<region>:<account>:<name>; a name is letters, digits, '-' and '_' (FIFO: '.fifo')
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
-
-
-topic_arn = matching(
-    TOPIC_ARN, lambda text: f"not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>, got {text!r}",
-)
+topic_arn = matching(TOPIC_ARN, lambda text: "not an SNS topic ARN: expected arn:aws:sns:<region>:<account>:<name>, "
+                     f"got {text!r}")
 # A topic's name, as `pubsub provision` and `pubsub local` name topics
 TOPIC = re.compile(rf"[A-Za-z0-9_-]{{1,256}}(\.fifo)?|{TOPIC_ARN.pattern}")
-topic_name_or_arn = matching(
-    TOPIC, lambda text: f"not a topic name or SNS topic ARN: {text!r}",
-)
+topic_name_or_arn = matching(TOPIC, lambda text: f"not a topic name or SNS topic ARN: {text!r}")
 
 
 def find_topic(sns: SNSClient, topic: str) -> str:
-    """The ARN of a topic named by name or ARN; a name is looked up on the endpoint.
-
-    :raises CommandError: when no topic has that name
-    """
+    """The ARN of a topic named by name or ARN; a name is looked up on the endpoint (else `CommandError`)."""
     if TOPIC_ARN.fullmatch(topic):
         return topic
     with aws_errors(f"looking up topic {topic!r}"):
@@ -118,10 +108,9 @@ def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> 
         opaque[PUBLISHED_KEY] = str(time.time())
         return json.dumps({**data, "mediaType": media_type, "opaqueData": opaque}, separators=(",", ":"))
     registry = load_registry(schemas)
-    try:
-        schema = registry.find(media_type).schema
-    except SchemaNotFoundError:
-        raise unknown_media_type(media_type, schemas, registry) from None
+    if media_type not in registry:
+        raise unknown_media_type(media_type, schemas, registry)
+    schema = registry.find(media_type).schema
     try:
         # Load the wire form the operator typed, then encode it as the producer would
         content = decode(schema, {**wire_names(schema, data), "mediaType": media_type})
@@ -129,22 +118,15 @@ def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> 
         opaque_data = content.pop("opaque_data", None)
         return encode(schema, media_type, content, opaque_data)
     except ValidationError as error:
-        raise UsageError(
-            f"--data does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}"
-        ) from None
+        why = json.dumps(error.messages, default=str)
+        raise UsageError(f"--data does not fit {type(schema).__name__}: {why}") from None
 
 
 def wire_names(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    """`data` with each field named as in Python (`order_id`) renamed to its name on the wire (`orderId`).
-
-    :raises UsageError: when one field is given under both names
-    """
-    wire_of = {
-        field.attribute or name: field.data_key or name
-        for name, field in schema.fields.items()
-        if (field.data_key or name) != (field.attribute or name)
-    }
-    wire_keys = {field.data_key or name for name, field in schema.fields.items()}
+    """`data` with each field named as in Python (`order_id`) renamed to its name on the wire (`orderId`); a field
+    given under both names is a `UsageError`."""
+    wire_of = {field.attribute or name: field.data_key or name for name, field in schema.fields.items()}
+    wire_keys = set(wire_of.values())
     renamed: dict[str, Any] = {}
     given_as: dict[str, str] = {}
     for key, value in data.items():
@@ -159,29 +141,16 @@ def wire_names(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     if (args.topic is None) == (args.topic_arn is None):
         raise UsageError("name the topic once: TOPIC (a name or ARN) or --topic-arn ARN")
-    data = read_data(args.data)
-    body = message_body(args.media_type, data, args.schemas)
+    body = message_body(args.media_type, read_data(args.data), args.schemas)
     sns = Clients(args).sns()
     topic = args.topic_arn or find_topic(sns, args.topic)
-    message = OutgoingMessage(
-        topic_arn=topic,
-        media_type=args.media_type,
-        body=body,
-        attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}},
-    )
+    attributes = {"media_type": {"DataType": "String", "StringValue": args.media_type}}
+    message = OutgoingMessage(topic_arn=topic, media_type=args.media_type, body=body, attributes=attributes)
     if message.size > SNS_MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_MESSAGE_BYTES}")
-    with aws_errors(f"publishing to {topic}"):
-        try:
-            response = sns.publish(
-                TopicArn=message.topic_arn,
-                Message=message.body,
-                MessageAttributes=message.attributes,  # type: ignore[arg-type]
-            )
-        except ClientError as error:
-            # SNS answers a missing topic with NotFound "Topic does not exist" (moto: "Endpoint does not exist")
-            if error.response.get("Error", {}).get("Code") == "NotFound":
-                raise CommandError(f"publishing to {topic}: topic does not exist") from error
-            raise
+    with aws_errors(f"publishing to {topic}", missing=f"publishing to {topic}: topic does not exist"):
+        response = sns.publish(
+            TopicArn=message.topic_arn, Message=message.body, MessageAttributes=message.attributes,  # type: ignore[arg-type]
+        )
     print(response["MessageId"])
     return 0

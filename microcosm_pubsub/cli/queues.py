@@ -32,10 +32,7 @@ class Queue:
 
 
 def find_queue(sqs: SQSClient, queue: str) -> Queue:
-    """A queue named by name, URL or ARN; a name or ARN is looked up, so it must exist.
-
-    :raises CommandError: when it does not exist or cannot be looked up
-    """
+    """A queue named by name, URL or ARN; a name or ARN is looked up, so it must exist (else `CommandError`)."""
     if queue.startswith(("http://", "https://")):
         check_url_matches_endpoint(sqs, queue)
         url = queue
@@ -49,11 +46,8 @@ def find_queue(sqs: SQSClient, queue: str) -> Queue:
 
 
 def check_url_matches_endpoint(sqs: SQSClient, url: str) -> None:
-    """Refuse a queue URL of another endpoint or AWS region than the client's.
-
-    SQS finds the queue by the URL's path on the client's own endpoint, so an AWS URL used against the
-    local endpoint (or the converse) would silently read the queue of the same name there.
-    """
+    """Refuse a queue URL of another endpoint or AWS region than the client's: SQS finds the queue by the URL's path
+    on the client's own endpoint, so an AWS URL used against the local endpoint would read the local queue."""
     endpoint = str(sqs.meta.endpoint_url)
     host = urlsplit(url).hostname or ""
     on_aws = host.endswith(AWS_HOST_SUFFIXES)
@@ -122,11 +116,9 @@ def release(sqs: SQSClient, queue: Queue, receipt_handles: Sequence[str]) -> int
             {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0} for index, handle in enumerate(chunk)
         ]
         try:
-            response = sqs.change_message_visibility_batch(QueueUrl=queue.url, Entries=entries)
+            refused += len(sqs.change_message_visibility_batch(QueueUrl=queue.url, Entries=entries).get("Failed", []))
         except (BotoCoreError, ClientError):
             refused += len(chunk)
-            continue
-        refused += len(response.get("Failed", []))
     return refused
 
 

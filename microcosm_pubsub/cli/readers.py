@@ -36,13 +36,10 @@ class Problems:
 
 
 class JsonObject:
-    """One JSON object of the file, read field by field; each problem names its field's path and is recorded."""
+    """One JSON object of the file at path `where` ('' for the document); each field's problem names its path."""
 
     def __init__(self, value: Any, where: str, allowed: set[str], problems: Problems) -> None:
-        """`where` is the object's path, empty for the document itself.
-
-        :raises StackFileError: when `value` is not an object (nothing of it can be read)
-        """
+        """:raises StackFileError: when `value` is not an object (nothing of it can be read)"""
         if not isinstance(value, dict):
             raise StackFileError(f"{where or 'the top level'}: must be an object, not {kind(value)}")
         self.value = value
@@ -102,12 +99,8 @@ def json_list(value: Any, where: str) -> list[Any]:
 
 def duplicates(names: list[str | None], where: str) -> list[str]:
     """A problem for each name declared again; `None` stands for an entry that has no valid name."""
-    seen: set[str] = set()
-    found = []
-    for index, name in enumerate(names):
-        if name is None:
-            continue
-        if name in seen:
-            found.append(f"{where}[{index}]: {name!r} is declared twice")
-        seen.add(name)
-    return found
+    return [
+        f"{where}[{index}]: {name!r} is declared twice"
+        for index, name in enumerate(names)
+        if name is not None and name in names[:index]
+    ]

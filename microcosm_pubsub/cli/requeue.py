@@ -5,6 +5,7 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -18,6 +19,7 @@ from microcosm_pubsub.cli.common import (
     UsageError,
     add_aws_options,
     describe_aws_error,
+    number,
     stop_on_signals,
 )
 from microcosm_pubsub.cli.queues import Queue, find_queue, queue_attributes, read_message, receive, release
@@ -208,16 +210,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = 0
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-        return value
-    return parse
+def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
+    return number(kind, lambda value: value > 0, "{} is not a positive number")
 
 
 def message_count(count: int) -> str:

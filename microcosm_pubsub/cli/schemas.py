@@ -10,9 +10,8 @@ from typing import Any
 
 from microcosm.hooks import invoke_resolve_hook
 
-from microcosm_pubsub.cli.common import UsageError
+from microcosm_pubsub.cli.common import UsageError, table
 from microcosm_pubsub.cli.jsonschema import json_schema
-from microcosm_pubsub.cli.output import table
 from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
 from microcosm_pubsub.wire.errors import PubSubError
 
@@ -36,10 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def load_registry(module: str) -> PubSubMessageSchemaRegistry:
-    """A schema registry holding what importing `module` declared.
-
-    :raises UsageError: when the module cannot be imported or declares conflicting schemas
-    """
+    """What importing `module` declared, in a registry; `UsageError` when it fails or declares conflicting schemas."""
     # `python -m` would put the current directory on the path; a console script does not
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -64,31 +60,18 @@ def unknown_media_type(media_type: str, module: str, registry: PubSubMessageSche
 
 def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.schemas)
-    media_types = sorted(registry.schemas)
-    if args.media_type is not None:
-        if args.media_type not in registry:
-            raise unknown_media_type(args.media_type, args.schemas, registry)
-        media_types = [args.media_type]
+    if args.media_type is not None and args.media_type not in registry:
+        raise unknown_media_type(args.media_type, args.schemas, registry)
+    media_types = sorted(registry.schemas) if args.media_type is None else [args.media_type]
     if not media_types:
         raise UsageError(f"{args.schemas} registers no schemas (decorate them with @schema or @handles)")
-
+    schemas = {media_type: registry.find(media_type).schema for media_type in media_types}
+    names = {media_type: f"{type(schema).__module__}.{type(schema).__qualname__}"
+             for media_type, schema in schemas.items()}
     if args.format == "text":
-        rows = [[media_type, qualified_name(type(registry.find(media_type).schema))] for media_type in media_types]
-        print(table(["MEDIA TYPE", "SCHEMA"], rows))
-        return 0
-    catalogue = {
-        "module": args.schemas,
-        "mediaTypes": {
-            media_type: {
-                "schema": qualified_name(type(registry.find(media_type).schema)),
-                "jsonSchema": json_schema(registry.find(media_type).schema, media_type),
-            }
-            for media_type in media_types
-        },
-    }
-    print(json.dumps(catalogue, indent=2, default=str))
+        print(table(["MEDIA TYPE", "SCHEMA"], [list(item) for item in names.items()]))
+    else:
+        catalogue = {media_type: {"schema": names[media_type], "jsonSchema": json_schema(schema, media_type)}
+                     for media_type, schema in schemas.items()}
+        print(json.dumps({"module": args.schemas, "mediaTypes": catalogue}, indent=2, default=str))
     return 0
-
-
-def qualified_name(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
