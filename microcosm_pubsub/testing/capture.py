@@ -5,7 +5,7 @@ import unittest
 from typing import Any
 
 from microcosm_pubsub.produce.producer import SNSProducer
-from microcosm_pubsub.testing.recording import RecordedMessages, captures_lock, open_captures, record_message
+from microcosm_pubsub.testing.recording import RecordedMessage, RecordedMessages, captures_lock, open_captures, record
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
@@ -51,6 +51,33 @@ class PublishCapture(RecordedMessages):
     def __repr__(self) -> str:
         return f"<PublishCapture of {len(self)} message(s)>"
 
+    def assert_published(self, media_type: Any, content: Any = None, /, **fields: Any) -> RecordedMessage:
+        """Some captured message has this media type and these fields (values or matchers); returns the first."""
+        expected = self._assert("published", media_type, content, **fields).expected
+        return next(message for message in self.messages if expected.matches(message))
+
+    def assert_not_published(self, media_type: Any = None, content: Any = None, /, **fields: Any) -> None:
+        """No captured message has this media type and these fields; with no arguments, nothing was published."""
+        self._assert("not_published", media_type, content, **fields)
+
+    def assert_published_in_order(self, *messages: Any) -> None:
+        """Exactly these messages were captured, in this order (as `published_in_order` takes them)."""
+        self._assert("published_in_order", *messages)
+
+    def assert_published_inanyorder(self, *messages: Any) -> None:
+        """Exactly these messages were captured, in any order (as `published_inanyorder` takes them)."""
+        self._assert("published_inanyorder", *messages)
+
+    def _assert(self, name: str, /, *args: Any, **fields: Any) -> Any:
+        # Imported at first use: importing the toolkit must not need PyHamcrest, which the matchers need
+        from hamcrest import assert_that
+
+        from microcosm_pubsub.testing import matchers
+
+        matcher = getattr(matchers, name)(*args, **fields)
+        assert_that(self.messages, matcher)
+        return matcher
+
 
 def capture_published() -> PublishCapture:
     """A capture to use as a context manager: `with capture_published() as published: ...`."""
@@ -58,11 +85,11 @@ def capture_published() -> PublishCapture:
 
 
 def _captured_publish(self: SNSProducer, message: OutgoingMessage) -> str:
-    return record_message(self.graph, message).message_id
+    return record(self.graph, message).message_id
 
 
 def _captured_publish_batch(self: SNSProducer, messages: list[OutgoingMessage]) -> list[str]:
-    return [record_message(self.graph, message).message_id for message in messages]
+    return [record(self.graph, message).message_id for message in messages]
 
 
 # SNSProducer's own publishing while a capture is open; the originals are put back when the last one closes

@@ -56,7 +56,7 @@ def dispatch_recorded(graph: Any, message: RecordedMessage, *, receive_count: in
 
 
 class RecordedMessages:
-    """Recorded messages, safe across threads, with the matchers' assertions: a recording producer or a capture."""
+    """Recorded messages read as a list, safe across threads: what a recording producer and a capture share."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -87,40 +87,13 @@ class RecordedMessages:
     def __iter__(self) -> Iterator[RecordedMessage]:
         return iter(self.messages)
 
-    def assert_published(self, media_type: Any, content: Any = None, /, **fields: Any) -> RecordedMessage:
-        """Some message has this media type and these fields (values or matchers); returns the first that does."""
-        expected = self._assert("published", media_type, content, **fields).expected
-        return next(message for message in self.messages if expected.matches(message))
-
-    def assert_not_published(self, media_type: Any = None, content: Any = None, /, **fields: Any) -> None:
-        """No message has this media type and these fields; with no arguments, nothing was published."""
-        self._assert("not_published", media_type, content, **fields)
-
-    def assert_published_in_order(self, *messages: Any) -> None:
-        """Exactly these messages, in this order (as `published_in_order` takes them)."""
-        self._assert("published_in_order", *messages)
-
-    def assert_published_inanyorder(self, *messages: Any) -> None:
-        """Exactly these messages, in any order (as `published_inanyorder` takes them)."""
-        self._assert("published_inanyorder", *messages)
-
-    def _assert(self, name: str, /, *args: Any, **fields: Any) -> Any:
-        # Imported at first use: importing the toolkit must not need PyHamcrest, which the matchers need
-        from hamcrest import assert_that
-
-        from microcosm_pubsub.testing import matchers
-
-        matcher = getattr(matchers, name)(*args, **fields)
-        assert_that(self.messages, matcher)
-        return matcher
-
 
 # The open captures (`testing/capture.py`): each also receives every message recorded in the process
 open_captures: list[RecordedMessages] = []
 captures_lock = threading.Lock()
 
 
-def record_message(graph: Any, message: OutgoingMessage) -> RecordedMessage:
+def record(graph: Any, message: OutgoingMessage) -> RecordedMessage:
     """What `message` would have published, as a handler would receive it; every open capture records it."""
     wire = json.loads(message.body)
     opaque = wire.get("opaqueData")
@@ -169,7 +142,7 @@ class RecordingProducer(SNSProducer, RecordedMessages):
         return self.publish_batch([message])[0]
 
     def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
-        recorded = [self._append(record_message(self.graph, message)) for message in messages]
+        recorded = [self._append(record(self.graph, message)) for message in messages]
         if self.eager:
             self.dispatch_eagerly(recorded)
         return [message.message_id for message in recorded]
