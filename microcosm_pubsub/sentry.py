@@ -1,13 +1,4 @@
-"""`sentry_logging_pubsub`: the old package's Sentry reporting of failed messages, kept for old services.
-
-Needs the `sentry` extra (sentry-sdk 2.x). Configured by `sentry_logging_pubsub` (or, as the old
-README had it, `sentry_logging`): `enabled`, `dsn`, `custom_tags_mapping` (opaque key -> tag name,
-merged over the defaults), `custom_user_id` (the opaque key holding the user id). A FAILED message,
-and an EXPIRED one that carries its error, is reported with tags from its opaque data. Outside
-testing graphs the SDK is initialised as the old package did (`sentry_sdk.init`); a testing graph
-gets a client whose transport keeps the events in memory (`client.events`), so nothing leaves the
-process.
-"""
+"""`sentry_logging_pubsub`: the old package's Sentry reporting of failed messages, kept for old services."""
 from __future__ import annotations
 
 import logging
@@ -49,10 +40,7 @@ REPORTED = frozenset({Outcome.FAILED, Outcome.EXPIRED})
 
 
 def capture(error: Any, tags: Mapping[str, str], user_id: str | None = None, client: Any = None) -> None:
-    """Report `error` (an exception or `exc_info`) in a scope of its own; to `client`, else the global one.
-
-    :raises ImportError: without sentry-sdk (the `sentry` extra)
-    """
+    """Report `error` (an exception or `exc_info`) in a scope of its own; to `client`, else the global one."""
     import sentry_sdk
 
     with sentry_sdk.new_scope() as scope:
@@ -74,20 +62,15 @@ def _kept(name: str, value: Any) -> bool:
 
 
 def default_before_send(event: Any, hint: Any) -> Any:
-    """Redact the frame locals of every exception's stack trace, except ids, URLs and object reprs.
-
-    Handlers' locals hold message content (names, descriptions, free text): it must not reach Sentry.
-    Anything that is not an event dict is returned unchanged.
-    """
+    """Redact the frame locals of every exception's stack trace, except ids, URLs and object reprs."""
+    # Handlers' locals hold message content (names, free text): it must not reach Sentry
     if not isinstance(event, dict):
         return event
     for exception in (event.get("exception") or {}).get("values") or []:
         for frame in (exception.get("stacktrace") or {}).get("frames") or []:
             variables = frame.get("vars")
             if isinstance(variables, dict):
-                frame["vars"] = {
-                    name: value if _kept(name, value) else REDACTED for name, value in variables.items()
-                }
+                frame["vars"] = {name: value if _kept(name, value) else REDACTED for name, value in variables.items()}
     return event
 
 
@@ -96,8 +79,6 @@ def _capturing_transport() -> Any:
     from sentry_sdk.transport import Transport
 
     class CapturingTransport(Transport):
-        """Keeps each event in memory instead of sending it."""
-
         def __init__(self) -> None:
             super().__init__(None)
             self.events: list[dict[str, Any]] = []
@@ -128,19 +109,11 @@ class SentryClient:
 
 
 class SentryConfigPubsub(Middleware):
-    """Reports FAILED (and EXPIRED, with their error) messages to Sentry while `enabled`.
-
-    Built by `configure_sentry_pubsub`, which fills in the default tags and user id key; built
-    directly (as old tests do), it has none.
-    """
+    """Reports FAILED (and EXPIRED, with their error) messages to Sentry while `enabled`."""
 
     def __init__(
-        self,
-        dsn: str | None = None,
-        enabled: bool = False,
-        client: SentryClient | None = None,
-        tag_mapping: Mapping[str, str] | None = None,
-        user_id_key: str | None = None,
+        self, dsn: str | None = None, enabled: bool = False, client: SentryClient | None = None,
+        tag_mapping: Mapping[str, str] | None = None, user_id_key: str | None = None,
     ) -> None:
         self.dsn = dsn
         self.enabled = enabled
@@ -161,12 +134,8 @@ class SentryConfigPubsub(Middleware):
         message = result.message
         values: dict[str, Any] = {str(key).lower(): value for key, value in (message.opaque_data or {}).items()}
         content = message.content if isinstance(message.content, Mapping) else {}
-        values.update({
-            "message_id": message.message_id,
-            "media_type": message.media_type,
-            "handler": result.handler,
-            "uri": content.get("uri"),
-        })
+        values.update(message_id=message.message_id, media_type=message.media_type, handler=result.handler,
+                      uri=content.get("uri"))
         present = {key: tag for key, tag in self.tag_mapping.items() if values.get(key.lower()) is not None}
         tags = {tag: str(values[key.lower()]) for key, tag in present.items()}
         user_id = values.get(self.user_id_key.lower()) if self.user_id_key else None
@@ -180,8 +149,7 @@ class SentryConfigPubsub(Middleware):
 
 
 SETTINGS_DEFAULTS: Mapping[str, Any] = {
-    "enabled": False, "dsn": None, "custom_tags_mapping": None, "custom_user_id": None,
-}
+    "enabled": False, "dsn": None, "custom_tags_mapping": None, "custom_user_id": None}
 
 
 def _settings(graph: Any) -> dict[str, Any]:
@@ -215,8 +183,7 @@ def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
     """`sentry_logging_pubsub`: automatic middleware (see `pubsub_middleware.automatic`)."""
     settings = _settings(graph)
     dsn = settings.get("dsn")
-    tags = dict(DEFAULT_TAG_MAPPING)
-    tags.update(settings.get("custom_tags_mapping") or {})
+    tags = {**DEFAULT_TAG_MAPPING, **(settings.get("custom_tags_mapping") or {})}
     user_id_key = settings.get("custom_user_id") or DEFAULT_USER_ID_KEY
     if not (flag(settings.get("enabled")) and dsn):
         return SentryConfigPubsub(dsn, False, None, tags, user_id_key)
@@ -224,28 +191,20 @@ def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
         import sentry_sdk
         from sentry_sdk.utils import BadDsn
     except ImportError:
-        logger.warning(
-            "sentry_logging_pubsub is enabled but sentry-sdk is not installed: pip install microcosm_pubsub[sentry]"
-        )
+        logger.warning("sentry_logging_pubsub is enabled but sentry-sdk is not installed: "
+                       "pip install microcosm_pubsub[sentry]")
         return SentryConfigPubsub(dsn, False, None, tags, user_id_key)
     before_send = _before_send(graph)
     if graph.metadata.testing:
         transport = _capturing_transport()
         # Nothing process-wide (excepthook, logging capture, atexit): this client only serves the graph's reports
-        client = sentry_sdk.Client(
-            dsn=None, transport=transport, before_send=before_send,
-            default_integrations=False, auto_enabling_integrations=False,
-        )
+        client = sentry_sdk.Client(dsn=None, transport=transport, before_send=before_send,
+                                   default_integrations=False, auto_enabling_integrations=False)
         return SentryConfigPubsub(dsn, True, SentryClient(client, before_send, transport), tags, user_id_key)
     build = graph.config.get("build_info_convention") or {}
     try:
-        sentry_sdk.init(
-            dsn=dsn,
-            server_name=f"{graph.metadata.name}_daemon",
-            release=build.get("sha1"),
-            environment=os.environ.get("MICROCOSM_ENVIRONMENT"),
-            before_send=before_send,
-        )
+        sentry_sdk.init(dsn=dsn, server_name=f"{graph.metadata.name}_daemon", release=build.get("sha1"),
+                        environment=os.environ.get("MICROCOSM_ENVIRONMENT"), before_send=before_send)
     except BadDsn:
         # The DSN is a credential: say what is wrong without printing it
         logger.warning("sentry_logging_pubsub.dsn is not a valid Sentry DSN; Sentry reporting is off")

@@ -24,11 +24,7 @@ class ChainHandler(ABC):
 
 
 class ChainURIHandler(URIHandler, ABC):
-    """A URIHandler whose `handle` runs the chain from `get_chain`, with `message`, `uri` and the resource.
-
-    The resource is in the context under `resource_name` ("resource" unless overridden). The
-    message counts as handled once the chain has run, whatever it returned.
-    """
+    """A URIHandler whose `handle` runs the chain from `get_chain` with `message`, `uri` and the resource."""
 
     @abstractmethod
     def get_chain(self) -> Any:
@@ -36,9 +32,8 @@ class ChainURIHandler(URIHandler, ABC):
 
     @property
     def resource_name(self) -> str:
-        """The context key the fetched resource is stored under."""
         return "resource"
 
     def handle(self, message: Mapping[str, Any], uri: str, resource: Any) -> bool:
         Chain(self.get_chain())(**{"message": message, "uri": uri, self.resource_name: resource})
-        return True
+        return True  # handled once the chain has run, whatever it returned

@@ -1,15 +1,6 @@
-"""A `requests` session whose every hop obeys a `UrlPolicy`, connecting only to the addresses it checked.
-
-The URL of the request and of each redirect is checked before it is sent. Each new connection
-resolves its host once, checks every address the name gives, and connects to one of those same
-addresses: a name that answers a harmless address to the check and a metadata address to the
-connection (DNS rebinding) gets nowhere, because there is no second lookup. TLS still verifies the
-certificate against the host name.
-
-Through an HTTP proxy (`HTTP(S)_PROXY`), the proxy resolves the name and connects on our behalf: the
-name is then resolved and checked here before the request, but the proxy's own lookup cannot be
-pinned. A service behind a proxy should set an allow-list.
-"""
+"""A `requests` session whose every hop obeys a `UrlPolicy`, connecting only to the addresses it checked."""
+# One lookup per connection, checked and connected to, defeats DNS rebinding. Behind an HTTP proxy the
+# proxy's own lookup cannot be pinned: the name is checked here once, and the allow-list is the guard.
 from __future__ import annotations
 
 import socket
@@ -47,11 +38,8 @@ def active(policy: UrlPolicy) -> Iterator[None]:
 
 
 def pinned_socket(conn: HTTPConnection) -> socket.socket:
-    """A socket to an address the active policy checked for `conn`'s host: no second lookup of the name.
-
-    Errors are urllib3's own, as its `HTTPConnection._new_conn` raises them, so retries and
-    `requests`' exceptions stay as they were; a refused address raises `URLRefused` through all of it.
-    """
+    """A socket to an address the active policy checked for `conn`'s host: no second lookup of the name."""
+    # urllib3's own errors, as its `_new_conn` raises them, keep retries and `requests`' exceptions as they were
     try:
         addresses = ACTIVE_POLICY.get().addresses(conn._dns_host, conn.port)
     except socket.gaierror as error:
@@ -59,14 +47,11 @@ def pinned_socket(conn: HTTPConnection) -> socket.socket:
     last: OSError | None = None
     for address in addresses:
         try:
-            sock = connection.create_connection(
-                (address, conn.port), conn.timeout,
-                source_address=conn.source_address, socket_options=conn.socket_options,
-            )
+            sock = connection.create_connection((address, conn.port), conn.timeout,
+                                                source_address=conn.source_address, socket_options=conn.socket_options)
         except TimeoutError as error:
-            raise ConnectTimeoutError(
-                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})",
-            ) from error
+            timed_out = f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            raise ConnectTimeoutError(conn, timed_out) from error
         except OSError as error:
             last = error
             continue

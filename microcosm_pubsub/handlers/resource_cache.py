@@ -1,10 +1,5 @@
-"""Kept for services written for the old package: the `resource_cache` binding `URIHandler` reads.
-
-The old package pulled in `microcosm-caching` (memcached) for this one optional binding. When that
-package is installed, the binding is its memcached cache, configured by the same keys; without it,
-an in-process cache with the same `get`/`set` shape stands in, so a service enabling the cache
-keeps running after the move.
-"""
+"""Kept for services written for the old package: the `resource_cache` binding `URIHandler` reads."""
+# microcosm-caching's memcached cache when installed; else an in-process stand-in of the same shape
 from __future__ import annotations
 
 import json
@@ -37,9 +32,7 @@ class ResourceCache(Protocol):
 class InProcessResourceCache:
     """JSON values kept in this process for `ttl` seconds; the oldest entry goes first when full."""
 
-    def __init__(
-        self, max_entries: int = IN_PROCESS_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, max_entries: int = IN_PROCESS_MAX_ENTRIES, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
         self.clock = clock
         self.entries: OrderedDict[str, tuple[float | None, str]] = OrderedDict()
@@ -48,10 +41,9 @@ class InProcessResourceCache:
     def get(self, key: str) -> Any:
         """The value stored under `key`, or None when absent or expired."""
         with self.lock:
-            entry = self.entries.get(key)
-            if entry is None:
+            expires_at, encoded = self.entries.get(key, (None, None))
+            if encoded is None:
                 return None
-            expires_at, encoded = entry
             if expires_at is not None and expires_at <= self.clock():
                 del self.entries[key]
                 return None
@@ -69,8 +61,7 @@ class InProcessResourceCache:
                 self.entries.popitem(last=False)
 
 
-# The same keys and defaults as microcosm-caching's binding: whichever of the two a graph resolves,
-# a service's configuration means the same thing
+# microcosm-caching's keys and defaults: a service's configuration means the same with either cache
 @defaults(
     enabled=typed(boolean, default_value=False),
     servers=typed(comma_separated_list, default_value="localhost:11211"),
@@ -94,5 +85,4 @@ def configure_resource_cache(graph: Any) -> ResourceCache | None:
                 ",".join(graph.config.resource_cache.servers),
             )
         return InProcessResourceCache()
-    cache: ResourceCache | None = configure_memcached(graph)
-    return cache
+    return configure_memcached(graph)  # type: ignore[no-any-return,unused-ignore]

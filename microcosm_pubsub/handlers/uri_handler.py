@@ -1,10 +1,4 @@
-"""Kept for services written for the old package: `URIHandler`, which fetches the resource a message points at.
-
-Messages by convention carry the URI of a resource rather than the resource itself; the handler
-fetches it (retrying through `Nack` while it is not there yet) and hands it to `handle`. Whoever
-publishes chooses that URI, so it is fetched only as its `UrlPolicy` allows (`url_policy`): http(s),
-never a link-local or metadata address, and only the binding's `allowed_hosts` once it sets them.
-"""
+"""Kept for services written for the old package: `URIHandler`, which fetches the resource a message points at."""
 from __future__ import annotations
 
 import logging
@@ -31,8 +25,7 @@ from microcosm_pubsub.wire.errors import Nack
 
 Timeout = float | tuple[float, float]
 
-# Connect 5 s, read 20 s: together under SQS's default 30 s visibility timeout, so a hung service
-# fails the message before SQS hands it to another consumer
+# Connect 5 s, read 20 s: under SQS's default 30 s visibility timeout, so a hung service fails the message first
 DEFAULT_REQUEST_TIMEOUT: Timeout = (5.0, 20.0)
 
 # An HTTP header name is an RFC 9110 token; anything else in the opaque context is not forwarded
@@ -42,18 +35,9 @@ HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 EVENT_PATH = re.compile(r"/[a-z]+_event/")
 
 
-def get(
-    url: str,
-    headers: Mapping[str, str] | None = None,
-    timeout: Timeout = DEFAULT_REQUEST_TIMEOUT,
-    url_policy: UrlPolicy = DEFAULT_URL_POLICY,
-) -> Any:
-    """`requests.get` that never waits forever and goes only where `url_policy` allows, redirects included.
-
-    The one name tests patch to fake the network.
-
-    :raises URLRefused: the URL, a redirect or an address it resolves to is refused (an `InvalidMessage`)
-    """
+def get(url: str, headers: Mapping[str, str] | None = None, timeout: Timeout = DEFAULT_REQUEST_TIMEOUT,
+        url_policy: UrlPolicy = DEFAULT_URL_POLICY) -> Any:
+    """`requests.get` with a timeout, going only where `url_policy` allows; the one name tests patch."""
     with PinnedSession(url_policy) as session:
         return session.get(url, headers=headers, timeout=timeout)
 
@@ -89,39 +73,20 @@ def media_type_of(message: Mapping[str, Any]) -> str | None:
 
 
 class URIHandler:
-    """Base handler for messages that carry a resource's URI: fetch it, then `handle` it.
+    """Base handler for messages that carry a resource's URI: fetch it, then `handle` it (True when handled)."""
 
-    Subclasses override `handle(message, uri, resource)` and, where useful, `get_reason_to_skip`,
-    `resource_type`, `nack_if_not_found` and `get_headers`. A call ends one of four ways: skipped
-    (returns False), handled (True), ignored because `handle` returned falsy (False), or raised
-    (`Nack` when the resource is not there yet or not yet in the state the message announces).
-    """
-
-    # Per-delivery state: the receipt handle lets its holder delete or hide the message, and the
-    # rest describes this consumer, not the request; none of it is for the service being called
+    # Per-delivery state (a receipt handle lets its holder delete the message): not for the service called
     private_opaque_keys: frozenset[str] = frozenset({RECEIPT_HANDLE_KEY, MESSAGE_ID_KEY, URI_KEY, HANDLER_KEY})
 
-    # Hosts resource URIs may point at, when the binding's configuration sets none (`allowed_hosts`);
-    # None or empty: any host. A base class of a service's handlers can name its hosts once here
+    # Hosts resource URIs may point at when the binding's `allowed_hosts` sets none; None or empty: any host
     allowed_hosts: ClassVar[Sequence[str] | str | None] = None
 
     def __init__(
-        self,
-        graph: Any,
-        retry_nack_timeout: int = 1,
-        resource_nack_timeout: int = 1,
-        resource_cache_enabled: bool = True,
-        resource_cache_ttl: int = DEFAULT_RESOURCE_CACHE_TTL,
+        self, graph: Any, retry_nack_timeout: int = 1, resource_nack_timeout: int = 1,
+        resource_cache_enabled: bool = True, resource_cache_ttl: int = DEFAULT_RESOURCE_CACHE_TTL,
         resource_cache_whitelist_callable: Callable[..., bool] = resource_cache_whitelist_callable,
         request_timeout: Timeout | None = None,
     ) -> None:
-        """
-        :param retry_nack_timeout: seconds before a retry, for subclasses that raise `Nack` themselves
-        :param resource_nack_timeout: seconds before a retry when the resource is missing or stale
-        :param resource_cache_whitelist_callable: `(media_type=, uri=) -> bool`, which resources to cache
-        :param request_timeout: seconds (or connect, read) for the HTTP request; None means
-            `DEFAULT_REQUEST_TIMEOUT`
-        """
         self.opaque = graph.opaque
         self.retry_nack_timeout = retry_nack_timeout
         self.resource_nack_timeout = resource_nack_timeout
@@ -154,7 +119,6 @@ class URIHandler:
         return dict
 
     def get_resource_cache(self, graph: Any) -> Any:
-        """The graph's `resource_cache` when one is bound (and enabled), else None."""
         try:
             return graph.resource_cache
         except (LockedGraphError, NotBoundError):
@@ -175,7 +139,7 @@ class URIHandler:
         return False
 
     def get_reason_to_skip(self, message: Mapping[str, Any], uri: str) -> str | None:
-        """A reason not to fetch at all (the message says enough), or None to go on."""
+        """A reason not to fetch at all, or None to go on."""
         return None
 
     def handle(self, message: Mapping[str, Any], uri: str, resource: Any) -> bool:
@@ -186,9 +150,8 @@ class URIHandler:
         self.logger.debug("%s: starting", self.name, extra={"handler": self.name, "uri": uri})
 
     def on_skip(self, message: Mapping[str, Any], uri: str, reason: str) -> None:
-        self.logger.info(
-            "%s: skipped because %s", self.name, reason, extra={"handler": self.name, "uri": uri, "reason": reason},
-        )
+        self.logger.info("%s: skipped because %s", self.name, reason,
+                         extra={"handler": self.name, "uri": uri, "reason": reason})
 
     def on_handle(self, message: Mapping[str, Any], uri: str, resource: Any) -> None:
         self.logger.debug("%s: handled", self.name, extra={"handler": self.name, "uri": uri})
@@ -197,20 +160,14 @@ class URIHandler:
         self.logger.info("%s: ignored", self.name, extra={"handler": self.name, "uri": uri})
 
     def is_cacheable(self, message: Mapping[str, Any], uri: str) -> bool:
-        if self.resource_cache is None:
-            return False
-        return bool(self.resource_cache_whitelist_callable(media_type=media_type_of(message), uri=uri))
+        return self.resource_cache is not None and bool(
+            self.resource_cache_whitelist_callable(media_type=media_type_of(message), uri=uri))
 
     def get_resource(self, message: Mapping[str, Any], uri: str) -> Any:
-        """The resource's JSON, from the cache when allowed, else fetched with the message's context.
-
-        :raises Nack: the resource is not there (404) or does not match a `changed` message yet
-        """
+        """The resource's JSON, from the cache when allowed, else fetched; `Nack` when missing or stale."""
         cache = self.resource_cache if self.is_cacheable(message, uri) else None
-        if cache is not None:
-            cached = cache.get(uri)
-            if cached is not None:
-                return cached
+        if cache is not None and (cached := cache.get(uri)) is not None:
+            return cached
         response = self.fetch(message, uri)
         if response.status_code == HTTPStatus.NOT_FOUND and self.nack_if_not_found:
             raise Nack(self.resource_nack_timeout, "URI resource not found", extra={"uri": uri})
@@ -222,10 +179,7 @@ class URIHandler:
         return resource
 
     def fetch(self, message: Mapping[str, Any], uri: str) -> Any:
-        """GET the URI with the forwarded headers and the request timeout, where `url_policy` allows.
-
-        :raises URLRefused: the URI may not be fetched (INVALID: dead-lettered with the reason, never retried)
-        """
+        """GET the URI with the forwarded headers, where `url_policy` allows (else `URLRefused`)."""
         headers = self.get_headers(message)
         # Without an explicit timeout or policy the call leaves them to `get`'s defaults, keeping the
         # call shape that services' own tests assert on when they patch `get`
@@ -237,26 +191,18 @@ class URIHandler:
             self.url_policy.check_url(uri)
             return get(uri, headers=headers, **options)
         except (InvalidSchema, MissingSchema):
-            self.logger.error(
-                "Error was found when trying to process uri. Check schema",
-                extra={"handler": self.name, "uri": uri},
-            )
+            self.logger.error("Error was found when trying to process uri. Check schema",
+                              extra={"handler": self.name, "uri": uri})
             raise
 
     def validate_changed_field(self, message: Mapping[str, Any], resource: Any) -> None:
-        """For a `changed` message naming a field: the resource must already hold the new value.
-
-        :raises Nack: it does not yet (a replica or cache behind the write), so try again later
-        """
+        """For a `changed` message naming a field, `Nack` until the resource holds the new value."""
         field_name = message.get("field_name")
         if not field_name or not self.nack_if_not_found:
             return
         if resource.get(field_name) != message.get("new_value"):
-            raise Nack(
-                self.resource_nack_timeout,
-                "Resource field value does not match message",
-                extra={"uri": message.get(URI_KEY), "field_name": field_name},
-            )
+            raise Nack(self.resource_nack_timeout, "Resource field value does not match message",
+                       extra={"uri": message.get(URI_KEY), "field_name": field_name})
 
     def get_headers(self, message: Mapping[str, Any]) -> dict[str, str]:
         """HTTP headers for the request: the opaque context, less per-delivery state and unsafe entries."""

@@ -1,21 +1,6 @@
-"""Where a message's resource URI may send `URIHandler`: http(s) only, never link-local, only allowed hosts.
-
-Whoever can publish to a topic chooses the URIs its consumers fetch, with the consumers' headers.
-Without a check, `http://169.254.169.254/latest/meta-data/iam/security-credentials/...` would make a
-consumer read its own instance credentials and hand them to its handler. `UrlPolicy` refuses:
-
-- any scheme but http and https;
-- link-local and cloud metadata addresses (169.254.0.0/16, with AWS's 169.254.169.254 and ECS's
-  169.254.170.2; fe80::/10; fd00:ec2::254; and IPv6 forms that embed such an IPv4 address), whether
-  written in the URI or reached by resolving its host name;
-- once an allow-list is set, every host not on it (exact names, or `*.example.com` for any name
-  below example.com).
-
-Loopback and private ranges stay allowed by default: tests and sidecars answer on 127.0.0.1, and
-services read from internal hosts. A URL is checked before anything is sent (`check_url`), and the
-addresses a connection is made to are checked after name resolution (`addresses`), so the address
-checked is the address connected to (see `pinned`).
-"""
+"""Where a message's resource URI may send `URIHandler`: http(s) only, never link-local, only allowed hosts."""
+# A publisher chooses the URIs consumers fetch: unchecked, one pointing at 169.254.169.254 would hand the
+# instance's credentials to the handler. Loopback and private ranges stay allowed (tests, sidecars, internal hosts).
 from __future__ import annotations
 
 import ipaddress
@@ -62,10 +47,7 @@ class SchemeMissing(URLRefused, MissingSchema):
 
 
 def system_resolver(host: str, port: int) -> list[str]:
-    """Every address the system resolver gives for `host`, in its order, without repeats.
-
-    :raises socket.gaierror: the name does not resolve
-    """
+    """Every address the system resolver gives for `host`, in its order, without repeats."""
     found: list[str] = []
     for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         address = str(sockaddr[0])
@@ -75,11 +57,8 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 def literal_address(host: str) -> Address | None:
-    """The address a URI's host spells out, else None: IPv6 without brackets (maybe with a zone), or IPv4.
-
-    IPv4 is read as the system reads a numeric host, so `2852039166` and `0xa9.0xfe.0xa9.0xfe` are
-    169.254.169.254 as they would be when connecting; nothing is looked up.
-    """
+    """The address a URI's host spells out, else None; nothing is looked up."""
+    # IPv4 read as the system reads a numeric host: `2852039166` and `0xa9.0xfe.0xa9.0xfe` are 169.254.169.254
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -123,10 +102,7 @@ def refusal(address: Address) -> str | None:
 
 
 def host_list(value: Any) -> list[str]:
-    """Host patterns from configuration: a list, a JSON array, or a comma-separated string (environment variables).
-
-    :raises ConfigurationError: an entry is neither a host name, an address nor `*.` and a domain
-    """
+    """Host patterns from configuration: a list, a JSON array, or a comma-separated string (environment variables)."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -166,11 +142,7 @@ def host_matches(host: str, pattern: str) -> bool:
 
 @dataclass(frozen=True)
 class UrlPolicy:
-    """Which URIs may be fetched: http(s), no link-local address, and the allow-listed hosts when there are any.
-
-    :param allowed_hosts: host patterns (see `host_list`); empty means any host
-    :param resolve: `(host, port) -> addresses`, the resolver the checked connection uses
-    """
+    """Which URIs may be fetched: http(s), no link-local address, and the allow-listed hosts when there are any."""
 
     allowed_hosts: tuple[str, ...] = ()
     resolve: Resolver = field(default=system_resolver, compare=False)
@@ -184,10 +156,7 @@ class UrlPolicy:
         return cls(hosts, resolve)
 
     def check_url(self, url: str) -> str:
-        """The URL's host, once its scheme, host and literal address pass; no name is resolved here.
-
-        :raises URLRefused: (INVALID) with the host and what to configure
-        """
+        """The URL's host, once its scheme, host and literal address pass; no name is resolved here."""
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").rstrip(".")
@@ -195,9 +164,8 @@ class UrlPolicy:
             raise URLRefused("", f"resource URI is not a valid URL ({error})") from error
         scheme = parts.scheme.lower()
         if not scheme:
-            raise SchemeMissing(
-                host, f"resource URI has no scheme (host {host or 'missing'}): only http and https URIs are fetched",
-            )
+            raise SchemeMissing(host, f"resource URI has no scheme (host {host or 'missing'}): "
+                                "only http and https URIs are fetched")
         if scheme not in SCHEMES:
             raise SchemeRefused(
                 host,
@@ -231,11 +199,7 @@ class UrlPolicy:
         )
 
     def addresses(self, host: str, port: int) -> list[str]:
-        """The addresses to connect to for `host`: all of them checked, so none may be refused.
-
-        :raises URLRefused: the host is, or resolves to, a refused address
-        :raises socket.gaierror: the name does not resolve
-        """
+        """The addresses to connect to for `host`: all of them checked, so none may be refused."""
         # A trailing dot names the same host (fully qualified); the address is read without it
         literal = literal_address(host.rstrip("."))
         if literal is not None:
