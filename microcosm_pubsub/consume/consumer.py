@@ -86,8 +86,7 @@ class SQSConsumer:
     @cached_property
     def client(self) -> Any:
         """The SQS client; a reader for a file path or `STDIN` as the queue URL, or a Lambda event."""
-        reader = reader_for(self.sqs_queue_url, self.sqs_event)
-        return reader if reader is not None else self.graph.sqs_client
+        return reader_for(self.sqs_queue_url, self.sqs_event) or self.graph.sqs_client
 
     @property
     def sqs_client(self) -> Any:
@@ -168,9 +167,7 @@ class SQSConsumer:
 
     def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]:
         """The consumed queue's attributes `names`; boto's errors propagate, as in the two below."""
-        response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))
-        attributes: dict[str, Any] = response["Attributes"]
-        return attributes
+        return dict(self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))["Attributes"])
 
     def find_queue_url(self, name: str, account: str) -> str:
         response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)

@@ -106,14 +106,11 @@ class SQSMessageDispatcher:
         """Decide the outcome of one message, with `bound_handlers` or the registry's; never raises, settles nothing."""
         started = time.perf_counter()
         ready = self._ready(message, bound_handlers)
-        if isinstance(ready, Ready):
-            # The message's age when its handling starts, not once the handler is done
-            age = seconds_since(ready.published)
-            result = self._call(message, ready, started)
-        else:
-            result = ready
-            age = seconds_since_published(message.opaque_data)
-        return _measured(result, started, age)
+        if not isinstance(ready, Ready):
+            return _measured(ready, started, seconds_since_published(message.opaque_data))
+        # The message's age when its handling starts, not once the handler is done
+        age = seconds_since(ready.published)
+        return _measured(self._call(message, ready, started), started, age)
 
     async def handle_message_async(
         self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,

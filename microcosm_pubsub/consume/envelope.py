@@ -25,11 +25,6 @@ MEDIA_TYPE_ATTRIBUTE = "media_type"
 RAW_MEDIA_TYPE = "application/json"
 
 
-def _sns_notification(body: Any) -> bool:
-    # A message's own JSON always carries mediaType; SNS's envelope never does
-    return isinstance(body, dict) and isinstance(body.get("Message"), str) and "mediaType" not in body
-
-
 def _strings(attributes: Any, key: str) -> dict[str, str]:
     """Message attributes as name -> string: SQS keeps the value in `StringValue`, SNS's envelope in `Value`."""
     if not attributes or not isinstance(attributes, Mapping):
@@ -53,7 +48,8 @@ def unwrap(raw: Mapping[str, Any]) -> Unwrapped:
         body = json.loads(body_text)
     except (TypeError, ValueError) as error:
         return Unwrapped(sqs_message_id, sqs_message_id, payload, attributes, problem=f"body is not JSON: {error}")
-    if not _sns_notification(body):
+    # A message's own JSON always carries mediaType; SNS's envelope never does
+    if not (isinstance(body, dict) and isinstance(body.get("Message"), str) and "mediaType" not in body):
         return Unwrapped(sqs_message_id, sqs_message_id, payload, attributes, body, body)
     published = _strings(body.get("MessageAttributes"), "Value")
     if published:
@@ -159,7 +155,6 @@ class SQSEnvelope:
                 # A foreign event (foreign.py): its handler gets the body as it is, no schema
                 return wire.opened(routed, body, opaque_data)
             return wire.opened(None, None, opaque_data, problem="message has no media type")
-
         try:
             schema = self.schemas.find(media_type).schema
         except SchemaNotFoundError as error:

@@ -59,11 +59,10 @@ def _values(document: Any, steps: tuple[tuple[str, bool], ...]) -> list[Any]:
         for item in found:
             if isinstance(item, Mapping) and key in item:
                 value = item[key]
-                if each:
-                    if isinstance(value, list):
-                        following.extend(value)
-                else:
+                if not each:
                     following.append(value)
+                elif isinstance(value, list):
+                    following.extend(value)
         found = following
     return found
 
@@ -72,10 +71,7 @@ def _matches(value: Any, expected: tuple[str, ...]) -> bool:
     if isinstance(value, (dict, list)) or value is None:
         return "*" in expected
     text = value if isinstance(value, str) else json.dumps(value)
-    return any(
-        text.startswith(wanted[:-1]) if wanted.endswith("*") else text == wanted
-        for wanted in expected
-    )
+    return any(text.startswith(wanted[:-1]) if wanted.endswith("*") else text == wanted for wanted in expected)
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,7 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 
 
 def _coroutine(awaitable: Awaitable[Any]) -> Coroutine[Any, Any, Any]:
-    if asyncio.iscoroutine(awaitable):
-        return awaitable
-    return _await(awaitable)
+    return awaitable if asyncio.iscoroutine(awaitable) else _await(awaitable)
 
 
 def _copy_outcome(task: asyncio.Task[Any], done: concurrent.futures.Future[Any]) -> None:

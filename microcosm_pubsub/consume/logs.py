@@ -41,10 +41,8 @@ def published_at(opaque_data: Mapping[str, str]) -> float | None:
     if stamp is None and opaque_data:
         # Keys off the wire are lower-case; opaque data built by hand (old tests, scripts) may not be
         stamp = next((value for key, value in opaque_data.items() if str(key).lower() == PUBLISHED_KEY), None)
-    if stamp is None:
-        return None
     try:
-        return float(stamp)
+        return None if stamp is None else float(stamp)
     except ValueError:
         return None
 
@@ -83,7 +81,7 @@ def log_outcome(
     }
     error = result.error if outcome is Outcome.FAILED else None
     caller = sys._getframe(1)
-    record = logger.makeRecord(
+    logger.handle(logger.makeRecord(
         logger.name, level, caller.f_code.co_filename, caller.f_lineno, OUTCOME_LINE,
         (
             outcome.name, fields["media_type"], fields["message_id"], fields["receive_count"], fields["handler"],
@@ -91,8 +89,7 @@ def log_outcome(
         ),
         (type(error), error, error.__traceback__) if error is not None else None,
         caller.f_code.co_name, {PUBSUB_ATTRIBUTE: fields},
-    )
-    logger.handle(record)
+    ))
 
 
 # One encoder for every line: `json.dumps` with options builds a new one per call
@@ -167,9 +164,7 @@ def redact(value: Any, key: str = "") -> Any:
         return [redact(item) for item in value]
     if isinstance(value, str):
         return URL_USERINFO.sub(f"{REDACTED}@", value)
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return str(value)
+    return value if value is None or isinstance(value, bool | int | float) else str(value)
 
 
 def log_configuration(

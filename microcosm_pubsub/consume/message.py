@@ -128,9 +128,8 @@ class SQSMessage:
     @property
     def age_seconds(self) -> float | None:
         """Seconds since SQS accepted the message, when SQS said."""
-        if self.delivery.sent_timestamp is None:
-            return None
-        return max(time.time() - self.delivery.sent_timestamp, 0.0)
+        sent = self.delivery.sent_timestamp
+        return None if sent is None else max(time.time() - sent, 0.0)
 
     def _settle_target(self) -> Settler:
         if self.consumer is None:

@@ -35,9 +35,7 @@ def _direct_store(opaque: Any) -> ContextVar[Any] | None:
     if type(opaque) is not Opaque or _microcosm_major() != TESTED_MICROCOSM:
         return None
     store = getattr(opaque, "_store", None)
-    if not isinstance(store, ContextVar) or type(store.get()) is not NormalizedDict:
-        return None
-    return store
+    return store if isinstance(store, ContextVar) and type(store.get()) is NormalizedDict else None
 
 
 class OpaqueScope:

@@ -122,6 +122,4 @@ def reader_for(sqs_queue_url: str | None, sqs_event: Mapping[str, Any] | None = 
     if sqs_queue_url == STDIN:
         return SQSStdInReader()
     path = urlparse(sqs_queue_url).path if sqs_queue_url.startswith("file://") else sqs_queue_url
-    if os.path.isfile(path):
-        return SQSFileReader(path)
-    return None
+    return SQSFileReader(path) if os.path.isfile(path) else None

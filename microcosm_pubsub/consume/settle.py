@@ -56,9 +56,7 @@ class Settlement:
 
     @cached_property
     def dead_letters(self) -> DeadLetterQueue | None:
-        if not self.dead_letter_queue_url:
-            return None
-        return DeadLetterQueue(self.consumer, self.dead_letter_queue_url)
+        return DeadLetterQueue(self.consumer, self.dead_letter_queue_url) if self.dead_letter_queue_url else None
 
     @property
     def last_receive(self) -> int | None:

@@ -1,7 +1,7 @@
 """The names `produce()` accepts for a schema, and the error naming those it does not know."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -44,21 +44,20 @@ def check_arguments(schema: Schema, media_type: str, content: Mapping[str, Any])
     if names is _NOT_YET:
         names = accepted_names(schema)
         setattr(schema, ACCEPTED_ATTRIBUTE, names)
-    if names is None or names.issuperset(content):
-        return
-    raise unknown_arguments(schema, media_type, content, names)
+    if names is not None and not names.issuperset(content):
+        raise unknown_arguments(schema, media_type, content, names)
 
 
 def unknown_arguments(
     schema: Schema, media_type: str, content: Mapping[str, Any], names: frozenset[str],
 ) -> SchemaValidationError:
     """The error for content with keys the schema does not know: each named, with the closest known name."""
-    unknown = [key for key in content if key not in names]
     arguments = argument_names(schema)
-    messages: dict[str, Any] = {
-        str(key): [f"unknown argument{suggestion(str(key), arguments.values())}, not a field of the schema"]
-        for key in unknown
-    }
+    messages: dict[str, Any] = {}
+    for key in (name for name in content if name not in names):
+        close = closest(str(key), arguments.values())
+        hint = f" (did you mean {close!r}?)" if close else ""
+        messages[str(key)] = [f"unknown argument{hint}, not a field of the schema"]
     try:
         dump(schema, {**{key: value for key, value in content.items() if key in names}, "media_type": media_type})
     except ValidationError as error:
@@ -66,9 +65,3 @@ def unknown_arguments(
         if isinstance(error.messages, dict):
             messages.update({key: value for key, value in error.messages.items() if key not in messages})
     return SchemaValidationError(type(schema).__name__, ValidationError(messages), arguments)
-
-
-def suggestion(name: str, candidates: Iterable[str]) -> str:
-    """` (did you mean 'reason'?)` when a candidate is close to `name`, else nothing."""
-    close = closest(name, candidates)
-    return f" (did you mean {close!r}?)" if close else ""

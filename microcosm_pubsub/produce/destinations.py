@@ -79,29 +79,24 @@ class QueueSender:
         return url
 
     def send(self, message: OutgoingMessage) -> Mapping[str, Any]:
-        """SendMessage with the body and attributes a topic would get: the consumer reads it as a raw delivery."""
-        kwargs: dict[str, Any] = {
-            "QueueUrl": self.url(message.topic_arn), "MessageBody": message.body,
-            "MessageAttributes": message.attributes,
-            **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
-        }
-        if message.delay_seconds is not None:
-            kwargs["DelaySeconds"] = message.delay_seconds
-        response: Mapping[str, Any] = self.client.send_message(**kwargs)
+        response: Mapping[str, Any] = self.client.send_message(QueueUrl=self.url(message.topic_arn), **_entry(message))
         return response
 
     def send_batch(
         self, destination: str, messages: Sequence[OutgoingMessage], ids: Sequence[int],
     ) -> Mapping[str, Any]:
         """SendMessageBatch, entries named by `ids`: `Successful` and `Failed` as SNS PublishBatch answers."""
-        entries = []
-        for entry_id, message in zip(ids, messages, strict=True):
-            entry: dict[str, Any] = {
-                "Id": str(entry_id), "MessageBody": message.body, "MessageAttributes": message.attributes,
-                **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
-            }
-            if message.delay_seconds is not None:
-                entry["DelaySeconds"] = message.delay_seconds
-            entries.append(entry)
+        entries = [{"Id": str(entry_id), **_entry(message)} for entry_id, message in zip(ids, messages, strict=True)]
         response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=self.url(destination), Entries=entries)
         return response
+
+
+def _entry(message: OutgoingMessage) -> dict[str, Any]:
+    """SendMessage's arguments: the body and attributes a topic would get, so the consumer reads a raw delivery."""
+    entry: dict[str, Any] = {
+        "MessageBody": message.body, "MessageAttributes": message.attributes,
+        **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
+    }
+    if message.delay_seconds is not None:
+        entry["DelaySeconds"] = message.delay_seconds
+    return entry

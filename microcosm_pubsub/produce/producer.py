@@ -210,9 +210,6 @@ class SNSProducer:
         self, messages: list[OutgoingMessage], chunk: list[int], message_ids: list[str | None],
         failures: list[dict[str, Any]],
     ) -> None:
-        def failure(index: int, code: str, text: str) -> dict[str, Any]:
-            return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
-
         destination = messages[chunk[0]].topic_arn
         try:
             if is_queue(destination):
@@ -224,12 +221,12 @@ class SNSProducer:
                     for index in chunk
                 ])
         except (BotoCoreError, ClientError) as error:
-            failures.extend(failure(index, type(error).__name__, str(error)) for index in chunk)
+            failures.extend(_failure(messages, index, type(error).__name__, str(error)) for index in chunk)
             return
         for success in response.get("Successful", []):
             message_ids[int(success["Id"])] = success["MessageId"]
         for failed in response.get("Failed", []):
-            failures.append(failure(int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
+            failures.append(_failure(messages, int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
 
     def fifo_parameters(self, message: OutgoingMessage) -> dict[str, str]:
         """A FIFO message's group and deduplication ids for Publish and PublishBatch."""
@@ -249,9 +246,7 @@ class SNSProducer:
 
     def start_deferring(self, block: DeferredProduction) -> Token[DeferredProduction | None] | None:
         """Hold this context's produces in `block`; the token for `stop_deferring`, None when joining an outer block."""
-        if self._holding.get() is not None:
-            return None
-        return self._holding.set(block)
+        return self._holding.set(block) if self._holding.get() is None else None
 
     def stop_deferring(self, token: Token[DeferredProduction | None]) -> None:
         """Publish directly again, as before the `start_deferring` that gave `token`."""
@@ -282,6 +277,10 @@ def batches(messages: list[OutgoingMessage], batch_size: int) -> Iterator[list[i
         )
 
 
+def _failure(messages: list[OutgoingMessage], index: int, code: str, text: str) -> dict[str, Any]:
+    return {"index": index, "media_type": messages[index].media_type, "code": code, "message": text}
+
+
 def held_back(messages: list[OutgoingMessage], chunk: list[int], failures: list[dict[str, Any]]) -> list[int]:
     """The chunk without the FIFO messages whose group had an earlier message fail: they would overtake it."""
     failed = {
@@ -291,11 +290,8 @@ def held_back(messages: list[OutgoingMessage], chunk: list[int], failures: list[
     for index in chunk:
         message = messages[index]
         if message.message_group_id is not None and (message.topic_arn, message.message_group_id) in failed:
-            failures.append({
-                "index": index, "media_type": message.media_type, "code": "NotSent",
-                "message": f"an earlier message of group {message.message_group_id} failed; sent after it, "
-                           "this one would overtake it",
-            })
+            failures.append(_failure(messages, index, "NotSent", "an earlier message of group "
+                                     f"{message.message_group_id} failed; sent after it, this one would overtake it"))
         else:
             kept.append(index)
     return kept
