@@ -325,14 +325,25 @@ def discover(directory: Path, package: str) -> list[str]:
     return found
 
 
-def longest_first(modules: list[str], durations: dict[str, float]) -> list[str]:
-    # A module not measured yet goes by the longest measured one, so it cannot end up last and alone
-    unknown = max(durations.values(), default=0.0)
-    return sorted(modules, key=lambda module: -durations.get(module, unknown))
+@dataclass
+class Group:
+    """Test modules run by one interpreter: this one, or another environment's (`--also`)."""
+
+    python: str
+    label: str  # "" for this interpreter; otherwise shown with each of its modules
+    modules: list[str]
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def key(self, module: str) -> str:
+        """The module's name in the durations file."""
+        return f"{self.label}/{module}" if self.label else module
 
 
 @dataclass
 class ModuleRun:
+    group: Group
     name: str
     started: float
     labels: list[str] = field(default_factory=list)
@@ -342,9 +353,14 @@ class ModuleRun:
     failed: int = 0
     skipped: int = 0
 
+    @property
+    def title(self) -> str:
+        return f"{self.name} [{self.group.label}]" if self.group.label else self.name
+
 
 @dataclass
 class Worker:
+    group: Group
     process: subprocess.Popen[bytes]
     to_worker: IO[str]
     events: int  # the read ends of its events pipe and of its stdout and stderr
@@ -364,50 +380,85 @@ def read_available(fd: int) -> bytes | None:
 
 
 class Parallel:
-    """Runs the modules over `jobs` workers and prints each module's line as it completes."""
+    """Runs the groups' modules over `jobs` workers and prints each module's line as it completes.
 
-    def __init__(self, jobs: int, options: list[str], modules: list[str]) -> None:
+    One queue, longest first over every group: a free worker takes the longest module of its own
+    group, unless a longer one waits in a group no worker serves (then it makes way for a worker of
+    that group), or its group has none left.
+    """
+
+    def __init__(self, jobs: int, options: list[str], groups: list[Group], durations: dict[str, float]) -> None:
         self.jobs = jobs
         self.options = options
-        self.queue = modules
-        self.total = len(modules)
+        self.groups = groups
+        # A module not measured yet goes by the longest measured one, so it cannot end up last and alone
+        unknown = max(durations.values(), default=0.0)
+        items = [(group, module) for group in groups for module in group.modules]
+        self.queue = sorted(items, key=lambda item: -durations.get(item[0].key(item[1]), unknown))
+        self.total = len(self.queue)
         self.workers: list[Worker] = []
         self.selector = selectors.DefaultSelector()
-        self.passed = self.failed = self.skipped = 0
         self.failures: list[str] = []
         self.durations: dict[str, float] = {}
         self.started = time.monotonic()
         self.deadline = self.started + SUITE_TIMEOUT_SECONDS
 
-    def spawn(self) -> None:
+    @property
+    def passed(self) -> int:
+        return sum(group.passed for group in self.groups)
+
+    @property
+    def failed(self) -> int:
+        return sum(group.failed for group in self.groups)
+
+    @property
+    def skipped(self) -> int:
+        return sum(group.skipped for group in self.groups)
+
+    def spawn(self, group: Group) -> None:
         events_read, events_write = os.pipe()
         modules_read, modules_write = os.pipe()
         warnings = [f"-W{option}" for option in sys.warnoptions]
         timeout = max(1.0, self.deadline - time.monotonic())
         command = [
-            sys.executable, *warnings, __file__, "--worker", f"{modules_read},{events_write}", str(timeout),
+            group.python, *warnings, __file__, "--worker", f"{modules_read},{events_write}", str(timeout),
             *self.options,
         ]
-        process = subprocess.Popen(  # noqa: S603 (this interpreter running this script)
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(modules_read, events_write),
-        )
+        try:
+            process = subprocess.Popen(  # noqa: S603 (an interpreter of ours running this script)
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                pass_fds=(modules_read, events_write),
+            )
+        except OSError as error:
+            for fd in (events_read, events_write, modules_read, modules_write):
+                os.close(fd)
+            self.failures.append("\n".join([
+                SEPARATOR1, f"ERROR: a test worker ({group.python})", SEPARATOR2, f"It could not start: {error}",
+            ]))
+            self.abandon(group)
+            return
         os.close(modules_read)
         os.close(events_write)
         assert process.stdout is not None
         output = process.stdout.fileno()
-        worker = Worker(process, os.fdopen(modules_write, "w", encoding="utf-8"), events_read, output)
+        worker = Worker(group, process, os.fdopen(modules_write, "w", encoding="utf-8"), events_read, output)
         for fd, kind in ((events_read, "events"), (output, "output")):
             os.set_blocking(fd, False)
             self.selector.register(fd, selectors.EVENT_READ, (worker, kind))
         self.workers.append(worker)
 
+    def spawn_for_waiting(self) -> None:
+        """Fill free slots with workers for the longest modules waiting, one worker starting per module."""
+        while len(self.workers) < self.jobs and time.monotonic() < self.deadline:
+            starting = sum(1 for worker in self.workers if worker.modules == 0)
+            if len(self.queue) <= starting:
+                return
+            self.spawn(self.queue[starting][0])
+
     def run(self) -> None:
-        for _ in range(min(self.jobs, len(self.queue))):
-            self.spawn()
+        self.spawn_for_waiting()
         while self.workers:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= -60:
+            if time.monotonic() - self.deadline > 60:
                 # The workers' own watchdogs should have fired by now; stop whatever is left
                 for worker in list(self.workers):
                     worker.process.kill()
@@ -422,12 +473,13 @@ class Parallel:
                     self.read_output(worker)
                 else:
                     self.read_events(worker)
-        for name in self.queue:
-            self.failed += 1
+        for group, name in self.queue:
+            group.failed += 1
+            run = ModuleRun(group, name, time.monotonic())
             self.failures.append("\n".join([
-                SEPARATOR1, f"ERROR: {name}", SEPARATOR2, "Not run: no test worker was left to run it.",
+                SEPARATOR1, f"ERROR: {run.title}", SEPARATOR2, "Not run: no test worker was left to run it.",
             ]))
-            sys.stderr.write(f"{name} (not run: no test worker was left)\n")
+            sys.stderr.write(f"{run.title} (not run: no test worker was left)\n")
         self.queue = []
 
     def read_output(self, worker: Worker) -> None:
@@ -466,13 +518,24 @@ class Parallel:
                 self.complete(worker, current)
             self.dispatch(worker)
 
+    def next_for(self, worker: Worker) -> str:
+        """The module the worker runs next; "" to let it finish."""
+        if not self.queue or time.monotonic() >= self.deadline:
+            return ""
+        served = {id(other.group) for other in self.workers}
+        for index, (group, module) in enumerate(self.queue):
+            if group is worker.group:
+                del self.queue[index]
+                return module
+            if id(group) not in served:
+                return ""  # a longer module waits for a worker of its own group: make way for one
+        return ""
+
     def dispatch(self, worker: Worker) -> None:
-        if self.queue and time.monotonic() < self.deadline:
-            name = self.queue.pop(0)
-            worker.current = ModuleRun(name, time.monotonic())
+        name = self.next_for(worker)
+        if name:
+            worker.current = ModuleRun(worker.group, name, time.monotonic())
             worker.modules += 1
-        else:
-            name = ""
         try:
             worker.to_worker.write(name + "\n")
             worker.to_worker.flush()
@@ -486,16 +549,19 @@ class Parallel:
         if problem is not None:
             run.failed += 1
             run.failures.append("\n".join([
-                SEPARATOR1, f"ERROR: {run.name}", SEPARATOR2,
+                SEPARATOR1, f"ERROR: {run.title}", SEPARATOR2,
                 f"The module did not complete: {problem}. Its worker's output:", output,
             ]))
             output = ""
-        self.durations[run.name] = round(time.monotonic() - run.started, 2)
-        self.passed += run.passed
-        self.failed += run.failed
-        self.skipped += run.skipped
+        elif run.group.label:
+            run.failures = [failure.replace("\n" + SEPARATOR2, f" [{run.group.label}]\n" + SEPARATOR2, 1)
+                            for failure in run.failures]
+        self.durations[run.group.key(run.name)] = round(time.monotonic() - run.started, 2)
+        run.group.passed += run.passed
+        run.group.failed += run.failed
+        run.group.skipped += run.skipped
         self.failures += run.failures
-        line = f"{run.name} {''.join(run.labels)}"
+        line = f"{run.title} {''.join(run.labels)}"
         if problem is not None:
             line += f" (did not complete: {problem})"
         if output and not output.endswith("\n"):
@@ -511,17 +577,17 @@ class Parallel:
             into.append(data.decode("utf-8", "replace"))
 
     def end(self, worker: Worker, problem: str) -> None:
-        """The worker is gone: its module (if any) failed; another worker takes the modules left."""
+        """The worker is gone: its module (if any) failed; other workers take the modules left."""
         self.workers.remove(worker)
         if worker.current is not None:
             self.complete(worker, worker.current, problem)
         else:
             self.drain_output(worker, worker.stray)
             if worker.process.returncode != 0:
-                self.failed += 1
+                worker.group.failed += 1
                 self.failures.append("\n".join([
-                    SEPARATOR1, "ERROR: a test worker", SEPARATOR2, f"It failed: {problem}. Its output:",
-                    "".join(worker.stray),
+                    SEPARATOR1, f"ERROR: a test worker ({worker.group.python})", SEPARATOR2,
+                    f"It failed: {problem}. Its output:", "".join(worker.stray),
                 ]))
         for fd in (worker.events, worker.output):
             if fd in self.selector.get_map():
@@ -533,9 +599,21 @@ class Parallel:
             worker.to_worker.close()
         except BrokenPipeError:
             pass
-        # A worker that died before its first module would die again: only one that ran something is replaced
-        if self.queue and worker.modules > 0 and time.monotonic() < self.deadline:
-            self.spawn()
+        # A worker that died before its first module would die again: its group gets no other
+        if worker.modules == 0 and worker.process.returncode != 0:
+            self.abandon(worker.group)
+        self.spawn_for_waiting()
+
+    def abandon(self, group: Group) -> None:
+        left = [module for other, module in self.queue if other is group]
+        self.queue = [(other, module) for other, module in self.queue if other is not group]
+        for module in left:
+            group.failed += 1
+            run = ModuleRun(group, module, time.monotonic())
+            self.failures.append("\n".join([
+                SEPARATOR1, f"ERROR: {run.title}", SEPARATOR2, "Not run: its test worker could not start.",
+            ]))
+            sys.stderr.write(f"{run.title} (not run: its test worker could not start)\n")
 
     def finish(self) -> None:
         if self.failures:
@@ -548,18 +626,23 @@ class Parallel:
         sys.stderr.flush()
 
 
-def run_parallel(argv: list[str], jobs: int, summary: Path | None, record_durations: Path | None) -> int:
+def run_parallel(
+    argv: list[str], jobs: int, also: list[tuple[str, str]], summary: Path | None, record_durations: Path | None,
+) -> int:
     options, names, start = split_arguments(with_config(argv))
+    groups = [Group(sys.executable, "", test_modules(names, start))]
+    for python, modules in also:
+        groups.append(Group(python, Path(python).parent.parent.name, test_modules(modules.split(), start)))
     durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
-    modules = longest_first(test_modules(names, start), durations)
-    parallel = Parallel(jobs, options, modules)
+    parallel = Parallel(jobs, options, groups, durations)
     parallel.run()
     parallel.finish()
     if record_durations is not None:
         recorded = json.loads(record_durations.read_text()) if record_durations.exists() else {}
         recorded.update(parallel.durations)
         record_durations.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
-    record(summary, parallel.passed, parallel.failed, parallel.skipped)
+    for group in groups:  # a line each, as separate runs would have recorded
+        record(summary, group.passed, group.failed, group.skipped)
     return report(parallel.passed, parallel.failed, parallel.skipped)
 
 
@@ -570,16 +653,23 @@ def main(argv: list[str]) -> int:
         return run_worker(argv[1], float(argv[2]), argv[3:])
     summary = record_durations = None
     jobs = 1
-    while argv[:1] and argv[0] in ("--summary", "--jobs", "--record-durations"):
-        option, value, argv = argv[0], argv[1], argv[2:]
-        if option == "--summary":
-            summary = Path(value)
-        elif option == "--jobs":
-            jobs = int(value)
+    also: list[tuple[str, str]] = []
+    rest: list[str] = []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument == "--summary":
+            summary = Path(next(arguments))
+        elif argument == "--jobs":
+            jobs = int(next(arguments))
+        elif argument == "--record-durations":
+            record_durations = Path(next(arguments))
+        elif argument == "--also":
+            also.append((next(arguments), next(arguments)))
         else:
-            record_durations = Path(value)
-    if jobs > 1:
-        return run_parallel(argv, jobs, summary, record_durations)
+            rest.append(argument)
+    argv = rest
+    if jobs > 1 or also:
+        return run_parallel(argv, max(jobs, 1), also, summary, record_durations)
     return run_serial(argv, summary)
 
 
