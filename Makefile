@@ -91,16 +91,16 @@ $(WHEELHOUSE_READY): setup.py | $(INSTALLED)
 # the logging of passing tests stays captured (scripts/run_tests.py, scripts/nose2.cfg)
 test: test-envs
 	@rm -f $(SUMMARY)
-	@echo "--- the suite (nose2), with the examples' tests, in $(TEST_JOBS) worker processes ---"
-	-@MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python \
+	@echo "--- the suite (nose2) with the examples' tests, and the codec tests again under marshmallow 3" \
+		"($(VENV3)), in $(TEST_JOBS) worker processes; the examples' pytest run alongside ---"
+	-@log=$$(mktemp); \
+		$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES) > $$log 2>&1 & \
+		MICROCOSM_PUBSUB_OLD_PYTHON=$(abspath $(VENV_OLD))/bin/python \
 		MICROCOSM_PUBSUB_OLD3_PYTHON=$(abspath $(VENV_OLD3))/bin/python \
 		MICROCOSM_PUBSUB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) \
 		$(PY) -W error scripts/run_tests.py --summary $(SUMMARY) --jobs $(TEST_JOBS) \
-		-s . microcosm_pubsub.tests $(NOSE2_EXAMPLES)
-	@echo "--- the examples' tests under pytest ---"
-	-@$(PY) scripts/run_pytest.py --summary $(SUMMARY) -W error $(PYTEST_EXAMPLES)
-	@echo "--- the codec tests again under marshmallow 3 ($(VENV3)) ---"
-	-@$(VENV3)/bin/python -W error scripts/run_tests.py --summary $(SUMMARY) -s . $(MARSHMALLOW3_TESTS)
+		-s . microcosm_pubsub.tests $(NOSE2_EXAMPLES) --also $(VENV3)/bin/python "$(MARSHMALLOW3_TESTS)"; \
+		wait; echo "--- the examples' tests under pytest ---"; cat $$log; rm -f $$log
 	@$(PY) scripts/run_tests.py --total $(SUMMARY) 3
 
 # A make already running in parallel (make -jN) lends its job slots; otherwise ENV_JOBS at once
