@@ -136,12 +136,8 @@ def make_backoff_policy(name: str, seconds: float) -> BackoffPolicy:
 def service_policy(name: str) -> type[Any] | None:
     """A subclass of `BackoffPolicy` (or of our policies), at any depth, called `name`."""
     pending: list[type[Any]] = [BackoffPolicy, Backoff]
-    seen: set[type[Any]] = set()
     while pending:
         cls = pending.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
         if cls.__name__ == name and cls not in (BackoffPolicy, Backoff):
             return cls
         pending.extend(cls.__subclasses__())

@@ -25,8 +25,7 @@ DISALLOWED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 
 
 def attribute(value: object, data_type: str = "String") -> dict[str, str]:
-    text = DISALLOWED.sub("?", str(value))[:MAX_REASON_CHARS] or "-"
-    return {"DataType": data_type, "StringValue": text}
+    return {"DataType": data_type, "StringValue": DISALLOWED.sub("?", str(value))[:MAX_REASON_CHARS] or "-"}
 
 
 def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> dict[str, dict[str, Any]]:
@@ -112,13 +111,10 @@ class DeadLetterQueue:
         """Send in batches of ten; returns the messages that are now safe to delete."""
         sent: list[SQSMessage] = []
         for chunk in sized_chunks(results):
+            # The body as received, so that a requeue restores exactly what the producer sent
             entries = [
-                {
-                    "Id": str(index),
-                    # The body as received, so a requeue restores exactly what the producer sent
-                    "MessageBody": result.message.delivery.body,
-                    "MessageAttributes": dead_letter_attributes(result, source_queue),
-                }
+                {"Id": str(index), "MessageBody": result.message.delivery.body,
+                 "MessageAttributes": dead_letter_attributes(result, source_queue)}
                 for index, result in enumerate(chunk)
             ]
             try:
@@ -127,8 +123,7 @@ class DeadLetterQueue:
                 logger.error("dead-lettering %d messages to %s failed, left on the queue: %s",
                              len(chunk), self.queue_url, error)
                 continue
-            for success in response.get("Successful", []):
-                sent.append(chunk[int(success["Id"])].message)
+            sent.extend(chunk[int(success["Id"])].message for success in response.get("Successful", []))
             for failure in response.get("Failed", []):
                 logger.error(
                     "dead-lettering message %s failed, left on the queue: %s %s",

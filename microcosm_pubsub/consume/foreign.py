@@ -14,11 +14,6 @@ from microcosm_pubsub.schemas.handler_registry import SQSMessageHandlerRegistry
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
-__all__ = [
-    "EVENTBRIDGE_EVENT", "S3_EVENT", "ForeignEvents", "ForeignRule", "configure_pubsub_foreign_events",
-    "declare_foreign_event", "eventbridge_events", "handles_foreign_event", "s3_notifications",
-]
-
 T = TypeVar("T")
 
 # Suggested media types for AWS's own events (any media type of the service's choosing works)

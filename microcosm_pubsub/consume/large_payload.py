@@ -82,9 +82,7 @@ class Resolver:
     def resolved(self, wire: Unwrapped) -> Unwrapped:
         """`wire` with the payload its S3 pointer names; `wire` itself otherwise; a failed read sets `problem`."""
         # The delivery (what SQS holds, dead letters included) keeps the pointer
-        if not any(name in wire.attributes for name in SIZE_ATTRIBUTES):
-            return wire
-        target = pointer_in(wire.document)
+        target = pointer_in(wire.document) if any(name in wire.attributes for name in SIZE_ATTRIBUTES) else None
         if target is None:
             return wire
         if self.buckets and target.bucket not in self.buckets:

@@ -192,8 +192,7 @@ class MessageHandlingResult:
 
     @property
     def media_type(self) -> str | None:
-        media_type: str | None = self.message.media_type
-        return media_type
+        return self.message.media_type
 
     @property
     def extra(self) -> dict[str, Any]:

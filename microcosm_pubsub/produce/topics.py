@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from microcosm_pubsub.graph.config import defaults, typed
-from microcosm_pubsub.schemas.lifecycle import LifecycleChange
 from microcosm_pubsub.schemas.naming import BUILT_IN_VERBS, parse_media_type
 from microcosm_pubsub.wire.errors import ConfigurationError, TopicNotDefinedError
 from microcosm_pubsub.wire.wildcards import lookup
@@ -115,13 +114,8 @@ class TopicArns:
 )
 def configure_sns_topic_arns(graph: Any) -> TopicArns:
     config = graph.config.sns_topic_arns
-    verbs: LifecycleChange = graph.pubsub_lifecycle_change
-    return TopicArns(
-        default=config.default,
-        mappings=config.mappings or {},
-        lifecycle={
-            str(key): value for key, value in config.items()
-            if key not in ("default", "mappings") and isinstance(value, Mapping)
-        },
-        verbs=verbs,
-    )
+    lifecycle = {
+        str(key): value for key, value in config.items()
+        if key not in ("default", "mappings") and isinstance(value, Mapping)
+    }
+    return TopicArns(config.default, config.mappings or {}, lifecycle, verbs=graph.pubsub_lifecycle_change)
