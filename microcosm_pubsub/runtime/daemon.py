@@ -76,10 +76,8 @@ class ConsumerDaemon:
     @property
     def components(self) -> list[str]:
         """Binding names the daemon's graph builds at start; handler components among them become active."""
-        return [
-            "opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
-            "sqs_consumer", "sqs_message_dispatcher",
-        ]
+        return ["opaque", "pubsub_message_schema_registry", "sqs_message_handler_registry",
+                "sqs_consumer", "sqs_message_dispatcher"]
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -207,8 +205,7 @@ class ConsumerDaemon:
     def install_signal_handlers(self, in_child: bool = False) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
             if self.stop.is_set():
-                # At once, by request: messages held now, and what an open poll still returns, come back after
-                # their visibility timeout with a receive used (docs/operating.md); nothing is lost
+                # At once, by request: what is held comes back after its visibility timeout (docs/operating.md)
                 os._exit(128 + signum)
             logger.info("%s received %s: finishing in-flight messages", self.name, signal.Signals(signum).name)
             self.stop.set()

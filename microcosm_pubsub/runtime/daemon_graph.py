@@ -22,10 +22,8 @@ from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
 # Built before the graph is locked: the handlers' threads and the producer reach them lazily
-SUPPORT_COMPONENTS = (
-    "opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",
-    "pubsub_message_schema_registry", "sns_topic_arns", "sns_producer",
-)
+SUPPORT_COMPONENTS = ("opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",
+                      "pubsub_message_schema_registry", "sns_topic_arns", "sns_producer")
 # Old services' handlers read `graph.logger` from microcosm-logging; built when that package binds it
 OPTIONAL_SUPPORT_COMPONENTS = ("logger",)
 # Below a `create_for_testing()` test's own loader: a queue URL the stub client answers for (old tests assert it)
@@ -125,8 +123,7 @@ def use_support_components(graph: Any) -> None:
         try:
             graph.use(name)
         except PubSubError as error:
-            # A daemon that never publishes needs no SNS client, one reading a file no SQS client;
-            # whichever is needed raises this error on first use (the SQS one at start)
+            # A daemon that never publishes needs no SNS client, one reading a file no SQS client: error on use
             logger.debug("no %s: %s", name, error)
             graph.assign(name, Unavailable(name, error))
     graph.use(*SUPPORT_COMPONENTS)

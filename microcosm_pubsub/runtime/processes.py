@@ -143,7 +143,10 @@ class Supervisor:
             "%s started %d processes: %s", self.daemon.name, len(self.processes),
             ", ".join(str(process.pid) for process in self.processes),
         )
-        server = self.serve_health()
+        server = None
+        if self.health:
+            threading.Thread(target=self.collect_reports, name="pubsub-health-reports", daemon=True).start()
+            server = serve_status(self.aggregate, str(self.health["host"]), int(self.health["port"]))[0]
         try:
             return self.supervise()
         finally:
@@ -152,12 +155,6 @@ class Supervisor:
                 server.server_close()
             if self.reports is not None:
                 self.reports.close()
-
-    def serve_health(self) -> Any:
-        if not self.health:
-            return None
-        threading.Thread(target=self.collect_reports, name="pubsub-health-reports", daemon=True).start()
-        return serve_status(self.aggregate, str(self.health["host"]), int(self.health["port"]))[0]
 
     def collect_reports(self) -> None:
         while True:

@@ -29,8 +29,7 @@ logger = logging.getLogger("microcosm_pubsub.runner")
 POLL_RETURN_MARGIN_SECONDS = 3.0
 # The exit status of a daemon that stopped on a fault retrying cannot heal (credentials, permissions, region)
 LASTING_FAULT_STATUS = 2
-# One poller per three receives' worth of handler threads: on a shallow queue parallel polls come back
-# part-full and gained nothing at concurrency 32 on the local endpoint; on an in-memory SQS three gained 10 %
+# One poller per three receives' worth of handler threads: on a shallow queue more polls come back part-full
 POLLER_PER_RECEIVES = 3
 MAX_POLLERS = 4
 # An unreachable or throttling endpoint is retried after 1, 2, 4... seconds, at most this many
@@ -91,14 +90,12 @@ class Runner:
         self.settings = settings or RunnerSettings()
         self.batch = min(int(consumer.limit), SQS_MAX_BATCH)
         capacity = self.settings.max_in_flight or concurrency + self.batch
-        # On a FIFO queue a receive may bring ten of one group, run one by one: room for a receive's worth
-        # per thread lets the threads find other groups
+        # A FIFO receive may bring ten of one group, run one by one: a receive's worth per thread finds other groups
         pending = pending_for(consumer.sqs_queue_url, dispatcher.action)
         grouped = 0 if pending is None else concurrency * self.batch
         # A group's later message may not be handled while an earlier one goes back: nothing is kept at stop
         self.keep_at_stop = self.last_try if pending is None else None
-        # Two receives' worth more may wait for their batched delete: one batch in its delete call, the next
-        # filling, while the next receive goes out
+        # Two receives' worth more may wait for their batched delete: one in its delete call, one filling
         self.in_flight = InFlight(capacity, settling=2 * self.batch + grouped, pending=pending)
         self.receive_at_least = max(1, min(self.batch, capacity - concurrency))
         self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
@@ -274,8 +271,7 @@ class Runner:
                 self.stop_condition.received(len(messages), time.monotonic())
             if self.inline:
                 self.work_loop(wait=False)
-        # Still pending goes back now, or is handled on its last try: at concurrency 1 no handler thread is left
-        # to do it, and messages kept by a receive that returned while closing wait here
+        # Pending messages go back, or are handled on their last try, here: at concurrency 1 no handler thread is left
         if self.lane is None:
             self.work_loop(wait=False)
 
@@ -300,8 +296,7 @@ class Runner:
 
     def settle_loop(self) -> None:
         while True:
-            # A message waits up to interval + poll for its extension, well inside the visibility timeout (the
-            # floor stops a 0 s one from spinning); read each turn, as the timeout may be learnt late
+            # Read each turn (the timeout may be learnt late); the floor stops a 0 s timeout from spinning
             heartbeat_interval = max(self.visibility_timeout / 3, 0.2)
             batch = self.in_flight.settle_batch(max_wait=heartbeat_interval, timeout=min(heartbeat_interval / 2, 1.0))
             if batch is None:
@@ -334,8 +329,7 @@ class Runner:
         timeout = self.settings.shutdown_timeout_seconds
         if in_flight := len(self.in_flight):
             logger.info("waiting up to %.0fs for %d messages in flight", timeout, in_flight)
-        # SQS would serve a poll still open after this process exits: what it returned would stay hidden for
-        # the visibility timeout with a receive used. Its thread releases what it brings back
+        # SQS serves a poll still open after the exit, hiding what it returns: its thread releases that instead
         deadline = stopped + self.consumer.wait_seconds + POLL_RETURN_MARGIN_SECONDS
         for poller in pollers:
             poller.join(max(deadline - time.monotonic(), 0))

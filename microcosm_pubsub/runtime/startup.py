@@ -74,20 +74,18 @@ def used_sections(graph: Any) -> set[str]:
 
 def start_settings(graph: Any) -> list[tuple[str, str]]:
     """What else the start-up line says: middleware, dead letters, large payloads, FIFO."""
-    dispatcher = graph.sqs_message_dispatcher
     middleware = graph.config.pubsub_middleware
     names = key_list(middleware.components)
     automatic = [
         item for item in key_list(middleware.get("automatic") or []) if item not in names and in_effect(graph, item)
     ]
     producer = graph.config.sns_producer
-    consumer = graph.config.sqs_consumer
     large = [f"out through s3://{producer.large_payload_bucket}"] if producer.get("large_payload_bucket") else []
-    buckets = key_list(consumer.get("large_payload_buckets") or [])
+    buckets = key_list(graph.config.sqs_consumer.get("large_payload_buckets") or [])
     large.append(f"in from {', '.join(buckets)}" if buckets else "in from any bucket")
     return [
         ("middleware", ", ".join([*automatic, *names]) or "none"),
-        ("dead letters", dispatcher.dead_letter_queue_url or "none"),
+        ("dead letters", graph.sqs_message_dispatcher.dead_letter_queue_url or "none"),
         ("large payloads", ", ".join(large)),
         ("FIFO", "yes, one message at a time per group" if is_fifo(graph.sqs_consumer.queue_url or "") else "no"),
     ]

@@ -97,7 +97,6 @@ class RunnerSettings:
     stop_when_idle_seconds: float | None = None
     max_messages: int | None = None
     concurrency: int = 1
-    # 0: concurrency + one receive's worth (the receive limit)
     max_in_flight: int = 0
     shutdown_timeout_seconds: float = 30.0
 
