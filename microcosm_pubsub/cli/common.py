@@ -86,23 +86,21 @@ class UsageError(CommandError):
     exit_code = EXIT_USAGE
 
 
-def matching(pattern: re.Pattern[str], refusal: Callable[[str], str]) -> Callable[[str], str]:
-    """An argparse type taking a value that matches `pattern` whole; else argparse prints `refusal(value)`, exit 2."""
-    def check(text: str) -> str:
-        if not pattern.fullmatch(text):
-            raise argparse.ArgumentTypeError(refusal(text))
-        return text
+def argument_type(
+    parse: Callable[[str], Any], accept: Callable[[Any], Any], refusal: Callable[[str], str],
+) -> Callable[[str], Any]:
+    """An argparse type: `parse(text)` when `accept` takes it; else argparse prints `refusal(text)`, exit 2."""
+    def check(text: str) -> Any:
+        with suppress(ValueError):
+            if accept(value := parse(text)):
+                return value
+        raise argparse.ArgumentTypeError(refusal(text))
     return check
 
 
-def number(kind: Callable[[str], float], accept: Callable[[Any], bool], refusal: str) -> Callable[[str], Any]:
-    """An argparse type taking a `kind` that `accept` takes; else argparse prints `refusal` ({}: the text), exit 2."""
-    def parse(text: str) -> Any:
-        with suppress(ValueError):
-            if accept(value := kind(text)):
-                return value
-        raise argparse.ArgumentTypeError(refusal.format(repr(text)))
-    return parse
+def matching(pattern: re.Pattern[str], refusal: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type taking a value that matches `pattern` whole."""
+    return argument_type(str, pattern.fullmatch, refusal)
 
 
 def read_text(path: str, what: str, error: Callable[[str], UsageError] = UsageError) -> str:
@@ -208,11 +206,9 @@ def format_age(seconds: float | None) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell; numbers line up on the right."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    numeric = [
-        bool(rows) and all(str(row[index]).isdigit() or row[index] == "-" for row in rows)
-        for index in range(len(headers))
-    ]
+    columns = list(zip(headers, *rows, strict=True))
+    widths = [max(len(str(cell)) for cell in column) for column in columns]
+    numeric = [bool(rows) and all(str(cell).isdigit() or cell == "-" for cell in column[1:]) for column in columns]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(

@@ -41,7 +41,8 @@ class _Converter:
             fields.Tuple: self.tuple,
             fields.Mapping: self.mapping,
             fields.Nested: self.nested,
-            fields.Enum: self.enum,
+            fields.Enum: lambda field: _kept({"enum": [item.value if field.by_value else item.name
+                                                       for item in field.enum]}),
             fields.Constant: lambda field: _kept({"const": field.constant}),
             fields.Decimal: lambda field: {"type": "string"} if field.as_string else {"type": "number"},
         }
@@ -91,9 +92,6 @@ class _Converter:
         except (ValueError, TypeError, LookupError):
             return {}  # a nested schema named by a string marshmallow cannot resolve
         return {"type": "array", "items": inner} if field.many else inner
-
-    def enum(self, field: Any) -> dict[str, Any]:
-        return _kept({"enum": [member.value if field.by_value else member.name for member in field.enum]})
 
 
 def _kept(keywords: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from microcosm_pubsub.cli import queues
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, format_age, number
+from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, argument_type, format_age
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("queue", metavar="QUEUE", help="queue name, URL or ARN")
-    count = number(int, lambda value: 1 <= value <= MAX_MESSAGES, f"{{}} is not a number from 1 to {MAX_MESSAGES}")
+    count = argument_type(int, lambda value: 1 <= value <= MAX_MESSAGES,
+                          lambda text: f"{text!r} is not a number from 1 to {MAX_MESSAGES}")
     parser.add_argument("-n", type=count, default=10, metavar="N",
                         help=f"messages to show (1 to {MAX_MESSAGES}; default 10)")
     parser.add_argument("--json", action="store_true", help="one JSON object per message and line")

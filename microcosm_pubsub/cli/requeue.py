@@ -18,8 +18,8 @@ from microcosm_pubsub.cli.common import (
     CommandError,
     UsageError,
     add_aws_options,
+    argument_type,
     describe_aws_error,
-    number,
     stop_on_signals,
 )
 from microcosm_pubsub.cli.queues import Queue, find_queue, queue_attributes, read_message, receive, release
@@ -211,7 +211,7 @@ def register(subparsers: Any) -> None:
 
 
 def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
-    return number(kind, lambda value: value > 0, "{} is not a positive number")
+    return argument_type(kind, lambda value: value > 0, lambda text: f"{text!r} is not a positive number")
 
 
 def message_count(count: int) -> str:

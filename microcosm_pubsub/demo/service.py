@@ -54,11 +54,9 @@ class DemoDaemon(ConsumerDaemon):
 
     @property
     def defaults(self) -> dict[str, Any]:
-        return {
-            # Short polls and instant retries keep the demo brisk. The queue's redrive policy (3 receives)
-            # bounds retries: the daemon dead-letters a message failing on its last receive, with the reason
-            "sqs_consumer": {"wait_seconds": 1, "message_retry_visibility_timeout_seconds": 0},
-        }
+        # Short polls and instant retries keep the demo brisk. The queue's redrive policy (3 receives)
+        # bounds retries: the daemon dead-letters a message failing on its last receive, with the reason
+        return {"sqs_consumer": {"wait_seconds": 1, "message_retry_visibility_timeout_seconds": 0}}
 
 
 if __name__ == "__main__":
