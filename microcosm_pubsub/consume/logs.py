@@ -117,15 +117,6 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(document)
 
 
-def make_formatter(log_format: str) -> logging.Formatter:
-    """The formatter for a `--log-format` value."""
-    if log_format == "json":
-        return JsonFormatter()
-    if log_format == "text":
-        return logging.Formatter(TEXT_FORMAT)
-    raise ConfigurationError(f"log format {log_format!r} is not one of {', '.join(FORMATS)}")
-
-
 def level_of(value: Any) -> int:
     """A logging level from a name ("warning") or a number."""
     if isinstance(value, int):
@@ -142,9 +133,11 @@ def configure_daemon_logging(
     """Apply `logging.format` (`log_format` wins), `logging.level` and `logging.message_level` (per-message lines)."""
     section = graph.config.get("logging") or {}
     config: Mapping[str, Any] = section if isinstance(section, Mapping) else {}
-    chosen = log_format or config.get("format")
+    chosen = str(log_format or config.get("format") or "").lower()
     if chosen:
-        formatter = make_formatter(str(chosen).lower())
+        if chosen not in FORMATS:
+            raise ConfigurationError(f"log format {chosen!r} is not one of {', '.join(FORMATS)}")
+        formatter = JsonFormatter() if chosen == "json" else logging.Formatter(TEXT_FORMAT)
         for handler in logging.getLogger().handlers if handlers is None else handlers:
             handler.setFormatter(formatter)
     # --debug wins: microcosm-logging, when installed, sets a default `logging.level` of INFO

@@ -32,8 +32,7 @@ class SQSReader:
     def delete_message(self, **kwargs: Any) -> dict[str, Any]:
         return {}
 
-    def change_message_visibility(self, **kwargs: Any) -> dict[str, Any]:
-        return {}
+    change_message_visibility = delete_message
 
     def delete_message_batch(self, Entries: Sequence[Mapping[str, Any]] = (), **kwargs: Any) -> dict[str, Any]:
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}

@@ -146,9 +146,7 @@ class MessageHandlingResult:
         self.action: Action | None = None
 
     @classmethod
-    def from_return(
-        cls, message: SQSMessage, returned: Any, handler: str | None = None, elapsed: float = 0.0,
-    ) -> Self:
+    def from_return(cls, message: SQSMessage, returned: Any, handler: str | None = None, elapsed: float = 0.0) -> Self:
         """A truthy return is SUCCEEDED, a falsy one SKIPPED; an awaitable that was never run is FAILED."""
         if is_awaitable(returned):
             close = getattr(returned, "close", None)
