@@ -9,7 +9,6 @@ parameters against botocore's model; an operation the double does not serve answ
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 from unittest.mock import DEFAULT, MagicMock
@@ -82,17 +81,16 @@ class StubClient(MagicMock):
 
 
 def unserved(service: str, name: str, method: Callable[..., Any] | None) -> Callable[..., Any]:
-    """Operation `name` checked against the model, its parameters the double does not serve dropped (the old
-    stubs took any the model does); one the double does not serve at all answers with metadata only."""
-    served = set(inspect.signature(method).parameters) if method is not None else set()
+    """Operation `name` as the double serves it; one it does not serve is checked against the model and answers
+    with metadata only (the old stubs answered any call the model takes)."""
+    if method is not None:
+        return method
 
     def answer(*args: Any, **params: Any) -> Any:
         if args:
             raise TypeError(f"{name}() only accepts keyword arguments.")
         check(service, name, params)
-        if method is None:
-            return {"ResponseMetadata": metadata()}
-        return method(**{key: value for key, value in params.items() if key in served})
+        return {"ResponseMetadata": metadata()}
 
     return answer
 
