@@ -156,11 +156,6 @@ class CallCounter:
         with self._lock:
             self._counts[model.name] += 1
 
-    def add(self, operation: str) -> None:
-        """Count a call by hand (the in-memory SQS has no botocore events)."""
-        with self._lock:
-            self._counts[operation] += 1
-
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()

@@ -1,11 +1,4 @@
-"""The 20 ms phase again without the endpoint: the in-memory SQS double with a fixed latency per call.
-
-moto serves every call on one interpreter (one GIL), so on this machine it caps both consumers
-well below what their threads could do. Against the double (`microcosm_pubsub.aws.memory`), each
-call costs `latency` seconds of waiting and little CPU, like a network round trip, and the queue
-never runs dry: what is left is how the consumers themselves scale with concurrency. Only
-throughput means anything here; the CPU figures leave out botocore, which the double replaces.
-"""
+"""The 20 ms phase again without the endpoint: the in-memory SQS double with a fixed latency per call."""
 from __future__ import annotations
 
 import time
@@ -14,10 +7,13 @@ from collections.abc import Callable
 from benchmarks.common import CallCounter, Clock, Sample, alternate, isolate_environment
 from benchmarks.consume import HANDLER_SECONDS, POLL_SECONDS
 from benchmarks.consumers import Consumer, DaemonRunner, PlainLoop, PlainPollers, sleeper, tuned_shape
-from microcosm_pubsub.aws.memory import MAX_BATCH, MemoryAWS, MemorySQS
+from microcosm_pubsub.aws.memory import MemoryAWS, MemorySQS
+from microcosm_pubsub.wire.limits import MAX_BATCH_ENTRIES as MAX_BATCH
 
 
-# Same-region SQS answers in roughly 5 to 20 ms
+# moto serves every call on one GIL, which caps both consumers below what their threads could do; against
+# the double each call costs this wait and little CPU, like a network round trip. Only throughput means
+# anything here: the CPU figures leave out botocore. Same-region SQS answers in roughly 5 to 20 ms.
 LATENCY_SECONDS = 0.01
 QUEUE_NAME = "bench-fake"
 # Bodies queued beyond a run's count: the backlog outlasts the timed window, as on the endpoint
@@ -25,7 +21,7 @@ BACKLOG_MARGIN = 1000
 
 
 def filled(body: str, messages: int) -> tuple[MemorySQS, str]:
-    """A double's SQS client and a queue holding `messages` bodies and the margin; each call then takes the latency."""
+    """A double's SQS client and a queue holding `messages` bodies and the margin."""
     world = MemoryAWS(checked=False)
     sqs = world.sqs
     url: str = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from microcosm_pubsub.aws.memory import ACCOUNT_ID, REGION, md5
+from microcosm_pubsub.aws.memory import ACCOUNT_ID, REGION, md5, now_ms
 from microcosm_pubsub.aws.memory import sns_notification as notification
 
 
@@ -27,10 +26,7 @@ def media_type_attributes(media_type: str | None) -> dict[str, dict[str, str]]:
 
 
 def sns_notification(
-    body: str,
-    attributes: Attributes | None = None,
-    *,
-    topic_arn: str = TESTING_TOPIC_ARN,
+    body: str, attributes: Attributes | None = None, *, topic_arn: str = TESTING_TOPIC_ARN,
     message_id: str | None = None,
 ) -> dict[str, Any]:
     """The JSON SNS writes into an SQS body when raw delivery is off (the in-memory double's)."""
@@ -38,24 +34,16 @@ def sns_notification(
 
 
 def sqs_message(
-    body: str,
-    message_attributes: Attributes | None = None,
-    *,
-    receive_count: int = 1,
-    message_id: str | None = None,
+    body: str, message_attributes: Attributes | None = None, *, receive_count: int = 1, message_id: str | None = None,
 ) -> dict[str, Any]:
     """One message as boto3's `receive_message` returns it (attribute names as the consumer asks)."""
-    now_ms = str(int(time.time() * 1000))
+    sent = now_ms()
     message: dict[str, Any] = {
-        "MessageId": message_id or str(uuid.uuid4()),
-        "ReceiptHandle": f"testing-{uuid.uuid4().hex}",
-        "MD5OfBody": md5(body),
-        "Body": body,
+        "MessageId": message_id or str(uuid.uuid4()), "ReceiptHandle": f"testing-{uuid.uuid4().hex}",
+        "MD5OfBody": md5(body), "Body": body,
         "Attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": now_ms,
-            "SenderId": ACCOUNT_ID,
-            "ApproximateFirstReceiveTimestamp": now_ms,
+            "ApproximateReceiveCount": str(receive_count), "SentTimestamp": sent, "SenderId": ACCOUNT_ID,
+            "ApproximateFirstReceiveTimestamp": sent,
         },
     }
     if message_attributes:
@@ -64,13 +52,8 @@ def sqs_message(
 
 
 def delivered(
-    body: str,
-    attributes: Attributes | None = None,
-    *,
-    topic_arn: str = TESTING_TOPIC_ARN,
-    sns_message_id: str | None = None,
-    raw: bool = False,
-    receive_count: int = 1,
+    body: str, attributes: Attributes | None = None, *, topic_arn: str = TESTING_TOPIC_ARN,
+    sns_message_id: str | None = None, raw: bool = False, receive_count: int = 1,
 ) -> dict[str, Any]:
     """What a queue subscribed to a topic receives for a published message, as boto3 returns it.
 
@@ -85,30 +68,23 @@ def delivered(
 
 def lambda_record(message: Mapping[str, Any], *, queue_arn: str = TESTING_QUEUE_ARN) -> dict[str, Any]:
     """A boto3-shaped SQS message as a record of the event Lambda passes to a function."""
-    region = queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else REGION
     attributes = {
         name: {
             "stringValue": value.get("StringValue"),
             "binaryValue": base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None,
-            "stringListValues": [],
-            "binaryListValues": [],
-            "dataType": value["DataType"],
+            "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"],
         }
         for name, value in (message.get("MessageAttributes") or {}).items()
     }
     return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
         "attributes": dict(message.get("Attributes") or {}),
         "messageAttributes": {
             name: {key: value for key, value in entry.items() if value is not None}
             for name, entry in attributes.items()
         },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
+        "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else REGION,
     }
 
 
@@ -122,10 +98,7 @@ class Published(Protocol):
 
 
 def lambda_sns_record(
-    message: str | Published,
-    attributes: Attributes | None = None,
-    *,
-    topic_arn: str | None = None,
+    message: str | Published, attributes: Attributes | None = None, *, topic_arn: str | None = None,
     message_id: str | None = None,
 ) -> dict[str, Any]:
     """One record of the event Lambda passes to a function subscribed to an SNS topic.
@@ -144,12 +117,8 @@ def lambda_sns_record(
     notification["SigningCertUrl"] = notification.pop("SigningCertURL")
     notification["UnsubscribeUrl"] = notification.pop("UnsubscribeURL")
     notification["Subject"] = None
-    return {
-        "EventVersion": "1.0",
-        "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}",
-        "EventSource": "aws:sns",
-        "Sns": notification,
-    }
+    return {"EventVersion": "1.0", "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}", "EventSource": "aws:sns",
+            "Sns": notification}
 
 
 def lambda_event(*records: Mapping[str, Any]) -> dict[str, Any]:
