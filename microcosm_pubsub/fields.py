@@ -9,22 +9,14 @@ from marshmallow import fields
 
 
 class UUIDField(fields.Field):  # type: ignore[type-arg]
-    """A UUID given as `uuid.UUID` or as text; loads and dumps its canonical string form.
-
-    Messages carry identifiers as JSON strings, so handlers and producers see the same type
-    whichever one they were given.
-    """
+    """A UUID given as `uuid.UUID` or as text; loads and dumps its canonical string form, as JSON carries it."""
 
     default_error_messages = {"invalid_uuid": "Not a valid UUID: {value!r}."}
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        return self._canonical(value)
+        return None if value is None else self._canonical(value)
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any,
-    ) -> str:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         return self._canonical(value)
 
     def _canonical(self, value: Any) -> str:

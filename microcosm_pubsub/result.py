@@ -18,12 +18,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "RULES",
-    "WITHOUT_DEAD_LETTER_QUEUE",
-    "Action",
-    "MessageHandlingResult",
-    "MessageHandlingResultType",
-    "Outcome",
+    "RULES", "WITHOUT_DEAD_LETTER_QUEUE", "Action", "MessageHandlingResult", "MessageHandlingResultType", "Outcome",
     "SettlePolicy",
 ]
 # The old package's name for the outcomes
@@ -40,20 +35,13 @@ def __getattr__(name: str) -> Any:
 class MessageHandlingResult(core.MessageHandlingResult):
     """The core's result with the old package's API: `invoke`, `resolve`, `log`, `error_reporting`.
 
-    Built the old way too, from keywords alone: `MessageHandlingResult(result=..., media_type=...,
-    exc_info=..., extra=...)`, without a message; `extra` is assignable.
+    Built the old way too, from keywords alone (`result=`, `media_type=`, `exc_info=`, `extra=`) without a message.
     """
 
     def __init__(
-        self,
-        message: SQSMessage | None = None,
-        outcome: Outcome | None = None,
-        *args: Any,
-        result: Outcome | None = None,
-        media_type: str | None = None,
-        exc_info: Any = None,
-        handle_start_time: float | None = None,
-        **kwargs: Any,
+        self, message: SQSMessage | None = None, outcome: Outcome | None = None, *args: Any,
+        result: Outcome | None = None, media_type: str | None = None, exc_info: Any = None,
+        handle_start_time: float | None = None, **kwargs: Any,
     ) -> None:
         chosen = outcome if outcome is not None else result
         if chosen is None:
@@ -112,16 +100,10 @@ class MessageHandlingResult(core.MessageHandlingResult):
 
     def error_reporting(self, sentry_config: Any, opaque: Mapping[str, Any] | None = None) -> None:
         """Report a FAILED or EXPIRED result that carries an exception, when error reporting is on."""
-        if not RULES[self.outcome].reported or self.exc_info is None:
-            return
-        if not getattr(sentry_config, "enabled", False):
+        if not RULES[self.outcome].reported or self.exc_info is None or not getattr(sentry_config, "enabled", False):
             return
         tag_mapping = dict(getattr(sentry_config, "tag_mapping", None) or {})
-        self._report_error(opaque, tag_mapping, getattr(sentry_config, "user_id_key", None))
-
-    def _report_error(
-        self, opaque: Mapping[str, Any] | None, tag_mapping: Mapping[str, str], user_id_key: str | None,
-    ) -> None:
+        user_id_key = getattr(sentry_config, "user_id_key", None)
         context = {str(key).lower(): value for key, value in (opaque or {}).items()}
         tags = {tag: str(context[key.lower()]) for key, tag in tag_mapping.items() if key.lower() in context}
         user_id = context.get(user_id_key.lower()) if user_id_key else None

@@ -1,9 +1,5 @@
-"""The boto3 SNS and SQS clients, each its own graph binding, configured from the graph.
-
-A testing graph with no endpoint configured gets stub clients instead (the old package's testing
-mode): the choice is made here and nowhere else; the stubs are the testing toolkit's, built by name
-(`doubles.py`) so that this module never imports the toolkit.
-"""
+"""The boto3 SNS and SQS clients, each its own graph binding, configured from the graph."""
+# A testing graph with no endpoint gets the toolkit's stubs (built by name, `doubles.py`): decided here only
 from __future__ import annotations
 
 import os
@@ -20,24 +16,15 @@ from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 def make_client(
-    service: str,
-    config: Mapping[str, Any],
-    namespace: str,
-    read_timeout_seconds: float,
+    service: str, config: Mapping[str, Any], namespace: str, read_timeout_seconds: float,
     max_pool_connections: int = 10,
 ) -> Any:
-    """A boto3 client for `service` from one binding's configuration.
-
-    An unset `endpoint_url` leaves boto3 to its own chain, so `AWS_ENDPOINT_URL_SQS` and friends work.
-
-    :raises ConfigurationError: when no region or an unknown profile is configured
-    """
+    """A boto3 client for `service` from one binding's configuration."""
+    # An unset `endpoint_url` leaves boto3 to its own chain, so `AWS_ENDPOINT_URL_SQS` and friends work
     try:
         session: Any = boto3.session.Session(profile_name=config.get("profile_name") or None)
         return session.client(
-            service,
-            endpoint_url=config.get("endpoint_url") or None,
-            region_name=config.get("region_name") or None,
+            service, endpoint_url=config.get("endpoint_url") or None, region_name=config.get("region_name") or None,
             config=Config(
                 # `connect_timeout` is the old package's name of the key
                 connect_timeout=config.get("connect_timeout") or config.get("connect_timeout_seconds", 5),
@@ -52,16 +39,12 @@ def make_client(
             "(environment variable <SERVICE>__" + namespace.upper() + "__REGION_NAME) or AWS_DEFAULT_REGION"
         ) from error
     except ProfileNotFound as error:
-        raise ConfigurationError(
-            f"{namespace}.profile_name names an AWS profile that does not exist: {error}"
-        ) from error
+        message = f"{namespace}.profile_name names an AWS profile that does not exist: {error}"
+        raise ConfigurationError(message) from error
 
 
 # boto3 reads these before its configuration files: the general one, then one per service
-ENDPOINT_VARIABLES = {
-    "sns": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SNS"),
-    "sqs": ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"),
-}
+ENDPOINT_VARIABLES = {name: ("AWS_ENDPOINT_URL", f"AWS_ENDPOINT_URL_{name.upper()}") for name in ("sns", "sqs")}
 
 
 def wants_stub(graph: Any, service: str, config: Mapping[str, Any]) -> bool:
@@ -123,9 +106,8 @@ def configure_s3_client(graph: Any) -> Any:
 def old_testing_mode(graph: Any) -> bool:
     """True where the old package's testing mode asks for an inspectable recording `sns_producer`.
 
-    That is a testing graph with `sns_producer.mock_sns` false (what `ConsumerDaemon.create_for_testing()`
-    sets) and no SNS endpoint; its producer's `produce` is inspectable like a MagicMock. With an endpoint
-    configured, the producer publishes there, as the clients do.
+    That is a testing graph with `sns_producer.mock_sns` false (as `ConsumerDaemon.create_for_testing()` sets)
+    and no SNS endpoint.
     """
     config = graph.config.sns_producer
     return not flag(config.get("mock_sns"), default=True) and wants_stub(graph, "sns", config)

@@ -1,8 +1,4 @@
-"""AWS failures that retrying will not heal (credentials, permissions, region), each told in one line naming the fix.
-
-The receive loop retries what may pass by itself: refused or dropped connections, timeouts,
-throttling, 5xx answers. Everything here instead stops the daemon at once with exit status 2.
-"""
+"""AWS failures that retrying will not heal (credentials, permissions, region), each told in one line naming the fix."""
 from __future__ import annotations
 
 import re
@@ -11,22 +7,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-from botocore.exceptions import (
-    ClientError,
-    CredentialRetrievalError,
-    InvalidConfigError,
-    InvalidRegionError,
-    NoAuthTokenError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-    SSOError,
-    TokenRetrievalError,
-    UnknownCredentialError,
-    UnknownEndpointError,
-    UnknownRegionError,
-)
+from botocore import exceptions as boto
+from botocore.exceptions import ClientError
 
 
 CREDENTIALS_FIX = (
@@ -35,11 +17,11 @@ CREDENTIALS_FIX = (
 
 # Raised by botocore before any request goes out: no amount of waiting supplies what is missing
 MISSING_CREDENTIALS = (
-    NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, UnknownCredentialError,
-    NoAuthTokenError, TokenRetrievalError, SSOError,
+    boto.NoCredentialsError, boto.PartialCredentialsError, boto.CredentialRetrievalError, boto.UnknownCredentialError,
+    boto.NoAuthTokenError, boto.TokenRetrievalError, boto.SSOError,
 )
-BAD_SETUP = (ProfileNotFound, InvalidConfigError, NoRegionError, InvalidRegionError, UnknownRegionError,
-             UnknownEndpointError)
+BAD_SETUP = (boto.ProfileNotFound, boto.InvalidConfigError, boto.NoRegionError, boto.InvalidRegionError,
+             boto.UnknownRegionError, boto.UnknownEndpointError)
 
 # AWS refuses the credentials themselves (any call will fail the same way)
 REJECTED_CREDENTIALS = frozenset({
@@ -66,8 +48,7 @@ def error_code(error: ClientError) -> tuple[str, str]:
     """A client error's code and message, each on one line."""
     details = error.response.get("Error") or {}
     code, message = str(details.get("Code") or ""), str(details.get("Message") or "")
-    found = XML_CODE.search(message)
-    if found:
+    if found := XML_CODE.search(message):
         code = found.group(1)
         text = XML_MESSAGE.search(message)
         message = text.group(1) if text else ""
@@ -83,8 +64,7 @@ def http_status(error: ClientError) -> int | None:
 def lasting_fault(error: BaseException, queue_url: str, *, denied_heals: bool = False) -> str | None:
     """What is wrong and how to fix it, when `error` will not pass by retrying; None when it may.
 
-    :param denied_heals: a permission refused on this call is not fatal (the queue's attributes are optional:
-        a policy written for the old package allows receiving without them)
+    :param denied_heals: a permission refused on this call is not fatal (an old-package policy may omit it)
     """
     if isinstance(error, MISSING_CREDENTIALS):
         return f"no AWS credentials ({type(error).__name__}): {CREDENTIALS_FIX}"
@@ -103,11 +83,9 @@ def lasting_fault(error: BaseException, queue_url: str, *, denied_heals: bool = 
     if denied_heals:
         return None
     if code in DENIED or http_status(error) == 403:
-        return (
-            f"access denied to {queue_url} ({detail}): allow the daemon's identity sqs:ReceiveMessage, "
-            "sqs:DeleteMessage, sqs:ChangeMessageVisibility and sqs:GetQueueAttributes on the queue "
-            "(`pubsub provision --iam-policy-out DIR` writes such a policy)"
-        )
+        return (f"access denied to {queue_url} ({detail}): allow the daemon's identity sqs:ReceiveMessage, "
+                "sqs:DeleteMessage, sqs:ChangeMessageVisibility and sqs:GetQueueAttributes on the queue "
+                "(`pubsub provision --iam-policy-out DIR` writes such a policy)")
     return None
 
 
@@ -122,12 +100,9 @@ def known_regions() -> frozenset[str]:
 
 
 def unknown_region(client: Any, queue_url: str) -> str | None:
-    """Why `client` cannot reach SQS when its region is one AWS does not have; None when it is fine.
-
-    Only AWS's own endpoints are checked (a local or custom endpoint takes any region), before any request:
-    botocore would otherwise build a host name for the region and retry its lookup as a network fault. A
-    region newer than the installed botocore passes when the queue's URL names it.
-    """
+    """Why `client` cannot reach SQS when its region is one AWS does not have; None when it is fine."""
+    # Else botocore builds a host name for the region and retries its lookup as a network fault; a local
+    # endpoint takes any region, and a region newer than botocore passes when the queue's URL names it
     meta = getattr(client, "meta", None)
     region = getattr(meta, "region_name", None)
     host = urlparse(str(getattr(meta, "endpoint_url", "") or "")).hostname or ""
@@ -136,8 +111,6 @@ def unknown_region(client: Any, queue_url: str) -> str | None:
     queue_host = urlparse(queue_url).hostname or ""
     if region in known_regions() or f".{region}." in f".{queue_host}":
         return None
-    return (
-        f"unknown AWS region {region!r} (SQS has no endpoint there; the client would call {host}): set "
-        "AWS_DEFAULT_REGION or sqs_consumer.region_name to the queue's region, the one its URL names "
-        "(https://sqs.<region>.amazonaws.com/...)"
-    )
+    return (f"unknown AWS region {region!r} (SQS has no endpoint there; the client would call {host}): set "
+            "AWS_DEFAULT_REGION or sqs_consumer.region_name to the queue's region, the one its URL names "
+            "(https://sqs.<region>.amazonaws.com/...)")

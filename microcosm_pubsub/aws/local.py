@@ -21,12 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.config import Config
 
-from microcosm_pubsub.aws.local_speedups import (
-    MOTO_REQUIREMENT,
-    TESTED_MOTO_RANGE,
-    moto_tested,
-    speed_up_deep_queues,
-)
+from microcosm_pubsub.aws.local_speedups import MOTO_REQUIREMENT, TESTED_MOTO_RANGE, moto_tested, speed_up_deep_queues
 from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT, Stack, provision
 from microcosm_pubsub.wire.errors import LocalEndpointError
 
@@ -37,9 +32,7 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
 DUMMY_CREDENTIALS: dict[str, str] = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
 }
 
 logger = logging.getLogger("microcosm_pubsub.local")
@@ -52,11 +45,7 @@ _LISTENING = re.compile(r"^LISTENING (http://\S+)$")
 
 
 class LocalEndpoint:
-    """moto's server bound to 127.0.0.1 on a free port (port 0, read back).
-
-    In "thread" mode the server shares moto's in-memory state with everything else in this
-    process (including `reset`); "process" mode gives it a child process and state of its own.
-    """
+    """moto's server on 127.0.0.1 and a free port: in a thread (sharing this process's moto state) or a child."""
 
     region_name: str = "us-east-1"
 
@@ -73,7 +62,6 @@ class LocalEndpoint:
 
     @property
     def process(self) -> subprocess.Popen[bytes] | None:
-        """The child process serving in "process" mode, while started."""
         return self._process
 
     def start(self) -> LocalEndpoint:
@@ -147,10 +135,8 @@ class LocalEndpoint:
     ) -> Stack:
         """Topic, queue and dead-letter queue `name` on this endpoint; see `provisioning.provision`."""
         with closing(self.client("sns")) as sns, closing(self.client("sqs")) as sqs:
-            return provision(
-                sns, sqs, name, raw=raw, dead_letter=dead_letter, max_receive_count=max_receive_count,
-                visibility_timeout=visibility_timeout, filter_media_types=filter_media_types,
-            )
+            return provision(sns, sqs, name, raw=raw, dead_letter=dead_letter, max_receive_count=max_receive_count,
+                             visibility_timeout=visibility_timeout, filter_media_types=filter_media_types)
 
     def reset(self) -> None:
         """Forget every topic, queue and message (moto keeps all it has seen, which slows it down)."""
@@ -172,10 +158,7 @@ class LocalEndpoint:
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "microcosm_pubsub.aws.local", "--port", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
         )
         try:
             self.url = self._read_listening_url(self._process)
@@ -206,10 +189,9 @@ class LocalEndpoint:
         return match.group(1)
 
     def _child_failure(self, what: str) -> str:
-        stderr = b""
         if self._stderr is not None:
             self._stderr.seek(0)
-            stderr = self._stderr.read()
+        stderr = self._stderr.read() if self._stderr is not None else b""
         return f"local endpoint child process {what}; its stderr:\n{stderr.decode(errors='replace')}"
 
 
@@ -235,17 +217,14 @@ def _make_server(port: int) -> BaseWSGIServer:
         ) from error
 
     class QuietRequestHandler(MotoRequestHandler):
-        """Errors still log; a line per request would drown test output."""
-
+        # Errors still log; a line per request would drown test output
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass
 
     # moto's SQS receive slows down with deep queues; see local_speedups for the patch and why it is safe
     speed_up_deep_queues()
-    server: BaseWSGIServer = make_server(
-        HOST, port, DomainDispatcherApplication(create_backend_app), threaded=True, request_handler=QuietRequestHandler
-    )
-    return server
+    app = DomainDispatcherApplication(create_backend_app)
+    return make_server(HOST, port, app, threaded=True, request_handler=QuietRequestHandler)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -253,7 +232,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m microcosm_pubsub.aws.local", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     args = parser.parse_args(argv)
-
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

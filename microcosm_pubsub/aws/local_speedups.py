@@ -1,11 +1,6 @@
-"""A small, version-checked speed-up of moto's SQS receive for deep queues (local endpoint only).
-
-moto 5.x checks each message it returns against the queue's retention period by rebuilding every
-queue attribute, and three of those (the ApproximateNumberOf* counts) scan the whole queue. A
-receive of ten from a queue of n messages therefore costs O(10 n), and a few thousand queued
-messages drain at single-digit messages per second. The patch reads the one attribute it needs.
-Behaviour is unchanged: the same comparison on the same value.
-"""
+"""A small, version-checked speed-up of moto's SQS receive for deep queues (local endpoint only)."""
+# moto 5.x checks each message's retention by rebuilding every queue attribute, three of which scan the
+# queue: O(10 n) a receive. The patch reads the one attribute it needs; the comparison stays the same.
 from __future__ import annotations
 
 import logging

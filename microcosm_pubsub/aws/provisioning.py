@@ -1,10 +1,6 @@
-"""Provisioning topics, queues, dead-letter queues and subscriptions: read what exists, change only what differs.
-
-The one implementation behind `provision()` (one topic, its queue and dead-letter queue: the demo, tests,
-`LocalEndpoint.provision`), the integration environment of `microcosm_pubsub.testing`, and the stack files
-of `pubsub provision` and `pubsub local` (cli/stack.py parses them into a `StackSpec`). Provisioning never
-deletes: a resource left out stays as it is.
-"""
+"""Provisioning topics, queues, dead-letter queues and subscriptions: read what exists, change only what differs."""
+# The one implementation behind `provision()`, the testing environment and the stack files of `pubsub provision`
+# and `pubsub local`; it never deletes: a resource left out stays as it is
 from __future__ import annotations
 
 import json
@@ -124,9 +120,8 @@ def provision(
 ) -> Stack:
     """Topic `name` fanning out to queue `name`, with dead-letter queue `name-dlq` (`x-dlq.fifo` for `x.fifo`).
 
-    Idempotent: a second call with the same arguments returns the same stack, and a call with
-    different arguments updates the existing resources to match. `filter_media_types` entries
-    ending in `.*` match every media type with that prefix.
+    Idempotent: a call with other arguments updates the existing resources to match. `filter_media_types`
+    entries ending in `.*` match every media type with that prefix.
     """
     dead_letter_spec = DeadLetterSpec(dead_letter_name(name), max_receive_count) if dead_letter else None
     media_types = None if filter_media_types is None else tuple(filter_media_types)
@@ -138,16 +133,11 @@ def provision(
 class Provisioner:
     """Plans and (unless `dry_run`) applies the changes that make the endpoint match a stack.
 
-    `changes` lists what was (or would be) changed, one line each. `errors(doing)` wraps each AWS
-    call; by default boto's errors propagate as they are (the CLI turns them into one-line messages).
+    `changes` lists what was (or would be) changed, one line each. `errors(doing)` wraps each AWS call.
     """
 
     def __init__(
-        self,
-        sns: SNSClient,
-        sqs: SQSClient,
-        dry_run: bool = False,
-        sts: Any = None,
+        self, sns: SNSClient, sqs: SQSClient, dry_run: bool = False, sts: Any = None,
         errors: Callable[[str], AbstractContextManager[None]] = lambda doing: nullcontext(),
     ) -> None:
         self.sns = sns
@@ -279,7 +269,7 @@ class Provisioner:
                          if item.get("Protocol") == "sqs" and item.get("Endpoint") == queue_arn), None)
 
     def future_arn(self, service: str, name: str) -> str:
-        """The ARN a resource will have (dry runs create nothing to read it from)."""
+        """The ARN a resource will have (a dry run creates nothing to read it from)."""
         partition, account = self.account
         return f"arn:{partition}:{service}:{self.sqs.meta.region_name}:{account}:{name}"
 
@@ -304,10 +294,7 @@ def filter_policy(media_types: tuple[str, ...]) -> dict[str, Any]:
 
 
 def queue_policy(current: str | None, queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
-    """The queue's policy with our statement: SNS may send from these topics, and from those it could before.
-
-    Without the statement AWS drops what the topics send to the queue.
-    """
+    """The queue's policy with our statement, without which AWS drops what the topics send."""
     policy = json_attribute(current)
     if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), list):
         policy = {"Version": "2012-10-17", "Statement": []}

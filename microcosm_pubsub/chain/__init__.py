@@ -1,9 +1,4 @@
-"""The chain DSL, kept for services written against microcosm-pubsub 2.x; the core never imports it.
-
-`Chain(*links)` runs callables over one write-once context, each reading its arguments from the context
-by name; `@extracts`/`@binds` and the statements in `statements` (assign, call, for_each, switch, when,
-try_chain) store results and steer the run.
-"""
+"""The chain DSL, kept for services written against microcosm-pubsub 2.x; the core never imports it."""
 from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context import SafeContext, ScopedSafeContext
 from microcosm_pubsub.chain.decorators import binds, extracts
@@ -22,22 +17,7 @@ from microcosm_pubsub.chain.statements import (
 
 
 __all__ = [
-    "AttributeNotFound",
-    "Chain",
-    "ChainError",
-    "ContextKeyAlreadySet",
-    "ContextKeyNotFound",
-    "SafeContext",
-    "ScopedSafeContext",
-    "assign",
-    "assign_constant",
-    "assign_function",
-    "binds",
-    "call",
-    "extract",
-    "extracts",
-    "for_each",
-    "switch",
-    "try_chain",
-    "when",
+    "AttributeNotFound", "Chain", "ChainError", "ContextKeyAlreadySet", "ContextKeyNotFound", "SafeContext",
+    "ScopedSafeContext", "assign", "assign_constant", "assign_function", "binds", "call", "extract", "extracts",
+    "for_each", "switch", "try_chain", "when",
 ]

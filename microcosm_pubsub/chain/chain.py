@@ -17,27 +17,18 @@ from microcosm_pubsub.chain.exceptions import ChainError
 
 # Innermost first: arguments are read, then names bound around the call, then results stored
 LINK_DECORATORS: tuple[Callable[[MutableMapping[str, Any], Link], Link], ...] = (
-    get_from_context,
-    temporarily_replace_context_keys,
-    save_to_context,
-    save_to_context_by_func_name,
+    get_from_context, temporarily_replace_context_keys, save_to_context, save_to_context_by_func_name,
 )
 
 
 class Chain:
-    """Callables that share one context: each reads its arguments from it by name, and may add to it.
-
-    A chain is built once and can run many times; each run gets a fresh `SafeContext` unless one is given.
-    Calling it returns the last link's result.
-    """
+    """Callables that share one context: each reads its arguments from it by name, and may add to it."""
 
     def __init__(self, *links: Link) -> None:
         for index, link in enumerate(links):
             if not callable(link):
-                raise ChainError(
-                    f"chain link #{index} is {link!r}, which cannot be called; "
-                    "a link is a function, a Chain or a finished statement (did a .case()/.catch() miss .then()?)"
-                )
+                raise ChainError(f"chain link #{index} is {link!r}, which cannot be called; a link is a function, "
+                                 "a Chain or a finished statement (did a .case()/.catch() miss .then()?)")
         self.links: list[Link] = list(links)
 
     @classmethod
@@ -52,7 +43,7 @@ class Chain:
         raise ChainError("nothing to run: pass one or more links, `chain=` or `links=`")
 
     def __call__(self, context: MutableMapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Run every link over `context` (a new `SafeContext` if None) after adding `kwargs` to it."""
+        """Run every link over `context` (a new `SafeContext` if None) after adding `kwargs`; the last result."""
         if context is None:
             context = SafeContext()
         context.update(kwargs)

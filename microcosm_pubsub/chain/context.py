@@ -12,10 +12,7 @@ RESERVED = " (it always reads as the context itself)"
 
 
 class SafeContext(MutableMapping[str, Any]):
-    """A dict whose keys can be set once; the key `context` always reads as the context itself.
-
-    Keys are also readable as attributes (`context.message`).
-    """
+    """A dict whose keys can be set once, readable as attributes too; the key `context` reads as the context itself."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._values: dict[str, Any] = {}
@@ -86,9 +83,7 @@ class ScopedSafeContext(SafeContext):
         super().__init__(*args, **kwargs)
 
     def _lookup(self, key: str) -> Any:
-        if key in self._values:
-            return self._values[key]
-        return self._parent[key]
+        return self._values[key] if key in self._values else self._parent[key]
 
     def _is_set(self, key: str) -> bool:
         return key in self._values or key in self._parent

@@ -1,8 +1,4 @@
-"""How a chain runs one link: inject arguments from the context, bind names, store results.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL. Each function takes the context and
-a callable and returns a callable taking no more arguments than the original needs from outside.
-"""
+"""How a chain (kept for the 2.x chain DSL) runs one link: inject arguments, bind names, store results."""
 from __future__ import annotations
 
 import inspect
@@ -47,8 +43,7 @@ def get_from_context(context: Context, func: Link) -> Link:
         return func
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        positional = list(args)
-        keywords = dict(kwargs)
+        positional, keywords = list(args), dict(kwargs)
         for index, parameter in enumerate(parameters):
             if parameter.kind in _VARIADIC or parameter.name in keywords:
                 continue
@@ -78,12 +73,10 @@ def save_to_context(context: Context, func: Link) -> Link:
         try:
             values = list(value)
         except TypeError:
-            values = None
-        if values is None or len(values) != len(keys):
-            raise ChainError(
-                f"`{func}` is marked @extracts{keys} and must return {len(keys)} values, "
-                f"one per key, but returned {value!r}"
-            )
+            values = []
+        if len(values) != len(keys):
+            raise ChainError(f"`{func}` is marked @extracts{keys} and must return {len(keys)} values, "
+                             f"one per key, but returned {value!r}")
         for key, item in zip(keys, values, strict=True):
             context[key] = item
         return value

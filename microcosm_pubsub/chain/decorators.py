@@ -1,7 +1,4 @@
-"""`@extracts` and `@binds`: marks that tell a chain where a link's result goes and which keys it reads.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`@extracts` and `@binds` (kept for the 2.x chain DSL): where a link's result goes, which keys it reads."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -15,10 +15,8 @@ class ContextKeyNotFound(ChainError, KeyError):
 
     def __init__(self, key: str, func: Any = None) -> None:
         where = f" during evaluation of `{func}`" if func is not None else ""
-        super().__init__(
-            f"Failed to find context key `{key}`{where}; pass it when calling the chain "
-            "or set it in an earlier link"
-        )
+        super().__init__(f"Failed to find context key `{key}`{where}; pass it when calling the chain "
+                         "or set it in an earlier link")
         self.key = key
         self.func = func
 
@@ -31,10 +29,8 @@ class ContextKeyAlreadySet(ChainError, ValueError):
     """A chain context is write-once: a key, once set, cannot be set again."""
 
     def __init__(self, key: str, why: str = "") -> None:
-        super().__init__(
-            f"context key `{key}` is already set{why} and a chain context is write-once; "
-            "use another name (for example with .as_(), .with_args() or @extracts)"
-        )
+        super().__init__(f"context key `{key}` is already set{why} and a chain context is write-once; "
+                         "use another name (for example with .as_(), .with_args() or @extracts)")
         self.key = key
 
 

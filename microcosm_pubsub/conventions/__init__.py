@@ -25,21 +25,7 @@ from microcosm_pubsub.schemas.naming import (
 
 
 __all__ = [
-    "BUILT_IN_VERBS",
-    "DEFAULT_ORGANIZATION",
-    "ORGANIZATION_ENVIRON",
-    "ChangedURIMessageSchema",
-    "IdentityMessageSchema",
-    "LifecycleChange",
-    "URIMessageSchema",
-    "changed",
-    "convention_schema",
-    "created",
-    "deleted",
-    "make_media_type",
-    "media_type",
-    "name_for",
-    "organization_name",
-    "parse_media_type",
-    "underscore",
+    "BUILT_IN_VERBS", "DEFAULT_ORGANIZATION", "ORGANIZATION_ENVIRON", "ChangedURIMessageSchema",
+    "IdentityMessageSchema", "LifecycleChange", "URIMessageSchema", "changed", "convention_schema", "created",
+    "deleted", "make_media_type", "media_type", "name_for", "organization_name", "parse_media_type", "underscore",
 ]

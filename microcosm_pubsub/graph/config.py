@@ -29,10 +29,7 @@ def defaults(**values: Any) -> Callable[[T], T]:
 
 
 def flag(value: Any, default: bool = False) -> bool:
-    """A yes/no setting read as microcosm reads `typed(bool)` ones ("true", "off", "1" from the environment).
-
-    :raises ValueError: for a string that is neither yes nor no
-    """
+    """A yes/no setting read as microcosm reads `typed(bool)` ones ("true", "off", "1" from the environment)."""
     return default if value is None else bool(boolean(value))
 
 
@@ -43,8 +40,7 @@ def key_list(value: Any) -> list[str]:
     return [str(key).strip().lower() for key in value if str(key).strip()]
 
 
-# The old package's bindings: a section for one of them that no binding here declares is still
-# the service's configuration, and every key in it is reported
+# The old package's bindings: a section for one that no binding here declares still has every key reported
 OLD_BINDINGS = frozenset({
     "pubsub_message_schema_registry", "pubsub_lifecycle_change", "pubsub_send_metrics",
     "pubsub_send_batch_metrics", "pubsub_producer_metrics", "sqs_message_context", "sqs_consumer",
@@ -57,11 +53,7 @@ PACKAGE = "microcosm_pubsub"
 
 
 def unknown_keys(graph: Any) -> list[str]:
-    """`binding.key` for each key set in this package's configuration sections that no binding declares.
-
-    A section belongs to this package when its binding's factory lives here, or it is one of the
-    old package's bindings. Only keys the factory's `@defaults` do not declare are reported.
-    """
+    """`binding.key` for each key set in this package's (or the old package's) sections that no binding declares."""
     found: list[str] = []
     for section, values in graph.config.items():
         if not isinstance(values, Mapping) or section in FREE_FORM_BINDINGS:
@@ -74,8 +66,7 @@ def unknown_keys(graph: Any) -> list[str]:
             continue
         if not str(getattr(factory, "__module__", "")).startswith(PACKAGE):
             continue
-        declared = get_defaults(factory)
-        if declared:
+        if declared := get_defaults(factory):
             found.extend(f"{section}.{key}" for key in values if key not in declared)
     return sorted(found)
 
@@ -99,10 +90,8 @@ def factories(graph: Any) -> dict[str, Any]:
 
 
 def unknown_sections(graph: Any) -> list[tuple[str, str, str | None]]:
-    """`(section, where it was set, closest binding)` for each configuration section no binding of the process has.
-
-    A misspelled section (`SHOP__SQS_CONSUMR__WAIT_SECONDS`) is otherwise ignored without a word.
-    """
+    """`(section, where it was set, closest binding)` for each configuration section no binding of the process has."""
+    # A misspelled section (`SHOP__SQS_CONSUMR__WAIT_SECONDS`) is otherwise ignored without a word
     bindings = set(factories(graph))
     if not bindings:
         return []
@@ -123,10 +112,7 @@ _UNCONVERTIBLE = re.compile(r"^Missing required configuration for: (?P<path>[^:]
 
 
 def explain_validation_error(error: MicrocosmValidationError, name: str) -> str:
-    """microcosm's configuration error in words that fit it: an invalid value is named as invalid, with its type.
-
-    :param name: the graph's name, which prefixes its environment variables
-    """
+    """microcosm's configuration error in words that fit it: an invalid value is named as invalid, with its type."""
     text = str(error)
     found = _UNCONVERTIBLE.match(text)
     if found is None or not isinstance(error.__context__, (ValueError, TypeError)):
@@ -140,10 +126,7 @@ def explain_validation_error(error: MicrocosmValidationError, name: str) -> str:
 
 
 def expected_type(path: list[str]) -> type | None:
-    """The type a binding's `@defaults` declare for a key, when they declare one.
-
-    The binding is found as microcosm finds it, by its entry point; a binding made in code has no type to report.
-    """
+    """The type a binding's `@defaults` declare for a key, found through the binding's entry point."""
     factories = entry_points(group="microcosm.factories", name=path[0])
     try:
         declared: Any = get_defaults(next(iter(factories)).load()) if factories else None
@@ -160,8 +143,7 @@ def expected_type(path: list[str]) -> type | None:
 # Keys that are pubsub_runner's and used to live on other components: read there when pubsub_runner leaves
 # them unset, so old configuration keeps working
 OLD_KEYS: dict[str, tuple[str, str]] = {
-    "concurrency": ("sqs_consumer", "concurrency"),
-    "max_in_flight": ("sqs_message_dispatcher", "max_in_flight"),
+    "concurrency": ("sqs_consumer", "concurrency"), "max_in_flight": ("sqs_message_dispatcher", "max_in_flight"),
     "shutdown_timeout_seconds": ("sqs_message_dispatcher", "shutdown_timeout_seconds"),
 }
 

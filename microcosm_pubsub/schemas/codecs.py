@@ -51,16 +51,10 @@ def normalize_opaque_data(opaque_data: Mapping[str, Any] | None) -> dict[str, st
 
 
 def encode(
-    schema: Schema,
-    media_type: str,
-    content: Mapping[str, Any],
-    opaque_data: Mapping[str, Any] | None = None,
+    schema: Schema, media_type: str, content: Mapping[str, Any], opaque_data: Mapping[str, Any] | None = None,
     published: str | None = None,
 ) -> str:
-    """Dump content through its schema, validate the result, and return the JSON to publish.
-
-    :raises ValidationError: with the field errors, when the content does not fit the schema
-    """
+    """Dump content through its schema, validate the result, and return the JSON to publish."""
     # Opaque data given with the content wins over the caller's context
     given = content.get("opaque_data")
     wire_opaque = normalize_opaque_data({**(opaque_data or {}), **(given if isinstance(given, Mapping) else {})})
@@ -70,11 +64,7 @@ def encode(
 
 
 def dump(schema: Schema, content: Mapping[str, Any]) -> dict[str, Any]:
-    """Content (attribute names) to its wire form (field names), validated as a consumer will load it.
-
-    :raises SchemaValidationError: naming the schema, and each field by the name the caller passed,
-        when the content does not fit it
-    """
+    """Content (attribute names) to its wire form (field names), validated as a consumer will load it."""
     plan = plan_for(schema, TRUSTED_POST_LOAD)
     if plan is not None:
         # The common schema in one pass, exactly as below; None when marshmallow must decide
@@ -97,10 +87,7 @@ def dump(schema: Schema, content: Mapping[str, Any]) -> dict[str, Any]:
 
 def argument_names(schema: Schema) -> dict[str, str]:
     """Each field's key in the message (its `data_key`) -> the name a producer passes it by (its attribute)."""
-    return {
-        field.data_key or field_name: field.attribute or field_name
-        for field_name, field in schema.fields.items()
-    }
+    return {field.data_key or field_name: field.attribute or field_name for field_name, field in schema.fields.items()}
 
 
 def unserializable(schema: Schema, content: Mapping[str, Any], error: Exception) -> dict[str, list[str]]:
@@ -117,10 +104,7 @@ def unserializable(schema: Schema, content: Mapping[str, Any], error: Exception)
 
 
 def decode(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Load wire data through its schema.
-
-    :raises SchemaValidationError: naming the schema, when the data does not fit it
-    """
+    """Load wire data through its schema (`SchemaValidationError` naming the schema when it does not fit)."""
     plan = plan_for(schema, TRUSTED_POST_LOAD)
     try:
         # The common schema in one pass, exactly as `schema.load`; None when marshmallow must decide
@@ -130,8 +114,12 @@ def decode(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
     except ValidationError as error:
         raise SchemaValidationError(type(schema).__name__, error) from None
     if not isinstance(loaded, dict):
-        raise SchemaValidationError(type(schema).__name__, ValidationError({"_schema": ["did not load to a dict"]}))
+        raise schema_error(schema, "did not load to a dict")
     return loaded
+
+
+def schema_error(schema: Schema, problem: str) -> SchemaValidationError:
+    return SchemaValidationError(type(schema).__name__, ValidationError({"_schema": [problem]}))
 
 
 class PubSubMessageCodec:
@@ -144,26 +132,16 @@ class PubSubMessageCodec:
         return f"PubSubMessageCodec({type(self.schema).__name__})"
 
     def encode(self, content: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
-        """The JSON of `content` and keyword fields (attribute names), exactly as given: no opaque data added.
-
-        :raises SchemaValidationError: when the content does not fit the schema; nothing is encoded
-        """
+        """The JSON of `content` and keyword fields (attribute names), exactly as given: no opaque data added."""
         return json.dumps(dump(self.schema, {**(content or {}), **kwargs}))
 
     def decode(self, message: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
-        """Content (attribute names) from a message's JSON text or its parsed object.
-
-        :raises SchemaValidationError: when the message does not fit the schema
-        """
+        """Content (attribute names) from a message's JSON text or its parsed object."""
         if isinstance(message, (str, bytes)):
             try:
                 message = json.loads(message)
             except ValueError as error:
-                raise SchemaValidationError(
-                    type(self.schema).__name__, ValidationError({"_schema": [f"not JSON: {error}"]}),
-                ) from None
+                raise schema_error(self.schema, f"not JSON: {error}") from None
         if not isinstance(message, Mapping):
-            raise SchemaValidationError(
-                type(self.schema).__name__, ValidationError({"_schema": ["message is not a JSON object"]}),
-            )
+            raise schema_error(self.schema, "message is not a JSON object")
         return decode(self.schema, message)

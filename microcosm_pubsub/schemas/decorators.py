@@ -42,10 +42,7 @@ def schema(schema_class: S) -> S:
 
 
 def handles(schema_class_or_media_type: type[Schema] | str) -> Callable[[T], T]:
-    """Register a function, or a class whose graph components are handlers, for a media type.
-
-    Given a schema class, the schema is registered too.
-    """
+    """Register a function, or a class whose graph components are handlers, for a media type (and its schema)."""
     if isinstance(schema_class_or_media_type, str):
         media_type = schema_class_or_media_type
     else:

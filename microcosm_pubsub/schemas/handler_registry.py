@@ -1,12 +1,6 @@
-"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type.
-
-A handler declared with `@handles` is active only once it is bound: a component of the daemon's
-graph (named in its `components`) that is the handler itself, or whose class is the handler or
-carries `@handles`. A code base with several daemons thus keeps each daemon to its own handlers.
-`register()` is the direct way in for tests and scripts: active in that graph at once.
-A function declared with `@handles_foreign_event` needs no binding: it is active wherever no bound
-handler claims its media type (no old service has one, so none changes behaviour).
-"""
+"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type."""
+# A `@handles` handler is active only once bound (a component of the daemon's graph), so a code base with
+# several daemons keeps each to its own handlers; `@handles_foreign_event` functions need no binding
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -36,10 +30,7 @@ class SQSMessageHandlerRegistry:
         self._bound: dict[str, Handler] | None = None
 
     def register(self, media_type: str, handler: Handler) -> None:
-        """Register a handler directly (tests, scripts): active in this graph, winning over bound ones.
-
-        A daemon's `bound_handlers` still hold only its bound components (as in the old package).
-        """
+        """Register a handler directly (tests, scripts): active in this graph, winning over bound ones."""
         self.declare(media_type, handler)
         self.explicit[media_type] = handler
 
@@ -54,34 +45,24 @@ class SQSMessageHandlerRegistry:
             self.classes.append((media_type, handler_class))
 
     def declare_standalone(self, media_type: str, handler: Handler) -> None:
-        """Record a function active with no binding, unless a bound handler claims its media type.
-
-        :raises DuplicateHandlerError: when another such function claims the media type (the same
-            function declared again, by module and name, replaces it)
-        """
+        """Record a function active with no binding, unless a bound handler claims its media type."""
+        # The same function declared again (by module and name, as on a reload) replaces it
         self.declare(media_type, handler)
         known = self.standalone.get(media_type)
         if known is not None and known is not handler and handler_name(known) != handler_name(handler):
-            raise DuplicateHandlerError(
-                f"media type {media_type} has two handlers, {handler_name(known)} and {handler_name(handler)}; "
-                "declare one of them for another media type"
-            )
+            raise DuplicateHandlerError(f"media type {media_type} has two handlers, {handler_name(known)} and "
+                                        f"{handler_name(handler)}; declare one of them for another media type")
         self.standalone[media_type] = handler
 
     def compute_bound_handlers(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
-        """The handlers among `components` (binding names; all built components when None), by media type.
-
-        :raises DuplicateHandlerError: (an `AlreadyRegisteredError`) when two claim one media type
-        """
+        """The handlers among `components` (binding names; all built components when None), by media type."""
         invoke_resolve_hook(self)
         bound: dict[str, Handler] = {}
         for media_type, handler in self._bound_pairs(self._components(components)):
             known = bound.get(media_type)
             if known is not None and known is not handler:
-                raise DuplicateHandlerError(
-                    f"media type {media_type} has two handlers, {handler_name(known)} and "
-                    f"{handler_name(handler)}; keep one of them out of the daemon's components"
-                )
+                raise DuplicateHandlerError(f"media type {media_type} has two handlers, {handler_name(known)} and "
+                                            f"{handler_name(handler)}; keep one of them out of the daemon's components")
             bound[media_type] = handler
         return bound
 
@@ -99,10 +80,7 @@ class SQSMessageHandlerRegistry:
                 yield media_type, component
 
     def activate(self, components: Iterable[str] | None = None) -> dict[str, Handler]:
-        """Fix the bound handlers now (a daemon's components; all built components when None).
-
-        :raises DuplicateHandlerError: when two active handlers claim one media type
-        """
+        """Fix the bound handlers now (a daemon's components; all built components when None)."""
         self._bound = self.with_standalone(self.compute_bound_handlers(components))
         return self.active
 
@@ -126,18 +104,12 @@ class SQSMessageHandlerRegistry:
         return {**self._bound, **self.explicit} if self.explicit else self._bound
 
     def find(self, media_type: str, bound_handlers: dict[str, Any] | None = None) -> Handler:
-        """The handler for the media type: from `bound_handlers` when given, else the active ones.
-
-        A class found there (the old package bound handlers by type) is built for this message.
-
-        :raises HandlerNotFoundError: (a `KeyError`) when none handles the media type
-        """
+        """The handler for the media type: from `bound_handlers` when given, else the active ones."""
         handler = lookup(self.active if bound_handlers is None else bound_handlers, media_type)
         if handler is None:
-            raise HandlerNotFoundError(
-                f"no active handler for media type {media_type}; decorate one with @handles and name "
-                "its binding in the daemon's components"
-            )
+            raise HandlerNotFoundError(f"no active handler for media type {media_type}; decorate one with "
+                                       "@handles and name its binding in the daemon's components")
+        # The old package bound handlers by type: a class is built for this message
         if isinstance(handler, type):
             built: Handler = handler(self.graph)
             return built

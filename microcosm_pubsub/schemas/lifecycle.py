@@ -8,11 +8,7 @@ from microcosm_pubsub.schemas.naming import BUILT_IN_VERBS, CHANGED, CREATED, DE
 
 
 class LifecycleChange(set[str]):
-    """A mutable set of verbs (`created`, `changed`, `deleted`); `.add("archived")` adds a custom one.
-
-    Media types with a verb of this set get the convention schemas and a `sns_topic_arns.<verb>`
-    section. Prefer `created` and `deleted`: resources that change in place make consumers race.
-    """
+    """A mutable set of verbs (`created`, `changed`, `deleted`); `.add("archived")` adds a custom one."""
 
     Created = CREATED
     Changed = CHANGED
@@ -22,10 +18,7 @@ class LifecycleChange(set[str]):
         super().__init__(check_verb(verb) for verb in verbs)
 
     def add(self, verb: str) -> None:
-        """Know a custom verb.
-
-        :raises ValueError: when it is not a word
-        """
+        """Know a custom verb (`ValueError` when it is not a word)."""
         super().add(check_verb(verb))
 
     def verb_of(self, media_type: str) -> str | None:

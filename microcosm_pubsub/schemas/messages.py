@@ -17,10 +17,7 @@ class _ConventionSchema(PubSubMessageSchema):
 
 
 class URIMessageSchema(_ConventionSchema):
-    """Something happened to the resource at `uri`; consumers fetch it from its source of truth.
-
-    The fetch may race the producer's commit: a consumer that finds nothing should retry (Nack).
-    """
+    """Something happened to the resource at `uri`; consumers fetch it (and retry while it is not there yet)."""
 
     uri = fields.String(required=True)
 

@@ -26,17 +26,11 @@ class MediaTypeFactory(Protocol):
 
 def underscore(word: str) -> str:
     """CamelCase to snake_case, hyphens to underscores; dots stay (`FooBar.ThisThat` -> `foo_bar.this_that`)."""
-    word = _ACRONYM_BOUNDARY.sub(r"\1_\2", word)
-    word = _WORD_BOUNDARY.sub(r"\1_\2", word)
-    return word.replace("-", "_").lower()
+    return _WORD_BOUNDARY.sub(r"\1_\2", _ACRONYM_BOUNDARY.sub(r"\1_\2", word)).replace("-", "_").lower()
 
 
 def name_for(resource: object) -> str:
-    """A resource's name in a media type, as the old package spelled it.
-
-    A string is snake-cased segment by segment; a class, or an instance, is named by its
-    `__alias__` if it has one, else by its class name (`OrderItem` -> `order_item`).
-    """
+    """A resource's name in a media type, as the old package spelled it: a string, else `__alias__` or class name."""
     if isinstance(resource, str):
         # str.__str__ gives a str subclass's (for example a str enum's) own value
         return underscore(str.__str__(resource))
@@ -51,31 +45,21 @@ def organization_name() -> str:
 
 
 def check_verb(verb: object) -> str:
-    """A lifecycle verb as a media-type segment.
-
-    :raises ValueError: when it is not a non-empty word (letters, digits, `_`, `-`)
-    """
+    """A lifecycle verb as a media-type segment (`ValueError` unless a word of letters, digits, `_`, `-`)."""
     value = verb.value if hasattr(verb, "value") and not isinstance(verb, str) else verb
     if not isinstance(value, str) or not _VERB.fullmatch(value):
-        raise ValueError(
-            f"lifecycle verb {verb!r} is not a word; use letters, digits and underscores, such as 'created'"
-        )
+        raise ValueError(f"lifecycle verb {verb!r} is not a word; use letters, digits and underscores, "
+                         "such as 'created'")
     return value
 
 
 def make_media_type(
-    resource: object,
-    lifecycle_change: object = CREATED,
-    organization: str | None = None,
-    public: bool = False,
+    resource: object, lifecycle_change: object = CREATED, organization: str | None = None, public: bool = False,
 ) -> str:
     """`application/vnd.<org>.pubsub._.<verb>.<name>`; the verb defaults to `created`; `public=True` drops `._`."""
-    parts = [f"application/vnd.{organization or organization_name()}.pubsub"]
-    if not public:
-        parts.append("_")
-    parts.append(check_verb(CREATED if lifecycle_change is None else lifecycle_change))
-    parts.append(name_for(resource))
-    return ".".join(parts)
+    verb = check_verb(CREATED if lifecycle_change is None else lifecycle_change)
+    scope = "" if public else "._"
+    return f"application/vnd.{organization or organization_name()}.pubsub{scope}.{verb}.{name_for(resource)}"
 
 
 def media_type(lifecycle_change: str) -> MediaTypeFactory:

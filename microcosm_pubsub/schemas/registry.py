@@ -21,14 +21,8 @@ from microcosm_pubsub.wire.wildcards import candidate_keys, lookup
 
 
 __all__ = [
-    "HANDLES_ATTRIBUTE",
-    "AlreadyRegisteredError",
-    "Handler",
-    "PubSubMessageSchemaRegistry",
-    "SQSMessageHandlerRegistry",
-    "candidate_keys",
-    "handler_name",
-    "lookup",
+    "HANDLES_ATTRIBUTE", "AlreadyRegisteredError", "Handler", "PubSubMessageSchemaRegistry",
+    "SQSMessageHandlerRegistry", "candidate_keys", "handler_name", "lookup",
 ]
 
 
@@ -37,12 +31,7 @@ __all__ = [
     auto_register=typed(bool, default_value=True),
 )
 class PubSubMessageSchemaRegistry:
-    """Schemas by media type; `@schema` declares them through a resolve hook.
-
-    With `auto_register`, a media type holding a lifecycle verb (`pubsub_lifecycle_change`) and no
-    declared schema gets its convention schema: `deleted` an id, `changed` a URI and the changed
-    field, any other verb a URI.
-    """
+    """Schemas by media type; `@schema` declares them through a resolve hook."""
 
     def __init__(self, graph: Any, auto_register: bool | None = None) -> None:
         self.schemas: dict[str, type[Schema]] = {}
@@ -58,27 +47,18 @@ class PubSubMessageSchemaRegistry:
             self.lifecycle_change = graph.pubsub_lifecycle_change
 
     def register(self, media_type: str, schema_class: type[Schema]) -> None:
-        """Declare the schema of a media type.
-
-        :raises AlreadyRegisteredError: when the media type has another schema
-        """
+        """Declare the schema of a media type (`AlreadyRegisteredError` when it has another)."""
         known = self.schemas.get(media_type)
         if known is not None and known is not schema_class:
-            raise AlreadyRegisteredError(
-                f"media type {media_type} has two schemas, {known.__name__} and {schema_class.__name__}; "
-                "give one of them another MEDIA_TYPE"
-            )
+            raise AlreadyRegisteredError(f"media type {media_type} has two schemas, {known.__name__} and "
+                                         f"{schema_class.__name__}; give one of them another MEDIA_TYPE")
         self.schemas[media_type] = schema_class
         if self.conventional.pop(media_type, None) is not None:
             self._codecs.pop(media_type, None)
 
     def find(self, media_type: str) -> PubSubMessageCodec:
-        """The codec of the media type's schema (`.schema` is the schema instance).
-
-        :raises SchemaNotFoundError: (a `KeyError`) when none is registered
-        """
-        codec = self._codecs.get(media_type)
-        if codec is not None:
+        """The codec of the media type's schema (`.schema` is the schema instance)."""
+        if (codec := self._codecs.get(media_type)) is not None:
             return codec
         schema_class = lookup(self.schemas, media_type)
         if schema_class is None:
@@ -86,17 +66,13 @@ class PubSubMessageSchemaRegistry:
             invoke_resolve_hook(self)
             schema_class = lookup(self.schemas, media_type) or self._conventional(media_type)
         if schema_class is None:
-            raise SchemaNotFoundError(
-                f"no schema is registered for media type {media_type}; "
-                "decorate a PubSubMessageSchema with @schema and import it before use"
-            )
+            raise SchemaNotFoundError(f"no schema is registered for media type {media_type}; "
+                                      "decorate a PubSubMessageSchema with @schema and import it before use")
         codec = self._codecs[media_type] = PubSubMessageCodec(schema_class())
         return codec
 
     def _conventional(self, media_type: str) -> type[Schema] | None:
-        if not self.auto_register:
-            return None
-        verb = self.lifecycle_change.verb_of(media_type)
+        verb = self.lifecycle_change.verb_of(media_type) if self.auto_register else None
         if verb is None:
             return None
         schema_class = self.conventional[media_type] = convention_schema(verb)

@@ -13,10 +13,7 @@ __all__ = ["chunks", "sized_batches"]
 
 
 def chunks(items: Sequence[T], size: int = MAX_BATCH_ENTRIES) -> Iterator[Sequence[T]]:
-    """Consecutive slices of at most `size` items (the last may be shorter).
-
-    :raises ValueError: when `size` is below 1
-    """
+    """Consecutive slices of at most `size` items (the last may be shorter)."""
     if size < 1:
         raise ValueError(f"chunk size is {size}; it must be at least 1")
     for start in range(0, len(items), size):
@@ -24,20 +21,11 @@ def chunks(items: Sequence[T], size: int = MAX_BATCH_ENTRIES) -> Iterator[Sequen
 
 
 def sized_batches(
-    items: Iterable[T],
-    size_of: Callable[[T], int],
-    max_bytes: int,
-    max_count: int = MAX_BATCH_ENTRIES,
+    items: Iterable[T], size_of: Callable[[T], int], max_bytes: int, max_count: int = MAX_BATCH_ENTRIES,
     base_bytes: int = 0,
 ) -> Iterator[list[T]]:
-    """Items in order, in batches of at most `max_count` items and `max_bytes` in total.
-
-    Each batch starts at `base_bytes` (room for what wraps its entries) and adds `size_of(item)`
-    per item. An item too large to share a batch goes alone rather than being dropped: the receiver
-    then refuses that one entry, not the whole batch.
-
-    :raises ValueError: when `max_count` is below 1
-    """
+    """Items in order, in batches of at most `max_count` items and `max_bytes` (from `base_bytes`) in total."""
+    # An item too large to share a batch goes alone: the receiver then refuses that one entry, not the batch
     if max_count < 1:
         raise ValueError(f"batch count is {max_count}; it must be at least 1")
     batch: list[T] = []

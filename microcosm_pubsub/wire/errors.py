@@ -19,12 +19,15 @@ class TopicNotDefinedError(PubSubError):
     """No SNS topic is configured for a media type."""
 
 
-class SchemaNotFoundError(PubSubError, KeyError):
-    """No schema is registered for a media type; a `KeyError` too, as the old registry raised."""
+class LookupFailed(PubSubError, KeyError):
+    """A `KeyError` too, as the old registry raised, whose text is not quoted."""
 
     def __str__(self) -> str:
-        # KeyError quotes its argument; keep the message readable
         return str(self.args[0]) if self.args else ""
+
+
+class SchemaNotFoundError(LookupFailed):
+    """No schema is registered for a media type."""
 
 
 class AlreadyRegisteredError(PubSubError):
@@ -38,14 +41,10 @@ class DuplicateHandlerError(AlreadyRegisteredError):
 class SchemaValidationError(PubSubError, ValidationError):
     """Content does not fit its schema; a marshmallow `ValidationError` whose text names the schema.
 
-    `messages` are keyed as marshmallow keys them (the wire's keys). When the content came from a
-    caller (`produce`, `encode`), `arguments` maps each wire key to the name the caller passes
-    (`amountCents` -> `amount_cents`), and the text names both.
+    `arguments` maps each wire key to the name a caller (`produce`, `encode`) passes: `amountCents` -> `amount_cents`.
     """
 
-    def __init__(
-        self, schema_name: str, error: ValidationError, arguments: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, schema_name: str, error: ValidationError, arguments: Mapping[str, str] | None = None) -> None:
         ValidationError.__init__(self, error.messages, error.field_name, error.data, error.valid_data)
         self.schema_name = schema_name
         self.arguments = dict(arguments) if arguments is not None else None
@@ -73,11 +72,9 @@ class MessageTooLargeError(PubSubError):
     """An encoded message is over the SNS/SQS size limit; nothing was sent."""
 
     def __init__(self, media_type: str, size: int, limit: int) -> None:
-        super().__init__(
-            f"message of media type {media_type} is {size} bytes, over the limit of {limit} bytes; "
-            "set sns_producer.large_payload_bucket to send it through S3, or publish a "
-            "reference to the data instead"
-        )
+        super().__init__(f"message of media type {media_type} is {size} bytes, over the limit of {limit} bytes; "
+                         "set sns_producer.large_payload_bucket to send it through S3, or publish a "
+                         "reference to the data instead")
         self.media_type = media_type
         self.size = size
         self.limit = limit
@@ -120,12 +117,8 @@ class HandlerSignal(PubSubError):
 class Nack(HandlerSignal):
     """Retry the message after `visibility_timeout_seconds` (0 means at once)."""
 
-    def __init__(
-        self,
-        visibility_timeout_seconds: int | None = None,
-        reason: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, visibility_timeout_seconds: int | None = None, reason: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(reason, extra)
         self.visibility_timeout_seconds = visibility_timeout_seconds
 
@@ -149,21 +142,14 @@ class TTLExpired(HandlerSignal):
 
 
 class InvalidMessage(HandlerSignal):
-    """The message cannot be acted on as it stands (it points where this service may not read); never retried.
-
-    It is INVALID: dead-lettered with its reason, or left for the queue's redrive policy.
-    """
+    """The message cannot be acted on as it stands: INVALID, dead-lettered with its reason, never retried."""
 
     def __init__(self, reason: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(reason, extra)
 
 
-class HandlerNotFoundError(PubSubError, KeyError):
-    """No active handler for a media type; a `KeyError` too, as the old registry raised."""
-
-    def __str__(self) -> str:
-        # KeyError quotes its argument; keep the message readable
-        return str(self.args[0]) if self.args else ""
+class HandlerNotFoundError(LookupFailed):
+    """No active handler for a media type."""
 
 
 class QueueExhausted(PubSubError):
@@ -171,10 +157,7 @@ class QueueExhausted(PubSubError):
 
 
 class RetryInvocationError(PubSubError):
-    """A Lambda invocation from SNS fails on purpose: a record must be retried (SNS-to-Lambda has no partial response).
-
-    `message_ids` are the SNS message ids of the records that asked for it.
-    """
+    """A Lambda invocation from SNS fails on purpose for `message_ids`: SNS-to-Lambda has no partial response."""
 
     def __init__(self, message: str, message_ids: list[str]) -> None:
         super().__init__(message)

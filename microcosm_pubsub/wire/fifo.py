@@ -1,13 +1,4 @@
-"""SNS FIFO topics, producing side: each message's group id, and its deduplication id.
-
-A topic whose ARN ends in `.fifo` takes a message group id with every message: given to `produce`
-(`message_group_id=`), or declared on the schema as `MESSAGE_GROUP_KEY`, either the name of a
-content field (`MESSAGE_GROUP_KEY = "order_id"`) or a function of the content
-(`MESSAGE_GROUP_KEY = staticmethod(lambda content: content["customer"]["id"])`). Deduplication: an
-explicit `deduplication_id=` wins; otherwise nothing is sent when the topic has content-based
-deduplication (read once per topic), else the SHA-256 of the body, which is what content-based
-deduplication would compute.
-"""
+"""SNS FIFO topics, producing side: each message's group id, and its deduplication id."""
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +14,7 @@ from microcosm_pubsub.wire.errors import PubSubError
 
 logger = logging.getLogger("microcosm_pubsub.producer")
 
-# The schema attribute declaring where a message's group id comes from
+# The schema attribute naming a content field, or a function of the content, that gives the group id
 GROUP_KEY = "MESSAGE_GROUP_KEY"
 # AWS's limit on a group or deduplication id
 MAX_ID_LENGTH = 128
@@ -42,10 +33,7 @@ def group_id_for(
     schema: Any, media_type: str, content: Mapping[str, Any], topic_arn: str,
     given: str | None, deduplication_id: str | None,
 ) -> str | None:
-    """The group id a message goes out with: None for a standard topic.
-
-    :raises FifoError: a FIFO topic and no group id (neither given nor declared), or FIFO ids for a standard topic
-    """
+    """The group id a message goes out with (given, else from the schema's `MESSAGE_GROUP_KEY`); None off FIFO."""
     if not is_fifo(topic_arn):
         if given is not None or deduplication_id is not None:
             raise FifoError(
@@ -87,9 +75,8 @@ class Deduplication:
         self._content_based: dict[str, bool] = {}
         self._lock = threading.Lock()
 
-    def parameters(
-        self, client: Any, topic_arn: str, group: str | None, given: str | None, body: str,
-    ) -> dict[str, str]:
+    def parameters(self, client: Any, topic_arn: str, group: str | None, given: str | None,
+                   body: str) -> dict[str, str]:
         """`MessageGroupId` and `MessageDeduplicationId` for Publish or a PublishBatch entry; {} off FIFO."""
         if group is None:
             return {}
@@ -98,8 +85,7 @@ class Deduplication:
         return explicit_ids(group, given, body)
 
     def content_based(self, client: Any, topic_arn: str) -> bool:
-        known = self._content_based.get(topic_arn)
-        if known is not None:
+        if (known := self._content_based.get(topic_arn)) is not None:
             return known
         try:
             attributes = client.get_topic_attributes(TopicArn=topic_arn)["Attributes"]

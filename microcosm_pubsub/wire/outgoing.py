@@ -30,11 +30,8 @@ class OutgoingMessage:
 
     @property
     def size(self) -> int:
-        """Bytes SNS counts against its limit: the body and every attribute's name, type and value.
-
-        Counted once per message (the size check, then the batching); `replace()` makes a new message.
-        Kept in the instance's dict by hand: `functools.cached_property` takes a lock to compute it.
-        """
+        """Bytes SNS counts against its limit: the body and every attribute's name, type and value."""
+        # Counted once per message, kept by hand: `functools.cached_property` takes a lock to compute it
         size: int | None = self.__dict__.get("_size")
         if size is None:
             size = len(self.body.encode()) + sum(
@@ -47,10 +44,7 @@ class OutgoingMessage:
     def with_opaque_data(
         self, amend: Callable[[dict[str, Any]], None], attributes: dict[str, dict[str, str]] | None = None,
     ) -> OutgoingMessage:
-        """This message with its body's `opaqueData` changed by `amend` (in place), and `attributes` if given.
-
-        A body that is not a JSON object is left as it is.
-        """
+        """This message with its JSON object body's `opaqueData` changed by `amend` (in place), and `attributes`."""
         body = self.body
         document = json.loads(body)
         if isinstance(document, dict):

@@ -43,9 +43,7 @@ def pointer_in(value: Any) -> S3Object | None:
     """The object a parsed pointer body names, or None when `value` is not a pointer."""
     if not (isinstance(value, list) and len(value) == 2 and value[0] in POINTER_CLASSES):
         return None
-    details = value[1]
-    if not isinstance(details, dict):
-        return None
+    details = value[1] if isinstance(value[1], dict) else {}
     bucket, key = details.get("s3BucketName"), details.get("s3Key")
     if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
         return None

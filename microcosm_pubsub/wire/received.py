@@ -1,7 +1,4 @@
-"""What a received message carries, as data: what its envelope held (`Opened`) and SQS's delivery of it.
-
-Plain dataclasses that the envelope builds and the message holds; neither module imports the other for them.
-"""
+"""What a received message carries, as data: what its envelope held (`Opened`) and SQS's delivery of it."""
 from __future__ import annotations
 
 import time
@@ -16,8 +13,7 @@ from microcosm_pubsub.wire.pointer import S3Object
 class Opened:
     """What an envelope held; `problem` says why it is unusable, `known` whether a schema exists.
 
-    `payload`, `attributes` and `sns_wrapped` are the wire as read once by `unwrap`: middleware
-    (signing, tracing) reads them here instead of parsing the body again.
+    The wire fields (`payload` on) are read once by `unwrap`, so middleware never parses the body again.
     """
 
     media_type: str | None
@@ -39,18 +35,9 @@ class Opened:
     payload_object: S3Object | None = None
 
     def __init__(
-        self,
-        media_type: str | None,
-        content: dict[str, Any] | None,
-        message_id: str,
-        topic_arn: str | None = None,
-        opaque_data: dict[str, Any] | None = None,
-        problem: str | None = None,
-        known: bool = True,
-        payload: str = "",
-        attributes: Mapping[str, str] | None = None,
-        sns_wrapped: bool = False,
-        payload_object: S3Object | None = None,
+        self, media_type: str | None, content: dict[str, Any] | None, message_id: str, topic_arn: str | None = None,
+        opaque_data: dict[str, Any] | None = None, problem: str | None = None, known: bool = True, payload: str = "",
+        attributes: Mapping[str, str] | None = None, sns_wrapped: bool = False, payload_object: S3Object | None = None,
     ) -> None:
         # One dict update, not a frozen dataclass's field-by-field `object.__setattr__`: one per message
         self.__dict__.update(
@@ -76,15 +63,9 @@ class Delivery:
     message_group_id: str | None = None
 
     def __init__(
-        self,
-        sqs_message_id: str,
-        receipt_handle: str,
-        approximate_receive_count: int,
-        sent_timestamp: float | None = None,
-        received_at: float | None = None,
-        attributes: dict[str, Any] | None = None,
-        body: str = "",
-        message_group_id: str | None = None,
+        self, sqs_message_id: str, receipt_handle: str, approximate_receive_count: int,
+        sent_timestamp: float | None = None, received_at: float | None = None, attributes: dict[str, Any] | None = None,
+        body: str = "", message_group_id: str | None = None,
     ) -> None:
         # As `Opened`: one dict update per message
         self.__dict__.update(
@@ -97,10 +78,8 @@ class Delivery:
 
 @dataclass(slots=True)
 class Unwrapped:
-    """A received SQS message's layers, read once: the only reader of SNS's notification shape.
-
-    Not frozen (one per received message, frozen costs in `__init__`); nothing changes it once made.
-    """
+    """A received SQS message's layers, read once: the only reader of SNS's notification shape."""
+    # Not frozen (frozen costs in `__init__`, once per message); nothing changes it once made
 
     sqs_message_id: str
     # The SNS message id when SNS wrapped the message, else the SQS one
@@ -118,18 +97,10 @@ class Unwrapped:
     payload_object: S3Object | None = None
 
     def opened(
-        self,
-        media_type: str | None,
-        content: dict[str, Any] | None = None,
-        opaque_data: dict[str, Any] | None = None,
-        problem: str | None = None,
-        known: bool = True,
-        body_only: bool = False,
+        self, media_type: str | None, content: dict[str, Any] | None = None, opaque_data: dict[str, Any] | None = None,
+        problem: str | None = None, known: bool = True, body_only: bool = False,
     ) -> Opened:
-        """What a strategy made of these layers, carrying the wire facts middleware reads.
-
-        `body_only`: the strategy took the SQS body itself as the message, so the ids are SQS's, no topic.
-        """
+        """What a strategy made of these layers; `body_only` (the SQS body is the message): SQS's ids, no topic."""
         return Opened(
             media_type, content, self.sqs_message_id if body_only else self.message_id,
             None if body_only else self.topic_arn, opaque_data or {}, problem, known,

@@ -7,14 +7,4 @@ from microcosm_pubsub.chain.statements.try_chain import try_chain
 from microcosm_pubsub.chain.statements.when import when
 
 
-__all__ = [
-    "assign",
-    "assign_constant",
-    "assign_function",
-    "call",
-    "extract",
-    "for_each",
-    "switch",
-    "try_chain",
-    "when",
-]
+__all__ = ["assign", "assign_constant", "assign_function", "call", "extract", "for_each", "switch", "try_chain", "when"]

@@ -1,7 +1,4 @@
-"""`assign("a.b").to("c")`, `assign_constant(v).to(k)`, `assign_function(f).to(k)`, `extract(name, key)`.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`assign("a.b").to("c")`, `assign_constant`, `assign_function`, `extract` (kept for the 2.x chain DSL)."""
 from __future__ import annotations
 
 import inspect

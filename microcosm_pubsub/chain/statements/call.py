@@ -1,7 +1,4 @@
-"""`call(f).with_args(x="key" or constant).as_("result")`: one function, its own arguments, in a child scope.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`call(f).with_args(x="key").as_("result")` (kept for the 2.x chain DSL): one function in a child scope."""
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping

@@ -1,7 +1,4 @@
-"""`for_each("item").in_("items").do(...)`: run links once per item; results land in `<item>_list`.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`for_each("item").in_("items").do(...)` (kept for the 2.x chain DSL): links once per item."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -53,9 +50,8 @@ class ForEachStatement:
         try:
             iterator = iter(items)
         except TypeError:
-            raise ChainError(
-                f"for_each({self.key!r}) needs an iterable under `{self.items_key}`, got {items!r}"
-            ) from None
+            raise ChainError(f"for_each({self.key!r}) needs an iterable under `{self.items_key}`, "
+                             f"got {items!r}") from None
         results = [self._body(ScopedSafeContext(context, {self.key: item})) for item in iterator]
         kept = [result for result in results if self._keep(result)]
         context[self.list_key] = kept

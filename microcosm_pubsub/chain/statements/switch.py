@@ -1,7 +1,4 @@
-"""`switch("k").case(v, ...)` or `.case(v).then(...)`, then `.otherwise(...)`: run the first matching branch.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`switch("k").case(v, ...).otherwise(...)` (kept for the 2.x chain DSL): run the first matching branch."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -24,9 +21,8 @@ class SwitchStatement:
     def case(self, value: Any) -> PendingBranch[SwitchStatement]: ...
 
     @overload
-    def case(
-        self, value: Any, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
-    ) -> SwitchStatement: ...
+    def case(self, value: Any, *args: Link, chain: Chain | None = None,
+             links: Iterable[Link] | None = None) -> SwitchStatement: ...
 
     def case(
         self, value: Any, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
@@ -37,9 +33,8 @@ class SwitchStatement:
         self.cases.append((value, body(*args, chain=chain, links=links)))
         return self
 
-    def otherwise(
-        self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
-    ) -> SwitchStatement:
+    def otherwise(self, *args: Link, chain: Chain | None = None,
+                  links: Iterable[Link] | None = None) -> SwitchStatement:
         self.fallback = body(*args, chain=chain, links=links)
         return self
 

@@ -1,7 +1,4 @@
-"""`try_chain(...).catch(Error, ...)` or `.catch(Error).then(...)`, then `.otherwise(...)`.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`try_chain(...).catch(Error, ...).otherwise(...)` (kept for the 2.x chain DSL): branch on the error raised."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -13,12 +10,8 @@ from microcosm_pubsub.chain.statements.branch import Context, PendingBranch, bod
 
 
 class TryChainStatement:
-    """Run links; on an error whose type is exactly a caught one, run that branch instead.
-
-    Only the exact type matches, not subclasses, as in microcosm-pubsub 2.x: a chain written for it
-    that catches `KeyError` must not start swallowing `ContextKeyNotFound`.
-    With no error, the `.otherwise()` branch (if any) runs and gives the result.
-    """
+    """Run links; on an error whose type is exactly a caught one, run that branch; with none, `.otherwise()`."""
+    # Exact types, as in 2.x: a chain that catches `KeyError` must not start swallowing `ContextKeyNotFound`
 
     def __init__(self, attempt: Chain) -> None:
         self.attempt = attempt
@@ -29,32 +22,22 @@ class TryChainStatement:
     def catch(self, error_type: type[BaseException]) -> PendingBranch[TryChainStatement]: ...
 
     @overload
-    def catch(
-        self,
-        error_type: type[BaseException],
-        *args: Link,
-        chain: Chain | None = None,
-        links: Iterable[Link] | None = None,
-    ) -> TryChainStatement: ...
+    def catch(self, error_type: type[BaseException], *args: Link, chain: Chain | None = None,
+              links: Iterable[Link] | None = None) -> TryChainStatement: ...
 
     def catch(
-        self,
-        error_type: type[BaseException],
-        *args: Link,
-        chain: Chain | None = None,
+        self, error_type: type[BaseException], *args: Link, chain: Chain | None = None,
         links: Iterable[Link] | None = None,
     ) -> TryChainStatement | PendingBranch[TryChainStatement]:
         """With links, add the handler and return the statement; without, return a branch awaiting `.then()`."""
         if not args and chain is None and links is None:
-            return PendingBranch(
-                self, lambda branch: self.handlers.append((error_type, branch)), f"catch({error_type.__name__})",
-            )
+            label = f"catch({error_type.__name__})"
+            return PendingBranch(self, lambda branch: self.handlers.append((error_type, branch)), label)
         self.handlers.append((error_type, body(*args, chain=chain, links=links)))
         return self
 
-    def otherwise(
-        self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
-    ) -> TryChainStatement:
+    def otherwise(self, *args: Link, chain: Chain | None = None,
+                  links: Iterable[Link] | None = None) -> TryChainStatement:
         self.fallback = body(*args, chain=chain, links=links)
         return self
 
@@ -66,9 +49,7 @@ class TryChainStatement:
             if handler is None:
                 raise
             return handler(context)
-        if self.fallback is not None:
-            return run(self.fallback, context)
-        return result
+        return result if self.fallback is None else run(self.fallback, context)
 
     def __repr__(self) -> str:
         caught = ", ".join(caught.__name__ for caught, _ in self.handlers)

@@ -1,7 +1,4 @@
-"""`when("k").then(...).otherwise(...)`: branch on whether a context value is truthy.
-
-Kept for services written against microcosm-pubsub 2.x's chain DSL.
-"""
+"""`when("k").then(...).otherwise(...)` (kept for the 2.x chain DSL): branch on a context value's truth."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -24,9 +21,7 @@ class WhenStatement:
         self.if_true = body(*args, chain=chain, links=links)
         return self
 
-    def otherwise(
-        self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
-    ) -> WhenStatement:
+    def otherwise(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> WhenStatement:
         self.if_false = body(*args, chain=chain, links=links)
         return self
 
