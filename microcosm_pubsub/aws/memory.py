@@ -257,8 +257,8 @@ class MemoryAWS:
     :param strict: refuse, as AWS does, topics, queues and receipt handles it never made; off, it
         makes them on first use and accepts any handle (the old testing mode's clients answer anything)
     :param latency: seconds each call waits before it is served, like a network round trip
-    :param checked: check each call's parameters against botocore's model, as boto3 does (the
-        benchmarks leave that CPU out, as they leave out the rest of botocore)
+    :param checked: check each call's parameters against botocore's model, as boto3 does (the benchmarks
+        leave that CPU out)
     """
 
     def __init__(self, strict: bool = True, latency: float = 0.0, checked: bool = True) -> None:
@@ -297,7 +297,6 @@ class MemorySQS(MemoryClient):
         return queue
 
     def find(self, **members: str) -> Queue | None:
-        """The queue whose `name`, `url` or `arn` are those given, if any."""
         return next((queue for queue in self.world.queues.values()
                      if all(getattr(queue, name) == value for name, value in members.items())), None)
 
@@ -350,7 +349,7 @@ class MemorySQS(MemoryClient):
         return {}
 
     def enqueue(self, queue: Queue, p: Params) -> Stored | None:
-        """Put one message on `queue` (the lock held); None when FIFO deduplication drops it."""
+        """Put one message on `queue`; None when FIFO deduplication drops it."""
         body, attributes = p["MessageBody"], dict(p.get("MessageAttributes") or {})
         group, deduplication = p.get("MessageGroupId"), p.get("MessageDeduplicationId")
         size = len(body.encode()) + sum(len(name) + len(json.dumps(value, default=str))
@@ -406,7 +405,7 @@ class MemorySQS(MemoryClient):
         return {"Messages": [self.shape(message, names, p.get("MessageAttributeNames") or []) for message in taken]}
 
     def take(self, queue: Queue, limit: int, visibility: int | None) -> list[Stored]:
-        """Up to `limit` visible messages (the lock held); over-received ones move to the dead-letter queue."""
+        """Up to `limit` visible messages; over-received ones move to the dead-letter queue."""
         now = time.monotonic()
         redrive = json.loads(queue.attributes.get("RedrivePolicy") or "{}")
         dead_letter = self.find(arn=redrive["deadLetterTargetArn"]) if redrive else None
@@ -595,7 +594,6 @@ class MemorySNS(MemoryClient):
 
     @operation
     def publish(self, p: Params) -> Response:
-        """Publish one message to every queue subscribed to its topic that the subscription's filter lets in."""
         topic_arn, body = p.get("TopicArn") or p.get("TargetArn") or "", p["Message"]
         group, deduplication = p.get("MessageGroupId"), p.get("MessageDeduplicationId")
         attributes = dict(p.get("MessageAttributes") or {})
