@@ -23,15 +23,12 @@ from microcosm_pubsub.cli.common import (
 SUBCOMMANDS = [local, provision, publish, peek, stats, requeue, schemas]
 
 
-def package_version() -> str:
-    """The installed package's version, from its metadata (setup.py is the one place it is written)."""
-    try:
-        return version("microcosm_pubsub")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
+    try:
+        # From the installed metadata: setup.py is the one place the version is written
+        installed = version("microcosm_pubsub")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        installed = "unknown (not installed)"
     parser = argparse.ArgumentParser(
         prog="pubsub",
         description="Operate microcosm_pubsub topics and queues: run a local endpoint, provision, publish, "
@@ -39,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
         module.register(subparsers)

@@ -136,12 +136,9 @@ class Clients:
     def client(self, service: str) -> Any:
         try:
             session = boto3.session.Session(profile_name=self.args.profile, region_name=self.args.region)
-            return session.client(  # type: ignore[call-overload]
-                service,
-                endpoint_url=self.args.endpoint_url,
-                # An operator waits at a terminal: fail in seconds, not after boto3's default minute
-                config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}),
-            )
+            # An operator waits at a terminal: fail in seconds, not after boto3's default minute
+            config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"})
+            return session.client(service, endpoint_url=self.args.endpoint_url, config=config)  # type: ignore[call-overload]
         except NoRegionError as error:
             raise UsageError("no AWS region: set AWS_DEFAULT_REGION or pass --region") from error
         except ProfileNotFound as error:

@@ -88,11 +88,8 @@ def summary(raw: dict[str, Any], now: float, redrive: queues.Redrive | None) -> 
 
 def show(index: int, total: int, message: dict[str, Any]) -> None:
     limit = f"/{message['max_receive_count']}" if message["max_receive_count"] else ""
-    print(
-        f"--- {index}/{total}  {message['media_type'] or '(no media type)'}  "
-        f"receives={message['receive_count']}{limit}  age={format_age(message['age_seconds'])}  "
-        f"id={message['message_id']}"
-    )
+    print(f"--- {index}/{total}  {message['media_type'] or '(no media type)'}  receives={message['receive_count']}"
+          f"{limit}  age={format_age(message['age_seconds'])}  id={message['message_id']}")
     if message["warning"]:
         print(f"warning: {message['warning']}")
     if message["reason"]:
@@ -112,11 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if redrive is not None:
         limit, dead_letter = redrive.max_receive_count, redrive.dead_letter_queue
         if limit < MIN_SAFE_MAX_RECEIVE_COUNT and not args.force:
-            raise UsageError(
-                f"queue {queue.name} moves a message to {dead_letter} after {limit} receive{'s' if limit > 1 else ''}, "
-                "and peeking counts as a receive: this peek could leave messages it shows with no try left "
-                "(pass --force to peek anyway)"
-            )
+            raise UsageError(f"queue {queue.name} moves a message to {dead_letter} after {limit} "
+                             f"receive{'s' if limit > 1 else ''}, and peeking counts as a receive: this peek could "
+                             "leave messages it shows with no try left (pass --force to peek anyway)")
         print(f"pubsub peek: peeking counts as a receive: {queue.name} moves a message to {dead_letter} after "
               f"{limit} receives", file=sys.stderr, flush=True)
     messages: list[dict[str, Any]] = []

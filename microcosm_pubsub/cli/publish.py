@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from microcosm_pubsub.cli.common import (
     Clients,
@@ -27,7 +27,6 @@ from microcosm_pubsub.wire.outgoing import OutgoingMessage
 
 
 if TYPE_CHECKING:
-    from marshmallow import Schema
     from mypy_boto3_sns import SNSClient
 
 

@@ -53,16 +53,13 @@ def check_url_matches_endpoint(sqs: SQSClient, url: str) -> None:
     on_aws = host.endswith(AWS_HOST_SUFFIXES)
     endpoint_on_aws = (urlsplit(endpoint).hostname or "").endswith(AWS_HOST_SUFFIXES)
     if on_aws and not endpoint_on_aws:
-        raise UsageError(
-            f"{url} is a queue on AWS, but the endpoint is {endpoint} (--endpoint-url or AWS_ENDPOINT_URL): "
-            "name the queue by its name to use the endpoint's queue, or unset the endpoint to reach AWS"
-        )
+        raise UsageError(f"{url} is a queue on AWS, but the endpoint is {endpoint} (--endpoint-url or "
+                         "AWS_ENDPOINT_URL): name the queue by its name to use the endpoint's queue, or unset the "
+                         "endpoint to reach AWS")
     if endpoint_on_aws and not on_aws:
         parts = urlsplit(url)
-        raise UsageError(
-            f"{url} is not an AWS queue URL, but the endpoint is AWS ({endpoint}): "
-            f"pass --endpoint-url {parts.scheme}://{parts.netloc} (or set AWS_ENDPOINT_URL) to reach it"
-        )
+        raise UsageError(f"{url} is not an AWS queue URL, but the endpoint is AWS ({endpoint}): "
+                         f"pass --endpoint-url {parts.scheme}://{parts.netloc} (or set AWS_ENDPOINT_URL) to reach it")
     named = AWS_SQS_REGION.match(host) if on_aws else None
     region = named and (named.group("region") or named.group("legacy"))
     if region and region != sqs.meta.region_name:

@@ -81,12 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     elif rows:
-        print(table(HEADERS, [
-            [
-                item["queue"], str(item["visible"]), str(item["in_flight"]), str(item["delayed"]),
-                format_age(item["oldest_age_seconds"]), item["dead_letter_queue"] or "-",
-                "-" if item["dead_letter_visible"] is None else str(item["dead_letter_visible"]),
-            ]
-            for item in rows
-        ]))
+        print(table(HEADERS, [[
+            item["queue"], str(item["visible"]), str(item["in_flight"]), str(item["delayed"]),
+            format_age(item["oldest_age_seconds"]), item["dead_letter_queue"] or "-",
+            "-" if item["dead_letter_visible"] is None else str(item["dead_letter_visible"]),
+        ] for item in rows]))
     return 1 if failed else 0
