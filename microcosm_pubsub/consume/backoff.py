@@ -63,8 +63,7 @@ class ExponentialBackoff(Backoff):
     def visibility_timeout(self, receive_count: int) -> int:
         # Past 2**31 the float overflows long after the cap has taken over
         exponent = min(max(receive_count - 1, 0), 31)
-        ceiling = min(self.seconds * 2**exponent, self.cap)
-        return clamp(ceiling * self.random_fraction())
+        return clamp(min(self.seconds * 2**exponent, self.cap) * self.random_fraction())
 
 
 class NaiveBackoffPolicy(ConstantBackoff):
@@ -99,8 +98,7 @@ class ExponentialBackoffBaseJitterPolicy(_RandomBackoff):
         if base >= MAX_VISIBILITY_TIMEOUT_SECONDS:
             # The floor alone is past the cap (and 2**base would be a number of thousands of digits)
             return MAX_VISIBILITY_TIMEOUT_SECONDS
-        spread = self.randint(base, 2**base)
-        return clamp(base + self.randint(0, spread // 2))
+        return clamp(base + self.randint(0, self.randint(base, 2**base) // 2))
 
 
 POLICIES: dict[str, Callable[[float], BackoffPolicy]] = {

@@ -170,8 +170,7 @@ class SQSConsumer:
         return dict(self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))["Attributes"])
 
     def find_queue_url(self, name: str, account: str) -> str:
-        response = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
-        return str(response["QueueUrl"])
+        return str(self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
     def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]:
         response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
@@ -188,10 +187,8 @@ class SQSConsumer:
         return self._batch("delete_message_batch", [(message, {}) for message in messages])
 
     def change_visibility_batch(self, settings: Sequence[tuple[SQSMessage, int]]) -> list[SQSMessage]:
-        return self._batch(
-            "change_message_visibility_batch",
-            [(message, {"VisibilityTimeout": clamp(seconds)}) for message, seconds in settings],
-        )
+        entries = [(message, {"VisibilityTimeout": clamp(seconds)}) for message, seconds in settings]
+        return self._batch("change_message_visibility_batch", entries)
 
     def _batch(self, operation: str, entries: Sequence[tuple[SQSMessage, dict[str, Any]]]) -> list[SQSMessage]:
         failed: list[SQSMessage] = []
@@ -208,9 +205,7 @@ class SQSConsumer:
                 continue
             for failure in response.get("Failed", []):
                 message = chunk[int(failure["Id"])][0]
-                logger.warning(
-                    "%s failed for message %s: %s %s",
-                    operation, message.message_id, failure.get("Code"), failure.get("Message"),
-                )
+                logger.warning("%s failed for message %s: %s %s",
+                               operation, message.message_id, failure.get("Code"), failure.get("Message"))
                 failed.append(message)
         return failed

@@ -125,8 +125,6 @@ class DeadLetterQueue:
                 continue
             sent.extend(chunk[int(success["Id"])].message for success in response.get("Successful", []))
             for failure in response.get("Failed", []):
-                logger.error(
-                    "dead-lettering message %s failed, left on the queue: %s %s",
-                    chunk[int(failure["Id"])].message.message_id, failure.get("Code"), failure.get("Message"),
-                )
+                logger.error("dead-lettering message %s failed, left on the queue: %s %s",
+                             chunk[int(failure["Id"])].message.message_id, failure.get("Code"), failure.get("Message"))
         return sent

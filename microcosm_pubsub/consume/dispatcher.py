@@ -163,17 +163,12 @@ class SQSMessageDispatcher:
             return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
         ttl = self.context.ttl_of(message)
         if self.context.enable_ttl and ttl <= 0:
-            return MessageHandlingResult(
-                message, Outcome.EXPIRED, handler=name,
-                reason=f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)",
-            )
+            reason = f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)"
+            return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
         limit = self.max_processing_attempts
         if limit is not None and message.approximate_receive_count > limit:
-            return MessageHandlingResult(
-                message, Outcome.EXPIRED, handler=name,
-                reason=f"received {message.approximate_receive_count} times, over "
-                       f"message_max_processing_attempts={limit}",
-            )
+            reason = f"received {message.approximate_receive_count} times, over message_max_processing_attempts={limit}"
+            return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
         opaque = self._scope.normalized(self.context(message, name, ttl))
         return Ready(handler, name, opaque, published_at(message.opaque_data))
 

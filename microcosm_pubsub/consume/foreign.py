@@ -94,23 +94,19 @@ class ForeignRule:
                 f"the foreign event rule for {self.media_type} has no condition: give fields, attributes or when"
             )
         where = f"foreign event rule for {self.media_type}"
-        compiled_fields = tuple(
+        object.__setattr__(self, "_fields", tuple(
             (_path(str(name)), _expected(value, f"{where}: fields[{name!r}]")) for name, value in self.fields.items()
-        )
-        compiled_attributes = tuple(
+        ))
+        object.__setattr__(self, "_attributes", tuple(
             (str(name), _expected(value, f"{where}: attributes[{name!r}]")) for name, value in self.attributes.items()
-        )
-        object.__setattr__(self, "_fields", compiled_fields)
-        object.__setattr__(self, "_attributes", compiled_attributes)
+        ))
 
     def matches(self, body: Mapping[str, Any], attributes: Mapping[str, str]) -> bool:
-        for steps, expected in self._fields:
-            if not any(_matches(value, expected) for value in _values(body, steps)):
-                return False
-        for name, expected in self._attributes:
-            if name not in attributes or not _matches(attributes[name], expected):
-                return False
-        return self.when is None or bool(self.when(body, attributes))
+        return (
+            all(any(_matches(value, expected) for value in _values(body, steps)) for steps, expected in self._fields)
+            and all(name in attributes and _matches(attributes[name], expected) for name, expected in self._attributes)
+            and (self.when is None or bool(self.when(body, attributes)))
+        )
 
 
 def s3_notifications(media_type: str = S3_EVENT) -> ForeignRule:

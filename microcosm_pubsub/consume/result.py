@@ -168,9 +168,8 @@ class MessageHandlingResult:
         cls, message: SQSMessage, error: BaseException, handler: str | None = None, elapsed: float = 0.0,
     ) -> Self:
         signal = error if isinstance(error, HandlerSignal) else None
-        reason = signal.reason if signal else None
         return cls(
-            message, outcome_of(error), handler, reason or f"{type(error).__name__}: {error}",
+            message, outcome_of(error), handler, (signal and signal.reason) or f"{type(error).__name__}: {error}",
             None if signal else error, elapsed, error.visibility_timeout_seconds if isinstance(error, Nack) else None,
             signal.extra if signal else None,
         )

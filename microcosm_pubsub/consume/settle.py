@@ -67,13 +67,12 @@ class Settlement:
         """Dead-letter with a reason what SQS's redrive would move without one; explicit configuration wins."""
         if not self.follows_redrive_policy:
             return
-        limit = max_processing_attempts
-        if limit is not None:
-            if limit >= policy.max_receive_count:
+        if max_processing_attempts is not None:
+            if max_processing_attempts >= policy.max_receive_count:
                 logger.warning(
                     "message_max_processing_attempts=%d is not below the queue's maxReceiveCount %d: SQS moves "
                     "a message that keeps failing to %s without a reason before that limit is reached",
-                    limit, policy.max_receive_count, policy.dead_letter_target_arn,
+                    max_processing_attempts, policy.max_receive_count, policy.dead_letter_target_arn,
                 )
             return
         if not self.dead_letter_queue_url:

@@ -84,9 +84,8 @@ def _publish_chunk(producer: Publisher, chunk: list[dict[str, Any]]) -> list[str
 
 def entry_message(entry: dict[str, Any]) -> OutgoingMessage:
     """An entry of a batch message as the message to publish to its own topic."""
-    attributes = entry.get("message_attributes") or {
-        "media_type": {"DataType": "String", "StringValue": entry["media_type"]},
-    }
+    own = {"media_type": {"DataType": "String", "StringValue": entry["media_type"]}}
+    attributes = entry.get("message_attributes") or own
     return OutgoingMessage(
         topic_arn=entry["topic_arn"], media_type=entry["media_type"], body=entry["message"],
         attributes={str(name): dict(value) for name, value in attributes.items()},

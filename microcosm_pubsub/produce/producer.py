@@ -76,7 +76,6 @@ def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
 class SNSProducer:
     """Publishes messages; inside a `deferred()` block, holds them until the block succeeds."""
 
-
     def __init__(self, graph: Any) -> None:
         # Everything is resolved here, so that a locked graph can produce
         self.graph = graph
