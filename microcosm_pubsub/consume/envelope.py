@@ -181,7 +181,6 @@ class LambdaSQSEnvelope(CodecSQSEnvelope):
         if "body" not in raw and "Body" in raw:
             return raw
         from microcosm_pubsub.consume.lambda_records import sqs_message_from_record  # Lambda deployments only
-
         return sqs_message_from_record(raw)
 
 

@@ -189,7 +189,6 @@ def handles_foreign_event(
 ) -> Callable[[T], T]:
     """`@handles(media_type)` for messages without a media type that match this rule; a function needs no binding."""
     from microcosm_pubsub.schemas.decorators import handles  # decorators build on the registries; this module must not
-
     declare_foreign_event(media_type, fields=fields, attributes=attributes, when=when)
     declare = handles(media_type)
 

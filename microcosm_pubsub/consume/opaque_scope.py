@@ -47,7 +47,6 @@ class OpaqueScope:
         self.store = _direct_store(opaque)
         if self.store is not None:
             from microcosm.opaque import NormalizedDict
-
             self.mapping_type: type[dict[Any, Any]] = NormalizedDict
 
     @property

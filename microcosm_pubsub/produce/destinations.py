@@ -49,7 +49,6 @@ def _producer_client(graph: Any) -> Any:
     if any(consumer.get(key) for key in CLIENT_KEYS) or not any(producer.get(key) for key in CLIENT_KEYS):
         return graph.sqs_client
     from microcosm_pubsub.aws.clients import make_client  # only a producer-only service sending to queues needs it
-
     return make_client("sqs", producer, "sns_producer", float(producer.get("read_timeout_seconds") or 10.0))
 
 

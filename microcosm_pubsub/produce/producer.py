@@ -44,10 +44,6 @@ __all__ = [
 logger = logging.getLogger("microcosm_pubsub.producer")
 
 
-def _no_metrics(elapsed_ms: float, publish_result: bool, **tags: Any) -> None:
-    """Stands in for `pubsub_producer_metrics` when the graph binds none."""
-
-
 @defaults(
     endpoint_url=typed(str, default_value=None),
     profile_name=typed(str, default_value=None),
@@ -101,7 +97,8 @@ class SNSProducer:
         self.offloader = offloader(graph)
         self.queues = QueueSender(graph)
         self.deduplication = Deduplication()
-        self.pubsub_producer_metrics: Callable[..., Any] = _no_metrics
+        # Nothing to measure when the graph binds no `pubsub_producer_metrics`
+        self.pubsub_producer_metrics: Callable[..., Any] = lambda elapsed_ms, publish_result, **tags: None
         with suppress(NotBoundError):
             self.pubsub_producer_metrics = graph.pubsub_producer_metrics
 
