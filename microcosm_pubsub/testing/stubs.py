@@ -1,12 +1,4 @@
-"""Stub SNS and SQS clients for the old testing mode: the in-memory double, each call recorded like a MagicMock.
-
-In a testing graph with no endpoint configured, the `sns_client` and `sqs_client` bindings resolve
-to these (see `microcosm_pubsub.aws.clients`). Old tests inspect them as before (`publish.call_args`,
-`call_count`, `assert_called_once_with`, `reset_mock()`) and override answers (`publish.return_value
-= {...}`, `publish.side_effect = error`). Left alone, a call is served by a lenient in-memory double
-(`microcosm_pubsub.aws.memory`: any topic, queue or receipt handle is taken), which checks the
-parameters against botocore's model; an operation the double does not serve answers only metadata.
-"""
+"""Stub SNS and SQS clients for the old testing mode: the in-memory double, each call recorded like a MagicMock."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,7 +35,8 @@ class StubOperation(MagicMock):
 
 
 class StubClient(MagicMock):
-    """A stub boto3 client of `service` ("sns" or "sqs") over its own lenient in-memory double."""
+    """A stub boto3 client of `service` ("sns" or "sqs") over its own lenient in-memory double (any topic, queue or
+    receipt handle is taken), for a testing graph with no endpoint (see docs/migration.md)."""
 
     def __init__(self, service: str = "sns", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -111,11 +104,8 @@ def sqs_stub_client(graph: Any) -> StubClient:
 
 
 class TestingTopics:
-    """`sns_topic_arns` for the old testing mode: a media type with no topic gets the testing topic.
-
-    The old package's testing producer was a MagicMock that needed no topics; old service tests
-    rely on producing without configuring any.
-    """
+    """`sns_topic_arns` for the old testing mode: a media type with no topic gets the testing topic (old service
+    tests produce without configuring any, as the old package's MagicMock producer needed none)."""
 
     # Named like a test class: pytest must not collect it where a test module imports it
     __test__ = False
@@ -141,13 +131,8 @@ class TestingTopics:
 
 
 def inspectable_recording_producer(graph: Any) -> Any:
-    """`sns_producer` for `mock_sns=False` in a testing graph: records, and `produce` is a MagicMock.
-
-    The old package made the whole producer a MagicMock there; old tests read
-    `graph.sns_producer.produce.call_args` and friends. This producer records `RecordedMessage`s
-    for the new matchers as well, after the same validation and encoding as production; a media
-    type with no topic configured goes to the testing topic instead of failing.
-    """
+    """`sns_producer` for `mock_sns=False` in a testing graph: records `RecordedMessage`s, and `produce` is a
+    MagicMock (old tests read `produce.call_args`); a media type with no topic goes to the testing topic."""
     # Imported here: the recording producer imports the producer, which this module must not need
     from microcosm_pubsub.testing.recording import RecordingProducer
 
