@@ -66,9 +66,7 @@ class MessageHandlingResult(core.MessageHandlingResult):
 
     @property
     def media_type(self) -> str | None:
-        if self._media_type is not None or self.message is None:
-            return self._media_type
-        return super().media_type
+        return self._media_type if self._media_type is not None or self.message is None else super().media_type
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -136,8 +136,8 @@ class SentryConfigPubsub(Middleware):
         content = message.content if isinstance(message.content, Mapping) else {}
         values.update(message_id=message.message_id, media_type=message.media_type, handler=result.handler,
                       uri=content.get("uri"))
-        present = {key: tag for key, tag in self.tag_mapping.items() if values.get(key.lower()) is not None}
-        tags = {tag: str(values[key.lower()]) for key, tag in present.items()}
+        tags = {tag: str(values[key.lower()]) for key, tag in self.tag_mapping.items()
+                if values.get(key.lower()) is not None}
         user_id = values.get(self.user_id_key.lower()) if self.user_id_key else None
         return tags, None if user_id is None else str(user_id)
 
@@ -152,25 +152,6 @@ SETTINGS_DEFAULTS: Mapping[str, Any] = {
     "enabled": False, "dsn": None, "custom_tags_mapping": None, "custom_user_id": None}
 
 
-def _settings(graph: Any) -> dict[str, Any]:
-    """`sentry_logging_pubsub`, with `sentry_logging` (the old README's name) where it leaves a default."""
-    own = graph.config.get("sentry_logging_pubsub") or {}
-    old = graph.config.get("sentry_logging") or {}
-    settings: dict[str, Any] = {}
-    for key, default in SETTINGS_DEFAULTS.items():
-        value = own.get(key, default)
-        settings[key] = old.get(key, default) if value == default else value
-    return settings
-
-
-def _before_send(graph: Any) -> BeforeSend:
-    try:
-        custom: BeforeSend = graph.sentry_before_send
-    except (NotBoundError, LockedGraphError):
-        return default_before_send
-    return custom
-
-
 @defaults(
     # Off unless asked for, and then only with a DSN and sentry-sdk installed
     enabled=typed(bool, default_value=False),
@@ -181,7 +162,10 @@ def _before_send(graph: Any) -> BeforeSend:
 )
 def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
     """`sentry_logging_pubsub`: automatic middleware (see `pubsub_middleware.automatic`)."""
-    settings = _settings(graph)
+    # `sentry_logging` (the old README's name) fills in what `sentry_logging_pubsub` leaves at its default
+    own, old = graph.config.get("sentry_logging_pubsub") or {}, graph.config.get("sentry_logging") or {}
+    settings = {key: old.get(key, default) if own.get(key, default) == default else own[key]
+                for key, default in SETTINGS_DEFAULTS.items()}
     dsn = settings.get("dsn")
     tags = {**DEFAULT_TAG_MAPPING, **(settings.get("custom_tags_mapping") or {})}
     user_id_key = settings.get("custom_user_id") or DEFAULT_USER_ID_KEY
@@ -194,7 +178,10 @@ def configure_sentry_pubsub(graph: Any) -> SentryConfigPubsub:
         logger.warning("sentry_logging_pubsub is enabled but sentry-sdk is not installed: "
                        "pip install microcosm_pubsub[sentry]")
         return SentryConfigPubsub(dsn, False, None, tags, user_id_key)
-    before_send = _before_send(graph)
+    try:
+        before_send: BeforeSend = graph.sentry_before_send
+    except (NotBoundError, LockedGraphError):
+        before_send = default_before_send
     if graph.metadata.testing:
         transport = _capturing_transport()
         # Nothing process-wide (excepthook, logging capture, atexit): this client only serves the graph's reports

@@ -89,10 +89,8 @@ def build_s3_client(graph: Any) -> Any:
 
 
 @defaults(
-    endpoint_url=typed(str, default_value=None),
-    profile_name=typed(str, default_value=None),
-    region_name=typed(str, default_value=None),
-    connect_timeout_seconds=typed(float, default_value=5.0),
+    endpoint_url=typed(str, default_value=None), profile_name=typed(str, default_value=None),
+    region_name=typed(str, default_value=None), connect_timeout_seconds=typed(float, default_value=5.0),
     # A 256 KiB to several MiB object: S3 answers well inside this
     read_timeout_seconds=typed(float, default_value=30.0),
     # boto3's standard retry mode, counting the first try
@@ -104,10 +102,6 @@ def configure_s3_client(graph: Any) -> Any:
 
 
 def old_testing_mode(graph: Any) -> bool:
-    """True where the old package's testing mode asks for an inspectable recording `sns_producer`.
-
-    That is a testing graph with `sns_producer.mock_sns` false (as `ConsumerDaemon.create_for_testing()` sets)
-    and no SNS endpoint.
-    """
+    """Whether the old testing mode (testing graph, `sns_producer.mock_sns` false, no SNS endpoint) applies."""
     config = graph.config.sns_producer
     return not flag(config.get("mock_sns"), default=True) and wants_stub(graph, "sns", config)

@@ -57,20 +57,20 @@ class LocalEndpoint:
         self.url = ""
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self._process: subprocess.Popen[bytes] | None = None
+        # The child serving in "process" mode, while started
+        self.process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
-
-    @property
-    def process(self) -> subprocess.Popen[bytes] | None:
-        return self._process
 
     def start(self) -> LocalEndpoint:
         """Serve, returning once requests are answered; `url` is set from here on."""
-        if self._server is None and self._process is None:
-            if self.mode == "thread":
-                self._start_thread()
-            else:
+        if self._server is None and self.process is None:
+            if self.mode == "process":
                 self._start_process()
+                return self
+            self._server = _make_server(self.port)
+            self.url = f"http://{HOST}:{self._server.server_port}"
+            self._thread = threading.Thread(target=self._server.serve_forever, name=f"moto {self.url}", daemon=True)
+            self._thread.start()
         return self
 
     def stop(self) -> None:
@@ -82,7 +82,7 @@ class LocalEndpoint:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join()
-        process, self._process = self._process, None
+        process, self.process = self.process, None
         if process is not None:
             process.terminate()
             try:
@@ -110,19 +110,14 @@ class LocalEndpoint:
     def client(self, service: str) -> Any: ...
     def client(self, service: str) -> Any:
         """A boto3 client for this endpoint, with dummy credentials that never come from the environment."""
-        session = boto3.session.Session(
+        if service not in ("sns", "sqs"):
+            raise ValueError(f"the local endpoint serves 'sns' and 'sqs', not {service!r}")
+        session: Any = boto3.session.Session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=self.region_name,
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name=self.region_name,
         )
         # An empty proxy map keeps HTTP(S)_PROXY from the environment off this loopback traffic
-        config = Config(proxies={})
-        # Spelled out per service because boto3's type stubs only accept literal service names
-        if service == "sns":
-            return session.client("sns", endpoint_url=self.url, config=config)
-        if service == "sqs":
-            return session.client("sqs", endpoint_url=self.url, config=config)
-        raise ValueError(f"the local endpoint serves 'sns' and 'sqs', not {service!r}")
+        return session.client(service, endpoint_url=self.url, config=Config(proxies={}))
 
     def environ(self) -> dict[str, str]:
         """The environment a service process needs to talk to this endpoint."""
@@ -144,24 +139,18 @@ class LocalEndpoint:
         with urllib.request.urlopen(request, timeout=STOP_TIMEOUT_SECONDS):  # noqa: S310
             pass
 
-    def _start_thread(self) -> None:
-        self._server = _make_server(self.port)
-        self.url = f"http://{HOST}:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"moto {self.url}", daemon=True)
-        self._thread.start()
-
     def _start_process(self) -> None:
         # The child must import this package however the parent found it (PYTHONPATH, sys.path, install)
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # stderr goes to a file, not a pipe nobody drains, so a chatty child can never block on it
         self._stderr = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "microcosm_pubsub.aws.local", "--port", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
         )
         try:
-            self.url = self._read_listening_url(self._process)
+            self.url = self._read_listening_url(self.process)
         except LocalEndpointError:
             self.stop()
             raise
@@ -211,10 +200,8 @@ def _make_server(port: int) -> BaseWSGIServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
     except ImportError as error:
-        raise LocalEndpointError(
-            f"the local endpoint cannot use moto {version} (tested with {TESTED_MOTO_RANGE}): "
-            f"pip install '{MOTO_REQUIREMENT}'"
-        ) from error
+        raise LocalEndpointError(f"the local endpoint cannot use moto {version} (tested with {TESTED_MOTO_RANGE}): "
+                                 f"pip install '{MOTO_REQUIREMENT}'") from error
 
     class QuietRequestHandler(MotoRequestHandler):
         # Errors still log; a line per request would drown test output

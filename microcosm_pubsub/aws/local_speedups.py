@@ -9,9 +9,8 @@ from typing import Any
 
 logger = logging.getLogger("microcosm_pubsub.local")
 
-# The moto releases (major, minor) the local endpoint and this patch were tested with, both ends included.
-# Both reach into moto's internals (its werkzeug app, SQSBackend), which move between minor releases:
-# setup.py pins moto[server] to the same range; widen both together, after running the suite.
+# The moto releases (major, minor, both ends included) tested with: the endpoint and this patch use moto's
+# internals, which move between minor releases; setup.py pins the same range: widen both after the suite passes.
 TESTED_MOTO = ((5, 0), (5, 2))
 TESTED_MOTO_RANGE = f"{TESTED_MOTO[0][0]}.{TESTED_MOTO[0][1]} to {TESTED_MOTO[1][0]}.{TESTED_MOTO[1][1]}"
 # What to install for a tested moto (setup.py's extras say the same; a test keeps them together)

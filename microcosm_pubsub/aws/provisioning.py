@@ -226,7 +226,9 @@ class Provisioner:
         desired = {"RawMessageDelivery": "true" if spec.raw else "false"}
         if spec.media_types is not None:
             desired["FilterPolicyScope"] = "MessageAttributes"
-            desired["FilterPolicy"] = json.dumps(filter_policy(spec.media_types))
+            # `x.*` is SNS's prefix match on `x.`
+            prefixes = [{"prefix": item[:-1]} if item.endswith(".*") else item for item in spec.media_types]
+            desired["FilterPolicy"] = json.dumps({"media_type": prefixes})
         label = f"subscription {spec.topic} -> {spec.queue}"
 
         # A topic this run creates has no subscription to find (in a dry run, no topic to ask)
@@ -286,11 +288,6 @@ class Provisioner:
 def is_missing_queue(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
-
-
-def filter_policy(media_types: tuple[str, ...]) -> dict[str, Any]:
-    """The subscription filter policy on the `media_type` attribute; `x.*` becomes SNS's prefix match on `x.`."""
-    return {"media_type": [{"prefix": item[:-1]} if item.endswith(".*") else item for item in media_types]}
 
 
 def queue_policy(current: str | None, queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:

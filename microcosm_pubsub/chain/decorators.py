@@ -15,17 +15,13 @@ MARKS = (EXTRACTS, BINDS)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def carry_marks(source: Any, wrapper: Any) -> None:
-    """Copy the chain marks of `source` (found on it or on its class) onto `wrapper`."""
-    for mark in MARKS:
-        if hasattr(source, mark):
-            setattr(wrapper, mark, getattr(source, mark))
-
-
 def wrap(func: Callable[..., Any], call: Callable[..., Any]) -> Callable[..., Any]:
     """Make `call` stand in for `func`: same name and signature (through `__wrapped__`), same marks."""
     wrapper = wraps(func, assigned=WRAPPER_ASSIGNMENTS, updated=())(call)
-    carry_marks(func, wrapper)
+    # The marks may be on `func`'s class (a marked class marks its instances)
+    for mark in MARKS:
+        if hasattr(func, mark):
+            setattr(wrapper, mark, getattr(func, mark))
     return wrapper
 
 

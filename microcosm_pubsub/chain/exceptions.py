@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from microcosm_pubsub.wire.errors import PubSubError
+from microcosm_pubsub.wire.errors import LookupFailed, PubSubError
 
 
 class ChainError(PubSubError):
     """A chain or one of its statements is built or used wrongly; the message says how to fix it."""
 
 
-class ContextKeyNotFound(ChainError, KeyError):
+class ContextKeyNotFound(ChainError, LookupFailed):
     """A link needs a context key that no earlier link or caller set."""
 
     def __init__(self, key: str, func: Any = None) -> None:
@@ -19,10 +19,6 @@ class ContextKeyNotFound(ChainError, KeyError):
                          "or set it in an earlier link")
         self.key = key
         self.func = func
-
-    def __str__(self) -> str:
-        # KeyError quotes its argument; this message reads better as written
-        return str(self.args[0])
 
 
 class ContextKeyAlreadySet(ChainError, ValueError):

@@ -140,8 +140,7 @@ def expected_type(path: list[str]) -> type | None:
     return kind if isinstance(kind, type) else None
 
 
-# Keys that are pubsub_runner's and used to live on other components: read there when pubsub_runner leaves
-# them unset, so old configuration keeps working
+# pubsub_runner keys that used to live on other components, read there when pubsub_runner leaves them unset
 OLD_KEYS: dict[str, tuple[str, str]] = {
     "concurrency": ("sqs_consumer", "concurrency"), "max_in_flight": ("sqs_message_dispatcher", "max_in_flight"),
     "shutdown_timeout_seconds": ("sqs_message_dispatcher", "shutdown_timeout_seconds"),

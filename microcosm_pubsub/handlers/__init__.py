@@ -7,10 +7,8 @@ from typing import Any
 try:
     import requests  # noqa: F401
 except ImportError as error:
-    raise ImportError(
-        "microcosm_pubsub.handlers fetches resources over HTTP with `requests`, which is not installed; "
-        "install it with the `uri` extra: pip install 'microcosm_pubsub[uri]'"
-    ) from error
+    raise ImportError("microcosm_pubsub.handlers fetches resources over HTTP with `requests`, which is not installed; "
+                      "install it with the `uri` extra: pip install 'microcosm_pubsub[uri]'") from error
 
 from microcosm_pubsub.handlers.chain_handlers import ChainHandler, ChainURIHandler
 from microcosm_pubsub.handlers.uri_handler import URIHandler
@@ -20,8 +18,7 @@ __all__ = ["ChainHandler", "ChainURIHandler", "PublishBatchMessage", "URIHandler
 
 
 def __getattr__(name: str) -> Any:
-    # The batch handler lives beside the producer's batch schema; importing it on demand keeps
-    # `import microcosm_pubsub.handlers` from loading the producer
+    # Imported on demand: it lives beside the producer's batch schema, which this package must not load
     if name == "PublishBatchMessage":
         from microcosm_pubsub.produce.batch import PublishBatchMessage
 

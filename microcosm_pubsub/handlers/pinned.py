@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,18 +22,8 @@ from urllib3.util.url import parse_url
 from microcosm_pubsub.handlers.url_policy import DEFAULT_URL_POLICY, UrlPolicy
 
 
-# The policy of the request being sent in this thread: connections are made inside `send`, in its
-# context; a connection made anywhere else gets the default policy, never none
+# The policy of the request `send` is sending in this context; a connection made elsewhere gets the default
 ACTIVE_POLICY: ContextVar[UrlPolicy] = ContextVar("microcosm_pubsub_url_policy", default=DEFAULT_URL_POLICY)
-
-
-@contextmanager
-def active(policy: UrlPolicy) -> Iterator[None]:
-    token = ACTIVE_POLICY.set(policy)
-    try:
-        yield
-    finally:
-        ACTIVE_POLICY.reset(token)
 
 
 def pinned_socket(conn: HTTPConnection) -> socket.socket:
@@ -112,8 +101,11 @@ class PinnedSession(requests.Session):
         proxies: Mapping[str, str] = kwargs.get("proxies") or {}
         if proxies and select_proxy(url, dict(proxies)):
             self.check_behind_proxy(host, url)
-        with active(self.policy):
+        token = ACTIVE_POLICY.set(self.policy)
+        try:
             return super().send(request, **kwargs)
+        finally:
+            ACTIVE_POLICY.reset(token)
 
     def check_behind_proxy(self, host: str, url: str) -> None:
         """Through a proxy nothing here connects to the host: resolve and check it once, if it resolves here."""

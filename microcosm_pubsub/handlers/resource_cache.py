@@ -25,7 +25,6 @@ class ResourceCache(Protocol):
     """What `URIHandler` needs from a cache: JSON values by key, each with a time to live."""
 
     def get(self, key: str) -> Any: ...
-
     def set(self, key: str, value: Any, ttl: int | None = None) -> Any: ...
 
 

@@ -181,8 +181,7 @@ class URIHandler:
     def fetch(self, message: Mapping[str, Any], uri: str) -> Any:
         """GET the URI with the forwarded headers, where `url_policy` allows (else `URLRefused`)."""
         headers = self.get_headers(message)
-        # Without an explicit timeout or policy the call leaves them to `get`'s defaults, keeping the
-        # call shape that services' own tests assert on when they patch `get`
+        # Defaults left to `get`, keeping the call shape services' tests assert on when they patch `get`
         options: dict[str, Any] = {} if self.request_timeout is None else {"timeout": self.request_timeout}
         if self.url_policy is not DEFAULT_URL_POLICY:
             options["url_policy"] = self.url_policy

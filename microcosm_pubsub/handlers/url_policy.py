@@ -48,12 +48,7 @@ class SchemeMissing(URLRefused, MissingSchema):
 
 def system_resolver(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for `host`, in its order, without repeats."""
-    found: list[str] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = str(sockaddr[0])
-        if address not in found:
-            found.append(address)
-    return found
+    return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
 def literal_address(host: str) -> Address | None:
@@ -111,10 +106,9 @@ def host_list(value: Any) -> list[str]:
             try:
                 value = json.loads(text)
             except ValueError as error:
-                raise ConfigurationError(
-                    f"allowed_hosts {value!r} starts like a JSON array but is not one ({error}); "
-                    'write it as ["api.example.com", "*.example.com"] or as api.example.com,*.example.com'
-                ) from error
+                raise ConfigurationError(f"allowed_hosts {value!r} starts like a JSON array but is not one ({error}); "
+                                         'write it as ["api.example.com", "*.example.com"] or as '
+                                         "api.example.com,*.example.com") from error
         else:
             value = text.split(",")
     if not isinstance(value, Iterable):
@@ -123,10 +117,9 @@ def host_list(value: Any) -> list[str]:
     for pattern in patterns:
         name = pattern[2:] if pattern.startswith("*.") else pattern
         if not name or "*" in name or "/" in name or (":" in name and literal_address(name) is None):
-            raise ConfigurationError(
-                f"allowed_hosts entry {pattern!r} is not a host: give a name (api.example.com), "
-                "an address (127.0.0.1), or *. and a domain (*.example.com), without scheme, port or path"
-            )
+            raise ConfigurationError(f"allowed_hosts entry {pattern!r} is not a host: give a name (api.example.com), "
+                                     "an address (127.0.0.1), or *. and a domain (*.example.com), without scheme, "
+                                     "port or path")
     return patterns
 
 
@@ -167,11 +160,8 @@ class UrlPolicy:
             raise SchemeMissing(host, f"resource URI has no scheme (host {host or 'missing'}): "
                                 "only http and https URIs are fetched")
         if scheme not in SCHEMES:
-            raise SchemeRefused(
-                host,
-                f"resource URI scheme {scheme!r} (host {host or 'missing'}) is refused: "
-                "only http and https URIs are fetched",
-            )
+            raise SchemeRefused(host, f"resource URI scheme {scheme!r} (host {host or 'missing'}) is refused: "
+                                "only http and https URIs are fetched")
         if not host:
             raise URLRefused(host, f"resource URI has no host ({scheme}: without a host name)")
         # An address never fetched from is named as such: allowing it would not help
@@ -179,11 +169,9 @@ class UrlPolicy:
         if literal is not None:
             self.check_address(host, literal)
         if self.allowed_hosts and not any(host_matches(host, pattern) for pattern in self.allowed_hosts):
-            raise URLRefused(
-                host,
-                f"resource URI host {host} is not in allowed_hosts ({', '.join(self.allowed_hosts)}): "
-                "add it to allowed_hosts on the handler's binding if this service should read from it",
-            )
+            allowed = ", ".join(self.allowed_hosts)
+            raise URLRefused(host, f"resource URI host {host} is not in allowed_hosts ({allowed}): "
+                             "add it to allowed_hosts on the handler's binding if this service should read from it")
         return host
 
     def check_address(self, host: str, address: Address, resolved: bool = False) -> None:
@@ -192,11 +180,8 @@ class UrlPolicy:
         if why is None:
             return
         how = f" (it resolves to {address})" if resolved else ""
-        raise URLRefused(
-            host,
-            f"resource URI host {host} is refused{how}: {why}; a message may not point the consumer there "
-            f"({HOW_TO_ALLOW})",
-        )
+        raise URLRefused(host, f"resource URI host {host} is refused{how}: {why}; a message may not point the "
+                         f"consumer there ({HOW_TO_ALLOW})")
 
     def addresses(self, host: str, port: int) -> list[str]:
         """The addresses to connect to for `host`: all of them checked, so none may be refused."""

@@ -77,8 +77,7 @@ def dump(schema: Schema, content: Mapping[str, Any]) -> dict[str, Any]:
         raise SchemaValidationError(
             type(schema).__name__, ValidationError(unserializable(schema, content, error)), argument_names(schema),
         ) from error
-    errors = schema.validate(dumped)
-    if errors:
+    if errors := schema.validate(dumped):
         # The names the caller passed are worked out only for the error: a valid message does not pay for them
         raise SchemaValidationError(type(schema).__name__, ValidationError(errors), argument_names(schema))
     result: dict[str, Any] = dumped

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from marshmallow import Schema
 from microcosm.hooks import on_resolve
@@ -17,14 +17,6 @@ S = TypeVar("S", bound=type[Schema])
 
 def _register_schema(registry: PubSubMessageSchemaRegistry, schema_class: type[Schema]) -> None:
     registry.register(media_type_of(schema_class), schema_class)
-
-
-def _declare_handler(registry: SQSMessageHandlerRegistry, media_type: str, handler: Any) -> None:
-    registry.declare(media_type, handler)
-
-
-def _declare_class(registry: SQSMessageHandlerRegistry, media_type: str, handler_class: type) -> None:
-    registry.declare_class(media_type, handler_class)
 
 
 def media_type_of(schema_class: type[Schema]) -> str:
@@ -54,9 +46,9 @@ def handles(schema_class_or_media_type: type[Schema] | str) -> Callable[[T], T]:
             declared = list(getattr(target, HANDLES_ATTRIBUTE, ()))
             setattr(target, HANDLES_ATTRIBUTE, [*declared, media_type])
             # Listed only to name it at start when no component makes it active
-            on_resolve(SQSMessageHandlerRegistry, _declare_class, media_type, target)
+            on_resolve(SQSMessageHandlerRegistry, lambda registry: registry.declare_class(media_type, target))
         else:
-            on_resolve(SQSMessageHandlerRegistry, _declare_handler, media_type, target)
+            on_resolve(SQSMessageHandlerRegistry, lambda registry: registry.declare(media_type, target))
         return target
 
     return decorator

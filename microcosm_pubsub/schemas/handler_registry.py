@@ -58,7 +58,7 @@ class SQSMessageHandlerRegistry:
         """The handlers among `components` (binding names; all built components when None), by media type."""
         invoke_resolve_hook(self)
         bound: dict[str, Handler] = {}
-        for media_type, handler in self._bound_pairs(self._components(components)):
+        for media_type, handler in self._bound_pairs(components):
             known = bound.get(media_type)
             if known is not None and known is not handler:
                 raise DuplicateHandlerError(f"media type {media_type} has two handlers, {handler_name(known)} and "
@@ -66,12 +66,11 @@ class SQSMessageHandlerRegistry:
             bound[media_type] = handler
         return bound
 
-    def _components(self, names: Iterable[str] | None) -> list[Any]:
+    def _bound_pairs(self, names: Iterable[str] | None) -> Iterator[tuple[str, Handler]]:
         if names is None:
-            return [component for _, component in list(self.graph.items())]
-        return [getattr(self.graph, name) for name in names]
-
-    def _bound_pairs(self, components: list[Any]) -> Iterator[tuple[str, Handler]]:
+            components = [component for _, component in list(self.graph.items())]
+        else:
+            components = [getattr(self.graph, name) for name in names]
         for component in components:
             for media_type, handler in self.functions:
                 if handler is component or handler is type(component):
@@ -94,7 +93,8 @@ class SQSMessageHandlerRegistry:
         invoke_resolve_hook(self)
         covered = set(active)
         declared: list[tuple[str, Any]] = [*self.functions, *self.classes]
-        return [(media_type, handler) for media_type, handler in declared if lookup_free(covered, media_type)]
+        covering = dict.fromkeys(covered, True)
+        return [(media_type, handler) for media_type, handler in declared if lookup(covering, media_type) is None]
 
     @property
     def active(self) -> dict[str, Handler]:
@@ -119,11 +119,6 @@ class SQSMessageHandlerRegistry:
     @property
     def media_types(self) -> list[str]:
         return sorted(self.active)
-
-
-def lookup_free(covered: set[str], media_type: str) -> bool:
-    """Whether no handler of the `covered` media types (wildcards included) takes `media_type`."""
-    return lookup(dict.fromkeys(covered, True), media_type) is None
 
 
 def handler_name(handler: Handler) -> str:

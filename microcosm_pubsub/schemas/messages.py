@@ -37,8 +37,4 @@ class IdentityMessageSchema(_ConventionSchema):
 
 def convention_schema(verb: str) -> type[PubSubMessageSchema]:
     """The schema a media type of this lifecycle verb gets when none is declared."""
-    if verb == "deleted":
-        return IdentityMessageSchema
-    if verb == "changed":
-        return ChangedURIMessageSchema
-    return URIMessageSchema
+    return {"deleted": IdentityMessageSchema, "changed": ChangedURIMessageSchema}.get(verb, URIMessageSchema)

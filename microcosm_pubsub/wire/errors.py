@@ -20,7 +20,7 @@ class TopicNotDefinedError(PubSubError):
 
 
 class LookupFailed(PubSubError, KeyError):
-    """A `KeyError` too, as the old registry raised, whose text is not quoted."""
+    """A `KeyError` too, as the old package raised, whose text is not quoted."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -88,10 +88,8 @@ class BatchPublishError(PublishError):
     """Some entries of a batched publish failed; `failures` says exactly which."""
 
     def __init__(self, failures: list[dict[str, Any]], message_ids: list[str | None]) -> None:
-        summary = "; ".join(
-            f"#{failure['index']} {failure['media_type']}: {failure['code']} {failure['message']}"
-            for failure in failures
-        )
+        summary = "; ".join(f"#{failure['index']} {failure['media_type']}: {failure['code']} {failure['message']}"
+                            for failure in failures)
         super().__init__(f"{len(failures)} of {len(message_ids)} messages were not published: {summary}")
         self.failures = failures
         self.message_ids = message_ids

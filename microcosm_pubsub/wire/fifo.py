@@ -49,11 +49,9 @@ def group_id_for(
         elif callable(key):
             group = key(content)
     if group is None or str(group) == "":
-        raise FifoError(
-            f"{media_type} goes to the FIFO topic {topic_arn}, which needs a message group id: pass "
-            f"produce(..., message_group_id=...), or declare {GROUP_KEY} (a field name or a function of "
-            f"the content) on {type(schema).__name__}"
-        )
+        raise FifoError(f"{media_type} goes to the FIFO topic {topic_arn}, which needs a message group id: pass "
+                        f"produce(..., message_group_id=...), or declare {GROUP_KEY} (a field name or a function of "
+                        f"the content) on {type(schema).__name__}")
     group = str(group)
     if len(group) > MAX_ID_LENGTH:
         raise FifoError(f"message group id {group[:20]!r}... is over AWS's {MAX_ID_LENGTH} characters")
@@ -61,8 +59,7 @@ def group_id_for(
 
 
 def explicit_ids(group: str | None, given: str | None, body: str) -> dict[str, str]:
-    """The group and a deduplication id (the given one, else the body's SHA-256, as content-based deduplication
-    computes it); {} off FIFO. What SendMessage to a FIFO queue takes, whatever the queue's own setting."""
+    """The group and a deduplication id (given, else the body's SHA-256 as content-based deduplication has it)."""
     if group is None:
         return {}
     return {"MessageGroupId": group, "MessageDeduplicationId": given or hashlib.sha256(body.encode()).hexdigest()}

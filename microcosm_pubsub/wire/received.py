@@ -23,11 +23,9 @@ class Opened:
     opaque_data: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     known: bool = True
-    # The message exactly as its producer published it (what signing covers): the SNS notification's
-    # `Message` when SNS wrapped it, else the SQS body
+    # As its producer published it (what signing covers): SNS's `Message` when SNS wrapped it, else the SQS body
     payload: str = ""
-    # Message attributes as plain strings: the publisher's (SNS notification's `Value`s) over the queue's
-    # (SQS `StringValue`s); binary ones are left out
+    # As plain strings, the publisher's (SNS `Value`s) over the queue's (SQS `StringValue`s); binary ones left out
     attributes: Mapping[str, str] = field(default_factory=dict)
     # Whether SNS wrapped the message in its notification (a subscription without raw delivery)
     sns_wrapped: bool = False
@@ -101,8 +99,6 @@ class Unwrapped:
         problem: str | None = None, known: bool = True, body_only: bool = False,
     ) -> Opened:
         """What a strategy made of these layers; `body_only` (the SQS body is the message): SQS's ids, no topic."""
-        return Opened(
-            media_type, content, self.sqs_message_id if body_only else self.message_id,
-            None if body_only else self.topic_arn, opaque_data or {}, problem, known,
-            self.payload, self.attributes, self.sns_wrapped,
-        )
+        return Opened(media_type, content, self.sqs_message_id if body_only else self.message_id,
+                      None if body_only else self.topic_arn, opaque_data or {}, problem, known,
+                      self.payload, self.attributes, self.sns_wrapped)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from microcosm_pubsub.chain.context_decorators import parameters_of
+from microcosm_pubsub.chain.context_decorators import Context, parameters_of
 from microcosm_pubsub.chain.exceptions import AttributeNotFound, ChainError
 
 
-Context = MutableMapping[str, Any]
 Source = Callable[[Context], Any]
 
 

@@ -1,20 +1,14 @@
-"""What the branching statements share: a branch body from links, and the `.then()` of a half-built branch."""
+"""What the branching statements share: running a branch, and the `.then()` of a half-built branch."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from microcosm_pubsub.chain.chain import Chain
-from microcosm_pubsub.chain.context_decorators import Link
+from microcosm_pubsub.chain.context_decorators import Context, Link
 
 
-Context = MutableMapping[str, Any]
 S = TypeVar("S")
-
-
-def body(*args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> Chain:
-    """The chain a branch runs: `chain=`, `links=` or the positional links."""
-    return Chain.make(*args, chain=chain, links=links)
 
 
 def run(branch: Chain | None, context: Context) -> Any:
@@ -32,7 +26,7 @@ class PendingBranch(Generic[S]):
 
     def then(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> S:
         """Give the branch its links and go back to the statement."""
-        self._add(body(*args, chain=chain, links=links))
+        self._add(Chain.make(*args, chain=chain, links=links))
         return self._statement
 
     def __repr__(self) -> str:

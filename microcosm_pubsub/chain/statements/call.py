@@ -1,15 +1,13 @@
 """`call(f).with_args(x="key").as_("result")` (kept for the 2.x chain DSL): one function in a child scope."""
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context import ScopedSafeContext
+from microcosm_pubsub.chain.context_decorators import Context
 from microcosm_pubsub.chain.exceptions import ContextKeyAlreadySet
-
-
-Context = MutableMapping[str, Any]
 
 
 class CallStatement:

@@ -6,9 +6,8 @@ from typing import Any
 
 from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context import ScopedSafeContext
-from microcosm_pubsub.chain.context_decorators import Link
+from microcosm_pubsub.chain.context_decorators import Context, Link
 from microcosm_pubsub.chain.exceptions import ChainError
-from microcosm_pubsub.chain.statements.branch import Context, body
 
 
 class ForEachStatement:
@@ -27,7 +26,7 @@ class ForEachStatement:
         return self
 
     def do(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> ForEachStatement:
-        self._body = body(*args, chain=chain, links=links)
+        self._body = Chain.make(*args, chain=chain, links=links)
         return self
 
     def as_(self, list_key: str) -> ForEachStatement:

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from typing import Any, overload
 
 from microcosm_pubsub.chain.chain import Chain
-from microcosm_pubsub.chain.context_decorators import Link
-from microcosm_pubsub.chain.statements.branch import Context, PendingBranch, body, run
+from microcosm_pubsub.chain.context_decorators import Context, Link
+from microcosm_pubsub.chain.statements.branch import PendingBranch, run
 
 
 class SwitchStatement:
@@ -19,23 +19,21 @@ class SwitchStatement:
 
     @overload
     def case(self, value: Any) -> PendingBranch[SwitchStatement]: ...
-
     @overload
     def case(self, value: Any, *args: Link, chain: Chain | None = None,
              links: Iterable[Link] | None = None) -> SwitchStatement: ...
-
     def case(
         self, value: Any, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None,
     ) -> SwitchStatement | PendingBranch[SwitchStatement]:
         """With links, add the case and return the switch; without, return a branch awaiting `.then(...)`."""
         if not args and chain is None and links is None:
             return PendingBranch(self, lambda branch: self.cases.append((value, branch)), f"case({value!r})")
-        self.cases.append((value, body(*args, chain=chain, links=links)))
+        self.cases.append((value, Chain.make(*args, chain=chain, links=links)))
         return self
 
     def otherwise(self, *args: Link, chain: Chain | None = None,
                   links: Iterable[Link] | None = None) -> SwitchStatement:
-        self.fallback = body(*args, chain=chain, links=links)
+        self.fallback = Chain.make(*args, chain=chain, links=links)
         return self
 
     def __call__(self, context: Context) -> Any:

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from typing import Any, overload
 
 from microcosm_pubsub.chain.chain import Chain
-from microcosm_pubsub.chain.context_decorators import Link
-from microcosm_pubsub.chain.statements.branch import Context, PendingBranch, body, run
+from microcosm_pubsub.chain.context_decorators import Context, Link
+from microcosm_pubsub.chain.statements.branch import PendingBranch, run
 
 
 class TryChainStatement:
@@ -20,11 +20,9 @@ class TryChainStatement:
 
     @overload
     def catch(self, error_type: type[BaseException]) -> PendingBranch[TryChainStatement]: ...
-
     @overload
     def catch(self, error_type: type[BaseException], *args: Link, chain: Chain | None = None,
               links: Iterable[Link] | None = None) -> TryChainStatement: ...
-
     def catch(
         self, error_type: type[BaseException], *args: Link, chain: Chain | None = None,
         links: Iterable[Link] | None = None,
@@ -33,12 +31,12 @@ class TryChainStatement:
         if not args and chain is None and links is None:
             label = f"catch({error_type.__name__})"
             return PendingBranch(self, lambda branch: self.handlers.append((error_type, branch)), label)
-        self.handlers.append((error_type, body(*args, chain=chain, links=links)))
+        self.handlers.append((error_type, Chain.make(*args, chain=chain, links=links)))
         return self
 
     def otherwise(self, *args: Link, chain: Chain | None = None,
                   links: Iterable[Link] | None = None) -> TryChainStatement:
-        self.fallback = body(*args, chain=chain, links=links)
+        self.fallback = Chain.make(*args, chain=chain, links=links)
         return self
 
     def __call__(self, context: Context) -> Any:
@@ -58,4 +56,4 @@ class TryChainStatement:
 
 def try_chain(*args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> TryChainStatement:
     """Run links and branch on the type of the error they raise."""
-    return TryChainStatement(body(*args, chain=chain, links=links))
+    return TryChainStatement(Chain.make(*args, chain=chain, links=links))

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from microcosm_pubsub.chain.chain import Chain
-from microcosm_pubsub.chain.context_decorators import Link
-from microcosm_pubsub.chain.statements.branch import Context, body, run
+from microcosm_pubsub.chain.context_decorators import Context, Link
+from microcosm_pubsub.chain.statements.branch import run
 
 
 class WhenStatement:
@@ -18,11 +18,11 @@ class WhenStatement:
         self.if_false: Chain | None = None
 
     def then(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> WhenStatement:
-        self.if_true = body(*args, chain=chain, links=links)
+        self.if_true = Chain.make(*args, chain=chain, links=links)
         return self
 
     def otherwise(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> WhenStatement:
-        self.if_false = body(*args, chain=chain, links=links)
+        self.if_false = Chain.make(*args, chain=chain, links=links)
         return self
 
     def __call__(self, context: Context) -> Any:
