@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
-from microcosm.api import load_each, load_from_dict, load_from_environ
+# These, the envelopes and STDIN: the old `microcosm_pubsub.daemon` (this module under that name too) offered them
+from microcosm.api import load_each as load_each
+from microcosm.api import load_from_dict as load_from_dict
 from microcosm.caching import Cache, NaiveCache, ProcessCache
 from microcosm.errors import ValidationError as MicrocosmValidationError
 
-# The envelopes and STDIN: the old `microcosm_pubsub.daemon` (this module under that name too) offered them
 from microcosm_pubsub.consume.envelope import LambdaSQSEnvelope as LambdaSQSEnvelope
 from microcosm_pubsub.consume.envelope import NaiveSQSEnvelope as NaiveSQSEnvelope
 from microcosm_pubsub.consume.envelope import SQSEnvelope as SQSEnvelope
@@ -25,12 +26,7 @@ from microcosm_pubsub.middleware.health import start_health_server
 from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
 from microcosm_pubsub.runtime.daemon_args import HEALTH, arg_parser, check_args, command_line_config
 from microcosm_pubsub.runtime.daemon_args import STDIN as STDIN
-from microcosm_pubsub.runtime.daemon_graph import (
-    TESTING_DEFAULTS,
-    build_graph,
-    build_shared_components,
-    recording_unless_endpoint,
-)
+from microcosm_pubsub.runtime.daemon_graph import build_graph, build_shared_components, testing_loader
 from microcosm_pubsub.runtime.runner import Runner
 from microcosm_pubsub.runtime.startup import announce_start
 from microcosm_pubsub.runtime.stopping import RunnerSettings
@@ -119,10 +115,7 @@ class ConsumerDaemon:
             # With a loader each call gets fresh components: its configuration may differ from the last
             scope = f"{cls.__module__}.{cls.__qualname__}"
             cache = ProcessCache(scope=scope) if loader is None else NaiveCache()  # type: ignore[no-untyped-call]
-        daemon.graph = daemon.create_object_graph(
-            daemon.args, cache=cache,
-            loader=recording_unless_endpoint(load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ)),
-        )
+        daemon.graph = daemon.create_object_graph(daemon.args, cache=cache, loader=testing_loader(loader))
         return daemon
 
     def lambda_graph(self) -> Any:

@@ -101,13 +101,15 @@ def build_shared_components(graph: Any) -> None:
         client.raise_error()
 
 
-def recording_unless_endpoint(loader: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`loader`, plus `sns_producer.mock_sns` false (the recording producer) unless it configures an SNS endpoint.
+def testing_loader(loader: Any) -> Callable[[Any], Any]:
+    """`TESTING_DEFAULTS` below `loader` (else the environment), and the recording producer unless it names an endpoint.
 
     The old `create_for_testing()` always mocked the producer; a test pointing it at an endpoint means to publish.
     """
+    layered = load_each(load_from_dict(TESTING_DEFAULTS), loader or load_from_environ)
+
     def load(metadata: Any) -> Any:
-        config = loader(metadata)
+        config = layered(metadata)
         producer = config.get("sns_producer") or {}
         endpoint = producer.get("endpoint_url") or any(os.environ.get(name) for name in ENDPOINT_VARIABLES["sns"])
         if "mock_sns" not in producer and not endpoint:
