@@ -114,7 +114,6 @@ class Supervisor:
 
     def __init__(self, daemon: Daemon, args: Namespace) -> None:
         self.daemon = daemon
-        self.args = args
         self.context = start_method_context()
         self.health = health_config(args)
         self.reports: Any = self.context.Queue() if self.health else None

@@ -111,7 +111,6 @@ class Runner:
         self.failure: str | None = None
         self.failure_status = 1
         self.max_receive_count: int | None = None
-        self.stopped_because: str | None = None
         self.lane: AsyncLane | None = None
 
     def run(self) -> None:
@@ -200,7 +199,6 @@ class Runner:
         while not self.stop.is_set():
             with self.poll_lock:
                 if reason := self.stop_condition.reason(len(self.in_flight), time.monotonic()):
-                    self.stopped_because = self.stopped_because or reason
                     logger.info("stopping: %s", reason)
                     self.stop.set()
                     break
