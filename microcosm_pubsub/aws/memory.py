@@ -12,18 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache, wraps
+from functools import cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore import xform_name
 from botocore.config import Config
-from botocore.errorfactory import ClientExceptionsFactory
-from botocore.exceptions import ClientError
-from botocore.hooks import HierarchicalEmitter
 from botocore.model import OperationModel, ServiceModel
-from botocore.paginate import Paginator
 from botocore.validate import validate_parameters
 
 from microcosm_pubsub.wire.limits import MAX_BATCH_ENTRIES as MAX_BATCH
@@ -132,65 +128,60 @@ class Refused(Exception):
         self.code, self.message, self.shape = code, message, shape
 
 
-def operation(method: Callable[[Any, Params], Response], name: str = "") -> Callable[..., Response]:
-    """`method` as boto3 method `name` (its own by default): keyword arguments only, served through `call`."""
-    name = name or method.__name__
-
-    @wraps(method)
-    def call(self: MemoryClient, *args: Any, **params: Any) -> Response:
-        if args:
-            raise TypeError(f"{name}() only accepts keyword arguments.")
-        return self.call(name, method, params)
-
-    call.__name__ = name
-    return call
-
-
-def batch_of(single: str) -> Callable[..., Response]:
+def batch_of(single: str) -> Callable[[Any, Params], Response]:
     """The batch form of operation `single`: each entry is a `single` call, with the batch's other parameters."""
-    return operation(lambda self, p: self.batch(p, single), f"{single}_batch")
+    return lambda self, p: self.batch(p, getattr(self, single))
 
 
 class MemoryClient:
-    """What both clients share: `meta` (model, region, events), `exceptions`, the call path, batches, paginators."""
+    """What both services share: a boto3 client whose calls are served here instead of sent, batches, errors.
+
+    botocore checks each call against its model, raises the modeled errors and emits its events; its
+    `before-call` event, which may answer instead of the network, hands the call to the method of the
+    operation's name (an operation served by none answers with metadata only).
+    """
 
     service = ""
 
     def __init__(self, world: MemoryAWS) -> None:
         self.world = world
-        model = service_model(self.service)
-        self.meta = SimpleNamespace(
-            service_model=model, region_name=REGION, endpoint_url=None, partition="aws",
-            config=Config(region_name=REGION), events=HierarchicalEmitter(),
+        self.client = _session().create_client(
+            self.service, region_name=REGION, endpoint_url=f"https://{self.service}.{REGION}.amazonaws.com",
+            aws_access_key_id="memory", aws_secret_access_key="memory",  # noqa: S106  # never sent
+            config=Config(parameter_validation=world.checked),
         )
-        self.exceptions = ClientExceptionsFactory().create_client_exceptions(model)
+        self.client.meta.events.register(f"before-parameter-build.{self.service}", self.keep)
+        # botocore's stubs type handlers as answering nothing; a before-call handler may answer the call
+        self.client.meta.events.register_last(f"before-call.{self.service}", self.serve)  # type: ignore[arg-type]
 
-    def call(self, operation: str, method: Callable[[Any, Params], Response], params: Params) -> Response:
-        model = check(self.service, operation, params, self.world.checked)
-        events, name, context = self.meta.events, f"{self.service}.{model.name}", dict[str, Any]()
-        events.emit(f"before-parameter-build.{name}", params=params, model=model, context=context)
-        events.emit(f"before-call.{name}", model=model, params=params, request_signer=None, context=context)
+    @staticmethod
+    def keep(params: Params, context: dict[str, Any], **_: Any) -> None:
+        # before-call sees the serialized request; the call's own parameters are kept for it
+        context["memory_params"] = dict(params)
+
+    def serve(self, model: OperationModel, context: dict[str, Any], **_: Any) -> tuple[Any, Response]:
         if self.world.latency:
             time.sleep(self.world.latency)
+        method = getattr(type(self), xform_name(model.name), None)
+        status = 200
         try:
             with self.world.changed:
-                response = method(self, params)
+                response = method(self, context["memory_params"]) if method is not None else {}
         except Refused as refused:
-            error_class: type[ClientError] = getattr(self.exceptions, refused.shape)
-            raise error_class({"Error": {"Code": refused.code, "Message": refused.message}}, model.name) from None
-        response["ResponseMetadata"] = metadata()
-        events.emit(f"after-call.{name}", http_response=None, parsed=response, model=model, context=context)
-        return response
+            response, status = {"Error": {"Code": refused.code, "Message": refused.message}}, 400
+        response["ResponseMetadata"] = {**metadata(), "HTTPStatusCode": status}
+        return SimpleNamespace(status_code=status, headers={}), response
 
     def error(self, shape: str, message: str) -> Refused:
-        return Refused(self.meta.service_model.shape_for(shape).error_code or shape, message, shape)
+        code = getattr(service_model(self.service).shape_for(shape), "error_code", None)
+        return Refused(code or shape, message, shape)
 
-    def batch(self, p: Params, single: str) -> Response:
-        """Operation `single` per entry: each answers in `Successful` (with its Id) or, refused, in `Failed`."""
+    def batch(self, p: Params, one: Callable[[Params], Response]) -> Response:
+        """`one` per entry: each answers in `Successful` (with its Id) or, refused, in `Failed`."""
         key = "PublishBatchRequestEntries" if self.service == "sns" else "Entries"
         outer, ids = {name: value for name, value in p.items() if name != key}, [entry["Id"] for entry in p[key]]
         suffix = "" if self.service == "sqs" else "Exception"
-        one, successful, failed = getattr(type(self), single).__wrapped__, [], []
+        successful, failed = [], []
         if not ids:
             raise self.error("EmptyBatchRequest" + suffix, "There should be at least one entry in the request.")
         if len(ids) > MAX_BATCH:
@@ -199,7 +190,7 @@ class MemoryClient:
             raise self.error("BatchEntryIdsNotDistinct" + suffix, "Two or more batch entries have the same Id.")
         for entry in p[key]:
             try:
-                successful.append({"Id": entry["Id"], **one(self, {**outer, **entry})})
+                successful.append({"Id": entry["Id"], **one({**outer, **entry})})
             except Refused as refused:
                 if refused.shape in ("QueueDoesNotExist", "NotFoundException"):
                     # A missing queue or topic fails the whole call, not one entry
@@ -207,15 +198,6 @@ class MemoryClient:
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": refused.code,
                                "Message": refused.message})
         return {"Successful": successful, "Failed": failed}
-
-    def get_paginator(self, name: str) -> Paginator[Any]:
-        """botocore's paginator over this client's `name` operation (the double answers in one page)."""
-        config = _session().get_paginator_model(self.service).get_paginator(operation_names(self.service)[name])
-        model = self.meta.service_model.operation_model(operation_names(self.service)[name])
-        return Paginator(getattr(self, name), config, model)
-
-    def close(self) -> None:
-        """Nothing to release: no connections."""
 
 
 @dataclass
@@ -269,12 +251,12 @@ class MemoryAWS:
         # Held through every call; receives wait on it for messages
         self.changed = threading.Condition()
         self.sequence = itertools.count(1)
-        self.sns = MemorySNS(self)
-        self.sqs = MemorySQS(self)
+        self.queues_served = MemorySQS(self)
+        self.sns = cast("SNSClient", MemorySNS(self).client)
+        self.sqs = cast("SQSClient", self.queues_served.client)
 
     def clients(self) -> tuple[SNSClient, SQSClient]:
-        """The two clients, typed as the boto3 clients they stand in for (for code annotated with those)."""
-        return cast("SNSClient", self.sns), cast("SQSClient", self.sqs)
+        return self.sns, self.sqs
 
 
 class MemorySQS(MemoryClient):
@@ -300,7 +282,6 @@ class MemorySQS(MemoryClient):
         return next((queue for queue in self.world.queues.values()
                      if all(getattr(queue, name) == value for name, value in members.items())), None)
 
-    @operation
     def create_queue(self, p: Params) -> Response:
         name, attributes = p["QueueName"], p.get("Attributes") or {}
         queue = self.find(name=name)
@@ -310,24 +291,20 @@ class MemorySQS(MemoryClient):
             queue = self.make_queue(name, attributes)
         return {"QueueUrl": queue.url}
 
-    @operation
     def delete_queue(self, p: Params) -> Response:
         del self.world.queues[self.queue(p["QueueUrl"]).url]
         return {}
 
-    @operation
     def get_queue_url(self, p: Params) -> Response:
         name, account = p["QueueName"], p.get("QueueOwnerAWSAccountId") or ACCOUNT_ID
         queue = self.find(arn=f"arn:aws:sqs:{REGION}:{account}:{name}")
         return {"QueueUrl": (queue or self.queue(f"https://sqs.{REGION}.amazonaws.com/{account}/{name}")).url}
 
-    @operation
     def list_queues(self, p: Params) -> Response:
         prefix = p.get("QueueNamePrefix", "")
         urls = [queue.url for queue in self.world.queues.values() if queue.name.startswith(prefix)]
         return present(QueueUrls=urls[:p.get("MaxResults")])
 
-    @operation
     def get_queue_attributes(self, p: Params) -> Response:
         queue, now = self.queue(p["QueueUrl"]), time.monotonic()
         hidden = [message for message in queue.messages.values() if message.visible_at > now]
@@ -340,7 +317,6 @@ class MemorySQS(MemoryClient):
         }
         return present(Attributes=chosen(attributes, p.get("AttributeNames") or []))
 
-    @operation
     def set_queue_attributes(self, p: Params) -> Response:
         queue = self.queue(p["QueueUrl"])
         # An empty value removes the setting (how a redrive policy is taken off)
@@ -376,7 +352,6 @@ class MemorySQS(MemoryClient):
         self.world.changed.notify_all()
         return message
 
-    @operation
     def send_message(self, p: Params) -> Response:
         message = self.enqueue(self.queue(p["QueueUrl"]), p)
         if message is None:
@@ -387,7 +362,6 @@ class MemorySQS(MemoryClient):
 
     send_message_batch = batch_of("send_message")
 
-    @operation
     def receive_message(self, p: Params) -> Response:
         limit, wait = p.get("MaxNumberOfMessages", 1), p.get("WaitTimeSeconds")
         if not 1 <= limit <= MAX_BATCH:
@@ -454,7 +428,6 @@ class MemorySQS(MemoryClient):
             raise self.error("ReceiptHandleIsInvalid", f"The input receipt handle {handle!r} is not valid.")
         return queue, queue.handles.get(handle)
 
-    @operation
     def delete_message(self, p: Params) -> Response:
         queue, message = self.held(p)
         if message is not None:
@@ -464,7 +437,6 @@ class MemorySQS(MemoryClient):
 
     delete_message_batch = batch_of("delete_message")
 
-    @operation
     def change_message_visibility(self, p: Params) -> Response:
         # A batch entry may leave the timeout out
         seconds = p.get("VisibilityTimeout", 0)
@@ -524,7 +496,6 @@ class MemorySNS(MemoryClient):
             raise self.error("NotFoundException", "Subscription does not exist")
         return self.world.subscriptions[arn]
 
-    @operation
     def create_topic(self, p: Params) -> Response:
         name, attributes = p["Name"], p.get("Attributes") or {}
         if name.endswith(".fifo") != (attributes.get("FifoTopic") == "true"):
@@ -533,7 +504,6 @@ class MemorySNS(MemoryClient):
         self.world.topics.setdefault(arn, {**TOPIC_DEFAULTS, **attributes, "TopicArn": arn})
         return {"TopicArn": arn}
 
-    @operation
     def delete_topic(self, p: Params) -> Response:
         self.world.topics.pop(p["TopicArn"], None)
         for arn, subscription in list(self.world.subscriptions.items()):
@@ -541,15 +511,12 @@ class MemorySNS(MemoryClient):
                 del self.world.subscriptions[arn]
         return {}
 
-    @operation
     def list_topics(self, p: Params) -> Response:
         return {"Topics": [{"TopicArn": arn} for arn in self.world.topics]}
 
-    @operation
     def get_topic_attributes(self, p: Params) -> Response:
         return {"Attributes": dict(self.topic(p["TopicArn"]))}
 
-    @operation
     def subscribe(self, p: Params) -> Response:
         topic_arn, endpoint = p["TopicArn"], p.get("Endpoint") or ""
         if p["Protocol"] != "sqs":
@@ -565,11 +532,9 @@ class MemorySNS(MemoryClient):
         }
         return {"SubscriptionArn": arn}
 
-    @operation
     def get_subscription_attributes(self, p: Params) -> Response:
         return {"Attributes": dict(self.subscription(p["SubscriptionArn"]))}
 
-    @operation
     def set_subscription_attributes(self, p: Params) -> Response:
         name, value = p["AttributeName"], p.get("AttributeValue")
         subscription = self.subscription(p["SubscriptionArn"])
@@ -589,10 +554,8 @@ class MemorySNS(MemoryClient):
             if p.get("TopicArn") in (None, subscription["TopicArn"])
         ]}
 
-    list_subscriptions = operation(listed, "list_subscriptions")
-    list_subscriptions_by_topic = operation(listed, "list_subscriptions_by_topic")
+    list_subscriptions = list_subscriptions_by_topic = listed
 
-    @operation
     def publish(self, p: Params) -> Response:
         topic_arn, body = p.get("TopicArn") or p.get("TargetArn") or "", p["Message"]
         group, deduplication = p.get("MessageGroupId"), p.get("MessageDeduplicationId")
@@ -615,7 +578,7 @@ class MemorySNS(MemoryClient):
             else value.get("StringValue") for name, value in attributes.items()
         }
         for subscription in list(self.world.subscriptions.values()):
-            queue = self.world.sqs.find(arn=subscription["Endpoint"])
+            queue = self.world.queues_served.find(arn=subscription["Endpoint"])
             policy = json.loads(subscription.get("FilterPolicy") or "{}")
             on_body = subscription.get("FilterPolicyScope") == "MessageBody"
             if subscription["TopicArn"] != topic_arn or queue is None or not matches(
@@ -625,7 +588,7 @@ class MemorySNS(MemoryClient):
             notification = sns_notification(body, attributes, topic_arn=topic_arn, message_id=message_id)
             # SNS delivers after the publish has answered: a queue refusing the message does not fail it
             with suppress(Refused):
-                self.world.sqs.enqueue(queue, {
+                self.world.queues_served.enqueue(queue, {
                     "MessageBody": body if raw else json.dumps(notification), "MessageGroupId": group,
                     "MessageAttributes": attributes if raw else None, "MessageDeduplicationId": deduplication,
                 })

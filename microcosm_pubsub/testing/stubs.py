@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 from unittest.mock import DEFAULT, MagicMock
 
-from microcosm_pubsub.aws.memory import MemoryAWS, MemoryClient, check, metadata, operation_names
+from microcosm_pubsub.aws.memory import MemoryAWS, check, operation_names
 
 
 class StubOperation(MagicMock):
@@ -42,7 +42,7 @@ class StubClient(MagicMock):
         super().__init__(**kwargs)
         if service not in ("sns", "sqs"):
             raise ValueError(f"no stub client for {service!r}: use 'sns' or 'sqs'")
-        double: MemoryClient = getattr(MemoryAWS(strict=False), service)
+        double = getattr(MemoryAWS(strict=False), service)
         self._stub_double = double
         self.exceptions: Any = double.exceptions
         self.meta = double.meta
@@ -57,11 +57,10 @@ class StubClient(MagicMock):
     def _get_child_mock(self, **kwargs: Any) -> MagicMock:
         name = kwargs.get("_new_name", "")
         double = self.__dict__.get("_stub_double")
-        if double is None or name not in operation_names(double.service):
+        if double is None or name not in operation_names(double.meta.service_model.service_name):
             return MagicMock(**kwargs)
-        method = getattr(double, name, None)
-        child = StubOperation(answer=unserved(double.service, name, method), **kwargs)
-        child._stub_service = double.service
+        child = StubOperation(answer=getattr(double, name), **kwargs)
+        child._stub_service = double.meta.service_model.service_name
         return child
 
     def reset_mocks(self) -> None:
@@ -70,22 +69,7 @@ class StubClient(MagicMock):
 
     def __repr__(self) -> str:
         double = self.__dict__.get("_stub_double")
-        return f"<StubClient {double.service if double else '?'} id={id(self)}>"
-
-
-def unserved(service: str, name: str, method: Callable[..., Any] | None) -> Callable[..., Any]:
-    """Operation `name` as the double serves it; one it does not serve is checked against the model and answers
-    with metadata only (the old stubs answered any call the model takes)."""
-    if method is not None:
-        return method
-
-    def answer(*args: Any, **params: Any) -> Any:
-        if args:
-            raise TypeError(f"{name}() only accepts keyword arguments.")
-        check(service, name, params)
-        return {"ResponseMetadata": metadata()}
-
-    return answer
+        return f"<StubClient {double.meta.service_model.service_name if double else '?'} id={id(self)}>"
 
 
 def stub_client(service: str) -> StubClient:

@@ -41,35 +41,34 @@ from microcosm_pubsub.aws.provisioning import Stack, provision
 READS = re.compile(r'\bp(?:\.get\(|\[)"(\w+)"')
 
 
-def operations(client: type[MemoryClient]) -> dict[str, Any]:
-    """The double's boto3 methods (the ones `operation` wraps), by name."""
-    return {name: member for name, member in vars(client).items() if hasattr(member, "__wrapped__")}
+def operations(client: type[MemoryClient]) -> set[str]:
+    """The operations the double serves: its methods named as boto3's."""
+    return set(vars(client)) & set(operation_names(client.service))
 
 
 class ModelTests(unittest.TestCase):
-    """Each method the double serves is the model's, with its parameter and answer names."""
+    """Each operation the double serves reads only the model's parameters and answers only its output names."""
 
     def check_methods(self, client: type[MemoryClient]) -> None:
         names = operation_names(client.service)
-        assert_that(set(operations(client)) - set(names), is_(empty()))
         inputs = [service_model(client.service).operation_model(names[name]).input_shape for name in operations(client)]
         members = {member for shape in inputs if shape is not None for member in shape.members}
         assert_that(set(READS.findall(inspect.getsource(client))) - members, is_(empty()))
 
-    def test_sqs_methods_are_the_models(self) -> None:
-        """Every SQS method is a model operation, and each parameter the double reads is the model's."""
+    def test_sqs_methods_read_the_models_parameters(self) -> None:
+        """Each parameter the SQS double reads is one of the model's for an operation it serves."""
         self.check_methods(MemorySQS)
 
-    def test_sns_methods_are_the_models(self) -> None:
-        """Every SNS method is a model operation, and each parameter the double reads is the model's."""
+    def test_sns_methods_read_the_models_parameters(self) -> None:
+        """Each parameter the SNS double reads is one of the model's for an operation it serves."""
         self.check_methods(MemorySNS)
 
     def test_required_parameters_are_the_models(self) -> None:
         """Each operation served refuses a call without the parameters the model requires, as boto3 does."""
         world = MemoryAWS()
-        for client in (world.sns, world.sqs):
-            for name in operations(type(client)):
-                shape = service_model(client.service).operation_model(operation_names(client.service)[name]).input_shape
+        for client, served in ((world.sns, MemorySNS), (world.sqs, MemorySQS)):
+            for name in operations(served):
+                shape = service_model(served.service).operation_model(operation_names(served.service)[name]).input_shape
                 if shape is not None and shape.required_members:
                     assert_that(calling(getattr(client, name)), raises(ParamValidationError, "Missing required"))
 
@@ -79,16 +78,24 @@ class ModelTests(unittest.TestCase):
         answers: list[tuple[str, str, dict[str, Any]]] = []
         for client in (world.sns, world.sqs):
             client.meta.events.register(
-                f"after-call.{client.service}",
+                f"after-call.{client.meta.service_model.service_name}",
                 lambda parsed, model, **_: answers.append((model.service_model.service_name, model.name, parsed)),
             )
         round_trip(world)
         for service, name, answer in answers:
+            if "Error" in answer:
+                # A refusal, as provisioning meets one asking for a queue before it is made
+                continue
             output = service_model(service).operation_model(name).output_shape
             allowed = {"ResponseMetadata", *(output.members if output else ())}
             assert_that((name, set(answer) - allowed), is_(equal_to((name, set()))))
-        served = {operation for client in (MemorySNS, MemorySQS) for operation in operations(client)}
+        served = operations(MemorySNS) | operations(MemorySQS)
         assert_that({xform_name(name) for _, name, _ in answers}, is_(equal_to(served)))
+
+    def test_an_operation_not_served_answers_metadata_only(self) -> None:
+        """An operation of the model the double does not serve answers with metadata and nothing else."""
+        answer = MemoryAWS().sqs.list_dead_letter_source_queues(QueueUrl="q")
+        assert_that(set(answer), is_(equal_to({"ResponseMetadata"})))
 
     def test_unknown_parameters_are_refused_as_boto3_does(self) -> None:
         """A parameter the model does not define raises botocore's ParamValidationError."""
@@ -137,7 +144,7 @@ def STRING(value: str) -> dict[str, Any]:
 class SQSTests(unittest.TestCase):
     def setUp(self) -> None:
         self.world = MemoryAWS()
-        self.sqs = self.world.sqs
+        self.sqs: Any = self.world.sqs
         self.url = self.sqs.create_queue(QueueName="work", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
 
     def receive(self, **kwargs: Any) -> list[dict[str, Any]]:
@@ -272,7 +279,8 @@ class SQSTests(unittest.TestCase):
 class SNSTests(unittest.TestCase):
     def setUp(self) -> None:
         self.world = MemoryAWS()
-        self.sns, self.sqs = self.world.sns, self.world.sqs
+        self.sns: Any = self.world.sns
+        self.sqs: Any = self.world.sqs
 
     def received(self, url: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = self.sqs.receive_message(
