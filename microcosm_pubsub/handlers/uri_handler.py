@@ -61,9 +61,7 @@ def binding_allowed_hosts(graph: Any, handler_class: type) -> Any:
 
 def resource_cache_whitelist_callable(media_type: str | None, uri: str) -> bool:
     """Whether a resource may be cached: a `created` message about an event resource."""
-    if not media_type:
-        return False
-    return "created" in media_type.split(".") and EVENT_PATH.search(uri) is not None
+    return bool(media_type and "created" in media_type.split(".") and EVENT_PATH.search(uri))
 
 
 def media_type_of(message: Mapping[str, Any]) -> str | None:
