@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import botocore.session
 from botocore import xform_name
 from botocore.config import Config
-from botocore.model import OperationModel, ServiceModel
-from botocore.validate import validate_parameters
+from botocore.model import OperationModel
 
 from microcosm_pubsub.wire.limits import MAX_BATCH_ENTRIES as MAX_BATCH
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
@@ -51,25 +50,6 @@ Params = Mapping[str, Any]
 @cache
 def _session() -> botocore.session.Session:
     return botocore.session.get_session()
-
-
-@cache
-def service_model(service: str) -> ServiceModel:
-    return _session().get_service_model(service)
-
-
-@cache
-def operation_names(service: str) -> dict[str, str]:
-    """boto3 method name -> API operation name, e.g. `publish_batch` -> `PublishBatch`."""
-    return {xform_name(name): name for name in service_model(service).operation_names}
-
-
-def check(service: str, name: str, params: Params, validate: bool = True) -> OperationModel:
-    """The model of boto3 method `name`, once `params` pass its checks (else botocore's ParamValidationError)."""
-    model = service_model(service).operation_model(operation_names(service)[name])
-    if validate and model.input_shape is not None:
-        validate_parameters(params, model.input_shape)
-    return model
 
 
 def metadata() -> dict[str, Any]:
@@ -173,7 +153,7 @@ class MemoryClient:
         return SimpleNamespace(status_code=status, headers={}), response
 
     def error(self, shape: str, message: str) -> Refused:
-        code = getattr(service_model(self.service).shape_for(shape), "error_code", None)
+        code = getattr(self.client.meta.service_model.shape_for(shape), "error_code", None)
         return Refused(code or shape, message, shape)
 
     def batch(self, p: Params, one: Callable[[Params], Response]) -> Response:

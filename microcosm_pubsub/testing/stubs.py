@@ -5,7 +5,9 @@ from collections.abc import Callable
 from typing import Any
 from unittest.mock import DEFAULT, MagicMock
 
-from microcosm_pubsub.aws.memory import MemoryAWS, check, operation_names
+from botocore.validate import validate_parameters
+
+from microcosm_pubsub.aws.memory import MemoryAWS
 
 
 class StubOperation(MagicMock):
@@ -19,7 +21,8 @@ class StubOperation(MagicMock):
     def _respond(self, *args: Any, **params: Any) -> Any:
         if self._mock_return_value is not DEFAULT and not args:
             # The test chose the answer (`publish.return_value = {...}`); boto3 would still check the call
-            check(self._stub_service, self._mock_new_name, params)
+            if self._stub_model.input_shape is not None:
+                validate_parameters(params, self._stub_model.input_shape)
             return DEFAULT
         assert self._stub_answer is not None
         return self._stub_answer(*args, **params)
@@ -57,10 +60,10 @@ class StubClient(MagicMock):
     def _get_child_mock(self, **kwargs: Any) -> MagicMock:
         name = kwargs.get("_new_name", "")
         double = self.__dict__.get("_stub_double")
-        if double is None or name not in operation_names(double.meta.service_model.service_name):
+        if double is None or name not in double.meta.method_to_api_mapping:
             return MagicMock(**kwargs)
         child = StubOperation(answer=getattr(double, name), **kwargs)
-        child._stub_service = double.meta.service_model.service_name
+        child._stub_model = double.meta.service_model.operation_model(double.meta.method_to_api_mapping[name])
         return child
 
     def reset_mocks(self) -> None:

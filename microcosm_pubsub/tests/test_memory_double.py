@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore import xform_name
 from botocore.exceptions import ClientError, ParamValidationError
+from botocore.model import OperationModel
 from hamcrest import (
     assert_that,
     calling,
@@ -31,8 +32,6 @@ from microcosm_pubsub.aws.memory import (
     MemorySNS,
     MemorySQS,
     md5,
-    operation_names,
-    service_model,
 )
 from microcosm_pubsub.aws.provisioning import Stack, provision
 
@@ -41,56 +40,54 @@ from microcosm_pubsub.aws.provisioning import Stack, provision
 READS = re.compile(r'\bp(?:\.get\(|\[)"(\w+)"')
 
 
-def operations(client: type[MemoryClient]) -> set[str]:
-    """The operations the double serves: its methods named as boto3's."""
-    return set(vars(client)) & set(operation_names(client.service))
+def served(client: Any, memory: type[MemoryClient]) -> dict[str, OperationModel]:
+    """The operations `memory` serves behind `client` (its methods named as boto3's), with their models."""
+    names = client.meta.method_to_api_mapping
+    return {name: client.meta.service_model.operation_model(names[name]) for name in set(vars(memory)) & set(names)}
 
 
 class ModelTests(unittest.TestCase):
     """Each operation the double serves reads only the model's parameters and answers only its output names."""
 
-    def check_methods(self, client: type[MemoryClient]) -> None:
-        names = operation_names(client.service)
-        inputs = [service_model(client.service).operation_model(names[name]).input_shape for name in operations(client)]
+    def check_methods(self, client: Any, memory: type[MemoryClient]) -> None:
+        inputs = [model.input_shape for model in served(client, memory).values()]
         members = {member for shape in inputs if shape is not None for member in shape.members}
-        assert_that(set(READS.findall(inspect.getsource(client))) - members, is_(empty()))
+        assert_that(set(READS.findall(inspect.getsource(memory))) - members, is_(empty()))
 
     def test_sqs_methods_read_the_models_parameters(self) -> None:
         """Each parameter the SQS double reads is one of the model's for an operation it serves."""
-        self.check_methods(MemorySQS)
+        self.check_methods(MemoryAWS().sqs, MemorySQS)
 
     def test_sns_methods_read_the_models_parameters(self) -> None:
         """Each parameter the SNS double reads is one of the model's for an operation it serves."""
-        self.check_methods(MemorySNS)
+        self.check_methods(MemoryAWS().sns, MemorySNS)
 
     def test_required_parameters_are_the_models(self) -> None:
         """Each operation served refuses a call without the parameters the model requires, as boto3 does."""
         world = MemoryAWS()
-        for client, served in ((world.sns, MemorySNS), (world.sqs, MemorySQS)):
-            for name in operations(served):
-                shape = service_model(served.service).operation_model(operation_names(served.service)[name]).input_shape
-                if shape is not None and shape.required_members:
+        for client, memory in ((world.sns, MemorySNS), (world.sqs, MemorySQS)):
+            for name, model in served(client, memory).items():
+                if model.input_shape is not None and model.input_shape.required_members:
                     assert_that(calling(getattr(client, name)), raises(ParamValidationError, "Missing required"))
 
     def test_answers_carry_only_the_models_output_names(self) -> None:
         """Each answer of a round trip through both services names only the model's output members."""
         world = MemoryAWS()
-        answers: list[tuple[str, str, dict[str, Any]]] = []
+        answers: list[tuple[OperationModel, dict[str, Any]]] = []
         for client in (world.sns, world.sqs):
             client.meta.events.register(
                 f"after-call.{client.meta.service_model.service_name}",
-                lambda parsed, model, **_: answers.append((model.service_model.service_name, model.name, parsed)),
+                lambda parsed, model, **_: answers.append((model, parsed)),
             )
         round_trip(world)
-        for service, name, answer in answers:
+        for model, answer in answers:
             if "Error" in answer:
                 # A refusal, as provisioning meets one asking for a queue before it is made
                 continue
-            output = service_model(service).operation_model(name).output_shape
-            allowed = {"ResponseMetadata", *(output.members if output else ())}
-            assert_that((name, set(answer) - allowed), is_(equal_to((name, set()))))
-        served = operations(MemorySNS) | operations(MemorySQS)
-        assert_that({xform_name(name) for _, name, _ in answers}, is_(equal_to(served)))
+            allowed = {"ResponseMetadata", *(model.output_shape.members if model.output_shape else ())}
+            assert_that((model.name, set(answer) - allowed), is_(equal_to((model.name, set()))))
+        every = {*served(world.sns, MemorySNS), *served(world.sqs, MemorySQS)}
+        assert_that({xform_name(model.name) for model, _ in answers}, is_(equal_to(every)))
 
     def test_an_operation_not_served_answers_metadata_only(self) -> None:
         """An operation of the model the double does not serve answers with metadata and nothing else."""
