@@ -29,7 +29,7 @@ from microcosm.loaders import load_from_dict
 from requests.exceptions import HTTPError, InvalidSchema, ReadTimeout
 
 from microcosm_pubsub.handlers import URIHandler
-from microcosm_pubsub.handlers.resource_cache import InProcessResourceCache
+from microcosm_pubsub.resource_cache import InProcessResourceCache
 from microcosm_pubsub.wire.errors import Nack
 
 
