@@ -52,10 +52,6 @@ def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-def metadata() -> dict[str, Any]:
-    return {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
-
-
 def md5(text: str) -> str:
     # The digest SQS returns so a receiver can check the body arrived intact; not a security measure
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
@@ -149,7 +145,9 @@ class MemoryClient:
                 response = method(self, context["memory_params"]) if method is not None else {}
         except Refused as refused:
             response, status = {"Error": {"Code": refused.code, "Message": refused.message}}, 400
-        response["ResponseMetadata"] = {**metadata(), "HTTPStatusCode": status}
+        response["ResponseMetadata"] = {
+            "RequestId": str(uuid.uuid4()), "HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0,
+        }
         return SimpleNamespace(status_code=status, headers={}), response
 
     def error(self, shape: str, message: str) -> Refused:
