@@ -49,7 +49,8 @@ Params = Mapping[str, Any]
 
 @cache
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    # The clients are made with everything they need: a profile named in the environment must not matter
+    return botocore.session.Session(session_vars={"profile": (None, None, None, None)})
 
 
 def md5(text: str) -> str:
