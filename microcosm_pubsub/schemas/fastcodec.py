@@ -316,7 +316,13 @@ def _dict(value: Any) -> Any:
 
 
 def _dict_with_text_keys(value: Any) -> Any:
-    return dict(value) if type(value) is dict and all(type(key) is str for key in value) else _NO
+    if type(value) is not dict:
+        return _NO
+    # A loop, not all() over a generator: this runs for every message's opaque data
+    for key in value:
+        if type(key) is not str:
+            return _NO
+    return dict(value)
 
 
 def _list_of(exact: type, convert: Convert | None) -> Convert:
@@ -325,7 +331,10 @@ def _list_of(exact: type, convert: Convert | None) -> Convert:
         if type(value) is not list:
             return _NO
         if convert is None:
-            return list(value) if all(type(item) is exact for item in value) else _NO
+            for item in value:
+                if type(item) is not exact:
+                    return _NO
+            return list(value)
         items = [convert(item) for item in value]
         return _NO if _NO in items else items
     return as_list
