@@ -46,15 +46,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from microcosm_pubsub.aws.provisioning import (
-    DEFAULT_MAX_RECEIVE_COUNT,
-    DEFAULT_VISIBILITY_TIMEOUT,
-    DeadLetterSpec,
-    QueueSpec,
-    StackSpec,
-    SubscriptionSpec,
-    dead_letter_name,
-)
+from microcosm_pubsub.aws import provisioning
+from microcosm_pubsub.aws.provisioning import DeadLetterSpec, QueueSpec, StackSpec, SubscriptionSpec, dead_letter_name
 from microcosm_pubsub.cli.common import parse_json, read_text
 from microcosm_pubsub.cli.readers import (
     JsonObject,
@@ -95,27 +88,32 @@ def _media_types(value: Any, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _required(spec: JsonObject, *keys: str) -> None:
+    spec.problems.found.extend(f"{spec.path(key)}: required" for key in keys if key not in spec.value)
+
+
 def _dead_letter(value: Any, where: str, queue: str, problems: Problems) -> DeadLetterSpec | None:
     if value is False:
         return None
     spec = JsonObject(value, where, {"name", "maxReceiveCount"}, problems)
     return DeadLetterSpec(
         name=spec.field("name", name_of(QUEUE_NAME, "queue"), dead_letter_name(queue)),
-        max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT), DEFAULT_MAX_RECEIVE_COUNT),
+        max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT),
+                                      provisioning.DEFAULT_MAX_RECEIVE_COUNT),
     )
 
 
 def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
     """The queue, or None when it has no valid name (its other fields are still checked)."""
     spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter", "mediaTypes"}, problems)
-    if "name" not in spec.value:
-        problems.found.append(f"{where}.name: required")
+    _required(spec, "name")
     name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
-    default: DeadLetterSpec | None = DeadLetterSpec(dead_letter_name(name), DEFAULT_MAX_RECEIVE_COUNT)
     queue = QueueSpec(
         name,
-        spec.field("visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), DEFAULT_VISIBILITY_TIMEOUT),
-        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", problems=problems), default),
+        spec.field("visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT),
+                   provisioning.DEFAULT_VISIBILITY_TIMEOUT),
+        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", problems=problems),
+                   DeadLetterSpec(dead_letter_name(name), provisioning.DEFAULT_MAX_RECEIVE_COUNT)),
         spec.field("mediaTypes", _media_types, ()),
     )
     return queue if name else None
@@ -124,9 +122,7 @@ def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
 def _subscription(value: Any, where: str, problems: Problems) -> SubscriptionSpec:
     """The subscription; a missing or invalid topic or queue is left empty (and its problem recorded)."""
     spec = JsonObject(value, where, {"topic", "queue", "raw", "mediaTypes"}, problems)
-    for key in ("topic", "queue"):
-        if key not in spec.value:
-            problems.found.append(f"{where}.{key}: required")
+    _required(spec, "topic", "queue")
     return SubscriptionSpec(
         topic=spec.field("topic", name_of(TOPIC_NAME, "topic"), ""),
         queue=spec.field("queue", name_of(QUEUE_NAME, "queue"), ""),
@@ -147,6 +143,7 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
     :raises StackFileError: naming every bad field, one `<source>: <path>: <problem>` line each
     """
     problems = Problems()
+    found = problems.found
     root = problems.attempt(lambda: JsonObject(document, "", set(SECTIONS), problems), None)
     items: dict[str, list[Any]] = {key: root.field(key, json_list, []) if root else [] for key in SECTIONS}
 
@@ -156,49 +153,33 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
     topic_names = each("topics", name_of(TOPIC_NAME, "topic"))
     queues = each("queues", partial(_queue, problems=problems))
     subscriptions = each("subscriptions", partial(_subscription, problems=problems))
-    problems.found.extend(duplicates(topic_names, "topics"))
-    problems.found.extend(duplicates([queue.name if queue else None for queue in queues], "queues"))
+    found.extend(duplicates(topic_names, "topics"))
+    found.extend(duplicates([queue.name if queue else None for queue in queues], "queues"))
     declared_topics, declared_queues = _strings(items["topics"]), _strings(items["queues"], "name")
     destinations: dict[str, str] = {}
-    for index, queue in enumerate(queues):
-        if queue is None:
-            continue
+    for index, queue in ((index, queue) for index, queue in enumerate(queues) if queue):
         for media_type in queue.media_types:
-            known = destinations.setdefault(media_type, queue.name)
-            if known != queue.name:
-                problems.found.append(
-                    f"queues[{index}].mediaTypes: {media_type!r} is sent to queue {known!r} already; "
-                    "a media type has one destination"
-                )
-        dead_letter = queue.dead_letter
-        if dead_letter is None:
-            continue
-        if dead_letter.name in declared_queues:
-            problems.found.append(
-                f"queues[{index}].deadLetter.name: {dead_letter.name!r} is declared as a queue; "
-                "a dead-letter queue must be its own"
-            )
-        if is_fifo(queue.name) != is_fifo(dead_letter.name):
-            problems.found.append(
-                f"queues[{index}].deadLetter.name: {dead_letter.name!r}: a FIFO queue's dead-letter queue "
-                "must be FIFO (a name ending in .fifo), and a standard queue's standard"
-            )
-    for index, subscription in enumerate(subscriptions):
-        if subscription is None:
-            continue
-        if subscription.topic and subscription.topic not in declared_topics:
-            problems.found.append(f"subscriptions[{index}].topic: {subscription.topic!r} is not declared in topics")
-        if subscription.queue and subscription.queue not in declared_queues:
-            problems.found.append(f"subscriptions[{index}].queue: {subscription.queue!r} is not declared in queues")
-        if is_fifo(subscription.queue) and not is_fifo(subscription.topic):
-            problems.found.append(
-                f"subscriptions[{index}]: the FIFO queue {subscription.queue!r} can only subscribe to a FIFO topic"
-            )
+            if destinations.setdefault(media_type, queue.name) != queue.name:
+                found.append(f"queues[{index}].mediaTypes: {media_type!r} is sent to queue "
+                             f"{destinations[media_type]!r} already; a media type has one destination")
+        dead_letter = queue.dead_letter.name if queue.dead_letter else None
+        if dead_letter in declared_queues:
+            found.append(f"queues[{index}].deadLetter.name: {dead_letter!r} is declared as a queue; "
+                         "a dead-letter queue must be its own")
+        if dead_letter and is_fifo(queue.name) != is_fifo(dead_letter):
+            found.append(f"queues[{index}].deadLetter.name: {dead_letter!r}: a FIFO queue's dead-letter queue "
+                         "must be FIFO (a name ending in .fifo), and a standard queue's standard")
+    for index, item in ((index, item) for index, item in enumerate(subscriptions) if item):
+        if item.topic and item.topic not in declared_topics:
+            found.append(f"subscriptions[{index}].topic: {item.topic!r} is not declared in topics")
+        if item.queue and item.queue not in declared_queues:
+            found.append(f"subscriptions[{index}].queue: {item.queue!r} is not declared in queues")
+        if is_fifo(item.queue) and not is_fifo(item.topic):
+            found.append(f"subscriptions[{index}]: the FIFO queue {item.queue!r} can only subscribe to a FIFO topic")
     pairs = [f"{item.topic} -> {item.queue}" if item and item.topic and item.queue else None for item in subscriptions]
-    problems.found.extend(duplicates(pairs, "subscriptions"))
-
-    if problems.found:
-        lines = [f"{source}: {problem}" for problem in problems.found]
+    found.extend(duplicates(pairs, "subscriptions"))
+    if found:
+        lines = [f"{source}: {problem}" for problem in found]
         raise StackFileError(lines[0], lines)
     # An entry read as None had a problem, so with none found the filters drop nothing
     return StackSpec(tuple(filter(None, topic_names)), tuple(filter(None, queues)), tuple(filter(None, subscriptions)))
@@ -210,5 +191,4 @@ def load_stack(path: str) -> StackSpec:
     :raises StackFileError: when it cannot be read, is not JSON, or is not a valid stack
     """
     text = read_text(path, f"stack file {path}", StackFileError)
-    document = parse_json(text, path, StackFileError)
-    return parse_stack(document, path)
+    return parse_stack(parse_json(text, path, StackFileError), path)
