@@ -176,6 +176,10 @@ class Channel:
         self.outgoing.write(json.dumps(message) + "\n")
         self.outgoing.flush()
 
+    def close(self) -> None:
+        self.incoming.close()
+        self.outgoing.close()
+
     def next_module(self) -> str | None:
         self.send(ready=True)
         name = self.incoming.readline().strip()
@@ -277,7 +281,7 @@ def run_worker(fds: str, timeout: float, argv: list[str]) -> int:
     )]
     logging.getLogger().addHandler(logging.NullHandler())
     WorkerProgram(channel, reporter, module=None, argv=["nose2", *argv], exit=False, extraHooks=hooks)
-    channel.send(finished=True)
+    channel.close()
     return 0
 
 
@@ -366,6 +370,7 @@ class Worker:
     events: int  # the read ends of its events pipe and of its stdout and stderr
     output: int
     current: ModuleRun | None = None
+    asked: bool = False  # it has asked for a module at least once
     modules: int = 0
     buffer: bytes = b""
     stray: list[str] = field(default_factory=list)
@@ -514,6 +519,7 @@ class Parallel:
             if message["failure"] is not None:
                 current.failures.append(message["failure"])
         elif message.get("ready"):
+            worker.asked = True
             if current is not None:
                 self.complete(worker, current)
             self.dispatch(worker)
@@ -583,7 +589,7 @@ class Parallel:
             self.complete(worker, worker.current, problem)
         else:
             self.drain_output(worker, worker.stray)
-            if worker.process.returncode != 0:
+            if worker.process.returncode != 0 or not worker.asked:
                 worker.group.failed += 1
                 self.failures.append("\n".join([
                     SEPARATOR1, f"ERROR: a test worker ({worker.group.python})", SEPARATOR2,
@@ -599,8 +605,8 @@ class Parallel:
             worker.to_worker.close()
         except BrokenPipeError:
             pass
-        # A worker that died before its first module would die again: its group gets no other
-        if worker.modules == 0 and worker.process.returncode != 0:
+        # A worker that ended before asking for a module would again: its group gets no other
+        if not worker.asked:
             self.abandon(worker.group)
         self.spawn_for_waiting()
 
