@@ -12,7 +12,7 @@ from typing import Any
 
 from microcosm_pubsub.aws.local import HOST, LocalEndpoint
 from microcosm_pubsub.aws.provisioning import Provisioner, QueueSpec, Resources, StackSpec
-from microcosm_pubsub.cli.common import CommandError, UsageError, aws_errors, matching, stop_on_signals
+from microcosm_pubsub.cli.common import CommandError, UsageError, argument_type, aws_errors, matching, stop_on_signals
 from microcosm_pubsub.cli.stack import load_stack
 from microcosm_pubsub.wire.errors import LocalEndpointError
 
@@ -63,14 +63,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
-    return value
+port = argument_type(int, lambda value: 0 <= value <= 65535, lambda text: f"{text!r} is not a port number (0 to 65535)")
 
 
 def check_port_free(number: int) -> None:
@@ -83,11 +76,9 @@ def check_port_free(number: int) -> None:
             raise CommandError(f"cannot listen on {HOST}:{number}: {error.strerror or error}") from error
 
 
-SERVICE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-
-
 service_name = matching(
-    SERVICE_NAME, lambda text: f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter",
+    re.compile(r"[A-Za-z][A-Za-z0-9_-]*"),
+    lambda text: f"{text!r} is not a service name: letters, digits, '-' and '_', starting with a letter",
 )
 
 
@@ -156,10 +147,12 @@ def environment(
                     for queue in (stack.queues if stack else ()) for media_type in queue.media_types}
     for item in chosen:
         variable = prefix(item.name)
-        lines.append(f"# service {item.name}")
-        lines.append(f"{variable}__SNS_PRODUCER__ENDPOINT_URL={endpoint.url}")
-        lines.append(f"{variable}__SQS_CONSUMER__ENDPOINT_URL={endpoint.url}")
-        lines.append(f"{variable}__SQS_CONSUMER__WAIT_SECONDS={DEVELOPMENT_WAIT_SECONDS}")
+        lines += [
+            f"# service {item.name}",
+            f"{variable}__SNS_PRODUCER__ENDPOINT_URL={endpoint.url}",
+            f"{variable}__SQS_CONSUMER__ENDPOINT_URL={endpoint.url}",
+            f"{variable}__SQS_CONSUMER__WAIT_SECONDS={DEVELOPMENT_WAIT_SECONDS}",
+        ]
         if item.topic is not None:
             lines.append(f"{variable}__SNS_TOPIC_ARNS__DEFAULT={resources.topic_arns[item.topic]}")
         elif item.why_no_topic:
@@ -168,9 +161,9 @@ def environment(
             lines.append(f"{variable}__SNS_TOPIC_ARNS__MAPPINGS={json.dumps(destinations, separators=(',', ':'))}")
         if item.queue is not None:
             lines.append(f"{variable}__SQS_CONSUMER__SQS_QUEUE_URL={resources.queue_urls[item.queue.name]}")
-            if item.queue.dead_letter is not None:
-                dead_letter = resources.queue_urls[item.queue.dead_letter.name]
-                lines.append(f"{variable}__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL={dead_letter}")
+        if item.queue is not None and item.queue.dead_letter is not None:
+            dead_letter = resources.queue_urls[item.queue.dead_letter.name]
+            lines.append(f"{variable}__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL={dead_letter}")
     lines += [f"# topic {name}: {arn}" for name, arn in resources.topic_arns.items()]
     lines += [f"# queue {name}: {url}" for name, url in resources.queue_urls.items()]
     return lines
