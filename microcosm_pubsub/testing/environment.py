@@ -13,18 +13,8 @@ from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
 from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import MessageHandlingResult
+from microcosm_pubsub.testing import queues
 from microcosm_pubsub.testing.graphs import merge_config
-from microcosm_pubsub.testing.queues import (
-    Resources,
-    admin_clients,
-    delete_resources,
-    drain,
-    known_media_types,
-    provision_resources,
-    queue_consumer,
-    shared_endpoint,
-    until_quiet,
-)
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
@@ -42,36 +32,26 @@ _HIDDEN_VARIABLES = (
 class IntegrationEnvironment:
     """A topic, a queue and a dead-letter queue on a local endpoint, for one service under test.
 
-    Every topic fans out to the service's queue (`queue_url`) and to an observer queue the test
-    reads with `published()`. By default one topic takes every media type; with
-    `topic_per_media_type` (or explicit `media_types`) each media type gets its own topic through
-    `sns_topic_arns.mappings`, the shared one remaining the default. Use as a context manager, or
-    `IntegrationEnvironment.setup(self)` in a `unittest.TestCase.setUp`.
-
-    While started, the process's AWS credentials are dummy ones and AWS_PROFILE and the
-    AWS_ENDPOINT_URL variables are unset, so nothing can reach a real account.
+    Every topic fans out to the service's queue (`queue_url`) and to an observer queue the test reads with
+    `published()`. With `topic_per_media_type` (or explicit `media_types`) each media type also gets its own
+    topic through `sns_topic_arns.mappings`. Use as a context manager, or `IntegrationEnvironment.setup(self)`
+    in a `unittest.TestCase.setUp`. While started, the process's AWS credentials are dummy ones and
+    AWS_PROFILE and the AWS_ENDPOINT_URL variables are unset, so nothing can reach a real account.
     """
 
     def __init__(
-        self,
-        name: str = "pubsub",
-        *,
-        media_types: Iterable[str] | None = None,
-        topic_per_media_type: bool = False,
-        raw: bool = False,
-        dead_letter: bool = True,
-        max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
-        visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
-        endpoint: LocalEndpoint | None = None,
+        self, name: str = "pubsub", *, media_types: Iterable[str] | None = None, topic_per_media_type: bool = False,
+        raw: bool = False, dead_letter: bool = True, max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
+        visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT, endpoint: LocalEndpoint | None = None,
     ) -> None:
         self.name = name
         self.media_types = list(media_types) if media_types is not None else None
         self.topic_per_media_type = topic_per_media_type or media_types is not None
-        self.stack_options: dict[str, Any] = dict(
-            raw=raw, dead_letter=dead_letter, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout
-        )
+        self.stack_options: dict[str, Any] = dict(raw=raw, dead_letter=dead_letter,
+                                                  max_receive_count=max_receive_count,
+                                                  visibility_timeout=visibility_timeout)
         self.endpoint = endpoint
-        self.resources: Resources | None = None
+        self.resources: queues.Resources | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._graphs: list[Any] = []
         self._internal: Any = None
@@ -93,23 +73,24 @@ class IntegrationEnvironment:
         """Provision the topics and queues; a second call does nothing."""
         if self.resources is not None:
             return self
-        self._use_dummy_credentials()
-        if self.endpoint is None:
-            self.endpoint = shared_endpoint()
-        media_types = None
-        if self.topic_per_media_type:
-            media_types = self.media_types if self.media_types is not None else known_media_types()
-        sns, sqs = admin_clients(self.endpoint)
+        self._saved_environ = {name: os.environ.get(name) for name in (*DUMMY_CREDENTIALS, *_HIDDEN_VARIABLES)}
+        for variable in _HIDDEN_VARIABLES:
+            os.environ.pop(variable, None)
+        os.environ.update(DUMMY_CREDENTIALS)
+        self.endpoint = self.endpoint or queues.shared_endpoint()
+        media_types = self.media_types
+        if media_types is None and self.topic_per_media_type:
+            media_types = queues.known_media_types()
+        sns, sqs = queues.admin_clients(self.endpoint)
         prefix = f"{self.name}-{uuid.uuid4().hex[:10]}"
         try:
-            self.resources = provision_resources(sns, sqs, prefix, media_types, **self.stack_options)
+            self.resources = queues.provision_resources(sns, sqs, prefix, media_types, **self.stack_options)
         except BaseException:
             self.stop()
             raise
         # Draining needs a graph for decoding; it shares the provisioning client instead of building its own
-        self._internal = create_object_graph(
-            f"{self.name}-environment", testing=True, loader=load_from_dict(self.config()),
-        )
+        loader = load_from_dict(self.config())
+        self._internal = create_object_graph(f"{self.name}-environment", testing=True, loader=loader)
         self._internal.assign("sqs_client", sqs)
         return self
 
@@ -117,13 +98,11 @@ class IntegrationEnvironment:
         """Close every graph's clients, delete what was provisioned, restore the environment variables."""
         graphs, self._graphs = self._graphs, []
         for graph in graphs:
-            for key in ("sns_client", "sqs_client"):
-                client = graph.get(key)
-                if client is not None:
-                    client.close()
+            for client in filter(None, (graph.get("sns_client"), graph.get("sqs_client"))):
+                client.close()
         resources, self.resources = self.resources, None
         if resources is not None and self.endpoint is not None:
-            delete_resources(*admin_clients(self.endpoint), resources)
+            queues.delete_resources(*queues.admin_clients(self.endpoint), resources)
         self._internal = None
         for variable, value in self._saved_environ.items():
             if value is None:
@@ -190,16 +169,13 @@ class IntegrationEnvironment:
         self, graph: Any, *, max_messages: int = 100, timeout_seconds: float = 10.0,
     ) -> list[MessageHandlingResult]:
         """Receive, handle and settle the service queue's messages with `graph` until it is empty."""
-        dispatcher = graph.sqs_message_dispatcher
-        results: list[MessageHandlingResult] = []
-        for messages in until_quiet(graph.sqs_consumer, max_messages=max_messages, timeout_seconds=timeout_seconds):
-            results.extend(dispatcher.handle_batch(messages))
-        return results
+        batches = queues.until_quiet(graph.sqs_consumer, max_messages=max_messages, timeout_seconds=timeout_seconds)
+        return [result for messages in batches for result in graph.sqs_message_dispatcher.handle_batch(messages)]
 
     def drain(self, queue_url: str | None = None, *, ack: bool = True) -> list[SQSMessage]:
         """Every message waiting on `queue_url` (the service's queue by default)."""
         service_queue_url = self.queue_url  # raises a clear error when not started
-        return drain(queue_consumer(self._internal, queue_url or service_queue_url), ack=ack)
+        return queues.drain(queues.queue_consumer(self._internal, queue_url or service_queue_url), ack=ack)
 
     def published(self, *, ack: bool = True) -> list[SQSMessage]:
         """Every message published to this environment's topics since the last call."""
@@ -212,14 +188,7 @@ class IntegrationEnvironment:
         return self.drain(self.dead_letter_queue_url, ack=ack)
 
     @property
-    def _resources(self) -> Resources:
+    def _resources(self) -> queues.Resources:
         if self.resources is None:
             raise ConfigurationError("the integration environment is not started: call start() or use `with`")
         return self.resources
-
-    def _use_dummy_credentials(self) -> None:
-        for variable in (*DUMMY_CREDENTIALS, *_HIDDEN_VARIABLES):
-            self._saved_environ[variable] = os.environ.get(variable)
-        for variable in _HIDDEN_VARIABLES:
-            os.environ.pop(variable, None)
-        os.environ.update(DUMMY_CREDENTIALS)

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,17 +40,14 @@ def shared_endpoint() -> LocalEndpoint:
 
 
 def admin_clients(endpoint: LocalEndpoint) -> tuple[Any, Any]:
-    """SNS and SQS clients for provisioning on `endpoint`, made once per endpoint and closed at exit.
-
-    A boto3 client takes a tenth of a second to build; an environment per test would pay it often.
-    """
+    """SNS and SQS clients for provisioning on `endpoint`, made once per endpoint and closed at exit."""
+    # A boto3 client takes a tenth of a second to build; an environment per test would pay it often
     with _endpoint_lock:
-        clients = _admin_clients.get(endpoint.url)
-        if clients is None:
-            clients = _admin_clients[endpoint.url] = (endpoint.client("sns"), endpoint.client("sqs"))
-            for client in clients:
+        if endpoint.url not in _admin_clients:
+            _admin_clients[endpoint.url] = (endpoint.client("sns"), endpoint.client("sqs"))
+            for client in _admin_clients[endpoint.url]:
                 atexit.register(client.close)
-        return clients
+        return _admin_clients[endpoint.url]
 
 
 def known_media_types() -> list[str]:
@@ -66,9 +64,7 @@ def queue_consumer(graph: Any, queue_url: str) -> SQSConsumer:
     return consumer
 
 
-def until_quiet(
-    consumer: SQSConsumer, *, max_messages: int, timeout_seconds: float,
-) -> Iterator[list[SQSMessage]]:
+def until_quiet(consumer: SQSConsumer, *, max_messages: int, timeout_seconds: float) -> Iterator[list[SQSMessage]]:
     """Batches received without waiting, until QUIET_RECEIVES in a row are empty, `max_messages` came or time is up."""
     received = quiet = 0
     deadline = time.monotonic() + timeout_seconds
@@ -127,10 +123,8 @@ def provision_resources(
 
 def delete_resources(sns: Any, sqs: Any, resources: Resources) -> None:
     """Delete every topic and queue; best effort, since leftovers only cost moto some memory."""
-    try:
+    with suppress(BotoCoreError, ClientError):
         for arn in resources.provisioned.topic_arns.values():
             sns.delete_topic(TopicArn=arn)
         for url in resources.provisioned.queue_urls.values():
             sqs.delete_queue(QueueUrl=url)
-    except (BotoCoreError, ClientError):
-        pass
