@@ -1,7 +1,8 @@
 """Messaging between microcosm services over AWS SNS and SQS."""
 
 # The old microcosm-pubsub's modules: services import them, so each stays importable under its old name.
-# The top-level ones whose code moved into the folders are thin aliases of the moved module.
+# The top-level ones whose code moved into the folders are thin aliases: the moved module itself under the old
+# name (sys.modules), so that what patches an old name patches the code that runs.
 OLD_IMPORT_PATHS = tuple(f"microcosm_pubsub.{name}" for name in (
     "backoff", "batch", "codecs", "constants", "consumer", "context", "daemon", "decorators", "dispatcher",
     "envelope", "errors", "fields", "main", "message", "metrics", "producer", "reader", "registry", "result",

@@ -1,9 +1,8 @@
-"""Old import path, kept for services: the module `microcosm_pubsub.schemas.codecs` under its old name."""
+"""Old import path: the module `microcosm_pubsub.schemas.codecs` under its old name (see `OLD_IMPORT_PATHS`)."""
 import sys
 
 from microcosm_pubsub.schemas import codecs
 from microcosm_pubsub.schemas.codecs import *  # noqa: F403 (what type checkers see)
 
 
-# One module under two names, so that what patches the old name patches the code that runs
 sys.modules[__name__] = codecs
