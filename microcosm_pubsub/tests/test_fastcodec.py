@@ -55,7 +55,7 @@ ANY = st.recursive(
     max_leaves=6,
 )
 NAN, INFINITY = float("nan"), float("inf")
-# Per kind, values near the typical ones that marshmallow converts or refuses: one goes in a typical message
+# Per kind, values near the typical ones that marshmallow converts or refuses, each tried in a typical message
 EDGES: dict[str, list[Any]] = {
     "String": [Text("t"), 7, 1.5, b"x"],
     "Integer": [True, False, 1.0, 2.5, "42", 10**400],
@@ -216,44 +216,45 @@ def schemas(draw: st.DrawFn, truth: bool = True, feature: Any = None) -> tuple[S
     return fast, slow, values
 
 
-MODES = st.sampled_from(["typical", "one edge", "one edge", "one edge", "one edge", "any"])
-NEAR = {kind: st.sampled_from([*edges, None, ABSENT]) for kind, edges in EDGES.items()}
 UNKNOWN_KEYS = st.dictionaries(st.sampled_from(["surprise", "media_type", "first"]), ANY, min_size=1, max_size=2)
 
 
-@st.composite
-def inputs(draw: st.DrawFn, schema: Schema, values: Values, load: bool, typical: bool = False) -> dict[str, Any]:
-    """A message (`load`: by data keys) or content (by attributes): typical values, or all but one, or any.
+def keys(schema: Schema, load: bool) -> dict[str, str]:
+    """Each field's key in a message (`load`: its data key) or in content (its attribute)."""
+    return {name: (field.data_key if load else field.attribute) or name for name, field in schema.fields.items()}
 
-    :param typical: only what the plan answers for: no None where none is allowed, no required field left
-        out, and no attribute named like a dict method left out (marshmallow then reads the dict's own)
-    """
-    keys = {name: (field.data_key if load else field.attribute) or name for name, field in schema.fields.items()}
-    mode = "typical" if typical else draw(MODES)
-    # The one field with an edge value, or "": a key the schema does not declare
-    odd = draw(st.sampled_from([*keys, ""]))
+
+@st.composite
+def typical(draw: st.DrawFn, schema: Schema, values: Values, load: bool) -> dict[str, Any]:
+    """A message or content the plan answers for: typical values, None only where allowed, and no required
+    field left out, nor an attribute named like a dict method (marshmallow then reads the dict's own)."""
     result: dict[str, Any] = {}
-    for name, field in schema.fields.items():
-        value: Any
-        if mode == "any":
-            value = draw(ANY)
-        elif mode == "one edge" and name == odd:
-            value = draw(NEAR.get(type(field).__name__, ANY))
-        else:
-            choices = [values[name]] + ([st.none()] if field.allow_none else [])
-            if not field.required and not hasattr({}, keys[name]):
-                choices.append(st.just(ABSENT))
-            value = draw(st.one_of(choices))
+    for name, key in keys(schema, load).items():
+        field = schema.fields[name]
+        choices = [values[name]] + ([st.none()] if field.allow_none else [])
+        if not field.required and not hasattr({}, key):
+            choices.append(st.just(ABSENT))
+        value = draw(st.one_of(choices))
         if value is not ABSENT:
-            result[keys[name]] = value
-    if mode == "any" or (mode == "one edge" and odd == ""):
-        result.update(draw(UNKNOWN_KEYS))
+            result[key] = value
     return result
 
 
-def not_always_a_dict(mapping: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Mostly the dict itself, sometimes another mapping with its items, or no mapping at all."""
-    return st.sampled_from([mapping] * 6 + [OrderedDict(mapping), [], "text", None])
+@st.composite
+def anything(draw: st.DrawFn, schema: Schema, load: bool) -> dict[str, Any]:
+    """A message or content of any values, with keys the schema does not declare."""
+    return {**{key: draw(ANY) for key in keys(schema, load).values()}, **draw(UNKNOWN_KEYS)}
+
+
+def near(schema: Schema, message: dict[str, Any], load: bool) -> list[Any]:
+    """`message`, in another mapping, instead of a mapping, with an undeclared key, and with each field in
+    turn left out, None, or each value near the typical ones that marshmallow converts or refuses."""
+    result: list[Any] = [message, OrderedDict(message), [], "text", None, {**message, "surprise": 1}]
+    for name, key in keys(schema, load).items():
+        others = {other: value for other, value in message.items() if other != key}
+        result.append(others)
+        result.extend({**others, key: edge} for edge in [None, *EDGES.get(type(schema.fields[name]).__name__, [])])
+    return result
 
 
 def outcome(schema: Schema, call: Any, argument: Any) -> tuple[str, Any]:
@@ -283,24 +284,24 @@ class PropertyTests(unittest.TestCase):
     def test_load_is_marshmallow_load(self, data: st.DataObject) -> None:
         """Any message loads (or fails) as marshmallow's load: same dict, types, key order, or same errors."""
         fast, slow, values = data.draw(schemas())
-        message = data.draw(inputs(fast, values, load=True).flatmap(not_always_a_dict))
-        assert_that(outcome(fast, decode, message), is_(equal_to(outcome(slow, decode, message))))
+        for message in [*near(fast, data.draw(typical(fast, values, True)), True), data.draw(anything(fast, True))]:
+            assert_that(outcome(fast, decode, message), is_(equal_to(outcome(slow, decode, message))), repr(message))
 
     @PROPERTY_SETTINGS
     @given(st.data())
     def test_dump_is_marshmallow_dump_and_validate(self, data: st.DataObject) -> None:
         """Any content dumps and validates (or fails) as marshmallow's dump then validate."""
         fast, slow, values = data.draw(schemas())
-        content = data.draw(inputs(fast, values, load=False).flatmap(not_always_a_dict))
-        assert_that(outcome(fast, dump, content), is_(equal_to(outcome(slow, dump, content))))
+        for content in [*near(fast, data.draw(typical(fast, values, False)), False), data.draw(anything(fast, False))]:
+            assert_that(outcome(fast, dump, content), is_(equal_to(outcome(slow, dump, content))), repr(content))
 
     @PROPERTY_SETTINGS
     @given(st.data())
     def test_plain_schemas_take_the_fast_route(self, data: st.DataObject) -> None:
         """A schema of plain fields gets a plan, which loads and dumps typical values itself."""
         fast, _, values = data.draw(schemas(truth=False))
-        message = data.draw(inputs(fast, values, load=True, typical=True))
-        content = data.draw(inputs(fast, values, load=False, typical=True))
+        message = data.draw(typical(fast, values, load=True))
+        content = data.draw(typical(fast, values, load=False))
         if "mediaType" in message:  # not one that `RefusedMediaType` refuses
             message["mediaType"] = "application/json"
         plan = plan_for(fast, TRUSTED_POST_LOAD)
