@@ -10,7 +10,6 @@ from microcosm_pubsub.aws.provisioning import Provisioner
 from microcosm_pubsub.cli import stack as stack_module
 from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
 from microcosm_pubsub.cli.iam import policies
-from microcosm_pubsub.cli.stack import load_stack
 
 
 def register(subparsers: Any) -> None:
@@ -36,28 +35,22 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    stack = load_stack(args.stack)
+    stack = stack_module.load_stack(args.stack)
     clients = Clients(args)
     sts = clients.client("sts") if args.dry_run else None
     provisioner = Provisioner(clients.sns(), clients.sqs(), dry_run=args.dry_run, sts=sts, errors=aws_errors)
     resources = provisioner.run(stack)
-
-    for change in provisioner.changes:
-        print(f"would {change}" if args.dry_run else change)
     count = len(provisioner.changes)
     changes = f"{count} change{'' if count == 1 else 's'}"
-    if not count:
-        print("no changes")
-    else:
-        print(f"dry run: {changes} planned, nothing applied" if args.dry_run else f"{changes} applied")
-
+    summary = f"dry run: {changes} planned, nothing applied" if args.dry_run else f"{changes} applied"
+    verb = "would " if args.dry_run else ""
+    print("\n".join([*(verb + change for change in provisioner.changes), summary if count else "no changes"]))
     by_role = policies(stack, resources)
     if args.iam_policy_out:
         write_policies(Path(args.iam_policy_out), by_role)
     else:
         for role, policy in by_role.items():
-            print(f"IAM policy for {role}s:")
-            print(json.dumps(policy, indent=2))
+            print(f"IAM policy for {role}s:\n{json.dumps(policy, indent=2)}")
     return 0
 
 

@@ -18,23 +18,22 @@ A stack file is one JSON object with three optional lists:
     }
 
 - `topics`: SNS topic names (letters, digits, `-`, `_`; at most 256 characters).
-- `queues[].name`: SQS queue name (letters, digits, `-`, `_`; at most 80 characters). A name ending
-  in `.fifo` (topics too) makes a FIFO queue (topic, with content-based deduplication); a FIFO queue's
-  dead-letter queue must be FIFO (default `<name>-dlq.fifo`), and it takes FIFO topics only.
+- `queues[].name`: SQS queue name (letters, digits, `-`, `_`; at most 80 characters). A name ending in `.fifo`
+  (topics too) makes a FIFO queue (topic, with content-based deduplication); a FIFO queue's dead-letter queue must
+  be FIFO (default `<name>-dlq.fifo`), and it takes FIFO topics only.
 - `queues[].visibilityTimeout`: seconds a received message stays hidden, 0 to 43200 (default 30).
-- `queues[].deadLetter`: `false` for no dead-letter queue; otherwise an object with `name` (default
-  `<queue>-dlq`) and `maxReceiveCount` (1 to 1000, default 3): after that many receives SQS moves
-  a message to the dead-letter queue. Absent means the defaults. Dead-letter queues keep messages
-  for 14 days, the most SQS allows, so there is time to look at them. Several queues may share one.
-- `queues[].mediaTypes`: media types producers send straight to this queue (SendMessage, no topic):
-  map each to the queue's ARN in `sns_topic_arns.mappings`; the producer IAM policy may send to it.
-  A media type goes to one queue at most.
+- `queues[].deadLetter`: `false` for no dead-letter queue; otherwise an object with `name` (default `<queue>-dlq`)
+  and `maxReceiveCount` (1 to 1000, default 3): after that many receives SQS moves a message to the dead-letter
+  queue. Absent means the defaults. Dead-letter queues keep messages for 14 days, the most SQS allows, so there is
+  time to look at them. Several queues may share one.
+- `queues[].mediaTypes`: media types producers send straight to this queue (SendMessage, no topic): map each to the
+  queue's ARN in `sns_topic_arns.mappings`; the producer IAM policy may send to it. A media type goes to one queue
+  at most.
 - `subscriptions[].topic` / `.queue`: a topic and a queue declared above.
-- `subscriptions[].raw`: `true` delivers the message JSON itself; `false` (default) wraps it in the
-  SNS notification envelope. Consumers read both.
-- `subscriptions[].mediaTypes`: deliver only these media types (an SNS filter policy on the
-  `media_type` message attribute); an entry ending in `.*` matches every media type with that prefix.
-  Absent means every message.
+- `subscriptions[].raw`: `true` delivers the message JSON itself; `false` (default) wraps it in the SNS notification
+  envelope. Consumers read both.
+- `subscriptions[].mediaTypes`: deliver only these media types (an SNS filter policy on the `media_type` message
+  attribute); an entry ending in `.*` matches every media type with that prefix. Absent means every message.
 
 Provisioning never deletes anything: a topic, queue or subscription removed from the file stays.
 """
