@@ -140,9 +140,9 @@ OTHER_FIELDS = {
 }
 
 
-def hooked(name: str, decorator: Callable[[Any], Any]) -> type[Schema]:
-    """A pubsub schema with one hook of marshmallow's, which changes nothing."""
-    return type(name, (PubSubMessageSchema,), {"hook": decorator(lambda self, data, **kwargs: data)})
+def hooked(name: str, decorator: Callable[[Any], Any], base: type[Schema] = PubSubMessageSchema) -> type[Schema]:
+    """A schema with one hook of marshmallow's, which changes nothing."""
+    return type(name, (base,), {"hook": decorator(lambda self, data, **kwargs: data)})
 
 
 class GetAttribute(PubSubMessageSchema):
@@ -170,7 +170,7 @@ class RefusedMediaType(PubSubMessageSchema):
 PLAIN_BASES = [Schema, PubSubMessageSchema, RenamedMediaType, RefusedMediaType]
 OTHER_BASES = [
     hooked("PreLoad", pre_load), hooked("PreDump", pre_dump), hooked("PostDump", post_dump),
-    hooked("PostLoad", post_load), hooked("Validates", validates("mediaType")),
+    hooked("PostLoad", post_load, Schema), hooked("Validates", validates("mediaType")),
     hooked("ValidatesSchema", validates_schema), GetAttribute,
     type("Ordered", (PubSubMessageSchema,), {"dict_class": OrderedDict}),
 ]
