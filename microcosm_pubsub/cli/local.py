@@ -113,13 +113,12 @@ def services(args: argparse.Namespace, stack: StackSpec | None) -> list[Service]
             raise UsageError("--queue and --topic choose for a service: name it with --service")
         return [service(name, queue, None, stack) for name, queue in queues.items()]
     queue_name = args.queue or (args.service if args.service in queues else None)
-    if queue_name is None and len(queues) == 1:
-        [queue_name] = queues
-    if queue_name is None and queues:
+    if queue_name is None and len(queues) > 1:
         raise UsageError(
             f"the stack declares queues {', '.join(queues)}: pass --queue for the one {args.service} consumes"
         )
-    return [service(args.service, queues.get(queue_name or ""), args.topic, stack)]
+    queue = queues[queue_name] if queue_name else next(iter(queues.values()), None)
+    return [service(args.service, queue, args.topic, stack)]
 
 
 def service(name: str, queue: QueueSpec | None, topic: str | None, stack: StackSpec | None) -> Service:

@@ -107,12 +107,11 @@ def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
     spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter", "mediaTypes"}, problems)
     _required(spec, "name")
     name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
+    default: DeadLetterSpec | None = DeadLetterSpec(dead_letter_name(name), provisioning.DEFAULT_MAX_RECEIVE_COUNT)
     queue = QueueSpec(
         name,
-        spec.field("visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT),
-                   provisioning.DEFAULT_VISIBILITY_TIMEOUT),
-        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", problems=problems),
-                   DeadLetterSpec(dead_letter_name(name), provisioning.DEFAULT_MAX_RECEIVE_COUNT)),
+        spec.field("visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), provisioning.DEFAULT_VISIBILITY_TIMEOUT),
+        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", problems=problems), default),
         spec.field("mediaTypes", _media_types, ()),
     )
     return queue if name else None

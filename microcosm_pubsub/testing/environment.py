@@ -8,11 +8,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from microcosm.api import create_object_graph, load_from_dict
+from microcosm.hooks import invoke_resolve_hook
 
 from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, LocalEndpoint
 from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import MessageHandlingResult
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
 from microcosm_pubsub.testing import queues
 from microcosm_pubsub.testing.graphs import merge_config
 from microcosm_pubsub.wire.errors import ConfigurationError
@@ -80,7 +82,9 @@ class IntegrationEnvironment:
         self.endpoint = self.endpoint or queues.shared_endpoint()
         media_types = self.media_types
         if media_types is None and self.topic_per_media_type:
-            media_types = queues.known_media_types()
+            registry = PubSubMessageSchemaRegistry(None)
+            invoke_resolve_hook(registry)  # every schema declared with `@schema` so far
+            media_types = sorted(registry.schemas)
         sns, sqs = queues.admin_clients(self.endpoint)
         prefix = f"{self.name}-{uuid.uuid4().hex[:10]}"
         try:

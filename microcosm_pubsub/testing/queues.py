@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from microcosm.hooks import invoke_resolve_hook
 
 from microcosm_pubsub.aws import provisioning
 from microcosm_pubsub.aws.local import LocalEndpoint
 from microcosm_pubsub.aws.provisioning import QueueSpec, Stack, StackSpec, SubscriptionSpec
 from microcosm_pubsub.consume.consumer import SQSConsumer
 from microcosm_pubsub.consume.message import SQSMessage
-from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
 
 
 # moto hands out messages as soon as they are sent, so two empty receives in a row mean the queue is empty
@@ -48,13 +46,6 @@ def admin_clients(endpoint: LocalEndpoint) -> tuple[Any, Any]:
             for client in _admin_clients[endpoint.url]:
                 atexit.register(client.close)
         return _admin_clients[endpoint.url]
-
-
-def known_media_types() -> list[str]:
-    """Media types of every schema declared with `@schema` so far."""
-    registry = PubSubMessageSchemaRegistry(None)
-    invoke_resolve_hook(registry)
-    return sorted(registry.schemas)
 
 
 def queue_consumer(graph: Any, queue_url: str) -> SQSConsumer:
