@@ -100,8 +100,13 @@ class MessageHandlingResult(core.MessageHandlingResult):
         """Report a FAILED or EXPIRED result that carries an exception, when error reporting is on."""
         if not RULES[self.outcome].reported or self.exc_info is None or not getattr(sentry_config, "enabled", False):
             return
-        tag_mapping = dict(getattr(sentry_config, "tag_mapping", None) or {})
-        user_id_key = getattr(sentry_config, "user_id_key", None)
+        self._report_error(opaque, dict(getattr(sentry_config, "tag_mapping", None) or {}),
+                           getattr(sentry_config, "user_id_key", None))
+
+    def _report_error(
+        self, opaque: Mapping[str, Any] | None, tag_mapping: Mapping[str, str], user_id_key: str | None,
+    ) -> None:
+        # The old package's seam: its tests (and services') patch it to see what would be reported
         context = {str(key).lower(): value for key, value in (opaque or {}).items()}
         tags = {tag: str(context[key.lower()]) for key, tag in tag_mapping.items() if key.lower() in context}
         user_id = context.get(user_id_key.lower()) if user_id_key else None

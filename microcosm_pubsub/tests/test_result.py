@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import unittest
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 from hamcrest import assert_that, equal_to, has_entries, is_, none
 
@@ -171,6 +173,16 @@ class OldResultTestCase(unittest.TestCase):
         result.extra = {"key": "value"}
         assert_that((result.outcome, result.media_type, result.exc_info, result.extra),
                     is_(equal_to((Outcome.FAILED, "media", (1, 2, 3), {"key": "value"}))))
+
+    def test_error_reporting_goes_through_report_error(self) -> None:
+        """`error_reporting` reports a FAILED result through `_report_error`, the seam old services patch."""
+        reported: list[Any] = []
+        for outcome in (Outcome.FAILED, Outcome.SUCCEEDED):
+            result = old.MessageHandlingResult(result=outcome, media_type="media", exc_info=(1, 2, 3))
+            with mock.patch.object(result, "_report_error") as report:
+                result.error_reporting(SimpleNamespace(enabled=True), {})
+            reported.append((outcome, report.call_count))
+        assert_that(reported, is_(equal_to([(Outcome.FAILED, 1), (Outcome.SUCCEEDED, 0)])))
 
     def test_log_is_the_dispatcher_line(self) -> None:
         """`result.log(logger, opaque)` writes the dispatcher's outcome line, with the opaque context and extra."""
