@@ -17,12 +17,12 @@ from marshmallow import fields
 from microcosm.api import binding, create_object_graph
 from microcosm.loaders import load_from_environ
 
-from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
+from microcosm_pubsub.codecs import PubSubMessageSchema
 from microcosm_pubsub.conventions import changed, created, deleted
-from microcosm_pubsub.runtime.daemon import ConsumerDaemon
-from microcosm_pubsub.schemas.decorators import handles, schema
+from microcosm_pubsub.daemon import ConsumerDaemon
+from microcosm_pubsub.decorators import handles, schema
 from microcosm_pubsub.handlers import PublishBatchMessage  # noqa: F401 (binds publish_message_batch)
-from microcosm_pubsub.produce.producer import DeferredBatchProducer
+from microcosm_pubsub.producer import DeferredBatchProducer
 
 
 NAME = "interop"
