@@ -39,6 +39,8 @@ ENV_JOBS ?= 4
 # Test modules run in this many nose2 worker processes at once (scripts/run_tests.py --jobs): the tests mostly
 # wait on the local endpoint, sleeps and child processes, so more workers than cores pays
 TEST_JOBS ?= 4
+# `make test TEST_DURATIONS=scripts/test_durations.json` rewrites the per-module seconds the workers are fed by
+TEST_DURATIONS ?=
 
 .PHONY: all test test-envs demo lint typecheck bench soak dist clean
 
@@ -99,6 +101,7 @@ test: test-envs
 		MICROCOSM_PUBSUB_OLD3_PYTHON=$(abspath $(VENV_OLD3))/bin/python \
 		MICROCOSM_PUBSUB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) \
 		$(PY) -W error scripts/run_tests.py --summary $(SUMMARY) --jobs $(TEST_JOBS) \
+		$(if $(TEST_DURATIONS),--record-durations $(TEST_DURATIONS)) \
 		-s . microcosm_pubsub.tests $(NOSE2_EXAMPLES) --also $(VENV3)/bin/python "$(MARSHMALLOW3_TESTS)"; \
 		wait; echo "--- the examples' tests under pytest ---"; cat $$log; rm -f $$log
 	@$(PY) scripts/run_tests.py --total $(SUMMARY) 3
