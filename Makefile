@@ -32,8 +32,8 @@ INSTALLED_OLD3 := $(VENV_OLD3)/.installed
 WHEELHOUSE ?= .wheelhouse
 WHEELHOUSE_READY := $(WHEELHOUSE)/.downloaded
 
-# What `make test` needs; independent of one another (the wheelhouse waits for $(VENV)'s pip), so they are
-# built side by side, each one's output printed whole as it completes
+# What `make test` needs; independent of one another, so they are built side by side, each one's output
+# printed whole as it completes
 TEST_ENVS := $(INSTALLED) $(INSTALLED3) $(INSTALLED_OLD) $(INSTALLED_OLD3) $(WHEELHOUSE_READY)
 ENV_JOBS ?= 4
 # Test modules run in this many nose2 worker processes at once (scripts/run_tests.py --jobs): the tests mostly
@@ -80,11 +80,12 @@ $(INSTALLED_OLD3):
 	$(VENV_OLD3)/bin/python $(PIP_INSTALL) 'microcosm-pubsub==3.0.0' 'python-json-logger<3' | grep -v '^Requirement already satisfied'
 	touch $@
 
-# Downloaded again whenever setup.py (the testing extra) changes; the wheel itself is built by the test
-$(WHEELHOUSE_READY): setup.py | $(INSTALLED)
+# Downloaded again whenever setup.py (the testing extra) changes; the wheel itself is built by the test.
+# $(PYTHON)'s pip, reading the package's metadata with build isolation, so it need not wait for $(VENV)
+$(WHEELHOUSE_READY): setup.py
 	@echo "--- $(WHEELHOUSE): downloading the testing extra's dependencies, for the installed-wheel test ---"
 	rm -rf $(WHEELHOUSE)
-	$(PY) -m pip download --progress-bar off --disable-pip-version-check --no-build-isolation \
+	$(PYTHON) -m pip download --progress-bar off --disable-pip-version-check \
 		--dest $(WHEELHOUSE) '.[testing]' | grep -v '^File was already downloaded'
 	touch $@
 
