@@ -1,5 +1,6 @@
 """The public surface in one import."""
 from microcosm_pubsub.consume.backoff import ConstantBackoff, ExponentialBackoff
+from microcosm_pubsub.consume.logs import JsonFormatter
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.conventions import LifecycleChange, changed, created, deleted, make_media_type
@@ -26,7 +27,8 @@ from microcosm_pubsub.wire.errors import (
 
 __all__ = [
     "BatchPublishError", "ConfigurationError", "ConstantBackoff", "ConsumeError", "ConsumerDaemon",
-    "DuplicateHandlerError", "ExponentialBackoff", "IgnoreMessage", "InvalidMessage", "LifecycleChange",
+    "DuplicateHandlerError", "ExponentialBackoff", "IgnoreMessage", "InvalidMessage", "JsonFormatter",
+    "LifecycleChange",
     "MessageHandlingResult", "MessageTooLargeError", "Nack", "Outcome", "PubSubError", "PubSubMessageSchema",
     "PublishError", "SQSMessage", "SchemaNotFoundError", "SkipMessage", "TTLExpired", "TopicNotDefinedError", "changed",
     "created", "deleted", "handles", "make_media_type", "schema",
