@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from microcosm_pubsub.aws.faults import AWS_HOST_SUFFIXES
 from microcosm_pubsub.cli.common import UsageError, aws_errors
 from microcosm_pubsub.consume.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
 from microcosm_pubsub.wire.batching import chunks
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 # AWS's SQS hosts (sqs.<region>.amazonaws.com, the legacy <region>.queue.amazonaws.com, FIPS, dual-stack, China)
-AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 AWS_SQS_REGION = re.compile(r"^(?:sqs(?:-fips)?\.(?P<region>[a-z0-9-]+)\.|(?P<legacy>[a-z0-9-]+)\.queue\.)")
 
 

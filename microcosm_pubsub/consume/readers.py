@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from microcosm_pubsub.wire.errors import QueueExhausted
 
 
+# The queue URL that means "read standard input" (the old package's name for it)
 STDIN = "STDIN"
 # What a queue would say when asked; readers have no visibility timeout of their own
 READER_VISIBILITY_TIMEOUT_SECONDS = "30"

@@ -21,11 +21,11 @@ from microcosm_pubsub.consume.envelope import LambdaSQSEnvelope as LambdaSQSEnve
 from microcosm_pubsub.consume.envelope import NaiveSQSEnvelope as NaiveSQSEnvelope
 from microcosm_pubsub.consume.envelope import SQSEnvelope as SQSEnvelope
 from microcosm_pubsub.consume.logs import configure_daemon_logging
+from microcosm_pubsub.consume.readers import STDIN as STDIN
 from microcosm_pubsub.graph.config import explain_validation_error, key_list
 from microcosm_pubsub.middleware.health import start_health_server
 from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
 from microcosm_pubsub.runtime.daemon_args import HEALTH, arg_parser, check_args, command_line_config
-from microcosm_pubsub.runtime.daemon_args import STDIN as STDIN
 from microcosm_pubsub.runtime.daemon_graph import build_graph, build_shared_components, testing_loader
 from microcosm_pubsub.runtime.runner import Runner
 from microcosm_pubsub.runtime.startup import announce_start

@@ -7,6 +7,7 @@ from argparse import ArgumentParser, Namespace
 from typing import Any
 
 from microcosm_pubsub.consume.logs import FORMATS
+from microcosm_pubsub.consume.readers import STDIN
 
 
 # The daemon's lines keep one logger name, whichever of its modules writes them
@@ -19,8 +20,6 @@ HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
 OLD_HEALTHCHECK_HOST = "0.0.0.0"  # noqa: S104 (the old flags' documented default; probes come from the kubelet)
 # Where the old daemon served its health check when only a heartbeat threshold was set
 OLD_HEALTHCHECK_PORT = 80
-# The queue URL that means "read standard input" (the old package's name for it)
-STDIN = "STDIN"
 
 
 def arg_parser(name: str) -> ArgumentParser:

@@ -35,10 +35,11 @@ from microcosm.api import binding, load_from_dict
 from microcosm.caching import NaiveCache
 
 from microcosm_pubsub.aws.provisioning import Stack, provision
+from microcosm_pubsub.consume.readers import STDIN
 from microcosm_pubsub.graph import config
 from microcosm_pubsub.graph.config import unknown_keys
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
-from microcosm_pubsub.runtime.daemon_args import STDIN, command_line_config
+from microcosm_pubsub.runtime.daemon_args import command_line_config
 from microcosm_pubsub.runtime.startup import warn_unknown_keys
 from microcosm_pubsub.schemas.decorators import handles
 from microcosm_pubsub.testing.queues import admin_clients
