@@ -86,6 +86,8 @@ setup(
             # The installed-wheel test builds the wheel (build, wheel) and installs it into a fresh
             # environment with uv, which links already-unpacked wheels from its cache (seconds, not a minute)
             "build>=1.2", "wheel>=0.42", "uv>=0.4",
+            # The idempotency store and the outbox on SQLite and on a PostgreSQL server the tests start
+            "sqlalchemy>=2.0,<2.2", "psycopg[binary]>=3.1,<3.4",
         ],
         # Sentry reporting of failed messages (sentry_logging_pubsub), as the old package offered
         "sentry": ["sentry-sdk>=2.0"],
@@ -93,9 +95,11 @@ setup(
         "uri": ["requests>=2.31"],
         "otel": ["opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
         "prometheus": ["prometheus-client>=0.17"],
+        # The SQL idempotency store and the transactional outbox (SQLite built in; PostgreSQL through psycopg 3)
+        "sql": ["sqlalchemy>=2.0,<2.2", "psycopg[binary]>=3.1,<3.4"],
         # Pinned to the releases the code is clean under: `strict = true` and ruff's rule set change
         # between minor releases; move the pins (and fix what they find) in one change
-        "lint": ["mypy~=2.4.1", "ruff~=0.17.6", "boto3-stubs[sns,sqs]~=1.43.126", "types-requests~=2.33.0"],
+        "lint": ["mypy~=2.4.1", "ruff~=0.17.6", "boto3-stubs[sns,sqs,dynamodb]~=1.43.126", "types-requests~=2.33.0"],
     },
     entry_points=entry_points(),
     classifiers=[
