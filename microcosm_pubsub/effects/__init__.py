@@ -1,0 +1,1 @@
+"""Exactly-once effects: idempotent handling on a store, and the transactional outbox."""
