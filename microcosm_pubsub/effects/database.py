@@ -1,0 +1,174 @@
+"""`pubsub_database`: the SQL database the idempotency records and the outbox live in, and their tables."""
+# SQLAlchemy is the `sql` extra: only modules used with SQL import this one
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from microcosm_pubsub.graph.config import defaults, typed
+from microcosm_pubsub.wire.errors import ConfigurationError
+
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy import event
+    from sqlalchemy.engine import URL, Engine, make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+except ImportError as missing:  # pragma: no cover - the extra is installed wherever the tests run
+    raise ImportError(
+        "the SQL idempotency store and the outbox need SQLAlchemy and psycopg: "
+        "pip install 'microcosm_pubsub[sql]'"
+    ) from missing
+
+
+# Every table of the package, so that one `create_tables` creates them all (the outbox adds its own)
+metadata = sa.MetaData()
+
+IDEMPOTENCY_TABLE = "pubsub_idempotency"
+# Keys are `<handler name>:<key>`; a handler's dotted name and a message id fit with room to spare
+KEY_LENGTH = 512
+
+idempotency_table = sa.Table(
+    IDEMPOTENCY_TABLE, metadata,
+    sa.Column("key", sa.String(KEY_LENGTH), primary_key=True),
+    # IN_PROGRESS (leased by `owner` until `lease_expires`) or COMPLETED (kept until `expires`)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(32), nullable=False),
+    # Epoch seconds
+    sa.Column("lease_expires", sa.Float, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=True),
+)
+
+# SQLite: readers do not block the writer, and a writer waits this long for another's lock instead of failing
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def shown(url: URL | str) -> str:
+    """A database URL as it may be logged or shown: its password hidden."""
+    try:
+        return (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<a database URL that cannot be read>"
+
+
+def engine_url(url: str) -> URL:
+    """The URL SQLAlchemy is given: a PostgreSQL URL without a driver uses psycopg 3 (installed by the extra)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise ConfigurationError(
+            f"pubsub_database.url is not a database URL ({error}): give a SQLAlchemy URL such as "
+            "sqlite:///path/to/file.db or postgresql://user@host/database"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_engine(url: str, pool_size: int = 20) -> Engine:
+    """An engine for `url`: SQLite in WAL mode with a busy timeout, PostgreSQL through psycopg 3."""
+    parsed = engine_url(url)
+    options: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        # Handler threads share the pool: a connection is used by one thread at a time, not always the same one
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    else:
+        # A handling holds its connection for the handler's call: one per handler thread, with room for the rest
+        options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    try:
+        engine = sa.create_engine(parsed, **options)
+    except (ArgumentError, NoSuchModuleError) as error:
+        raise ConfigurationError(
+            f"cannot use the database {shown(parsed)}: {error}; give a sqlite:// or postgresql:// URL "
+            "in pubsub_database.url"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    finally:
+        cursor.close()
+
+
+def create_tables(engine: Engine, names: Iterable[str] | None = None) -> None:
+    """Create the package's tables (those in `names`, else all on `metadata`) that do not exist yet."""
+    tables = None if names is None else [metadata.tables[name] for name in names]
+    try:
+        metadata.create_all(engine, tables=tables)
+    except DBAPIError as error:
+        raise ConfigurationError(f"cannot create the tables in {shown(engine.url)}: {error.orig}") from None
+
+
+def check_tables(engine: Engine, names: Sequence[str]) -> None:
+    """A `ConfigurationError` naming the fix when the database is unreachable or a table is missing or differs."""
+    where = shown(engine.url)
+    try:
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            for name in names:
+                expected = metadata.tables[name]
+                if not inspector.has_table(name):
+                    raise ConfigurationError(
+                        f"table {name} does not exist in {where}: create it with `pubsub provision` "
+                        "or microcosm_pubsub.effects.database.create_tables(engine)"
+                    )
+                found = {column["name"] for column in inspector.get_columns(name)}
+                if missing := [column.name for column in expected.columns if column.name not in found]:
+                    raise ConfigurationError(
+                        f"table {name} in {where} does not match this version of microcosm_pubsub: it lacks the "
+                        f"columns {', '.join(missing)}; rename it away and create it again (create_tables)"
+                    )
+    except SQLAlchemyError as error:
+        detail = getattr(error, "orig", None) or error
+        raise ConfigurationError(
+            f"cannot reach the database {where}: {detail}; check pubsub_database.url and that the server runs"
+        ) from None
+
+
+@defaults(
+    # A SQLAlchemy URL: sqlite:///file.db (development, tests, one host) or postgresql://user@host/db (psycopg 3)
+    url=typed(str, default_value=None),
+    # Connections kept open (PostgreSQL); an idempotent handling holds one while its handler runs
+    pool_size=typed(int, default_value=20),
+)
+class PubSubDatabase:
+    """The database binding: its URL from configuration, the engine made at first use."""
+
+    def __init__(self, graph: Any) -> None:
+        config = graph.config.pubsub_database
+        self.url: str | None = config.url or None
+        self.pool_size = int(config.pool_size)
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, made at first use; a `ConfigurationError` when no URL is set."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    if not self.url:
+                        raise ConfigurationError(
+                            "no database: set pubsub_database.url to a SQLAlchemy URL (sqlite:///file.db, "
+                            "postgresql://user@host/database)"
+                        )
+                    self._engine = create_engine(self.url, self.pool_size)
+        return self._engine
+
+    def use(self, engine: Engine) -> None:
+        """Use `engine` (a test's, or one the service already has) instead of making one from the URL."""
+        with self._lock:
+            self._engine = engine
+            self.url = engine.url.render_as_string(hide_password=False)
+
+    def __repr__(self) -> str:
+        return f"<PubSubDatabase {shown(self.url) if self.url else 'unset'}>"
