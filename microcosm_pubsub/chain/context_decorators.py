@@ -62,8 +62,19 @@ def get_from_context(context: Context, func: Link) -> Link:
 def save_to_context(context: Context, func: Link) -> Link:
     """Store `func`'s result under the key(s) named by its `@extracts` mark; unmarked links are unchanged."""
     keys: tuple[str, ...] | None = getattr(func, EXTRACTS, None)
-    if not keys:
+    return _storing(context, func, keys) if keys else func
+
+
+def save_to_context_by_func_name(context: Context, func: Link) -> Link:
+    """Store the result of a function named `extract_<key>` under `<key>`, unless it is marked @extracts."""
+    name = getattr(func, "__name__", None)
+    if hasattr(func, EXTRACTS) or not isinstance(name, str) or not name.startswith(EXTRACT_PREFIX):
         return func
+    return _storing(context, func, (name[len(EXTRACT_PREFIX):],))
+
+
+def _storing(context: Context, func: Link, keys: tuple[str, ...]) -> Link:
+    """`func`, storing its result under the one key, or one item of it under each of several."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
         value = func(*args, **kwargs)
@@ -79,21 +90,6 @@ def save_to_context(context: Context, func: Link) -> Link:
                              f"one per key, but returned {value!r}")
         for key, item in zip(keys, values, strict=True):
             context[key] = item
-        return value
-
-    return wrap(func, call)
-
-
-def save_to_context_by_func_name(context: Context, func: Link) -> Link:
-    """Store the result of a function named `extract_<key>` under `<key>`, unless it is marked @extracts."""
-    name = getattr(func, "__name__", None)
-    if hasattr(func, EXTRACTS) or not isinstance(name, str) or not name.startswith(EXTRACT_PREFIX):
-        return func
-    key = name[len(EXTRACT_PREFIX):]
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        value = func(*args, **kwargs)
-        context[key] = value
         return value
 
     return wrap(func, call)

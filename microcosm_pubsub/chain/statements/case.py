@@ -11,4 +11,4 @@ class CaseStatement(PendingBranch[SwitchStatement]):
     """What `switch(key).case(value)` returns, built by hand: `.then(...)` adds the case and returns the switch."""
 
     def __init__(self, switch: SwitchStatement, key: Any) -> None:
-        super().__init__(switch, lambda branch: switch.cases.append((key, branch)), f"case({key!r})")
+        super().__init__(switch, key, f"case({key!r})")

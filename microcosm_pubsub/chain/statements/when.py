@@ -6,27 +6,23 @@ from typing import Any
 
 from microcosm_pubsub.chain.chain import Chain
 from microcosm_pubsub.chain.context_decorators import Context, Link
-from microcosm_pubsub.chain.statements.branch import run
+from microcosm_pubsub.chain.statements.branch import Branching, run
 
 
-class WhenStatement:
+class WhenStatement(Branching):
     """Run `.then()` links when the value under `key` is truthy, `.otherwise()` links when not."""
 
     def __init__(self, key: str) -> None:
+        super().__init__()
         self.key = key
         self.if_true: Chain | None = None
-        self.if_false: Chain | None = None
 
     def then(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> WhenStatement:
         self.if_true = Chain.make(*args, chain=chain, links=links)
         return self
 
-    def otherwise(self, *args: Link, chain: Chain | None = None, links: Iterable[Link] | None = None) -> WhenStatement:
-        self.if_false = Chain.make(*args, chain=chain, links=links)
-        return self
-
     def __call__(self, context: Context) -> Any:
-        return run(self.if_true if context[self.key] else self.if_false, context)
+        return run(self.if_true if context[self.key] else self.fallback, context)
 
     def __repr__(self) -> str:
         return f"when({self.key!r})"
