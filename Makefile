@@ -42,7 +42,7 @@ TEST_JOBS ?= 4
 # `make test TEST_DURATIONS=scripts/test_durations.json` rewrites the per-module seconds the workers are fed by
 TEST_DURATIONS ?=
 
-.PHONY: all test test-envs demo lint typecheck bench soak dist clean
+.PHONY: all test test-envs postgres demo lint typecheck bench soak dist clean
 
 all: lint typecheck test
 
@@ -109,7 +109,23 @@ test: test-envs
 
 # A make already running in parallel (make -jN) lends its job slots; otherwise ENV_JOBS at once
 test-envs:
-	@$(MAKE) --no-print-directory --output-sync=target $(if $(filter -j%,$(MAKEFLAGS)),,-j$(ENV_JOBS)) $(TEST_ENVS)
+	@$(MAKE) --no-print-directory --output-sync=target $(if $(filter -j%,$(MAKEFLAGS)),,-j$(ENV_JOBS)) $(TEST_ENVS) postgres
+
+# The SQL stores' tests start a real PostgreSQL server (microcosm_pubsub/testing/postgres.py) from Debian's
+# package: installed here, quietly, when neither PATH nor /usr/lib/postgresql/*/bin has initdb and pg_ctl.
+# Without apt-get it says what to install; those tests then fail saying the same
+postgres:
+	@if { command -v initdb && command -v pg_ctl; } > /dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl > /dev/null 2>&1; \
+	then :; \
+	elif command -v apt-get > /dev/null; then \
+		echo "--- installing PostgreSQL (Debian's postgresql package) for the SQL stores' tests ---"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq > /dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -qq -y --no-install-recommends postgresql > /dev/null; \
+	else \
+		echo "--- PostgreSQL's initdb and pg_ctl are missing and there is no apt-get: install PostgreSQL" \
+			"for the SQL stores' tests ---"; \
+	fi
 
 # Works with only the demo's install; a full one (make test) serves it too
 demo: $(DEMO_INSTALLED)
