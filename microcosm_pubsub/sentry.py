@@ -126,8 +126,9 @@ class SentryConfigPubsub(Middleware):
         return self.enabled and self.client is not None
 
     def settled(self, result: MessageHandlingResult, action: Action) -> None:
-        if self.active and result.outcome in REPORTED and result.error is not None:
-            self.report(result)
+        if self.enabled and self.client is not None and result.outcome in REPORTED and result.error is not None:
+            tags, user_id = self.tags_of(result)
+            capture(result.error, {**tags, "outcome": result.outcome.name}, user_id, self.client.client)
 
     def tags_of(self, result: MessageHandlingResult) -> tuple[dict[str, str], str | None]:
         """The Sentry tags and user id of a result, from its opaque data and delivery."""
@@ -140,12 +141,6 @@ class SentryConfigPubsub(Middleware):
                 if values.get(key.lower()) is not None}
         user_id = values.get(self.user_id_key.lower()) if self.user_id_key else None
         return tags, None if user_id is None else str(user_id)
-
-    def report(self, result: MessageHandlingResult) -> None:
-        if self.client is None or result.error is None:
-            return
-        tags, user_id = self.tags_of(result)
-        capture(result.error, {**tags, "outcome": result.outcome.name}, user_id, self.client.client)
 
 
 SETTINGS_DEFAULTS: Mapping[str, Any] = {

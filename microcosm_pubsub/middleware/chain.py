@@ -104,19 +104,15 @@ class MiddlewareChain(Middleware):
         return message
 
     def publishing(self, publication: Publication) -> AbstractContextManager[None]:
-        if self.seals:
-            return self._sealed_publishing(publication)
-        # Once per message: no generator or exit stack for a chain of none or one
-        if len(self.middleware) < 2:
+        # Once per message: no generator or exit stack for an unsealed chain of none or one
+        if not self.seals and len(self.middleware) < 2:
             return self.middleware[0].publishing(publication) if self.middleware else NOTHING
-        return _entered(item.publishing(publication) for item in self.middleware)
+        return self._publishing(publication)
 
     @contextmanager
-    def _sealed_publishing(self, publication: Publication) -> Iterator[None]:
+    def _publishing(self, publication: Publication) -> Iterator[None]:
         sent = publication.message
-        with ExitStack() as stack:
-            for item in self.middleware:
-                stack.enter_context(item.publishing(publication))
+        with _entered(item.publishing(publication) for item in self.middleware):
             if publication.message is not sent:
                 publication.message = self.seal(publication.message)
             yield

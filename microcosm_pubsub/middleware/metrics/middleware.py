@@ -37,13 +37,9 @@ SINKS = ("memory", "statsd", "prometheus")
 class PubSubMetrics(Middleware):
     """Records receives and outcomes; `sink` is what they go to."""
 
-    def __init__(
-        self, sink: MetricsSink, prometheus: PrometheusSink | None = None,
-        prometheus_address: tuple[str, int] | None = None,
-    ) -> None:
+    def __init__(self, sink: MetricsSink, prometheus: PrometheusSink | None = None) -> None:
         self.sink = sink
         self.prometheus = prometheus
-        self.prometheus_address = prometheus_address
         self.in_flight = 0
         self._lock = threading.Lock()
 
@@ -78,12 +74,6 @@ class PubSubMetrics(Middleware):
             level = self.in_flight
         self.sink.gauge(IN_FLIGHT, level)
 
-    def serve(self) -> tuple[str, int] | None:
-        """Start the Prometheus text endpoint when one is configured; returns its bound address."""
-        if self.prometheus is None or self.prometheus_address is None:
-            return None
-        return self.prometheus.serve(*self.prometheus_address)
-
     def close(self) -> None:
         self.sink.close()
 
@@ -114,8 +104,7 @@ def configure_pubsub_metrics(graph: Any) -> PubSubMetrics:
     }
     sinks = [make[name]() for name in dict.fromkeys(names)]
     prometheus = next((sink for sink in sinks if isinstance(sink, PrometheusSink)), None)
-    address = None if config.prometheus_port is None else (str(config.prometheus_host), int(config.prometheus_port))
-    return PubSubMetrics(sinks[0] if len(sinks) == 1 else FanoutSink(sinks), prometheus, address)
+    return PubSubMetrics(sinks[0] if len(sinks) == 1 else FanoutSink(sinks), prometheus)
 
 
 def serve_metrics(graph: Any) -> tuple[str, int] | None:
@@ -133,4 +122,4 @@ def serve_metrics(graph: Any) -> tuple[str, int] | None:
     metrics: PubSubMetrics = graph.pubsub_metrics
     if metrics.prometheus is None:
         raise ConfigurationError("pubsub_metrics.prometheus_port is set but pubsub_metrics.sinks has no prometheus")
-    return metrics.serve()
+    return metrics.prometheus.serve(str(config["prometheus_host"]), int(config["prometheus_port"]))
