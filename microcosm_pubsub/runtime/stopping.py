@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,73 +11,37 @@ from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 class StopCondition:
-    """Never stops; subclasses say when the loop should stop receiving, drain and exit 0."""
+    """When the loop should stop receiving, drain and exit 0: once idle for `idle_seconds`, or once `max_messages`
+    were received and handled, whichever comes first; with neither, never."""
+
+    def __init__(self, idle_seconds: float | None = None, max_messages: int | None = None, now: float = 0.0) -> None:
+        self.idle_seconds = idle_seconds
+        self.max_messages = max_messages
+        self.remaining = max_messages
+        self.since = now
 
     def budget(self) -> int | None:
         """Messages the loop may still receive; None: no bound."""
-        return None
+        return None if self.remaining is None else max(self.remaining, 0)
 
     def received(self, count: int, now: float) -> None:
         """`count` messages (perhaps none) came back from one receive."""
-
-    def reason(self, in_flight: int, now: float) -> str | None:
-        """Why the loop should stop now, or None to go on."""
-        return None
-
-
-class IdleStop(StopCondition):
-    """Stop once nothing was received, and nothing was in flight, for `seconds`."""
-
-    def __init__(self, seconds: float, now: float) -> None:
-        self.seconds = seconds
-        self.since = now
-
-    def received(self, count: int, now: float) -> None:
         if count:
             self.since = now
+        if self.remaining is not None:
+            self.remaining -= count
 
     def reason(self, in_flight: int, now: float) -> str | None:
+        """Why the loop should stop now, or None to go on; time with messages in flight is not idle."""
         if in_flight:
             self.since = now
             return None
         idle = now - self.since
-        return f"idle for {idle:.1f}s (stop_when_idle_seconds={self.seconds:g})" if idle >= self.seconds else None
-
-
-class MaxMessagesStop(StopCondition):
-    """Receive at most `count` messages, then stop once each is handled and settled."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self.remaining = count
-
-    def budget(self) -> int:
-        return max(self.remaining, 0)
-
-    def received(self, count: int, now: float) -> None:
-        self.remaining -= count
-
-    def reason(self, in_flight: int, now: float) -> str | None:
-        done = self.remaining <= 0 and not in_flight
-        return f"{self.count} messages handled (max_messages={self.count})" if done else None
-
-
-class AnyStop(StopCondition):
-    """Stops when the first of its conditions does."""
-
-    def __init__(self, conditions: Sequence[StopCondition]) -> None:
-        self.conditions = list(conditions)
-
-    def budget(self) -> int | None:
-        budgets = [budget for budget in (condition.budget() for condition in self.conditions) if budget is not None]
-        return min(budgets) if budgets else None
-
-    def received(self, count: int, now: float) -> None:
-        for condition in self.conditions:
-            condition.received(count, now)
-
-    def reason(self, in_flight: int, now: float) -> str | None:
-        return next(filter(None, (condition.reason(in_flight, now) for condition in self.conditions)), None)
+        if self.idle_seconds is not None and idle >= self.idle_seconds:
+            return f"idle for {idle:.1f}s (stop_when_idle_seconds={self.idle_seconds:g})"
+        if self.remaining is not None and self.remaining <= 0:
+            return f"{self.max_messages} messages handled (max_messages={self.max_messages})"
+        return None
 
 
 # Each setting's type, the check a value must pass, and what its error asks for instead
@@ -119,12 +83,7 @@ class RunnerSettings:
         return settings
 
     def stop_condition(self, clock: Callable[[], float] = time.monotonic) -> StopCondition:
-        conditions: list[StopCondition] = []
-        if self.stop_when_idle_seconds is not None:
-            conditions.append(IdleStop(self.stop_when_idle_seconds, clock()))
-        if self.max_messages is not None:
-            conditions.append(MaxMessagesStop(self.max_messages))
-        return conditions[0] if len(conditions) == 1 else AnyStop(conditions)
+        return StopCondition(self.stop_when_idle_seconds, self.max_messages, clock())
 
 
 @defaults(

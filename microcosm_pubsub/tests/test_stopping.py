@@ -7,52 +7,52 @@ from typing import Any
 from hamcrest import assert_that, calling, equal_to, is_, none, raises
 from microcosm.api import create_object_graph, load_from_dict
 
-from microcosm_pubsub.runtime.stopping import AnyStop, IdleStop, MaxMessagesStop, RunnerSettings
+from microcosm_pubsub.runtime.stopping import RunnerSettings, StopCondition
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
-class IdleStopTestCase(unittest.TestCase):
+class StopWhenIdleTestCase(unittest.TestCase):
     def test_stops_after_the_idle_seconds(self) -> None:
         """Nothing received for the idle seconds: stop, saying why."""
-        condition = IdleStop(5.0, now=100.0)
+        condition = StopCondition(idle_seconds=5.0, now=100.0)
         assert_that((condition.reason(0, 104.0), condition.reason(0, 105.0)), is_(equal_to(
             (None, "idle for 5.0s (stop_when_idle_seconds=5)"),
         )))
 
     def test_messages_in_flight_are_not_idle(self) -> None:
         """A long handler is work, not idleness: the clock starts again when it finishes."""
-        condition = IdleStop(5.0, now=100.0)
+        condition = StopCondition(idle_seconds=5.0, now=100.0)
         condition.reason(1, 120.0)
         assert_that(condition.reason(0, 124.0), is_(none()))
 
     def test_a_receive_with_messages_restarts_the_clock(self) -> None:
         """Messages received reset the idle time; an empty receive does not."""
-        condition = IdleStop(5.0, now=100.0)
+        condition = StopCondition(idle_seconds=5.0, now=100.0)
         condition.received(2, 103.0)
         condition.received(0, 104.0)
         assert_that(condition.reason(0, 107.0), is_(none()))
 
 
-class MaxMessagesStopTestCase(unittest.TestCase):
+class StopAfterMaxMessagesTestCase(unittest.TestCase):
     def test_budget_shrinks_with_each_receive(self) -> None:
         """The loop may receive only what is left of the count."""
-        condition = MaxMessagesStop(5)
+        condition = StopCondition(max_messages=5)
         condition.received(3, 0.0)
         assert_that(condition.budget(), is_(equal_to(2)))
 
     def test_stops_once_all_are_settled(self) -> None:
         """All received and none in flight: stop; some still in flight: not yet."""
-        condition = MaxMessagesStop(2)
+        condition = StopCondition(max_messages=2)
         condition.received(2, 0.0)
         assert_that((condition.reason(1, 0.0), condition.reason(0, 0.0)), is_(equal_to(
             (None, "2 messages handled (max_messages=2)"),
         )))
 
 
-class AnyStopTestCase(unittest.TestCase):
+class BothStopConditionsTestCase(unittest.TestCase):
     def test_first_condition_to_stop_wins(self) -> None:
         """Either condition stops the loop; the smallest budget bounds the receives."""
-        condition = AnyStop([IdleStop(5.0, now=0.0), MaxMessagesStop(3)])
+        condition = StopCondition(idle_seconds=5.0, max_messages=3, now=0.0)
         condition.received(1, 1.0)
         assert_that((condition.budget(), condition.reason(0, 6.0)), is_(equal_to(
             (2, "idle for 5.0s (stop_when_idle_seconds=5)"),
