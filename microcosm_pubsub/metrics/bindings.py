@@ -22,11 +22,6 @@ if TYPE_CHECKING:
 SOURCE_TAG = "source:microcosm-pubsub"
 
 
-def tag_list(**tags: Any) -> list[str]:
-    """Datadog-style `key:value` tags, the form microcosm-metrics' client takes."""
-    return [SOURCE_TAG] + [f"{key.replace('_', '-')}:{value}" for key, value in tags.items()]
-
-
 @defaults(
     # On wherever microcosm-metrics is configured; each binding reads its own section's flag
     # (the old package read pubsub_send_metrics.enabled for all three)
@@ -54,7 +49,9 @@ class OldMetrics(Middleware):
 
     def histogram(self, name: str, value: float, **tags: Any) -> None:
         if self.enabled:
-            self.metrics.histogram(name, value, tags=tag_list(**tags))
+            # Datadog-style `key:value` tags, the form microcosm-metrics' client takes
+            tagged = [SOURCE_TAG] + [f"{key.replace('_', '-')}:{item}" for key, item in tags.items()]
+            self.metrics.histogram(name, value, tags=tagged)
 
 
 class PubSubSendMetrics(OldMetrics):

@@ -100,10 +100,9 @@ class HealthMonitor(Middleware):
 
     def stop(self) -> None:
         server, thread, self.server, self.thread = self.server, self.thread, None, None
-        if server is not None:
+        if server is not None and thread is not None:
             server.shutdown()
             server.server_close()
-        if thread is not None:
             thread.join(timeout=5)
 
 

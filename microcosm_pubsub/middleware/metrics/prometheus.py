@@ -72,10 +72,8 @@ class PrometheusSink:
         return str(self.server.server_address[0]), int(self.server.server_address[1])
 
     def close(self) -> None:
-        server, self.server = self.server, None
-        if server is not None:
+        server, thread, self.server, self.thread = self.server, self.thread, None, None
+        if server is not None and thread is not None:
             server.shutdown()
             server.server_close()
-        thread, self.thread = self.thread, None
-        if thread is not None:
             thread.join(timeout=5)

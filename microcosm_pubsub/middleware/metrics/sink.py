@@ -5,11 +5,12 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 
 Tags = Mapping[str, str]
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+V = TypeVar("V")
 
 
 class MetricsSink(Protocol):
@@ -30,10 +31,6 @@ class MetricsSink(Protocol):
 
 def series(name: str, tags: Tags | None) -> SeriesKey:
     return name, tuple(sorted((tags or {}).items()))
-
-
-def matches(key: SeriesKey, name: str, tags: Tags) -> bool:
-    return key[0] == name and set(tags.items()) <= set(key[1])
 
 
 @dataclass(frozen=True)
@@ -86,18 +83,19 @@ class InMemorySink:
     def close(self) -> None:
         pass
 
-    def count(self, name: str, **tags: str) -> float:
+    def _matching(self, store: dict[SeriesKey, V], name: str, tags: Tags) -> list[V]:
+        """The values of `store`'s series named `name` that carry at least `tags`."""
         with self._lock:
-            return sum(value for key, value in self.counters.items() if matches(key, name, tags))
+            return [value for key, value in store.items() if key[0] == name and set(tags.items()) <= set(key[1])]
+
+    def count(self, name: str, **tags: str) -> float:
+        return sum(self._matching(self.counters, name, tags))
 
     def summary(self, name: str, **tags: str) -> Summary:
-        with self._lock:
-            found = [value for key, value in self.summaries.items() if matches(key, name, tags)]
-        return reduce(Summary.merge, found, Summary())
+        return reduce(Summary.merge, self._matching(self.summaries, name, tags), Summary())
 
     def gauge_value(self, name: str, **tags: str) -> float | None:
-        with self._lock:
-            values = [value for key, value in self.gauges.items() if matches(key, name, tags)]
+        values = self._matching(self.gauges, name, tags)
         return sum(values) if values else None
 
 
