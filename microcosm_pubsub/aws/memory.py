@@ -197,6 +197,23 @@ class Stored:
     handle: str | None = None
 
 
+def received(message: Stored, system: list[str], attributes: list[str]) -> Response:
+    """A message as `receive_message` answers it, with the system and message attributes asked for."""
+    values = {
+        "ApproximateReceiveCount": str(message.receive_count), "SentTimestamp": message.sent,
+        "SenderId": ACCOUNT_ID, "ApproximateFirstReceiveTimestamp": message.first_received,
+        "MessageGroupId": message.group, "MessageDeduplicationId": message.deduplication,
+        "SequenceNumber": message.sequence,
+    }
+    return {
+        "MessageId": message.message_id, "ReceiptHandle": message.handle,
+        "MD5OfBody": md5(message.body), "Body": message.body,
+        **present(Attributes=chosen(values, system), MessageAttributes={
+            name: dict(value) for name, value in chosen(message.attributes, attributes).items()
+        }),
+    }
+
+
 @dataclass
 class Queue:
     name: str
@@ -355,7 +372,7 @@ class MemorySQS(MemoryClient):
             upcoming = [message.visible_at for message in queue.messages.values() if message.visible_at > now]
             self.world.changed.wait(min([deadline, *upcoming]) - now)
         names = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
-        return {"Messages": [self.shape(message, names, p.get("MessageAttributeNames") or []) for message in taken]}
+        return {"Messages": [received(message, names, p.get("MessageAttributeNames") or []) for message in taken]}
 
     def take(self, queue: Queue, limit: int, visibility: int | None) -> list[Stored]:
         """Up to `limit` visible messages; over-received ones move to the dead-letter queue."""
@@ -383,22 +400,6 @@ class MemorySQS(MemoryClient):
                 message.visible_at = now + (queue.setting("VisibilityTimeout") if visibility is None else visibility)
                 taken.append(message)
         return taken
-
-    def shape(self, message: Stored, system: list[str], attributes: list[str]) -> Response:
-        """A message as `receive_message` answers it, with the system and message attributes asked for."""
-        values = {
-            "ApproximateReceiveCount": str(message.receive_count), "SentTimestamp": message.sent,
-            "SenderId": ACCOUNT_ID, "ApproximateFirstReceiveTimestamp": message.first_received,
-            "MessageGroupId": message.group, "MessageDeduplicationId": message.deduplication,
-            "SequenceNumber": message.sequence,
-        }
-        return {
-            "MessageId": message.message_id, "ReceiptHandle": message.handle,
-            "MD5OfBody": md5(message.body), "Body": message.body,
-            **present(Attributes=chosen(values, system), MessageAttributes={
-                name: dict(value) for name, value in chosen(message.attributes, attributes).items()
-            }),
-        }
 
     def held(self, p: Params) -> tuple[Queue, Stored | None]:
         """The queue, and the message its receipt handle was handed out for (None when it is gone)."""

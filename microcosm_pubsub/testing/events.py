@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from microcosm_pubsub.aws.memory import ACCOUNT_ID, REGION, md5, now_ms
+from microcosm_pubsub.aws.memory import ACCOUNT_ID, REGION, Stored, now_ms, received
 from microcosm_pubsub.aws.memory import sns_notification as notification
 
 
@@ -38,17 +38,11 @@ def sqs_message(
 ) -> dict[str, Any]:
     """One message as boto3's `receive_message` returns it (attribute names as the consumer asks)."""
     sent = now_ms()
-    message: dict[str, Any] = {
-        "MessageId": message_id or str(uuid.uuid4()), "ReceiptHandle": f"testing-{uuid.uuid4().hex}",
-        "MD5OfBody": md5(body), "Body": body,
-        "Attributes": {
-            "ApproximateReceiveCount": str(receive_count), "SentTimestamp": sent, "SenderId": ACCOUNT_ID,
-            "ApproximateFirstReceiveTimestamp": sent,
-        },
-    }
-    if message_attributes:
-        message["MessageAttributes"] = {name: dict(value) for name, value in message_attributes.items()}
-    return message
+    message = Stored(
+        body, dict(message_attributes or {}), sent, message_id or str(uuid.uuid4()), receive_count=receive_count,
+        first_received=sent, handle=f"testing-{uuid.uuid4().hex}",
+    )
+    return received(message, ["All"], ["All"])
 
 
 def delivered(
