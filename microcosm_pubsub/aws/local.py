@@ -5,13 +5,11 @@ import argparse
 import logging
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from contextlib import closing
 from pathlib import Path
@@ -156,22 +154,19 @@ class LocalEndpoint:
             raise
 
     def _read_listening_url(self, process: subprocess.Popen[bytes]) -> str:
-        assert process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        output = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in output:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise LocalEndpointError(self._child_failure(f"did not start within {START_TIMEOUT_SECONDS:g}s"))
-                if selector.select(remaining):
-                    chunk = os.read(process.stdout.fileno(), 4096)
-                    if not chunk:
-                        process.wait(STOP_TIMEOUT_SECONDS)
-                        raise LocalEndpointError(self._child_failure(f"exited with status {process.returncode}"))
-                    output += chunk
-        line = output.split(b"\n", 1)[0].decode(errors="replace").strip()
+        stdout = process.stdout
+        assert stdout is not None
+        # Read in a thread, so that a child that never prints cannot hold start() past its timeout
+        first: list[bytes] = []
+        reader = threading.Thread(target=lambda: first.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT_SECONDS)
+        if not first:
+            raise LocalEndpointError(self._child_failure(f"did not start within {START_TIMEOUT_SECONDS:g}s"))
+        if not first[0].endswith(b"\n"):
+            process.wait(STOP_TIMEOUT_SECONDS)
+            raise LocalEndpointError(self._child_failure(f"exited with status {process.returncode}"))
+        line = first[0].decode(errors="replace").strip()
         match = _LISTENING.match(line)
         if match is None:
             raise LocalEndpointError(self._child_failure(f"printed {line!r} instead of 'LISTENING <url>'"))
