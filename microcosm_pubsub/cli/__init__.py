@@ -1,4 +1,4 @@
-"""The `pubsub` operator command line: one argparse subcommand per module."""
+"""The `pubsub` operator command line: one subcommand per module (HELP, DESCRIPTION, EPILOG, arguments, run)."""
 from __future__ import annotations
 
 import argparse
@@ -39,11 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
-        module.register(subparsers)
-    for subparser in subparsers.choices.values():
-        # Each subcommand's --help ends with the exit codes too, after its own epilog
-        subparser.epilog = "\n\n".join(filter(None, [subparser.epilog, EXIT_CODES_HELP]))
-        subparser.formatter_class = HelpFormatter
+        subparser = subparsers.add_parser(
+            module.__name__.rsplit(".", 1)[-1], help=module.HELP, description=module.DESCRIPTION,
+            # Each subcommand's --help ends with the exit codes too, after its own epilog
+            epilog="\n\n".join(filter(None, [getattr(module, "EPILOG", None), EXIT_CODES_HELP])),
+            formatter_class=HelpFormatter,
+        )
+        module.arguments(subparser)
+        subparser.set_defaults(run=module.run)
     return parser
 
 

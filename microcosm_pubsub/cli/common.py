@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -25,11 +25,6 @@ from botocore.exceptions import (
 
 from microcosm_pubsub.aws.provisioning import is_missing_queue
 from microcosm_pubsub.wire.errors import PubSubError
-
-
-if TYPE_CHECKING:
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_sqs import SQSClient
 
 
 EXIT_FAILED = 1
@@ -127,28 +122,17 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", help="AWS profile (default: $AWS_PROFILE)")
 
 
-class Clients:
-    """boto3 clients for the endpoint, region and profile the options or the environment name."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args  # with the options of `add_aws_options`
-
-    def client(self, service: str) -> Any:
-        try:
-            session = boto3.session.Session(profile_name=self.args.profile, region_name=self.args.region)
-            # An operator waits at a terminal: fail in seconds, not after boto3's default minute
-            config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"})
-            return session.client(service, endpoint_url=self.args.endpoint_url, config=config)  # type: ignore[call-overload]
-        except NoRegionError as error:
-            raise UsageError("no AWS region: set AWS_DEFAULT_REGION or pass --region") from error
-        except ProfileNotFound as error:
-            raise UsageError(str(error)) from error
-
-    def sns(self) -> SNSClient:
-        return cast("SNSClient", self.client("sns"))
-
-    def sqs(self) -> SQSClient:
-        return cast("SQSClient", self.client("sqs"))
+def aws_client(args: argparse.Namespace, service: str) -> Any:
+    """A boto3 client for the endpoint, region and profile the options of `add_aws_options` or the environment name."""
+    try:
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+        # An operator waits at a terminal: fail in seconds, not after boto3's default minute
+        config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"})
+        return session.client(service, endpoint_url=args.endpoint_url, config=config)  # type: ignore[call-overload]
+    except NoRegionError as error:
+        raise UsageError("no AWS region: set AWS_DEFAULT_REGION or pass --region") from error
+    except ProfileNotFound as error:
+        raise UsageError(str(error)) from error
 
 
 def describe_aws_error(error: Exception) -> str:

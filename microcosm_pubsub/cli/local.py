@@ -8,7 +8,6 @@ import socket
 import sys
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
 
 from microcosm_pubsub.aws.local import HOST, LocalEndpoint
 from microcosm_pubsub.aws.provisioning import Provisioner, QueueSpec, Resources, StackSpec
@@ -23,33 +22,32 @@ READY = "# ready: Ctrl-C stops the endpoint"
 DEVELOPMENT_WAIT_SECONDS = 1
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "local",
-        help="run a local SNS/SQS endpoint (moto) on 127.0.0.1 until Ctrl-C",
-        description=(
-            "Run moto's SNS/SQS server on 127.0.0.1 in the foreground, provision the stack file if one is "
-            "given, and print the environment variables a service reads, as KEY=value lines, then '"
-            + READY + "'. Ctrl-C (or SIGTERM) stops it and exits 0. Everything lives in memory and is gone "
-            "after.\n\n"
-            "The variables are boto3's (AWS_ENDPOINT_URL, dummy credentials, region) and the service's own "
-            "configuration, read by its graph as <SERVICE>__<BINDING>__<KEY>: "
-            "<SERVICE>__SNS_PRODUCER__ENDPOINT_URL, <SERVICE>__SQS_CONSUMER__ENDPOINT_URL, "
-            "<SERVICE>__SNS_TOPIC_ARNS__DEFAULT (the topic it publishes to), "
-            "<SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL (its queue), "
-            f"<SERVICE>__SQS_CONSUMER__WAIT_SECONDS={DEVELOPMENT_WAIT_SECONDS} (a short long poll, so that a stopped "
-            "daemon exits within about a second) and "
-            "<SERVICE>__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL (the queue's dead-letter queue). "
-            "SERVICE is the name the service's object graph is created with. By default each queue of the "
-            "stack is a service of the same name; --service names the one service to print for, and "
-            "--queue and --topic say which queue it consumes and which topic it publishes to when the stack "
-            "has several. Every topic and queue is also listed in '#' comment lines."
-        ),
-        epilog=(
-            "example:\n  pubsub local --port 4566 --stack stack.json --service shop > .env\n"
-            "  set -a; . ./.env; set +a"
-        ),
-    )
+HELP = "run a local SNS/SQS endpoint (moto) on 127.0.0.1 until Ctrl-C"
+DESCRIPTION = (
+    "Run moto's SNS/SQS server on 127.0.0.1 in the foreground, provision the stack file if one is "
+    "given, and print the environment variables a service reads, as KEY=value lines, then '"
+    + READY + "'. Ctrl-C (or SIGTERM) stops it and exits 0. Everything lives in memory and is gone "
+    "after.\n\n"
+    "The variables are boto3's (AWS_ENDPOINT_URL, dummy credentials, region) and the service's own "
+    "configuration, read by its graph as <SERVICE>__<BINDING>__<KEY>: "
+    "<SERVICE>__SNS_PRODUCER__ENDPOINT_URL, <SERVICE>__SQS_CONSUMER__ENDPOINT_URL, "
+    "<SERVICE>__SNS_TOPIC_ARNS__DEFAULT (the topic it publishes to), "
+    "<SERVICE>__SQS_CONSUMER__SQS_QUEUE_URL (its queue), "
+    f"<SERVICE>__SQS_CONSUMER__WAIT_SECONDS={DEVELOPMENT_WAIT_SECONDS} (a short long poll, so that a stopped "
+    "daemon exits within about a second) and "
+    "<SERVICE>__SQS_MESSAGE_DISPATCHER__DEAD_LETTER_QUEUE_URL (the queue's dead-letter queue). "
+    "SERVICE is the name the service's object graph is created with. By default each queue of the "
+    "stack is a service of the same name; --service names the one service to print for, and "
+    "--queue and --topic say which queue it consumes and which topic it publishes to when the stack "
+    "has several. Every topic and queue is also listed in '#' comment lines."
+)
+EPILOG = (
+    "example:\n  pubsub local --port 4566 --stack stack.json --service shop > .env\n"
+    "  set -a; . ./.env; set +a"
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (default: any free one)")
     parser.add_argument("--stack", metavar="FILE", help="stack file to provision (see `pubsub provision --help`)")
     parser.add_argument("--service", type=service_name, metavar="NAME",
@@ -60,7 +58,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--topic", metavar="TOPIC",
                         help="the stack's topic the service publishes to (default: the stack's only topic, else "
                         "the topic named as the service, else the only one its queue subscribes to)")
-    parser.set_defaults(run=run)
 
 
 port = argument_type(int, lambda value: 0 <= value <= 65535, lambda text: f"{text!r} is not a port number (0 to 65535)")

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from microcosm_pubsub.cli import queues
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, argument_type, format_age
+from microcosm_pubsub.cli.common import UsageError, add_aws_options, argument_type, aws_client, format_age
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
@@ -32,22 +32,21 @@ def warning(receive_count: int, redrive: queues.Redrive | None) -> str | None:
     return None
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "peek",
-        help="show messages on a queue without consuming them",
-        description=(
-            "Receive up to N messages and show each one's media type, receive count, age, dead-letter "
-            "reason (if any) and body, then make them all visible again at once. Nothing is deleted.\n\n"
-            "Peeking counts as a receive: it adds one to each message's receive count, and SQS cannot "
-            "show a message's count before receiving it. On a queue with a redrive policy, a message this "
-            "peek takes to maxReceiveCount is never handled again: SQS moves it to the dead-letter queue, "
-            "without a reason, at its next receive. So peek says before receiving that it counts, marks "
-            "each message with its receives out of maxReceiveCount, warns for each one it left with one "
-            "receive or none, and refuses a queue whose maxReceiveCount is 1 or 2 (where any peek takes "
-            "away half or all of a message's tries) unless --force."
-        ),
-    )
+HELP = "show messages on a queue without consuming them"
+DESCRIPTION = (
+    "Receive up to N messages and show each one's media type, receive count, age, dead-letter "
+    "reason (if any) and body, then make them all visible again at once. Nothing is deleted.\n\n"
+    "Peeking counts as a receive: it adds one to each message's receive count, and SQS cannot "
+    "show a message's count before receiving it. On a queue with a redrive policy, a message this "
+    "peek takes to maxReceiveCount is never handled again: SQS moves it to the dead-letter queue, "
+    "without a reason, at its next receive. So peek says before receiving that it counts, marks "
+    "each message with its receives out of maxReceiveCount, warns for each one it left with one "
+    "receive or none, and refuses a queue whose maxReceiveCount is 1 or 2 (where any peek takes "
+    "away half or all of a message's tries) unless --force."
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("queue", metavar="QUEUE", help="queue name, URL or ARN")
     count = argument_type(int, lambda value: 1 <= value <= MAX_MESSAGES,
                           lambda text: f"{text!r} is not a number from 1 to {MAX_MESSAGES}")
@@ -57,7 +56,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--force", action="store_true",
                         help=f"peek even when the queue's maxReceiveCount is {MIN_SAFE_MAX_RECEIVE_COUNT - 1} or less")
     add_aws_options(parser)
-    parser.set_defaults(run=run)
 
 
 def summary(raw: dict[str, Any], now: float, redrive: queues.Redrive | None) -> dict[str, Any]:
@@ -102,7 +100,7 @@ def show(index: int, total: int, message: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sqs = Clients(args).sqs()
+    sqs = aws_client(args, "sqs")
     queue = queues.find_queue(sqs, args.queue)
     # A missing queue is reported as such, not as a failed receive
     redrive = queues.redrive_policy(queues.queue_attributes(sqs, queue))

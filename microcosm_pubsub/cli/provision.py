@@ -8,22 +8,21 @@ from typing import Any
 
 from microcosm_pubsub.aws.provisioning import Provisioner
 from microcosm_pubsub.cli import stack as stack_module
-from microcosm_pubsub.cli.common import Clients, UsageError, add_aws_options, aws_errors
+from microcosm_pubsub.cli.common import UsageError, add_aws_options, aws_client, aws_errors
 from microcosm_pubsub.cli.iam import policies
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "provision",
-        help="create topics, queues, dead-letter queues and subscriptions from a stack file",
-        description=(
-            "Create or update the topics, queues, dead-letter queues (with redrive policies) and "
-            "subscriptions a stack file declares, on the endpoint the environment names (AWS or local). "
-            "Idempotent: only what differs is changed, and a second run says 'no changes'. "
-            "Then prints the least-privilege IAM policies for producers and consumers."
-        ),
-        epilog="stack file format:\n" + (stack_module.__doc__ or "").split("\n", 1)[1],
-    )
+HELP = "create topics, queues, dead-letter queues and subscriptions from a stack file"
+DESCRIPTION = (
+    "Create or update the topics, queues, dead-letter queues (with redrive policies) and "
+    "subscriptions a stack file declares, on the endpoint the environment names (AWS or local). "
+    "Idempotent: only what differs is changed, and a second run says 'no changes'. "
+    "Then prints the least-privilege IAM policies for producers and consumers."
+)
+EPILOG = "stack file format:\n" + (stack_module.__doc__ or "").split("\n", 1)[1]
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", required=True, metavar="FILE", help="the stack file (JSON; format below)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
     parser.add_argument(
@@ -31,14 +30,13 @@ def register(subparsers: Any) -> None:
         help="write producer-policy.json and consumer-policy.json into DIR instead of printing them",
     )
     add_aws_options(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     stack = stack_module.load_stack(args.stack)
-    clients = Clients(args)
-    sts = clients.client("sts") if args.dry_run else None
-    provisioner = Provisioner(clients.sns(), clients.sqs(), dry_run=args.dry_run, sts=sts, errors=aws_errors)
+    sts = aws_client(args, "sts") if args.dry_run else None
+    provisioner = Provisioner(aws_client(args, "sns"), aws_client(args, "sqs"), dry_run=args.dry_run, sts=sts,
+                              errors=aws_errors)
     resources = provisioner.run(stack)
     count = len(provisioner.changes)
     changes = f"{count} change{'' if count == 1 else 's'}"

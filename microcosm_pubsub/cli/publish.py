@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import Schema, ValidationError
 
 from microcosm_pubsub.cli.common import (
-    Clients,
     CommandError,
     UsageError,
     add_aws_options,
+    aws_client,
     aws_errors,
     matching,
     parse_json,
@@ -30,22 +30,21 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "publish",
-        help="publish one message to a topic and print its message id",
-        description=(
-            "Publish DATA (a JSON object of the message's fields) to TOPIC with MT as its media type, "
-            "exactly as sns_producer would: mediaType and opaqueData are added and the media_type message "
-            "attribute is set. With --schemas, DATA is validated against the schema registered for MT "
-            "first, and nothing is sent if it does not fit; its fields may then be named as on the wire "
-            "(orderId) or as in Python (order_id). Without --schemas, DATA goes out as given."
-        ),
-        epilog=(
-            "example:\n  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order \\\n"
-            "    --schemas orders --data '{\"order_id\": \"42\", \"quantity\": 2}'"
-        ),
-    )
+HELP = "publish one message to a topic and print its message id"
+DESCRIPTION = (
+    "Publish DATA (a JSON object of the message's fields) to TOPIC with MT as its media type, "
+    "exactly as sns_producer would: mediaType and opaqueData are added and the media_type message "
+    "attribute is set. With --schemas, DATA is validated against the schema registered for MT "
+    "first, and nothing is sent if it does not fit; its fields may then be named as on the wire "
+    "(orderId) or as in Python (order_id). Without --schemas, DATA goes out as given."
+)
+EPILOG = (
+    "example:\n  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order \\\n"
+    "    --schemas orders --data '{\"order_id\": \"42\", \"quantity\": 2}'"
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("topic", nargs="?", metavar="TOPIC", type=topic_name_or_arn,
                         help="the topic, by name or ARN (a name is looked up on the endpoint, so it must exist)")
     parser.add_argument("--topic-arn", metavar="ARN", type=topic_arn,
@@ -55,7 +54,6 @@ def register(subparsers: Any) -> None:
                         help="a JSON object; @FILE reads it from FILE and - from standard input")
     parser.add_argument("--schemas", metavar="MODULE", help="validate against the schemas this module declares")
     add_aws_options(parser)
-    parser.set_defaults(run=run)
 
 
 # arn:<partition>:sns:<region>:<account>:<name>; a name is letters, digits, '-' and '_' (FIFO: '.fifo')
@@ -141,15 +139,13 @@ def run(args: argparse.Namespace) -> int:
     if (args.topic is None) == (args.topic_arn is None):
         raise UsageError("name the topic once: TOPIC (a name or ARN) or --topic-arn ARN")
     body = message_body(args.media_type, read_data(args.data), args.schemas)
-    sns = Clients(args).sns()
+    sns = aws_client(args, "sns")
     topic = args.topic_arn or find_topic(sns, args.topic)
-    attributes = {"media_type": {"DataType": "String", "StringValue": args.media_type}}
-    message = OutgoingMessage(topic_arn=topic, media_type=args.media_type, body=body, attributes=attributes)
+    message = OutgoingMessage(topic_arn=topic, media_type=args.media_type, body=body,
+                              attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}})
     if message.size > SNS_MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_MESSAGE_BYTES}")
     with aws_errors(f"publishing to {topic}", missing=f"publishing to {topic}: topic does not exist"):
-        response = sns.publish(
-            TopicArn=message.topic_arn, Message=message.body, MessageAttributes=message.attributes,  # type: ignore[arg-type]
-        )
+        response = sns.publish(TopicArn=message.topic_arn, Message=message.body, MessageAttributes=message.attributes)
     print(response["MessageId"])
     return 0

@@ -14,11 +14,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from microcosm_pubsub.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
-    Clients,
     CommandError,
     UsageError,
     add_aws_options,
     argument_type,
+    aws_client,
     describe_aws_error,
     stop_on_signals,
 )
@@ -183,21 +183,20 @@ class Mover:
         print(f"pubsub requeue: error: {len(messages)} messages left on {self.source.name}: {why}", file=sys.stderr)
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "requeue",
-        help="move messages from a dead-letter queue back to a queue",
-        description=(
-            "Move messages from SOURCE (usually a dead-letter queue) to --to QUEUE in batches of up to ten: "
-            "each batch is sent to the target first and deleted from SOURCE only once the send succeeded. "
-            "The body and message attributes are kept as they are, except the pubsub_* attributes the "
-            "dead-letter path added (pubsub_reason, pubsub_outcome, ...), which are dropped so the consumer "
-            "sees the message as its producer sent it. Messages that do not match the filters stay on "
-            "SOURCE, visible again when the run ends. Ctrl-C (or SIGTERM) finishes the batch in hand and "
-            "stops (exit status 130): no message is dropped or sent twice. Progress goes to stderr, the "
-            "final counts to stdout."
-        ),
-    )
+HELP = "move messages from a dead-letter queue back to a queue"
+DESCRIPTION = (
+    "Move messages from SOURCE (usually a dead-letter queue) to --to QUEUE in batches of up to ten: "
+    "each batch is sent to the target first and deleted from SOURCE only once the send succeeded. "
+    "The body and message attributes are kept as they are, except the pubsub_* attributes the "
+    "dead-letter path added (pubsub_reason, pubsub_outcome, ...), which are dropped so the consumer "
+    "sees the message as its producer sent it. Messages that do not match the filters stay on "
+    "SOURCE, visible again when the run ends. Ctrl-C (or SIGTERM) finishes the batch in hand and "
+    "stops (exit status 130): no message is dropped or sent twice. Progress goes to stderr, the "
+    "final counts to stdout."
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SOURCE", help="queue to take messages from: name, URL or ARN")
     parser.add_argument("--to", required=True, metavar="QUEUE", help="queue to put them on: name, URL or ARN")
     parser.add_argument("--media-type", metavar="MT", help="only this media type ('prefix.*' matches one last segment)")
@@ -207,7 +206,6 @@ def register(subparsers: Any) -> None:
                         help="move at most this many messages a second, to spare a recovering consumer")
     parser.add_argument("--dry-run", action="store_true", help="count what would move, and move nothing")
     add_aws_options(parser)
-    parser.set_defaults(run=run)
 
 
 def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
@@ -219,7 +217,7 @@ def message_count(count: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    sqs = Clients(args).sqs()
+    sqs = aws_client(args, "sqs")
     source, target = find_queue(sqs, args.source), find_queue(sqs, args.to)
     source_arn = queue_attributes(sqs, source).get("QueueArn")
     if source.url == target.url or source_arn == queue_attributes(sqs, target).get("QueueArn"):

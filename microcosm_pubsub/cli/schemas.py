@@ -6,7 +6,6 @@ import importlib
 import json
 import os
 import sys
-from typing import Any
 
 from microcosm.hooks import invoke_resolve_hook
 
@@ -16,22 +15,20 @@ from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
 from microcosm_pubsub.wire.errors import PubSubError
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "schemas",
-        help="export the registered media types and their JSON Schema",
-        description=(
-            "Import MODULE (and so its @schema and @handles declarations) and export the catalogue of "
-            "media types it registers, each with a JSON Schema (2020-12) of the message on the wire, "
-            "built from the marshmallow fields (types without a JSON equivalent become {})."
-        ),
-    )
+HELP = "export the registered media types and their JSON Schema"
+DESCRIPTION = (
+    "Import MODULE (and so its @schema and @handles declarations) and export the catalogue of "
+    "media types it registers, each with a JSON Schema (2020-12) of the message on the wire, "
+    "built from the marshmallow fields (types without a JSON equivalent become {})."
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schemas", required=True, metavar="MODULE",
                         help="dotted module that declares the schemas (the current directory is importable)")
     parser.add_argument("--format", choices=["jsonschema", "text"], default="jsonschema",
                         help="jsonschema: a JSON catalogue (default); text: a table of media types and schemas")
     parser.add_argument("--media-type", metavar="MT", help="export this media type only")
-    parser.set_defaults(run=run)
 
 
 def load_registry(module: str) -> PubSubMessageSchemaRegistry:

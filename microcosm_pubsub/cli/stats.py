@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.cli.common import Clients, CommandError, add_aws_options, format_age, table
+from microcosm_pubsub.cli.common import CommandError, add_aws_options, aws_client, format_age, table
 from microcosm_pubsub.cli.queues import find_queue, queue_attributes, redrive_policy
 
 
@@ -18,23 +18,21 @@ HEADERS = ["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DLQ", "DLQ VIS
 METRIC_WINDOW = datetime.timedelta(minutes=15)
 
 
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "stats",
-        help="queue depths, in flight, delayed, oldest message age and dead-letter depth",
-        description=(
-            "Print one row per queue: visible messages, in flight (received, not yet deleted), delayed, "
-            "the age of the oldest message, and the dead-letter queue its redrive policy names with that "
-            "queue's visible messages. OLDEST is CloudWatch's ApproximateAgeOfOldestMessage (latest data "
-            "point of the last 15 minutes); it is n/a when CloudWatch has none or cannot be read, as on "
-            "the local endpoint. A queue that cannot be read is reported on stderr and the rest are "
-            "still shown; the exit status is then 1."
-        ),
-    )
+HELP = "queue depths, in flight, delayed, oldest message age and dead-letter depth"
+DESCRIPTION = (
+    "Print one row per queue: visible messages, in flight (received, not yet deleted), delayed, "
+    "the age of the oldest message, and the dead-letter queue its redrive policy names with that "
+    "queue's visible messages. OLDEST is CloudWatch's ApproximateAgeOfOldestMessage (latest data "
+    "point of the last 15 minutes); it is n/a when CloudWatch has none or cannot be read, as on "
+    "the local endpoint. A queue that cannot be read is reported on stderr and the rest are "
+    "still shown; the exit status is then 1."
+)
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("queues", nargs="+", metavar="QUEUE", help="queue names, URLs or ARNs")
     parser.add_argument("--json", action="store_true", help="a JSON list of rows instead of the table")
     add_aws_options(parser)
-    parser.set_defaults(run=run)
 
 
 def oldest_age(cloudwatch: Any, queue_name: str) -> float | None:
@@ -68,8 +66,7 @@ def row(sqs: Any, cloudwatch: Any, name: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    clients = Clients(args)
-    sqs, cloudwatch = clients.sqs(), clients.client("cloudwatch")
+    sqs, cloudwatch = aws_client(args, "sqs"), aws_client(args, "cloudwatch")
     rows: list[dict[str, Any]] = []
     failed = 0
     for name in args.queues:
