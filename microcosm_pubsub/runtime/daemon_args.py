@@ -20,6 +20,8 @@ HEARTBEAT_VARIABLE = "MICROCOSM_HEARTBEAT_THRESHOLD_SECONDS"
 OLD_HEALTHCHECK_HOST = "0.0.0.0"  # noqa: S104 (the old flags' documented default; probes come from the kubelet)
 # Where the old daemon served its health check when only a heartbeat threshold was set
 OLD_HEALTHCHECK_PORT = 80
+# The stop-condition flags, and the pubsub_runner keys they set
+RUNNER_FLAGS = {"stop_when_idle": "stop_when_idle_seconds", "max_messages": "max_messages"}
 
 
 def arg_parser(name: str) -> ArgumentParser:
@@ -92,11 +94,8 @@ def command_line_config(args: Namespace, event: dict[str, Any] | None = None) ->
         sqs_envelope["strategy_name"] = "LambdaSQSEnvelope"
     if getattr(args, "envelope", None):
         sqs_envelope["strategy_name"] = args.envelope
-    runner: dict[str, Any] = {}
-    if getattr(args, "stop_when_idle", None) is not None:
-        runner["stop_when_idle_seconds"] = args.stop_when_idle
-    if getattr(args, "max_messages", None) is not None:
-        runner["max_messages"] = args.max_messages
+    runner: dict[str, Any] = {key: getattr(args, flag) for flag, key in RUNNER_FLAGS.items()
+                              if getattr(args, flag, None) is not None}
     if getattr(args, "concurrency", None):
         runner["concurrency"] = args.concurrency
     sections = {"sqs_consumer": sqs_consumer, "sqs_envelope": sqs_envelope, HEALTH: health_config(args),

@@ -27,16 +27,9 @@ def warn_unknown_keys(name: str, graph: Any) -> None:
             "check its name (docs/migration.md lists the old keys and their new names)", name, key,
         )
     for section, variable, hint in unknown_sections(graph):
-        if hint:
-            logger.warning(
-                "%s: configuration section %s (from %s) names no binding and is ignored; did you mean %r?",
-                name, section, variable, hint,
-            )
-        else:
-            logger.warning(
-                "%s: configuration section %s (from %s) names no binding of this process; "
-                "unless the service's own code reads it, check its name", name, section, variable,
-            )
+        advice = (f" and is ignored; did you mean {hint!r}?" if hint
+                  else " of this process; unless the service's own code reads it, check its name")
+        logger.warning("%s: configuration section %s (from %s) names no binding%s", name, section, variable, advice)
 
 
 def announce_start(name: str, graph: Any, runner: Runner, components: list[str], handlers: dict[str, Any]) -> None:

@@ -91,9 +91,8 @@ class SQSMessageHandlerRegistry:
     def inactive(self, active: Iterable[str]) -> list[tuple[str, Any]]:
         """Handlers declared for a media type that none of `active` (media types) covers, in declaration order."""
         invoke_resolve_hook(self)
-        covered = set(active)
+        covering = dict.fromkeys(active, True)
         declared: list[tuple[str, Any]] = [*self.functions, *self.classes]
-        covering = dict.fromkeys(covered, True)
         return [(media_type, handler) for media_type, handler in declared if lookup(covering, media_type) is None]
 
     @property
