@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import unittest
 from typing import Any
+from unittest.mock import patch
 
 from microcosm_pubsub.produce.producer import SNSProducer
 from microcosm_pubsub.testing.recording import RecordedMessage, RecordedMessages, captures_lock, open_captures, record
@@ -27,9 +28,7 @@ class PublishCapture(RecordedMessages):
         with captures_lock:
             if not self.active:
                 if not open_captures:
-                    _originals.update((name, SNSProducer.__dict__[name]) for name in _CAPTURED)
-                    for name, method in _CAPTURED.items():
-                        setattr(SNSProducer, name, method)
+                    _captured.start()
                 open_captures.append(self)
         return self
 
@@ -38,9 +37,7 @@ class PublishCapture(RecordedMessages):
             if self.active:
                 open_captures.remove(self)
                 if not open_captures:
-                    for name, original in _originals.items():
-                        setattr(SNSProducer, name, original)
-                    _originals.clear()
+                    _captured.stop()
 
     def __enter__(self) -> PublishCapture:
         return self.start()
@@ -93,5 +90,4 @@ def _captured_publish_batch(self: SNSProducer, messages: list[OutgoingMessage]) 
 
 
 # SNSProducer's own publishing while a capture is open; the originals are put back when the last one closes
-_CAPTURED = {"publish": _captured_publish, "publish_batch": _captured_publish_batch}
-_originals: dict[str, Any] = {}
+_captured = patch.multiple(SNSProducer, publish=_captured_publish, publish_batch=_captured_publish_batch)
