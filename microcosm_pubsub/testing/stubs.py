@@ -75,11 +75,6 @@ class StubClient(MagicMock):
         return f"<StubClient {double.meta.service_model.service_name if double else '?'} id={id(self)}>"
 
 
-def stub_client(service: str) -> StubClient:
-    """A fresh stub client for `service`: "sns" or "sqs"."""
-    return StubClient(service)
-
-
 def sns_stub_client(graph: Any) -> StubClient:
     """`sns_client` in a testing graph with no endpoint (registered in entrypoints.cfg, built by clients.py)."""
     return StubClient("sns")
