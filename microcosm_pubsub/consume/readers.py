@@ -61,17 +61,15 @@ class SQSFileReader(SQSReader):
     def __init__(self, path: str | None = None, stream: IO[str] | None = None) -> None:
         self.path = path
         self._stream = stream
-        self._lines: Iterator[str] | None = None
         self.line_number = 0
 
     def lines(self) -> Iterator[str]:
-        if self._lines is None:
-            if self._stream is None:
-                if self.path is None:
-                    raise self.end("SQSFileReader has neither a path nor a stream")
-                self._stream = open(self.path, encoding="utf-8")
-            self._lines = iter(self._stream)
-        return self._lines
+        # A text stream is its own iterator: each receive goes on where the last one stopped
+        if self._stream is None:
+            if self.path is None:
+                raise self.end("SQSFileReader has neither a path nor a stream")
+            self._stream = open(self.path, encoding="utf-8")
+        return iter(self._stream)
 
     def receive_message(self, MaxNumberOfMessages: int = 10, **kwargs: Any) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
