@@ -9,24 +9,20 @@ from microcosm_pubsub.testing.capture import PublishCapture
 from microcosm_pubsub.testing.environment import IntegrationEnvironment
 
 
-def environment_fixture(options: Mapping[str, Any]) -> Iterator[IntegrationEnvironment]:
-    """The body of the `pubsub_environment` fixture, usable without pytest."""
-    with IntegrationEnvironment(**options) as environment:
+def environment_fixture(pubsub_environment_options: Mapping[str, Any]) -> Iterator[IntegrationEnvironment]:
+    """The `pubsub_environment` fixture, usable without pytest."""
+    with IntegrationEnvironment(**pubsub_environment_options) as environment:
         yield environment
 
 
 def published_fixture() -> Iterator[PublishCapture]:
-    """The body of the `pubsub_published` fixture, usable without pytest."""
+    """The `pubsub_published` fixture, usable without pytest."""
     with PublishCapture() as capture:
         yield capture
 
 
 def _options() -> dict[str, Any]:
     return {}
-
-
-def _environment(pubsub_environment_options: Mapping[str, Any]) -> Iterator[IntegrationEnvironment]:
-    yield from environment_fixture(pubsub_environment_options)
 
 
 try:
@@ -36,5 +32,5 @@ except ImportError:
     pass
 else:
     pubsub_environment_options = pytest.fixture(name="pubsub_environment_options")(_options)
-    pubsub_environment = pytest.fixture(name="pubsub_environment")(_environment)
+    pubsub_environment = pytest.fixture(name="pubsub_environment")(environment_fixture)
     pubsub_published = pytest.fixture(name="pubsub_published")(published_fixture)
