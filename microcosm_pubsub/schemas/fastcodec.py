@@ -50,6 +50,8 @@ Convert = Callable[[Any], Any]
 # One field: (key in the message, attribute in the content, exact value type that is returned as is when
 # there is no conversion, conversion or None, required, allow_none, the attribute is a dict attribute too)
 Spec = tuple[str, str, type, Convert | None, bool, bool, bool]
+# One field in one direction: (name read, name written, exact type, conversion or None, a miss fails, allow_none)
+Route = tuple[str, str, type, Convert | None, bool, bool]
 
 
 def tested_marshmallow(release: str) -> bool:
@@ -85,12 +87,18 @@ ENABLED: Final = tested_marshmallow(_installed_release()) and not missing_privat
 class Plan:
     """A schema's fields as the fast route reads and writes them, in the schema's field order."""
 
-    __slots__ = ("dump_fields", "include_unknown", "keys", "load_fields", "post_load", "raise_unknown", "specs")
+    __slots__ = ("dump_fields", "dump_routes", "include_unknown", "keys", "load_fields", "load_routes", "post_load",
+                 "raise_unknown")
 
     def __init__(
         self, specs: tuple[Spec, ...], schema: Schema, post_load: str | None,
     ) -> None:
-        self.specs = specs
+        # Dumping reads attributes and writes keys; a missing attribute that is also a dict attribute (`items`...)
+        # is read by marshmallow from the dict itself: left to it. Loading reads keys and writes attributes
+        self.dump_routes = tuple((attribute, key, exact, convert, required or shadowed, allow_none)
+                                 for key, attribute, exact, convert, required, allow_none, shadowed in specs)
+        self.load_routes = tuple((key, attribute, exact, convert, required, allow_none)
+                                 for key, attribute, exact, convert, required, allow_none, _ in specs)
         # The bound field dicts the plan was made from: a schema that re-binds its fields falls back
         self.load_fields: Mapping[str, fields.Field[Any]] = schema.load_fields
         self.dump_fields: Mapping[str, fields.Field[Any]] = schema.dump_fields
@@ -104,54 +112,17 @@ class Plan:
         """`schema.dump(content)` when `schema.validate` of it finds nothing wrong; None to let marshmallow decide."""
         if type(content) is not dict or schema.dump_fields is not self.dump_fields:
             return None
-        dumped: dict[str, Any] = {}
-        get = content.get
-        # The value rule below is written out again in `load` on purpose: a helper would add a call per
-        # field to the hottest loop of both directions
-        for key, attribute, exact, convert, required, allow_none, shadowed in self.specs:
-            value = get(attribute, _ABSENT)
-            if value is _ABSENT:
-                # marshmallow then looks for an attribute of the dict itself (`items`...): leave that to it
-                if required or shadowed:
-                    return None
-                continue
-            if value is None:
-                if not allow_none:
-                    return None
-            elif type(value) is not exact or convert is not None:
-                if convert is None:
-                    return None
-                value = convert(value)
-                if value is _NO:
-                    return None
-            dumped[key] = value
-        return dumped
+        return _convert(self.dump_routes, content)
 
     def load(self, schema: Schema, data: Any) -> dict[str, Any] | None:
         """`schema.load(data)` when it loads without error; None to let marshmallow decide (and raise)."""
         if type(data) is not dict or schema.load_fields is not self.load_fields:
             return None
-        loaded: dict[str, Any] = {}
-        present = 0
-        get = data.get
-        for key, attribute, exact, convert, required, allow_none, _ in self.specs:
-            value = get(key, _ABSENT)
-            if value is _ABSENT:
-                if required:
-                    return None
-                continue
-            present += 1
-            if value is None:
-                if not allow_none:
-                    return None
-            elif type(value) is not exact or convert is not None:
-                if convert is None:
-                    return None
-                value = convert(value)
-                if value is _NO:
-                    return None
-            loaded[attribute] = value
-        if present != len(data):
+        loaded = _convert(self.load_routes, data)
+        if loaded is None:
+            return None
+        # One loaded value per field present: marshmallow refuses a schema whose fields' attributes collide
+        if len(loaded) != len(data):
             if self.raise_unknown:
                 return None
             if self.include_unknown:
@@ -165,6 +136,31 @@ class Plan:
             # A refused message is rare: marshmallow's load raises it, through the schema's handle_error
             return None
         return result
+
+
+def _convert(routes: tuple[Route, ...], data: dict[str, Any]) -> dict[str, Any] | None:
+    """Each field's value read under its first name and written under its second; None when one is not for
+    the fast route (missing where that fails, None where not allowed, of another type or not convertible)."""
+    # One loop for both directions, and no call per field: this is the hottest loop of either
+    converted: dict[str, Any] = {}
+    get = data.get
+    for source, target, exact, convert, required, allow_none in routes:
+        value = get(source, _ABSENT)
+        if value is _ABSENT:
+            if required:
+                return None
+            continue
+        if value is None:
+            if not allow_none:
+                return None
+        elif type(value) is not exact or convert is not None:
+            if convert is None:
+                return None
+            value = convert(value)
+            if value is _NO:
+                return None
+        converted[target] = value
+    return converted
 
 
 def plan_for(schema: Schema, trusted_post_load: Collection[Callable[..., Any]] = ()) -> Plan | None:
