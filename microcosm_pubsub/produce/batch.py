@@ -14,7 +14,7 @@ from microcosm_pubsub.schemas.naming import DEFAULT_ORGANIZATION, created
 from microcosm_pubsub.wire.batching import sized_batches
 from microcosm_pubsub.wire.errors import MessageTooLargeError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.wire.outgoing import OutgoingMessage, Publisher
+from microcosm_pubsub.wire.outgoing import OutgoingMessage, Publisher, media_type_attributes
 
 
 logger = logging.getLogger("microcosm_pubsub.batch")
@@ -84,11 +84,10 @@ def _publish_chunk(producer: Publisher, chunk: list[dict[str, Any]]) -> list[str
 
 def entry_message(entry: dict[str, Any]) -> OutgoingMessage:
     """An entry of a batch message as the message to publish to its own topic."""
-    own = {"media_type": {"DataType": "String", "StringValue": entry["media_type"]}}
-    attributes = entry.get("message_attributes") or own
+    attributes = entry.get("message_attributes") or media_type_attributes(entry["media_type"])
     return OutgoingMessage(
         topic_arn=entry["topic_arn"], media_type=entry["media_type"], body=entry["message"],
-        attributes={str(name): dict(value) for name, value in attributes.items()},
+        attributes={str(name): {**value} for name, value in attributes.items()},
     )
 
 

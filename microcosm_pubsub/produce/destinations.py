@@ -1,12 +1,21 @@
 """Queues as destinations: a media type `sns_topic_arns` maps to an SQS queue (ARN or URL) is sent there."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from microcosm_pubsub.wire.errors import ProduceArgumentError
-from microcosm_pubsub.wire.fifo import explicit_ids, is_fifo
+from microcosm_pubsub.wire.fifo import FifoIds, explicit_ids, is_fifo
 from microcosm_pubsub.wire.outgoing import OutgoingMessage
+
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        SendMessageBatchRequestEntryTypeDef,
+        SendMessageBatchResultTypeDef,
+        SendMessageResultTypeDef,
+    )
 
 
 # SQS SendMessage's DelaySeconds: 0 to 15 minutes.
@@ -42,14 +51,16 @@ def check_delay(media_type: str, destination: str, delay_seconds: Any) -> int:
     return delay_seconds
 
 
-def _producer_client(graph: Any) -> Any:
+def _producer_client(graph: Any) -> SQSClient:
     # The graph's `sqs_client`, unless only `sns_producer` says where: then a producer-only service configures one place
     consumer = graph.config.get("sqs_consumer") or {}
     producer = graph.config.get("sns_producer") or {}
     if any(consumer.get(key) for key in CLIENT_KEYS) or not any(producer.get(key) for key in CLIENT_KEYS):
-        return graph.sqs_client
-    from microcosm_pubsub.aws.clients import make_client  # only a producer-only service sending to queues needs it
-    return make_client("sqs", producer, "sns_producer", float(producer.get("read_timeout_seconds") or 10.0))
+        client: SQSClient = graph.sqs_client
+    else:
+        from microcosm_pubsub.aws.clients import make_client  # only a producer-only service sending to queues needs it
+        client = make_client("sqs", producer, "sns_producer", float(producer.get("read_timeout_seconds") or 10.0))
+    return client
 
 
 class QueueSender:
@@ -57,11 +68,11 @@ class QueueSender:
 
     def __init__(self, graph: Any) -> None:
         self.graph = graph
-        self._client: Any = None
+        self._client: SQSClient | None = None
         self._urls: dict[str, str] = {}
 
     @property
-    def client(self) -> Any:
+    def client(self) -> SQSClient:
         if self._client is None:
             self._client = _producer_client(self.graph)
         return self._client
@@ -77,25 +88,32 @@ class QueueSender:
             url = self._urls[destination] = str(response["QueueUrl"])
         return url
 
-    def send(self, message: OutgoingMessage) -> Mapping[str, Any]:
-        response: Mapping[str, Any] = self.client.send_message(QueueUrl=self.url(message.topic_arn), **_entry(message))
-        return response
+    def send(self, message: OutgoingMessage) -> SendMessageResultTypeDef:
+        """SendMessage with the body and attributes a topic would get, so the consumer reads a raw delivery."""
+        return self.client.send_message(
+            QueueUrl=self.url(message.topic_arn), MessageBody=message.body, MessageAttributes=message.attributes,
+            **_options(message),
+        )
 
     def send_batch(
         self, destination: str, messages: Sequence[OutgoingMessage], ids: Sequence[int],
-    ) -> Mapping[str, Any]:
+    ) -> SendMessageBatchResultTypeDef:
         """SendMessageBatch, entries named by `ids`: `Successful` and `Failed` as SNS PublishBatch answers."""
-        entries = [{"Id": str(entry_id), **_entry(message)} for entry_id, message in zip(ids, messages, strict=True)]
-        response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=self.url(destination), Entries=entries)
-        return response
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for entry_id, message in zip(ids, messages, strict=True):
+            entry: SendMessageBatchRequestEntryTypeDef = {
+                "Id": str(entry_id), "MessageBody": message.body, "MessageAttributes": message.attributes,
+            }
+            entries.append({**entry, **_options(message)})
+        return self.client.send_message_batch(QueueUrl=self.url(destination), Entries=entries)
 
 
-def _entry(message: OutgoingMessage) -> dict[str, Any]:
-    """SendMessage's arguments: the body and attributes a topic would get, so the consumer reads a raw delivery."""
-    entry: dict[str, Any] = {
-        "MessageBody": message.body, "MessageAttributes": message.attributes,
-        **explicit_ids(message.message_group_id, message.deduplication_id, message.body),
-    }
-    if message.delay_seconds is not None:
-        entry["DelaySeconds"] = message.delay_seconds
-    return entry
+class SendOptions(FifoIds, total=False):
+    """What SendMessage and a SendMessageBatch entry take beyond the body and attributes, when given."""
+
+    DelaySeconds: int
+
+
+def _options(message: OutgoingMessage) -> SendOptions:
+    options: SendOptions = {} if message.delay_seconds is None else {"DelaySeconds": message.delay_seconds}
+    return {**options, **explicit_ids(message.message_group_id, message.deduplication_id, message.body)}

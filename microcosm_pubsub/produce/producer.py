@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from contextvars import ContextVar, Token
 from time import perf_counter, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from microcosm.constants import DEFAULTS
@@ -31,10 +31,14 @@ from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
 from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.wire.batching import sized_batches
 from microcosm_pubsub.wire.errors import BatchPublishError, ConfigurationError, MessageTooLargeError, PublishError
-from microcosm_pubsub.wire.fifo import Deduplication, group_id_for
+from microcosm_pubsub.wire.fifo import Deduplication, FifoIds, group_id_for
 from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
+from microcosm_pubsub.wire.outgoing import OutgoingMessage, media_type_attributes
 
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sns.type_defs import PublishBatchRequestEntryTypeDef
 
 __all__ = [
     "DeferredBatchProducer", "DeferredProducer", "SNSProducer", "configure_sns_producer", "deferred",
@@ -89,7 +93,7 @@ class SNSProducer:
         self.propagated_keys = configured_keys(graph)
         self.topic_arns: TopicArns = graph.sns_topic_arns
         self.middleware: MiddlewareChain = graph.pubsub_middleware
-        self._client: Any = None
+        self._client: SNSClient | None = None
         # A producer that never publishes (skip) needs no region; publishing will say what is missing
         with suppress(ConfigurationError):
             self._client = None if config.record else graph.sns_client
@@ -103,14 +107,14 @@ class SNSProducer:
             self.pubsub_producer_metrics = graph.pubsub_producer_metrics
 
     @property
-    def client(self) -> Any:
+    def client(self) -> SNSClient:
         """The SNS client (`sns_client`, its old name)."""
         if self._client is None:
             self._client = self.graph.sns_client
         return self._client
 
     @client.setter
-    def client(self, client: Any) -> None:
+    def client(self, client: SNSClient) -> None:
         self._client = client
 
     sns_client = client
@@ -151,7 +155,7 @@ class SNSProducer:
         destination = self.topic_arns.resolve(media_type)
         message = self.middleware.outgoing(OutgoingMessage(
             topic_arn=destination, media_type=media_type, body=body,
-            attributes={"media_type": {"DataType": "String", "StringValue": media_type}},
+            attributes=media_type_attributes(media_type),
             delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
             message_group_id=group_id_for(schema, media_type, content, destination, message_group_id, deduplication_id),
             deduplication_id=deduplication_id,
@@ -207,14 +211,13 @@ class SNSProducer:
         failures: list[dict[str, Any]],
     ) -> None:
         destination = messages[chunk[0]].topic_arn
+        response: Mapping[str, Any]
         try:
             if is_queue(destination):
                 response = self.queues.send_batch(destination, [messages[index] for index in chunk], chunk)
             else:
                 response = self.client.publish_batch(TopicArn=destination, PublishBatchRequestEntries=[
-                    {"Id": str(index), "Message": messages[index].body,
-                     "MessageAttributes": messages[index].attributes, **self.fifo_parameters(messages[index])}
-                    for index in chunk
+                    self.batch_entry(index, messages[index]) for index in chunk
                 ])
         except (BotoCoreError, ClientError) as error:
             failures.extend(_failure(messages, index, type(error).__name__, str(error)) for index in chunk)
@@ -224,7 +227,14 @@ class SNSProducer:
         for failed in response.get("Failed", []):
             failures.append(_failure(messages, int(failed["Id"]), failed.get("Code", ""), failed.get("Message", "")))
 
-    def fifo_parameters(self, message: OutgoingMessage) -> dict[str, str]:
+    def batch_entry(self, index: int, message: OutgoingMessage) -> PublishBatchRequestEntryTypeDef:
+        """The PublishBatch entry of `message`, named by its index."""
+        entry: PublishBatchRequestEntryTypeDef = {
+            "Id": str(index), "Message": message.body, "MessageAttributes": message.attributes,
+        }
+        return {**entry, **self.fifo_parameters(message)}
+
+    def fifo_parameters(self, message: OutgoingMessage) -> FifoIds:
         """A FIFO message's group and deduplication ids for Publish and PublishBatch."""
         if message.message_group_id is None:
             return {}

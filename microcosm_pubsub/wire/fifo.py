@@ -5,7 +5,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,6 +22,19 @@ MAX_ID_LENGTH = 128
 
 class FifoError(PubSubError, ValueError):
     """A message for a FIFO topic lacks its group id, or a standard topic was given FIFO ids; nothing was sent."""
+
+
+class FifoIds(TypedDict, total=False):
+    """A FIFO message's ids, as Publish, PublishBatch, SendMessage and SendMessageBatch take them; empty off FIFO."""
+
+    MessageGroupId: str
+    MessageDeduplicationId: str
+
+
+class TopicAttributes(Protocol):
+    """The one call deduplication makes: an SNS client's."""
+
+    def get_topic_attributes(self, *, TopicArn: str) -> Mapping[str, Any]: ...
 
 
 def is_fifo(name: str | None) -> bool:
@@ -58,7 +71,7 @@ def group_id_for(
     return group
 
 
-def explicit_ids(group: str | None, given: str | None, body: str) -> dict[str, str]:
+def explicit_ids(group: str | None, given: str | None, body: str) -> FifoIds:
     """The group and a deduplication id (given, else the body's SHA-256 as content-based deduplication has it)."""
     if group is None:
         return {}
@@ -72,8 +85,8 @@ class Deduplication:
         self._content_based: dict[str, bool] = {}
         self._lock = threading.Lock()
 
-    def parameters(self, client: Any, topic_arn: str, group: str | None, given: str | None,
-                   body: str) -> dict[str, str]:
+    def parameters(self, client: TopicAttributes, topic_arn: str, group: str | None, given: str | None,
+                   body: str) -> FifoIds:
         """`MessageGroupId` and `MessageDeduplicationId` for Publish or a PublishBatch entry; {} off FIFO."""
         if group is None:
             return {}
@@ -81,7 +94,7 @@ class Deduplication:
             return {"MessageGroupId": group}
         return explicit_ids(group, given, body)
 
-    def content_based(self, client: Any, topic_arn: str) -> bool:
+    def content_based(self, client: TopicAttributes, topic_arn: str) -> bool:
         if (known := self._content_based.get(topic_arn)) is not None:
             return known
         try:

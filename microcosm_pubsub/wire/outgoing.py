@@ -2,16 +2,42 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
 from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_MESSAGE_BYTES
 
 
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+
 # Kept importable from here: the limits themselves live in limits.py
 SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
-__all__ = ["SNS_MAX_BATCH", "SNS_MAX_BYTES", "OutgoingMessage", "Publisher"]
+__all__ = [
+    "SNS_MAX_BATCH", "SNS_MAX_BYTES", "MessageAttributeValue", "OutgoingMessage", "Publisher",
+    "media_type_attributes",
+]
+
+
+class MessageAttributeValue(TypedDict):
+    """One message attribute, in the shape boto3's SNS and SQS clients both take (ours carry a `StringValue`)."""
+
+    DataType: str
+    StringValue: NotRequired[str]
+    # The binary members are never ours; listed so that the type is the one the clients declare
+    BinaryValue: NotRequired[str | bytes | IO[Any] | StreamingBody]
+    StringListValues: NotRequired[Sequence[str]]
+    BinaryListValues: NotRequired[Sequence[str | bytes | IO[Any] | StreamingBody]]
+
+
+# An outgoing message's attributes, by name
+Attributes = dict[str, MessageAttributeValue]
+
+
+def media_type_attributes(media_type: str) -> Attributes:
+    """The attribute every message carries: its media type, which routes it without opening the body."""
+    return {"media_type": {"DataType": "String", "StringValue": media_type}}
 
 
 @dataclass(frozen=True)
@@ -21,7 +47,7 @@ class OutgoingMessage:
     topic_arn: str
     media_type: str
     body: str
-    attributes: dict[str, dict[str, str]]
+    attributes: Attributes
     # SQS DelaySeconds, for a message sent to a queue (destinations.py); None for a topic
     delay_seconds: int | None = None
     # A FIFO topic's message group, and the deduplication id given to `produce` (see fifo.py)
@@ -42,7 +68,7 @@ class OutgoingMessage:
         return size
 
     def with_opaque_data(
-        self, amend: Callable[[dict[str, Any]], None], attributes: dict[str, dict[str, str]] | None = None,
+        self, amend: Callable[[dict[str, Any]], None], attributes: Attributes | None = None,
     ) -> OutgoingMessage:
         """This message with its JSON object body's `opaqueData` changed by `amend` (in place), and `attributes`."""
         body = self.body
