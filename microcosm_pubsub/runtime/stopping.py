@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from microcosm_pubsub.graph.config import OLD_KEYS, defaults, runner_setting, typed
@@ -44,25 +44,25 @@ class StopCondition:
         return None
 
 
-# Each setting's type, the check a value must pass, and what its error asks for instead
-CHECKS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
-    "unreachable_exit_seconds": (float, lambda value: value >= 0, "give 0 (retry forever) or more"),
-    "stop_when_idle_seconds": (float, lambda value: value > 0, "give more than 0"),
-    "max_messages": (int, lambda value: value >= 1, "give 1 or more"),
-    "concurrency": (int, lambda value: value >= 1, "give 1 or more"),
-    "max_in_flight": (int, lambda value: value >= 0, "give 0 (the default bound) or more"),
-    "shutdown_timeout_seconds": (float, lambda value: value >= 0, "give 0 or more"),
-}
+def setting(default: Any, kind: type, valid: Callable[[Any], bool], hint: str) -> Any:
+    """A `pubsub_runner` key: its default, its type, the check a value must pass, and what its error asks for."""
+    return field(default=default, metadata={"kind": kind, "valid": valid, "hint": hint})
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    unreachable_exit_seconds: float = 300.0
-    stop_when_idle_seconds: float | None = None
-    max_messages: int | None = None
-    concurrency: int = 1
-    max_in_flight: int = 0
-    shutdown_timeout_seconds: float = 30.0
+    # Exit 1 after this long without a receive instead of looking alive forever; 5 minutes rides out a restart
+    unreachable_exit_seconds: float = setting(300.0, float, lambda value: value >= 0, "give 0 (retry forever) or more")
+    # Opt-in: after this many seconds with nothing received or in flight, drain and exit 0 (batch and cron jobs)
+    stop_when_idle_seconds: float | None = setting(None, float, lambda value: value > 0, "give more than 0")
+    # Opt-in: receive at most this many messages, handle them, and exit 0
+    max_messages: int | None = setting(None, int, lambda value: value >= 1, "give 1 or more")
+    # Handlers run on this many threads (unset: sqs_consumer.concurrency, else 1)
+    concurrency: int = setting(1, int, lambda value: value >= 1, "give 1 or more")
+    # Messages waiting for or in a handler at most; 0: concurrency + the receive limit (unset: the dispatcher's)
+    max_in_flight: int = setting(0, int, lambda value: value >= 0, "give 0 (the default bound) or more")
+    # Seconds to wait for running handlers after SIGTERM (unset: the dispatcher's, else 30: Kubernetes' grace period)
+    shutdown_timeout_seconds: float = setting(30.0, float, lambda value: value >= 0, "give 0 or more")
 
     @classmethod
     def from_graph_config(cls, config: Mapping[str, Any]) -> RunnerSettings:
@@ -74,32 +74,25 @@ class RunnerSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> RunnerSettings:
         """The settings in a `pubsub_runner` section; `ConfigurationError` for one the loop cannot run with."""
-        section = {key: value for key, value in dict(config or {}).items() if value is not None and key in CHECKS}
-        settings = cls(**{key: CHECKS[key][0](value) for key, value in section.items()})
-        for key, (kind, valid, hint) in CHECKS.items():
+        keys = {item.name: item.metadata for item in fields(cls)}
+        section = {key: value for key, value in dict(config or {}).items() if value is not None and key in keys}
+        settings = cls(**{key: keys[key]["kind"](value) for key, value in section.items()})
+        for key, check in keys.items():
             value = getattr(settings, key)
-            if value is not None and not valid(value):
-                raise ConfigurationError(f"pubsub_runner.{key} is {f'{value:g}' if kind is float else value}; {hint}")
+            if value is not None and not check["valid"](value):
+                shown = f"{value:g}" if check["kind"] is float else value
+                raise ConfigurationError(f"pubsub_runner.{key} is {shown}; {check['hint']}")
         return settings
 
     def stop_condition(self, clock: Callable[[], float] = time.monotonic) -> StopCondition:
         return StopCondition(self.stop_when_idle_seconds, self.max_messages, clock())
 
 
-@defaults(
-    # Exit 1 after this long without a receive instead of looking alive forever; 5 minutes rides out a restart
-    unreachable_exit_seconds=typed(float, default_value=300.0),
-    # Opt-in: after this many seconds with nothing received or in flight, drain and exit 0 (batch and cron jobs)
-    stop_when_idle_seconds=typed(float, default_value=None),
-    # Opt-in: receive at most this many messages, handle them, and exit 0
-    max_messages=typed(int, default_value=None),
-    # Handlers run on this many threads (unset: sqs_consumer.concurrency, else 1)
-    concurrency=typed(int, default_value=None),
-    # Messages waiting for or in a handler at most; 0: concurrency + the receive limit (unset: the dispatcher's)
-    max_in_flight=typed(int, default_value=None),
-    # Seconds to wait for running handlers after SIGTERM (unset: the dispatcher's, else 30: Kubernetes' grace period)
-    shutdown_timeout_seconds=typed(float, default_value=None),
-)
+# Keys that moved here from other components declare no default: unset, their old home is read (OLD_KEYS)
+@defaults(**{
+    item.name: typed(item.metadata["kind"], default_value=None if item.name in OLD_KEYS else item.default)
+    for item in fields(RunnerSettings)
+})
 def configure_pubsub_runner(graph: Any) -> RunnerSettings:
     """`pubsub_runner`: the settings the daemon's receive loop reads, old keys included."""
     return RunnerSettings.from_graph_config(graph.config)
