@@ -47,17 +47,7 @@ from typing import Any, TypeVar
 
 from microcosm_pubsub.aws import provisioning
 from microcosm_pubsub.aws.provisioning import DeadLetterSpec, QueueSpec, StackSpec, SubscriptionSpec, dead_letter_name
-from microcosm_pubsub.cli.common import parse_json, read_text
-from microcosm_pubsub.cli.readers import (
-    JsonObject,
-    Problems,
-    StackFileError,
-    boolean,
-    duplicates,
-    integer,
-    json_list,
-    name_of,
-)
+from microcosm_pubsub.cli.common import UsageError, parse_json, read_text
 from microcosm_pubsub.wire.fifo import is_fifo
 
 
@@ -74,6 +64,98 @@ MAX_RECEIVE_COUNT = 1_000
 MAX_FILTER_VALUES = 150
 
 
+class StackFileError(UsageError):
+    """The stack file is missing, not JSON, or does not follow the format; one line per problem."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__("\n".join(self.problems))
+
+
+def attempt(found: list[str], read: Callable[[], T], default: T) -> T:
+    """`read()`, or `default` with its problem added to `found` when it raises `StackFileError`: one run of the
+    file reports every problem rather than the first."""
+    try:
+        return read()
+    except StackFileError as error:
+        found.extend(error.problems)
+        return default
+
+
+class JsonObject:
+    """One JSON object of the file at path `where` ('' for the document); each field's problem names its path."""
+
+    def __init__(
+        self, value: Any, where: str, allowed: set[str], found: list[str], required: tuple[str, ...] = (),
+    ) -> None:
+        """:raises StackFileError: when `value` is not an object (nothing of it can be read)"""
+        if not isinstance(value, dict):
+            raise StackFileError(f"{where or 'the top level'}: must be an object, not {kind(value)}")
+        self.value = value
+        self.where = where
+        self.found = found
+        expected = ", ".join(sorted(allowed))
+        for key in sorted(set(value) - allowed):
+            found.append(f"{self.path(key)}: unknown field (expected one of {expected})")
+        found.extend(f"{self.path(key)}: required" for key in required if key not in value)
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def field(self, key: str, read: Callable[[Any, str], T], default: T) -> T:
+        if key not in self.value:
+            return default
+        return attempt(self.found, lambda: read(self.value[key], self.path(key)), default)
+
+
+def kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def name_of(pattern: re.Pattern[str], what: str) -> Callable[[Any, str], str]:
+    def read(value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise StackFileError(f"{where}: {what} name must be a string, not {kind(value)}")
+        limit = pattern.pattern.rsplit(",", 1)[1].rstrip("}")
+        # A FIFO topic's or queue's name ends in `.fifo`, within the same length limit
+        base = value.removesuffix(".fifo")
+        if not pattern.fullmatch(base) or len(value) > int(limit):
+            rule = f"letters, digits, '-' and '_', optionally ending in '.fifo', at most {limit} characters"
+            raise StackFileError(f"{where}: {value!r} is not a valid {what} name ({rule})")
+        return value
+    return read
+
+
+def integer(low: int, high: int) -> Callable[[Any, str], int]:
+    def read(value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise StackFileError(f"{where}: must be an integer from {low} to {high}, not {json.dumps(value)}")
+        return value
+    return read
+
+
+def boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise StackFileError(f"{where}: must be true or false, not {json.dumps(value)}")
+    return value
+
+
+def json_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise StackFileError(f"{where}: must be a list, not {kind(value)}")
+    return value
+
+
+def duplicates(names: list[str | None], where: str) -> list[str]:
+    """A problem for each name declared again; `None` stands for an entry that has no valid name."""
+    return [
+        f"{where}[{index}]: {name!r} is declared twice"
+        for index, name in enumerate(names)
+        if name is not None and name in names[:index]
+    ]
+
+
 def _media_types(value: Any, where: str) -> tuple[str, ...]:
     items = json_list(value, where)
     if not items or len(items) > MAX_FILTER_VALUES:
@@ -87,14 +169,10 @@ def _media_types(value: Any, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _required(spec: JsonObject, *keys: str) -> None:
-    spec.problems.found.extend(f"{spec.path(key)}: required" for key in keys if key not in spec.value)
-
-
-def _dead_letter(value: Any, where: str, queue: str, problems: Problems) -> DeadLetterSpec | None:
+def _dead_letter(value: Any, where: str, queue: str, found: list[str]) -> DeadLetterSpec | None:
     if value is False:
         return None
-    spec = JsonObject(value, where, {"name", "maxReceiveCount"}, problems)
+    spec = JsonObject(value, where, {"name", "maxReceiveCount"}, found)
     return DeadLetterSpec(
         name=spec.field("name", name_of(QUEUE_NAME, "queue"), dead_letter_name(queue)),
         max_receive_count=spec.field("maxReceiveCount", integer(1, MAX_RECEIVE_COUNT),
@@ -102,25 +180,23 @@ def _dead_letter(value: Any, where: str, queue: str, problems: Problems) -> Dead
     )
 
 
-def _queue(value: Any, where: str, problems: Problems) -> QueueSpec | None:
+def _queue(value: Any, where: str, found: list[str]) -> QueueSpec | None:
     """The queue, or None when it has no valid name (its other fields are still checked)."""
-    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter", "mediaTypes"}, problems)
-    _required(spec, "name")
+    spec = JsonObject(value, where, {"name", "visibilityTimeout", "deadLetter", "mediaTypes"}, found, ("name",))
     name = spec.field("name", name_of(QUEUE_NAME, "queue"), "")
     default: DeadLetterSpec | None = DeadLetterSpec(dead_letter_name(name), provisioning.DEFAULT_MAX_RECEIVE_COUNT)
     queue = QueueSpec(
         name,
         spec.field("visibilityTimeout", integer(0, MAX_VISIBILITY_TIMEOUT), provisioning.DEFAULT_VISIBILITY_TIMEOUT),
-        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", problems=problems), default),
+        spec.field("deadLetter", partial(_dead_letter, queue=name or "queue", found=found), default),
         spec.field("mediaTypes", _media_types, ()),
     )
     return queue if name else None
 
 
-def _subscription(value: Any, where: str, problems: Problems) -> SubscriptionSpec:
+def _subscription(value: Any, where: str, found: list[str]) -> SubscriptionSpec:
     """The subscription; a missing or invalid topic or queue is left empty (and its problem recorded)."""
-    spec = JsonObject(value, where, {"topic", "queue", "raw", "mediaTypes"}, problems)
-    _required(spec, "topic", "queue")
+    spec = JsonObject(value, where, {"topic", "queue", "raw", "mediaTypes"}, found, ("topic", "queue"))
     return SubscriptionSpec(
         topic=spec.field("topic", name_of(TOPIC_NAME, "topic"), ""),
         queue=spec.field("queue", name_of(QUEUE_NAME, "queue"), ""),
@@ -140,17 +216,16 @@ def parse_stack(document: Any, source: str = "stack") -> StackSpec:
 
     :raises StackFileError: naming every bad field, one `<source>: <path>: <problem>` line each
     """
-    problems = Problems()
-    found = problems.found
-    root = problems.attempt(lambda: JsonObject(document, "", set(SECTIONS), problems), None)
+    found: list[str] = []
+    root = attempt(found, lambda: JsonObject(document, "", set(SECTIONS), found), None)
     items: dict[str, list[Any]] = {key: root.field(key, json_list, []) if root else [] for key in SECTIONS}
 
     def each(key: str, read: Callable[[Any, str], T]) -> list[T | None]:
-        return [problems.attempt(partial(read, item, f"{key}[{index}]"), None) for index, item in enumerate(items[key])]
+        return [attempt(found, partial(read, item, f"{key}[{index}]"), None) for index, item in enumerate(items[key])]
 
     topic_names = each("topics", name_of(TOPIC_NAME, "topic"))
-    queues = each("queues", partial(_queue, problems=problems))
-    subscriptions = each("subscriptions", partial(_subscription, problems=problems))
+    queues = each("queues", partial(_queue, found=found))
+    subscriptions = each("subscriptions", partial(_subscription, found=found))
     found.extend(duplicates(topic_names, "topics"))
     found.extend(duplicates([queue.name if queue else None for queue in queues], "queues"))
     declared_topics, declared_queues = _strings(items["topics"]), _strings(items["queues"], "name")
