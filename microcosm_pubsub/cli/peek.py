@@ -9,6 +9,7 @@ from typing import Any
 
 from microcosm_pubsub.cli import queues
 from microcosm_pubsub.cli.common import UsageError, add_aws_options, argument_type, aws_client, format_age
+from microcosm_pubsub.consume.deadletter import RedrivePolicy
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
@@ -19,11 +20,11 @@ MAX_MESSAGES = 100
 MIN_SAFE_MAX_RECEIVE_COUNT = 3
 
 
-def warning(receive_count: int, redrive: queues.Redrive | None) -> str | None:
+def warning(receive_count: int, redrive: RedrivePolicy | None) -> str | None:
     """What this peek did to the message's chances, when that is worth saying."""
     if redrive is None:
         return None
-    limit, dead_letter = redrive.max_receive_count, redrive.dead_letter_queue
+    limit, dead_letter = redrive.max_receive_count, queues.dead_letter_queue(redrive)
     if receive_count >= limit:
         return (f"this peek was receive {receive_count} of {limit}: no consumer will get it again; SQS moves it "
                 f"to {dead_letter}, without a reason, at its next receive")
@@ -58,7 +59,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     add_aws_options(parser)
 
 
-def summary(raw: dict[str, Any], now: float, redrive: queues.Redrive | None) -> dict[str, Any]:
+def summary(raw: dict[str, Any], now: float, redrive: RedrivePolicy | None) -> dict[str, Any]:
     peeked = queues.read_message(raw)
     attributes = raw.get("Attributes", {})
     sent = attributes.get("SentTimestamp")
@@ -103,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
     sqs = aws_client(args, "sqs")
     queue = queues.find_queue(sqs, args.queue)
     # A missing queue is reported as such, not as a failed receive
-    redrive = queues.redrive_policy(queues.queue_attributes(sqs, queue))
+    redrive = RedrivePolicy.from_attributes(queues.queue_attributes(sqs, queue))
     if redrive is not None:
-        limit, dead_letter = redrive.max_receive_count, redrive.dead_letter_queue
+        limit, dead_letter = redrive.max_receive_count, queues.dead_letter_queue(redrive)
         if limit < MIN_SAFE_MAX_RECEIVE_COUNT and not args.force:
             raise UsageError(f"queue {queue.name} moves a message to {dead_letter} after {limit} "
                              f"receive{'s' if limit > 1 else ''}, and peeking counts as a receive: this peek could "
@@ -133,10 +134,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"queue {queue.name} has no visible messages", flush=True)
     spent = sum(1 for message in summaries if redrive and message["receive_count"] >= redrive.max_receive_count)
     if spent and redrive:
+        dead_letter = queues.dead_letter_queue(redrive)
         print(f"pubsub peek: warning: {spent} message{'s' if spent > 1 else ''} reached maxReceiveCount "
-              f"{redrive.max_receive_count} with this peek and will move to {redrive.dead_letter_queue} without a "
-              f"reason at the next receive; `pubsub requeue {redrive.dead_letter_queue} --to {queue.name}` brings "
-              "them back after", file=sys.stderr)
+              f"{redrive.max_receive_count} with this peek and will move to {dead_letter} without a reason at the "
+              f"next receive; `pubsub requeue {dead_letter} --to {queue.name}` brings them back after", file=sys.stderr)
     if refused:
         print(f"pubsub peek: {refused} messages could not be made visible again; they reappear within "
               f"{HOLD_SECONDS}s", file=sys.stderr)

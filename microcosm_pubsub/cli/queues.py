@@ -1,7 +1,6 @@
 """Queues by name, URL or ARN; their redrive policy; receiving and releasing; reading a message without a schema."""
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.aws.faults import AWS_HOST_SUFFIXES
 from microcosm_pubsub.cli.common import UsageError, aws_errors
+from microcosm_pubsub.consume.deadletter import RedrivePolicy
 from microcosm_pubsub.consume.envelope import MEDIA_TYPE_ATTRIBUTE, unwrap
 from microcosm_pubsub.wire.batching import chunks
 
@@ -73,25 +73,9 @@ def queue_attributes(sqs: SQSClient, queue: Queue) -> dict[str, str]:
     return {str(key): value for key, value in response.get("Attributes", {}).items()}
 
 
-@dataclass(frozen=True)
-class Redrive:
-    """A queue's redrive policy: after `max_receive_count` receives, SQS moves a message to `dead_letter_arn`."""
-
-    max_receive_count: int
-    dead_letter_arn: str
-
-    @property
-    def dead_letter_queue(self) -> str:
-        return self.dead_letter_arn.rsplit(":", 1)[-1] or "its dead-letter queue"
-
-
-def redrive_policy(attributes: Mapping[str, str]) -> Redrive | None:
-    """The queue's redrive policy, or None when it has none (or one this cannot read)."""
-    try:
-        policy = json.loads(attributes.get("RedrivePolicy") or "null")
-        return Redrive(int(policy["maxReceiveCount"]), str(policy.get("deadLetterTargetArn", "")))
-    except (ValueError, KeyError, TypeError):
-        return None
+def dead_letter_queue(redrive: RedrivePolicy) -> str:
+    """The name of the dead-letter queue a redrive policy names."""
+    return redrive.dead_letter_target_arn.rsplit(":", 1)[-1] or "its dead-letter queue"
 
 
 def receive(sqs: Any, queue: Queue, count: int, hold_seconds: int) -> list[dict[str, Any]]:

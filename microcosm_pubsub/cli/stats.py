@@ -10,7 +10,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from microcosm_pubsub.cli.common import CommandError, add_aws_options, aws_client, format_age, table
-from microcosm_pubsub.cli.queues import find_queue, queue_attributes, redrive_policy
+from microcosm_pubsub.cli.queues import find_queue, queue_attributes
+from microcosm_pubsub.consume.deadletter import RedrivePolicy
 
 
 HEADERS = ["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", "DLQ", "DLQ VISIBLE"]
@@ -51,8 +52,8 @@ def oldest_age(cloudwatch: Any, queue_name: str) -> float | None:
 def row(sqs: Any, cloudwatch: Any, name: str) -> dict[str, Any]:
     queue = find_queue(sqs, name)
     attributes = queue_attributes(sqs, queue)
-    redrive = redrive_policy(attributes)
-    dead_letter = find_queue(sqs, redrive.dead_letter_arn) if redrive and redrive.dead_letter_arn else None
+    redrive = RedrivePolicy.from_attributes(attributes)
+    dead_letter = find_queue(sqs, redrive.dead_letter_target_arn) if redrive else None
     return {
         "queue": queue.name,
         "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
