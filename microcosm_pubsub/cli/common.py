@@ -23,6 +23,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from microcosm_pubsub.aws.faults import error_code
 from microcosm_pubsub.aws.provisioning import is_missing_queue
 from microcosm_pubsub.wire.errors import PubSubError
 
@@ -137,8 +138,8 @@ def aws_client(args: argparse.Namespace, service: str) -> Any:
 
 def describe_aws_error(error: Exception) -> str:
     if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'Error')}: {details.get('Message', str(error))}"
+        code, message = error_code(error)
+        return f"{code or 'Error'}: {message or error}"
     return str(error)
 
 
