@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +26,11 @@ from microcosm_pubsub.wire.fifo import is_fifo
 from microcosm_pubsub.wire.limits import SQS_MAX_BATCH
 
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeFilterType
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef, SendMessageBatchResultTypeDef
+
 logger = logging.getLogger("microcosm_pubsub.consumer")
 
 # `SQS_MAX_BATCH` and `chunks` are kept importable from here, where they used to live
@@ -32,8 +38,8 @@ __all__ = ["SQS_MAX_BATCH", "SQSConsumer", "chunks", "whole_number"]
 
 
 # What each receive asks SQS for; a FIFO queue's group keeps its messages in order (ordering.py)
-ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
-FIFO_ATTRIBUTES = [*ATTRIBUTES, "MessageGroupId"]
+ATTRIBUTES: list[QueueAttributeFilterType] = ["ApproximateReceiveCount", "SentTimestamp"]
+FIFO_ATTRIBUTES: list[QueueAttributeFilterType] = [*ATTRIBUTES, "MessageGroupId"]
 
 
 @defaults(
@@ -84,17 +90,20 @@ class SQSConsumer:
         self.settlement = Settlement(self, self.middleware, graph.config.sqs_message_dispatcher, cleaner(graph))
 
     @cached_property
-    def client(self) -> Any:
+    def client(self) -> SQSClient:
         """The SQS client; a reader for a file path or `STDIN` as the queue URL, or a Lambda event."""
-        return reader_for(self.sqs_queue_url, self.sqs_event) or self.graph.sqs_client
+        reader = reader_for(self.sqs_queue_url, self.sqs_event)
+        # A reader answers, in boto3's shapes, the calls made of a queue it reads (receive, delete)
+        client: SQSClient = self.graph.sqs_client if reader is None else cast("SQSClient", reader)
+        return client
 
     @property
-    def sqs_client(self) -> Any:
+    def sqs_client(self) -> SQSClient:
         """The old package's name for the client; assignable."""
         return self.client
 
     @sqs_client.setter
-    def sqs_client(self, client: Any) -> None:
+    def sqs_client(self, client: SQSClient) -> None:
         self.__dict__["client"] = client
 
     @property
@@ -127,7 +136,7 @@ class SQSConsumer:
         self.middleware.received(messages)
         return messages
 
-    def wrap(self, raw: dict[str, Any], received_at: float | None = None) -> SQSMessage:
+    def wrap(self, raw: Mapping[str, Any], received_at: float | None = None) -> SQSMessage:
         """A received message as an `SQSMessage`; never raises, whatever the message holds."""
         message = self.envelope.parse_raw_message(self, raw, received_at)
         if message.is_valid:
@@ -148,33 +157,40 @@ class SQSConsumer:
         return self.backoff_policy.compute_backoff_timeout(message, None)
 
     def ack(self, message: SQSMessage) -> None:
-        self._call("delete_message", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
+        with self.refused("delete_message"):
+            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
 
     def nack(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> None:
         self.extend_visibility(message, self.retry_delay(message, visibility_timeout_seconds))
 
     def extend_visibility(self, message: SQSMessage, seconds: int) -> None:
-        self._call(
-            "change_message_visibility", QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle,
-            VisibilityTimeout=clamp(seconds),
-        )
+        with self.refused("change_message_visibility"):
+            self.client.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=clamp(seconds),
+            )
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
+    @contextmanager
+    def refused(self, operation: str) -> Iterator[None]:
+        """boto's errors of `operation` as `ConsumeError`."""
         try:
-            return getattr(self.client, operation)(**kwargs)
+            yield
         except (BotoCoreError, ClientError) as error:
             raise ConsumeError(f"{operation} on {self.queue_url} failed: {error}") from error
 
     def queue_attributes(self, names: Sequence[str]) -> dict[str, Any]:
         """The consumed queue's attributes `names`; boto's errors propagate, as in the two below."""
-        return dict(self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))["Attributes"])
+        # The names are the runner's, which SQS checks: typed as boto3 lists them
+        listed = cast("list[QueueAttributeFilterType]", list(names))
+        response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=listed)
+        return dict(response["Attributes"].items())
 
     def find_queue_url(self, name: str, account: str) -> str:
         return str(self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
-    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-        response: Mapping[str, Any] = self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        return response
+    def send_message_batch(
+        self, queue_url: str, entries: list[SendMessageBatchRequestEntryTypeDef],
+    ) -> SendMessageBatchResultTypeDef:
+        return self.client.send_message_batch(QueueUrl=queue_url, Entries=entries)
 
     def settle_block(self, message: SQSMessage, error: BaseException | None) -> bool:
         """Settle a `with message:` block's outcome as every path does; swallow signals, let a failure propagate."""

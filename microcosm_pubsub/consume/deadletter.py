@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,6 +14,11 @@ from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import MessageHandlingResult
 from microcosm_pubsub.wire.batching import sized_batches
 from microcosm_pubsub.wire.limits import SQS_BATCH_TARGET_BYTES, SQS_MAX_ATTRIBUTES, SQS_MAX_BATCH
+from microcosm_pubsub.wire.outgoing import Attributes, MessageAttributeValue
+
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 
 logger = logging.getLogger("microcosm_pubsub.deadletter")
@@ -24,14 +29,14 @@ MAX_REASON_CHARS = 1024
 DISALLOWED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def attribute(value: object, data_type: str = "String") -> dict[str, str]:
+def attribute(value: object, data_type: str = "String") -> MessageAttributeValue:
     return {"DataType": data_type, "StringValue": DISALLOWED.sub("?", str(value))[:MAX_REASON_CHARS] or "-"}
 
 
-def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> dict[str, dict[str, Any]]:
+def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> Attributes:
     """Why the message is here, then as many of its own attributes as SQS allows."""
     message = result.message
-    attributes: dict[str, dict[str, Any]] = {
+    attributes: Attributes = {
         "pubsub_outcome": attribute(result.outcome.value),
         "pubsub_reason": attribute(result.reason or result.outcome.value),
         "pubsub_media_type": attribute(message.media_type or "unknown"),
@@ -49,11 +54,14 @@ def dead_letter_attributes(result: MessageHandlingResult, source_queue: str) -> 
     for name, value in message.delivery.attributes.items():
         if len(attributes) >= SQS_MAX_ATTRIBUTES:
             break
-        if name in attributes or not isinstance(value, dict):
+        if name in attributes or not isinstance(value, dict) or "DataType" not in value:
             continue
-        kept = {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
-        if "DataType" in kept:
-            attributes[name] = kept
+        kept: MessageAttributeValue = {"DataType": value["DataType"]}
+        if "StringValue" in value:
+            kept["StringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            kept["BinaryValue"] = value["BinaryValue"]
+        attributes[name] = kept
     return attributes
 
 
@@ -97,7 +105,9 @@ class RedrivePolicy:
 class BatchSender(Protocol):
     """What dead-lettering needs from SQS (the consumer offers it)."""
 
-    def send_message_batch(self, queue_url: str, entries: list[dict[str, Any]]) -> Mapping[str, Any]: ...
+    def send_message_batch(
+        self, queue_url: str, entries: list[SendMessageBatchRequestEntryTypeDef],
+    ) -> Mapping[str, Any]: ...
 
 
 class DeadLetterQueue:
@@ -112,7 +122,7 @@ class DeadLetterQueue:
         sent: list[SQSMessage] = []
         for chunk in sized_chunks(results):
             # The body as received, so that a requeue restores exactly what the producer sent
-            entries = [
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(index), "MessageBody": result.message.delivery.body,
                  "MessageAttributes": dead_letter_attributes(result, source_queue)}
                 for index, result in enumerate(chunk)
