@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,30 +45,6 @@ class Counts:
     duplicated: int = 0
 
 
-class Progress:
-    """One line on stderr: rewritten in place on a terminal, repeated now and then in a log."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.shown = False
-        self.last = time.monotonic()
-
-    def update(self, counts: Counts, dry_run: bool) -> None:
-        if not self.tty and time.monotonic() - self.last < PROGRESS_EVERY_SECONDS:
-            return
-        done = f"{counts.would_move} would move" if dry_run else f"{counts.moved} moved"
-        text = f"requeue: {done}, {counts.skipped} skipped, {counts.failed} failed"
-        self.stream.write(f"\r{text}\033[K" if self.tty else f"{text}\n")
-        self.stream.flush()
-        self.shown, self.last = True, time.monotonic()
-
-    def close(self) -> None:
-        if self.tty and self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def kept_attributes(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
@@ -94,15 +70,16 @@ class Mover:
         self.held: dict[str, str] = {}  # message id -> latest receipt handle
         self.seen: set[str] = set()
         self.batch_size = min(SQS_MAX_BATCH, max(1, int(args.rate))) if args.rate else SQS_MAX_BATCH
-        self.progress = Progress(sys.stderr)
         self.error: str | None = None  # why receiving stopped early, if it did
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.reported: float | None = None  # when progress was last shown
 
     def remaining(self) -> int:
         taken = self.counts.would_move + self.counts.moved + self.counts.duplicated
         return self.batch_size if self.args.limit is None else self.args.limit - taken
 
     def run(self) -> Counts:
-        started = time.monotonic()
         try:
             while not self.stop.is_set() and self.remaining() > 0:
                 try:
@@ -126,14 +103,26 @@ class Mover:
                 else:
                     for chunk in sized_batches(matching, message_bytes, max_bytes=SQS_BATCH_TARGET_BYTES):
                         self.move(chunk)
-                self.progress.update(self.counts, self.args.dry_run)
+                self.report_progress()
                 if self.args.rate:
                     processed = self.counts.moved + self.counts.would_move + self.counts.failed + self.counts.duplicated
-                    self.stop.wait(started + processed / self.args.rate - time.monotonic())
+                    self.stop.wait(self.started + processed / self.args.rate - time.monotonic())
         finally:
             release(self.sqs, self.source, list(self.held.values()))
-            self.progress.close()
+            if self.tty and self.reported is not None:
+                sys.stderr.write("\n")
         return self.counts
+
+    def report_progress(self) -> None:
+        """One line on stderr: rewritten in place on a terminal, repeated now and then in a log."""
+        if not self.tty and time.monotonic() - (self.reported or self.started) < PROGRESS_EVERY_SECONDS:
+            return
+        counts = self.counts
+        done = f"{counts.would_move} would move" if self.args.dry_run else f"{counts.moved} moved"
+        text = f"requeue: {done}, {counts.skipped} skipped, {counts.failed} failed"
+        sys.stderr.write(f"\r{text}\033[K" if self.tty else f"{text}\n")
+        sys.stderr.flush()
+        self.reported = time.monotonic()
 
     def matches(self, message: dict[str, Any]) -> bool:
         if self.args.media_type is not None:
