@@ -35,15 +35,14 @@ def warning(receive_count: int, redrive: RedrivePolicy | None) -> str | None:
 
 HELP = "show messages on a queue without consuming them"
 DESCRIPTION = (
-    "Receive up to N messages and show each one's media type, receive count, age, dead-letter "
-    "reason (if any) and body, then make them all visible again at once. Nothing is deleted.\n\n"
-    "Peeking counts as a receive: it adds one to each message's receive count, and SQS cannot "
-    "show a message's count before receiving it. On a queue with a redrive policy, a message this "
-    "peek takes to maxReceiveCount is never handled again: SQS moves it to the dead-letter queue, "
-    "without a reason, at its next receive. So peek says before receiving that it counts, marks "
-    "each message with its receives out of maxReceiveCount, warns for each one it left with one "
-    "receive or none, and refuses a queue whose maxReceiveCount is 1 or 2 (where any peek takes "
-    "away half or all of a message's tries) unless --force."
+    "Receive up to N messages and show each one's media type, receive count, age, dead-letter reason (if any) and "
+    "body, then make them all visible again at once. Nothing is deleted.\n\n"
+    "Peeking counts as a receive: it adds one to each message's receive count, and SQS cannot show a message's count "
+    "before receiving it. On a queue with a redrive policy, a message this peek takes to maxReceiveCount is never "
+    "handled again: SQS moves it to the dead-letter queue, without a reason, at its next receive. So peek says before "
+    "receiving that it counts, marks each message with its receives out of maxReceiveCount, warns for each one it left "
+    "with one receive or none, and refuses a queue whose maxReceiveCount is 1 or 2 (where any peek takes away half or "
+    "all of a message's tries) unless --force."
 )
 
 

@@ -21,10 +21,9 @@ SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 CONSUMER_ACTIONS = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 HELP = "create topics, queues, dead-letter queues and subscriptions from a stack file"
 DESCRIPTION = (
-    "Create or update the topics, queues, dead-letter queues (with redrive policies) and "
-    "subscriptions a stack file declares, on the endpoint the environment names (AWS or local). "
-    "Idempotent: only what differs is changed, and a second run says 'no changes'. "
-    "Then prints the least-privilege IAM policies for producers and consumers."
+    "Create or update the topics, queues, dead-letter queues (with redrive policies) and subscriptions a stack file "
+    "declares, on the endpoint the environment names (AWS or local). Idempotent: only what differs is changed, and a "
+    "second run says 'no changes'. Then prints the least-privilege IAM policies for producers and consumers."
 )
 EPILOG = "stack file format:\n" + (stack_module.__doc__ or "").split("\n", 1)[1]
 

@@ -32,11 +32,10 @@ if TYPE_CHECKING:
 
 HELP = "publish one message to a topic and print its message id"
 DESCRIPTION = (
-    "Publish DATA (a JSON object of the message's fields) to TOPIC with MT as its media type, "
-    "exactly as sns_producer would: mediaType and opaqueData are added and the media_type message "
-    "attribute is set. With --schemas, DATA is validated against the schema registered for MT "
-    "first, and nothing is sent if it does not fit; its fields may then be named as on the wire "
-    "(orderId) or as in Python (order_id). Without --schemas, DATA goes out as given."
+    "Publish DATA (a JSON object of the message's fields) to TOPIC with MT as its media type, exactly as sns_producer "
+    "would: mediaType and opaqueData are added and the media_type message attribute is set. With --schemas, DATA is "
+    "validated against the schema registered for MT first, and nothing is sent if it does not fit; its fields may then "
+    "be named as on the wire (orderId) or as in Python (order_id). Without --schemas, DATA goes out as given."
 )
 EPILOG = (
     "example:\n  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order \\\n"

@@ -174,14 +174,12 @@ class Mover:
 
 HELP = "move messages from a dead-letter queue back to a queue"
 DESCRIPTION = (
-    "Move messages from SOURCE (usually a dead-letter queue) to --to QUEUE in batches of up to ten: "
-    "each batch is sent to the target first and deleted from SOURCE only once the send succeeded. "
-    "The body and message attributes are kept as they are, except the pubsub_* attributes the "
-    "dead-letter path added (pubsub_reason, pubsub_outcome, ...), which are dropped so the consumer "
-    "sees the message as its producer sent it. Messages that do not match the filters stay on "
-    "SOURCE, visible again when the run ends. Ctrl-C (or SIGTERM) finishes the batch in hand and "
-    "stops (exit status 130): no message is dropped or sent twice. Progress goes to stderr, the "
-    "final counts to stdout."
+    "Move messages from SOURCE (usually a dead-letter queue) to --to QUEUE in batches of up to ten: each batch is sent "
+    "to the target first and deleted from SOURCE only once the send succeeded. The body and message attributes are "
+    "kept as they are, except the pubsub_* attributes the dead-letter path added (pubsub_reason, pubsub_outcome, ...), "
+    "which are dropped so the consumer sees the message as its producer sent it. Messages that do not match the "
+    "filters stay on SOURCE, visible again when the run ends. Ctrl-C (or SIGTERM) finishes the batch in hand and stops "
+    "(exit status 130): no message is dropped or sent twice. Progress goes to stderr, the final counts to stdout."
 )
 
 

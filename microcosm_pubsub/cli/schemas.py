@@ -17,9 +17,9 @@ from microcosm_pubsub.wire.errors import PubSubError
 
 HELP = "export the registered media types and their JSON Schema"
 DESCRIPTION = (
-    "Import MODULE (and so its @schema and @handles declarations) and export the catalogue of "
-    "media types it registers, each with a JSON Schema (2020-12) of the message on the wire, "
-    "built from the marshmallow fields (types without a JSON equivalent become {})."
+    "Import MODULE (and so its @schema and @handles declarations) and export the catalogue of media types it "
+    "registers, each with a JSON Schema (2020-12) of the message on the wire, built from the marshmallow fields (types "
+    "without a JSON equivalent become {})."
 )
 
 

@@ -21,12 +21,11 @@ METRIC_WINDOW = datetime.timedelta(minutes=15)
 
 HELP = "queue depths, in flight, delayed, oldest message age and dead-letter depth"
 DESCRIPTION = (
-    "Print one row per queue: visible messages, in flight (received, not yet deleted), delayed, "
-    "the age of the oldest message, and the dead-letter queue its redrive policy names with that "
-    "queue's visible messages. OLDEST is CloudWatch's ApproximateAgeOfOldestMessage (latest data "
-    "point of the last 15 minutes); it is n/a when CloudWatch has none or cannot be read, as on "
-    "the local endpoint. A queue that cannot be read is reported on stderr and the rest are "
-    "still shown; the exit status is then 1."
+    "Print one row per queue: visible messages, in flight (received, not yet deleted), delayed, the age of the oldest "
+    "message, and the dead-letter queue its redrive policy names with that queue's visible messages. OLDEST is "
+    "CloudWatch's ApproximateAgeOfOldestMessage (latest data point of the last 15 minutes); it is n/a when CloudWatch "
+    "has none or cannot be read, as on the local endpoint. A queue that cannot be read is reported on stderr and the "
+    "rest are still shown; the exit status is then 1."
 )
 
 
