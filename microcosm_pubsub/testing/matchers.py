@@ -228,26 +228,20 @@ def not_published(media_type: Any = None, content: Any = None, /, **fields: Any)
 Expected: TypeAlias = "Matcher[Any] | str | tuple[Any, Mapping[str, Any]]"
 
 
-def expectations(messages: tuple[Expected, ...]) -> list[Matcher[Any]]:
-    """Each of `a_message(...)` (or any matcher of one message), a media type, or a `(media_type, fields)` pair."""
-    expected: list[Matcher[Any]] = []
-    for message in messages:
-        if isinstance(message, Matcher):
-            expected.append(message)
-        elif isinstance(message, tuple):
-            expected.append(a_message(*message))
-        elif isinstance(message, str):
-            expected.append(a_message(message))
-        else:
-            raise TypeError(f"expected a_message(...), a media type or a (media_type, fields) pair, not {message!r}")
-    return expected
+def expectation(message: Expected) -> Matcher[Any]:
+    """`a_message(...)` (or any matcher of one message), a media type, or a `(media_type, fields)` pair."""
+    if isinstance(message, Matcher):
+        return message
+    if isinstance(message, tuple | str):
+        return a_message(*message) if isinstance(message, tuple) else a_message(message)
+    raise TypeError(f"expected a_message(...), a media type or a (media_type, fields) pair, not {message!r}")
 
 
 def published_inanyorder(*messages: Expected) -> InAnyOrderMatcher:
     """Exactly these messages were published, in any order; each `a_message(...)`, a media type or a pair."""
-    return InAnyOrderMatcher(expectations(messages))
+    return InAnyOrderMatcher([expectation(message) for message in messages])
 
 
 def published_in_order(*messages: Expected) -> InOrderMatcher:
     """Exactly these messages were published, in this order; each as for `published_inanyorder`."""
-    return InOrderMatcher(expectations(messages))
+    return InOrderMatcher([expectation(message) for message in messages])
