@@ -64,12 +64,6 @@ def resource_cache_whitelist_callable(media_type: str | None, uri: str) -> bool:
     return bool(media_type and "created" in media_type.split(".") and EVENT_PATH.search(uri))
 
 
-def media_type_of(message: Mapping[str, Any]) -> str | None:
-    """The media type of decoded content (`media_type`), or of raw JSON (`mediaType`)."""
-    media_type = message.get("media_type") or message.get("mediaType")
-    return str(media_type) if media_type else None
-
-
 class URIHandler:
     """Base handler for messages that carry a resource's URI: fetch it, then `handle` it (True when handled)."""
 
@@ -158,8 +152,10 @@ class URIHandler:
         self.logger.info("%s: ignored", self.name, extra={"handler": self.name, "uri": uri})
 
     def is_cacheable(self, message: Mapping[str, Any], uri: str) -> bool:
+        # The media type of decoded content (`media_type`), or of raw JSON (`mediaType`)
+        media_type = message.get("media_type") or message.get("mediaType")
         return self.resource_cache is not None and bool(
-            self.resource_cache_whitelist_callable(media_type=media_type_of(message), uri=uri))
+            self.resource_cache_whitelist_callable(media_type=str(media_type) if media_type else None, uri=uri))
 
     def get_resource(self, message: Mapping[str, Any], uri: str) -> Any:
         """The resource's JSON, from the cache when allowed, else fetched; `Nack` when missing or stale."""

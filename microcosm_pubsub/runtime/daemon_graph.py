@@ -14,12 +14,9 @@ from microcosm.errors import NotBoundError
 
 from microcosm_pubsub.aws.clients import ENDPOINT_VARIABLES
 from microcosm_pubsub.graph.config import closest, factories, key_list
-from microcosm_pubsub.runtime.daemon_args import HEALTH, health_config
+from microcosm_pubsub.runtime.daemon_args import HEALTH, health_config, logger
 from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
 
-
-# The daemon's lines keep one logger name, whichever of its modules writes them
-logger = logging.getLogger("microcosm_pubsub.daemon")
 
 # Built before the graph is locked: the handlers' threads and the producer reach them lazily
 SUPPORT_COMPONENTS = ("opaque", "pubsub_middleware", "sqs_message_context", "sqs_envelope",

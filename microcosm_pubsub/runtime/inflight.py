@@ -105,7 +105,6 @@ class InFlight:
         """Record what the caller finished, take the next message; None when closing (or not `wait`) and none left."""
         with self._lock:
             if finished is not None:
-                self._running -= 1
                 self._finish(finished)
             while not self._pending:
                 if self.closing or not wait:
@@ -117,10 +116,10 @@ class InFlight:
     def finish(self, item: Finished) -> None:
         """A handler thread is done with a message (`item` is its result, or the message handed back)."""
         with self._lock:
-            self._running -= 1
             self._finish(item)
 
     def _finish(self, item: Finished) -> None:
+        self._running -= 1
         self._finished.append(item)
         self._finished_at.append(self.clock())
         if self._ordered is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from microcosm_pubsub.consume.logs import log_configuration
 from microcosm_pubsub.graph.config import factories, key_list, unknown_keys, unknown_sections
 from microcosm_pubsub.middleware import tracing
+from microcosm_pubsub.runtime.daemon_args import logger
 from microcosm_pubsub.schemas.handler_registry import handler_name
 from microcosm_pubsub.wire.fifo import is_fifo
 
@@ -14,9 +15,6 @@ from microcosm_pubsub.wire.fifo import is_fifo
 if TYPE_CHECKING:
     from microcosm_pubsub.runtime.runner import Runner
 
-
-# The daemon's lines keep one logger name, whichever of its modules writes them
-logger = logging.getLogger("microcosm_pubsub.daemon")
 
 
 def warn_unknown_keys(name: str, graph: Any) -> None:
