@@ -343,3 +343,45 @@ def describe(key: str, value: str) -> str:
         topics = [arn.rsplit(":", 1)[-1] for arn in statement["Condition"]["ArnEquals"]["aws:SourceArn"]]
         return f"policy lets topic{'s' if len(topics) > 1 else ''} {', '.join(topics)} send"
     return f"{LABELS.get(key, key)} {value}s"
+
+
+# The idempotency records' table (microcosm_pubsub.effects.stores.dynamodb): the string `key` its partition key,
+# on demand, `expires` (epoch seconds) its TTL attribute so that DynamoDB tidies old records away
+IDEMPOTENCY_TABLE = "pubsub_idempotency"
+TABLE_ACTIVE_WAIT_SECONDS = 60
+
+
+def create_idempotency_table(client: Any, name: str = IDEMPOTENCY_TABLE) -> bool:
+    """Create the DynamoDB table of idempotency records unless it exists; whether it was created.
+
+    Expiry is decided by the store's conditions, not by the TTL sweep (which may lag by days): the TTL
+    only keeps the table from growing.
+    """
+    try:
+        client.describe_table(TableName=name)
+        return False
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+    try:
+        client.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        )
+    except ClientError as error:
+        # Another process created it meanwhile
+        if error.response.get("Error", {}).get("Code") != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": TABLE_ACTIVE_WAIT_SECONDS},
+    )
+    try:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+        )
+    except (BotoCoreError, ClientError) as error:
+        # Only tidying is lost: expiry itself is checked in the store's conditions
+        if "already enabled" not in str(error).lower():
+            raise
+    return True

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from microcosm_pubsub.consume.message import TTL_KEY, SQSMessage
 from microcosm_pubsub.consume.opaque_scope import OpaqueScope
 from microcosm_pubsub.consume.result import Action, MessageHandlingResult, Outcome
 from microcosm_pubsub.consume.settle import Settlement
+from microcosm_pubsub.effects import current
+from microcosm_pubsub.effects.idempotency import Idempotency, Plan, Running, message_identity
 from microcosm_pubsub.graph.config import defaults, typed
 from microcosm_pubsub.schemas.handler_registry import handler_name
 from microcosm_pubsub.wire.errors import HandlerNotFoundError
@@ -27,6 +30,10 @@ class Ready:
     name: str
     opaque: Mapping[str, Any]
     published: float | None
+    # What follow-up message ids derive from (`current.handling`)
+    identity: str = ""
+    # An idempotent handling's key and payload hash; None for other handlers
+    plan: Plan | None = None
 
 
 @defaults(
@@ -55,6 +62,7 @@ class SQSMessageDispatcher:
         self.opaque = graph.opaque
         self.middleware = graph.pubsub_middleware
         self.consumer: SQSConsumer = graph.sqs_consumer
+        self.idempotency: Idempotency = graph.pubsub_idempotency
 
     @property
     def opaque(self) -> Any:
@@ -97,8 +105,19 @@ class SQSMessageDispatcher:
     def prepare(self, messages: Sequence[SQSMessage], bound_handlers: dict[str, Any] | None = None) -> None:
         """Do each message's look-ups now: handler, the outcomes decided before any call, opaque context."""
         # Between two handler calls the CPU caches are cold (the handler waited): there less code costs far less
+        plans: list[Plan] = []
         for message in messages:
-            message._prepared = (bound_handlers, self._prepare(message, bound_handlers))
+            ready = self._prepare(message, bound_handlers)
+            message._prepared = (bound_handlers, ready)
+            if isinstance(ready, Ready) and ready.plan is not None:
+                plans.append(ready.plan)
+        if plans:
+            # A receive's idempotency keys read at once: its completed duplicates need no claim
+            self.idempotency.look_up(plans)
+
+    def check_idempotency(self) -> None:
+        """At start: the active idempotent handlers have a usable store (`ConfigurationError` naming the fix)."""
+        self.idempotency.start(self.handlers.active)
 
     def handle_message(
         self, message: SQSMessage, bound_handlers: dict[str, Any] | None = None,
@@ -121,8 +140,15 @@ class SQSMessageDispatcher:
         if not isinstance(ready, Ready):
             return _measured(ready, started, seconds_since_published(message.opaque_data))
         age = seconds_since(ready.published)
+        running: Running | None = None
+        token = current.handling.set(current.Handling(ready.identity, ready.name))
         try:
-            with self._scope(ready.opaque), self.middleware.handling(message):
+            if ready.plan is not None:
+                begun = await self.idempotency.begin_async(message, ready.name, ready.plan)
+                if isinstance(begun, MessageHandlingResult):
+                    return _measured(begun, started, age)
+                running = begun
+            with self._scope(ready.opaque), self.middleware.handling(message), _guarding(running):
                 returned = ready.handler(message.content)
                 if is_awaitable(returned):
                     returned = await returned
@@ -130,6 +156,10 @@ class SQSMessageDispatcher:
             result = MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
         else:
             result = MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
+            if running is not None:
+                result = await running.finish_async(result)
+        finally:
+            current.handling.reset(token)
         return _measured(result, started, age)
 
     def all_handlers_async(self) -> bool:
@@ -170,17 +200,43 @@ class SQSMessageDispatcher:
             reason = f"received {message.approximate_receive_count} times, over message_max_processing_attempts={limit}"
             return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
         opaque = self._scope.normalized(self.context(message, name, ttl))
-        return Ready(handler, name, opaque, published_at(message.opaque_data))
+        plan = None
+        if (options := self.idempotency.options_for(handler, name)) is not None:
+            planned = self.idempotency.plan(message, name, options)
+            if isinstance(planned, MessageHandlingResult):
+                return planned
+            plan = planned
+        return Ready(handler, name, opaque, published_at(message.opaque_data), message_identity(message), plan)
 
     def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
+        token = current.handling.set(current.Handling(ready.identity, ready.name))
         try:
+            if ready.plan is not None:
+                return self._call_idempotent(message, ready, ready.plan, started)
             with self._scope(ready.opaque), self.middleware.handling(message):
                 returned = ready.handler(message.content)
                 if is_awaitable(returned):
                     returned = run_awaitable(returned)
         except Exception as error:
             return MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
+        finally:
+            current.handling.reset(token)
         return MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
+
+    def _call_idempotent(self, message: SQSMessage, ready: Ready, plan: Plan, started: float) -> MessageHandlingResult:
+        """Claim the key, call the handler only when the claim is won, complete it with the outcome."""
+        running = self.idempotency.begin(message, ready.name, plan)
+        if isinstance(running, MessageHandlingResult):
+            return running
+        try:
+            with self._scope(ready.opaque), self.middleware.handling(message), running:
+                returned = ready.handler(message.content)
+                if is_awaitable(returned):
+                    returned = run_awaitable(returned)
+        except Exception as error:
+            return MessageHandlingResult.from_error(message, error, ready.name, time.perf_counter() - started)
+        result = MessageHandlingResult.from_return(message, returned, ready.name, time.perf_counter() - started)
+        return running.finish(result)
 
     def handle_batch(
         self, messages: Sequence[SQSMessage] | None = None, bound_handlers: dict[str, Any] | None = None,
@@ -201,6 +257,10 @@ class SQSMessageDispatcher:
 
     def settle(self, results: Sequence[MessageHandlingResult], release: Sequence[SQSMessage] = ()) -> None:
         self.settlement.settle(results, release)
+
+
+def _guarding(running: Running | None) -> Running | nullcontext[None]:
+    return nullcontext() if running is None else running
 
 
 def _measured(result: MessageHandlingResult, started: float, age: float | None) -> MessageHandlingResult:

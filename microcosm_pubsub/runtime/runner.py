@@ -14,6 +14,7 @@ from microcosm_pubsub.aws.faults import lasting_fault, unknown_region
 from microcosm_pubsub.consume.deadletter import RedrivePolicy
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import Action, MessageHandlingResult
+from microcosm_pubsub.effects.idempotency import Idempotency
 from microcosm_pubsub.middleware.chain import MiddlewareChain
 from microcosm_pubsub.runtime.async_lane import AsyncLane, HandlesAsync
 from microcosm_pubsub.runtime.inflight import InFlight
@@ -112,6 +113,10 @@ class Runner:
         self.failure_status = 1
         self.max_receive_count: int | None = None
         self.lane: AsyncLane | None = None
+        # Idempotent handlings' leases last as long as their messages' visibility, and are extended with it
+        leases = getattr(dispatcher, "idempotency", None)
+        self.leases = leases if isinstance(leases, Idempotency) else None
+        self.effects_checked = False
 
     def run(self) -> None:
         if not self.prepared:
@@ -142,6 +147,11 @@ class Runner:
 
     def prepare(self) -> None:
         """Read the queue's visibility timeout and redrive policy once; `ConfigurationError` if it does not exist."""
+        check = getattr(self.dispatcher, "check_idempotency", None)
+        if not self.effects_checked and callable(check):
+            # A missing table or an unreachable store stops the start, not the first message
+            check()
+            self.effects_checked = True
         queue_url = self.consumer.queue_url
         try:
             region = unknown_region(self.consumer.client, queue_url)
@@ -180,6 +190,8 @@ class Runner:
             self.visibility_timeout = int(attributes.get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
         except (TypeError, ValueError):
             self.visibility_timeout = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+        if self.leases is not None:
+            self.leases.learn_lease(self.visibility_timeout)
         policy = RedrivePolicy.from_attributes(attributes)
         if policy is not None:
             self.max_receive_count = policy.max_receive_count
@@ -303,6 +315,8 @@ class Runner:
                 self.settle(batch)
             if due := self.in_flight.due(heartbeat_interval):
                 self.consumer.change_visibility_batch([(message, self.visibility_timeout) for message in due])
+                if self.leases is not None:
+                    self.leases.extend(due, self.visibility_timeout)
 
     def settle(self, batch: list[Finished]) -> None:
         results = [item for item in batch if isinstance(item, MessageHandlingResult)]
