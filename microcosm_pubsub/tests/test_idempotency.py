@@ -132,7 +132,8 @@ class IdempotencyTestCase(unittest.TestCase):
         self.graph.assign("sns_client", self.world.sns)
         self.graph.assign("sqs_client", self.world.sqs)
         self.handler: Any = handler if handler is not None else idempotent(Recorder())
-        self.graph.sqs_message_handler_registry.register(OrderSchema.MEDIA_TYPE, self.handler)
+        registry: Any = self.graph.sqs_message_handler_registry
+        registry.register(OrderSchema.MEDIA_TYPE, self.handler)
         return self.graph
 
     @property

@@ -1,0 +1,282 @@
+"""The SQL idempotency store on SQLite and on a real PostgreSQL server: the inbox in one transaction.
+
+Messages go through the dispatcher on the in-memory SNS/SQS double; the store is the real database.
+"""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from hamcrest import (
+    assert_that,
+    calling,
+    contains_exactly,
+    contains_inanyorder,
+    contains_string,
+    equal_to,
+    has_entries,
+    has_length,
+    is_,
+    raises,
+)
+from microcosm.api import create_object_graph, load_from_dict
+
+from microcosm_pubsub.aws.memory import MemoryAWS
+from microcosm_pubsub.aws.provisioning import provision
+from microcosm_pubsub.consume.result import Outcome
+from microcosm_pubsub.effects.database import IDEMPOTENCY_TABLE, create_tables, idempotency_table
+from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, REUSED, Idempotency, idempotent, transaction
+from microcosm_pubsub.effects.stores import COMPLETED, IN_PROGRESS, Record
+from microcosm_pubsub.effects.stores.sql import SQLStore
+from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.tests.test_idempotency import OrderSchema, body
+from microcosm_pubsub.wire.errors import ConfigurationError
+
+
+WAIT_SECONDS = 20.0
+# The service's own table, written in the handling's transaction
+service_metadata = sa.MetaData()
+effects = sa.Table(
+    "idempotency_test_effects", service_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+)
+
+
+class Charging:
+    """Writes an effect row in the handling's transaction; `fail_after_write` raises once it wrote it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail_after_write = False
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+
+    def __call__(self, content: dict[str, Any]) -> bool:
+        self.calls += 1
+        connection = transaction()
+        connection.execute(effects.insert().values(name=content["name"]))
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(WAIT_SECONDS)
+        if self.fail_after_write:
+            raise RuntimeError("the card was declined after the row was written")
+        return True
+
+
+class SQLStoreTestCase(unittest.TestCase):
+    """The store on SQLite; `PostgresTestCase` runs the same on PostgreSQL."""
+
+    def url(self) -> str:
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        return f"sqlite:///{Path(directory.name) / 'effects.db'}"
+
+    def setUp(self) -> None:
+        self.world = MemoryAWS()
+        self.database_url = self.url()
+
+    def given(self, handler: Any = None, tables: bool = True, **idempotency: Any) -> Any:
+        self.stack = provision(self.world.sns, self.world.sqs, fixtures.unique_name("idem-sql"),
+                               max_receive_count=10)
+        config = {
+            "sqs_consumer": {"sqs_queue_url": self.stack.queue_url, "region_name": "us-east-1"},
+            "sqs_message_dispatcher": {"dead_letter_queue_url": self.stack.dead_letter_queue_url},
+            "pubsub_idempotency": {"store": "sql", **idempotency},
+            "pubsub_database": {"url": self.database_url},
+        }
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
+        graph.assign("sns_client", self.world.sns)
+        graph.assign("sqs_client", self.world.sqs)
+        self.graph = graph
+        self.engine = graph.pubsub_database.engine
+        self.addCleanup(self.engine.dispose)
+        if tables:
+            create_tables(self.engine, [IDEMPOTENCY_TABLE])
+            service_metadata.create_all(self.engine)
+        self.handler: Any = idempotent(handler if handler is not None else Charging())
+        registry: Any = graph.sqs_message_handler_registry
+        registry.register(OrderSchema.MEDIA_TYPE, self.handler)
+        return graph
+
+    @property
+    def guard(self) -> Idempotency:
+        guard: Idempotency = self.graph.pubsub_idempotency
+        return guard
+
+    def send(self, name: str, message_id: str = "m-1", amount: int = 1) -> None:
+        sqs: Any = self.world.sqs
+        sqs.send_message(QueueUrl=self.stack.queue_url, MessageBody=body(name, amount), MessageAttributes={
+            "media_type": {"DataType": "String", "StringValue": OrderSchema.MEDIA_TYPE},
+            MESSAGE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": message_id},
+        })
+
+    def receive(self, count: int = 1) -> list[Any]:
+        messages: list[Any] = self.graph.sqs_consumer.consume(limit=count, wait_seconds=0)
+        assert_that(messages, has_length(count))
+        return messages
+
+    def effect_names(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return [row.name for row in connection.execute(sa.select(effects.c.name).order_by(effects.c.id))]
+
+    def records(self) -> list[Any]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(sa.select(idempotency_table)))
+
+    def test_the_effect_and_the_record_commit_together(self) -> None:
+        """Handled once: one effect row, the record COMPLETED; the copy is a duplicate and writes nothing."""
+        self.given()
+        self.send("one")
+        self.send("one")
+        results = self.graph.sqs_message_dispatcher.handle_batch(self.receive(2))
+        assert_that([result.outcome for result in results], contains_exactly(Outcome.SUCCEEDED, Outcome.SUCCEEDED))
+        assert_that(results[1].extra, has_entries(duplicate=True))
+        assert_that((self.effect_names(), self.handler.calls), is_(equal_to((["one"], 1))))
+        assert_that([(row.status, row.outcome) for row in self.records()],
+                    contains_exactly((COMPLETED, "SUCCEEDED")))
+
+    def test_a_failed_handler_leaves_neither_effect_nor_record(self) -> None:
+        """The handler wrote its row, then raised: both roll back; the retry writes it once."""
+        self.given()
+        self.handler.fail_after_write = True
+        self.send("one")
+        dispatcher = self.graph.sqs_message_dispatcher
+        assert_that(dispatcher.handle_batch(self.receive())[0].outcome, is_(Outcome.FAILED))
+        assert_that((self.effect_names(), self.records()), is_(equal_to(([], []))))
+        self.handler.fail_after_write = False
+        self.send("one")
+        assert_that(dispatcher.handle_batch(self.receive())[0].outcome, is_(Outcome.SUCCEEDED))
+        assert_that(self.effect_names(), is_(equal_to(["one"])))
+
+    def test_the_key_reused_with_another_payload(self) -> None:
+        self.given()
+        self.send("one", amount=1)
+        self.graph.sqs_message_dispatcher.handle_batch(self.receive())
+        self.send("one", amount=5)
+        result = self.graph.sqs_message_dispatcher.handle_batch(self.receive())[0]
+        assert_that((result.outcome, result.reason, self.effect_names()),
+                    is_(equal_to((Outcome.INVALID, REUSED, ["one"]))))
+
+    def test_a_running_handling_holds_the_key(self) -> None:
+        """While a handling's transaction is open a copy waits at most a lease, then comes back later; once it
+        commits the copy is a duplicate."""
+        self.given(lease_seconds=1)
+        handler = self.handler
+        handler.gate = threading.Event()
+        self.addCleanup(handler.gate.set)
+        self.send("one")
+        self.send("one")
+        first, second = self.receive(2)
+        dispatcher = self.graph.sqs_message_dispatcher
+        results: list[Any] = []
+        thread = threading.Thread(target=lambda: results.append(dispatcher.handle_message(first)))
+        thread.start()
+        assert_that(handler.entered.wait(WAIT_SECONDS), is_(True))
+        waited = dispatcher.handle_message(second)
+        assert_that((waited.outcome, waited.retry_seconds), is_(equal_to((Outcome.RETRIED, 1))))
+        assert_that(waited.reason, contains_string("being handled elsewhere"))
+        handler.gate.set()
+        thread.join(WAIT_SECONDS)
+        again = dispatcher.handle_message(second)
+        assert_that((results[0].outcome, again.outcome, again.extra.get("duplicate")),
+                    is_(equal_to((Outcome.SUCCEEDED, Outcome.SUCCEEDED, True))))
+        assert_that(self.effect_names(), is_(equal_to(["one"])))
+
+    def test_racing_deliveries_apply_the_effect_once(self) -> None:
+        """Six copies handled at once on six threads: one effect row, every copy deleted or back later."""
+        self.given()
+        self.handler.gate = None
+        for _ in range(6):
+            self.send("one")
+        messages = self.receive(6)
+        dispatcher = self.graph.sqs_message_dispatcher
+        barrier = threading.Barrier(len(messages))
+        outcomes: list[Outcome] = []
+
+        def handle(message: Any) -> None:
+            barrier.wait(WAIT_SECONDS)
+            outcomes.append(dispatcher.handle_message(message).outcome)
+
+        threads = [threading.Thread(target=handle, args=(message,)) for message in messages]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT_SECONDS)
+        assert_that(self.effect_names(), is_(equal_to(["one"])))
+        assert_that(self.handler.calls, is_(equal_to(1)))
+        assert_that(set(outcomes) <= {Outcome.SUCCEEDED, Outcome.RETRIED}, is_(True))
+
+    def test_a_receive_is_looked_up_in_one_query(self) -> None:
+        """Three handled copies in one receive: one SELECT for them all, no claim."""
+        self.given()
+        self.send("one")
+        dispatcher = self.graph.sqs_message_dispatcher
+        dispatcher.handle_batch(self.receive())
+        for _ in range(3):
+            self.send("one")
+        store = self.guard.store
+        assert store is not None
+        before = store.operations
+        results = dispatcher.handle_batch(self.receive(3))
+        assert_that([result.extra.get("duplicate") for result in results], is_(equal_to([True] * 3)))
+        assert_that(store.operations - before, is_(equal_to(1)))
+
+    def test_expired_records_are_claimed_again(self) -> None:
+        self.given()
+        store = SQLStore(self.engine)
+        now = time.time()
+        attempt = store.attempt(30)
+        assert_that(attempt.claim(Record("k", IN_PROGRESS, "h", "a", now + 30, now + 60), now).won, is_(True))
+        assert_that(attempt.complete("k", "a", "SUCCEEDED", now + 60, now), is_(True))
+        later = now + 61
+        taker = store.attempt(30)
+        assert_that(taker.claim(Record("k", IN_PROGRESS, "h", "b", later + 30, later + 60), later).won, is_(True))
+        taker.release("k", "b")
+        assert_that(store.prune(later), is_(equal_to(1)))
+
+    def test_a_missing_table_is_named_at_start(self) -> None:
+        self.given(tables=False)
+        assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
+                    raises(ConfigurationError, "table pubsub_idempotency does not exist .*create_tables"))
+
+    def test_a_table_that_does_not_match(self) -> None:
+        self.given(tables=False)
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE pubsub_idempotency (key VARCHAR(512) PRIMARY KEY)")
+        assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
+                    raises(ConfigurationError, "lacks the columns status, payload_hash"))
+
+    def test_no_url(self) -> None:
+        self.database_url = ""
+        assert_that(calling(self.given), raises(ConfigurationError, "set pubsub_database.url"))
+
+
+class PostgresTestCase(SQLStoreTestCase):
+    """The same on a real PostgreSQL server (a new database per test)."""
+
+    def url(self) -> str:
+        from microcosm_pubsub.testing.postgres import postgres_url
+
+        return postgres_url()
+
+    def test_an_unreachable_server_is_named_at_start_without_its_password(self) -> None:
+        self.database_url = "postgresql://someone:secret-word@127.0.0.1:1/nothing"
+        self.given(tables=False)
+        assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
+                    raises(ConfigurationError, "cannot reach the database postgresql\\+psycopg://someone:\\*\\*\\*@"))
+        try:
+            self.graph.sqs_message_dispatcher.check_idempotency()
+        except ConfigurationError as error:
+            assert_that("secret-word" in str(error), is_(False))
+
+
+class SchemaTestCase(unittest.TestCase):
+    def test_each_column_of_the_record(self) -> None:
+        assert_that([column.name for column in idempotency_table.columns], contains_inanyorder(
+            "key", "status", "payload_hash", "owner", "lease_expires", "expires", "outcome"))
