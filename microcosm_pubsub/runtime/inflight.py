@@ -39,8 +39,8 @@ class InFlight:
         self._ordered = pending
         self._pending: deque[SQSMessage] | GroupedPending = deque() if pending is None else pending
         self._running = 0
-        self._finished: list[Finished] = []
-        self._finished_at: deque[float] = deque()
+        # What handlers are done with, oldest first, each with when it was done
+        self._finished: deque[tuple[Finished, float]] = deque()
         # Slots promised to receives still on their way, and those a waiting receiver needs
         self._reserved = 0
         self._wanted = 1
@@ -120,13 +120,11 @@ class InFlight:
 
     def _finish(self, item: Finished) -> None:
         self._running -= 1
-        self._finished.append(item)
-        self._finished_at.append(self.clock())
+        now = self.clock()
+        self._finished.append((item, now))
         if self._ordered is not None:
             # The group's later messages go back with it, or the group's next message may now run
-            for message in self._ordered.finished(item):
-                self._finished.append(message)
-                self._finished_at.append(self._finished_at[-1])
+            self._finished.extend((message, now) for message in self._ordered.finished(item))
             if self._pending:
                 self._work_pending(1)
         if self._batch_ready():
@@ -144,7 +142,7 @@ class InFlight:
             deadline = self.clock() + timeout
             while True:
                 now = self.clock()
-                if self._finished and (self._batch_ready() or now - self._finished_at[0] >= max_wait):
+                if self._finished and (self._batch_ready() or now - self._finished[0][1] >= max_wait):
                     break
                 if self._shut and not self._finished:
                     return None
@@ -152,13 +150,9 @@ class InFlight:
                 if wait <= 0:
                     return []
                 if self._finished:
-                    wait = min(wait, self._finished_at[0] + max_wait - now)
+                    wait = min(wait, self._finished[0][1] + max_wait - now)
                 self._ready.wait(max(wait, 0.0))
-            batch = self._finished[:SQS_MAX_BATCH]
-            del self._finished[:SQS_MAX_BATCH]
-            for _ in batch:
-                self._finished_at.popleft()
-            return batch
+            return [self._finished.popleft()[0] for _ in range(min(len(self._finished), SQS_MAX_BATCH))]
 
     def settled(self, messages: Sequence[SQSMessage]) -> None:
         """These messages are settled (or given up on): no longer held."""
@@ -177,8 +171,8 @@ class InFlight:
             kept, pending = _partition(list(self._pending), keep)
             self._pending.clear()
             self._pending.extend(kept)
-            self._finished.extend(pending)
-            self._finished_at.extend([self.clock()] * len(pending))
+            now = self.clock()
+            self._finished.extend((message, now) for message in pending)
             self._room.notify_all()
             self._work.notify_all()
             if kept and self.on_pending is not None:
