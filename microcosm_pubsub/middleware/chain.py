@@ -112,7 +112,9 @@ class MiddlewareChain(Middleware):
     @contextmanager
     def _publishing(self, publication: Publication) -> Iterator[None]:
         sent = publication.message
-        with _entered(item.publishing(publication) for item in self.middleware):
+        with ExitStack() as stack:
+            for item in self.middleware:
+                stack.enter_context(item.publishing(publication))
             if publication.message is not sent:
                 publication.message = self.seal(publication.message)
             yield
