@@ -6,6 +6,10 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
+# `underscore`: CamelCase to snake_case, hyphens to underscores, dots kept (`FooBar.ThisThat` -> `foo_bar.this_that`);
+# inflection's (microcosm depends on it), with which the old package spelled the same names
+from inflection import underscore as underscore
+
 
 # Peers still on the old package publish under this organization; keep it the default
 DEFAULT_ORGANIZATION = "globality"
@@ -15,18 +19,11 @@ CHANGED = "changed"
 DELETED = "deleted"
 BUILT_IN_VERBS = (CREATED, CHANGED, DELETED)
 
-_ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_WORD_BOUNDARY = re.compile(r"([a-z\d])([A-Z])")
 _VERB = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 class MediaTypeFactory(Protocol):
     def __call__(self, resource: object, organization: str | None = None, public: bool = False) -> str: ...
-
-
-def underscore(word: str) -> str:
-    """CamelCase to snake_case, hyphens to underscores; dots stay (`FooBar.ThisThat` -> `foo_bar.this_that`)."""
-    return _WORD_BOUNDARY.sub(r"\1_\2", _ACRONYM_BOUNDARY.sub(r"\1_\2", word)).replace("-", "_").lower()
 
 
 def name_for(resource: object) -> str:
