@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -14,6 +14,10 @@ from microcosm_pubsub.graph.config import defaults, flag, runner_setting, typed
 from microcosm_pubsub.graph.doubles import SNS_CLIENT, SQS_CLIENT, build_double
 from microcosm_pubsub.wire.errors import ConfigurationError
 
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 def make_client(
     service: str, config: Mapping[str, Any], namespace: str, read_timeout_seconds: float,
@@ -54,24 +58,28 @@ def wants_stub(graph: Any, service: str, config: Mapping[str, Any]) -> bool:
     return not any(os.environ.get(variable) for variable in ENDPOINT_VARIABLES[service])
 
 
-def configure_sns_client(graph: Any) -> Any:
+def configure_sns_client(graph: Any) -> SNSClient:
     """The SNS client, configured by the `sns_producer` keys; a stub in a testing graph with no endpoint."""
     config = graph.config.sns_producer
     if wants_stub(graph, "sns", config):
-        return build_double(SNS_CLIENT, graph)
-    return make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
+        client: SNSClient = build_double(SNS_CLIENT, graph)
+    else:
+        client = make_client("sns", config, "sns_producer", config.get("read_timeout") or config.read_timeout_seconds)
+    return client
 
 
-def configure_sqs_client(graph: Any) -> Any:
+def configure_sqs_client(graph: Any) -> SQSClient:
     """The SQS client, configured by the `sqs_consumer` keys; a stub in a testing graph with no endpoint."""
     config = graph.config.sqs_consumer
     if wants_stub(graph, "sqs", config):
-        return build_double(SQS_CLIENT, graph)
+        stub: SQSClient = build_double(SQS_CLIENT, graph)
+        return stub
     # A long poll holds the connection for wait_seconds; the read timeout must outlast it
     read_timeout = max(float(config.read_timeout_seconds), float(config.wait_seconds) + 10)
     # Handlers, the heartbeat and settling share the client: one connection each
     pool = max(10, int(runner_setting(graph.config, "concurrency") or 1) + 4)
-    return make_client("sqs", config, "sqs_consumer", read_timeout, pool)
+    client: SQSClient = make_client("sqs", config, "sqs_consumer", read_timeout, pool)
+    return client
 
 
 # Where an `s3_client` key is unset, the producer's, then the consumer's, value: one endpoint serves all three

@@ -17,13 +17,7 @@ from microcosm_pubsub.wire.outgoing import OutgoingMessage, Publisher
 
 logger = logging.getLogger("microcosm_pubsub.producer")
 
-Flush = Callable[[Publisher, list[OutgoingMessage]], list[str]]
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def publish_batched(producer: Publisher, messages: list[OutgoingMessage]) -> list[str]:
-    """SNS PublishBatch, per topic and within SNS's limits: the recommended way."""
-    return producer.publish_batch(messages)
 
 
 def publish_each(producer: Publisher, messages: list[OutgoingMessage]) -> list[str]:
@@ -37,9 +31,8 @@ class DeferredProduction(ContextDecorator):
     Nested blocks join the outermost one.
     """
 
-    def __init__(self, producer: Publisher, flush: Flush = publish_batched) -> None:
+    def __init__(self, producer: Publisher) -> None:
         self.producer = producer
-        self.flush = flush
         self.pending: list[OutgoingMessage] = []
         self.message_ids: list[str] = []
         self.active = False
@@ -72,14 +65,18 @@ class DeferredProduction(ContextDecorator):
         elif self.producer.skip:
             logger.info("not publishing %d deferred messages: sns_producer.skip is set", len(pending))
         elif pending:
-            self.message_ids = self.flush(self.producer, pending)
+            self.message_ids = self.flush(pending)
+
+    def flush(self, messages: list[OutgoingMessage]) -> list[str]:
+        """SNS PublishBatch, per topic and within SNS's limits: the recommended way."""
+        return self.producer.publish_batch(messages)
 
 
 class DeferredProducer(DeferredProduction):
     """The old package's deferred producer, one Publish per message; deprecated for `sns_producer.deferred()`."""
 
-    def __init__(self, producer: Publisher, flush: Flush = publish_each) -> None:
-        super().__init__(producer, flush)
+    def flush(self, messages: list[OutgoingMessage]) -> list[str]:
+        return publish_each(self.producer, messages)
 
     def produce(self, media_type: str, dct: Any = None, **kwargs: Any) -> str | None:
         """Validate and hold a message until the block exits; `PubSubError` outside it, where nothing would publish."""
@@ -99,8 +96,8 @@ class DeferredProducer(DeferredProduction):
 class DeferredBatchProducer(DeferredProducer):
     """The old package's batch producer: `deferred_batch_size` messages per batch message (batch.py); deprecated."""
 
-    def __init__(self, producer: Publisher, flush: Flush = publish_as_batch_messages) -> None:
-        super().__init__(producer, flush)
+    def flush(self, messages: list[OutgoingMessage]) -> list[str]:
+        return publish_as_batch_messages(self.producer, messages)
 
 
 def _swapping(component: Any, key: str, kind: type[DeferredProducer]) -> Callable[[F], F]:

@@ -235,9 +235,7 @@ class SNSProducer:
         return {**entry, **self.fifo_parameters(message)}
 
     def fifo_parameters(self, message: OutgoingMessage) -> FifoIds:
-        """A FIFO message's group and deduplication ids for Publish and PublishBatch."""
-        if message.message_group_id is None:
-            return {}
+        """A FIFO message's group and deduplication ids for Publish and PublishBatch; none off FIFO."""
         return self.deduplication.parameters(
             self.client, message.topic_arn, message.message_group_id, message.deduplication_id, message.body,
         )
