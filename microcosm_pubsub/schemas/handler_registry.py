@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from microcosm.hooks import invoke_resolve_hook
 
@@ -109,11 +109,7 @@ class SQSMessageHandlerRegistry:
             raise HandlerNotFoundError(f"no active handler for media type {media_type}; decorate one with "
                                        "@handles and name its binding in the daemon's components")
         # The old package bound handlers by type: a class is built for this message
-        if isinstance(handler, type):
-            built: Handler = handler(self.graph)
-            return built
-        found: Handler = handler
-        return found
+        return cast(Handler, handler(self.graph) if isinstance(handler, type) else handler)
 
     @property
     def media_types(self) -> list[str]:

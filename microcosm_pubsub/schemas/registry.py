@@ -38,13 +38,9 @@ class PubSubMessageSchemaRegistry:
         # Convention schemas given on demand; a declared schema replaces one
         self.conventional: dict[str, type[Schema]] = {}
         self._codecs: dict[str, PubSubMessageCodec] = {}
-        if graph is None:
-            self.auto_register = True if auto_register is None else auto_register
-            self.lifecycle_change: LifecycleChange = LifecycleChange()
-        else:
-            configured = graph.config.pubsub_message_schema_registry.auto_register
-            self.auto_register = bool(configured if auto_register is None else auto_register)
-            self.lifecycle_change = graph.pubsub_lifecycle_change
+        configured = True if graph is None else graph.config.pubsub_message_schema_registry.auto_register
+        self.auto_register = bool(configured if auto_register is None else auto_register)
+        self.lifecycle_change: LifecycleChange = LifecycleChange() if graph is None else graph.pubsub_lifecycle_change
 
     def register(self, media_type: str, schema_class: type[Schema]) -> None:
         """Declare the schema of a media type (`AlreadyRegisteredError` when it has another)."""
