@@ -29,13 +29,11 @@ def _strings(attributes: Any, key: str) -> dict[str, str]:
     """Message attributes as name -> string: SQS keeps the value in `StringValue`, SNS's envelope in `Value`."""
     if not attributes or not isinstance(attributes, Mapping):
         return {}
-    strings = {}
-    for name, entry in attributes.items():
-        # boto3 and json hand out dicts: no ABC check per entry
-        value = entry.get(key) if isinstance(entry, dict) else None
-        if isinstance(value, str):
-            strings[str(name)] = value
-    return strings
+    # boto3 and json hand out dicts: no ABC check per entry
+    return {
+        str(name): entry[key] for name, entry in attributes.items()
+        if isinstance(entry, dict) and isinstance(entry.get(key), str)
+    }
 
 
 def unwrap(raw: Mapping[str, Any]) -> Unwrapped:

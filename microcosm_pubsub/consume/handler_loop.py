@@ -93,16 +93,8 @@ def _copy_outcome(task: asyncio.Task[Any], done: concurrent.futures.Future[Any])
 
 
 def _run_aside(awaitable: Awaitable[Any], context: contextvars.Context) -> Any:
-    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-    def target() -> None:
-        try:
-            done.set_result(context.run(asyncio.run, _coroutine(awaitable)))
-        except BaseException as error:  # re-raised in the calling thread
-            done.set_exception(error)
-
-    threading.Thread(target=target, name="microcosm-pubsub-asyncio-nested", daemon=True).start()
-    return done.result()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microcosm-pubsub-asyncio-nested") as aside:
+        return aside.submit(context.run, asyncio.run, _coroutine(awaitable)).result()
 
 
 _lock = threading.Lock()
