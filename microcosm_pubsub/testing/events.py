@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from microcosm_pubsub.aws.memory import ACCOUNT_ID, REGION, Stored, now_ms, received
 from microcosm_pubsub.aws.memory import sns_notification as notification
+from microcosm_pubsub.wire import outgoing
 
 
 # Where a message that never went through SNS claims to come from
@@ -18,11 +19,9 @@ TESTING_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:microcosm-pubsub-testing
 Attributes = Mapping[str, Mapping[str, Any]]
 
 
-def media_type_attributes(media_type: str | None) -> dict[str, dict[str, str]]:
-    """The message attributes our producer sends: the media type, for SNS filter policies."""
-    if media_type is None:
-        return {}
-    return {"media_type": {"DataType": "String", "StringValue": media_type}}
+def media_type_attributes(media_type: str | None) -> outgoing.Attributes:
+    """The message attributes our producer sends (none without a media type)."""
+    return {} if media_type is None else outgoing.media_type_attributes(media_type)
 
 
 def sns_notification(
@@ -86,9 +85,11 @@ class Published(Protocol):
     """What was published, as a `RecordedMessage` holds it."""
 
     body: str
-    attributes: dict[str, dict[str, str]]
     topic_arn: str
     message_id: str
+
+    @property
+    def attributes(self) -> Attributes: ...
 
 
 def lambda_sns_record(

@@ -15,7 +15,7 @@ from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.testing import events
 from microcosm_pubsub.testing.dispatch import dispatch_sqs_message
 from microcosm_pubsub.wire.errors import PubSubError
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
+from microcosm_pubsub.wire.outgoing import Attributes, OutgoingMessage
 
 
 # A handler that produces what it handles would otherwise recurse until the stack overflows
@@ -36,7 +36,7 @@ class RecordedMessage:
     media_type: str
     # What a handler would receive: the body loaded through the media type's schema
     content: dict[str, Any]
-    attributes: dict[str, dict[str, str]]
+    attributes: Attributes
     opaque_data: dict[str, str]
     message_id: str
     # The JSON that would have gone to SNS
@@ -101,7 +101,7 @@ def record(graph: Any, message: OutgoingMessage) -> RecordedMessage:
         topic_arn=message.topic_arn,
         media_type=message.media_type,
         content=decode(graph.pubsub_message_schema_registry.find(message.media_type).schema, wire),
-        attributes={name: dict(value) for name, value in message.attributes.items()},
+        attributes={name: value.copy() for name, value in message.attributes.items()},
         opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
         message_id=str(uuid.uuid4()),
         body=message.body,
