@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import math
+import os
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
@@ -283,7 +283,8 @@ class Idempotency:
         known = plan.known
         if known is not None and known.status == COMPLETED and known.expires >= now:
             return self.settled(message, name, plan, known, now)
-        owner = uuid.uuid4().hex
+        # A token only its claim knows: 128 random bits
+        owner = os.urandom(16).hex()
         lease = self.lease_seconds
         record = Record(plan.key, IN_PROGRESS, plan.payload_hash, owner, now + lease, now + self.expiry_seconds)
         attempt = store.attempt(lease)

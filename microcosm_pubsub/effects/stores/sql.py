@@ -25,8 +25,13 @@ except ImportError as missing:  # pragma: no cover - database.py says what to in
 
 # A key looked up at once in one IN (...): a receive has at most ten; a bound keeps the statement small
 MAX_KEYS_PER_QUERY = 500
+# Where a connection remembers the lock wait it was given
+LOCK_WAIT = "pubsub_idempotency_lock_wait_ms"
 # What a lock held past its wait looks like: PostgreSQL's lock_not_available, SQLite's busy database
 LOCK_CODES = frozenset({"55P03"})
+
+
+COLUMNS = ("key", "status", "payload_hash", "owner", "lease_expires", "expires", "outcome")
 
 
 def _columns(record: Record) -> dict[str, Any]:
@@ -62,6 +67,16 @@ class SQLStore:
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"the SQL idempotency store runs on SQLite and PostgreSQL, not {dialect}")
         self.dialect = dialect
+        # Built once with bound parameters: building a statement costs more CPU than SQLite's whole commit
+        self.claim_statement = self._claim_statement()
+        table = self.table
+        self.complete_statement = (
+            sa.update(table)
+            .where(table.c.key == sa.bindparam("b_key"), table.c.owner == sa.bindparam("b_owner"),
+                   table.c.status == IN_PROGRESS)
+            .values(status=COMPLETED, outcome=sa.bindparam("b_outcome"), expires=sa.bindparam("b_expires"))
+        )
+        self.read_statement = sa.select(table).where(table.c.key == sa.bindparam("b_key"))
 
     def check(self) -> None:
         check_tables(self.engine, [IDEMPOTENCY_TABLE])
@@ -69,15 +84,15 @@ class SQLStore:
     def attempt(self, lease_seconds: float) -> SQLAttempt:
         return SQLAttempt(self, lease_seconds)
 
-    def claim_statement(self, record: Record, now: float) -> Any:
+    def _claim_statement(self) -> Any:
         table = self.table
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = insert(table).values(**_columns(record))
+        statement = insert(table).values({name: sa.bindparam(name) for name in COLUMNS})
         excluded = statement.excluded
+        now = sa.bindparam("now")
         return statement.on_conflict_do_update(
             index_elements=[table.c.key],
-            set_={name: excluded[name] for name in ("status", "payload_hash", "owner", "lease_expires", "expires",
-                                                    "outcome")},
+            set_={name: excluded[name] for name in COLUMNS if name != "key"},
             where=sa.or_(table.c.expires < now, sa.and_(table.c.status == IN_PROGRESS, table.c.lease_expires < now)),
         ).returning(table.c.owner)
 
@@ -118,18 +133,21 @@ class SQLAttempt:
         connection = self.connection = store.engine.connect()
         try:
             self.transaction_ = connection.begin()
-            # Wait for a concurrent handling of the key at most a lease: past it the delivery comes back later
+            # Wait for a concurrent handling of the key at most a lease: past it the delivery comes back later.
+            # Set on the connection once (not per claim: a round trip); PostgreSQL forgets it at a rollback
             wait_ms = max(int(self.lease_seconds * 1000), 1)
-            if store.dialect == "postgresql":
-                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {wait_ms}")
-            else:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+            if connection.info.get(LOCK_WAIT) != wait_ms:
+                if store.dialect == "postgresql":
+                    connection.exec_driver_sql(f"SET lock_timeout = {wait_ms}")
+                else:
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+                connection.info[LOCK_WAIT] = wait_ms
             store.operations += 1
-            won = connection.execute(store.claim_statement(record, now)).scalar_one_or_none()
+            won = connection.execute(store.claim_statement, {**_columns(record), "now": now}).scalar_one_or_none()
             if won == record.owner:
                 return Claim(True, record)
             store.operations += 1
-            row = connection.execute(sa.select(store.table).where(store.table.c.key == record.key)).one_or_none()
+            row = connection.execute(store.read_statement, {"b_key": record.key}).one_or_none()
         except OperationalError as error:
             self.release(record.key, record.owner)
             if _lock_wait(error):
@@ -149,13 +167,11 @@ class SQLAttempt:
         connection, transaction = self.connection, self.transaction_
         if connection is None or transaction is None:
             return False
-        table = self.store.table
         try:
             self.store.operations += 1
-            updated = connection.execute(
-                sa.update(table).where(table.c.key == key, table.c.owner == owner, table.c.status == IN_PROGRESS)
-                .values(status=COMPLETED, outcome=outcome, expires=expires)
-            ).rowcount
+            updated = connection.execute(self.store.complete_statement, {
+                "b_key": key, "b_owner": owner, "b_outcome": outcome, "b_expires": expires,
+            }).rowcount
             if updated != 1:
                 return False
             transaction.commit()
@@ -171,6 +187,9 @@ class SQLAttempt:
         connection, self.connection = self.connection, None
         try:
             if transaction is not None and transaction.is_active:
+                if connection is not None and self.store.dialect == "postgresql":
+                    # A SET inside a transaction that rolls back is undone
+                    connection.info.pop(LOCK_WAIT, None)
                 transaction.rollback()
         finally:
             if connection is not None:
