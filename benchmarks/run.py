@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from benchmarks.common import isolate_environment, summarize
 from benchmarks.consume import Bench, noop_phase, sleep_phase, sns_envelope
 from benchmarks.fake_sqs import fake_phase
+from benchmarks.idempotency import idempotency_phase
+from benchmarks.idempotency import table as idempotency_table
 from benchmarks.memory import backlog_phase
 from benchmarks.multicore import cpu_phase, sigterm_phase
 from benchmarks.plot import BLUE, LIGHT_BLUE, LIGHT_ORANGE, ORANGE, Series, line_plot
@@ -40,8 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backlogs", default="100,1000", help="queue depths for the memory phase")
     parser.add_argument("--backlog-seconds", type=float, default=6.0, help="how long each backlog daemon runs")
     parser.add_argument(
-        "--phases", default="produce,noop,sleep,fake,cpu,sigterm,backlog",
-        help="which phases to run (default: all of produce,noop,sleep,fake,cpu,sigterm,backlog)",
+        "--phases", default="produce,noop,sleep,fake,cpu,sigterm,backlog,idempotency",
+        help="which phases to run (default: all of produce,noop,sleep,fake,cpu,sigterm,backlog,idempotency)",
     )
     parser.add_argument("--wait-seconds", type=int, default=20, help="the long poll the SIGTERM phase interrupts")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="JSON directory")
@@ -64,6 +66,8 @@ CPU_MESSAGES = 200
 CPU_HANDLER_SECONDS = 0.04
 # Each SIGTERM round starts a daemon and waits for its long poll: a few rounds tell enough
 SIGTERM_ROUNDS = 3
+# Messages per store and round of the idempotency phase (moto's DynamoDB takes tens of ms a write)
+IDEMPOTENCY_MESSAGES = 200
 
 
 def scaled(count: int, scale: float) -> int:
@@ -95,6 +99,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     memory: list[dict[str, Any]] = []
     cpu: dict[str, Any] | None = None
     sigterm: list[dict[str, Any]] | None = None
+    idempotency: dict[str, Any] | None = None
     wanted = set(args.phases.split(","))
     concurrencies = [int(value) for value in args.concurrency.split(",")]
 
@@ -140,8 +145,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         memory = on_fresh_endpoint("daemon memory with a backlog", lambda endpoint: backlog_phase(
             endpoint, sns_envelope(endpoint), backlogs, args.backlog_seconds,
         ))
+    if "idempotency" in wanted:
+        # The same handler with and without @idempotent, per store: added time and store calls per message
+        idempotency = on_fresh_endpoint("idempotent handler per store", lambda endpoint: idempotency_phase(
+            scaled(IDEMPOTENCY_MESSAGES, args.scale), min(args.rounds, 3), endpoint,
+        ))
     return {
-        "phases": phases, "memory": memory, "cpu": cpu, "sigterm": sigterm,
+        "phases": phases, "memory": memory, "cpu": cpu, "sigterm": sigterm, "idempotency": idempotency,
         "targets": targets(phases, memory, concurrencies, cpu, sigterm),
     }
 
@@ -196,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     # Other work on this shared machine skews a run; the load averages show how much there was
     record["meta"]["load_average_after"] = os.getloadavg()
     table = markdown(record)
+    if record.get("idempotency"):
+        print(idempotency_table(record["idempotency"]), file=sys.stderr)
     args.results.mkdir(parents=True, exist_ok=True)
     result_path = args.results / f"{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
     result_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -89,7 +89,7 @@ class SQLStore:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = insert(table).values({name: sa.bindparam(name) for name in COLUMNS})
         excluded = statement.excluded
-        now = sa.bindparam("now")
+        now: Any = sa.bindparam("now")
         return statement.on_conflict_do_update(
             index_elements=[table.c.key],
             set_={name: excluded[name] for name in COLUMNS if name != "key"},
