@@ -54,6 +54,8 @@ DEFAULT_LEASE_SECONDS = 30
 MAX_KEY_LENGTH = 512
 # Outcomes after which a handling counts as done (its message is deleted), so that a duplicate is too
 DONE = frozenset({Outcome.SUCCEEDED, Outcome.SKIPPED})
+# Expired records of a store that keeps them (SQL) are deleted at most this often, by the handling that notices
+PRUNE_INTERVAL_SECONDS = 3600
 # Opaque data changes between a producer's tries of one message (its publish time): not part of the payload
 UNHASHED = frozenset({"opaque_data", "opaqueData"})
 
@@ -189,6 +191,7 @@ class Idempotency:
         self._held: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._checked = False
+        self._pruned_at = 0.0
 
     # -- which handlers, and their keys
 
@@ -336,6 +339,22 @@ class Idempotency:
             f"in {remaining}s", retry_seconds=remaining, extra=extra,
         )
 
+    def prune(self, now: float) -> None:
+        """Delete expired records now and then, where the store keeps them (DynamoDB's TTL and memory do it alone)."""
+        prune = getattr(self.store, "prune", None)
+        if prune is None or now - self._pruned_at < PRUNE_INTERVAL_SECONDS:
+            return
+        with self._lock:
+            if now - self._pruned_at < PRUNE_INTERVAL_SECONDS:
+                return
+            self._pruned_at = now
+        try:
+            removed = prune(now)
+        except Exception as error:
+            logger.warning("deleting expired idempotency records failed (tried again in an hour): %s", error)
+        else:
+            logger.info("deleted %d expired idempotency records", removed)
+
     def let_go(self, message: SQSMessage) -> None:
         with self._lock:
             self._held.pop(message.receipt_handle, None)
@@ -426,6 +445,7 @@ class Running:
             failed.reason = f"completing idempotency key {key} failed: {failed.reason}"
             return failed
         if completed:
+            guard.prune(now)
             return result
         guard.counts["lease_lost"] += 1
         return MessageHandlingResult(

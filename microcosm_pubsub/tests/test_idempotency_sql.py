@@ -240,6 +240,18 @@ class SQLStoreTestCase(unittest.TestCase):
         taker.release("k", "b")
         assert_that(store.prune(later), is_(equal_to(1)))
 
+    def test_a_handling_deletes_expired_records(self) -> None:
+        """Expired records do not pile up: the first completion of the hour deletes them."""
+        self.given()
+        with self.engine.begin() as connection:
+            connection.execute(idempotency_table.insert().values(
+                key="old", status=COMPLETED, payload_hash="h", owner="o", lease_expires=1.0, expires=2.0,
+                outcome="SUCCEEDED",
+            ))
+        self.send("one")
+        self.graph.sqs_message_dispatcher.handle_batch(self.receive())
+        assert_that([row.key for row in self.records()], contains_exactly(contains_string(":m-1")))
+
     def test_a_missing_table_is_named_at_start(self) -> None:
         self.given(tables=False)
         assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
