@@ -33,12 +33,14 @@ from microcosm_pubsub.effects.database import IDEMPOTENCY_TABLE, create_tables, 
 from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, REUSED, Idempotency, idempotent, transaction
 from microcosm_pubsub.effects.stores import COMPLETED, IN_PROGRESS, Record
 from microcosm_pubsub.effects.stores.sql import SQLStore
+from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.test_idempotency import OrderSchema, body
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 WAIT_SECONDS = 20.0
+MEMORY_URL = "http://in-memory.invalid"
 # The service's own table, written in the handling's transaction
 service_metadata = sa.MetaData()
 effects = sa.Table(
@@ -267,6 +269,57 @@ class SQLStoreTestCase(unittest.TestCase):
     def test_no_url(self) -> None:
         self.database_url = ""
         assert_that(calling(self.given), raises(ConfigurationError, "set pubsub_database.url"))
+
+
+class DaemonTestCase(unittest.TestCase):
+    """A running daemon (its runner at concurrency 8) on the in-memory double, records and effects in SQLite."""
+
+    def test_copies_apply_their_effect_once(self) -> None:
+        """30 orders, 10 of them sent twice, handled by eight threads: 30 effect rows, 10 duplicates."""
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        world = MemoryAWS()
+        stack = provision(world.sns, world.sqs, fixtures.unique_name("idem-daemon"), dead_letter=False)
+        daemon = ConsumerDaemon.create_for_testing(loader=load_from_dict({
+            "sns_producer": {"endpoint_url": MEMORY_URL, "region_name": "us-east-1"},
+            "sqs_consumer": {"endpoint_url": MEMORY_URL, "region_name": "us-east-1", "wait_seconds": 1,
+                             "sqs_queue_url": stack.queue_url},
+            "pubsub_runner": {"concurrency": 8},
+            "pubsub_idempotency": {"store": "sql"},
+            "pubsub_database": {"url": f"sqlite:///{directory.name}/daemon.db"},
+        }))
+        graph = daemon.graph
+        graph.assign("sns_client", world.sns)
+        graph.assign("sqs_client", world.sqs)
+        engine = graph.pubsub_database.engine
+        self.addCleanup(engine.dispose)
+        create_tables(engine)
+        service_metadata.create_all(engine)
+        handler = idempotent(Charging())
+        graph.sqs_message_handler_registry.register(OrderSchema.MEDIA_TYPE, handler)
+        sqs: Any = world.sqs
+        for index in [*range(30), *range(10)]:
+            sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body(f"order-{index}"), MessageAttributes={
+                "media_type": {"DataType": "String", "StringValue": OrderSchema.MEDIA_TYPE},
+                MESSAGE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": f"id-{index}"},
+            })
+        daemon.start()
+        runner = daemon.runner
+        assert runner is not None
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, WAIT_SECONDS)
+        self.addCleanup(daemon.stop.set)
+        assert_that(fixtures.wait_for(lambda: sum(runner.counts.values()) >= 40, WAIT_SECONDS), is_(True))
+        daemon.stop.set()
+        thread.join(WAIT_SECONDS)
+        with engine.connect() as connection:
+            names = [row.name for row in connection.execute(sa.select(effects.c.name))]
+        assert_that(sorted(names), is_(equal_to(sorted(f"order-{index}" for index in range(30)))))
+        guard: Idempotency = graph.pubsub_idempotency
+        # A copy meeting its original's open transaction waits for its commit, then is a duplicate
+        assert_that((runner.counts, guard.counts["duplicate"]), is_(equal_to(({"succeeded": 40}, 10))))
+        assert_that(fixtures.queue_counts(world.sqs, stack.queue_url), is_(equal_to((0, 0))))
 
 
 class PostgresTestCase(SQLStoreTestCase):
