@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeFilterType
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef, SendMessageBatchResultTypeDef
 
+
 logger = logging.getLogger("microcosm_pubsub.consumer")
 
 # `SQS_MAX_BATCH` and `chunks` are kept importable from here, where they used to live
@@ -157,20 +158,20 @@ class SQSConsumer:
         return self.backoff_policy.compute_backoff_timeout(message, None)
 
     def ack(self, message: SQSMessage) -> None:
-        with self.refused("delete_message"):
+        with self._refused("delete_message"):
             self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
 
     def nack(self, message: SQSMessage, visibility_timeout_seconds: int | None = None) -> None:
         self.extend_visibility(message, self.retry_delay(message, visibility_timeout_seconds))
 
     def extend_visibility(self, message: SQSMessage, seconds: int) -> None:
-        with self.refused("change_message_visibility"):
+        with self._refused("change_message_visibility"):
             self.client.change_message_visibility(
                 QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=clamp(seconds),
             )
 
     @contextmanager
-    def refused(self, operation: str) -> Iterator[None]:
+    def _refused(self, operation: str) -> Iterator[None]:
         """boto's errors of `operation` as `ConsumeError`."""
         try:
             yield
