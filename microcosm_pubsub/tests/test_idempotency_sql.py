@@ -71,8 +71,8 @@ class Charging:
         return True
 
 
-class SQLStoreTestCase(unittest.TestCase):
-    """The store on SQLite; `PostgresTestCase` runs the same on PostgreSQL."""
+class SQLCase(unittest.TestCase):
+    """A stack on the in-memory double and a graph whose records are in SQLite (`url`)."""
 
     def url(self) -> str:
         directory = tempfile.TemporaryDirectory()
@@ -130,6 +130,10 @@ class SQLStoreTestCase(unittest.TestCase):
     def records(self) -> list[Any]:
         with self.engine.connect() as connection:
             return list(connection.execute(sa.select(idempotency_table)))
+
+
+class SQLStoreTestCase(SQLCase):
+    """The store on SQLite; `PostgresTestCase` runs the same on PostgreSQL."""
 
     def test_the_effect_and_the_record_commit_together(self) -> None:
         """Handled once: one effect row, the record COMPLETED; the copy is a duplicate and writes nothing."""
