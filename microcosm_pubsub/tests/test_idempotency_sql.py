@@ -4,6 +4,7 @@ Messages go through the dispatcher on the in-memory SNS/SQS double; the store is
 """
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import threading
 import time
@@ -24,7 +25,7 @@ from hamcrest import (
     is_,
     raises,
 )
-from microcosm.api import create_object_graph, load_from_dict
+from microcosm.api import binding, create_object_graph, load_from_dict
 
 from microcosm_pubsub.aws.memory import MemoryAWS
 from microcosm_pubsub.aws.provisioning import provision
@@ -35,7 +36,7 @@ from microcosm_pubsub.effects.stores import COMPLETED, IN_PROGRESS, Record
 from microcosm_pubsub.effects.stores.sql import SQLStore
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.tests.test_idempotency import OrderSchema, body
+from microcosm_pubsub.tests.test_idempotency import OrderSchema, body, lambda_record
 from microcosm_pubsub.wire.errors import ConfigurationError
 
 
@@ -258,6 +259,41 @@ class SQLStoreTestCase(SQLCase):
         self.graph.sqs_message_dispatcher.handle_batch(self.receive())
         assert_that([row.key for row in self.records()], contains_exactly(contains_string(":m-1")))
 
+    def test_an_async_handler_writes_in_the_transaction(self) -> None:
+        """The async path: the claim and completion off the event loop, the handler's row in the transaction."""
+
+        async def handler(content: dict[str, Any]) -> bool:
+            transaction().execute(effects.insert().values(name=content["name"]))
+            return True
+
+        self.given(handler=handler)
+        self.send("one")
+        self.send("one")
+        dispatcher = self.graph.sqs_message_dispatcher
+        messages = self.receive(2)
+
+        async def run() -> list[Any]:
+            return [await dispatcher.handle_message_async(message) for message in messages]
+
+        results = asyncio.run(run())
+        assert_that([result.extra.get("duplicate") for result in results], is_(equal_to([None, True])))
+        assert_that(self.effect_names(), is_(equal_to(["one"])))
+
+    def test_lambda_checks_the_store_at_its_first_message(self) -> None:
+        """No daemon start in Lambda: the first record meets the missing table, is retried, and says why."""
+        daemon = LambdaDaemon.create_for_testing(loader=load_from_dict({
+            "pubsub_idempotency": {"store": "sql"}, "pubsub_database": {"url": self.database_url},
+        }))
+        handle = daemon.make_lambda_handler()
+        with self.assertLogs("microcosm_pubsub.dispatcher", "WARNING") as logs:
+            response = handle({"Records": [lambda_record("r-1", body("one"), {
+                MESSAGE_ID_ATTRIBUTE: {"stringValue": "m-1", "dataType": "String"},
+                "media_type": {"stringValue": OrderSchema.MEDIA_TYPE, "dataType": "String"},
+            })]})
+        daemon.graph.pubsub_database.engine.dispose()
+        assert_that(response, is_(equal_to({"batchItemFailures": [{"itemIdentifier": "r-1"}]})))
+        assert_that("\n".join(logs.output), contains_string("table pubsub_idempotency does not exist"))
+
     def test_a_missing_table_is_named_at_start(self) -> None:
         self.given(tables=False)
         assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
@@ -273,6 +309,26 @@ class SQLStoreTestCase(SQLCase):
     def test_no_url(self) -> None:
         self.database_url = ""
         assert_that(calling(self.given), raises(ConfigurationError, "set pubsub_database.url"))
+
+
+@binding("idempotency_sql_test_lambda_orders")
+@idempotent
+class LambdaCharging(Charging):
+    def __init__(self, graph: Any) -> None:
+        super().__init__()
+
+
+class LambdaDaemon(ConsumerDaemon):
+    name = "idempotency_sql_test_lambda"
+
+    @property
+    def components(self) -> list[str]:
+        return [*super().components, "idempotency_sql_test_lambda_orders"]
+
+    def lambda_graph(self) -> Any:
+        graph = super().lambda_graph()
+        graph.sqs_message_handler_registry.register(OrderSchema.MEDIA_TYPE, graph.idempotency_sql_test_lambda_orders)
+        return graph
 
 
 class DaemonTestCase(unittest.TestCase):
