@@ -110,13 +110,38 @@ def _sqlite_pragmas(connection: Any, synchronous: str) -> None:
         cursor.close()
 
 
+def one_line(error: SQLAlchemyError) -> str:
+    """The driver's own message (psycopg's spans lines), on one line."""
+    return " ".join(str(getattr(error, "orig", None) or error).split())
+
+
 def create_tables(engine: Engine, names: Iterable[str] | None = None) -> None:
     """Create the package's tables (those in `names`, else all on `metadata`) that do not exist yet."""
     tables = None if names is None else [metadata.tables[name] for name in names]
     try:
         metadata.create_all(engine, tables=tables)
     except DBAPIError as error:
-        raise ConfigurationError(f"cannot create the tables in {shown(engine.url)}: {error.orig}") from None
+        raise ConfigurationError(f"cannot create the tables in {shown(engine.url)}: {one_line(error)}") from None
+
+
+def provision_tables(url: str, dry_run: bool = False) -> list[str]:
+    """Create the tables on `metadata` that `url`'s database lacks; what was done (or, `dry_run`, would be).
+
+    The outbox's table is on `metadata` once `microcosm_pubsub.effects.outbox` is imported.
+    """
+    engine = create_engine(url, pool_size=1)
+    where = shown(engine.url)
+    try:
+        try:
+            existing = set(sa.inspect(engine).get_table_names())
+        except SQLAlchemyError as error:
+            raise ConfigurationError(f"cannot reach the database {where}: {one_line(error)}") from None
+        missing = [name for name in metadata.tables if name not in existing]
+        if missing and not dry_run:
+            create_tables(engine, missing)
+        return [f"create table {name} in {where}" for name in missing]
+    finally:
+        engine.dispose()
 
 
 def check_tables(engine: Engine, names: Sequence[str]) -> None:
@@ -139,9 +164,8 @@ def check_tables(engine: Engine, names: Sequence[str]) -> None:
                         f"columns {', '.join(missing)}; rename it away and create it again (create_tables)"
                     )
     except SQLAlchemyError as error:
-        detail = getattr(error, "orig", None) or error
         raise ConfigurationError(
-            f"cannot reach the database {where}: {detail}; check pubsub_database.url and that the server runs"
+            f"cannot reach the database {where}: {one_line(error)}; check pubsub_database.url and that the server runs"
         ) from None
 
 
