@@ -289,7 +289,10 @@ class Idempotency:
         # A token only its claim knows: 128 random bits
         owner = os.urandom(16).hex()
         lease = self.lease_seconds
-        record = Record(plan.key, IN_PROGRESS, plan.payload_hash, owner, now + lease, now + self.expiry_seconds)
+        # The lease ends when the message's visibility does (from its receive): killed here, the next delivery
+        # finds the lease over and claims at once, rather than wait for it and use up a receive
+        started = min(message.delivery.received_at, now)
+        record = Record(plan.key, IN_PROGRESS, plan.payload_hash, owner, started + lease, now + self.expiry_seconds)
         attempt = store.attempt(lease)
         try:
             claim = attempt.claim(record, now)

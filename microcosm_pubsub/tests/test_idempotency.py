@@ -6,6 +6,7 @@ modules run the parts that apply to them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -40,6 +41,7 @@ from microcosm_pubsub.effects.idempotency import (
     REUSED,
     Idempotency,
     NoTransaction,
+    Running,
     idempotent,
     payload_hash,
     stored_key,
@@ -331,6 +333,24 @@ class InProgressTestCase(IdempotencyTestCase):
         assert_that((results[0].outcome, handler.calls), is_(equal_to((Outcome.RETRIED, ["one", "one"]))))
         assert_that(results[0].reason, contains_string("lease on idempotency key"))
         assert_that(self.guard.counts["lease_lost"], is_(equal_to(1)))
+
+    def test_a_claim_left_by_a_killed_handling_ends_with_its_message_visibility(self) -> None:
+        """Claimed 10 s after its receive and never finished: the lease ends when the message reappears."""
+        self.given(lease_seconds=30)
+        clock = Clock()
+        self.guard.clock = clock
+        self.send("one")
+        self.send("one")
+        first, second = self.receive(2)
+        first.delivery = dataclasses.replace(first.delivery, received_at=clock.now - 10)
+        dispatcher = self.graph.sqs_message_dispatcher
+        ready = dispatcher._prepare(first, None)
+        assert ready.plan is not None
+        assert_that(self.guard.begin(first, ready.name, ready.plan), is_(Running))
+        # The process dies here; 21 s later the message is visible again, and its next delivery claims at once
+        clock.now += 21
+        assert_that(dispatcher.handle_message(second).outcome, is_(Outcome.SUCCEEDED))
+        assert_that(self.handler.calls, contains_exactly("one"))
 
     def test_the_heartbeat_extends_the_lease(self) -> None:
         """The runner's visibility heartbeat moves the lease on with the message's visibility."""
