@@ -142,13 +142,27 @@ def idempotency_phase(count: int = 200, rounds: int = 3, endpoint: LocalEndpoint
             except Exception as error:  # a store this machine lacks (PostgreSQL's binaries) is left out, said
                 results[name] = {"skipped": str(error)}
                 continue
-            results[name] = measure(graph, count, rounds)
+            try:
+                results[name] = measure(graph, count, rounds)
+            finally:
+                close(graph)
     base = results["none"]
     for name, figures in results.items():
         if name != "none" and "new_us" in figures:
             figures["added_new_us"] = figures["new_us"] - base["new_us"]
             figures["added_duplicate_us"] = figures["duplicate_us"] - base["duplicate_us"]
     return results
+
+
+def close(graph: Any) -> None:
+    """Close the connections a store's graph opened."""
+    store = graph.pubsub_idempotency.store
+    for closing in (getattr(store, "close", None), getattr(getattr(store, "client", None), "close", None)):
+        if callable(closing):
+            closing()
+    database = graph.get("pubsub_database")
+    if database is not None and database.url:
+        database.engine.dispose()
 
 
 def sql_graph(kind: str, directory: str | None = None) -> Any:

@@ -72,6 +72,12 @@ class Charging:
         return True
 
 
+def close_store(graph: Any) -> None:
+    store = graph.pubsub_idempotency.store
+    if isinstance(store, SQLStore):
+        store.close()
+
+
 class SQLCase(unittest.TestCase):
     """A stack on the in-memory double and a graph whose records are in SQLite (`url`)."""
 
@@ -99,6 +105,7 @@ class SQLCase(unittest.TestCase):
         self.graph = graph
         self.engine = graph.pubsub_database.engine
         self.addCleanup(self.engine.dispose)
+        self.addCleanup(close_store, graph)
         if tables:
             create_tables(self.engine, [IDEMPOTENCY_TABLE])
             service_metadata.create_all(self.engine)
@@ -237,6 +244,7 @@ class SQLStoreTestCase(SQLCase):
     def test_expired_records_are_claimed_again(self) -> None:
         self.given()
         store = SQLStore(self.engine)
+        self.addCleanup(store.close)
         now = time.time()
         attempt = store.attempt(30)
         assert_that(attempt.claim(Record("k", IN_PROGRESS, "h", "a", now + 30, now + 60), now).won, is_(True))
@@ -291,6 +299,7 @@ class SQLStoreTestCase(SQLCase):
                 "media_type": {"stringValue": OrderSchema.MEDIA_TYPE, "dataType": "String"},
             })]})
         daemon.graph.pubsub_database.engine.dispose()
+        close_store(daemon.graph)
         assert_that(response, is_(equal_to({"batchItemFailures": [{"itemIdentifier": "r-1"}]})))
         assert_that("\n".join(logs.output), contains_string("table pubsub_idempotency does not exist"))
 
@@ -353,6 +362,7 @@ class DaemonTestCase(unittest.TestCase):
         graph.assign("sqs_client", world.sqs)
         engine = graph.pubsub_database.engine
         self.addCleanup(engine.dispose)
+        self.addCleanup(close_store, graph)
         create_tables(engine)
         service_metadata.create_all(engine)
         handler = idempotent(Charging())

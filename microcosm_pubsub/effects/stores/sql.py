@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from microcosm_pubsub.effects.database import IDEMPOTENCY_TABLE, check_tables, idempotency_table
+from microcosm_pubsub.effects.database import IDEMPOTENCY_TABLE, check_tables, create_engine, idempotency_table
 from microcosm_pubsub.effects.stores import COMPLETED, IN_PROGRESS, Claim, Record, StoreUnavailable
 
 
@@ -60,6 +60,11 @@ class SQLStore:
     blocking = True
 
     def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name == "postgresql":
+            # A pool of its own: its connections keep the lock wait a claim sets (a SET for the session, so
+            # that a claim costs no round trip for it), which the service's and the relay's must not inherit
+            size = getattr(engine.pool, "size", None)
+            engine = create_engine(engine.url.render_as_string(hide_password=False), size() if callable(size) else 20)
         self.engine = engine
         self.table = idempotency_table
         self.operations = 0
@@ -80,6 +85,10 @@ class SQLStore:
 
     def check(self) -> None:
         check_tables(self.engine, [IDEMPOTENCY_TABLE])
+
+    def close(self) -> None:
+        """Close the store's connections (PostgreSQL: its own pool; SQLite: the database's)."""
+        self.engine.dispose()
 
     def attempt(self, lease_seconds: float) -> SQLAttempt:
         return SQLAttempt(self, lease_seconds)
@@ -134,7 +143,8 @@ class SQLAttempt:
         try:
             self.transaction_ = connection.begin()
             # Wait for a concurrent handling of the key at most a lease: past it the delivery comes back later.
-            # Set on the connection once (not per claim: a round trip); PostgreSQL forgets it at a rollback
+            # Set on the store's own connection once, not per claim (a round trip); PostgreSQL forgets a SET
+            # made in a transaction that rolls back
             wait_ms = max(int(self.lease_seconds * 1000), 1)
             if connection.info.get(LOCK_WAIT) != wait_ms:
                 if store.dialect == "postgresql":
