@@ -18,6 +18,7 @@ from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, REUSED, I
 from microcosm_pubsub.effects.stores import Store
 from microcosm_pubsub.effects.stores.dynamodb import DynamoDBStore
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.tests.test_daemon import closed_port
 from microcosm_pubsub.tests.test_idempotency import OrderSchema, StoreContract, body
 from microcosm_pubsub.wire.errors import ConfigurationError
 
@@ -90,8 +91,9 @@ class DispatchTestCase(unittest.TestCase):
             "sqs_consumer": {"sqs_queue_url": self.stack.queue_url, "region_name": "us-east-1"},
             "sqs_message_dispatcher": {"dead_letter_queue_url": self.stack.dead_letter_queue_url},
             "pubsub_idempotency": {"store": "dynamodb", "table_name": table or self.table,
-                                   "endpoint_url": fixtures.endpoint().url, "region_name": "us-east-1", **idempotency},
+                                   "endpoint_url": fixtures.endpoint().url, "region_name": "us-east-1"},
         }
+        config["pubsub_idempotency"].update(idempotency)
         graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
         graph.assign("sns_client", self.world.sns)
         graph.assign("sqs_client", self.world.sqs)
@@ -195,6 +197,11 @@ class DispatchTestCase(unittest.TestCase):
         self.given(table="no-such-table")
         assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
                     raises(ConfigurationError, "no-such-table does not exist: create it with `pubsub provision`"))
+
+    def test_an_unreachable_endpoint_is_named_at_start(self) -> None:
+        self.given(own_client=True, endpoint_url=f"http://127.0.0.1:{closed_port()}")
+        assert_that(calling(self.graph.sqs_message_dispatcher.check_idempotency),
+                    raises(ConfigurationError, "cannot reach DynamoDB for the table .*endpoint_url"))
 
     def test_a_table_with_another_key(self) -> None:
         name = fixtures.unique_name("wrong")
