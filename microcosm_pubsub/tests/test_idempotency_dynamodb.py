@@ -87,13 +87,13 @@ class DispatchTestCase(unittest.TestCase):
 
     def given(self, table: str | None = None, own_client: bool = False, **idempotency: Any) -> Any:
         self.stack = provision(self.world.sns, self.world.sqs, fixtures.unique_name("idem-ddb"), max_receive_count=10)
+        records = {"store": "dynamodb", "table_name": table or self.table, "endpoint_url": fixtures.endpoint().url,
+                   "region_name": "us-east-1", **idempotency}
         config = {
             "sqs_consumer": {"sqs_queue_url": self.stack.queue_url, "region_name": "us-east-1"},
             "sqs_message_dispatcher": {"dead_letter_queue_url": self.stack.dead_letter_queue_url},
-            "pubsub_idempotency": {"store": "dynamodb", "table_name": table or self.table,
-                                   "endpoint_url": fixtures.endpoint().url, "region_name": "us-east-1"},
+            "pubsub_idempotency": records,
         }
-        config["pubsub_idempotency"].update(idempotency)
         graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
         graph.assign("sns_client", self.world.sns)
         graph.assign("sqs_client", self.world.sqs)
