@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from microcosm_pubsub.produce.batch import publish_as_batch_messages
+from microcosm_pubsub.produce.message_ids import diverted
 from microcosm_pubsub.wire.errors import PubSubError
 from microcosm_pubsub.wire.outgoing import OutgoingMessage, Publisher
 
@@ -65,7 +66,9 @@ class DeferredProduction(ContextDecorator):
         elif self.producer.skip:
             logger.info("not publishing %d deferred messages: sns_producer.skip is set", len(pending))
         elif pending:
-            self.message_ids = self.flush(pending)
+            # Inside an outbox block the messages join its transaction, whatever the flush
+            written = diverted(pending)
+            self.message_ids = self.flush(pending) if written is None else written
 
     def flush(self, messages: list[OutgoingMessage]) -> list[str]:
         """SNS PublishBatch, per topic and within SNS's limits: the recommended way."""

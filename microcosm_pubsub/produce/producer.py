@@ -27,6 +27,7 @@ from microcosm_pubsub.produce.deferred import (
     deferred_batch,
 )
 from microcosm_pubsub.produce.destinations import QueueSender, check_delay, is_queue
+from microcosm_pubsub.produce.message_ids import MESSAGE_ID_ATTRIBUTE, diverted, new_message_id
 from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
 from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.wire.batching import sized_batches
@@ -122,12 +123,17 @@ class SNSProducer:
     def produce(self, media_type: str, dct: Mapping[str, Any] | None = None, **kwargs: Any) -> str | None:
         """Validate and publish one message; returns its MessageId, None when skipped or deferred.
 
+        Inside `outbox.within(transaction)` the message is written to the outbox instead, and its
+        `pubsub_message_id` is returned: the relay publishes it once the transaction commits.
+
         :param kwargs: the content's fields, and `prepare`'s keywords: `delay_seconds` (0 to 900, for a
-            queue), `message_group_id` (FIFO; else the schema's `MESSAGE_GROUP_KEY`), `deduplication_id`
+            queue), `message_group_id` (FIFO; else the schema's `MESSAGE_GROUP_KEY`), `deduplication_id`,
+            `idempotency_key` (the message's id, for a caller that retries: the same key each time)
         :raises ValidationError: when the content does not fit its schema or has a key it does not know
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
-        :raises ProduceArgumentError: when `delay_seconds` does not suit the destination
+        :raises ProduceArgumentError: when `delay_seconds` does not suit the destination, or the key is not a string
+            of 1 to 128 characters
         :raises PublishError: when SNS refuses the message or cannot be reached
         :raises FifoError: a FIFO topic without a group id, or FIFO ids for a standard topic
         """
@@ -139,13 +145,16 @@ class SNSProducer:
         if self.skip:
             logger.info("not publishing %s: sns_producer.skip is set", media_type)
             return None
+        if (written := diverted([message])) is not None:
+            return written[0]
         return self.publish(message)
 
     def prepare(
         self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
-        message_group_id: str | None = None, deduplication_id: str | None = None, **kwargs: Any,
+        message_group_id: str | None = None, deduplication_id: str | None = None, idempotency_key: str | None = None,
+        **kwargs: Any,
     ) -> OutgoingMessage:
-        """Everything before the network: schema, validation, encoding, destination, FIFO group, size."""
+        """Everything before the network: schema, validation, encoding, destination, FIFO group, size, message id."""
         schema = self.schemas.find(media_type).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         # A misspelled argument would otherwise vanish from the message without a word
@@ -153,9 +162,11 @@ class SNSProducer:
         # `time` is looked up here so that tests patching `microcosm_pubsub.producer.time` see their value
         body = encode(schema, media_type, content, self.opaque_data(), published=str(time()))
         destination = self.topic_arns.resolve(media_type)
+        attributes = media_type_attributes(media_type)
+        # The same on every copy of this message: botocore's retries, deferred blocks, the outbox, a handler's re-run
+        attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": new_message_id(idempotency_key)}
         message = self.middleware.outgoing(OutgoingMessage(
-            topic_arn=destination, media_type=media_type, body=body,
-            attributes=media_type_attributes(media_type),
+            topic_arn=destination, media_type=media_type, body=body, attributes=attributes,
             delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
             message_group_id=group_id_for(schema, media_type, content, destination, message_group_id, deduplication_id),
             deduplication_id=deduplication_id,
@@ -170,6 +181,8 @@ class SNSProducer:
 
     def publish(self, message: OutgoingMessage) -> str:
         """Publish one prepared message (`PublishError` if refused); middleware sees the call and may amend it."""
+        if (written := diverted([message])) is not None:
+            return written[0]
         publication = Publication(message)
         with self.middleware.publishing(publication):
             message = publication.message = self.offload(publication.message)
@@ -193,7 +206,12 @@ class SNSProducer:
         return message_id
 
     def publish_batch(self, messages: list[OutgoingMessage]) -> list[str]:
-        """Publish with SNS PublishBatch, per topic; `BatchPublishError` names every entry that failed."""
+        """Publish with SNS PublishBatch, per topic; `BatchPublishError` names every entry that failed.
+
+        Inside an outbox block the messages are written to it instead, and their message ids returned.
+        """
+        if (written := diverted(messages)) is not None:
+            return written
         messages = [self.offload(message) for message in messages]
         message_ids: list[str | None] = [None] * len(messages)
         failures: list[dict[str, Any]] = []
