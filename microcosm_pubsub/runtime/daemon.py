@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from argparse import ArgumentParser, Namespace
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
@@ -22,7 +23,7 @@ from microcosm_pubsub.consume.envelope import NaiveSQSEnvelope as NaiveSQSEnvelo
 from microcosm_pubsub.consume.envelope import SQSEnvelope as SQSEnvelope
 from microcosm_pubsub.consume.logs import configure_daemon_logging
 from microcosm_pubsub.consume.readers import STDIN as STDIN
-from microcosm_pubsub.graph.config import explain_validation_error, key_list
+from microcosm_pubsub.graph.config import explain_validation_error, flag, key_list
 from microcosm_pubsub.middleware.health import start_health_server
 from microcosm_pubsub.middleware.metrics.middleware import serve_metrics
 from microcosm_pubsub.runtime.daemon_args import HEALTH, arg_parser, check_args, command_line_config
@@ -36,6 +37,9 @@ from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
 logger = logging.getLogger("microcosm_pubsub.daemon")
 
 R = TypeVar("R")
+
+# A relay stopping finishes its round: at most a claim of rows published and marked
+RELAY_STOP_SECONDS = 30
 
 
 class classorinstancemethod(Generic[R]):
@@ -68,6 +72,10 @@ class ConsumerDaemon:
         self.event = dict(event) if event else None
         self.stop = threading.Event()
         self.runner: Runner | None = None
+        # The outbox relay's thread, when `pubsub_outbox.relay_in_daemon` asks for one
+        self.relay_thread: threading.Thread | None = None
+        # Set once the handlers are done, so that the relay publishes what their last transactions committed
+        self.relay_stop = threading.Event()
 
     @property
     def components(self) -> list[str]:
@@ -130,6 +138,12 @@ class ConsumerDaemon:
         from microcosm_pubsub.runtime.lambda_handler import LambdaHandler  # only Lambda deployments need it
         return LambdaHandler(self)
 
+    @classorinstancemethod
+    def make_outbox_lambda_handler(self) -> Any:
+        """`handler(event, context)` for a scheduled Lambda relaying the service's outbox (its table checked now)."""
+        from microcosm_pubsub.effects.relay import outbox_lambda_handler  # only outbox deployments need it
+        return outbox_lambda_handler(outbox_relay(self.lambda_graph()))
+
     def run(self, argv: Sequence[str] | None = None) -> None:
         """Parse the command line, build the graph and consume until SIGTERM or SIGINT; exits the process."""
         self.args = self.parse_args(argv)
@@ -165,7 +179,10 @@ class ConsumerDaemon:
                 target=report_health, args=(getattr(self.graph, HEALTH), args.process_index, health_reports, self.stop),
                 name="pubsub-health-report", daemon=True,
             ).start()
-        self.runner.run()
+        try:
+            self.runner.run()
+        finally:
+            self.stop_outbox_relay()
         if self.runner.failure:
             # A fault no retry heals (credentials, permissions) is a configuration error, found on the first receive
             gave_up = "gave up" if self.runner.failure_status == 1 else "cannot consume"
@@ -194,6 +211,31 @@ class ConsumerDaemon:
                 "run one process per container, or use a push sink"
             )
         serve_metrics(self.graph)
+        self.start_outbox_relay()
+
+    def start_outbox_relay(self) -> None:
+        """With `pubsub_outbox.relay_in_daemon`: check the outbox table, relay it in a thread until the daemon stops."""
+        if not flag((self.graph.config.get("pubsub_outbox") or {}).get("relay_in_daemon")):
+            return
+        relay = outbox_relay(self.graph)
+        # A missing table or an unreachable database stops the start here, with one line
+        relay.check()
+        self.relay_stop.clear()
+        self.relay_thread = threading.Thread(
+            target=relay_until, args=(relay, self.relay_stop), name="pubsub-outbox-relay", daemon=True,
+        )
+        self.relay_thread.start()
+
+    def stop_outbox_relay(self) -> None:
+        """Stop the relay thread once the handlers are done, after a last round (bounded wait)."""
+        thread, self.relay_thread = self.relay_thread, None
+        if thread is None:
+            return
+        self.relay_stop.set()
+        thread.join(RELAY_STOP_SECONDS)
+        if thread.is_alive():
+            logger.warning("the outbox relay did not stop within %ss; its rows are published again by the next one",
+                           RELAY_STOP_SECONDS)
 
     def install_signal_handlers(self, in_child: bool = False) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
@@ -207,6 +249,29 @@ class ConsumerDaemon:
         if not in_child:
             # A child's Ctrl-C comes from its parent as SIGTERM; the terminal's own would count twice
             signal.signal(signal.SIGINT, handle)
+
+
+def relay_until(relay: Any, stop: threading.Event) -> None:
+    """The daemon's relay thread: rounds until `stop`, then what the last handlings committed (bounded)."""
+    relay.run(stop)
+    try:
+        relay.drain(deadline=time.monotonic() + RELAY_STOP_SECONDS / 2)
+    except Exception as error:  # the database or AWS gone at exit: the next relay publishes what is left
+        logger.warning("the outbox relay's last round failed: %s", error)
+    finally:
+        relay.close()
+
+
+def outbox_relay(graph: Any) -> Any:
+    """The graph's `pubsub_outbox` relay, built now if the graph was locked without it."""
+    locked = bool(getattr(graph, "_locked", False))
+    if locked:
+        graph.unlock()
+    try:
+        return graph.pubsub_outbox
+    finally:
+        if locked:
+            graph.lock()
 
 
 def configure_logging(debug: bool = False) -> None:
