@@ -10,8 +10,11 @@ Each settled delivery and each handler call is appended as a JSON line to `$EXAC
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +34,10 @@ from microcosm_pubsub.schemas.decorators import handles, schema
 
 NAME = "exactly_once"
 RECORD_FILE_VARIABLE = "EXACTLY_ONCE_RECORD_FILE"
+# The test process that started this one (die_with_parent)
+PARENT_VARIABLE = "EXACTLY_ONCE_PARENT_PID"
+# prctl(2): the signal this process gets when its parent dies
+PR_SET_PDEATHSIG = 1
 # DynamoDB's effects table (the SQL one is EFFECTS_TABLE below, made by `effects_table`)
 DYNAMODB_EFFECTS_TABLE_VARIABLE = "EXACTLY_ONCE_DYNAMODB_EFFECTS_TABLE"
 EFFECTS_TABLE = "effects"
@@ -54,6 +61,22 @@ class ShippedSchema(PubSubMessageSchema):
 
 
 _record_lock = threading.Lock()
+
+
+def die_with_parent() -> None:
+    """On Linux, end this process when the test process that started it dies, however it dies.
+
+    A test process killed (a runner's timeout, Ctrl-C twice) would otherwise leave its daemons, relays
+    and endpoints running, handling and publishing with nobody to stop them.
+    """
+    parent = os.environ.get(PARENT_VARIABLE)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # The parent may have died before the call: then nobody would signal us
+    if os.getppid() != int(parent):
+        os._exit(1)
 
 
 def record(event: str, **values: Any) -> None:
@@ -133,4 +156,5 @@ class ExactlyOnceDaemon(ConsumerDaemon):
 
 
 if __name__ == "__main__":
+    die_with_parent()
     ExactlyOnceDaemon().run()
