@@ -342,6 +342,23 @@ class RelayTests(OutboxTestCase):
         self.relay.drain()
         assert_that(self.relay.stats(), has_properties(pending=0, oldest_age_seconds=none(), sent=3))
 
+    def test_the_run_loop_outlives_a_database_failure(self) -> None:
+        """run() logs a failing round and tries again (waiting longer each time) until the database is back."""
+        outbox_table.drop(self.engine)
+        stop = threading.Event()
+        thread = threading.Thread(target=self.relay.run, args=(stop,))
+        with self.assertLogs("microcosm_pubsub.outbox", "WARNING") as logs:
+            thread.start()
+            self.addCleanup(thread.join)
+            self.addCleanup(stop.set)
+            assert_that(fixtures.wait_for(lambda: len(logs.records) >= 2, timeout=5), is_(True))
+            create_tables(self.engine, [OUTBOX_TABLE])
+            (message_id,) = self.produce_committed(["after"])
+            assert_that(fixtures.wait_for(lambda: not self.pending(), timeout=10), is_(True))
+        stop.set()
+        assert_that(logs.output[0], contains_string("trying again in"))
+        assert_that(self.delivered(), is_(equal_to([(message_id, "after")])))
+
     def test_the_run_loop_publishes_what_commits_later(self) -> None:
         """run() keeps polling: a row committed while it runs is published within a few polls; stop ends it."""
         stop = threading.Event()
