@@ -356,7 +356,8 @@ class Idempotency:
         except Exception as error:
             logger.warning("deleting expired idempotency records failed (tried again in an hour): %s", error)
         else:
-            logger.info("deleted %d expired idempotency records", removed)
+            if removed:
+                logger.info("deleted %d expired idempotency records", removed)
 
     def let_go(self, message: SQSMessage) -> None:
         with self._lock:

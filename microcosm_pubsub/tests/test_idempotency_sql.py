@@ -340,6 +340,57 @@ class LambdaDaemon(ConsumerDaemon):
         return graph
 
 
+class OutboxTestCase(SQLCase):
+    """With the outbox enabled, a handler's produce() joins the handling's transaction."""
+
+    def test_follow_ups_commit_with_the_effect(self) -> None:
+        """A failed handling leaves no follow-up in the outbox; a completed one leaves exactly one."""
+        from microcosm_pubsub.effects.outbox import outbox_table
+
+        class Following(Charging):
+            def __init__(self, graph: Any) -> None:
+                super().__init__()
+                self.graph = graph
+
+            def __call__(self, content: dict[str, Any]) -> bool:
+                self.graph.sns_producer.produce(OrderSchema.MEDIA_TYPE, name=f"{content['name']}-follow-up")
+                return super().__call__(content)
+
+        self.stack = provision(self.world.sns, self.world.sqs, fixtures.unique_name("idem-outbox"))
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict({
+            "sns_topic_arns": {"default": self.stack.topic_arn},
+            "sqs_consumer": {"sqs_queue_url": self.stack.queue_url, "region_name": "us-east-1"},
+            "pubsub_idempotency": {"store": "sql"},
+            "pubsub_outbox": {"enabled": True},
+            "pubsub_database": {"url": self.database_url},
+        }))
+        graph.assign("sns_client", self.world.sns)
+        graph.assign("sqs_client", self.world.sqs)
+        graph.sns_producer.client = self.world.sns
+        self.graph = graph
+        self.engine = graph.pubsub_database.engine
+        self.addCleanup(self.engine.dispose)
+        create_tables(self.engine)
+        service_metadata.create_all(self.engine)
+        handler = idempotent(Following(graph))
+        graph.sqs_message_handler_registry.register(OrderSchema.MEDIA_TYPE, handler)
+
+        def outbox_rows() -> int:
+            with self.engine.connect() as connection:
+                return int(connection.execute(sa.select(sa.func.count()).select_from(outbox_table)).scalar_one())
+
+        handler.fail_after_write = True
+        self.send("one")
+        assert_that(graph.sqs_message_dispatcher.handle_batch(self.receive())[0].outcome, is_(Outcome.FAILED))
+        assert_that((outbox_rows(), self.effect_names()), is_(equal_to((0, []))))
+        handler.fail_after_write = False
+        self.send("one")
+        assert_that(graph.sqs_message_dispatcher.handle_batch(self.receive())[0].outcome, is_(Outcome.SUCCEEDED))
+        assert_that((outbox_rows(), self.effect_names()), is_(equal_to((1, ["one"]))))
+        # Nothing was published directly (the relay publishes the row): only the failed delivery is on the queue
+        assert_that(fixtures.queue_counts(self.world.sqs, self.stack.queue_url), is_(equal_to((0, 1))))
+
+
 class DaemonTestCase(unittest.TestCase):
     """A running daemon (its runner at concurrency 8) on the in-memory double, records and effects in SQLite."""
 
