@@ -225,6 +225,19 @@ class DuplicatesTestCase(IdempotencyTestCase):
         assert_that(payload_hash({"name": "a"}), is_(equal_to(payload_hash({"name": "a"}))))
         assert_that(payload_hash({"name": "a"}) == payload_hash({"name": "b"}), is_(False))
 
+    def test_a_producers_retry_under_its_idempotency_key(self) -> None:
+        """`produce(..., idempotency_key=)` twice is one message to an idempotent handler; produce() alone is two."""
+        self.given()
+        self.graph.sns_producer.client = self.world.sns
+        for _ in range(2):
+            self.graph.sns_producer.produce(OrderSchema.MEDIA_TYPE, name="one", idempotency_key="order-1")
+        results = self.dispatch(2)
+        assert_that((self.handler.calls, results[1].extra.get("duplicate")), is_(equal_to((["one"], True))))
+        for _ in range(2):
+            self.graph.sns_producer.produce(OrderSchema.MEDIA_TYPE, name="two")
+        self.dispatch(2)
+        assert_that(self.handler.calls, is_(equal_to(["one", "two", "two"])))
+
     def test_without_a_producer_id_the_sqs_message_id_is_the_key(self) -> None:
         """Old producers send no pubsub_message_id: each SQS message is its own key."""
         self.given()
