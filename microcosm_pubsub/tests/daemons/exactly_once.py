@@ -106,8 +106,8 @@ class Recorder(Middleware):
         message = result.message
         record(
             "settled", name=(message.content or {}).get("name"), media_type=message.media_type,
-            outcome=str(result.outcome), reason=result.reason, extra=_jsonable(result.extra),
-            receive_count=message.approximate_receive_count, action=str(action),
+            outcome=result.outcome.value, reason=result.reason, extra=_jsonable(result.extra),
+            receive_count=message.approximate_receive_count, action=action.value,
         )
 
 
