@@ -8,12 +8,23 @@ import socket
 import sys
 from contextlib import closing
 from dataclasses import dataclass
+from typing import Any
 
-from microcosm_pubsub.aws.local import HOST, LocalEndpoint
-from microcosm_pubsub.aws.provisioning import Provisioner, QueueSpec, Resources, StackSpec
+import boto3
+from botocore.config import Config
+
+from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS, HOST, LocalEndpoint
+from microcosm_pubsub.aws.provisioning import (
+    IDEMPOTENCY_TABLE,
+    Provisioner,
+    QueueSpec,
+    Resources,
+    StackSpec,
+    create_idempotency_table,
+)
 from microcosm_pubsub.cli.common import CommandError, UsageError, argument_type, aws_errors, matching, stop_on_signals
 from microcosm_pubsub.cli.stack import load_stack
-from microcosm_pubsub.wire.errors import LocalEndpointError
+from microcosm_pubsub.wire.errors import ConfigurationError, LocalEndpointError
 
 
 READY = "# ready: Ctrl-C stops the endpoint"
@@ -55,6 +66,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", metavar="TOPIC",
                         help="the stack's topic the service publishes to (default: the stack's only topic, else "
                         "the topic named as the service, else the only one its queue subscribes to)")
+    parser.add_argument("--idempotency-table", nargs="?", const=IDEMPOTENCY_TABLE, metavar="NAME",
+                        help=f"also create the DynamoDB table of idempotency records on the endpoint (NAME default "
+                        f"{IDEMPOTENCY_TABLE}) and print the variables that make it the services' store")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="also create the SQL tables of idempotency records and the outbox in this database "
+                        "(a SQLAlchemy URL, e.g. sqlite:///dev.db) and print the variables that use it")
 
 
 port = argument_type(int, lambda value: 0 <= value <= 65535, lambda text: f"{text!r} is not a port number (0 to 65535)")
@@ -162,6 +179,31 @@ def environment(
     return lines
 
 
+def effects_environment(args: argparse.Namespace, endpoint: LocalEndpoint, chosen: list[Service]) -> list[str]:
+    """Create the tables --idempotency-table and --database-url ask for; the variables each service reads for them."""
+    settings: dict[str, str] = {}
+    if name := args.idempotency_table:
+        session: Any = boto3.session.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name=endpoint.region_name,
+        )
+        with closing(session.client("dynamodb", endpoint_url=endpoint.url, config=Config(proxies={}))) as client:
+            create_idempotency_table(client, name)
+        settings.update({"PUBSUB_IDEMPOTENCY__STORE": "dynamodb", "PUBSUB_IDEMPOTENCY__TABLE_NAME": name,
+                         "PUBSUB_IDEMPOTENCY__ENDPOINT_URL": endpoint.url})
+    if args.database_url:
+        from microcosm_pubsub.effects import outbox  # noqa: F401 - its table joins the package's metadata
+        from microcosm_pubsub.effects.database import provision_tables
+
+        try:
+            provision_tables(args.database_url)
+        except ConfigurationError as error:
+            raise CommandError(str(error)) from error
+        settings.setdefault("PUBSUB_IDEMPOTENCY__STORE", "sql")
+        settings["PUBSUB_DATABASE__URL"] = args.database_url
+    return [f"{prefix(item.name)}__{key}={value}" for item in chosen for key, value in settings.items()]
+
+
 def run(args: argparse.Namespace) -> int:
     # Read the stack before starting anything, so a bad file fails fast with exit 2
     stack = load_stack(args.stack) if args.stack else None
@@ -179,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
             if stack is not None:
                 with closing(endpoint.client("sns")) as sns, closing(endpoint.client("sqs")) as sqs:
                     resources = Provisioner(sns, sqs, errors=aws_errors).run(stack)
-            print("\n".join([*environment(endpoint, resources, chosen, stack), READY]), flush=True)
+            lines = [*environment(endpoint, resources, chosen, stack), *effects_environment(args, endpoint, chosen)]
+            print("\n".join([*lines, READY]), flush=True)
             print(f"local SNS/SQS endpoint at {endpoint.url}", file=sys.stderr, flush=True)
             stop.wait()
         finally:

@@ -6,9 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from microcosm_pubsub.aws.provisioning import Provisioner, Resources, StackSpec
+from botocore.exceptions import ClientError
+
+from microcosm_pubsub.aws.provisioning import (
+    IDEMPOTENCY_TABLE,
+    Provisioner,
+    Resources,
+    StackSpec,
+    create_idempotency_table,
+)
 from microcosm_pubsub.cli import stack as stack_module
-from microcosm_pubsub.cli.common import UsageError, add_aws_options, aws_client, aws_errors
+from microcosm_pubsub.cli.common import CommandError, UsageError, add_aws_options, aws_client, aws_errors
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 IAM_VERSION = "2012-10-17"
@@ -19,6 +28,11 @@ PRODUCER_ACTIONS = ["sns:Publish"]
 SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 # What the consumer and its runner call; the *Batch operations are authorised by these same actions
 CONSUMER_ACTIONS = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+# What the DynamoDB idempotency store calls (a TransactWriteItems is authorised by the item actions in it)
+IDEMPOTENCY_ACTIONS = [
+    "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+]
 HELP = "create topics, queues, dead-letter queues and subscriptions from a stack file"
 DESCRIPTION = (
     "Create or update the topics, queues, dead-letter queues (with redrive policies) and subscriptions a stack file "
@@ -35,6 +49,15 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--iam-policy-out", metavar="DIR",
         help="write producer-policy.json and consumer-policy.json into DIR instead of printing them",
     )
+    parser.add_argument(
+        "--idempotency-table", nargs="?", const=IDEMPOTENCY_TABLE, metavar="NAME",
+        help=f"also create the DynamoDB table of idempotent handlers' records (NAME default {IDEMPOTENCY_TABLE}) "
+        "unless it exists, and let consumers use it",
+    )
+    parser.add_argument(
+        "--database-url", metavar="URL",
+        help="also create the SQL tables of idempotency records and the outbox (a SQLAlchemy URL) unless they exist",
+    )
     add_aws_options(parser)
 
 
@@ -44,18 +67,55 @@ def run(args: argparse.Namespace) -> int:
     provisioner = Provisioner(aws_client(args, "sns"), aws_client(args, "sqs"), dry_run=args.dry_run, sts=sts,
                               errors=aws_errors)
     resources = provisioner.run(stack)
+    tables, table_arns = effects_tables(args)
+    provisioner.changes.extend(tables)
     count = len(provisioner.changes)
     changes = f"{count} change{'' if count == 1 else 's'}"
     summary = f"dry run: {changes} planned, nothing applied" if args.dry_run else f"{changes} applied"
     verb = "would " if args.dry_run else ""
     print("\n".join([*(verb + change for change in provisioner.changes), summary if count else "no changes"]))
-    by_role = policies(stack, resources)
+    by_role = policies(stack, resources, table_arns)
     if args.iam_policy_out:
         write_policies(Path(args.iam_policy_out), by_role)
     else:
         for role, policy in by_role.items():
             print(f"IAM policy for {role}s:\n{json.dumps(policy, indent=2)}")
     return 0
+
+
+def effects_tables(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Create the tables --idempotency-table and --database-url ask for: the changes, and the DynamoDB table ARNs."""
+    changes: list[str] = []
+    arns: list[str] = []
+    if name := args.idempotency_table:
+        client = aws_client(args, "dynamodb")
+        with aws_errors(f"creating the DynamoDB table {name}"):
+            arn = table_arn(client, name)
+            if arn is None:
+                changes.append(f"create DynamoDB table {name}")
+                if not args.dry_run:
+                    create_idempotency_table(client, name)
+                    arn = table_arn(client, name)
+        arns += [arn] if arn else []
+    if args.database_url:
+        from microcosm_pubsub.effects import outbox  # noqa: F401 - its table joins the package's metadata
+        from microcosm_pubsub.effects.database import provision_tables
+
+        try:
+            changes += provision_tables(args.database_url, args.dry_run)
+        except ConfigurationError as error:
+            raise CommandError(str(error)) from error
+    return changes, arns
+
+
+def table_arn(client: Any, name: str) -> str | None:
+    """The DynamoDB table's ARN, None when it does not exist."""
+    try:
+        return str(client.describe_table(TableName=name)["Table"]["TableArn"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise
 
 
 def write_policies(directory: Path, by_role: dict[str, dict[str, Any]]) -> None:
@@ -69,7 +129,7 @@ def write_policies(directory: Path, by_role: dict[str, dict[str, Any]]) -> None:
         raise UsageError(f"cannot write IAM policies to {directory}: {error.strerror or error}") from error
 
 
-def policies(stack: StackSpec, resources: Resources) -> dict[str, dict[str, Any]]:
+def policies(stack: StackSpec, resources: Resources, table_arns: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Policies by role, leaving out a role the stack gives nothing to do and a statement with no resource."""
     queue_arns = resources.queue_arns
     roles = {
@@ -80,6 +140,7 @@ def policies(stack: StackSpec, resources: Resources) -> dict[str, dict[str, Any]
         "consumer": [
             ("ConsumeQueues", CONSUMER_ACTIONS, [queue_arns[queue.name] for queue in stack.queues]),
             ("SendToDeadLetterQueues", SEND_ACTIONS, [queue_arns[name] for name in stack.dead_letter_queues]),
+            ("IdempotencyRecords", IDEMPOTENCY_ACTIONS, list(table_arns or [])),
         ],
     }
     # Resources sorted: the policy reads the same on every run
