@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import sqlalchemy as sa
 from botocore.config import Config
-from hamcrest import assert_that, contains_exactly, contains_string, equal_to, has_entries, has_item, is_
+from hamcrest import assert_that, contains_exactly, contains_string, equal_to, has_entries, has_item, has_items, is_
 from microcosm.api import create_object_graph, load_from_environ
 
 from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS
@@ -83,16 +83,24 @@ class ProvisionTestCase(unittest.TestCase):
 
 class LocalTestCase(unittest.TestCase):
     def test_local_creates_the_table_and_says_how_to_use_it(self) -> None:
-        """A service loading the printed variables gets the DynamoDB store on the local endpoint, its table there."""
-        stack = write_json(temporary_directory(self), "stack.json", {"queues": [{"name": "cli-records"}]})
-        process = start("local", "--stack", stack, "--service", "cli-records", "--idempotency-table")
+        """A service loading the printed variables gets the DynamoDB store on the local endpoint, its table there,
+        and the database (its tables made) for the outbox."""
+        directory = temporary_directory(self)
+        stack = write_json(directory, "stack.json", {"queues": [{"name": "cli-records"}]})
+        url = f"sqlite:///{directory}/dev.db"
+        process = start("local", "--stack", stack, "--service", "cli-records", "--idempotency-table",
+                        "--database-url", url)
         try:
             env = variables(read_until_ready(process))
             assert_that(env, has_entries(
                 CLI_RECORDS__PUBSUB_IDEMPOTENCY__STORE="dynamodb",
                 CLI_RECORDS__PUBSUB_IDEMPOTENCY__TABLE_NAME="pubsub_idempotency",
                 CLI_RECORDS__PUBSUB_IDEMPOTENCY__ENDPOINT_URL=env["AWS_ENDPOINT_URL"],
+                CLI_RECORDS__PUBSUB_DATABASE__URL=url,
             ))
+            engine = sa.create_engine(url)
+            self.addCleanup(engine.dispose)
+            assert_that(sa.inspect(engine).get_table_names(), has_items("pubsub_idempotency", "pubsub_outbox"))
             with fixtures.environ(**env):
                 graph: Any = create_object_graph("cli-records", loader=load_from_environ)
                 graph.pubsub_idempotency.check()
