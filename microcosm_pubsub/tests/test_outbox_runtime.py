@@ -159,6 +159,14 @@ class CommandLineTests(RuntimeTestCase):
         assert_that(out, contains_string("total"))
         assert_that(out, contains_string("sent, not yet pruned: 2"))
 
+    def test_the_service_configuration_names_the_database(self) -> None:
+        """With --service NAME the database comes from NAME__PUBSUB_DATABASE__URL, as the service's daemon reads it."""
+        create_tables(self.engine, [OUTBOX_TABLE])
+        with fixtures.environ(OUTBOX_CLI__PUBSUB_DATABASE__URL=self.url, PUBSUB_DATABASE_URL=None):
+            status, out, _ = pubsub_in_process("outbox", "stats", "--service", "outbox_cli", "--json")
+        assert_that(status, is_(equal_to(0)))
+        assert_that(json.loads(out), has_entries(pending=0))
+
     def test_a_missing_table_is_one_line(self) -> None:
         """Without the table: exit 1, one line naming the table and how to create it."""
         status, _, err = pubsub_in_process("outbox", "stats", "--database-url", self.url)
