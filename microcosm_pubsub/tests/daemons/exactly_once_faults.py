@@ -63,7 +63,8 @@ EXIT_TIMEOUT_SECONDS = 20.0
 SEED_VARIABLE = "EXACTLY_ONCE_SEED"
 ENDPOINT_MODULE = "microcosm_pubsub.tests.daemons.exactly_once_faults"
 ENDPOINT_START_SECONDS = 30.0
-POLL_SECONDS = 0.02
+# How often the run looks at its progress (the kill points) and its processes
+POLL_SECONDS = 0.05
 # Orders published at once, and the queue depth (visible and in flight) the publisher waits below
 PUBLISH_BATCH = 30
 MAX_QUEUE_DEPTH = 60
