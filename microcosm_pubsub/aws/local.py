@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, overload
 import boto3
 from botocore.config import Config
 
-from microcosm_pubsub.aws.local_speedups import MOTO_REQUIREMENT, TESTED_MOTO_RANGE, moto_tested, speed_up_deep_queues
+from microcosm_pubsub.aws.local_speedups import MOTO_REQUIREMENT, TESTED_MOTO_RANGE, moto_tested, speed_up_moto
 from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT, Stack, provision
 from microcosm_pubsub.wire.errors import LocalEndpointError
 
@@ -203,8 +203,8 @@ def _make_server(port: int) -> BaseWSGIServer:
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass
 
-    # moto's SQS receive slows down with deep queues; see local_speedups for the patch and why it is safe
-    speed_up_deep_queues()
+    # moto is slow with deep queues and busy dispatch, and races in DynamoDB transactions: see local_speedups
+    speed_up_moto()
     app = DomainDispatcherApplication(create_backend_app)
     return make_server(HOST, port, app, threaded=True, request_handler=QuietRequestHandler)
 

@@ -18,7 +18,6 @@ from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, REUSED, I
 from microcosm_pubsub.effects.stores import Store
 from microcosm_pubsub.effects.stores.dynamodb import DynamoDBStore
 from microcosm_pubsub.tests import fixtures
-from microcosm_pubsub.tests.daemons.exactly_once_faults import isolate_moto_transactions
 from microcosm_pubsub.tests.test_daemon import closed_port
 from microcosm_pubsub.tests.test_idempotency import OrderSchema, StoreContract, body
 from microcosm_pubsub.wire.errors import ConfigurationError
@@ -29,8 +28,6 @@ CLIENT: Any = None
 
 def setUpModule() -> None:
     global CLIENT
-    # moto's server does not serialise conditional writes as DynamoDB does: two racing claims could both win
-    isolate_moto_transactions()
     CLIENT = boto3.session.Session(
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",

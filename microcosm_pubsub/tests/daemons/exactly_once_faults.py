@@ -10,7 +10,6 @@ on the queue, no dead letter without its reason.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import random
@@ -272,112 +271,6 @@ class DynamoDBStore(Store):
     def close(self) -> None:
         self.client.close()
         self.server.close()
-
-
-# Set on moto's DynamoDB backend once `isolate_moto_transactions` has patched it
-ISOLATED = "_exactly_once_isolated"
-_moto_lock = threading.RLock()
-
-
-def isolate_moto_transactions() -> None:
-    """Make moto's TransactWriteItems atomic and isolated, as DynamoDB's is (in the endpoint's process).
-
-    moto 5.x deep-copies every table a transaction touches (a cost that grows with the table) without a
-    lock: under concurrent requests the copy fails ("dictionary changed size during iteration"), and a
-    failed transaction puts the whole copy back over what other requests wrote meanwhile. Here item
-    reads and writes take one lock, and a failed transaction restores only the items it touched.
-    """
-    models: Any = importlib.import_module("moto.dynamodb.models")
-    backend = models.DynamoDBBackend
-    if getattr(backend, ISOLATED, False):
-        return
-    for name in ("put_item", "get_item", "update_item", "delete_item", "query", "scan"):
-        setattr(backend, name, _locked(getattr(backend, name)))
-    original = backend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with _moto_lock:
-            undo = _before(self, transact_items)
-            real_copy = models.copy
-            # Its whole-table copies are not needed: the items touched were saved above
-            models.copy = _TablesUncopied(real_copy, models.Table)
-            try:
-                original(self, transact_items)
-            except Exception:
-                for table_name, key, attributes in reversed(undo):
-                    if attributes is None:
-                        self.delete_item(table_name, key)
-                    else:
-                        self.put_item(table_name, attributes)
-                raise
-            finally:
-                models.copy = real_copy
-
-    setattr(backend, "transact_write_items", transact_write_items)  # noqa: B010 - a method replaced on purpose
-    setattr(backend, ISOLATED, True)
-
-
-def speed_up_moto() -> None:
-    """Two of moto's costs per request, cut without changing what it answers (in the endpoint's process).
-
-    Its dispatch lists moto's package directory and stats every entry for every request, under a lock
-    all requests share: half the endpoint's time in this scenario; the list is read once here. And SQS
-    reads the clock through datetime arithmetic (about 10 us) for each message of a queue each time it
-    counts the queue's messages, which every SendMessage does three times: here it reads time.time().
-    """
-    backends: Any = importlib.import_module("moto.backends")
-    sqs: Any = importlib.import_module("moto.sqs.models")
-    if getattr(backends, ISOLATED, False):
-        return
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules
-    original = sqs.unix_time_millis
-
-    def unix_time_millis(dt: Any = None) -> float:
-        return time.time() * 1000.0 if dt is None else float(original(dt))
-
-    sqs.unix_time_millis = unix_time_millis
-    setattr(backends, ISOLATED, True)
-
-
-def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with _moto_lock:
-            return method(*args, **kwargs)
-
-    return locked
-
-
-def _before(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], Any]]:
-    """Each touched item's key and attributes (None: absent) before the transaction."""
-    saved = []
-    try:
-        for entry in transact_items:
-            [op] = entry.values()
-            table = backend.tables.get(op.get("TableName"))
-            if table is None:
-                continue
-            key = op.get("Key") or {name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr)
-                                    if name is not None}
-            item = backend.get_item(table.name, key)
-            saved.append((table.name, key, None if item is None else item.to_json()["Attributes"]))
-    except Exception:  # a malformed request: moto's own validation reports it
-        pass
-    return saved
-
-
-class _TablesUncopied:
-    """The `copy` module, but for a Table, whose deep copy is returned as itself."""
-
-    def __init__(self, real: Any, table_type: type) -> None:
-        self.real = real
-        self.table_type = table_type
-
-    def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, self.table_type) else self.real.deepcopy(value, memo)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 def dynamodb_client(url: str) -> Any:
@@ -822,11 +715,9 @@ def check_exactly_once(outcome: Outcome) -> None:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--endpoint"]:
-    # The scenario's local endpoint: moto's server with its DynamoDB transactions isolated and its dispatch quicker
+    # The scenario's own local endpoint process, tied to the test process's life
     from microcosm_pubsub.aws import local
     from microcosm_pubsub.tests.daemons.exactly_once import die_with_parent
 
     die_with_parent()
-    isolate_moto_transactions()
-    speed_up_moto()
     local.main([])
