@@ -654,3 +654,23 @@ class StoreContract:
 class MemoryStoreTestCase(StoreContract, unittest.TestCase):
     def make_store(self) -> Store:
         return MemoryStore()
+
+
+class TestWithoutTheSQLExtra(unittest.TestCase):
+    """A service without SQLAlchemy installed builds its graph (microcosm imports every binding's module)."""
+
+    def test_a_graph_builds_and_the_database_asks_for_the_extra_only_when_used(self) -> None:
+        import subprocess
+        import sys
+
+        script = (
+            "import sys; sys.modules['sqlalchemy'] = None\n"
+            "from microcosm.api import create_object_graph, load_from_dict\n"
+            "graph = create_object_graph('nosql', testing=True,"
+            " loader=load_from_dict(pubsub_database={'url': 'sqlite:///x.db'}))\n"
+            "graph.sns_producer, graph.sqs_message_dispatcher, graph.pubsub_idempotency\n"
+            "try:\n    graph.pubsub_database.engine\nexcept ImportError as error:\n    print(error)\n"
+        )
+        completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert_that(completed.returncode, is_(equal_to(0)), completed.stderr)
+        assert_that(completed.stdout, contains_string("pip install 'microcosm_pubsub[sql]'"))
