@@ -34,12 +34,12 @@ from microcosm_pubsub.effects import outbox
 from microcosm_pubsub.effects.database import create_engine, create_tables
 from microcosm_pubsub.effects.outbox import OUTBOX_TABLE, OutboxError, outbox_table
 from microcosm_pubsub.effects.relay import OutboxRelay
-from microcosm_pubsub.produce.message_ids import MESSAGE_ID_ATTRIBUTE
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.postgres import postgres_url
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 PREFIX = "application/vnd.microcosm.pubsub._.tests.outbox"
@@ -209,6 +209,17 @@ class WritingTests(OutboxTestCase):
         assert_that(self.delivered(), is_(empty()))
         self.relay.relay_once()
         assert_that(self.delivered(), is_(equal_to([(block.message_ids[0], "deferred"), (batch[0], "batch")])))
+
+    def test_a_recording_producer_writes_rows_too(self) -> None:
+        """In a service's tests (`sns_producer.record`) publish_batch() in a transaction writes rows, records none."""
+        graph: Any = create_object_graph("test", testing=True, loader=load_from_dict({
+            "sns_topic_arns": {"default": self.stack.topic_arn}, "sns_producer": {"record": True},
+        }))
+        recorder = graph.sns_producer
+        with self.engine.begin() as connection, outbox.within(connection):
+            (message_id,) = recorder.publish_batch([recorder.prepare(ParcelSchema.MEDIA_TYPE, name="recorded")])
+        assert_that(recorder.messages, is_(empty()))
+        assert_that(self.pending(), contains_exactly(has_entries(message_id=message_id)))
 
     def test_outside_the_block_produce_publishes(self) -> None:
         """The outbox holds only what was produced inside `within`: after it, produce() publishes at once."""
