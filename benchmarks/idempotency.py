@@ -32,8 +32,9 @@ from benchmarks.common import CONTENT, MEDIA_TYPE, isolate_environment
 from microcosm_pubsub.aws.local import LocalEndpoint
 from microcosm_pubsub.aws.provisioning import create_idempotency_table
 from microcosm_pubsub.effects.database import create_tables
-from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, idempotent
+from microcosm_pubsub.effects.idempotency import idempotent
 from microcosm_pubsub.testing.events import sqs_message
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 RECEIVE = 10

@@ -4,6 +4,7 @@ from microcosm_pubsub.consume.logs import JsonFormatter
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import MessageHandlingResult, Outcome
 from microcosm_pubsub.conventions import LifecycleChange, changed, created, deleted, make_media_type
+from microcosm_pubsub.effects.idempotency import idempotent, transaction
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import handles, schema
@@ -31,5 +32,5 @@ __all__ = [
     "LifecycleChange",
     "MessageHandlingResult", "MessageTooLargeError", "Nack", "Outcome", "PubSubError", "PubSubMessageSchema",
     "PublishError", "SQSMessage", "SchemaNotFoundError", "SkipMessage", "TTLExpired", "TopicNotDefinedError", "changed",
-    "created", "deleted", "handles", "make_media_type", "schema",
+    "created", "deleted", "handles", "idempotent", "make_media_type", "schema", "transaction",
 ]

@@ -30,6 +30,7 @@ from microcosm_pubsub.effects.stores import COMPLETED, IN_PROGRESS, Attempt, Rec
 from microcosm_pubsub.graph.config import defaults, flag, typed
 from microcosm_pubsub.schemas.handler_registry import handler_name
 from microcosm_pubsub.wire.errors import ConfigurationError, PubSubError
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ logger = logging.getLogger("microcosm_pubsub.idempotency")
 T = TypeVar("T")
 KeyFunction = Callable[[Mapping[str, Any]], Any]
 
-# The producer's id of a message, given to every message it prepares: what a default key is
-MESSAGE_ID_ATTRIBUTE = "pubsub_message_id"
 IDEMPOTENT_ATTRIBUTE = "__pubsub_idempotent__"
 REUSED = "idempotency key reused with another payload"
 STORES = ("dynamodb", "sql", "memory")

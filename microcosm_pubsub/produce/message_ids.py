@@ -15,10 +15,9 @@ from dataclasses import replace
 
 from microcosm_pubsub.effects import current
 from microcosm_pubsub.wire.errors import ProduceArgumentError
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE, OutgoingMessage
 
 
-MESSAGE_ID_ATTRIBUTE = "pubsub_message_id"
 # The longest id `produce(..., idempotency_key=...)` takes (AWS's limit on its own ids)
 MAX_MESSAGE_ID_LENGTH = 128
 # Fixed for good: every process, every version, derives the same follow-up ids from the same handling

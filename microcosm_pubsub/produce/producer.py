@@ -27,14 +27,14 @@ from microcosm_pubsub.produce.deferred import (
     deferred_batch,
 )
 from microcosm_pubsub.produce.destinations import QueueSender, check_delay, is_queue
-from microcosm_pubsub.produce.message_ids import MESSAGE_ID_ATTRIBUTE, diverted, new_message_id
+from microcosm_pubsub.produce.message_ids import diverted, new_message_id
 from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
 from microcosm_pubsub.schemas.codecs import encode
 from microcosm_pubsub.wire.batching import sized_batches
 from microcosm_pubsub.wire.errors import BatchPublishError, ConfigurationError, MessageTooLargeError, PublishError
 from microcosm_pubsub.wire.fifo import Deduplication, FifoIds, group_id_for
 from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.wire.outgoing import OutgoingMessage, media_type_attributes
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE, OutgoingMessage, media_type_attributes
 
 
 if TYPE_CHECKING:

@@ -37,7 +37,6 @@ from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.effects import current
 from microcosm_pubsub.effects.idempotency import (
-    MESSAGE_ID_ATTRIBUTE,
     REUSED,
     Idempotency,
     NoTransaction,
@@ -54,6 +53,7 @@ from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import handles, schema
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 PREFIX = "application/vnd.microcosm.pubsub._.tests.idempotency"

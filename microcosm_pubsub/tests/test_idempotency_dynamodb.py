@@ -14,13 +14,14 @@ from microcosm_pubsub.aws.local import DUMMY_CREDENTIALS
 from microcosm_pubsub.aws.memory import MemoryAWS
 from microcosm_pubsub.aws.provisioning import create_idempotency_table, provision
 from microcosm_pubsub.consume.result import Outcome
-from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, REUSED, Idempotency, idempotent, transaction
+from microcosm_pubsub.effects.idempotency import REUSED, Idempotency, idempotent, transaction
 from microcosm_pubsub.effects.stores import Store
 from microcosm_pubsub.effects.stores.dynamodb import DynamoDBStore
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.test_daemon import closed_port
 from microcosm_pubsub.tests.test_idempotency import OrderSchema, StoreContract, body
 from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 CLIENT: Any = None

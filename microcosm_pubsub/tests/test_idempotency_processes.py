@@ -15,12 +15,13 @@ from marshmallow import fields
 from microcosm.api import binding
 
 from microcosm_pubsub.effects.database import create_engine, create_tables
-from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, idempotent, transaction
+from microcosm_pubsub.effects.idempotency import idempotent, transaction
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import handles, schema
 from microcosm_pubsub.tests import fixtures, test_daemon
 from microcosm_pubsub.tests.test_daemon import WAIT_SECONDS, DaemonProcessTestCase
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 NAME = "idempotency_processes"

@@ -31,13 +31,14 @@ from microcosm_pubsub.aws.memory import MemoryAWS
 from microcosm_pubsub.aws.provisioning import provision
 from microcosm_pubsub.consume.result import Outcome
 from microcosm_pubsub.effects.database import IDEMPOTENCY_TABLE, create_tables, idempotency_table
-from microcosm_pubsub.effects.idempotency import MESSAGE_ID_ATTRIBUTE, REUSED, Idempotency, idempotent, transaction
+from microcosm_pubsub.effects.idempotency import REUSED, Idempotency, idempotent, transaction
 from microcosm_pubsub.effects.stores import COMPLETED, IN_PROGRESS, Record
 from microcosm_pubsub.effects.stores.sql import SQLStore
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.tests.test_idempotency import OrderSchema, body, lambda_record
 from microcosm_pubsub.wire.errors import ConfigurationError
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 WAIT_SECONDS = 20.0

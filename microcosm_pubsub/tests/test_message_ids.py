@@ -29,16 +29,12 @@ from microcosm_pubsub.aws.provisioning import provision
 from microcosm_pubsub.effects.current import handling_message
 from microcosm_pubsub.produce.batch import BATCH_MEDIA_TYPE, PublishBatchMessage
 from microcosm_pubsub.produce.deferred import DeferredBatchProducer
-from microcosm_pubsub.produce.message_ids import (
-    FOLLOW_UP_NAMESPACE,
-    MAX_MESSAGE_ID_LENGTH,
-    MESSAGE_ID_ATTRIBUTE,
-    message_id_of,
-)
+from microcosm_pubsub.produce.message_ids import FOLLOW_UP_NAMESPACE, MAX_MESSAGE_ID_LENGTH, message_id_of
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.wire.errors import ProduceArgumentError
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 @schema

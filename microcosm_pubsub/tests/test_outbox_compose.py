@@ -17,10 +17,10 @@ from microcosm_pubsub.effects.database import create_engine, create_tables
 from microcosm_pubsub.effects.outbox import OUTBOX_TABLE
 from microcosm_pubsub.middleware.signing import SIGNATURE_ATTRIBUTE
 from microcosm_pubsub.middleware.tracing import TRACEPARENT
-from microcosm_pubsub.produce.message_ids import MESSAGE_ID_ATTRIBUTE
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
 
 
 @schema

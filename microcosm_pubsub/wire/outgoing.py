@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 # Kept importable from here: the limits themselves live in limits.py
 SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
+# The producer's own id of a message, an attribute of every message it prepares: what idempotency keys default to
+MESSAGE_ID_ATTRIBUTE = "pubsub_message_id"
 __all__ = [
-    "SNS_MAX_BATCH", "SNS_MAX_BYTES", "MessageAttributeValue", "OutgoingMessage", "Publisher",
+    "MESSAGE_ID_ATTRIBUTE", "SNS_MAX_BATCH", "SNS_MAX_BYTES", "MessageAttributeValue", "OutgoingMessage", "Publisher",
     "media_type_attributes",
 ]
 
