@@ -10,16 +10,19 @@ from typing import Any
 from hamcrest import (
     all_of,
     assert_that,
+    close_to,
     contains_string,
     equal_to,
     greater_than,
     greater_than_or_equal_to,
     has_entries,
+    has_key,
     has_length,
     is_,
     only_contains,
 )
 
+from benchmarks import idempotency
 from benchmarks.common import CONTENT, CallCounter, Sample, alternate, isolate_environment, plain_body, summarize
 from benchmarks.consume import Bench, noop_phase, sleep_phase, sns_envelope
 from benchmarks.fake_sqs import fake_phase
@@ -263,3 +266,17 @@ class TestBenchmarkReport(unittest.TestCase):
             ], "x", "y", reference=(150, "target"))
             head = path.read_bytes()[:8]
         assert_that(head, equal_to(b"\x89PNG\r\n\x1a\n"))
+
+
+class IdempotencyPhaseTestCase(unittest.TestCase):
+    def test_memory_and_sqlite(self) -> None:
+        """New keys cost a claim and a completion (and a look-up per receive of ten); duplicates only the look-up."""
+        results = idempotency.idempotency_phase(count=20, rounds=1, stores=("memory", "sqlite"))
+        assert_that(results, has_key("none"))
+        for store in ("memory", "sqlite"):
+            assert_that(results[store], has_entries(
+                new_ops=close_to(2.1, 0.001), duplicate_ops=close_to(0.1, 0.001),
+            ))
+            assert_that(results[store], has_key("added_new_us"))
+        assert_that(idempotency.table(results), contains_string("| sqlite |"))
+        assert_that(results["none"]["new_ops"], is_(0))
