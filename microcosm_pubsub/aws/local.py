@@ -16,9 +16,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
-import boto3
 from botocore.config import Config
 
+from microcosm_pubsub.aws.clients import new_session
 from microcosm_pubsub.aws.local_speedups import MOTO_REQUIREMENT, TESTED_MOTO_RANGE, moto_tested, speed_up_moto
 from microcosm_pubsub.aws.provisioning import DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_VISIBILITY_TIMEOUT, Stack, provision
 from microcosm_pubsub.wire.errors import LocalEndpointError
@@ -110,7 +110,7 @@ class LocalEndpoint:
         """A boto3 client for this endpoint, with dummy credentials that never come from the environment."""
         if service not in ("sns", "sqs"):
             raise ValueError(f"the local endpoint serves 'sns' and 'sqs', not {service!r}")
-        session: Any = boto3.session.Session(
+        session: Any = new_session(
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name=self.region_name,
         )
