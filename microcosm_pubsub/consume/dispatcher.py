@@ -141,7 +141,7 @@ class SQSMessageDispatcher:
             return _measured(ready, started, seconds_since_published(message.opaque_data))
         age = seconds_since(ready.published)
         running: Running | None = None
-        token = current.handling.set(current.Handling(ready.identity, ready.name))
+        token = current.handling.set(current.Handling(ready.identity, ready.name, ready.plan is not None))
         try:
             if ready.plan is not None:
                 begun = await self.idempotency.begin_async(message, ready.name, ready.plan)
@@ -209,7 +209,7 @@ class SQSMessageDispatcher:
         return Ready(handler, name, opaque, published_at(message.opaque_data), message_identity(message), plan)
 
     def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
-        token = current.handling.set(current.Handling(ready.identity, ready.name))
+        token = current.handling.set(current.Handling(ready.identity, ready.name, ready.plan is not None))
         try:
             if ready.plan is not None:
                 return self._call_idempotent(message, ready, ready.plan, started)

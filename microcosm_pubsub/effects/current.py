@@ -23,6 +23,8 @@ class Handling:
     # The handled message's idempotency identity (its producer's message id, else the SNS/SQS one)
     message_id: str
     handler: str
+    # An idempotent handling's follow-ups always carry derived ids (see produce/message_ids.py)
+    idempotent: bool = field(default=False)
     # How many messages this handling has produced so far: the n-th follow-up gets the n-th derived id
     produced: int = field(default=0)
 
@@ -38,9 +40,9 @@ outbox: ContextVar[Outbox | None] = ContextVar("pubsub_outbox", default=None)
 
 
 @contextmanager
-def handling_message(message_id: str, handler: str) -> Iterator[Handling]:
-    """Mark the code inside as handling `message_id` with `handler`."""
-    current = Handling(message_id, handler)
+def handling_message(message_id: str, handler: str, idempotent: bool = False) -> Iterator[Handling]:
+    """Mark the code inside as handling `message_id` with `handler` (an idempotent handler's, if so)."""
+    current = Handling(message_id, handler, idempotent)
     token = handling.set(current)
     try:
         yield current

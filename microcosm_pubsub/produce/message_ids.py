@@ -1,10 +1,13 @@
-"""Message ids: the `pubsub_message_id` attribute every message `prepare()` makes carries.
+"""Message ids: the `pubsub_message_id` attribute, an idempotent consumer's key by default.
 
-An idempotent consumer's key by default, so every copy of one logical message carries the same id:
-botocore's retries send the prepared message again, a deferred block prepares each message once, the
-outbox stores it with its row, and a handler run again after a crash derives the same ids for its
-follow-ups (a uuid5 of the handled message's id, the handler and the follow-up's rank). Peers on the
-old package ignore the attribute.
+Every copy of one logical message carries the same id: botocore's retries send the prepared message
+again, a deferred block prepares each message once, the outbox stores it with its row, and a handler run
+again after a crash derives the same ids for its follow-ups (a uuid5 of the handled message's id, the
+handler and the follow-up's rank). Peers on the old package ignore the attribute.
+
+A message carries one where something needs it: a caller's `idempotency_key`, an idempotent handler's
+follow-ups, an outbox row; every message once `sns_producer.message_ids` is set. Otherwise the wire stays
+the old package's, attribute for attribute (services' tests compare it exactly).
 """
 from __future__ import annotations
 
@@ -25,13 +28,16 @@ FOLLOW_UP_NAMESPACE = uuid.UUID("5b0f3a57-4d0e-4c38-9a3c-0d6f1e7c2a91")
 _NAMESPACE_BYTES = FOLLOW_UP_NAMESPACE.bytes
 
 
-def new_message_id(idempotency_key: str | None = None) -> str:
-    """The caller's key; else, inside a handler, the handling's next follow-up id; else a new uuid4 (hex)."""
+def new_message_id(idempotency_key: str | None = None, always: bool = True) -> str | None:
+    """The caller's key; else, inside a handler, the handling's next follow-up id; else a new uuid4 (hex).
+
+    Without `always`, only the caller's key or an idempotent handling's follow-up id: None otherwise.
+    """
     if idempotency_key is not None:
         return checked_key(idempotency_key)
     handling = current.handling.get()
-    if handling is None:
-        return uuid_hex(os.urandom(16), 4)
+    if handling is None or not (always or handling.idempotent):
+        return uuid_hex(os.urandom(16), 4) if always else None
     rank = handling.produced
     handling.produced = rank + 1
     name = f"{handling.message_id}\n{handling.handler}\n{rank}".encode()
@@ -68,7 +74,7 @@ def with_message_id(message: OutgoingMessage) -> OutgoingMessage:
     if message_id_of(message):
         return message
     attributes = dict(message.attributes)
-    attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": new_message_id()}
+    attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": new_message_id() or ""}
     return replace(message, attributes=attributes)
 
 

@@ -55,6 +55,9 @@ logger = logging.getLogger("microcosm_pubsub.producer")
     region_name=typed(str, default_value=None),
     # Publishing nothing must be asked for: never implied by --debug or --testing
     skip=typed(bool, default_value=False),
+    # Give every message a `pubsub_message_id` (idempotent consumers' default key). Off: only where one is
+    # needed (an `idempotency_key`, an idempotent handler's follow-ups, the outbox), the old wire otherwise
+    message_ids=typed(bool, default_value=False),
     # Messages per old-style batch message (DeferredBatchProducer); PublishBatch takes at most ten of them a call
     deferred_batch_size=typed(int, default_value=100),
     connect_timeout_seconds=typed(float, default_value=5.0),
@@ -82,6 +85,7 @@ class SNSProducer:
         self.graph = graph
         config = graph.config.sns_producer
         self.skip = bool(config.skip)
+        self.message_ids = bool(config.message_ids)
         self.deferred_batch_size = int(config.deferred_batch_size)
         if self.deferred_batch_size < 1:
             raise ConfigurationError(
@@ -164,7 +168,8 @@ class SNSProducer:
         destination = self.topic_arns.resolve(media_type)
         attributes = media_type_attributes(media_type)
         # The same on every copy of this message: botocore's retries, deferred blocks, the outbox, a handler's re-run
-        attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": new_message_id(idempotency_key)}
+        if message_id := new_message_id(idempotency_key, self.message_ids):
+            attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": message_id}
         message = self.middleware.outgoing(OutgoingMessage(
             topic_arn=destination, media_type=media_type, body=body, attributes=attributes,
             delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),

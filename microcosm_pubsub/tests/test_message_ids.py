@@ -19,6 +19,7 @@ from hamcrest import (
     is_,
     is_not,
     matches_regexp,
+    none,
     raises,
 )
 from marshmallow import fields
@@ -26,7 +27,7 @@ from microcosm.api import create_object_graph, load_from_dict
 
 from microcosm_pubsub.aws.memory import MemoryAWS
 from microcosm_pubsub.aws.provisioning import provision
-from microcosm_pubsub.effects.current import handling_message
+from microcosm_pubsub.effects.current import handling_message, writing_to
 from microcosm_pubsub.produce.batch import BATCH_MEDIA_TYPE, PublishBatchMessage
 from microcosm_pubsub.produce.deferred import DeferredBatchProducer
 from microcosm_pubsub.produce.message_ids import FOLLOW_UP_NAMESPACE, MAX_MESSAGE_ID_LENGTH, message_id_of
@@ -34,7 +35,7 @@ from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.tests import fixtures
 from microcosm_pubsub.wire.errors import ProduceArgumentError
-from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE
+from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE, OutgoingMessage
 
 
 @schema
@@ -49,7 +50,9 @@ HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class MemoryTestCase(unittest.TestCase):
-    """A graph on the in-memory SNS/SQS double, with one topic fanning out to one queue."""
+    """A graph on the in-memory SNS/SQS double, with one topic fanning out to one queue; ids on every message."""
+
+    message_ids = True
 
     def setUp(self) -> None:
         self.world = MemoryAWS()
@@ -58,6 +61,7 @@ class MemoryTestCase(unittest.TestCase):
             # The old batch message goes through the same topic here
             "sns_topic_arns": {"default": self.stack.topic_arn, "mappings": {BATCH_MEDIA_TYPE: self.stack.topic_arn}},
             "sqs_consumer": {"sqs_queue_url": self.stack.queue_url, "region_name": "us-east-1"},
+            "sns_producer": {"message_ids": self.message_ids},
         }))
         self.graph.assign("sns_client", self.world.sns)
         self.graph.assign("sqs_client", self.world.sqs)
@@ -105,6 +109,49 @@ class PrepareTests(MemoryTestCase):
         self.producer.produce(MEDIA_TYPE, name="a", idempotency_key="k1")
         message = self.graph.sqs_consumer.consume(wait_seconds=0)[0]
         assert_that(message.opened.attributes[MESSAGE_ID_ATTRIBUTE], is_(equal_to("k1")))
+
+
+class OldWireTests(MemoryTestCase):
+    """By default a message carries an id only where something needs one: the old wire stays as it was."""
+
+    message_ids = False
+
+    def test_a_plain_produce_carries_only_its_media_type(self) -> None:
+        """Outside a handler, without a key, the attributes are the old package's: the media type alone."""
+        message = self.producer.prepare(MEDIA_TYPE, name="a")
+        assert_that(message.attributes, is_(equal_to(
+            {"media_type": {"DataType": "String", "StringValue": MEDIA_TYPE}},
+        )))
+
+    def test_a_key_still_gives_the_id(self) -> None:
+        """`idempotency_key` is the id whatever the setting."""
+        message = self.producer.prepare(MEDIA_TYPE, name="a", idempotency_key="order-7")
+        assert_that(message_id_of(message), is_(equal_to("order-7")))
+
+    def test_only_an_idempotent_handlings_follow_ups_carry_ids(self) -> None:
+        """An idempotent handler's follow-ups carry derived ids (its re-run repeats them); another handler's none."""
+        with handling_message("m-1", "orders.notify"):
+            plain = self.producer.prepare(MEDIA_TYPE, name="a")
+        ids = []
+        for _ in range(2):
+            with handling_message("m-1", "orders.apply", idempotent=True):
+                ids.append(message_id_of(self.producer.prepare(MEDIA_TYPE, name="a")))
+        assert_that(message_id_of(plain), is_(none()))
+        assert_that(ids[0], matches_regexp(HEX_ID))
+        assert_that(ids[1], is_(equal_to(ids[0])))
+
+    def test_the_outbox_gives_rows_ids(self) -> None:
+        """A message without an id gets one on its way into an outbox: the relay republishes it under that id."""
+        rows: list[OutgoingMessage] = []
+
+        class Rows:
+            def add(self, messages: list[OutgoingMessage]) -> None:
+                rows.extend(messages)
+
+        with writing_to(Rows()):
+            (returned,) = self.producer.publish_batch([self.producer.prepare(MEDIA_TYPE, name="a")])
+        assert_that(returned, matches_regexp(HEX_ID))
+        assert_that([message_id_of(row) for row in rows], is_(equal_to([returned])))
 
 
 class FollowUpTests(MemoryTestCase):
@@ -169,7 +216,7 @@ class RetryTests(unittest.TestCase):
     def test_a_retried_publish_carries_the_same_id(self) -> None:
         """Both copies SNS delivers, the lost answer's and the retry's, carry one id."""
         stack = fixtures.new_stack("ids-retry", dead_letter=False)
-        graph = fixtures.make_graph(stack)
+        graph = fixtures.make_graph(stack, sns_producer={"message_ids": True})
         self.addCleanup(fixtures.close_clients, graph)
         sent: list[int] = []
 
