@@ -120,7 +120,7 @@ class IdempotencyTestCase(unittest.TestCase):
         self.world = MemoryAWS()
 
     def given(self, handler: Any = None, visibility_timeout: int = 30, dead_letter_queue: bool = True,
-              **idempotency: Any) -> Any:
+              metrics: bool = False, **idempotency: Any) -> Any:
         self.stack: Stack = provision(self.world.sns, self.world.sqs, fixtures.unique_name("idem"),
                                       visibility_timeout=visibility_timeout, max_receive_count=10)
         dispatcher = {"dead_letter_queue_url": self.stack.dead_letter_queue_url} if dead_letter_queue else {}
@@ -130,6 +130,8 @@ class IdempotencyTestCase(unittest.TestCase):
             "sqs_message_dispatcher": dispatcher,
             "pubsub_idempotency": idempotency,
         }
+        if metrics:
+            config["pubsub_middleware"] = {"components": ["pubsub_metrics"]}
         self.graph: Any = create_object_graph("test", testing=True, loader=load_from_dict(config))
         self.graph.assign("sns_client", self.world.sns)
         self.graph.assign("sqs_client", self.world.sqs)
@@ -187,6 +189,16 @@ class DuplicatesTestCase(IdempotencyTestCase):
         assert_that("\n".join(logs.output), contains_string("duplicate"))
         assert_that(self.guard.counts["duplicate"], is_(equal_to(1)))
         assert_that(self.visible_in(), has_length(0))
+
+    def test_duplicates_are_a_metric(self) -> None:
+        """`pubsub_metrics` counts each duplicate, by media type, beside the handled count."""
+        self.given(metrics=True)
+        for _ in range(3):
+            self.send("one")
+        self.dispatch(3)
+        sink = self.graph.pubsub_metrics.sink
+        assert_that(sink.count("messages_duplicate", media_type=OrderSchema.MEDIA_TYPE), is_(equal_to(2)))
+        assert_that(sink.count("messages_handled", outcome="succeeded"), is_(equal_to(3)))
 
     def test_a_duplicate_in_a_later_receive(self) -> None:
         """A copy arriving after the first was handled (one claim, no batch look-up) is a duplicate too."""

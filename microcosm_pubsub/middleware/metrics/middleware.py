@@ -24,6 +24,8 @@ RECEIVED = "messages_received"
 HANDLED = "messages_handled"
 FAILED = "messages_failed"
 DEAD_LETTERED = "messages_dead_lettered"
+# Deliveries an idempotent handler's store answered without a call (the same message again)
+DUPLICATES = "messages_duplicate"
 RECEIVE_FAILED = "receive_failures"
 HANDLER_LATENCY = "handler_seconds"
 END_TO_END_LATENCY = "end_to_end_seconds"
@@ -60,6 +62,8 @@ class PubSubMetrics(Middleware):
             self.sink.increment(FAILED, tags={"media_type": tags["media_type"]})
         if action is Action.DEAD_LETTER:
             self.sink.increment(DEAD_LETTERED, tags=tags)
+        if result.extra.get("duplicate"):
+            self.sink.increment(DUPLICATES, tags={"media_type": tags["media_type"]})
         if result.handler is not None:
             self.sink.observe(HANDLER_LATENCY, result.elapsed_seconds, tags=tags)
         since_published = seconds_since_published(message.opaque_data)
