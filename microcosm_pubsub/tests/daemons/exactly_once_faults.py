@@ -14,7 +14,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -41,7 +40,7 @@ from microcosm_pubsub.tests.daemons.exactly_once import (
     OrderSchema,
     effects,
 )
-from microcosm_pubsub.tests.reliability.harness import ROOT, Records, attribute_value, queue_depth
+from microcosm_pubsub.tests.reliability.harness import ChildProcess, Records, attribute_value, queue_depth
 
 
 MESSAGES = 2000
@@ -71,51 +70,21 @@ MAX_QUEUE_DEPTH = 60
 DEPTH_POLL_SECONDS = 0.1
 
 
-class Child:
-    """A process of the scenario (a daemon or a relay), its output in a file."""
+class Child(ChildProcess):
+    """A process of the scenario (the endpoint, a daemon or a relay), ended with the test process."""
+
+    exit_timeout = EXIT_TIMEOUT_SECONDS
 
     def __init__(self, role: str, argv: list[str], environ: dict[str, str]) -> None:
         self.role = role
-        self.log_file: IO[bytes] = tempfile.NamedTemporaryFile(prefix=f"exactly-once-{role}-", suffix=".log")
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            PARENT_VARIABLE: str(os.getpid()),
-            **environ,
-        }
-        self.process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-        )
-
-    @property
-    def exited(self) -> bool:
-        return self.process.poll() is not None
+        super().__init__(argv, {PARENT_VARIABLE: str(os.getpid()), **environ}, f"exactly-once-{role}-")
 
     def kill(self) -> int:
-        self.process.send_signal(signal.SIGKILL)
-        return self.process.wait(EXIT_TIMEOUT_SECONDS)
-
-    def stop(self) -> int:
-        """SIGTERM and wait; one that hangs is killed, and its status says so."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(EXIT_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log_file.close()
-
-    def log(self) -> str:
-        return Path(self.log_file.name).read_text(errors="replace")
+        self.send(signal.SIGKILL)
+        return self.wait()
 
     def tail(self, lines: int = 40) -> str:
-        return f"--- {self.role} (pid {self.process.pid}) ---\n" + "\n".join(self.log().splitlines()[-lines:])
+        return f"--- {self.role} (pid {self.pid}) ---\n" + super().tail(lines)
 
 
 def config_environ(prefix: str, **sections: dict[str, Any]) -> dict[str, str]:

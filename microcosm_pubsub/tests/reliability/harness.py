@@ -48,21 +48,21 @@ def daemon_config(**sections: dict[str, Any]) -> dict[str, str]:
     }
 
 
-class DaemonProcess:
-    """The reliability daemon in a subprocess, its output (stdout and stderr) in a file."""
+class ChildProcess:
+    """A process a fault test starts, with the repository importable, its output (stdout and stderr) in a file."""
 
-    def __init__(self, record_file: Path, environ: dict[str, str], args: Iterable[str] = (), fail_rate: float = 0.0):
-        self.log_file: IO[bytes] = tempfile.NamedTemporaryFile(prefix="reliability-daemon-", suffix=".log")
+    # How long a stop or a wait waits for the process to exit
+    exit_timeout = EXIT_TIMEOUT_SECONDS
+
+    def __init__(self, argv: list[str], environ: dict[str, str], log_prefix: str) -> None:
+        self.log_file: IO[bytes] = tempfile.NamedTemporaryFile(prefix=log_prefix, suffix=".log")
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            RECORD_FILE_VARIABLE: str(record_file),
-            FAIL_RATE_VARIABLE: str(fail_rate),
             **environ,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", DAEMON_MODULE, *args],
-            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            argv, stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )
 
     @property
@@ -76,11 +76,11 @@ class DaemonProcess:
     def send(self, signum: int) -> None:
         self.process.send_signal(signum)
 
-    def wait(self, timeout: float = EXIT_TIMEOUT_SECONDS) -> int:
-        return self.process.wait(timeout)
+    def wait(self, timeout: float | None = None) -> int:
+        return self.process.wait(self.exit_timeout if timeout is None else timeout)
 
     def stop(self) -> int:
-        """SIGTERM and wait; a daemon that hangs is killed (and the test sees its non-zero status)."""
+        """SIGTERM and wait; a process that hangs is killed (and the test sees its non-zero status)."""
         if self.process.poll() is None:
             self.send(signal.SIGTERM)
         try:
@@ -100,6 +100,17 @@ class DaemonProcess:
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+
+class DaemonProcess(ChildProcess):
+    """The reliability daemon in a subprocess."""
+
+    def __init__(self, record_file: Path, environ: dict[str, str], args: Iterable[str] = (), fail_rate: float = 0.0):
+        super().__init__(
+            [sys.executable, "-m", DAEMON_MODULE, *args],
+            {RECORD_FILE_VARIABLE: str(record_file), FAIL_RATE_VARIABLE: str(fail_rate), **environ},
+            "reliability-daemon-",
+        )
 
     def rss_kib(self) -> int | None:
         """Resident memory from /proc, or None when the process is gone."""
