@@ -1,10 +1,11 @@
 """`sqs_message_dispatcher`: message -> handler -> outcome -> settled with the queue."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from microcosm_pubsub.consume.consumer import SQSConsumer
@@ -18,8 +19,12 @@ from microcosm_pubsub.consume.settle import Settlement
 from microcosm_pubsub.effects import current
 from microcosm_pubsub.effects.idempotency import Idempotency, Plan, Running, message_identity
 from microcosm_pubsub.graph.config import defaults, typed
-from microcosm_pubsub.schemas.handler_registry import handler_name
-from microcosm_pubsub.wire.errors import HandlerNotFoundError
+from microcosm_pubsub.schemas.codecs import decode
+from microcosm_pubsub.schemas.handler_registry import Handler, handler_name
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry, Upcaster
+from microcosm_pubsub.schemas.versioning import parse_version
+from microcosm_pubsub.wire.errors import HandlerNotFoundError, SchemaNotFoundError, SchemaValidationError
+from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
 
 
 @dataclass(slots=True)
@@ -34,6 +39,17 @@ class Ready:
     identity: str = ""
     # An idempotent handling's key and payload hash; None for other handlers
     plan: Plan | None = None
+    # What the handler is called with: the message's content, upcast when its handler is of a later major
+    content: Any = None
+
+
+@dataclass(slots=True)
+class Route:
+    """Where a message of a major goes: a handler of that major, or of a later one through upcasters."""
+
+    handler: Handler
+    major: int
+    upcasters: tuple[Upcaster, ...] = ()
 
 
 @defaults(
@@ -58,6 +74,7 @@ class SQSMessageDispatcher:
         # The old package's attribute name: services and tests set it on the dispatcher
         self.max_processing_attempts: int | None = config.message_max_processing_attempts
         self.handlers = graph.sqs_message_handler_registry
+        self.schemas: PubSubMessageSchemaRegistry = graph.pubsub_message_schema_registry
         self.context = graph.sqs_message_context
         self.opaque = graph.opaque
         self.middleware = graph.pubsub_middleware
@@ -149,7 +166,7 @@ class SQSMessageDispatcher:
                     return _measured(begun, started, age)
                 running = begun
             with self._scope(ready.opaque), self.middleware.handling(message), _guarding(running):
-                returned = ready.handler(message.content)
+                returned = ready.handler(ready.content)
                 if is_awaitable(returned):
                     returned = await returned
         except Exception as error:
@@ -181,16 +198,102 @@ class SQSMessageDispatcher:
         if media_type is None:
             reason = message.problem or "message has no media type"
             return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
+        # Messages without a version (version 1: the old package's, and most of ours) pay this one look-up
+        version = message.opened.attributes.get(VERSION_ATTRIBUTE)
+        if version is not None:
+            return self._prepare_versioned(message, media_type, version, bound_handlers)
         try:
             handler = self.handlers.find(media_type, bound_handlers)
         except HandlerNotFoundError:
-            return MessageHandlingResult(message, Outcome.IGNORED, reason=f"no handler for media type {media_type}")
+            # A later major's handler may take it through upcasters
+            route = self._route(media_type, 1, bound_handlers)
+            if route is None:
+                return MessageHandlingResult(message, Outcome.IGNORED, reason=f"no handler for media type {media_type}")
+            return self._prepare_handler(message, media_type, route.handler, route.upcasters)
+        return self._prepare_handler(message, media_type, handler)
+
+    def _prepare_versioned(
+        self, message: SQSMessage, media_type: str, version: str, bound_handlers: dict[str, Any] | None,
+    ) -> Ready | MessageHandlingResult:
+        """A message naming its version: routed on its major, read with that major's schema."""
+        parsed = parse_version(version)
+        if parsed is None:
+            reason = (f"message attribute {VERSION_ATTRIBUTE} is {version!r}, not a \"major.minor\" version such "
+                      "as \"2.0\": its producer wrote it wrong; the message cannot be routed")
+            return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
+        major = parsed.major
+        route = self._route(media_type, major, bound_handlers)
+        if route is None:
+            return MessageHandlingResult(
+                message, Outcome.IGNORED, reason=f"no handler for media type {media_type} of major version {major}"
+                f"{self._handled_majors(media_type, bound_handlers)}",
+            )
+        if major != 1:
+            # The envelope read the body with the version-1 schema: read it again with its own major's
+            message.opened = self._read_as(message, media_type, major)
+        return self._prepare_handler(message, media_type, route.handler, route.upcasters)
+
+    def _route(self, media_type: str, major: int, bound_handlers: dict[str, Any] | None) -> Route | None:
+        """The handler of `major`, else of the first later major its upcasters reach; None when neither exists."""
+        upcasters: list[Upcaster] = []
+        target = major
+        while True:
+            handler = self.handlers.find_version(media_type, target, bound_handlers)
+            if handler is not None:
+                return Route(handler, target, tuple(upcasters))
+            upcaster = self.schemas.upcaster(media_type, target)
+            if upcaster is None:
+                return None
+            upcasters.append(upcaster)
+            target += 1
+
+    def _handled_majors(self, media_type: str, bound_handlers: dict[str, Any] | None) -> str:
+        """For a reason: the majors of the media type that have handlers."""
+        handled = [major for major in self.schemas.known_majors(media_type) or [1]
+                   if self.handlers.find_version(media_type, major, bound_handlers) is not None]
+        return f" (handled majors: {', '.join(map(str, handled))})" if handled else ""
+
+    def _read_as(self, message: SQSMessage, media_type: str, major: int) -> Any:
+        """The message's `Opened`, its content read from its payload with the schema of `major`."""
+        opened = message.opened
+        try:
+            schema = self.schemas.find_version(media_type, major).schema
+        except SchemaNotFoundError as error:
+            return replace(opened, content=None, problem=str(error), known=False)
+        try:
+            body = json.loads(opened.payload)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return replace(opened, content=None, problem=opened.problem or "message is JSON but not an object")
+        # The body as it is when it names its own media type; else with the attribute's (as the envelope reads it)
+        if body.get("mediaType") != media_type:
+            body = {**body, "mediaType": media_type}
+        try:
+            content = decode(schema, body)
+        except SchemaValidationError as error:
+            problem = f"content does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}"
+            return replace(opened, content=None, problem=problem, known=True)
+        return replace(opened, content=content, problem=None, known=True)
+
+    def _prepare_handler(
+        self, message: SQSMessage, media_type: str, handler: Handler, upcasters: tuple[Upcaster, ...] = (),
+    ) -> Ready | MessageHandlingResult:
         name = handler_name(handler)
         if not message.is_valid:
             outcome = Outcome.INVALID if message.opened.known else Outcome.IGNORED
             return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
-        if message.content is None:
+        content = message.content
+        if content is None:
             return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
+        for upcaster in upcasters:
+            try:
+                content = upcaster(content)
+            except Exception as error:
+                # A fault of the service's code, as a handler's: retried, then dead-lettered with this reason
+                failed = MessageHandlingResult.from_error(message, error, name)
+                failed.reason = f"upcaster {handler_name(upcaster)} failed: {failed.reason}"
+                return failed
         ttl = self.context.ttl_of(message)
         if self.context.enable_ttl and ttl <= 0:
             reason = f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)"
@@ -206,7 +309,7 @@ class SQSMessageDispatcher:
             if isinstance(planned, MessageHandlingResult):
                 return planned
             plan = planned
-        return Ready(handler, name, opaque, published_at(message.opaque_data), message_identity(message), plan)
+        return Ready(handler, name, opaque, published_at(message.opaque_data), message_identity(message), plan, content)
 
     def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
         token = current.handling.set(current.Handling(ready.identity, ready.name, ready.plan is not None))
@@ -214,7 +317,7 @@ class SQSMessageDispatcher:
             if ready.plan is not None:
                 return self._call_idempotent(message, ready, ready.plan, started)
             with self._scope(ready.opaque), self.middleware.handling(message):
-                returned = ready.handler(message.content)
+                returned = ready.handler(ready.content)
                 if is_awaitable(returned):
                     returned = run_awaitable(returned)
         except Exception as error:
@@ -230,7 +333,7 @@ class SQSMessageDispatcher:
             return running
         try:
             with self._scope(ready.opaque), self.middleware.handling(message), running:
-                returned = ready.handler(message.content)
+                returned = ready.handler(ready.content)
                 if is_awaitable(returned):
                     returned = run_awaitable(returned)
         except Exception as error:

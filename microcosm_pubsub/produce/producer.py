@@ -29,12 +29,26 @@ from microcosm_pubsub.produce.deferred import (
 from microcosm_pubsub.produce.destinations import QueueSender, check_delay, is_queue
 from microcosm_pubsub.produce.message_ids import diverted, new_message_id
 from microcosm_pubsub.produce.topics import TopicArns, iter_topic_mappings
-from microcosm_pubsub.schemas.codecs import encode
+from microcosm_pubsub.schemas.codecs import PubSubMessageCodec, encode
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.schemas.versioning import FIRST, major_of, version_of
 from microcosm_pubsub.wire.batching import sized_batches
-from microcosm_pubsub.wire.errors import BatchPublishError, ConfigurationError, MessageTooLargeError, PublishError
+from microcosm_pubsub.wire.errors import (
+    BatchPublishError,
+    ConfigurationError,
+    MessageTooLargeError,
+    ProduceArgumentError,
+    PublishError,
+    SchemaNotFoundError,
+)
 from microcosm_pubsub.wire.fifo import Deduplication, FifoIds, group_id_for
 from microcosm_pubsub.wire.limits import SNS_MAX_BATCH, SNS_MAX_BATCH_BYTES, SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.wire.outgoing import MESSAGE_ID_ATTRIBUTE, OutgoingMessage, media_type_attributes
+from microcosm_pubsub.wire.outgoing import (
+    MESSAGE_ID_ATTRIBUTE,
+    VERSION_ATTRIBUTE,
+    OutgoingMessage,
+    media_type_attributes,
+)
 
 
 if TYPE_CHECKING:
@@ -93,7 +107,9 @@ class SNSProducer:
             )
         self.batch_size = min(self.deferred_batch_size, SNS_MAX_BATCH)
         self._holding: ContextVar[DeferredProduction | None] = ContextVar(f"deferred-{id(self)}", default=None)
-        self.schemas = graph.pubsub_message_schema_registry
+        self.schemas: PubSubMessageSchemaRegistry = graph.pubsub_message_schema_registry
+        # The version attribute of each schema class published: None for 1.0, which carries none
+        self._wire_versions: dict[type[Any], str | None] = {}
         # Configuration does not change under a running graph: read once, not per message
         self.propagated_keys = configured_keys(graph)
         self.topic_arns: TopicArns = graph.sns_topic_arns
@@ -132,7 +148,11 @@ class SNSProducer:
 
         :param kwargs: the content's fields, and `prepare`'s keywords: `delay_seconds` (0 to 900, for a
             queue), `message_group_id` (FIFO; else the schema's `MESSAGE_GROUP_KEY`), `deduplication_id`,
-            `idempotency_key` (the message's id, for a caller that retries: the same key each time)
+            `idempotency_key` (the message's id, for a caller that retries: the same key each time),
+            `media_type_version` (the major to publish, a number or "major.minor"; unset: major 1 when the media
+            type has a version-1 schema, else its highest registered major)
+        :raises SchemaNotFoundError: when the registry has no schema of the media type (of that major: the error
+            names those it has)
         :raises ValidationError: when the content does not fit its schema or has a key it does not know
         :raises TopicNotDefinedError: when no topic is configured for the media type
         :raises MessageTooLargeError: when the encoded message is over 256 KiB
@@ -156,10 +176,11 @@ class SNSProducer:
     def prepare(
         self, media_type: str, dct: Mapping[str, Any] | None = None, *, delay_seconds: int | None = None,
         message_group_id: str | None = None, deduplication_id: str | None = None, idempotency_key: str | None = None,
-        **kwargs: Any,
+        media_type_version: int | str | None = None, **kwargs: Any,
     ) -> OutgoingMessage:
         """Everything before the network: schema, validation, encoding, destination, FIFO group, size, message id."""
-        schema = self.schemas.find(media_type).schema
+        codec = self.codec(media_type, media_type_version)
+        schema = codec.schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         # A misspelled argument would otherwise vanish from the message without a word
         check_arguments(schema, media_type, content)
@@ -170,6 +191,8 @@ class SNSProducer:
         # The same on every copy of this message: botocore's retries, deferred blocks, the outbox, a handler's re-run
         if message_id := new_message_id(idempotency_key, self.message_ids):
             attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": message_id}
+        if (version := self.wire_version(type(schema))) is not None:
+            attributes[VERSION_ATTRIBUTE] = {"DataType": "String", "StringValue": version}
         message = self.middleware.outgoing(OutgoingMessage(
             topic_arn=destination, media_type=media_type, body=body, attributes=attributes,
             delay_seconds=None if delay_seconds is None else check_delay(media_type, destination, delay_seconds),
@@ -179,6 +202,32 @@ class SNSProducer:
         if message.size > SNS_MAX_MESSAGE_BYTES and self.offloader is None:
             raise MessageTooLargeError(media_type, message.size, SNS_MAX_MESSAGE_BYTES)
         return message
+
+    def codec(self, media_type: str, version: int | str | None = None) -> PubSubMessageCodec:
+        """The codec of the media type's schema of the `version` asked for (see `produce`)."""
+        if version is not None:
+            try:
+                major = major_of(version)
+            except ValueError as error:
+                raise ProduceArgumentError(f"media_type_version for {media_type}: {error}") from None
+            return self.schemas.find_version(media_type, major)
+        try:
+            return self.schemas.find(media_type)
+        except SchemaNotFoundError:
+            # No version-1 schema: the highest major declared, when there is one
+            majors = self.schemas.known_majors(media_type)
+            if not majors:
+                raise
+            return self.schemas.find_version(media_type, majors[-1])
+
+    def wire_version(self, schema_class: type[Any]) -> str | None:
+        """The version attribute's value for messages of `schema_class`: None for version 1.0 (no attribute)."""
+        try:
+            return self._wire_versions[schema_class]
+        except KeyError:
+            version = version_of(schema_class)
+            wire = self._wire_versions[schema_class] = None if version == FIRST else str(version)
+            return wire
 
     def opaque_data(self) -> Mapping[str, Any]:
         """The caller's opaque context, carried into the message without the per-delivery keys."""

@@ -1,6 +1,7 @@
-"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type."""
+"""`sqs_message_handler_registry`: the handlers active in a daemon, by media type (and major version)."""
 # A `@handles` handler is active only once bound (a component of the daemon's graph), so a code base with
-# several daemons keeps each to its own handlers; `@handles_foreign_event` functions need no binding
+# several daemons keeps each to its own handlers; `@handles_foreign_event` functions need no binding.
+# A handler of a major above 1 is kept under `versioned_key(media_type, major)`; major 1 under the media type
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
@@ -8,6 +9,7 @@ from typing import Any, cast
 
 from microcosm.hooks import invoke_resolve_hook
 
+from microcosm_pubsub.schemas.versioning import versioned_lookup
 from microcosm_pubsub.wire.errors import DuplicateHandlerError, HandlerNotFoundError
 from microcosm_pubsub.wire.wildcards import lookup
 
@@ -109,6 +111,13 @@ class SQSMessageHandlerRegistry:
             raise HandlerNotFoundError(f"no active handler for media type {media_type}; decorate one with "
                                        "@handles and name its binding in the daemon's components")
         # The old package bound handlers by type: a class is built for this message
+        return cast(Handler, handler(self.graph) if isinstance(handler, type) else handler)
+
+    def find_version(self, media_type: str, major: int, bound_handlers: dict[str, Any] | None = None) -> Handler | None:
+        """The handler for the media type's `major`, as `find`; None when there is none."""
+        handler = versioned_lookup(self.active if bound_handlers is None else bound_handlers, media_type, major)
+        if handler is None:
+            return None
         return cast(Handler, handler(self.graph) if isinstance(handler, type) else handler)
 
     @property

@@ -16,9 +16,12 @@ if TYPE_CHECKING:
 SNS_MAX_BYTES = SNS_MAX_MESSAGE_BYTES
 # The producer's own id of a message, an attribute of every message it prepares: what idempotency keys default to
 MESSAGE_ID_ATTRIBUTE = "pubsub_message_id"
+# A message's schema version ("major.minor"), carried only above 1.0: a message without it is version 1, as the
+# old package's are (its tests compare published attributes exactly, so version-1 messages carry nothing new)
+VERSION_ATTRIBUTE = "media_type_version"
 __all__ = [
-    "MESSAGE_ID_ATTRIBUTE", "SNS_MAX_BATCH", "SNS_MAX_BYTES", "MessageAttributeValue", "OutgoingMessage", "Publisher",
-    "media_type_attributes",
+    "MESSAGE_ID_ATTRIBUTE", "SNS_MAX_BATCH", "SNS_MAX_BYTES", "VERSION_ATTRIBUTE", "MessageAttributeValue",
+    "OutgoingMessage", "Publisher", "media_type_attributes",
 ]
 
 
