@@ -1,4 +1,4 @@
-"""`pubsub schemas`: export the registered media types and their JSON Schema, the contract other teams read."""
+"""`pubsub schemas`: export the registered media types and their JSON Schema, lock them, and check changes."""
 from __future__ import annotations
 
 import argparse
@@ -6,29 +6,66 @@ import importlib
 import json
 import os
 import sys
+from pathlib import Path
 
 from microcosm.hooks import invoke_resolve_hook
 
-from microcosm_pubsub.cli.common import UsageError, table
-from microcosm_pubsub.cli.jsonschema import json_schema
+from microcosm_pubsub.cli.common import EXIT_FAILED, UsageError, table
+from microcosm_pubsub.contracts import gate, lock
+from microcosm_pubsub.contracts.jsonschema import json_schema
 from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.schemas.versions import SchemaVersion, schema_versions
 from microcosm_pubsub.wire.errors import PubSubError
 
 
-HELP = "export the registered media types and their JSON Schema"
-DESCRIPTION = (
-    "Import MODULE (and so its @schema and @handles declarations) and export the catalogue of media types it "
-    "registers, each with a JSON Schema (2020-12) of the message on the wire, built from the marshmallow fields (types "
-    "without a JSON equivalent become {})."
-)
+HELP = "export the registered media types and their JSON Schema; lock them; check changes against the lock"
+DESCRIPTION = """Import MODULE (and so its @schema and @handles declarations) and work on the media types it registers:
+
+- export (the default): a catalogue of the media types, each with a JSON Schema (2020-12) of the message on the
+  wire, built from the marshmallow fields (types without a JSON equivalent become {}).
+- lock: write the lock file, one contract per media type and major version, to commit beside the service; a
+  locked version that a new minor replaces is kept as that major's history.
+- check: compare the schemas with the lock in a compatibility mode and exit 1 when a change breaks it, naming
+  each break; safe changes are printed with the reason they are safe.
+
+Modes: backward (consumers on the new schemas read messages written with the locked ones), forward (consumers
+on the locked schemas read messages written with the new ones), full (both); their -transitive forms check
+against every version the lock keeps of a major, not only the last.
+"""
+EPILOG = """examples:
+  pubsub schemas --schemas myservice.schemas
+  pubsub schemas lock --schemas myservice.schemas --output schemas.lock.json
+  pubsub schemas check --schemas myservice.schemas --against schemas.lock.json --mode full-transitive
+
+check exits 1 when a change breaks the mode, 2 when the lock file is missing or malformed.
+"""
+ACTIONS = ("export", "lock", "check")
+# The options that belong to one action only, with the action
+ACTION_OPTIONS = {
+    "format": ("--format", "export"), "media_type": ("--media-type", "export"), "output": ("--output", "lock"),
+    "against": ("--against", "check"), "mode": ("--mode", "check"),
+    "allow_removed_major": ("--allow-removed-major", "check"),
+}
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=ACTIONS, default="export",
+                        help="export (default), lock or check")
     parser.add_argument("--schemas", required=True, metavar="MODULE",
                         help="dotted module that declares the schemas (the current directory is importable)")
-    parser.add_argument("--format", choices=["jsonschema", "text"], default="jsonschema",
-                        help="jsonschema: a JSON catalogue (default); text: a table of media types and schemas")
-    parser.add_argument("--media-type", metavar="MT", help="export this media type only")
+    parser.add_argument("--format", choices=["jsonschema", "text"],
+                        help="export: jsonschema, a JSON catalogue (default); text, a table of media types and schemas")
+    parser.add_argument("--media-type", metavar="MT", help="export: this media type only")
+    parser.add_argument("--output", metavar="FILE",
+                        help=f"lock: the lock file to write, - for standard output (default: {lock.DEFAULT_PATH}); "
+                        "an existing one's history is kept")
+    parser.add_argument("--against", metavar="FILE",
+                        help=f"check: the committed lock file (default: {lock.DEFAULT_PATH})")
+    parser.add_argument("--mode", choices=list(gate.MODES),
+                        help=f"check: the compatibility mode (default: {gate.DEFAULT_MODE})")
+    parser.add_argument("--allow-removed-major", action="store_true", default=None,
+                        help="check: a media type or major version the lock has and the schemas no longer "
+                        "declare is reported, not a break")
 
 
 def load_registry(module: str) -> PubSubMessageSchemaRegistry:
@@ -56,6 +93,70 @@ def unknown_media_type(media_type: str, module: str, registry: PubSubMessageSche
 
 
 def run(args: argparse.Namespace) -> int:
+    misplaced = [option for name, (option, action) in ACTION_OPTIONS.items()
+                 if getattr(args, name) is not None and action != args.action]
+    if misplaced:
+        raise UsageError(f"{', '.join(misplaced)} does not go with `pubsub schemas {args.action}`")
+    if args.action == "lock":
+        return write_lock(args)
+    if args.action == "check":
+        return check(args)
+    return export(args)
+
+
+def versions_of(module: str) -> list[SchemaVersion]:
+    registry = load_registry(module)
+    try:
+        versions = schema_versions(registry)
+    except (PubSubError, TypeError) as error:
+        raise UsageError(f"schemas module {module!r}: {error}") from error
+    if not versions:
+        raise UsageError(f"{module} registers no schemas (decorate them with @schema or @handles)")
+    return versions
+
+
+def write_lock(args: argparse.Namespace) -> int:
+    output = args.output or lock.DEFAULT_PATH
+    versions = versions_of(args.schemas)
+    previous = None
+    if output != "-" and Path(output).exists():
+        try:
+            previous = lock.read(output)
+        except lock.LockError as error:
+            raise UsageError(f"{error} (or delete it to start a lock with no history)") from error
+    try:
+        built, notes = lock.build(versions, previous)
+    except lock.LockError as error:
+        raise UsageError(str(error)) from error
+    text = lock.dumps(built)
+    for note in notes:
+        print(f"pubsub schemas lock: {note}", file=sys.stderr)
+    if output == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(output, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+    except OSError as error:
+        raise UsageError(f"cannot write lock file {output}: {error}") from error
+    majors = sum(len(entry) for entry in built["mediaTypes"].values())
+    print(f"wrote {output}: {len(built['mediaTypes'])} media types, {majors} major versions")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    against = args.against or lock.DEFAULT_PATH
+    try:
+        locked = lock.read(against)
+    except lock.LockError as error:
+        raise UsageError(str(error)) from error
+    report = gate.check(locked, versions_of(args.schemas), args.mode or gate.DEFAULT_MODE,
+                        bool(args.allow_removed_major))
+    print("\n".join(report.lines()))
+    return EXIT_FAILED if report.breaks else 0
+
+
+def export(args: argparse.Namespace) -> int:
     registry = load_registry(args.schemas)
     if args.media_type is not None and args.media_type not in registry:
         raise unknown_media_type(args.media_type, args.schemas, registry)
