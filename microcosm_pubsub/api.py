@@ -7,7 +7,7 @@ from microcosm_pubsub.conventions import LifecycleChange, changed, created, dele
 from microcosm_pubsub.effects.idempotency import idempotent, transaction
 from microcosm_pubsub.runtime.daemon import ConsumerDaemon
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
-from microcosm_pubsub.schemas.decorators import handles, schema
+from microcosm_pubsub.schemas.decorators import handles, schema, upcaster
 from microcosm_pubsub.wire.errors import (
     BatchPublishError,
     ConfigurationError,
@@ -32,5 +32,5 @@ __all__ = [
     "LifecycleChange",
     "MessageHandlingResult", "MessageTooLargeError", "Nack", "Outcome", "PubSubError", "PubSubMessageSchema",
     "PublishError", "SQSMessage", "SchemaNotFoundError", "SkipMessage", "TTLExpired", "TopicNotDefinedError", "changed",
-    "created", "deleted", "handles", "idempotent", "make_media_type", "schema", "transaction",
+    "created", "deleted", "handles", "idempotent", "make_media_type", "schema", "transaction", "upcaster",
 ]

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from microcosm.hooks import invoke_resolve_hook
 
-from microcosm_pubsub.schemas.versioning import versioned_lookup
+from microcosm_pubsub.schemas.versioning import major_of, versioned_key, versioned_lookup
 from microcosm_pubsub.wire.errors import DuplicateHandlerError, HandlerNotFoundError
 from microcosm_pubsub.wire.wildcards import lookup
 
@@ -31,10 +31,14 @@ class SQSMessageHandlerRegistry:
         self.explicit: dict[str, Handler] = {}
         self._bound: dict[str, Handler] | None = None
 
-    def register(self, media_type: str, handler: Handler) -> None:
-        """Register a handler directly (tests, scripts): active in this graph, winning over bound ones."""
-        self.declare(media_type, handler)
-        self.explicit[media_type] = handler
+    def register(self, media_type: str, handler: Handler, version: int | str | None = None) -> None:
+        """Register a handler directly (tests, scripts): active in this graph, winning over bound ones.
+
+        `version` names the major it handles (a number or "major.minor"); none is major 1.
+        """
+        key = versioned_key(media_type, major_of(version))
+        self.declare(key, handler)
+        self.explicit[key] = handler
 
     def declare(self, media_type: str, handler: Handler) -> None:
         """Record a decorated handler; it becomes active when bound."""
