@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from microcosm_pubsub.cli import local, outbox, peek, provision, publish, requeue, schemas, stats
+from microcosm_pubsub.cli import asyncapi, local, outbox, peek, provision, publish, requeue, schemas, stats
 from microcosm_pubsub.cli.common import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -20,7 +20,7 @@ from microcosm_pubsub.cli.common import (
 )
 
 
-SUBCOMMANDS = [local, provision, publish, peek, stats, requeue, schemas, outbox]
+SUBCOMMANDS = [local, provision, publish, peek, stats, requeue, schemas, asyncapi, outbox]
 
 
 def build_parser() -> argparse.ArgumentParser:
