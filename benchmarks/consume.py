@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import fanferro_contender
 from benchmarks.common import (
     ATTRIBUTES,
     CONTENT,
@@ -65,15 +66,21 @@ def sns_envelope(endpoint: LocalEndpoint) -> str:
 class Bench:
     """Runs one consumer over a fresh queue that the feeder keeps shallow, timing until all are settled."""
 
-    def __init__(self, endpoint: LocalEndpoint, timeout_seconds: float = 120.0, wait_seconds: int = 1) -> None:
+    def __init__(
+        self, endpoint: LocalEndpoint, timeout_seconds: float = 120.0, wait_seconds: int = 1, fanferro: bool = False,
+    ) -> None:
         self.endpoint = endpoint
         # Receives long-poll this long: stopping a consumer waits out at most one empty receive
         self.wait_seconds = wait_seconds
         self.timeout_seconds = timeout_seconds
         self.sqs = endpoint.client("sqs")
         self.feeder = Feeder(endpoint, sns_envelope(endpoint))
+        # With `fanferro`, its driver process joins the phases that take it, where its environment is
+        self._fanferro = fanferro_contender.driver(endpoint, fanferro)
+        self.fanferro = self._fanferro.__enter__()
 
     def close(self) -> None:
+        self._fanferro.__exit__(None, None, None)
         self.feeder.close()
         self.sqs.close()
 
@@ -99,6 +106,9 @@ class Bench:
             self.feeder.report(settled)
         finally:
             consumer.stop()
+        if isinstance(consumer, fanferro_contender.FanferroConsumer):
+            # Its client runs in the driver process: that process's CPU over the window, and its calls
+            sample = consumer.adjust(sample)
         self.feeder.wait_fed()
         self.sqs.delete_queue(QueueUrl=queue_url)
         return sample
@@ -130,9 +140,26 @@ def noop_phase(bench: Bench, messages: int, rounds: int, warmup: int = 20) -> di
                 lambda url: DaemonRunner(graph_config(endpoint, queue_url=url, wait_seconds=wait), noop),
                 count, 2 * SQS_MAX_BATCH,
             ),
+            **fanferro(bench, 1, 0.0, 2 * SQS_MAX_BATCH),
         },
         messages, rounds, warmup,
     )
+
+
+def fanferro(
+    bench: Bench, concurrency: int, handler_seconds: float, capacity: int,
+) -> dict[str, Callable[[int], Sample]]:
+    """fanferro's contender for a consume phase (an `async def` handler), where the bench has its driver."""
+    driver = bench.fanferro
+    if driver is None:
+        return {}
+
+    def run(count: int) -> Sample:
+        return bench.run(
+            lambda url: fanferro_contender.FanferroConsumer(driver, url, concurrency, handler_seconds, count),
+            count, capacity,
+        )
+    return {"fanferro": run}
 
 
 def sleep_phase(
@@ -171,6 +198,8 @@ def sleep_phase(
                 count, capacity,
             ),
             "boto3": lambda count: bench.run(bench.plain(plain), count, capacity),
+            **(fanferro(bench, concurrency, HANDLER_SECONDS, capacity)
+               if concurrency in fanferro_contender.CONCURRENCIES else {}),
         },
         messages, rounds, min(messages, capacity + SQS_MAX_BATCH) if warmup is None else warmup,
     )

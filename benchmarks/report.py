@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import spread
 from microcosm_pubsub.runtime.runner import POLL_RETURN_MARGIN_SECONDS
 
 
@@ -84,7 +85,8 @@ def targets(
                 None,
             )
     for key, contender, _, _ in phase_rows(phases):
-        if not key.startswith("consume_") or contender in CONTROLS:
+        # The bounds are ours: fanferro's calls are shown in the calls table, not judged
+        if not key.startswith("consume_") or contender in CONTROLS or contender == FANFERRO:
             continue
         calls = phases[key][contender].get("calls_per_1000")
         if not calls:
@@ -125,6 +127,17 @@ def targets(
             f"{async_scaling:.1f}x (threaded: {threaded_scaling:.1f}x)",
             None,
         )
+    for key, contender, judged_cpu in FANFERRO_TARGETS:
+        if FANFERRO not in phases.get(key, {}) or contender not in phases[key]:
+            continue
+        versus = against_fanferro(phases, key, contender)
+        bound = "throughput >= 1.0" + (", CPU per message <= 1.0" if judged_cpu else "")
+        add(
+            f"{label_of(key, contender)} vs fanferro",
+            f"{bound} (ours / fanferro, same run)" + ("" if judged_cpu else "; CPU reported"),
+            f"throughput {versus['throughput_ratio']['median']:.2f}, CPU {versus['cpu_ratio']['median']:.2f}",
+            versus["throughput_ratio"]["median"] >= 1.0 and (not judged_cpu or versus["cpu_ratio"]["median"] <= 1.0),
+        )
     if cpu and len(cpu["rows"]) >= 2:
         one, two = cpu["rows"][0], cpu["rows"][-1]
         got = two["throughput_ratio"]["median"]
@@ -158,6 +171,48 @@ def targets(
     return rows
 
 
+# fanferro, the asyncio SNS/SQS library with a Rust core, measured beside us where its environment is
+FANFERRO = "fanferro"
+# (phase, our contender judged against fanferro, whether CPU per message is judged there too): our
+# throughput at or above fanferro's everywhere it runs, our CPU per message at or below it in these three
+FANFERRO_TARGETS = [
+    ("produce_single", "ours", True),
+    ("produce_batched", "ours", True),
+    ("consume_noop", "ours_runner", False),
+    (sleep_key(1), "ours", False),
+    (sleep_key(32), "ours", True),
+]
+# Ours beside fanferro in its table: the judged contenders and, reported, our other consumers
+FANFERRO_COMPARED = ("ours", "ours_runner", "ours_dispatcher", "ours_async")
+
+
+def _per_message_cpu(sample: dict[str, Any]) -> float:
+    return float(sample["cpu_seconds"]) * 1_000_000 / max(int(sample["messages"]), 1)
+
+
+def _throughput(sample: dict[str, Any]) -> float:
+    return float(sample["messages"]) / float(sample["seconds"]) if sample["seconds"] else 0.0
+
+
+def against_fanferro(phases: dict[str, Any], key: str, contender: str) -> dict[str, Any]:
+    """Ours / fanferro, paired per round as the boto3 ratios are: throughput and CPU per message."""
+    pairs = list(zip(phases[key][contender]["samples"], phases[key][FANFERRO]["samples"], strict=True))
+    return {
+        "throughput_ratio": spread([_throughput(ours) / _throughput(theirs) for ours, theirs in pairs]),
+        "cpu_ratio": spread([_per_message_cpu(ours) / _per_message_cpu(theirs) for ours, theirs in pairs]),
+    }
+
+
+def _fanferro_status(meta: dict[str, Any]) -> str:
+    status = meta.get("fanferro")
+    if not status:
+        return ""
+    if status.get("skipped"):
+        return f"fanferro was skipped in this run: {status['skipped']}."
+    return (f"fanferro {status.get('version', '?')} ran beside us under Python {status.get('python', '?')} in its "
+            "own process (benchmarks/fanferro_driver.py; its CPU is that process's, every thread).")
+
+
 def _load(meta: dict[str, Any], key: str) -> str:
     values = meta.get(key)
     return f"{values[0]:.1f}" if values else "?"
@@ -180,7 +235,12 @@ def label_of(key: str, contender: str) -> str:
             label += ", async def handler"
     if label is None and key.startswith("consume_fake_"):
         label = f"consume, 20 ms handler, concurrency {key.rsplit('_', 1)[1]}, in-memory SQS"
-    return label or key
+    label = label or key
+    if contender == FANFERRO:
+        label = f"{label.split(': ', 1)[0]}: fanferro, async def handler" if key.startswith("consume_") else (
+            f"{label}: fanferro"
+        )
+    return label
 
 
 def baseline_of(key: str) -> str:
@@ -221,8 +281,8 @@ def markdown(record: dict[str, Any]) -> str:
     if phases:
         lines += [
             "",
-            "| phase | ours msg/s | boto3 msg/s | throughput ratio | ours CPU ms/1000 msg | boto3 CPU ms/1000 msg "
-            "| CPU ratio | endpoint busy (ours / boto3) |",
+            "| phase | msg/s | boto3 msg/s | throughput ratio | CPU ms/1000 msg | boto3 CPU ms/1000 msg "
+            "| CPU ratio | endpoint busy (this row / boto3) |",
             "|---|---|---|---|---|---|---|---|",
         ]
     for key, contender, ours, boto3 in phase_rows(phases):
@@ -233,6 +293,27 @@ def markdown(record: dict[str, Any]) -> str:
             f"| {_spread(boto3['cpu_ms_per_1000'])} | {_spread(ours['cpu_ratio'], 2)} "
             f"| {ours['endpoint_busy']['median']:.2f} / {boto3['endpoint_busy']['median']:.2f} |"
         )
+    status = _fanferro_status(record["meta"])
+    if status:
+        lines += ["", status]
+    versus = [
+        (key, name) for key, contenders in phases.items() if FANFERRO in contenders
+        for name in FANFERRO_COMPARED if name in contenders
+    ]
+    if versus:
+        lines += [
+            "",
+            "| ours against fanferro (same run, paired per round) | ours msg/s | fanferro msg/s | throughput ratio "
+            "| ours CPU ms/1000 msg | fanferro CPU ms/1000 msg | CPU ratio |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for key, name in versus:
+            ours, theirs, ratios = phases[key][name], phases[key][FANFERRO], against_fanferro(phases, key, name)
+            lines.append(
+                f"| {label_of(key, name)} | {_spread(ours['throughput'])} | {_spread(theirs['throughput'])} "
+                f"| {_spread(ratios['throughput_ratio'], 2)} | {_spread(ours['cpu_ms_per_1000'])} "
+                f"| {_spread(theirs['cpu_ms_per_1000'])} | {_spread(ratios['cpu_ratio'], 2)} |"
+            )
     consume = [row for row in phase_rows(phases) if row[0].startswith("consume_")]
     if consume:
         lines += [
@@ -285,7 +366,7 @@ def markdown(record: dict[str, Any]) -> str:
             f"| {row['backlog']:,} | {row['fill_seconds']:.1f} | {row['peak_rss_mib']:.1f} | {row['handled']} |"
             for row in memory
         ]
-    lines += ["", "| target | bound (ratios: ours / plain boto3, same run) | measured | result |",
+    lines += ["", "| target | bound (ratios: ours / plain boto3 unless named, same run) | measured | result |",
               "|---|---|---|---|"]
     lines += [
         f"| {row['phase']} | {row['target']} | {row['measured']} | {VERDICTS[row['pass']]} |"

@@ -13,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
+from benchmarks import fanferro_contender
 from benchmarks.common import isolate_environment, summarize
 from benchmarks.consume import Bench, noop_phase, sleep_phase, sns_envelope
 from benchmarks.fake_sqs import fake_phase
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--phases", default="produce,noop,sleep,fake,cpu,sigterm,backlog,idempotency",
         help="which phases to run (default: all of produce,noop,sleep,fake,cpu,sigterm,backlog,idempotency)",
+    )
+    parser.add_argument(
+        "--no-fanferro", dest="fanferro", action="store_false",
+        help="leave fanferro out (by default it joins the produce, no-op and 20 ms phases at concurrency "
+        f"{' and '.join(map(str, fanferro_contender.CONCURRENCIES))} where .venv-fanferro is usable; "
+        "scripts/fanferro_env.sh builds it)",
     )
     parser.add_argument("--wait-seconds", type=int, default=20, help="the long poll the SIGTERM phase interrupts")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="JSON directory")
@@ -84,9 +91,9 @@ def on_fresh_endpoint(what: str, run: Callable[[LocalEndpoint], T]) -> T:
     return result
 
 
-def with_bench(run: Callable[[Bench], T]) -> Callable[[LocalEndpoint], T]:
+def with_bench(run: Callable[[Bench], T], fanferro: bool = False) -> Callable[[LocalEndpoint], T]:
     def wrapped(endpoint: LocalEndpoint) -> T:
-        bench = Bench(endpoint)
+        bench = Bench(endpoint, fanferro=fanferro)
         try:
             return run(bench)
         finally:
@@ -102,6 +109,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     idempotency: dict[str, Any] | None = None
     wanted = set(args.phases.split(","))
     concurrencies = [int(value) for value in args.concurrency.split(",")]
+    fanferro = args.fanferro_status.get("skipped") is None
 
     def record(key: str, samples: dict[str, Any]) -> None:
         phases[key] = {
@@ -110,13 +118,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     if "produce" in wanted:
         produced = on_fresh_endpoint("produce", lambda endpoint: produce_phases(
-            endpoint, scaled(PRODUCE_MESSAGES, args.scale), args.serial_rounds,
+            endpoint, scaled(PRODUCE_MESSAGES, args.scale), args.serial_rounds, fanferro=fanferro,
         ))
         for key, samples in produced.items():
             record(key, samples)
     if "noop" in wanted:
         record("consume_noop", on_fresh_endpoint("consume, no-op handler", with_bench(
             lambda bench: noop_phase(bench, scaled(NOOP_MESSAGES, args.scale), args.serial_rounds),
+            fanferro,
         )))
     if "sleep" in wanted:
         for concurrency in concurrencies:
@@ -124,6 +133,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             record(sleep_key(concurrency), on_fresh_endpoint(
                 f"consume, 20 ms handler, concurrency {concurrency}", with_bench(
                     lambda bench, c=concurrency, m=messages: sleep_phase(bench, c, m, args.rounds),  # type: ignore[misc]
+                    fanferro and concurrency in fanferro_contender.CONCURRENCIES,
                 ),
             ))
     if "fake" in wanted:
@@ -185,6 +195,12 @@ def plot(record: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     isolate_environment()
+    args.fanferro_status = fanferro_contender.status() if args.fanferro else {"skipped": "left out (--no-fanferro)"}
+    if args.fanferro_status.get("skipped"):
+        print(f"benchmarks: fanferro is SKIPPED in this run: {args.fanferro_status['skipped']}", file=sys.stderr)
+    else:
+        print(f"benchmarks: fanferro {args.fanferro_status['version']} (Python {args.fanferro_status['python']}) "
+              "joins as a contender", file=sys.stderr)
     started = datetime.now(UTC)
     clock = time.monotonic()
     print(f"benchmarks: {args.rounds} rounds ({args.serial_rounds} serial), scale {args.scale}", file=sys.stderr)
@@ -199,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
             "cpus": os.cpu_count(),
             "load_average_before": os.getloadavg(),
             "endpoint": "LocalEndpoint(mode='process'), a fresh one per phase",
+            "fanferro": args.fanferro_status,
         },
     }
     record.update(measure(args))
