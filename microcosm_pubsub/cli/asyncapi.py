@@ -46,6 +46,14 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     stack = stack_module.load_stack(args.stack)
+    # Before the module is imported: a misspelt name is found without running the user's code
+    unknown = [f"--publishes {name}: the stack declares no topic {name!r}"
+               for name in args.publishes or () if name not in stack.topics]
+    queues = [queue.name for queue in stack.queues]
+    unknown += [f"--consumes {name}: the stack declares no queue {name!r}"
+                for name in args.consumes or () if name not in queues]
+    if unknown:
+        raise UsageError("\n".join(f"{args.stack}: {problem}" for problem in unknown))
     registry = load_registry(args.schemas)
     versions = schema_versions(registry)
     if not versions:

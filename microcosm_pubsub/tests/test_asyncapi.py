@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import tempfile
-import textwrap
 import unittest
 from functools import cache
 from pathlib import Path
@@ -14,15 +13,16 @@ from typing import Any
 
 from hamcrest import (
     assert_that,
+    calling,
     contains_exactly,
     contains_string,
     empty,
     equal_to,
     has_entries,
-    has_item,
     has_key,
     is_,
     is_not,
+    raises,
 )
 from jsonschema import Draft7Validator  # type: ignore[import-untyped]  # (it ships no type hints)
 from marshmallow import fields
@@ -31,12 +31,10 @@ from referencing.jsonschema import DRAFT7
 
 from microcosm_pubsub.cli.jsonschema import json_schema
 from microcosm_pubsub.cli.stack import parse_stack
-from microcosm_pubsub.contracts.asyncapi import Message, Service, asyncapi_document, payload_schema
+from microcosm_pubsub.contracts.asyncapi import ContractError, Message, Service, asyncapi_document, payload_schema
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
-from microcosm_pubsub.tests.cli_schemas import ORDER_CANCELLED, ORDER_CREATED, OrderCreatedSchema
 from microcosm_pubsub.tests.cli_support import (
     RUN_TIMEOUT_SECONDS,
-    SCHEMAS_MODULE,
     assert_one_line_error,
     pubsub_command,
     pubsub_in_process,
@@ -45,8 +43,29 @@ from microcosm_pubsub.tests.cli_support import (
 
 DATA = Path(__file__).resolve().parent / "data" / "asyncapi"
 ROOT = Path(__file__).resolve().parents[2]
+ORDER_CREATED = "application/vnd.acme.pubsub._.created.asyncapi_order"
 THUMBNAIL = "application/vnd.acme.pubsub._.created.thumbnail"
 LEDGER_ENTRY = "application/vnd.acme.pubsub._.created.ledger_entry"
+# A schemas module the command-line tests write out and import in a process of their own (this one's registry stays
+# as it is): two majors of a media type
+LEDGER_MODULE = f'''
+from marshmallow import fields
+from microcosm_pubsub.api import PubSubMessageSchema, schema
+
+@schema
+class EntrySchema(PubSubMessageSchema):
+    """An entry of the ledger."""
+
+    MEDIA_TYPE = "{LEDGER_ENTRY}"
+    amount = fields.Integer(required=True)
+
+@schema
+class EntryV2Schema(PubSubMessageSchema):
+    MEDIA_TYPE = "{LEDGER_ENTRY}"
+    VERSION = "2.0"
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+'''
 
 # A FIFO topic and queue, a queue that is a destination, filters exact and by prefix, a raw delivery
 FIFO_STACK = {
@@ -65,8 +84,19 @@ FIFO_STACK = {
 }
 
 
+# The builder's tests hand it these schemas themselves: none is declared with @schema, so the suite's registry
+# stays as it is
+class OrderCreatedSchema(PubSubMessageSchema):
+    """An order was placed."""
+
+    MEDIA_TYPE = ORDER_CREATED
+
+    order_id = fields.String(data_key="orderId", required=True)
+    quantity = fields.Integer(required=True)
+
+
 class ThumbnailSchema(PubSubMessageSchema):
-    """A thumbnail to make (never declared with @schema: the suite's registry stays as it is)."""
+    """A thumbnail to make."""
 
     MEDIA_TYPE = THUMBNAIL
 
@@ -217,7 +247,8 @@ class TestSampleService(unittest.TestCase):
         # Two hash seeds: no set or dict order leaks into the document
         for seed in ("1", "2"):
             result = run_pubsub("asyncapi", "--schemas", "examples.sample_service.schemas", "--stack", str(stack),
-                                "--publishes", "invoices", "--api-version", "2.3.0", cwd=ROOT, hash_seed=seed)
+                                "--publishes", "invoices", "--title", "Sample service", "--api-version", "2.3.0",
+                                "--description", "Bills orders.", cwd=ROOT, hash_seed=seed)
             assert result.returncode == 0, result.stderr
             cls.documents.append(result.stdout)
 
@@ -229,6 +260,8 @@ class TestSampleService(unittest.TestCase):
         """AsyncAPI 3.0.0's JSON Schema accepts it, and every `$ref` in it points at something."""
         document = self.document()
         assert_that(document["asyncapi"], is_(equal_to("3.0.0")))
+        assert_that(document["info"], is_(equal_to({"title": "Sample service", "version": "2.3.0",
+                                                    "description": "Bills orders."})))
         assert_that(problems(document), is_(empty()))
         assert_that(dangling(document), is_(empty()))
 
@@ -361,37 +394,32 @@ class TestStackBindings(unittest.TestCase):
         assert_that(item["description"], contains_string("No schema is registered"))
         assert_that(problems(document), is_(empty()))
 
+    def test_what_cannot_make_one_document_is_refused(self) -> None:
+        """A media type and version given twice, or a topic to publish that the stack lacks: ContractError."""
+        stack = parse_stack(FIFO_STACK)
+        assert_that(calling(asyncapi_document).with_args(SERVICE, [*MESSAGES, MESSAGES[0]], stack),
+                    raises(ContractError, f"media type '{ORDER_CREATED}' version '1.0' is given twice"))
+        assert_that(calling(asyncapi_document).with_args(Service("x", "1", publishes=("order",)), MESSAGES, stack),
+                    raises(ContractError, "topic 'order' is published but the stack declares no such topic"))
+
 
 class TestCommandLine(unittest.TestCase):
+    """The command run as a user runs it, in a folder holding a stack file and a schemas module."""
+
     def setUp(self) -> None:
         folder = tempfile.TemporaryDirectory(prefix="asyncapi-")
         self.addCleanup(folder.cleanup)
         self.folder = Path(folder.name)
         self.stack = self.folder / "stack.json"
         self.stack.write_text(json.dumps(FIFO_STACK), encoding="utf-8")
+        (self.folder / "ledger_schemas.py").write_text(LEDGER_MODULE, encoding="utf-8")
 
     def test_versioned_schemas_of_a_module_become_messages(self) -> None:
-        """A module declaring two majors of a media type: two messages, valid, written to --output."""
-        (self.folder / "ledger_schemas.py").write_text(textwrap.dedent(f'''
-            from marshmallow import fields
-            from microcosm_pubsub.api import PubSubMessageSchema, schema
-
-            @schema
-            class EntrySchema(PubSubMessageSchema):
-                MEDIA_TYPE = "{LEDGER_ENTRY}"
-                amount = fields.Integer(required=True)
-
-            @schema
-            class EntryV2Schema(PubSubMessageSchema):
-                MEDIA_TYPE = "{LEDGER_ENTRY}"
-                VERSION = "2.0"
-                amount = fields.Integer(required=True)
-                currency = fields.String(required=True)
-        '''), encoding="utf-8")
+        """Two majors of a media type: two messages, in a valid document written to --output."""
         result = run_pubsub("asyncapi", "--schemas", "ledger_schemas", "--stack", str(self.stack),
                             "--output", "asyncapi.json", cwd=self.folder)
         assert_that(result.returncode, is_(equal_to(0)), result.stderr)
-        assert_that(result.stdout, contains_string("wrote asyncapi.json: 4 messages, 6 channels, 7 operations"))
+        assert_that(result.stdout, is_(equal_to("wrote asyncapi.json: 4 messages, 6 channels, 7 operations\n")))
         # The stack's destination and a filter name media types this module has no schema for: said, not dropped
         assert_that(result.stderr.splitlines(), contains_exactly(*(
             f"pubsub asyncapi: warning: the stack names media type {media_type} but ledger_schemas registers no "
@@ -399,13 +427,26 @@ class TestCommandLine(unittest.TestCase):
         )))
         document = json.loads((self.folder / "asyncapi.json").read_text(encoding="utf-8"))
         assert_that(problems(document), is_(empty()))
-        versions = [(item["name"], item.get("x-pubsub-version"))
-                    for item in document["components"]["messages"].values()]
-        assert_that(versions, has_item((LEDGER_ENTRY, "1.0")))
-        assert_that(versions, has_item((LEDGER_ENTRY, "2.0")))
+        assert_that(dangling(document), is_(empty()))
+        ledger = [item for item in document["components"]["messages"].values() if item["name"] == LEDGER_ENTRY]
+        assert_that([(item["x-pubsub-version"], item["x-pubsub-schema"]) for item in ledger], contains_exactly(
+            ("1.0", "ledger_schemas.EntrySchema"), ("2.0", "ledger_schemas.EntryV2Schema"),
+        ))
+        assert_that(ledger[0], has_entries(title="EntrySchema", summary="An entry of the ledger."))
+
+    def test_an_unwritable_output_is_an_input_error(self) -> None:
+        """An --output that cannot be written is exit 2, its error line naming it."""
+        result = run_pubsub("asyncapi", "--schemas", "ledger_schemas", "--stack", str(self.stack),
+                            "--output", "no/such/asyncapi.json", cwd=self.folder)
+        assert_that(result.returncode, is_(equal_to(2)))
+        # After the warnings about the stack's media types without a schema
+        assert_that(result.stderr.splitlines()[-1], is_(equal_to(
+            "pubsub asyncapi: error: cannot write no/such/asyncapi.json: No such file or directory")))
+        assert_that(result.stderr, is_not(contains_string("Traceback")))
 
     def test_a_module_that_fails_to_import_is_one_line_exit_2(self) -> None:
-        """An exception inside the module, and a module that does not exist, each a one-line input error."""
+        """An exception inside the module, a module that does not exist, one that declares no schema: each a
+        one-line input error."""
         (self.folder / "broken_schemas.py").write_text("raise RuntimeError('no database in this shell')\n")
         result = run_pubsub("asyncapi", "--schemas", "broken_schemas", "--stack", str(self.stack), cwd=self.folder)
         assert_that(result.returncode, is_(equal_to(2)))
@@ -415,6 +456,10 @@ class TestCommandLine(unittest.TestCase):
                                               "--stack", str(self.stack))
         assert_that(status, is_(equal_to(2)))
         assert_one_line_error(stderr, "cannot import schemas module 'microcosm_pubsub.tests.no_such_module'")
+        (self.folder / "empty_schemas.py").write_text('"""Declares nothing."""\n')
+        result = run_pubsub("asyncapi", "--schemas", "empty_schemas", "--stack", str(self.stack), cwd=self.folder)
+        assert_that(result.returncode, is_(equal_to(2)))
+        assert_one_line_error(result.stderr, "empty_schemas registers no schemas (decorate them with @schema")
 
     def test_a_bad_stack_file_says_each_problem(self) -> None:
         """A stack file's problems, one line each naming the file and the field; nothing on stdout."""
@@ -422,7 +467,8 @@ class TestCommandLine(unittest.TestCase):
             "topics": ["orders"], "queues": [{"name": "billing", "visibilityTimeout": -1}],
             "subscriptions": [{"topic": "order", "queue": "billing"}],
         }), encoding="utf-8")
-        status, out, stderr = pubsub_in_process("asyncapi", "--schemas", SCHEMAS_MODULE, "--stack", str(self.stack))
+        # The stack is read first: the module is never imported
+        status, out, stderr = pubsub_in_process("asyncapi", "--schemas", "no_such_module", "--stack", str(self.stack))
         assert_that(status, is_(equal_to(2)))
         assert_that(out, is_(equal_to("")))
         assert_that(stderr.splitlines(), contains_exactly(
@@ -430,34 +476,17 @@ class TestCommandLine(unittest.TestCase):
             "43200, not -1",
             f"pubsub asyncapi: error: {self.stack}: subscriptions[0].topic: 'order' is not declared in topics",
         ))
-        status, _, stderr = pubsub_in_process("asyncapi", "--schemas", SCHEMAS_MODULE,
+        status, _, stderr = pubsub_in_process("asyncapi", "--schemas", "no_such_module",
                                               "--stack", str(self.folder / "missing.json"))
         assert_that(status, is_(equal_to(2)))
-        assert_one_line_error(stderr, "cannot read stack file")
+        assert_one_line_error(stderr, f"cannot read stack file {self.folder / 'missing.json'}")
 
     def test_a_topic_or_queue_the_stack_lacks_is_refused(self) -> None:
-        """--publishes and --consumes must name what the stack declares."""
-        status, _, stderr = pubsub_in_process("asyncapi", "--schemas", SCHEMAS_MODULE, "--stack", str(self.stack),
-                                              "--publishes", "order", "--consumes", "billing")
+        """--publishes and --consumes must name what the stack declares (checked before the module is imported)."""
+        status, _, stderr = pubsub_in_process("asyncapi", "--schemas", "no_such_module", "--stack", str(self.stack),
+                                              "--publishes", "order", "--consumes", "billing", "--consumes", "bill")
         assert_that(status, is_(equal_to(2)))
-        assert_one_line_error(stderr, "topic 'order' is published but the stack declares no such topic")
-
-    def test_an_unwritable_output_is_an_input_error(self) -> None:
-        """An --output that cannot be written is exit 2, one line naming it."""
-        status, _, stderr = pubsub_in_process("asyncapi", "--schemas", SCHEMAS_MODULE, "--stack", str(self.stack),
-                                              "--output", str(self.folder / "no" / "such" / "asyncapi.json"))
-        assert_that(status, is_(equal_to(2)))
-        # After the warning about the stack's destination without a schema
-        assert_that(stderr.splitlines()[-1], contains_string(
-            f"pubsub asyncapi: error: cannot write {self.folder}/no/such/asyncapi.json: No such file or directory"))
-
-    def test_standard_output_by_default(self) -> None:
-        """Without --output the document goes to stdout, valid, with the module's schemas in it."""
-        status, out, _ = pubsub_in_process("asyncapi", "--schemas", SCHEMAS_MODULE, "--stack", str(self.stack),
-                                           "--title", "Orders", "--api-version", "3.1.0")
-        assert_that(status, is_(equal_to(0)))
-        document = json.loads(out)
-        assert_that(document["info"], is_(equal_to({"title": "Orders", "version": "3.1.0"})))
-        assert_that(messages_by_name(document), has_key(ORDER_CANCELLED))
-        assert_that(problems(document), is_(empty()))
-
+        assert_that(stderr.splitlines(), contains_exactly(
+            f"pubsub asyncapi: error: {self.stack}: --publishes order: the stack declares no topic 'order'",
+            f"pubsub asyncapi: error: {self.stack}: --consumes bill: the stack declares no queue 'bill'",
+        ))
