@@ -117,13 +117,14 @@ def versions_of(module: str) -> list[SchemaVersion]:
 
 def write_lock(args: argparse.Namespace) -> int:
     output = args.output or lock.DEFAULT_PATH
-    versions = versions_of(args.schemas)
     previous = None
+    # The lock it replaces is read first: a bad one stops the command before the service's code is imported
     if output != "-" and Path(output).exists():
         try:
             previous = lock.read(output)
         except lock.LockError as error:
             raise UsageError(f"{error} (or delete it to start a lock with no history)") from error
+    versions = versions_of(args.schemas)
     try:
         built, notes = lock.build(versions, previous)
     except lock.LockError as error:

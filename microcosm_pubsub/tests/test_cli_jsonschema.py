@@ -1,14 +1,15 @@
-"""The marshmallow to JSON Schema converter behind `pubsub schemas` (pure logic)."""
+"""The marshmallow to JSON Schema converter behind `pubsub schemas` and the schema lock (pure logic)."""
 from __future__ import annotations
 
 import enum
 import unittest
 from typing import Any
 
-from hamcrest import assert_that, equal_to, has_entries, is_
-from marshmallow import Schema, fields, validate
+from hamcrest import assert_that, equal_to, has_entries, has_key, is_, is_not
+from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, fields, validate
 
-from microcosm_pubsub.cli.jsonschema import DIALECT, json_schema
+from microcosm_pubsub.cli import jsonschema as exported
+from microcosm_pubsub.contracts.jsonschema import DIALECT, contract, json_schema
 from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 
 
@@ -17,7 +18,8 @@ class Colour(enum.Enum):
     BLUE = "blue"
 
 
-class Custom(fields.Field[Any]):
+# Marshmallow 3's Field is not generic: subscripting it at run time fails there
+class Custom(fields.Field):  # type: ignore[type-arg]
     pass
 
 
@@ -99,3 +101,59 @@ class TestJsonSchema(unittest.TestCase):
         ))
         assert_that(document["properties"]["mediaType"], has_entries(const="a.created.order"))
         assert_that(sorted(document["properties"]), is_(equal_to(["mediaType", "opaqueData", "orderId"])))
+
+    def test_closed_models_say_so_and_open_ones_do_not(self) -> None:
+        """unknown=RAISE (marshmallow's default) is additionalProperties false; EXCLUDE and INCLUDE stay open, and a
+        Nested field's own `unknown` wins over its schema's."""
+
+        class Line(Schema):
+            sku = fields.String()
+
+        class Order(Schema):
+            class Meta:
+                unknown = EXCLUDE
+
+            closed = fields.Nested(Line)
+            opened = fields.Nested(Line, unknown=INCLUDE)
+
+        document = json_schema(Order())
+        assert_that(document, is_not(has_key("additionalProperties")))
+        assert_that(document["properties"]["closed"], has_entries(additionalProperties=False))
+        assert_that(document["properties"]["opened"], is_not(has_key("additionalProperties")))
+        assert_that(json_schema(Line()), has_entries(additionalProperties=False))
+
+    def test_required_is_sorted_whatever_the_declaration_order(self) -> None:
+        """The order fields are declared in is no part of the contract."""
+        assert_that(json_schema(Schema.from_dict({"b": fields.String(required=True), "a": fields.Integer(
+            required=True)})())["required"], is_(equal_to(["a", "b"])))
+
+    def test_pluck_is_the_plucked_field(self) -> None:
+        """A Pluck field is the nested schema's one field on the wire (a list of it when many)."""
+        assert_that(properties(
+            owner=fields.Pluck(TreeSchema, "name"), owners=fields.Pluck(TreeSchema, "name", many=True),
+        ), is_(equal_to({"owner": {"type": "string"}, "owners": {"type": "array", "items": {"type": "string"}}})))
+
+    def test_contract_keeps_what_json_schema_cannot_say(self) -> None:
+        """Beside the JSON Schema: each field's attribute, field class and enum, each object's schema and model."""
+
+        class Line(Schema):
+            colour = fields.Enum(Colour, data_key="hue")
+
+        class Order(PubSubMessageSchema):
+            order_id = fields.String(data_key="orderId")
+            lines = fields.Nested(Line, many=True, unknown=RAISE)
+
+        found = contract(Order(), "a.created.order")
+        assert_that(found["jsonSchema"], is_(equal_to(json_schema(Order(), "a.created.order"))))
+        assert_that(found["fields"], has_entries({
+            "orderId": {"attribute": "order_id", "field": "marshmallow.fields.String"},
+            "lines[].hue": {"attribute": "colour", "field": "marshmallow.fields.Enum", "enum": f"{__name__}.Colour"},
+        }))
+        assert_that(found["objects"], is_(equal_to({
+            "": {"schema": f"{__name__}.{Order.__qualname__}", "unknown": "exclude"},
+            "lines[]": {"schema": f"{__name__}.{Line.__qualname__}", "unknown": "raise"},
+        })))
+
+    def test_the_command_lines_module_is_the_same_converter(self) -> None:
+        """`microcosm_pubsub.cli.jsonschema` keeps its name for those who import the converter from there."""
+        assert_that(exported.json_schema, is_(json_schema))
