@@ -17,7 +17,7 @@ from microcosm_pubsub.schemas.handler_registry import (
 )
 from microcosm_pubsub.schemas.lifecycle import LifecycleChange
 from microcosm_pubsub.schemas.messages import convention_schema
-from microcosm_pubsub.schemas.versioning import version_of
+from microcosm_pubsub.schemas.versioning import parse_version, version_of
 from microcosm_pubsub.wire.errors import AlreadyRegisteredError, SchemaNotFoundError
 from microcosm_pubsub.wire.wildcards import candidate_keys, lookup
 
@@ -88,9 +88,10 @@ class PubSubMessageSchemaRegistry:
         found: Upcaster | None = lookup(table, media_type) if table else None
         return found
 
-    def known_majors(self, media_type: str) -> list[int]:
+    def known_majors(self, media_type: str, resolve: bool = True) -> list[int]:
         """The majors with a declared schema for the media type, in order (a convention schema counts as 1)."""
-        invoke_resolve_hook(self)
+        if resolve:
+            invoke_resolve_hook(self)
         majors = [major for major, table in sorted(self.majors.items()) if lookup(table, media_type) is not None]
         if 1 not in majors and self.auto_register and self.lifecycle_change.verb_of(media_type) is not None:
             majors.insert(0, 1)
@@ -107,12 +108,21 @@ class PubSubMessageSchemaRegistry:
             invoke_resolve_hook(self)
             schema_class = lookup(self.majors.get(major) or {}, media_type)
         if schema_class is None:
-            known = ", ".join(map(str, self.known_majors(media_type))) or "none"
+            known = ", ".join(map(str, self.known_majors(media_type, resolve=False))) or "none"
             raise SchemaNotFoundError(f"no schema of major version {major} is registered for media type "
                                       f"{media_type} (registered majors: {known}); declare one with "
                                       f"VERSION = \"{major}.0\" and import it before use")
         codec = self._versioned_codecs[(media_type, major)] = PubSubMessageCodec(schema_class())
         return codec
+
+    def find_published(self, media_type: str, version: str | None) -> PubSubMessageCodec:
+        """The codec a message is read with: by its media type and its version attribute's value (None: 1)."""
+        if version is None:
+            return self.find(media_type)
+        parsed = parse_version(version)
+        if parsed is None:
+            raise SchemaNotFoundError(f"{media_type} names version {version!r}, not a \"major.minor\" version")
+        return self.find_version(media_type, parsed.major)
 
     def find(self, media_type: str) -> PubSubMessageCodec:
         """The codec of the media type's schema (`.schema` is the schema instance)."""
@@ -124,7 +134,8 @@ class PubSubMessageSchemaRegistry:
             invoke_resolve_hook(self)
             schema_class = lookup(self.schemas, media_type) or self._conventional(media_type)
         if schema_class is None:
-            if others := self.known_majors(media_type):
+            # The resolve hook ran just above
+            if others := self.known_majors(media_type, resolve=False):
                 raise SchemaNotFoundError(
                     f"no schema of major version 1 is registered for media type {media_type} (registered majors: "
                     f"{', '.join(map(str, others))}); name the major to use, or declare a version-1 schema",

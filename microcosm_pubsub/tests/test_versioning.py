@@ -389,3 +389,10 @@ class TestRouting(unittest.TestCase):
         self.handlers.register(NOTE, handler, version="2.0")
         assert_that(self.handlers.find_version(NOTE, 2), is_(handler))
         assert_that(self.handlers.find_version(NOTE, 3), is_(none()))
+
+    def test_codec_of_a_published_message(self) -> None:
+        """`find_published` reads a message's version attribute value: none is major 1."""
+        registry = self.graph.pubsub_message_schema_registry
+        assert_that(type(registry.find_published(ORDER, None).schema), is_(equal_to(OrderV1)))
+        assert_that(type(registry.find_published(ORDER, "2.0").schema), is_(equal_to(OrderV2)))
+        assert_that(calling(registry.find_published).with_args(ORDER, "two"), raises(SchemaNotFoundError, "'two'"))
