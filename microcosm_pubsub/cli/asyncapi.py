@@ -25,7 +25,9 @@ DESCRIPTION = (
 EPILOG = """\
 examples:
   pubsub asyncapi --schemas orders.schemas --stack stack.json --output asyncapi.json
-  pubsub asyncapi --schemas orders.schemas --stack stack.json --publishes orders --consumes billing"""
+  pubsub asyncapi --schemas orders.schemas --stack stack.json --publishes orders --consumes billing
+  pubsub asyncapi --schemas orders.schemas --stack stack.json \\
+      --publishes orders=application/vnd.acme.pubsub._.created.order,application/vnd.acme.pubsub._.changed.*"""
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +40,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-version", default="unversioned", metavar="VERSION",
                         help="the document's info.version, the version of this contract (default: %(default)s)")
     parser.add_argument("--description", help="the document's info.description")
-    parser.add_argument("--publishes", action="append", metavar="TOPIC",
-                        help="a topic the service publishes to (repeat for more; default: every topic of the stack)")
+    parser.add_argument("--publishes", action="append", metavar="TOPIC[=MT,...]",
+                        help="a topic the service publishes to, and the media types it sends there (an entry ending "
+                        "in .* matches by prefix; default: every message); repeat for more topics (default: every "
+                        "topic of the stack, every message)")
     parser.add_argument("--consumes", action="append", metavar="QUEUE",
                         help="a queue the service receives from (repeat for more; default: every queue of the stack)")
 
@@ -47,8 +51,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     stack = stack_module.load_stack(args.stack)
     # Before the module is imported: a misspelt name is found without running the user's code
+    publishes = published(args.publishes)
     unknown = [f"--publishes {name}: the stack declares no topic {name!r}"
-               for name in args.publishes or () if name not in stack.topics]
+               for name in publishes or () if name not in stack.topics]
     queues = [queue.name for queue in stack.queues]
     unknown += [f"--consumes {name}: the stack declares no queue {name!r}"
                 for name in args.consumes or () if name not in queues]
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     service = Service(
         title=args.title or args.schemas, version=args.api_version, description=args.description,
-        publishes=tuple(args.publishes) if args.publishes else None,
+        publishes=publishes,
         consumes=tuple(args.consumes) if args.consumes else None,
     )
     try:
@@ -89,3 +94,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(document['components']['messages'])} messages, "
           f"{counts['channels']} channels, {counts['operations']} operations")
     return 0
+
+
+def published(values: list[str] | None) -> dict[str, tuple[str, ...]] | None:
+    """`--publishes` as topic -> media types (empty: every message); a topic given twice gets both lists."""
+    if not values:
+        return None
+    topics: dict[str, tuple[str, ...]] = {}
+    for value in values:
+        topic, _, listed = value.partition("=")
+        media_types = tuple(item.strip() for item in listed.split(",") if item.strip())
+        if "=" in value and not media_types:
+            raise UsageError(f"--publishes {value}: list media types after '=' (or leave '=' out for every message)")
+        # A topic given once without media types publishes every message, whatever else is said of it
+        every = (topic in topics and not topics[topic]) or not media_types
+        topics[topic] = () if every else tuple(dict.fromkeys([*topics.get(topic, ()), *media_types]))
+    return topics

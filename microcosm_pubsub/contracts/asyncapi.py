@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,15 +42,17 @@ class Message:
 
 @dataclass(frozen=True)
 class Service:
-    """Who the document describes: its title and version, and which topics it publishes and queues it consumes.
+    """Who the document describes: its title and version, the topics it publishes to and the queues it consumes.
 
-    `publishes` / `consumes` None mean every topic / every queue of the stack.
+    `publishes` maps each topic the service sends to to the media types it sends there (exact, or `prefix.*`),
+    an empty tuple for every message; None is every topic of the stack, every message. `consumes` None is every
+    queue of the stack.
     """
 
     title: str
     version: str
     description: str | None = None
-    publishes: tuple[str, ...] | None = None
+    publishes: Mapping[str, tuple[str, ...]] | None = None
     consumes: tuple[str, ...] | None = None
 
 
@@ -61,7 +63,8 @@ def asyncapi_document(service: Service, messages: Sequence[Message], stack: Stac
       a media type the stack names (a destination, a filter's exact entry) without a message in `messages`
       becomes a message without payload, so that nothing the stack routes is missing from the document;
     - a topic is a channel with the SNS binding (name, FIFO ordering); it carries every message but those
-      sent straight to a queue; the service `send`s to the topics it publishes, and that operation's SNS
+      sent straight to a queue; the service `send`s to the topics it publishes (the media types `service`
+      names for each, else every message the topic carries), and that operation's SNS
       binding lists the topic's subscribed queues with their delivery and filter policy, its SQS binding
       defines those queues (and their dead-letter queues) for the SNS binding to name;
     - a queue is a channel with the SQS binding (FIFO, visibility timeout, delivery delay, redrive policy and
@@ -94,14 +97,19 @@ class _Builder:
 
         channels: dict[str, Any] = {}
         operations: dict[str, Any] = {}
-        published = self.service.publishes if self.service.publishes is not None else self.stack.topics
+        published = self.service.publishes
+        if published is None:
+            published = {topic: () for topic in self.stack.topics}
         for topic in self.stack.topics:
             key = channel_key("topic", topic)
             carried = [self.keys[(item.media_type, item.version)] for item in routed
                        if item.payload is not None or self.filtered_on(topic, item.media_type)]
             channels[key] = channel(topic, f"SNS topic {topic}.", carried, {"sns": topic_binding(topic)})
             if topic in published:
-                operations[f"send.{key}"] = self.send_to_topic(topic, key, carried)
+                chosen = published[topic]
+                sent = [message_key for message_key in carried
+                        if not chosen or any(overlaps(entry, by_key[message_key].media_type) for entry in chosen)]
+                operations[f"send.{key}"] = self.send_to_topic(topic, key, sent)
         consumed = self.service.consumes if self.service.consumes is not None else [q.name for q in self.stack.queues]
         for queue in self.stack.queues:
             key = channel_key("queue", queue.name)
@@ -144,6 +152,12 @@ class _Builder:
     def check_service(self) -> None:
         problems = [f"topic {name!r} is published but the stack declares no such topic"
                     for name in self.service.publishes or () if name not in self.stack.topics]
+        registered = [item.media_type for item in self.messages if item.payload is not None]
+        problems += [
+            f"media type {entry!r} is published to topic {topic!r} but no schema is registered for it"
+            for topic, entries in (self.service.publishes or {}).items() for entry in entries
+            if not any(overlaps(entry, media_type) for media_type in registered)
+        ]
         queues = [queue.name for queue in self.stack.queues]
         problems += [f"queue {name!r} is consumed but the stack declares no such queue"
                      for name in self.service.consumes or () if name not in queues]
@@ -169,8 +183,8 @@ class _Builder:
         return any(media_type in (subscription.media_types or ())
                    for subscription in self.stack.subscriptions if subscription.topic == topic)
 
-    def send_to_topic(self, topic: str, key: str, carried: list[str]) -> dict[str, Any]:
-        result = operation("send", key, carried, f"The service publishes to topic {topic}.")
+    def send_to_topic(self, topic: str, key: str, sent: list[str]) -> dict[str, Any]:
+        result = operation("send", key, sent, f"The service publishes to topic {topic}.")
         subscriptions = [item for item in self.stack.subscriptions if item.topic == topic]
         if subscriptions:
             queues = {queue.name: queue for queue in self.stack.queues}

@@ -20,6 +20,7 @@ from hamcrest import (
     equal_to,
     has_entries,
     has_key,
+    has_length,
     is_,
     is_not,
     raises,
@@ -44,6 +45,8 @@ from microcosm_pubsub.tests.cli_support import (
 DATA = Path(__file__).resolve().parent / "data" / "asyncapi"
 ROOT = Path(__file__).resolve().parents[2]
 ORDER_CREATED = "application/vnd.acme.pubsub._.created.asyncapi_order"
+# examples/sample_service's
+INVOICE_CREATED = "application/vnd.globality.pubsub._.created.sample_invoice"
 THUMBNAIL = "application/vnd.acme.pubsub._.created.thumbnail"
 LEDGER_ENTRY = "application/vnd.acme.pubsub._.created.ledger_entry"
 # A schemas module the command-line tests write out and import in a process of their own (this one's registry stays
@@ -247,7 +250,8 @@ class TestSampleService(unittest.TestCase):
         # Two hash seeds: no set or dict order leaks into the document
         for seed in ("1", "2"):
             result = run_pubsub("asyncapi", "--schemas", "examples.sample_service.schemas", "--stack", str(stack),
-                                "--publishes", "invoices", "--title", "Sample service", "--api-version", "2.3.0",
+                                "--publishes", f"invoices={INVOICE_CREATED}", "--title", "Sample service",
+                                "--api-version", "2.3.0",
                                 "--description", "Bills orders.", cwd=ROOT, hash_seed=seed)
             assert result.returncode == 0, result.stderr
             cls.documents.append(result.stdout)
@@ -287,8 +291,13 @@ class TestSampleService(unittest.TestCase):
                                                           InvoiceCreatedSchema.MEDIA_TYPE]))))
 
     def test_the_service_sends_to_its_topic_and_receives_from_its_queue(self) -> None:
-        """--publishes names the topic sent to; the stack's queue is received from, its redrive policy on it."""
+        """--publishes names the topic and media type sent; the stack's queue is received from, with its redrive
+        policy."""
         document = self.document()
+        invoice = next(key for key, item in document["components"]["messages"].items()
+                       if item["name"] == INVOICE_CREATED)
+        assert_that(document["operations"]["send.topic.invoices"]["messages"], is_(equal_to([
+            {"$ref": f"#/channels/topic.invoices/messages/{invoice}"}])))
         assert_that(sorted(document["operations"]), is_(equal_to(["receive.queue.sample_service",
                                                                   "send.topic.invoices"])))
         assert_that(document["operations"]["receive.queue.sample_service"], has_entries(
@@ -381,10 +390,26 @@ class TestStackBindings(unittest.TestCase):
 
     def test_publishes_and_consumes_choose_the_operations(self) -> None:
         """--publishes and --consumes narrow the sends to topics and the receives; queue destinations stay sent to."""
-        operations = fifo_document(publishes=("ledger.fifo",), consumes=("billing",))["operations"]
+        operations = fifo_document(publishes={"ledger.fifo": ()}, consumes=("billing",))["operations"]
         assert_that(sorted(operations), is_(equal_to([
             "receive.queue.billing", "send.queue.thumbnails", "send.topic.ledger.fifo",
         ])))
+        assert_that(operations["send.topic.ledger.fifo"]["messages"], has_length(3))
+
+    def test_the_media_types_published_to_a_topic_are_its_sends(self) -> None:
+        """Media types named for a topic (exact or `prefix.*`) are what the send lists; the channel keeps them all."""
+        document = fifo_document(publishes={"orders": (ORDER_CREATED,), "ledger.fifo": ("application/vnd.acme.*",)})
+        names = {key: item["name"] for key, item in document["components"]["messages"].items()}
+        sent = {
+            key: [names[reference["$ref"].rsplit("/", 1)[-1]] for reference in operation["messages"]]
+            for key, operation in document["operations"].items() if key.startswith("send.topic.")
+        }
+        assert_that(sent, is_(equal_to({
+            "send.topic.orders": [ORDER_CREATED],
+            "send.topic.ledger.fifo": [ORDER_CREATED, LEDGER_ENTRY, LEDGER_ENTRY],
+        })))
+        assert_that(document["channels"]["topic.orders"]["messages"], has_length(3))
+        assert_that(problems(document), is_(empty()))
 
     def test_a_media_type_the_stack_names_without_a_schema_is_kept(self) -> None:
         """A destination media type no schema is registered for is a message without payload, not dropped."""
@@ -399,8 +424,12 @@ class TestStackBindings(unittest.TestCase):
         stack = parse_stack(FIFO_STACK)
         assert_that(calling(asyncapi_document).with_args(SERVICE, [*MESSAGES, MESSAGES[0]], stack),
                     raises(ContractError, f"media type '{ORDER_CREATED}' version '1.0' is given twice"))
-        assert_that(calling(asyncapi_document).with_args(Service("x", "1", publishes=("order",)), MESSAGES, stack),
+        assert_that(calling(asyncapi_document).with_args(Service("x", "1", publishes={"order": ()}), MESSAGES, stack),
                     raises(ContractError, "topic 'order' is published but the stack declares no such topic"))
+        unknown = Service("x", "1", publishes={"orders": ("application/vnd.acme.pubsub._.created.nothing",)})
+        assert_that(calling(asyncapi_document).with_args(unknown, MESSAGES, stack), raises(
+            ContractError, "media type 'application/vnd.acme.pubsub._.created.nothing' is published to topic "
+            "'orders' but no schema is registered for it"))
 
 
 class TestCommandLine(unittest.TestCase):
@@ -490,3 +519,7 @@ class TestCommandLine(unittest.TestCase):
             f"pubsub asyncapi: error: {self.stack}: --publishes order: the stack declares no topic 'order'",
             f"pubsub asyncapi: error: {self.stack}: --consumes bill: the stack declares no queue 'bill'",
         ))
+        status, _, stderr = pubsub_in_process("asyncapi", "--schemas", "no_such_module", "--stack", str(self.stack),
+                                              "--publishes", "orders=")
+        assert_that(status, is_(equal_to(2)))
+        assert_one_line_error(stderr, "--publishes orders=: list media types after '='")
