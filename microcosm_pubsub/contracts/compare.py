@@ -112,6 +112,19 @@ def accepts(reader: frozenset[str] | None, writer: frozenset[str] | None) -> boo
     return all(kind in reader or (kind == "integer" and "number" in reader) for kind in writer)
 
 
+def shape(node: dict[str, Any]) -> str | None:
+    """What an object or array holds, as far as its schema says: None when it says nothing (any)."""
+    if "properties" in node:
+        return "object with fields"
+    if isinstance(node.get("additionalProperties"), dict):
+        return "map"
+    if "prefixItems" in node:
+        return "tuple"
+    if isinstance(node.get("items"), dict):
+        return "list"
+    return None
+
+
 def shown(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
@@ -269,6 +282,17 @@ class _Diff:
 
     def structure(self, old: dict[str, Any], new: dict[str, Any], path: str) -> list[Change]:
         """What the values hold: list items, tuple members, map values, an object's fields."""
+        old_shape, new_shape = shape(old), shape(new)
+        if old_shape != new_shape:
+            what = f"{old_shape or 'any ' + kind_of(old)} -> {new_shape or 'any ' + kind_of(new)}"
+            if old_shape is None:
+                return [Change(path, f"type narrowed ({what})",
+                               broken("old values of any shape are refused unless they fit the new one"),
+                               safe("new values are of one shape, which the old accepts"))]
+            if new_shape is None:
+                return [Change(path, f"type widened ({what})", safe("the new schema accepts any shape"),
+                               broken("new producers may send values the old shape refuses"))]
+            return [changed(path, f"type changed ({what})")]
         changes = []
         if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
             changes += self.node(old["items"], new["items"], f"{path}[]")
