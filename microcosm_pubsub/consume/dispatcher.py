@@ -198,24 +198,57 @@ class SQSMessageDispatcher:
         if media_type is None:
             reason = message.problem or "message has no media type"
             return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
+        upcasters: tuple[Upcaster, ...] = ()
         # Messages without a version (version 1: the old package's, and most of ours) pay this one look-up
         version = message.opened.attributes.get(VERSION_ATTRIBUTE)
-        if version is not None:
-            return self._prepare_versioned(message, media_type, version, bound_handlers)
-        try:
-            handler = self.handlers.find(media_type, bound_handlers)
-        except HandlerNotFoundError:
-            # A later major's handler may take it through upcasters
-            route = self._route(media_type, 1, bound_handlers)
-            if route is None:
-                return MessageHandlingResult(message, Outcome.IGNORED, reason=f"no handler for media type {media_type}")
-            return self._prepare_handler(message, media_type, route.handler, route.upcasters)
-        return self._prepare_handler(message, media_type, handler)
+        if version is None:
+            try:
+                handler = self.handlers.find(media_type, bound_handlers)
+            except HandlerNotFoundError:
+                # A later major's handler may take it through upcasters
+                route = self._route(media_type, 1, bound_handlers)
+                if route is None:
+                    reason = f"no handler for media type {media_type}"
+                    return MessageHandlingResult(message, Outcome.IGNORED, reason=reason)
+                handler, upcasters = route.handler, route.upcasters
+        else:
+            routed = self._route_versioned(message, media_type, version, bound_handlers)
+            if isinstance(routed, MessageHandlingResult):
+                return routed
+            handler, upcasters = routed.handler, routed.upcasters
+        name = handler_name(handler)
+        if not message.is_valid:
+            outcome = Outcome.INVALID if message.opened.known else Outcome.IGNORED
+            return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
+        content = message.content
+        if content is None:
+            return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
+        if upcasters:
+            upcast = self._upcast(message, content, upcasters, name)
+            if isinstance(upcast, MessageHandlingResult):
+                return upcast
+            content = upcast
+        ttl = self.context.ttl_of(message)
+        if self.context.enable_ttl and ttl <= 0:
+            reason = f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)"
+            return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
+        limit = self.max_processing_attempts
+        if limit is not None and message.approximate_receive_count > limit:
+            reason = f"received {message.approximate_receive_count} times, over message_max_processing_attempts={limit}"
+            return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
+        opaque = self._scope.normalized(self.context(message, name, ttl))
+        plan = None
+        if (options := self.idempotency.options_for(handler, name)) is not None:
+            planned = self.idempotency.plan(message, name, options)
+            if isinstance(planned, MessageHandlingResult):
+                return planned
+            plan = planned
+        return Ready(handler, name, opaque, published_at(message.opaque_data), message_identity(message), plan, content)
 
-    def _prepare_versioned(
+    def _route_versioned(
         self, message: SQSMessage, media_type: str, version: str, bound_handlers: dict[str, Any] | None,
-    ) -> Ready | MessageHandlingResult:
-        """A message naming its version: routed on its major, read with that major's schema."""
+    ) -> Route | MessageHandlingResult:
+        """A message naming its version: routed on its major, its content read again with that major's schema."""
         parsed = parse_version(version)
         if parsed is None:
             reason = (f"message attribute {VERSION_ATTRIBUTE} is {version!r}, not a \"major.minor\" version such "
@@ -231,7 +264,7 @@ class SQSMessageDispatcher:
         if major != 1:
             # The envelope read the body with the version-1 schema: read it again with its own major's
             message.opened = self._read_as(message, media_type, major)
-        return self._prepare_handler(message, media_type, route.handler, route.upcasters)
+        return route
 
     def _route(self, media_type: str, major: int, bound_handlers: dict[str, Any] | None) -> Route | None:
         """The handler of `major`, else of the first later major its upcasters reach; None when neither exists."""
@@ -276,16 +309,10 @@ class SQSMessageDispatcher:
             return replace(opened, content=None, problem=problem, known=True)
         return replace(opened, content=content, problem=None, known=True)
 
-    def _prepare_handler(
-        self, message: SQSMessage, media_type: str, handler: Handler, upcasters: tuple[Upcaster, ...] = (),
-    ) -> Ready | MessageHandlingResult:
-        name = handler_name(handler)
-        if not message.is_valid:
-            outcome = Outcome.INVALID if message.opened.known else Outcome.IGNORED
-            return MessageHandlingResult(message, outcome, handler=name, reason=message.problem)
-        content = message.content
-        if content is None:
-            return MessageHandlingResult(message, Outcome.IGNORED, handler=name, reason=f"no content for {media_type}")
+    def _upcast(
+        self, message: SQSMessage, content: dict[str, Any], upcasters: tuple[Upcaster, ...], name: str,
+    ) -> dict[str, Any] | MessageHandlingResult:
+        """The content through each upcaster in turn, or the outcome of one that raised."""
         for upcaster in upcasters:
             try:
                 content = upcaster(content)
@@ -294,22 +321,7 @@ class SQSMessageDispatcher:
                 failed = MessageHandlingResult.from_error(message, error, name)
                 failed.reason = f"upcaster {handler_name(upcaster)} failed: {failed.reason}"
                 return failed
-        ttl = self.context.ttl_of(message)
-        if self.context.enable_ttl and ttl <= 0:
-            reason = f"{TTL_KEY} is {ttl}: the message made its last hop (a publish loop?)"
-            return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
-        limit = self.max_processing_attempts
-        if limit is not None and message.approximate_receive_count > limit:
-            reason = f"received {message.approximate_receive_count} times, over message_max_processing_attempts={limit}"
-            return MessageHandlingResult(message, Outcome.EXPIRED, handler=name, reason=reason)
-        opaque = self._scope.normalized(self.context(message, name, ttl))
-        plan = None
-        if (options := self.idempotency.options_for(handler, name)) is not None:
-            planned = self.idempotency.plan(message, name, options)
-            if isinstance(planned, MessageHandlingResult):
-                return planned
-            plan = planned
-        return Ready(handler, name, opaque, published_at(message.opaque_data), message_identity(message), plan, content)
+        return content
 
     def _call(self, message: SQSMessage, ready: Ready, started: float) -> MessageHandlingResult:
         token = current.handling.set(current.Handling(ready.identity, ready.name, ready.plan is not None))
