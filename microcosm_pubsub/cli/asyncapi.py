@@ -27,7 +27,7 @@ examples:
   pubsub asyncapi --schemas orders.schemas --stack stack.json --output asyncapi.json
   pubsub asyncapi --schemas orders.schemas --stack stack.json --publishes orders --consumes billing
   pubsub asyncapi --schemas orders.schemas --stack stack.json \\
-      --publishes orders=application/vnd.acme.pubsub._.created.order,application/vnd.acme.pubsub._.changed.*"""
+      --publishes 'orders=application/vnd.acme.pubsub._.created.order,application/vnd.acme.pubsub._.changed.*'"""
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
