@@ -41,6 +41,8 @@ class Report(NamedTuple):
     mode: str
     findings: list[Finding]
     notes: list[str]
+    # The schema versions compared with the lock
+    checked: int
 
     @property
     def breaks(self) -> list[Finding]:
@@ -51,7 +53,8 @@ class Report(NamedTuple):
         ordered = sorted(self.findings, key=lambda finding: not finding.breaks)
         breaking, total = len(self.breaks), len(self.findings)
         summary = (f"{breaking} breaking change{'' if breaking == 1 else 's'}, {total - breaking} safe "
-                   f"change{'' if total - breaking == 1 else 's'} ({self.mode})")
+                   f"change{'' if total - breaking == 1 else 's'} ({self.mode}, {self.checked} schema "
+                   f"version{'' if self.checked == 1 else 's'} checked)")
         return [*(finding.line() for finding in ordered), *(f"note  {note}" for note in self.notes), summary]
 
 
@@ -66,7 +69,9 @@ def check(lock: Lock, versions: Iterable[SchemaVersion], mode: str = DEFAULT_MOD
     findings: list[Finding] = []
     notes: list[str] = []
     current: dict[str, set[str]] = {}
+    checked = 0
     for version in versions:
+        checked += 1
         entry = entry_of(version)
         key = major(version.version)
         current.setdefault(version.media_type, set()).add(key)
@@ -92,7 +97,7 @@ def check(lock: Lock, versions: Iterable[SchemaVersion], mode: str = DEFAULT_MOD
         for key, entry in sorted(majors.items()):
             if key not in current.get(media_type, set()):
                 findings.append(removed(media_type, key, entry, media_type in current, allow_removed_major))
-    return Report(mode, findings, notes)
+    return Report(mode, findings, notes, checked)
 
 
 def unlocked(version: SchemaVersion, locked: dict[str, dict[str, Entry]]) -> Finding:
