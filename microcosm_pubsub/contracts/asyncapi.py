@@ -75,7 +75,7 @@ def asyncapi_document(service: Service, messages: Sequence[Message], stack: Stac
     Same input, same document (key for key, in the same order).
 
     :raises ContractError: when two messages share a media type and version, or `service` names a topic or
-        queue the stack does not declare
+        queue the stack does not declare, or publishes a media type no message has (or one sent straight to a queue)
     """
     return _Builder(service, messages, stack).document()
 
@@ -92,6 +92,8 @@ class _Builder:
         messages = self.all_messages()
         self.keys = message_keys(messages)
         by_key = {self.keys[(item.media_type, item.version)]: item for item in messages}
+        # A channel lists its messages in the components' order: by media type, then version
+        order = {key: index for index, key in enumerate(by_key)}
         destinations = {media_type: queue.name for queue in self.stack.queues for media_type in queue.media_types}
         routed = [item for item in messages if item.media_type not in destinations]
 
@@ -122,7 +124,7 @@ class _Builder:
                 if admits(subscription, by_key[message_key].media_type)
             ]
             carried = unique([*delivered, *sent])
-            channels[key] = channel(queue.name, f"SQS queue {queue.name}.", sorted(carried, key=list(by_key).index),
+            channels[key] = channel(queue.name, f"SQS queue {queue.name}.", sorted(carried, key=order.__getitem__),
                                     {"sqs": queue_channel_binding(queue)})
             if queue.name in consumed:
                 operations[f"receive.{key}"] = operation("receive", key, channels[key]["messages"],
@@ -152,12 +154,17 @@ class _Builder:
     def check_service(self) -> None:
         problems = [f"topic {name!r} is published but the stack declares no such topic"
                     for name in self.service.publishes or () if name not in self.stack.topics]
+        destinations = {media_type for queue in self.stack.queues for media_type in queue.media_types}
         registered = [item.media_type for item in self.messages if item.payload is not None]
-        problems += [
-            f"media type {entry!r} is published to topic {topic!r} but no schema is registered for it"
-            for topic, entries in (self.service.publishes or {}).items() for entry in entries
-            if not any(overlaps(entry, media_type) for media_type in registered)
-        ]
+        for topic, entries in (self.service.publishes or {}).items():
+            for entry in entries:
+                matched = [media_type for media_type in registered if overlaps(entry, media_type)]
+                if not matched:
+                    problems.append(f"media type {entry!r} is published to topic {topic!r} but no schema is "
+                                    "registered for it")
+                elif all(media_type in destinations for media_type in matched):
+                    problems.append(f"media type {entry!r} is published to topic {topic!r} but the stack sends it "
+                                    "straight to a queue (queues[].mediaTypes)")
         queues = [queue.name for queue in self.stack.queues]
         problems += [f"queue {name!r} is consumed but the stack declares no such queue"
                      for name in self.service.consumes or () if name not in queues]

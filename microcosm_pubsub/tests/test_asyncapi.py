@@ -420,7 +420,8 @@ class TestStackBindings(unittest.TestCase):
         assert_that(problems(document), is_(empty()))
 
     def test_what_cannot_make_one_document_is_refused(self) -> None:
-        """A media type and version given twice, or a topic to publish that the stack lacks: ContractError."""
+        """A media type and version given twice, a topic to publish the stack lacks, a media type published to a
+        topic that has no schema or that the stack sends straight to a queue: ContractError."""
         stack = parse_stack(FIFO_STACK)
         assert_that(calling(asyncapi_document).with_args(SERVICE, [*MESSAGES, MESSAGES[0]], stack),
                     raises(ContractError, f"media type '{ORDER_CREATED}' version '1.0' is given twice"))
@@ -430,6 +431,10 @@ class TestStackBindings(unittest.TestCase):
         assert_that(calling(asyncapi_document).with_args(unknown, MESSAGES, stack), raises(
             ContractError, "media type 'application/vnd.acme.pubsub._.created.nothing' is published to topic "
             "'orders' but no schema is registered for it"))
+        destination = Service("x", "1", publishes={"orders": (THUMBNAIL,)})
+        assert_that(calling(asyncapi_document).with_args(destination, MESSAGES, stack), raises(
+            ContractError, f"media type '{THUMBNAIL}' is published to topic 'orders' but the stack sends it straight "
+            "to a queue"))
 
 
 class TestCommandLine(unittest.TestCase):
