@@ -1,1 +1,1 @@
-"""Message contracts: JSON Schema of the schemas, the lock file that records them, and the compatibility gate."""
+"""Message contracts: JSON Schema of the schemas, the schema lock and compatibility gate, AsyncAPI documents."""

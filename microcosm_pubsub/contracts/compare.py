@@ -1,11 +1,4 @@
-"""What changed between two contracts of a message, and whether each change breaks its readers, in each direction.
-
-BACKWARD asks whether consumers on the new schema read what the old one wrote; FORWARD whether consumers on the
-old schema read what the new one writes. A writer dumps only the fields it declares, and its required fields
-are always there; a reader rejects a missing required field, a value its field or validators refuse, and, under
-a closed model (marshmallow's `unknown=RAISE`), a key it does not declare. Open models (`EXCLUDE`, `INCLUDE`)
-ignore unknown keys.
-"""
+"""What changed between two contracts of a message, and whether each change breaks its readers, in each direction."""
 from __future__ import annotations
 
 import json
@@ -18,7 +11,11 @@ BACKWARD = "backward"
 FORWARD = "forward"
 DIRECTIONS = (BACKWARD, FORWARD)
 
-# Who reads whom in each direction, as reports name it
+# BACKWARD asks whether consumers on the new schema read what the old one wrote; FORWARD whether consumers on the
+# old schema read what the new one writes. A writer dumps only the fields it declares, and its required fields
+# are always there; a reader refuses a missing required field, a value its field or validators refuse, and, under
+# a closed model (marshmallow's `unknown=RAISE`), a key it does not declare. Open models (EXCLUDE, INCLUDE) ignore
+# unknown keys. Who reads whom in each direction, as reports name it:
 READERS = {BACKWARD: "new consumers read old messages", FORWARD: "old consumers read new messages"}
 
 

@@ -1,8 +1,4 @@
-"""The schema lock file: each media type's contract by major version, with the earlier minors kept as history.
-
-A lock is written to be committed: the same schemas give the same bytes on any machine (sorted keys, lists
-whose order says nothing sorted too, two-space indentation, a final newline, no timestamps).
-"""
+"""The schema lock file: each media type's contract by major version, with the earlier minors kept as history."""
 from __future__ import annotations
 
 import json
@@ -15,6 +11,8 @@ from microcosm_pubsub.schemas.versioning import parse_version
 from microcosm_pubsub.schemas.versions import SchemaVersion
 
 
+# A lock is written to be committed: the same schemas give the same bytes on any machine (sorted keys, lists
+# whose order says nothing sorted too, two-space indentation, a final newline, no timestamps)
 FORMAT = "microcosm-pubsub-schema-lock/1"
 DEFAULT_PATH = "schemas.lock.json"
 # What every locked contract holds; history entries hold the same but no history of their own

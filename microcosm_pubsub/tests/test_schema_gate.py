@@ -1,11 +1,4 @@
-"""`pubsub schemas check`'s rules: the sample service's schemas through one edit at a time, in every mode.
-
-Each row copies examples/sample_service/schemas.py, edits it as a developer would (the lock is taken from the
-copy before the edit), and says which readers the edit breaks: B (backward: consumers on the new schema read
-old messages), F (forward: consumers on the old schema read new messages), both, or none. Every mode must
-classify it accordingly: backward and backward-transitive fail on B, forward and forward-transitive on F, full
-and full-transitive on either.
-"""
+"""`pubsub schemas check`'s rules: the sample service's schemas through one edit at a time, in every mode."""
 from __future__ import annotations
 
 import types
@@ -28,6 +21,12 @@ SAMPLE = ROOT / "examples" / "sample_service" / "schemas.py"
 ORDER = "application/vnd.globality.pubsub._.created.sample_order"
 INVOICE = "application/vnd.globality.pubsub._.created.sample_invoice"
 NON_TRANSITIVE = ("backward", "forward", "full")
+
+# Each row of CASES copies examples/sample_service/schemas.py, edits it as a developer would (the lock is taken
+# from the copy before the edit), and says which readers the edit breaks: B (backward: consumers on the new
+# schema read old messages), F (forward: consumers on the old schema read new messages), both, or none. Every
+# mode must classify it so: backward and backward-transitive fail on B, forward and forward-transitive on F, full
+# and full-transitive on either.
 
 # Lines of the sample's OrderCreatedSchema the edits start from
 IMPORTS = "from marshmallow import fields, validate\n"
