@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -135,10 +136,15 @@ def write_lock(args: argparse.Namespace) -> int:
     if output == "-":
         sys.stdout.write(text)
         return 0
+    # Written beside it and moved over it: an interrupted run leaves the committed lock whole
+    partial = f"{output}.partial"
     try:
-        with open(output, "w", encoding="utf-8", newline="\n") as file:
+        with open(partial, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
+        os.replace(partial, output)
     except OSError as error:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
         raise UsageError(f"cannot write lock file {output}: {error}") from error
     majors = sum(len(entry) for entry in built["mediaTypes"].values())
     print(f"wrote {output}: {len(built['mediaTypes'])} media types, {majors} major versions")
