@@ -6,6 +6,8 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+from microcosm_pubsub.schemas.versioning import DEFAULT_VERSION
+from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
 from microcosm_pubsub.wire.received import Delivery, Opened
 from microcosm_pubsub.wire.settler import Settler
 
@@ -62,6 +64,11 @@ class SQSMessage:
     @media_type.setter
     def media_type(self, media_type: str | None) -> None:
         self.opened = replace(self.opened, media_type=media_type)
+
+    @property
+    def version(self) -> str:
+        """The schema version its producer sent (`media_type_version`, unchecked), "1.0" when it sent none."""
+        return self.opened.attributes.get(VERSION_ATTRIBUTE) or DEFAULT_VERSION
 
     @property
     def message_id(self) -> str:

@@ -43,16 +43,18 @@ def handles(schema_class_or_media_type: type[Schema] | str, version: int | str |
     A schema class says its major through its `VERSION`; with a media type string, `version` names the major
     (a number, or a "major.minor" string); none is major 1, what unversioned messages are.
     """
+    try:
+        asked = None if version is None else major_of(version)
+    except ValueError as error:
+        named = schema_class_or_media_type
+        shown = repr(named) if isinstance(named, str) else named.__name__
+        raise TypeError(f"@handles({shown}, version={version!r}): {error}") from None
     if isinstance(schema_class_or_media_type, str):
-        try:
-            major = major_of(version)
-        except ValueError as error:
-            raise TypeError(f"@handles({schema_class_or_media_type!r}, version={version!r}): {error}") from None
-        media_type = versioned_key(schema_class_or_media_type, major)
+        media_type = versioned_key(schema_class_or_media_type, asked or 1)
     else:
         schema_class = schema(schema_class_or_media_type)
         major = version_of(schema_class).major
-        if version is not None and major_of(version) != major:
+        if asked is not None and asked != major:
             raise TypeError(f"@handles({schema_class.__name__}, version={version!r}): the schema's VERSION is "
                             f"{version_of(schema_class)}; drop version=, or name a schema of that major")
         media_type = versioned_key(media_type_of(schema_class), major)

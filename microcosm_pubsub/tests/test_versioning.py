@@ -4,6 +4,7 @@ In memory: the real producer's `prepare`, the real envelope and dispatcher (no q
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import unittest
 from collections.abc import Callable
@@ -185,6 +186,7 @@ class TestDeclaring(unittest.TestCase):
         """`@handles(OrderV2, version=3)` contradicts the schema's VERSION and says so."""
         assert_that(calling(handles).with_args(OrderV2, version=3), raises(TypeError, "the schema's VERSION is 2.0"))
         assert_that(calling(handles).with_args(ORDER, version=0), raises(TypeError, "majors start at 1"))
+        assert_that(calling(handles).with_args(OrderV2, version="two"), raises(TypeError, r"@handles\(OrderV2"))
 
 
 class TestWire(unittest.TestCase):
@@ -396,3 +398,26 @@ class TestRouting(unittest.TestCase):
         assert_that(type(registry.find_published(ORDER, None).schema), is_(equal_to(OrderV1)))
         assert_that(type(registry.find_published(ORDER, "2.0").schema), is_(equal_to(OrderV2)))
         assert_that(calling(registry.find_published).with_args(ORDER, "two"), raises(SchemaNotFoundError, "'two'"))
+
+    def test_async_handlers_get_the_upcast_content(self) -> None:
+        """The coroutine path calls a later major's handler with the upcast content too."""
+        calls: list[dict[str, Any]] = []
+
+        async def handler(content: dict[str, Any]) -> bool:
+            calls.append(content)
+            return True
+
+        self.handlers.register(ORDER, handler, version=2)
+        outgoing = self.graph.sns_producer.prepare(ORDER, {"quantity": 5})
+        message = self.graph.sqs_consumer.wrap(delivered(outgoing.body, outgoing.attributes))
+        result = asyncio.run(self.graph.sqs_message_dispatcher.handle_message_async(message))
+        assert_that(result.outcome, is_(Outcome.SUCCEEDED))
+        assert_that(calls, contains_exactly(has_entries(amount=5, unit="piece")))
+
+    def test_a_message_says_its_version(self) -> None:
+        """`SQSMessage.version` is what its producer sent, "1.0" for a message without the attribute."""
+        first = self.graph.sns_producer.prepare(NOTE, {"text": "x"})
+        second = self.graph.sns_producer.prepare(NOTE, {"text": "x", "language": "en"}, media_type_version=2)
+        versions = [self.graph.sqs_consumer.wrap(delivered(message.body, message.attributes)).version
+                    for message in (first, second)]
+        assert_that(versions, is_(equal_to(["1.0", "2.0"])))
