@@ -156,7 +156,7 @@ def fanferro(
 
     def run(count: int) -> Sample:
         return bench.run(
-            lambda url: fanferro_contender.FanferroConsumer(driver, url, concurrency, handler_seconds, count),
+            lambda url: fanferro_contender.FanferroConsumer(driver, url, concurrency, handler_seconds),
             count, capacity,
         )
     return {"fanferro": run}

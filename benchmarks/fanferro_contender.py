@@ -150,15 +150,12 @@ class FanferroConsumer(Consumer):
     driver's from `start` to the handled message the clock stops at (read with the count).
     """
 
-    def __init__(self, driver: Driver, queue_url: str, concurrency: int, handler_seconds: float, target: int) -> None:
+    def __init__(self, driver: Driver, queue_url: str, concurrency: int, handler_seconds: float) -> None:
         super().__init__()
         self.driver = driver
         self.result: dict[str, Any] = {}
         self.cpu_started_ns = self.cpu_seen_ns = 0
-        driver.request(
-            op="prepare", queue_url=queue_url, concurrency=concurrency, handler_seconds=handler_seconds,
-            target=target,
-        )
+        driver.request(op="prepare", queue_url=queue_url, concurrency=concurrency, handler_seconds=handler_seconds)
 
     @property
     def counted_client(self) -> Any:

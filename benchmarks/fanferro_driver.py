@@ -6,8 +6,8 @@ parent process, on Python 3.11). One JSON object per line on stdin, one answer p
 - `{"op": "produce", "topic_arn": ..., "count": n, "batch": 1 | 10}` publishes `n` messages with
   `topic.publish` (batch 1) or `topic.publish_batch` of ten, and answers `{"cpu": seconds}`: this
   process's CPU (every thread, the Rust runtime's included) over exactly that work.
-- `{"op": "prepare", "queue_url": ..., "concurrency": c, "handler_seconds": s, "target": n}` builds a
-  consumer for the queue (outside the timed window) and answers `{"ready": true}`;
+- `{"op": "prepare", "queue_url": ..., "concurrency": c, "handler_seconds": s}` builds a consumer
+  for the queue and looks the queue up (outside the timed window), and answers `{"ready": true}`;
   `{"op": "start"}` starts it and answers `{"cpu_ns": ...}`, this process's CPU then; each handler
   writes the count of handled messages and this process's CPU at that moment into the shared file
   (argv[1]: two int64s the parent polls, as it polls the other consumers' counts), so the parent
@@ -63,7 +63,7 @@ class Counter:
 
 
 class Run:
-    """One consume run: the consumer, its count and the CPU between start and the target count."""
+    """One consume run: the consumer, with an `async def` handler that counts into the shared file."""
 
     def __init__(self, client: fanferro.Client, command: dict[str, Any], counter: Counter) -> None:
         self.counter = counter

@@ -113,6 +113,8 @@ build_interpreter() {
 			make altinstall
 	) > "$log" 2>&1 || fail "building CPython failed, the end of $log: $(tail -5 "$log")"
 	rm -rf "$build"
+	# The test suite and the static library (200 MB) serve nothing here
+	rm -rf "$PREFIX"/lib/python3.*/test "$PREFIX"/lib/python3.*/config-*/libpython3.*.a
 	interpreter_works || fail "the built $PYTHON lacks one of the modules needed ($CHECK_MODULES): see $log"
 }
 
