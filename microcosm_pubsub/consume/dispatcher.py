@@ -5,7 +5,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from microcosm_pubsub.consume.consumer import SQSConsumer
@@ -25,6 +25,7 @@ from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry, Upcas
 from microcosm_pubsub.schemas.versioning import parse_version
 from microcosm_pubsub.wire.errors import HandlerNotFoundError, SchemaNotFoundError, SchemaValidationError
 from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
+from microcosm_pubsub.wire.received import Opened
 
 
 @dataclass(slots=True)
@@ -286,19 +287,19 @@ class SQSMessageDispatcher:
                    if self.handlers.find_version(media_type, major, bound_handlers) is not None]
         return f" (handled majors: {', '.join(map(str, handled))})" if handled else ""
 
-    def _read_as(self, message: SQSMessage, media_type: str, major: int) -> Any:
+    def _read_as(self, message: SQSMessage, media_type: str, major: int) -> Opened:
         """The message's `Opened`, its content read from its payload with the schema of `major`."""
         opened = message.opened
         try:
             schema = self.schemas.find_version(media_type, major).schema
         except SchemaNotFoundError as error:
-            return replace(opened, content=None, problem=str(error), known=False)
+            return opened.read_again(None, str(error), known=False)
         try:
             body = json.loads(opened.payload)
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return replace(opened, content=None, problem=opened.problem or "message is JSON but not an object")
+            return opened.read_again(None, opened.problem or "message is JSON but not an object")
         # The body as it is when it names its own media type; else with the attribute's (as the envelope reads it)
         if body.get("mediaType") != media_type:
             body = {**body, "mediaType": media_type}
@@ -306,8 +307,8 @@ class SQSMessageDispatcher:
             content = decode(schema, body)
         except SchemaValidationError as error:
             problem = f"content does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}"
-            return replace(opened, content=None, problem=problem, known=True)
-        return replace(opened, content=content, problem=None, known=True)
+            return opened.read_again(None, problem)
+        return opened.read_again(content, None)
 
     def _upcast(
         self, message: SQSMessage, content: dict[str, Any], upcasters: tuple[Upcaster, ...], name: str,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 
@@ -25,8 +26,13 @@ FIRST = Version(1, 0)
 
 def parse_version(text: object) -> Version | None:
     """`"2.1"` as `Version(2, 1)`; None unless a "major.minor" string of whole numbers, the major at least 1."""
-    if not isinstance(text, str):
-        return None
+    return _parse(text) if isinstance(text, str) else None
+
+
+# Each versioned message's attribute is parsed: the few values in use are remembered (a bounded cache, as the
+# values come from the wire)
+@lru_cache(maxsize=256)
+def _parse(text: str) -> Version | None:
     match = _VERSION.fullmatch(text)
     return Version(int(match[1]), int(match[2])) if match else None
 

@@ -45,6 +45,13 @@ class Opened:
             payload_object=payload_object,
         )
 
+    def read_again(self, content: dict[str, Any] | None, problem: str | None, known: bool = True) -> Opened:
+        """This message read with another schema: its content, problem and `known` replaced, the rest shared."""
+        # A copy of the instance dict, not `dataclasses.replace` (which re-runs every field through __init__)
+        opened = object.__new__(Opened)
+        opened.__dict__.update(self.__dict__, content=content, problem=problem, known=known)
+        return opened
+
 
 @dataclass(frozen=True, init=False)
 class Delivery:
