@@ -14,6 +14,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import NoRegionError, ProfileNotFound
 
+from microcosm_pubsub.aws.lean import LEAN_OPERATIONS, TRANSPORTS, lean_client
 from microcosm_pubsub.graph.config import defaults, flag, runner_setting, typed
 from microcosm_pubsub.graph.doubles import SNS_CLIENT, SQS_CLIENT, build_double
 from microcosm_pubsub.wire.errors import ConfigurationError
@@ -50,15 +51,38 @@ def new_session(**kwargs: Any) -> boto3.session.Session:
     return session
 
 
+def transport_of(config: Mapping[str, Any], namespace: str) -> str:
+    """The `transport` a binding's configuration asks for ("lean" unless set); a clear error for anything else."""
+    transport = str(config.get("transport") or "lean").strip().lower()
+    if transport not in TRANSPORTS:
+        raise ConfigurationError(
+            f"{namespace}.transport is {config.get('transport')!r}: it is one of {', '.join(TRANSPORTS)} "
+            "(lean: SQS and SNS message calls skip botocore's per-call machinery; "
+            "botocore: every call through botocore)"
+        )
+    return transport
+
+
 def make_client(
     service: str, config: Mapping[str, Any], namespace: str, read_timeout_seconds: float,
     max_pool_connections: int = 10,
 ) -> Any:
-    """A boto3 client for `service` from one binding's configuration."""
+    """A boto3 client for `service` from one binding's configuration; SQS and SNS on the transport it names."""
+    transport = transport_of(config, namespace) if service in LEAN_OPERATIONS else "botocore"
+    session, client = _botocore_client(service, config, namespace, read_timeout_seconds, max_pool_connections)
+    if transport == "lean":
+        # The CA bundle botocore verifies with: AWS_CA_BUNDLE or the profile's ca_bundle, else its default
+        return lean_client(client, verify=session._session.get_config_variable("ca_bundle") or True)
+    return client
+
+
+def _botocore_client(
+    service: str, config: Mapping[str, Any], namespace: str, read_timeout_seconds: float, max_pool_connections: int,
+) -> tuple[Any, Any]:
     # An unset `endpoint_url` leaves boto3 to its own chain, so `AWS_ENDPOINT_URL_SQS` and friends work
     try:
         session: Any = new_session(profile_name=config.get("profile_name") or None)
-        return session.client(
+        return session, session.client(
             service, endpoint_url=config.get("endpoint_url") or None, region_name=config.get("region_name") or None,
             config=Config(
                 # `connect_timeout` is the old package's name of the key

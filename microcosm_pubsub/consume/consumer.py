@@ -62,6 +62,9 @@ FIFO_ATTRIBUTES: list[QueueAttributeFilterType] = [*ATTRIBUTES, "MessageGroupId"
     read_timeout_seconds=typed(float, default_value=30.0),
     # boto3's standard retry mode, counting the first try
     max_attempts=typed(int, default_value=3),
+    # "lean": the calls that scale with messages skip botocore's per-call machinery (docs/operating.md);
+    # "botocore": every call through botocore, for its event hooks
+    transport=typed(str, default_value="lean"),
     # A Lambda SQS event (or one record) to consume instead of a queue, as the old package's daemon took it
     sqs_event=None,
     # Delete a large payload's S3 object with its message; off: SNS fans out to several queues reading one object

@@ -5,7 +5,7 @@ import unittest
 from typing import Any
 
 from botocore.client import BaseClient
-from hamcrest import assert_that, has_entries, instance_of, is_, is_not
+from hamcrest import assert_that, contains_string, has_entries, instance_of, is_, is_not
 from marshmallow import fields
 from microcosm.api import create_object_graph, load_from_dict
 
@@ -13,6 +13,7 @@ from microcosm_pubsub.schemas.codecs import PubSubMessageSchema
 from microcosm_pubsub.schemas.decorators import schema
 from microcosm_pubsub.testing.stubs import StubClient
 from microcosm_pubsub.tests import fixtures
+from microcosm_pubsub.wire.errors import ConfigurationError
 
 
 @schema
@@ -82,3 +83,36 @@ class ClientChoiceTests(unittest.TestCase):
         assert_that(publish.call_count, is_(1))
         assert_that(publish.call_args[1], has_entries(TopicArn="arn:aws:sns:us-east-1:123456789012:topic"))
         assert_that(message_id, is_(instance_of(str)))
+
+
+class TransportTests(unittest.TestCase):
+    """`transport`: the SQS and SNS message calls on the lean transport unless botocore is asked for."""
+
+    def built(self, **section: Any) -> Any:
+        settings = {"endpoint_url": fixtures.endpoint().url, "region_name": "us-east-1", **section}
+        built = graph(sns_producer=settings, sqs_consumer=settings)
+        return built
+
+    def test_lean_by_default(self) -> None:
+        """Both clients send their message calls themselves: a publish is counted by the lean transport."""
+        built = self.built()
+        self.addCleanup(fixtures.close_clients, built)
+        stack = fixtures.new_stack("clients-lean")
+        built.sns_client.publish(TopicArn=stack.topic_arn, Message="{}")
+        assert_that(built.sns_client.lean_sent["Publish"], is_(1))
+        assert_that(built.sqs_client.lean_sent, is_(instance_of(dict)))
+
+    def test_botocore_when_asked(self) -> None:
+        """transport: botocore gives the plain botocore clients."""
+        built = self.built(transport="botocore")
+        self.addCleanup(fixtures.close_clients, built)
+        assert_that(type(built.sns_client).__module__, is_("botocore.client"))
+        assert_that(type(built.sqs_client).__module__, is_("botocore.client"))
+
+    def test_unknown_transport_is_refused(self) -> None:
+        """A typo in transport stops the graph with the key, the value and the choices."""
+        built = self.built(transport="leen")
+        with self.assertRaises(ConfigurationError) as raised:
+            _ = built.sqs_client
+        assert_that(str(raised.exception),
+                    contains_string("sqs_consumer.transport is 'leen': it is one of lean, botocore"))
