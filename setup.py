@@ -49,7 +49,7 @@ setup(
     # The package with its tests (users run them against their install); benchmarks and examples stay out
     packages=find_packages(include=["microcosm_pubsub", "microcosm_pubsub.*"]),
     # The interoperability tests' old-style service is a script beside them, not a module
-    package_data={"microcosm_pubsub": ["py.typed"], "microcosm_pubsub.tests": ["interop/*.py"]},
+    package_data={"microcosm_pubsub": ["py.typed"], "microcosm_pubsub.tests": ["interop/*.py", "data/asyncapi/*"]},
     cmdclass={"build_py": BuildPy},
     zip_safe=False,
     install_requires=[
@@ -69,6 +69,9 @@ setup(
             "opentelemetry-sdk>=1.20", "prometheus-client>=0.17",
             # Property-based fuzzing of bodies and attributes in the reliability suite
             "hypothesis>=6.0",
+            # Validating the AsyncAPI documents and the locked JSON Schemas against their published schemas
+            # (4.18 brought the `referencing` registry these tests load AsyncAPI's bundled schemas through)
+            "jsonschema>=4.18,<5", "referencing>=0.28",
             # The old package's Sentry reporting is tested with the real SDK, its transport captured
             "sentry-sdk>=2.0",
             # URI handler tests (ours and the old suite's) import requests

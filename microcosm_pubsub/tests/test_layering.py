@@ -19,7 +19,7 @@ NAME = PACKAGE.name
 WIRE = (f"{NAME}.wire",)
 # The data path's folders, from the wire up
 CORE = tuple(f"{NAME}.{folder}" for folder in (
-    "wire", "graph", "schemas", "produce", "consume", "runtime", "middleware", "aws", "effects",
+    "wire", "graph", "schemas", "produce", "consume", "runtime", "middleware", "aws", "effects", "contracts",
 ))
 # What stands on the core: the operator's command line, services' test toolkit, the demo
 EDGE = tuple(f"{NAME}.{folder}" for folder in ("cli", "testing", "demo"))
