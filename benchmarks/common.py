@@ -139,22 +139,31 @@ class Clock:
 
 
 class CallCounter:
-    """Counts one boto3 client's calls by operation, through botocore's `before-call` event.
+    """Counts one SQS client's calls of the counted operations (COUNTED_CALLS), by operation.
 
-    Registered on the consumer's own client, so the feeder's and the benchmark's calls stay out;
-    `reset` and `snapshot` bracket the timed window.
+    It wraps those methods on the client object itself, so the feeder's and the benchmark's calls
+    stay out and every consumer pays the same small wrapper. Not through botocore's events: our
+    lean transport hands any operation someone hooks there back to botocore, which would measure
+    botocore's path instead of the one a service runs. `reset` and `snapshot` bracket the timed window.
     """
 
-    def __init__(self, client: Any, service: str = "sqs") -> None:
+    def __init__(self, client: Any) -> None:
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        events = getattr(getattr(client, "meta", None), "events", None)
-        if events is not None:
-            events.register(f"before-call.{service}", self._count, unique_id=f"bench-count-{id(self)}")
+        if client is None:
+            return
+        for operation in COUNTED_CALLS:
+            method = "".join(f"_{char.lower()}" if char.isupper() else char for char in operation).lstrip("_")
+            original = getattr(client, method, None)
+            if original is not None:
+                setattr(client, method, self._counting(operation, original))
 
-    def _count(self, model: Any, **kwargs: Any) -> None:
-        with self._lock:
-            self._counts[model.name] += 1
+    def _counting(self, operation: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self._counts[operation] += 1
+            return original(*args, **kwargs)
+        return call
 
     def reset(self) -> None:
         with self._lock:
