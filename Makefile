@@ -15,7 +15,7 @@ VENV3 ?= .venv-marshmallow3
 INSTALLED3 := $(VENV3)/.installed
 MARSHMALLOW3_TESTS := microcosm_pubsub.tests.test_codecs microcosm_pubsub.tests.test_fastcodec microcosm_pubsub.tests.test_registry \
 	microcosm_pubsub.tests.test_producer microcosm_pubsub.tests.test_deferred microcosm_pubsub.tests.test_consumer \
-	microcosm_pubsub.tests.test_dispatcher
+	microcosm_pubsub.tests.test_dispatcher microcosm_pubsub.tests.test_versioning
 SUMMARY := .test-summary
 # Services' tests are often pytest modules: the examples' run under pytest too (nose2 runs the unittest-style
 # ones with the suite); tests_pytest holds the pytest-only ones (fixtures), as docs/testing.md shows them
