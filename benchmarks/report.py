@@ -378,7 +378,8 @@ def markdown(record: dict[str, Any]) -> str:
 SKELETON = f"""# Benchmarks
 
 `make bench` measures microcosm_pubsub against plain boto3 doing the same work, on the same local
-endpoint, in the same process and run. See `benchmarks/` for the harness.
+endpoint, in the same process and run, and fanferro beside both (in a process of its own: it needs
+Python 3.12 or later). See `benchmarks/` for the harness.
 
 {START}
 {END}
