@@ -1,7 +1,6 @@
 """`sqs_message_dispatcher`: message -> handler -> outcome -> settled with the queue."""
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -19,13 +18,11 @@ from microcosm_pubsub.consume.settle import Settlement
 from microcosm_pubsub.effects import current
 from microcosm_pubsub.effects.idempotency import Idempotency, Plan, Running, message_identity
 from microcosm_pubsub.graph.config import defaults, typed
-from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.schemas.handler_registry import Handler, handler_name
 from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry, Upcaster
 from microcosm_pubsub.schemas.versioning import parse_version
-from microcosm_pubsub.wire.errors import HandlerNotFoundError, SchemaNotFoundError, SchemaValidationError
+from microcosm_pubsub.wire.errors import HandlerNotFoundError
 from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
-from microcosm_pubsub.wire.received import Opened
 
 
 @dataclass(slots=True)
@@ -249,10 +246,11 @@ class SQSMessageDispatcher:
     def _route_versioned(
         self, message: SQSMessage, media_type: str, version: str, bound_handlers: dict[str, Any] | None,
     ) -> Route | MessageHandlingResult:
-        """A message naming its version: routed on its major, its content read again with that major's schema."""
+        """A message naming its version: routed on its major (the envelope read it with that major's schema)."""
         parsed = parse_version(version)
         if parsed is None:
-            reason = (f"message attribute {VERSION_ATTRIBUTE} is {version!r}, not a \"major.minor\" version such "
+            # From the wire: quoted cut short before it goes into a reason (and a log line)
+            reason = (f"message attribute {VERSION_ATTRIBUTE} is {version[:64]!r}, not a \"major.minor\" version such "
                       "as \"2.0\": its producer wrote it wrong; the message cannot be routed")
             return MessageHandlingResult(message, Outcome.INVALID, reason=reason)
         major = parsed.major
@@ -262,9 +260,7 @@ class SQSMessageDispatcher:
                 message, Outcome.IGNORED, reason=f"no handler for media type {media_type} of major version {major}"
                 f"{self._handled_majors(media_type, bound_handlers)}",
             )
-        if major != 1:
-            # The envelope read the body with the version-1 schema: read it again with its own major's
-            message.opened = self._read_as(message, media_type, major)
+        # The envelope read the content with the major's own schema (before middleware judged the message)
         return route
 
     def _route(self, media_type: str, major: int, bound_handlers: dict[str, Any] | None) -> Route | None:
@@ -286,29 +282,6 @@ class SQSMessageDispatcher:
         handled = [major for major in self.schemas.known_majors(media_type) or [1]
                    if self.handlers.find_version(media_type, major, bound_handlers) is not None]
         return f" (handled majors: {', '.join(map(str, handled))})" if handled else ""
-
-    def _read_as(self, message: SQSMessage, media_type: str, major: int) -> Opened:
-        """The message's `Opened`, its content read from its payload with the schema of `major`."""
-        opened = message.opened
-        try:
-            schema = self.schemas.find_version(media_type, major).schema
-        except SchemaNotFoundError as error:
-            return opened.read_again(None, str(error), known=False)
-        try:
-            body = json.loads(opened.payload)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return opened.read_again(None, opened.problem or "message is JSON but not an object")
-        # The body as it is when it names its own media type; else with the attribute's (as the envelope reads it)
-        if body.get("mediaType") != media_type:
-            body = {**body, "mediaType": media_type}
-        try:
-            content = decode(schema, body)
-        except SchemaValidationError as error:
-            problem = f"content does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}"
-            return opened.read_again(None, problem)
-        return opened.read_again(content, None)
 
     def _upcast(
         self, message: SQSMessage, content: dict[str, Any], upcasters: tuple[Upcaster, ...], name: str,

@@ -16,7 +16,9 @@ from microcosm_pubsub.consume.large_payload import Resolver, resolver
 from microcosm_pubsub.consume.message import SQSMessage
 from microcosm_pubsub.graph.config import defaults, flag, typed
 from microcosm_pubsub.schemas.codecs import decode
+from microcosm_pubsub.schemas.versioning import parse_version
 from microcosm_pubsub.wire.errors import ConfigurationError, SchemaNotFoundError
+from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
 from microcosm_pubsub.wire.received import Delivery, Opened, Unwrapped
 from microcosm_pubsub.wire.settler import Settler
 
@@ -94,6 +96,13 @@ class SQSEnvelope:
     resolver: Resolver | None = None
     # Media types for messages that carry none (foreign.py); None when no rule is declared
     foreign: ForeignEvents | None = None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Our `load` reads a message with its own major's schema. Another (a service's, Raw's, Naive's) may read a
+        # versioned message as version 1: its messages above major 1 are read again with their major's schema, here,
+        # before any middleware judges the message (so a refusal stays). Chosen once: ours pay nothing per message
+        if "load" in cls.__dict__ and cls._open is SQSEnvelope._open:
+            cls._open = SQSEnvelope._open_reading_versions  # type: ignore[method-assign]
 
     def __init__(self, graph: Any, validate_md5: bool = False) -> None:
         self.schemas = graph.pubsub_message_schema_registry
@@ -135,6 +144,32 @@ class SQSEnvelope:
         opened = self.load(wire)
         return opened if wire.payload_object is None else replace(opened, payload_object=wire.payload_object)
 
+    def _open_reading_versions(self, raw: Mapping[str, Any]) -> Opened:
+        """`_open` for another `load`: a message above major 1 read again with its major's schema."""
+        opened = SQSEnvelope._open(self, raw)
+        attributes = opened.attributes
+        return self._read_versioned(opened) if VERSION_ATTRIBUTE in attributes else opened
+
+    def _read_versioned(self, opened: Opened) -> Opened:
+        """What another `load` made of a message above major 1, read again with its major's schema."""
+        version = parse_version(opened.attributes[VERSION_ATTRIBUTE])
+        media_type = opened.media_type
+        # A malformed version is the dispatcher's to refuse (INVALID, quoting it); major 1 was read as it is
+        if version is None or version.major == 1 or media_type is None:
+            return opened
+        try:
+            schema = self.schemas.find_version(media_type, version.major).schema
+        except SchemaNotFoundError as error:
+            return opened.read_again(None, str(error), known=False)
+        try:
+            body = json.loads(opened.payload)
+        except ValueError:
+            # Not JSON: what `load` said about it stands
+            return opened
+        if not isinstance(body, dict):
+            return opened.read_again(None, "message is JSON but not an object")
+        return opened.read_again(*_decoded(schema, media_type, body))
+
     def load(self, wire: Unwrapped) -> Opened:
         """The strategy's part: media type and content."""
         media_type = wire.attributes.get(MEDIA_TYPE_ATTRIBUTE)
@@ -153,19 +188,34 @@ class SQSEnvelope:
                 # A foreign event (foreign.py): its handler gets the body as it is, no schema
                 return wire.opened(routed, body, opaque_data)
             return wire.opened(None, None, opaque_data, problem="message has no media type")
+        # Version 1 (no attribute: the old package's messages, and most of ours) pays this one look-up
+        version = wire.attributes.get(VERSION_ATTRIBUTE)
         try:
-            schema = self.schemas.find(media_type).schema
+            if version is None:
+                schema = self.schemas.find(media_type).schema
+            else:
+                # Read once, with the schema of the message's own major
+                schema = self.schemas.find_published(media_type, version).schema
         except SchemaNotFoundError as error:
             return wire.opened(media_type, None, opaque_data, problem=str(error), known=False)
         try:
             # The body as it is when it names its own media type (the usual case); else with the attribute's
             content = decode(schema, body if body_media_type == media_type else {**body, "mediaType": media_type})
         except ValidationError as error:
-            return wire.opened(
-                media_type, None, opaque_data,
-                problem=f"content does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}",
-            )
+            return wire.opened(media_type, None, opaque_data, problem=_misfit(schema, error))
         return wire.opened(media_type, content, opaque_data)
+
+
+def _misfit(schema: Any, error: ValidationError) -> str:
+    return f"content does not fit {type(schema).__name__}: {json.dumps(error.messages, default=str)}"
+
+
+def _decoded(schema: Any, media_type: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The body read with `schema` (the attribute's media type when the body names another), or the problem."""
+    try:
+        return decode(schema, body if body.get("mediaType") == media_type else {**body, "mediaType": media_type}), None
+    except ValidationError as error:
+        return None, _misfit(schema, error)
 
 
 class CodecSQSEnvelope(SQSEnvelope):

@@ -15,7 +15,7 @@ from microcosm_pubsub.consume.envelope import MEDIA_TYPE_ATTRIBUTE
 from microcosm_pubsub.graph.config import defaults, typed
 from microcosm_pubsub.middleware.chain import ATTRIBUTES, SEAL, Middleware
 from microcosm_pubsub.wire.errors import ConfigurationError
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
+from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE, OutgoingMessage
 
 
 if TYPE_CHECKING:
@@ -43,10 +43,20 @@ def key_map(value: Any) -> dict[str, str]:
     return {str(key_id): secret for key_id, secret in value.items()}
 
 
-def sign(secret: bytes, media_type: str, body: str) -> str:
-    """The base64 HMAC-SHA256 of the media type, a newline and the exact JSON body."""
+def sign(secret: bytes, media_type: str, body: str, version: str | None = None) -> str:
+    """The base64 HMAC-SHA256 of the media type, a newline and the exact JSON body, then the version if any.
+
+    `version` is the message's `media_type_version` attribute, which routes it to a major: signed, it cannot be
+    changed, added or removed on the way. Without it (version 1) the signed text is what it always was.
+    """
+    text = f"{media_type}\n{body}"
+    if version is not None:
+        # After the body, not beside the media type: the media type attribute is free text, so a version-1 reading
+        # of "<media type>;version=2.0" would match a version-2 signature; the body is fixed and a JSON object
+        # never ends with "=<version>", so neither reading can pass for the other
+        text = f"{text}\n{VERSION_ATTRIBUTE}={version}"
     # surrogatepass: a body decoded from the wire may hold lone surrogates; they must not raise
-    signed = f"{media_type}\n{body}".encode("utf-8", "surrogatepass")
+    signed = text.encode("utf-8", "surrogatepass")
     return base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode("ascii")
 
 
@@ -82,7 +92,10 @@ class MessageSigning(Middleware):
     def outgoing(self, message: OutgoingMessage) -> OutgoingMessage:
         if self.signing_key_id is None:
             return message
-        signature = sign(self._secrets[self.signing_key_id], message.media_type, message.body)
+        # As a consumer reads it: the attribute's string value (a binary value is not read, so not signed)
+        attribute = message.attributes.get(VERSION_ATTRIBUTE)
+        version = None if attribute is None else attribute.get("StringValue")
+        signature = sign(self._secrets[self.signing_key_id], message.media_type, message.body, version)
         return replace(message, attributes={
             **message.attributes,
             KEY_ID_ATTRIBUTE: {"DataType": "String", "StringValue": self.signing_key_id},
@@ -103,9 +116,14 @@ class MessageSigning(Middleware):
         secret = self._secrets.get(key_id)
         if secret is None:
             return f"unknown key id {_shown(key_id)}"
-        expected = sign(secret, attributes.get(MEDIA_TYPE_ATTRIBUTE) or message.media_type or "", body)
+        # The version the dispatcher routes on is read from these same attributes
+        version = attributes.get(VERSION_ATTRIBUTE)
+        expected = sign(secret, attributes.get(MEDIA_TYPE_ATTRIBUTE) or message.media_type or "", body, version)
         if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "surrogatepass")):
-            return f"signature does not match: tampered or wrong key (key id {_shown(key_id)})"
+            if version is None:
+                return f"signature does not match: tampered or wrong key (key id {_shown(key_id)})"
+            return (f"signature does not match with {VERSION_ATTRIBUTE} {_shown(version)}: tampered (the version "
+                    f"included) or wrong key (key id {_shown(key_id)})")
         return None
 
     def __repr__(self) -> str:
