@@ -16,7 +16,7 @@ from microcosm_pubsub.schemas.codecs import decode
 from microcosm_pubsub.testing import events
 from microcosm_pubsub.testing.dispatch import dispatch_sqs_message
 from microcosm_pubsub.wire.errors import PubSubError
-from microcosm_pubsub.wire.outgoing import Attributes, OutgoingMessage
+from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE, Attributes, OutgoingMessage
 
 
 # A handler that produces what it handles would otherwise recurse until the stack overflows
@@ -35,7 +35,7 @@ class RecordedMessage:
 
     topic_arn: str
     media_type: str
-    # What a handler would receive: the body loaded through the media type's schema
+    # What a handler would receive: the body loaded through the schema of the media type at the message's version
     content: dict[str, Any]
     attributes: Attributes
     opaque_data: dict[str, str]
@@ -98,10 +98,14 @@ def record(graph: Any, message: OutgoingMessage) -> RecordedMessage:
     """What `message` would have published, as a handler would receive it; every open capture records it."""
     wire = json.loads(message.body)
     opaque = wire.get("opaqueData")
+    # Read with the schema of the version the message carries (none: version 1), as a consumer reads it
+    attribute = message.attributes.get(VERSION_ATTRIBUTE)
+    version = None if attribute is None else attribute.get("StringValue")
+    codec = graph.pubsub_message_schema_registry.find_published(message.media_type, version)
     recorded = RecordedMessage(
         topic_arn=message.topic_arn,
         media_type=message.media_type,
-        content=decode(graph.pubsub_message_schema_registry.find(message.media_type).schema, wire),
+        content=decode(codec.schema, wire),
         attributes={name: value.copy() for name, value in message.attributes.items()},
         opaque_data={str(key): str(value) for key, value in opaque.items()} if isinstance(opaque, dict) else {},
         message_id=str(uuid.uuid4()),
