@@ -8,12 +8,14 @@ parsed by botocore's parsers and raised as the client's own exception classes, s
 apart. Every other attribute is the botocore client's.
 
 It steps aside, handing a call to botocore, for input its serializers do not take (botocore then raises its own
-validation error), and for an operation someone has hooked into with botocore's events after the client was made.
+validation error), for an operation someone has hooked into with botocore's events after the client was made,
+and while moto's in-process mock is on.
 """
 from __future__ import annotations
 
 import logging
 import platform
+import sys
 import time
 import uuid
 from collections import Counter
@@ -69,6 +71,16 @@ class _HttpResponse:
         self.status_code = response.status
         self.headers = response.headers
         self.content = response.body
+
+
+def _mocked_in_process() -> bool:
+    """Whether moto's in-process mock (`mock_aws`) is on: it answers botocore's requests in `before-send`.
+
+    moto registers its stubber with every client botocore makes once moto is imported, and switches it on and
+    off as tests enter and leave `mock_aws`; a service's tests written that way must reach it, not the network.
+    """
+    models = sys.modules.get("moto.core.models")
+    return models is not None and bool(getattr(getattr(models, "botocore_stubber", None), "enabled", False))
 
 
 def _compile(operation: OperationModel) -> _Operation:
@@ -216,8 +228,9 @@ class LeanClient:
         method = xform_name(name)
 
         def call(**params: Any) -> dict[str, Any]:
-            if name in self._hooked or self._credentials is None:
+            if name in self._hooked or self._credentials is None or _mocked_in_process():
                 # No credentials: botocore raises NoCredentialsError, which callers know
+                self.fallbacks[name] += 1
                 return getattr(self._client, method)(**params)  # type: ignore[no-any-return]
             operation = self._operations[name]
             try:
