@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import socket
 import sys
@@ -30,6 +31,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from botocore.retries.standard import ExponentialBackoff
 from hamcrest import (
     assert_that,
+    contains_string,
     equal_to,
     has_entries,
     has_key,
@@ -81,6 +83,8 @@ class Recorded:
     path: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    # The client's port: which connection the request came on
+    port: int = 0
 
     def header(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name]
@@ -183,7 +187,8 @@ class RecordingServer:
             raise AssertionError("a chunked request: both clients are expected to send Content-Length")
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         with self._lock:
-            self.requests.append(Recorded(handler.command, handler.path, tuple(handler.headers.items()), body))
+            self.requests.append(Recorded(handler.command, handler.path, tuple(handler.headers.items()), body,
+                                          handler.client_address[1]))
             canned = self.script.popleft() if len(self.script) > 1 else self.script[0]
         if canned.hang:
             self._released.wait(30)
@@ -514,6 +519,27 @@ class SqsSuccessTests(Differential):
         for index in range(5):
             self.same("SendMessage", {"QueueUrl": QUEUE_URL, "MessageBody": str(index)}, sqs_answer(sent(index)))
         assert_that(self.fast.lean_sent["SendMessage"], equal_to(5))
+
+
+class ForkTests(Differential):
+    """A forked child (`--processes`) opens connections of its own: sharing the parent's would mix their answers."""
+
+    def test_child_does_not_use_the_parents_connections(self) -> None:
+        self.server.answer(sqs_answer(sent(1)))
+        self.fast.send_message(QueueUrl=QUEUE_URL, MessageBody="parent")
+        child = os.fork()
+        if child == 0:
+            try:
+                self.fast.send_message(QueueUrl=QUEUE_URL, MessageBody="child")
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        self.fast.send_message(QueueUrl=QUEUE_URL, MessageBody="parent again")
+        parent, child_request, again = self.server.take()
+        assert_that(child_request.body.decode(), contains_string("\"child\""))
+        assert_that(child_request.port, is_not(equal_to(parent.port)))
+        # The parent's connection is still its own, kept alive
+        assert_that(again.port, equal_to(parent.port))
 
 
 class SqsInputOddityTests(Differential):

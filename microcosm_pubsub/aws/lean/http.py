@@ -8,9 +8,11 @@ see no difference.
 """
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
@@ -35,6 +37,19 @@ class Response(NamedTuple):
     # Lower-cased names, as botocore's response metadata has them
     headers: dict[str, str]
     body: bytes
+
+
+_endpoints: weakref.WeakSet[Endpoint] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for endpoint in list(_endpoints):
+        # The parent still owns these connections: the child only lets go of its copies of them
+        while endpoint._idle:
+            endpoint._idle.pop().close()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _dropped(sock: socket.socket) -> bool:
@@ -63,7 +78,11 @@ class Connection:
 
 
 class Endpoint:
-    """The keep-alive connections to one scheme, host and port, shared by the threads of one client."""
+    """The keep-alive connections to one scheme, host and port, shared by the threads of one client.
+
+    A forked child (`--processes`) starts with none: two processes reading answers from one connection would
+    take each other's.
+    """
 
     def __init__(
         self, url: str, host: str, port: int, tls: ssl.SSLContext | None, connect_timeout: float,
@@ -79,6 +98,7 @@ class Endpoint:
         self.max_idle = max_idle
         # deque's append and pop are atomic: the threads of a consumer share it without a lock
         self._idle: deque[Connection] = deque()
+        _endpoints.add(self)
 
     def close(self) -> None:
         while self._idle:
