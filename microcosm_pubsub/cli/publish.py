@@ -14,6 +14,7 @@ from microcosm_pubsub.cli.common import (
     CommandError,
     UsageError,
     add_aws_options,
+    argument_type,
     aws_client,
     aws_errors,
     matching,
@@ -22,8 +23,11 @@ from microcosm_pubsub.cli.common import (
 )
 from microcosm_pubsub.cli.schemas import load_registry, unknown_media_type
 from microcosm_pubsub.schemas.codecs import PUBLISHED_KEY, decode, encode, normalize_opaque_data
+from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.schemas.versioning import FIRST, Version, parse_version, version_of
+from microcosm_pubsub.wire.errors import SchemaNotFoundError
 from microcosm_pubsub.wire.limits import SNS_MAX_MESSAGE_BYTES
-from microcosm_pubsub.wire.outgoing import OutgoingMessage
+from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE, Attributes, OutgoingMessage, media_type_attributes
 
 
 if TYPE_CHECKING:
@@ -35,11 +39,15 @@ DESCRIPTION = (
     "Publish DATA (a JSON object of the message's fields) to TOPIC with MT as its media type, exactly as sns_producer "
     "would: mediaType and opaqueData are added and the media_type message attribute is set. With --schemas, DATA is "
     "validated against the schema registered for MT first, and nothing is sent if it does not fit; its fields may then "
-    "be named as on the wire (orderId) or as in Python (order_id). Without --schemas, DATA goes out as given."
+    "be named as on the wire (orderId) or as in Python (order_id). Without --schemas, DATA goes out as given. "
+    "--media-type-version N publishes major version N (docs/versioning.md): validated against that major's schema, "
+    "and sent with the media_type_version attribute, as produce(..., media_type_version=N) does."
 )
 EPILOG = (
-    "example:\n  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order \\\n"
-    "    --schemas orders --data '{\"order_id\": \"42\", \"quantity\": 2}'"
+    "examples:\n  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order \\\n"
+    "    --schemas orders --data '{\"order_id\": \"42\", \"quantity\": 2}'\n"
+    "  pubsub publish orders --media-type application/vnd.acme.pubsub._.created.order --media-type-version 2 \\\n"
+    "    --schemas orders --data '{\"order_id\": \"42\", \"amount\": 250, \"unit\": \"g\"}'"
 )
 
 
@@ -52,7 +60,21 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="JSON",
                         help="a JSON object; @FILE reads it from FILE and - from standard input")
     parser.add_argument("--schemas", metavar="MODULE", help="validate against the schemas this module declares")
+    parser.add_argument("--media-type-version", metavar="N", type=version_argument,
+                        help="the major version to publish, 2 or \"2.1\" (default: 1, or with --schemas the highest "
+                        "major of a media type that has no version-1 schema)")
     add_aws_options(parser)
+
+
+def _version(text: str) -> Version | None:
+    # A major alone ("2") is that major's first version
+    return parse_version(f"{text}.0" if text.isdigit() else text) if text.isascii() else None
+
+
+version_argument = argument_type(
+    _version, lambda version: version is not None,
+    lambda text: f"not a major version (2) or a \"major.minor\" version (2.1): {text!r}",
+)
 
 
 # arn:<partition>:sns:<region>:<account>:<name>; a name is letters, digits, '-' and '_' (FIFO: '.fifo')
@@ -94,28 +116,52 @@ def read_data(text: str) -> dict[str, Any]:
     return data
 
 
-def message_body(media_type: str, data: dict[str, Any], schemas: str | None) -> str:
-    """The JSON to publish: through the schema when there is one, else the data as given plus the envelope keys."""
+def message_body(
+    media_type: str, data: dict[str, Any], schemas: str | None, version: Version | None = None,
+) -> tuple[str, Version]:
+    """The JSON to publish and its version: through the schema when there is one, else the data as given plus
+    the envelope keys, at `version` (None: 1.0)."""
     given = data.get("mediaType", media_type)
     if given != media_type:
         raise UsageError(f"--data says mediaType {given!r} but --media-type is {media_type!r}")
     if schemas is None:
         opaque = normalize_opaque_data(data.get("opaqueData") if isinstance(data.get("opaqueData"), dict) else None)
         opaque[PUBLISHED_KEY] = str(time.time())
-        return json.dumps({**data, "mediaType": media_type, "opaqueData": opaque}, separators=(",", ":"))
-    registry = load_registry(schemas)
-    if media_type not in registry:
-        raise unknown_media_type(media_type, schemas, registry)
-    schema = registry.find(media_type).schema
+        body = json.dumps({**data, "mediaType": media_type, "opaqueData": opaque}, separators=(",", ":"))
+        return body, version or FIRST
+    schema = schema_of(load_registry(schemas), media_type, schemas, version)
     try:
         # Load the wire form the operator typed, then encode it as the producer would
         content = decode(schema, {**wire_names(schema, data), "mediaType": media_type})
         content.pop("media_type", None)
         opaque_data = content.pop("opaque_data", None)
-        return encode(schema, media_type, content, opaque_data)
+        # The schema's version, as the producer sends it: "2.1" when 2 was asked for and the major-2 schema is 2.1
+        return encode(schema, media_type, content, opaque_data), version_of(type(schema))
     except ValidationError as error:
         why = json.dumps(error.messages, default=str)
         raise UsageError(f"--data does not fit {type(schema).__name__}: {why}") from None
+
+
+def schema_of(registry: PubSubMessageSchemaRegistry, media_type: str, module: str, version: Version | None) -> Schema:
+    """The schema `produce` would validate with at `version` (see `SNSProducer.codec`); `UsageError` when none."""
+    majors = registry.known_majors(media_type)
+    if not majors:
+        raise unknown_media_type(media_type, module, registry)
+    try:
+        if version is None:
+            # Version 1, else the highest major of a media type declared only in later ones
+            return registry.find_version(media_type, 1 if 1 in majors else majors[-1]).schema
+        return registry.find_version(media_type, version.major).schema
+    except SchemaNotFoundError as error:
+        raise UsageError(f"{module}: {error}") from None
+
+
+def version_attributes(media_type: str, version: Version) -> Attributes:
+    """The message attributes: the media type, and the version above 1.0 (as the producer sets them)."""
+    attributes = media_type_attributes(media_type)
+    if version != FIRST:
+        attributes[VERSION_ATTRIBUTE] = {"DataType": "String", "StringValue": str(version)}
+    return attributes
 
 
 def wire_names(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
@@ -137,11 +183,11 @@ def wire_names(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     if (args.topic is None) == (args.topic_arn is None):
         raise UsageError("name the topic once: TOPIC (a name or ARN) or --topic-arn ARN")
-    body = message_body(args.media_type, read_data(args.data), args.schemas)
+    body, version = message_body(args.media_type, read_data(args.data), args.schemas, args.media_type_version)
     sns = aws_client(args, "sns")
     topic = args.topic_arn or find_topic(sns, args.topic)
     message = OutgoingMessage(topic_arn=topic, media_type=args.media_type, body=body,
-                              attributes={"media_type": {"DataType": "String", "StringValue": args.media_type}})
+                              attributes=version_attributes(args.media_type, version))
     if message.size > SNS_MAX_MESSAGE_BYTES:
         raise UsageError(f"the message is {message.size} bytes, over SNS's limit of {SNS_MAX_MESSAGE_BYTES}")
     with aws_errors(f"publishing to {topic}", missing=f"publishing to {topic}: topic does not exist"):

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from microcosm.hooks import invoke_resolve_hook
 
@@ -15,6 +16,7 @@ from microcosm_pubsub.cli.common import EXIT_FAILED, UsageError, table
 from microcosm_pubsub.contracts import gate, lock
 from microcosm_pubsub.contracts.jsonschema import json_schema
 from microcosm_pubsub.schemas.registry import PubSubMessageSchemaRegistry
+from microcosm_pubsub.schemas.versioning import version_of
 from microcosm_pubsub.schemas.versions import SchemaVersion, schema_versions
 from microcosm_pubsub.wire.errors import PubSubError
 
@@ -23,7 +25,8 @@ HELP = "export the registered media types and their JSON Schema; lock them; chec
 DESCRIPTION = """Import MODULE (and so its @schema and @handles declarations) and work on the media types it registers:
 
 - export (the default): a catalogue of the media types, each with a JSON Schema (2020-12) of the message on the
-  wire, built from the marshmallow fields (types without a JSON equivalent become {}).
+  wire, built from the marshmallow fields (types without a JSON equivalent become {}). `mediaTypes` holds each
+  media type's version-1 schema; `versions` holds one entry per media type and version, every major included.
 - lock: write the lock file, one contract per media type and major version, to commit beside the service; a
   locked version that a new minor replaces is kept as that major's history.
 - check: compare the schemas with the lock in a compatibility mode and exit 1 when a change breaks it, naming
@@ -55,7 +58,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schemas", required=True, metavar="MODULE",
                         help="dotted module that declares the schemas (the current directory is importable)")
     parser.add_argument("--format", choices=["jsonschema", "text"],
-                        help="export: jsonschema, a JSON catalogue (default); text, a table of media types and schemas")
+                        help="export: jsonschema, a JSON catalogue (default); text, a table of media types, versions "
+                        "and schemas")
     parser.add_argument("--media-type", metavar="MT", help="export: this media type only")
     parser.add_argument("--output", metavar="FILE",
                         help=f"lock: the lock file to write, - for standard output (default: {lock.DEFAULT_PATH}); "
@@ -89,8 +93,21 @@ def load_registry(module: str) -> PubSubMessageSchemaRegistry:
 
 
 def unknown_media_type(media_type: str, module: str, registry: PubSubMessageSchemaRegistry) -> UsageError:
-    known = ", ".join(sorted(registry.schemas)) or "none"
+    known = ", ".join(sorted({name for table in registry.majors.values() for name in table})) or "none"
     return UsageError(f"no schema for media type {media_type!r} in {module} (registered: {known})")
+
+
+def exported_versions(
+    registry: PubSubMessageSchemaRegistry, module: str, media_type: str | None,
+) -> list[SchemaVersion]:
+    """Every declared schema version, or those of `media_type` (by the look-up messages get: wildcards, conventions)."""
+    try:
+        if media_type is None:
+            return schema_versions(registry)
+        classes = [type(registry.find_version(media_type, major).schema) for major in registry.known_majors(media_type)]
+        return [SchemaVersion(media_type, str(version_of(schema_class)), schema_class) for schema_class in classes]
+    except (PubSubError, TypeError) as error:
+        raise UsageError(f"schemas module {module!r}: {error}") from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,18 +182,27 @@ def check(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     registry = load_registry(args.schemas)
-    if args.media_type is not None and args.media_type not in registry:
-        raise unknown_media_type(args.media_type, args.schemas, registry)
-    media_types = sorted(registry.schemas) if args.media_type is None else [args.media_type]
-    if not media_types:
+    versions = exported_versions(registry, args.schemas, args.media_type)
+    if not versions:
+        if args.media_type is not None:
+            raise unknown_media_type(args.media_type, args.schemas, registry)
         raise UsageError(f"{args.schemas} registers no schemas (decorate them with @schema or @handles)")
-    schemas = {media_type: registry.find(media_type).schema for media_type in media_types}
-    names = {media_type: f"{type(schema).__module__}.{type(schema).__qualname__}"
-             for media_type, schema in schemas.items()}
     if args.format == "text":
-        print(table(["MEDIA TYPE", "SCHEMA"], [list(item) for item in names.items()]))
-    else:
-        catalogue = {media_type: {"schema": names[media_type], "jsonSchema": json_schema(schema, media_type)}
-                     for media_type, schema in schemas.items()}
-        print(json.dumps({"module": args.schemas, "mediaTypes": catalogue}, indent=2, default=str))
+        print(table(["MEDIA TYPE", "VERSION", "SCHEMA"],
+                    [[entry.media_type, entry.version, _name(entry.schema)] for entry in versions]))
+        return 0
+    entries = [
+        {"mediaType": entry.media_type, "version": entry.version, "schema": _name(entry.schema),
+         "jsonSchema": json_schema(entry.schema(), entry.media_type)}
+        for entry in versions
+    ]
+    # `mediaTypes` as before versions: each media type's major-1 schema, in the same shape, for the catalogue's
+    # existing readers; `versions` lists every media type and version, major 1 included
+    catalogue = {entry["mediaType"]: {"schema": entry["schema"], "jsonSchema": entry["jsonSchema"]}
+                 for entry, version in zip(entries, versions, strict=True) if version_of(version.schema).major == 1}
+    print(json.dumps({"module": args.schemas, "mediaTypes": catalogue, "versions": entries}, indent=2, default=str))
     return 0
+
+
+def _name(schema_class: type[Any]) -> str:
+    return f"{schema_class.__module__}.{schema_class.__qualname__}"

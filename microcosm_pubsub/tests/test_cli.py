@@ -347,11 +347,18 @@ class TestSchemas(unittest.TestCase):
         assert_that(document["required"], has_item("orderId"))
         assert_that(document["properties"]["mediaType"], has_entry("const", ORDER_CREATED))
         assert_that(document["properties"]["extra"], is_(equal_to({})))
+        # Every version, here version 1 of each, also listed one entry per media type and version
+        versions = json.loads(result.stdout)["versions"]
+        assert_that([(entry["mediaType"], entry["version"]) for entry in versions],
+                    contains_inanyorder((ORDER_CREATED, "1.0"), (ORDER_CANCELLED, "1.0")))
+        assert_that(versions, has_item(has_entries(mediaType=ORDER_CREATED, jsonSchema=document)))
 
     def test_schemas_text_format_is_a_table(self) -> None:
-        """--format text prints media types beside their schema classes."""
+        """--format text prints media types beside their versions and schema classes."""
         result = pubsub("schemas", "--schemas", SCHEMAS_MODULE, "--format", "text")
+        assert_that(result.stdout.splitlines()[0].split(), is_(equal_to(["MEDIA", "TYPE", "VERSION", "SCHEMA"])))
         assert_that(result.stdout, contains_string("OrderCreatedSchema"))
+        assert_that([line.split()[1] for line in result.stdout.splitlines()[1:]], is_(equal_to(["1.0", "1.0"])))
 
     def test_unknown_media_type_exits_2(self) -> None:
         """Asking for a media type the module does not register is an input error."""
