@@ -32,7 +32,7 @@ from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
 
 
 MODULE = __name__
-PREFIX = "application/vnd.microcosm.pubsub._.tests.versioning_cli"
+PREFIX = "application/vnd.microcosm.pubsub._.tests.versioned_cli"
 SHIPMENT = f"{PREFIX}.shipment"
 # Declared in major 3 only
 LATE = f"{PREFIX}.late"

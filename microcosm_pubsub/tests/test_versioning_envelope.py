@@ -23,7 +23,7 @@ from microcosm_pubsub.testing.events import delivered
 from microcosm_pubsub.wire.received import Opened, Unwrapped
 
 
-NOTE = "application/vnd.microcosm.pubsub._.tests.versioning_envelope.note"
+NOTE = "application/vnd.microcosm.pubsub._.tests.versioned_envelope.note"
 REFUSED = "refused: the text says no"
 
 

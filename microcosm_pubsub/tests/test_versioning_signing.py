@@ -16,10 +16,10 @@ from microcosm_pubsub.tests.test_signing import OLD_SECRET, TOPIC, make_signing_
 from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE, Attributes, OutgoingMessage, media_type_attributes
 
 
-PARCEL = "application/vnd.microcosm.pubsub._.tests.versioning_signing.parcel"
+PARCEL = "application/vnd.microcosm.pubsub._.tests.versioned_signing.parcel"
 # Version-1 signatures as the code before versioned signing made them (computed then, kept as constants)
 V1_BODY = '{"mediaType":"' + PARCEL + '","opaqueData":{},"weight":2}'
-V1_SIGNATURE = "G/3u+UjkQriAZjx/fP6ok07jMUWSeye2lGkpnkVtn1E="
+V1_SIGNATURE = "FE+lNcm/W/+3roiPANzD7lV/S8dnL39F2EH9iXg7OHU="
 
 
 @schema

@@ -14,7 +14,7 @@ from microcosm_pubsub.wire.errors import ProduceArgumentError, SchemaNotFoundErr
 from microcosm_pubsub.wire.outgoing import VERSION_ATTRIBUTE
 
 
-PREFIX = "application/vnd.microcosm.pubsub._.tests.versioning_testing"
+PREFIX = "application/vnd.microcosm.pubsub._.tests.versioned_testing"
 ORDER = f"{PREFIX}.order"
 # Declared in majors 2 and 3 only
 LATE = f"{PREFIX}.late"
