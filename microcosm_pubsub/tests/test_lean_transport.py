@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import sys
 import threading
 import unittest
@@ -119,6 +120,8 @@ class RecordingServer:
 
     requests: list[Recorded] = field(default_factory=list)
     script: deque[Canned] = field(default_factory=deque)
+    # Serve HTTPS with this context (the URL then names localhost, which its certificate names)
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -151,6 +154,9 @@ class RecordingServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
+            self.url = f"https://localhost:{self._server.server_port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="recording server", daemon=True,
         )
@@ -256,13 +262,16 @@ class Differential(unittest.TestCase):
     endpoint_path = ""
     # Temporary credentials add a signed X-Amz-Security-Token header
     session_token: str | None = None
+    # An HTTPS server, and the CA bundle both clients verify it with
+    tls: ssl.SSLContext | None = None
+    verify: str | None = None
 
     def setUp(self) -> None:
         # The server's threads share the GIL with the test: hand it over sooner than every 5 ms
         interval = sys.getswitchinterval()
         sys.setswitchinterval(0.0002)
         self.addCleanup(sys.setswitchinterval, interval)
-        self.server = RecordingServer()
+        self.server = RecordingServer(tls=self.tls)
         self.addCleanup(self.server.stop)
         self.plain, self.fast = self.clients(self.server.url + self.endpoint_path)
         # botocore's signer reads the time here; the lean client is handed the same instant
@@ -280,10 +289,10 @@ class Differential(unittest.TestCase):
                                    aws_session_token=self.session_token, region_name=self.region)
         retries: Any = self.retries
         settings = Config(retries=retries, proxies={}, read_timeout=self.read_timeout, connect_timeout=2, **config)
-        plain = session.client(self.service, endpoint_url=url, config=settings)
+        plain = session.client(self.service, endpoint_url=url, config=settings, verify=self.verify)
         self.addCleanup(plain.close)
-        wrapped = session.client(self.service, endpoint_url=url, config=settings)
-        fast = lean_client(wrapped, clock=lambda: FIXED)
+        wrapped = session.client(self.service, endpoint_url=url, config=settings, verify=self.verify)
+        fast = lean_client(wrapped, clock=lambda: FIXED, verify=self.verify or True)
         # The lean client's close closes its own connections, then the botocore client's
         self.addCleanup(fast.close)
         return plain, fast

@@ -212,12 +212,17 @@ class Endpoint:
             body, rest = self._read_chunked(sock, rest)
         elif "content-length" in headers:
             length = int(headers["content-length"])
-            while len(rest) < length:
-                chunk = sock.recv(max(RECEIVE_BYTES, length - len(rest)))
+            # Parts joined once: over TLS a large body comes in 16 KiB records, and adding each to the last
+            # would copy the body over and over
+            parts, have = [rest], len(rest)
+            while have < length:
+                chunk = sock.recv(max(RECEIVE_BYTES, length - have))
                 if not chunk:
                     raise ConnectionClosedError(endpoint_url=self.url, error="closed in the body", request=None)
-                rest += chunk
-            body, rest = rest[:length], rest[length:]
+                parts.append(chunk)
+                have += len(chunk)
+            whole = b"".join(parts) if len(parts) > 1 else rest
+            body, rest = whole[:length], whole[length:]
         elif status in (204, 304):
             body = b""
         else:
@@ -229,25 +234,27 @@ class Endpoint:
         connection.pending = rest
         return Response(status, headers, body), keep
 
-    def _read_chunked(self, sock: socket.socket, data: bytes) -> tuple[bytes, bytes]:
+    def _read_chunked(self, sock: socket.socket, received: bytes) -> tuple[bytes, bytes]:
         parts: list[bytes] = []
+        # Grown in place: a large chunk arriving in small records is not copied once per record
+        data = bytearray(received)
         while True:
             while (line_end := data.find(b"\r\n")) < 0:
                 data += self._more(sock)
-            size = int(data[:line_end].split(b";", 1)[0], 16)
-            data = data[line_end + 2:]
+            size = int(bytes(data[:line_end]).split(b";", 1)[0], 16)
+            del data[:line_end + 2]
             if size == 0:
                 # Trailers, if any, end with an empty line
                 while (trailer_end := data.find(b"\r\n")) != 0:
                     if trailer_end < 0:
                         data += self._more(sock)
                     else:
-                        data = data[trailer_end + 2:]
-                return b"".join(parts), data[2:]
+                        del data[:trailer_end + 2]
+                return b"".join(parts), bytes(data[2:])
             while len(data) < size + 2:
                 data += self._more(sock)
-            parts.append(data[:size])
-            data = data[size + 2:]
+            parts.append(bytes(data[:size]))
+            del data[:size + 2]
 
     def _more(self, sock: socket.socket) -> bytes:
         chunk = sock.recv(RECEIVE_BYTES)
