@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import ssl
 import sys
 import time
 import uuid
@@ -100,8 +101,21 @@ def _compile(operation: OperationModel) -> _Operation:
                       tuple((name.lower(), value) for name, value in headers))
 
 
+# The botocore releases the differential tests have run against: the transport reaches into its retry classes,
+# parsers and a client's credentials, which older releases shaped differently
+TESTED_BOTOCORE = (1, 44)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+
+
 def _not_lean_because(client: Any) -> str | None:
     """Why `client` must stay on botocore's transport, or None."""
+    if _version(botocore.__version__) < TESTED_BOTOCORE:
+        tested = ".".join(map(str, TESTED_BOTOCORE))
+        return (f"botocore {botocore.__version__} is older than the lean transport is tested with ({tested}); "
+                f"pip install 'botocore>={tested}'")
     meta = client.meta
     config = meta.config
     service = meta.service_model.service_name
@@ -128,11 +142,18 @@ def lean_client(client: Any, *, clock: Clock | None = None, verify: bool | str |
     `clock` gives the signing time (tests pin it); `verify` is botocore's: True for the default CA bundle, a
     bundle's path, or False.
     """
+    service = client.meta.service_model.service_name
     reason = _not_lean_because(client)
-    if reason is not None:
-        logger.debug("%s stays on botocore's transport: %s", client.meta.service_model.service_name, reason)
-        return client
-    return LeanClient(client, clock=clock, verify=verify)
+    if reason is None:
+        try:
+            return LeanClient(client, clock=clock, verify=verify)
+        except Exception as error:
+            # A botocore whose internals moved: its own transport still works, only slower
+            reason = f"it cannot be built on this botocore ({type(error).__name__}: {error})"
+            logger.warning("%s stays on botocore's transport: %s", service, reason)
+            return client
+    logger.debug("%s stays on botocore's transport: %s", service, reason)
+    return client
 
 
 class LeanClient:
@@ -160,7 +181,6 @@ class LeanClient:
         self._signed_path = quote(normalize_url_path(path), safe="/~")
         tls = None
         if scheme == "https":
-            import ssl
             bundle = verify if isinstance(verify, str) else get_cert_path(True)
             tls = ssl.create_default_context(cafile=bundle if verify is not False else None)
             if verify is False:
