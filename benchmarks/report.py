@@ -274,7 +274,8 @@ def markdown(record: dict[str, Any]) -> str:
     lines = [
         f"Run {record['meta']['started']} ({record['meta']['duration_seconds']:.0f} s; "
         f"{record['meta']['rounds']} alternating rounds, {_serial_rounds(record['meta'])} for produce and no-op "
-        "consume; medians with min-max over rounds; "
+        f"consume{' and the CPU-bound phase' if 'cpu_rounds' in record['meta'] else ''}; "
+        "medians with min-max over rounds; "
         "ratios are ours / plain boto3 paired per round; machine load average "
         f"{_load(record['meta'], 'load_average_before')} before, {_load(record['meta'], 'load_average_after')} after).",
     ]

@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the other phases (default 5)")
     parser.add_argument(
         "--serial-rounds", type=int, default=SERIAL_ROUNDS,
-        help=f"alternating rounds of the produce and no-op consume phases (default {SERIAL_ROUNDS})",
+        help=f"alternating rounds of the produce, no-op consume and CPU-bound phases (default {SERIAL_ROUNDS})",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every message count (default 1)")
     parser.add_argument("--concurrency", default="1,4,16,32", help="handler threads for the 20 ms phase")
@@ -144,7 +144,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             record(fake_key(concurrency), fake_phase(body, concurrency, messages, args.rounds, warmup=10))
     if "cpu" in wanted:
         cpu = on_fresh_endpoint("CPU-bound handler, --processes 1 and 2", lambda endpoint: cpu_phase(
-            endpoint, sns_envelope(endpoint), scaled(CPU_MESSAGES, args.scale), args.rounds, CPU_HANDLER_SECONDS,
+            # As noisy as the serial phases (one process against two on a shared 2-core machine): as many rounds
+            endpoint, sns_envelope(endpoint), scaled(CPU_MESSAGES, args.scale), args.serial_rounds, CPU_HANDLER_SECONDS,
         ))
     if "sigterm" in wanted:
         sigterm = on_fresh_endpoint(f"SIGTERM during a {args.wait_seconds} s long poll", lambda endpoint: sigterm_phase(
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             "started": started.isoformat(timespec="seconds"),
             "rounds": args.rounds,
             "serial_rounds": args.serial_rounds,
+            "cpu_rounds": args.serial_rounds,
             "scale": args.scale,
             "python": platform.python_version(),
             "versions": {name: version(name) for name in ("boto3", "botocore", "moto", "marshmallow", "microcosm")},
