@@ -63,17 +63,6 @@ class _Operation(NamedTuple):
     signed: tuple[tuple[str, str], ...]
 
 
-class _HttpResponse:
-    """What botocore's retry classes read of a response."""
-
-    __slots__ = ("content", "headers", "status_code")
-
-    def __init__(self, response: Response) -> None:
-        self.status_code = response.status
-        self.headers = response.headers
-        self.content = response.body
-
-
 def _mocked_in_process() -> bool:
     """Whether moto's in-process mock (`mock_aws`) is on: it answers botocore's requests in `before-send`.
 
@@ -166,14 +155,14 @@ class LeanClient:
         meta = client.meta
         model = meta.service_model
         config = meta.config
-        self._protocol = model.protocol
         self._exceptions = client.exceptions
         parts = urlsplit(meta.endpoint_url)
         scheme = parts.scheme
         host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
+        default_port = 443 if scheme == "https" else 80
+        port = parts.port or default_port
         bracketed = f"[{host}]" if ":" in host else host
-        self._host = bracketed if port == (443 if scheme == "https" else 80) else f"{bracketed}:{port}"
+        self._host = bracketed if port == default_port else f"{bracketed}:{port}"
         # As botocore joins them: the endpoint's path, or "/"; sent with what is not allowed in a path escaped (as
         # urllib3 sends it), signed normalized and escaped once more (as SigV4Auth signs it)
         path = parts.path or "/"
@@ -208,7 +197,7 @@ class LeanClient:
             # The stubs say RetryQuota; botocore hands it a RetryQuotaChecker, as here
             retry_event_adapter=adapter, retry_quota=self._quota, service_name=service_id,  # type: ignore[arg-type]
         )
-        self._parser = botocore.parsers.create_parser(self._protocol)
+        self._parser = botocore.parsers.create_parser(model.protocol)
         self._operations: dict[str, _Operation] = {}
         self._hooked: set[str] = set()
         for name in LEAN_OPERATIONS[model.service_name]:
@@ -294,16 +283,15 @@ class LeanClient:
         attempt = 1
         while True:
             caught: BotoCoreError | None = None
-            http: _HttpResponse | None = None
+            http: Response | None = None
             parsed: dict[str, Any] | None = None
             try:
-                response = self._endpoint.request(self._head(operation, body, invocation, attempt), body, sent)
+                http = self._endpoint.request(self._head(operation, body, invocation, attempt), body, sent)
             except BotoCoreError as error:
                 caught = error
             else:
-                http = _HttpResponse(response)
-                parsed = self._parse(operation, response)
-                if response.status < 300:
+                parsed = self._parse(operation, http)
+                if http.status_code < 300:
                     # botocore calls this from its after-call event, with the request context (a dict, not the
                     # RetryContext the stubs say)
                     self._quota.release_retry_quota(context, http)  # type: ignore[arg-type]
@@ -331,21 +319,21 @@ class LeanClient:
 
     def _parse(self, operation: _Operation, response: Response) -> dict[str, Any]:
         """The parsed response, with botocore's response metadata; errors and oddities parsed by botocore."""
-        if response.status < 300:
+        if response.status_code < 300:
             try:
-                parsed = operation.result(response.body, response.headers)
+                parsed = operation.result(response.content, response.headers)
             except Exception:
                 # Not the JSON or XML expected: botocore's parser decides what it means
                 logger.debug("%s: botocore parses an unexpected response", operation.model.name, exc_info=True)
             else:
                 metadata = parsed.setdefault("ResponseMetadata", {})
-                metadata["HTTPStatusCode"] = response.status
+                metadata["HTTPStatusCode"] = response.status_code
                 metadata["HTTPHeaders"] = response.headers
                 return parsed
-        raw = {"status_code": response.status, "headers": response.headers, "body": response.body,
+        raw = {"status_code": response.status_code, "headers": response.headers, "body": response.content,
                "context": {"operation_name": operation.model.name}}
         parsed = self._parser.parse(raw, operation.model.output_shape)  # type: ignore[arg-type]
-        code = parsed.get("Error", {}).get("Code") if response.status >= 300 else None
+        code = parsed.get("Error", {}).get("Code") if response.status_code >= 300 else None
         error_shape = operation.model.service_model.shape_for_error_code(code) if code else None
         if error_shape is not None:
             parsed.update(self._parser.parse(raw, error_shape))

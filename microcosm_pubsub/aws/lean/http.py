@@ -33,10 +33,12 @@ RECEIVE_BYTES = 256 * 1024
 
 
 class Response(NamedTuple):
-    status: int
+    """An answer, its fields named as botocore's responses name them (its retry classes read them)."""
+
+    status_code: int
     # Lower-cased names, as botocore's response metadata has them
     headers: dict[str, str]
-    body: bytes
+    content: bytes
 
 
 _endpoints: weakref.WeakSet[Endpoint] = weakref.WeakSet()
@@ -151,8 +153,11 @@ class Endpoint:
     def _exchange(self, connection: Connection, head: bytes, body: bytes, sent: Callable[[], None]) -> Response:
         sock = connection.sock
         try:
-            sock.sendall(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
+            if len(body) < 65536:
+                sock.sendall(head + body)
+            else:
+                # A large body is not copied to be joined to its head
+                sock.sendall(head)
                 sock.sendall(body)
             sent()
             response, keep = self._read(connection)
