@@ -113,7 +113,7 @@ def targets(
             f"{got_thr:.2f}x",
             got_thr >= 1.0 if on_endpoint else None,
         )
-    if top > 1 and sleep_key(top) in phases and "ours_async" in phases[sleep_key(1)]:
+    if top > 1 and sleep_key(top) in phases and "ours_async" in phases.get(sleep_key(1), {}):
         # Async handlers scale as threaded ones do: throughput at the top concurrency over concurrency 1
         def throughput(concurrency: int, contender: str) -> float:
             value: float = phases[sleep_key(concurrency)][contender]["throughput"]["median"]
