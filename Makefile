@@ -158,4 +158,4 @@ dist: $(INSTALLED)
 	@ls -l dist
 
 clean:
-	rm -rf $(VENV) $(VENV3) $(VENV_OLD) $(VENV_OLD3) $(WHEELHOUSE) $(SUMMARY) build dist *.egg-info .venv-fanferro .cache
+	rm -rf $(VENV) $(VENV3) $(VENV_OLD) $(VENV_OLD3) $(WHEELHOUSE) $(SUMMARY) build dist *.egg-info .venv-fanferro .venv-py313 .cache
