@@ -181,6 +181,8 @@ FANFERRO_TARGETS = [
     ("consume_noop", "ours_runner", False),
     (sleep_key(1), "ours", False),
     (sleep_key(32), "ours", True),
+    # Like for like: fanferro's handlers are `async def` too
+    (sleep_key(32), "ours_async", True),
 ]
 # Ours beside fanferro in its table: the judged contenders and, reported, our other consumers
 FANFERRO_COMPARED = ("ours", "ours_runner", "ours_dispatcher", "ours_async")
