@@ -61,8 +61,12 @@ class ResourceServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    # A client that timed out on a delayed route has gone: nothing to answer
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
