@@ -96,6 +96,7 @@ class SQSEnvelope:
     resolver: Resolver | None = None
     # Media types for messages that carry none (foreign.py); None when no rule is declared
     foreign: ForeignEvents | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Our `load` reads a message with its own major's schema. Another (a service's, Raw's, Naive's) may read a
@@ -198,12 +199,8 @@ class SQSEnvelope:
                 schema = self.schemas.find_published(media_type, version).schema
         except SchemaNotFoundError as error:
             return wire.opened(media_type, None, opaque_data, problem=str(error), known=False)
-        try:
-            # The body as it is when it names its own media type (the usual case); else with the attribute's
-            content = decode(schema, body if body_media_type == media_type else {**body, "mediaType": media_type})
-        except ValidationError as error:
-            return wire.opened(media_type, None, opaque_data, problem=_misfit(schema, error))
-        return wire.opened(media_type, content, opaque_data)
+        content, problem = _decoded(schema, media_type, body)
+        return wire.opened(media_type, content, opaque_data, problem=problem)
 
 
 def _misfit(schema: Any, error: ValidationError) -> str:
@@ -211,7 +208,8 @@ def _misfit(schema: Any, error: ValidationError) -> str:
 
 
 def _decoded(schema: Any, media_type: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """The body read with `schema` (the attribute's media type when the body names another), or the problem."""
+    """The body read with `schema`, or the problem: as it is when it names `media_type` (the usual case), else
+    with `media_type` (the attribute's) in place of the one it names."""
     try:
         return decode(schema, body if body.get("mediaType") == media_type else {**body, "mediaType": media_type}), None
     except ValidationError as error:

@@ -61,8 +61,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("microcosm_pubsub.producer")
-# A schema whose version attribute value is not yet worked out (the value is None or "major.minor", never empty)
-MISSING = ""
 
 
 @defaults(
@@ -184,14 +182,7 @@ class SNSProducer:
         media_type_version: int | str | None = None, **kwargs: Any,
     ) -> OutgoingMessage:
         """Everything before the network: schema, validation, encoding, destination, FIFO group, size, message id."""
-        if media_type_version is None:
-            try:
-                # The usual case inline: the media type's version-1 schema
-                schema = self.schemas.find(media_type).schema
-            except SchemaNotFoundError:
-                schema = self.codec(media_type).schema
-        else:
-            schema = self.codec(media_type, media_type_version).schema
+        schema = self.codec(media_type, media_type_version).schema
         content = {**dct, **kwargs} if dct and kwargs else (dct or kwargs)
         # A misspelled argument would otherwise vanish from the message without a word
         check_arguments(schema, media_type, content)
@@ -202,10 +193,7 @@ class SNSProducer:
         # The same on every copy of this message: botocore's retries, deferred blocks, the outbox, a handler's re-run
         if message_id := new_message_id(idempotency_key, self.message_ids):
             attributes[MESSAGE_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": message_id}
-        version = self._wire_versions.get(type(schema), MISSING)
-        if version is MISSING:
-            version = self.wire_version(type(schema))
-        if version is not None:
+        if (version := self.wire_version(type(schema))) is not None:
             attributes[VERSION_ATTRIBUTE] = {"DataType": "String", "StringValue": version}
         message = self.middleware.outgoing(OutgoingMessage(
             topic_arn=destination, media_type=media_type, body=body, attributes=attributes,

@@ -114,14 +114,15 @@ class SQSMessageHandlerRegistry:
         if handler is None:
             raise HandlerNotFoundError(f"no active handler for media type {media_type}; decorate one with "
                                        "@handles and name its binding in the daemon's components")
-        # The old package bound handlers by type: a class is built for this message
-        return cast(Handler, handler(self.graph) if isinstance(handler, type) else handler)
+        return self._callable(handler)
 
     def find_version(self, media_type: str, major: int, bound_handlers: dict[str, Any] | None = None) -> Handler | None:
         """The handler for the media type's `major`, as `find`; None when there is none."""
         handler = versioned_lookup(self.active if bound_handlers is None else bound_handlers, media_type, major)
-        if handler is None:
-            return None
+        return None if handler is None else self._callable(handler)
+
+    def _callable(self, handler: Any) -> Handler:
+        # The old package bound handlers by type: a class is built for this message
         return cast(Handler, handler(self.graph) if isinstance(handler, type) else handler)
 
     @property
