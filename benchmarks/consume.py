@@ -149,17 +149,24 @@ def noop_phase(bench: Bench, messages: int, rounds: int, warmup: int = 20) -> di
 def fanferro(
     bench: Bench, concurrency: int, handler_seconds: float, capacity: int,
 ) -> dict[str, Callable[[int], Sample]]:
-    """fanferro's contender for a consume phase (an `async def` handler), where the bench has its driver."""
+    """fanferro's contenders for a consume phase, where the bench has its driver: its `async def` handler, and
+    above concurrency 1 the blocking handler our sync row runs, as fanferro's guide says to run one
+    (`asyncio.to_thread`)."""
     driver = bench.fanferro
     if driver is None:
         return {}
 
-    def run(count: int) -> Sample:
-        return bench.run(
-            lambda url: fanferro_contender.FanferroConsumer(driver, url, concurrency, handler_seconds),
-            count, capacity,
-        )
-    return {"fanferro": run}
+    def contender(blocking: bool) -> Callable[[int], Sample]:
+        def run(count: int) -> Sample:
+            return bench.run(
+                lambda url: fanferro_contender.FanferroConsumer(driver, url, concurrency, handler_seconds, blocking),
+                count, capacity,
+            )
+        return run
+    runs = {"fanferro": contender(False)}
+    if concurrency > 1 and handler_seconds > 0:
+        runs["fanferro_blocking"] = contender(True)
+    return runs
 
 
 def sleep_phase(

@@ -143,19 +143,25 @@ def produce(driver: Driver, topic_arn: str, messages: int, batch: int, endpoint_
 
 
 class FanferroConsumer(Consumer):
-    """A fanferro consumer in the driver process, with `async def` handlers; `settled` counts handled messages.
+    """A fanferro consumer in the driver process, with an `async def` handler (`blocking`: its wait a blocking
+    sleep in `asyncio.to_thread`); `settled` counts handled messages.
 
     fanferro acknowledges in the background (deletes batched after a 5 ms linger), so the count is of
     handlers returned, where the other consumers' counts are of deleted messages. Its CPU is the
     driver's from `start` to the handled message the clock stops at (read with the count).
     """
 
-    def __init__(self, driver: Driver, queue_url: str, concurrency: int, handler_seconds: float) -> None:
+    def __init__(
+        self, driver: Driver, queue_url: str, concurrency: int, handler_seconds: float, blocking: bool = False,
+    ) -> None:
         super().__init__()
         self.driver = driver
         self.result: dict[str, Any] = {}
         self.cpu_started_ns = self.cpu_seen_ns = 0
-        driver.request(op="prepare", queue_url=queue_url, concurrency=concurrency, handler_seconds=handler_seconds)
+        driver.request(
+            op="prepare", queue_url=queue_url, concurrency=concurrency, handler_seconds=handler_seconds,
+            blocking=blocking,
+        )
 
     @property
     def counted_client(self) -> Any:

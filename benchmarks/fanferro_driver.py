@@ -6,8 +6,11 @@ parent process, on Python 3.11). One JSON object per line on stdin, one answer p
 - `{"op": "produce", "topic_arn": ..., "count": n, "batch": 1 | 10}` publishes `n` messages with
   `topic.publish` (batch 1) or `topic.publish_batch` of ten, and answers `{"cpu": seconds}`: this
   process's CPU (every thread, the Rust runtime's included) over exactly that work.
-- `{"op": "prepare", "queue_url": ..., "concurrency": c, "handler_seconds": s}` builds a consumer
-  for the queue and looks the queue up (outside the timed window), and answers `{"ready": true}`;
+- `{"op": "prepare", "queue_url": ..., "concurrency": c, "handler_seconds": s, "blocking": b}` builds a
+  consumer for the queue and looks the queue up (outside the timed window), and answers `{"ready": true}`.
+  With `blocking` the handler's wait is a blocking `time.sleep`, run as fanferro's guide says blocking work
+  must be: `await asyncio.to_thread(...)`, on a default executor of `concurrency` threads (asyncio's own
+  default, min(32, cores + 4), would cap it at 6 here);
   `{"op": "start"}` starts it and answers `{"cpu_ns": ...}`, this process's CPU then; each handler
   writes the count of handled messages and this process's CPU at that moment into the shared file
   (argv[1]: two int64s the parent polls, as it polls the other consumers' counts), so the parent
@@ -26,6 +29,7 @@ import os
 import struct
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 # Installed only in .venv-fanferro (Python >= 3.12), not in the environment mypy runs in: checked as Any
@@ -77,7 +81,11 @@ class Run:
 
         # The harness's handlers parse the message (benchmarks.consumers.plain_content): here
         # fanferro unwraps the SNS envelope and decodes the JSON into the dict this handler takes
-        if seconds > 0:
+        if seconds > 0 and command.get("blocking"):
+            async def handle(content: dict[str, Any]) -> None:
+                await asyncio.to_thread(time.sleep, seconds)
+                self.count()
+        elif seconds > 0:
             async def handle(content: dict[str, Any]) -> None:
                 await asyncio.sleep(seconds)
                 self.count()
@@ -141,6 +149,8 @@ async def serve(counter: Counter) -> None:
                     topics[arn] = client.topic(arn=arn)
                 answer = {"cpu": await produce(topics[arn], int(command["count"]), int(command["batch"]))}
             elif command["op"] == "prepare":
+                if command.get("blocking"):
+                    loop.set_default_executor(ThreadPoolExecutor(int(command["concurrency"])))
                 run = Run(client, command, counter)
                 await run.prepare()
                 answer = {"ready": True}

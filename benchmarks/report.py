@@ -86,7 +86,7 @@ def targets(
             )
     for key, contender, _, _ in phase_rows(phases):
         # The bounds are ours: fanferro's calls are shown in the calls table, not judged
-        if not key.startswith("consume_") or contender in CONTROLS or contender == FANFERRO:
+        if not key.startswith("consume_") or contender in CONTROLS or contender in FANFERROS:
             continue
         calls = phases[key][contender].get("calls_per_1000")
         if not calls:
@@ -138,6 +138,16 @@ def targets(
             f"throughput {versus['throughput_ratio']['median']:.2f}, CPU {versus['cpu_ratio']['median']:.2f}",
             versus["throughput_ratio"]["median"] >= 1.0 and (not judged_cpu or versus["cpu_ratio"]["median"] <= 1.0),
         )
+    for key, contender, theirs in FANFERRO_REPORTED:
+        if theirs not in phases.get(key, {}) or contender not in phases[key]:
+            continue
+        versus = against_fanferro(phases, key, contender, theirs)
+        add(
+            f"{label_of(key, contender)} vs {label_of(key, theirs).split(': ', 1)[1]}",
+            "reported: the same blocking handler on both sides (ours / fanferro, same run)",
+            f"throughput {versus['throughput_ratio']['median']:.2f}, CPU {versus['cpu_ratio']['median']:.2f}",
+            None,
+        )
     if cpu and len(cpu["rows"]) >= 2:
         one, two = cpu["rows"][0], cpu["rows"][-1]
         got = two["throughput_ratio"]["median"]
@@ -184,6 +194,12 @@ FANFERRO_TARGETS = [
     # Like for like: fanferro's handlers are `async def` too
     (sleep_key(32), "ours_async", True),
 ]
+# fanferro running the sync row's blocking handler as its guide says (`await asyncio.to_thread(...)`, on a
+# default executor of `concurrency` threads): our sync handler against it is the like-for-like comparison
+FANFERRO_BLOCKING = "fanferro_blocking"
+FANFERROS = (FANFERRO, FANFERRO_BLOCKING)
+# (phase, ours, fanferro's contender): reported beside the targets, judged by none
+FANFERRO_REPORTED = [(sleep_key(32), "ours", FANFERRO_BLOCKING)]
 # Ours beside fanferro in its table: the judged contenders and, reported, our other consumers
 FANFERRO_COMPARED = ("ours", "ours_runner", "ours_dispatcher", "ours_async")
 
@@ -196,9 +212,9 @@ def _throughput(sample: dict[str, Any]) -> float:
     return float(sample["messages"]) / float(sample["seconds"]) if sample["seconds"] else 0.0
 
 
-def against_fanferro(phases: dict[str, Any], key: str, contender: str) -> dict[str, Any]:
+def against_fanferro(phases: dict[str, Any], key: str, contender: str, theirs: str = FANFERRO) -> dict[str, Any]:
     """Ours / fanferro, paired per round as the boto3 ratios are: throughput and CPU per message."""
-    pairs = list(zip(phases[key][contender]["samples"], phases[key][FANFERRO]["samples"], strict=True))
+    pairs = list(zip(phases[key][contender]["samples"], phases[key][theirs]["samples"], strict=True))
     return {
         "throughput_ratio": spread([_throughput(ours) / _throughput(theirs) for ours, theirs in pairs]),
         "cpu_ratio": spread([_per_message_cpu(ours) / _per_message_cpu(theirs) for ours, theirs in pairs]),
@@ -242,6 +258,8 @@ def label_of(key: str, contender: str) -> str:
         label = f"{label.split(': ', 1)[0]}: fanferro, async def handler" if key.startswith("consume_") else (
             f"{label}: fanferro"
         )
+    if contender == FANFERRO_BLOCKING:
+        label = f"{label.split(': ', 1)[0]}: fanferro, the blocking handler in asyncio.to_thread"
     return label
 
 
@@ -310,10 +328,17 @@ def markdown(record: dict[str, Any]) -> str:
             "| ours CPU ms/1000 msg | fanferro CPU ms/1000 msg | CPU ratio |",
             "|---|---|---|---|---|---|---|",
         ]
-        for key, name in versus:
-            ours, theirs, ratios = phases[key][name], phases[key][FANFERRO], against_fanferro(phases, key, name)
+        blocking = [
+            (key, name, FANFERRO_BLOCKING) for key, name, their in FANFERRO_REPORTED
+            if their in phases.get(key, {}) and name in phases[key]
+        ]
+        for key, name, their in [(key, name, FANFERRO) for key, name in versus] + blocking:
+            ours, theirs = phases[key][name], phases[key][their]
+            ratios = against_fanferro(phases, key, name, their)
+            label = label_of(key, name) + (" (vs fanferro, the same handler in asyncio.to_thread)"
+                                           if their == FANFERRO_BLOCKING else "")
             lines.append(
-                f"| {label_of(key, name)} | {_spread(ours['throughput'])} | {_spread(theirs['throughput'])} "
+                f"| {label} | {_spread(ours['throughput'])} | {_spread(theirs['throughput'])} "
                 f"| {_spread(ratios['throughput_ratio'], 2)} | {_spread(ours['cpu_ms_per_1000'])} "
                 f"| {_spread(theirs['cpu_ms_per_1000'])} | {_spread(ratios['cpu_ratio'], 2)} |"
             )

@@ -223,6 +223,26 @@ class TestBenchmarkReport(unittest.TestCase):
         assert_that([(row["phase"], row["pass"]) for row in rows],
                     equal_to([("consume, 20 ms handler, concurrency 32 (in-memory SQS)", None)]))
 
+    def test_fanferro_running_the_blocking_handler_is_reported_beside_our_sync_row(self) -> None:
+        """Our sync handler against fanferro's to_thread one is shown with its ratios, judged by no bound."""
+        calls = {"ReceiveMessage": 10, "DeleteMessageBatch": 10}
+        plain = [Sample(1.0, 0.4, 100, 0.6, calls)]
+        ours = [Sample(1.0, 0.3, 100, 0.6, calls)]
+        # fanferro's: 200 msg/s at 0.6 s of CPU; ours: 100 msg/s at 0.3 s
+        blocking = [Sample(0.5, 0.6, 100, 0.6, {"ReceiveMessage": 30, "DeleteMessageBatch": 30})]
+        phases = {"consume_sleep_32": {
+            "ours": summarize(ours, plain), "boto3": summarize(plain), "fanferro_blocking": summarize(blocking, plain),
+        }}
+        rows = targets(phases, [], [32])
+        reported = [row for row in rows if "to_thread" in row["phase"]]
+        assert_that([(row["phase"], row["measured"], row["pass"]) for row in reported], equal_to([(
+            "consume, 20 ms handler, concurrency 32 vs fanferro, the blocking handler in asyncio.to_thread",
+            "throughput 0.50, CPU 0.50", None,
+        )]))
+        # Its 0.3 receives a message are fanferro's business: only our rows meet the API-call bound
+        assert_that([row["phase"] for row in rows if row["phase"].startswith("API calls")],
+                    equal_to(["API calls: consume, 20 ms handler, concurrency 32"]))
+
     def test_call_counter_counts_a_clients_calls_by_operation(self) -> None:
         """The counter sees each call the client makes, by operation name, and forgets them on reset."""
         isolate_environment()
