@@ -138,6 +138,8 @@ async def serve(counter: Counter) -> None:
     )
     topics: dict[str, Any] = {}
     run: Run | None = None
+    # The default executor's threads, once a blocking handler has sized it
+    threads = 0
     async with client:
         print(json.dumps({"ready": True, "fanferro": fanferro.__version__}), flush=True)
         while line := await reader.readline():
@@ -149,8 +151,10 @@ async def serve(counter: Counter) -> None:
                     topics[arn] = client.topic(arn=arn)
                 answer = {"cpu": await produce(topics[arn], int(command["count"]), int(command["batch"]))}
             elif command["op"] == "prepare":
-                if command.get("blocking"):
-                    loop.set_default_executor(ThreadPoolExecutor(int(command["concurrency"])))
+                if command.get("blocking") and threads != int(command["concurrency"]):
+                    # Made once for the rounds that share a concurrency, not once a round
+                    threads = int(command["concurrency"])
+                    loop.set_default_executor(ThreadPoolExecutor(threads))
                 run = Run(client, command, counter)
                 await run.prepare()
                 answer = {"ready": True}

@@ -143,7 +143,7 @@ def targets(
             continue
         versus = against_fanferro(phases, key, contender, theirs)
         add(
-            f"{label_of(key, contender)} vs {label_of(key, theirs).split(': ', 1)[1]}",
+            versus_label(key, contender, theirs),
             "reported: the same blocking handler on both sides (ours / fanferro, same run)",
             f"throughput {versus['throughput_ratio']['median']:.2f}, CPU {versus['cpu_ratio']['median']:.2f}",
             None,
@@ -263,6 +263,11 @@ def label_of(key: str, contender: str) -> str:
     return label
 
 
+def versus_label(key: str, ours: str, theirs: str) -> str:
+    """Our row named against one of fanferro's other contenders: "<our row> vs fanferro, <how it ran>"."""
+    return f"{label_of(key, ours)} vs {label_of(key, theirs).split(': ', 1)[1]}"
+
+
 def baseline_of(key: str) -> str:
     """Which plain boto3 consumer a phase compares with."""
     if not key.startswith("consume_"):
@@ -328,15 +333,14 @@ def markdown(record: dict[str, Any]) -> str:
             "| ours CPU ms/1000 msg | fanferro CPU ms/1000 msg | CPU ratio |",
             "|---|---|---|---|---|---|---|",
         ]
-        blocking = [
-            (key, name, FANFERRO_BLOCKING) for key, name, their in FANFERRO_REPORTED
+        reported = [
+            (key, name, their) for key, name, their in FANFERRO_REPORTED
             if their in phases.get(key, {}) and name in phases[key]
         ]
-        for key, name, their in [(key, name, FANFERRO) for key, name in versus] + blocking:
+        for key, name, their in [(key, name, FANFERRO) for key, name in versus] + reported:
             ours, theirs = phases[key][name], phases[key][their]
             ratios = against_fanferro(phases, key, name, their)
-            label = label_of(key, name) + (" (vs fanferro, the same handler in asyncio.to_thread)"
-                                           if their == FANFERRO_BLOCKING else "")
+            label = label_of(key, name) if their == FANFERRO else versus_label(key, name, their)
             lines.append(
                 f"| {label} | {_spread(ours['throughput'])} | {_spread(theirs['throughput'])} "
                 f"| {_spread(ratios['throughput_ratio'], 2)} | {_spread(ours['cpu_ms_per_1000'])} "
